@@ -1,0 +1,55 @@
+package access
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Profile is a kind of access that can be requested: membership of one group
+// for a bounded time, approved by members of the approver groups.
+type Profile struct {
+	Name          string
+	Description   string
+	GroupID       string
+	MinDuration   time.Duration
+	MaxDuration   time.Duration
+	RequireTicket bool
+	// TicketPattern, when set, is what a ticket must match.
+	TicketPattern *regexp.Regexp
+	// RequesterGroups: a requester must be a transitive member of one of
+	// them; empty means everyone in the tenant.
+	RequesterGroups []string
+	// ApproverGroups: an approver must be a transitive member of one of them.
+	ApproverGroups []string
+	// ApproverChannelID is the Teams channel where approval cards are posted.
+	ApproverChannelID string
+	// AllowSelfApproval lets a requester decide their own request. Only the
+	// demo profile sets it.
+	AllowSelfApproval bool
+}
+
+// Validate checks the profile's own consistency.
+func (p *Profile) Validate() error {
+	switch {
+	case p.Name == "":
+		return fmt.Errorf("name is empty")
+	case !profileName.MatchString(p.Name):
+		return fmt.Errorf("name %q: use lower-case letters, digits and dashes", p.Name)
+	case p.GroupID == "":
+		return fmt.Errorf("profile %s: group_id is empty", p.Name)
+	case p.MaxDuration <= 0:
+		return fmt.Errorf("profile %s: max_duration must be positive", p.Name)
+	case p.MinDuration < 0 || p.MinDuration > p.MaxDuration:
+		return fmt.Errorf("profile %s: min_duration must be between 0 and max_duration", p.Name)
+	case p.RequireTicket && p.TicketPattern == nil:
+		return fmt.Errorf("profile %s: require_ticket needs a ticket_pattern", p.Name)
+	case len(p.ApproverGroups) == 0 && !p.AllowSelfApproval:
+		return fmt.Errorf("profile %s: approvers.groups is empty", p.Name)
+	case p.ApproverChannelID == "":
+		return fmt.Errorf("profile %s: approvers.channel_id is empty", p.Name)
+	}
+	return nil
+}
+
+var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)

@@ -1,0 +1,493 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+)
+
+// System is the actor recorded for what the bot does on its own (expiries,
+// retries, recovery after a restart).
+var System = Person{ObjectID: "jitbot", Name: "jitbot"}
+
+// Config wires a Service.
+type Config struct {
+	// TenantID is the only Entra tenant whose users are served.
+	TenantID  string
+	Profiles  []Profile
+	Store     Store
+	Directory Directory
+	Notifier  Notifier
+	Clock     Clock
+	Logger    *slog.Logger
+	// NewID returns a fresh unique id for requests and grants.
+	NewID func() string
+	// RevokeBackoff is the delay after the first failed revocation; it
+	// doubles with each further failure up to RevokeBackoffMax. Jitter
+	// spreads each delay over its upper half.
+	RevokeBackoff    time.Duration
+	RevokeBackoffMax time.Duration
+	// GrantTimeout bounds one attempt to add a membership.
+	GrantTimeout time.Duration
+	// Jitter returns a number in [0,1); nil uses math/rand.
+	Jitter func() float64
+}
+
+// Service runs the access lifecycle: it validates and stores requests,
+// accepts decisions from approvers, grants memberships and revokes them when
+// they expire.
+type Service struct {
+	cfg      Config
+	profiles map[string]Profile
+	order    []string
+	log      *slog.Logger
+	wake     chan struct{}
+	inflight sync.WaitGroup
+}
+
+// New checks the configuration and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Directory == nil || cfg.Notifier == nil || cfg.Clock == nil || cfg.NewID == nil {
+		return nil, fmt.Errorf("access service: store, directory, notifier, clock and id source are required")
+	}
+	if cfg.TenantID == "" {
+		return nil, fmt.Errorf("access service: tenant id is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RevokeBackoff <= 0 {
+		cfg.RevokeBackoff = 30 * time.Second
+	}
+	if cfg.RevokeBackoffMax < cfg.RevokeBackoff {
+		cfg.RevokeBackoffMax = 30 * time.Minute
+	}
+	if cfg.GrantTimeout <= 0 {
+		cfg.GrantTimeout = 20 * time.Second
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = rand.Float64
+	}
+	s := &Service{cfg: cfg, profiles: map[string]Profile{}, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	for _, p := range cfg.Profiles {
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("access service: %w", err)
+		}
+		if _, dup := s.profiles[p.Name]; dup {
+			return nil, fmt.Errorf("access service: profile %s is defined twice", p.Name)
+		}
+		s.profiles[p.Name] = p
+		s.order = append(s.order, p.Name)
+	}
+	return s, nil
+}
+
+// Refusal is a request or decision that was turned down. Reason is written
+// for the person who asked: what is wrong and what to do.
+type Refusal struct {
+	Reason string
+	// Err is the class of refusal (ErrNotEligible, ErrDuplicate, ...).
+	Err error
+	// Request is the request concerned, when there is one (the existing
+	// pending request for a duplicate, the current state for a stale click).
+	Request *Request
+}
+
+func (r *Refusal) Error() string { return r.Reason }
+func (r *Refusal) Unwrap() error { return r.Err }
+
+func refuse(err error, format string, args ...any) *Refusal {
+	return &Refusal{Err: err, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Profile returns the named profile.
+func (s *Service) Profile(name string) (Profile, bool) {
+	p, ok := s.profiles[name]
+	return p, ok
+}
+
+// Profiles returns every configured profile in configuration order.
+func (s *Service) Profiles() []Profile {
+	out := make([]Profile, 0, len(s.order))
+	for _, n := range s.order {
+		out = append(out, s.profiles[n])
+	}
+	return out
+}
+
+// EligibleProfiles returns the profiles the user may request.
+func (s *Service) EligibleProfiles(ctx context.Context, tenantID string, user Person) ([]Profile, error) {
+	if err := s.checkTenant(tenantID); err != nil {
+		return nil, err
+	}
+	var out []Profile
+	for _, p := range s.Profiles() {
+		ok, err := s.inGroups(ctx, user.ObjectID, p.RequesterGroups, true)
+		if err != nil {
+			return nil, fmt.Errorf("check eligibility for %s: %w", p.Name, err)
+		}
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) checkTenant(tenantID string) error {
+	if tenantID == "" || !strings.EqualFold(tenantID, s.cfg.TenantID) {
+		return refuse(ErrWrongTenant, "This bot serves only its own organisation's tenant; your tenant is not allowed.")
+	}
+	return nil
+}
+
+// inGroups reports whether the user is a transitive member of one of the
+// groups. With no groups, emptyMeansAll decides.
+func (s *Service) inGroups(ctx context.Context, userID string, groups []string, emptyMeansAll bool) (bool, error) {
+	if len(groups) == 0 {
+		return emptyMeansAll, nil
+	}
+	if userID == "" {
+		return false, nil
+	}
+	found, err := s.cfg.Directory.MemberGroups(ctx, userID, groups)
+	if err != nil {
+		return false, err
+	}
+	for _, f := range found {
+		for _, g := range groups {
+			if strings.EqualFold(f, g) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// Submission is a request as the requester typed or filled it in.
+type Submission struct {
+	TenantID      string
+	Requester     Person
+	Profile       string
+	Duration      time.Duration
+	Ticket        string
+	Justification string
+	// Chat is the requester's personal chat with the bot, for notices.
+	Chat ConversationRef
+	// ConversationID and ActivityID locate the asking message, for the audit.
+	ConversationID string
+	ActivityID     string
+}
+
+// Submit validates a submission, stores it as a pending request and posts the
+// approval card. A *Refusal says why a submission was turned down; nothing is
+// stored then.
+func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) {
+	if err := s.checkTenant(sub.TenantID); err != nil {
+		return nil, err
+	}
+	if sub.Requester.ObjectID == "" {
+		return nil, refuse(ErrNotEligible, "Your Teams account has no Entra ID object id, so access cannot be granted to it.")
+	}
+	p, ok := s.profiles[sub.Profile]
+	if !ok {
+		return nil, refuse(ErrUnknownProfile, "There is no profile called %q. Send `profiles` to see the ones you may request.", sub.Profile)
+	}
+	if sub.Duration < p.MinDuration || sub.Duration > p.MaxDuration || sub.Duration <= 0 {
+		return nil, refuse(ErrNotEligible, "Profile %s can be granted for %s to %s; you asked for %s. Ask again with a duration in that range, e.g. `%s`.",
+			p.Name, FormatDuration(max(p.MinDuration, time.Minute)), FormatDuration(p.MaxDuration), FormatDuration(sub.Duration), FormatDuration(p.MaxDuration))
+	}
+	sub.Justification = strings.TrimSpace(sub.Justification)
+	sub.Ticket = strings.TrimSpace(sub.Ticket)
+	if sub.Justification == "" {
+		return nil, refuse(ErrNotEligible, "Say why you need access: add a justification after the duration (and ticket).")
+	}
+	if len(sub.Justification) > 1000 {
+		return nil, refuse(ErrNotEligible, "The justification is too long (%d characters); keep it under 1000.", len(sub.Justification))
+	}
+	if p.RequireTicket && sub.Ticket == "" {
+		return nil, refuse(ErrNotEligible, "Profile %s needs a ticket matching %s. Put it right after the duration.", p.Name, p.TicketPattern)
+	}
+	if sub.Ticket != "" && p.TicketPattern != nil && !p.TicketPattern.MatchString(sub.Ticket) {
+		return nil, refuse(ErrNotEligible, "Ticket %q does not match %s, the pattern profile %s expects.", sub.Ticket, p.TicketPattern, p.Name)
+	}
+	eligible, err := s.inGroups(ctx, sub.Requester.ObjectID, p.RequesterGroups, true)
+	if err != nil {
+		return nil, fmt.Errorf("check whether %s may request %s: %w", sub.Requester.ObjectID, p.Name, err)
+	}
+	if !eligible {
+		return nil, refuse(ErrNotEligible, "You are not in a group allowed to request %s. Ask your manager to add you to one of its requester groups.", p.Name)
+	}
+
+	now := s.cfg.Clock.Now().UTC()
+	req := &Request{
+		ID:            s.cfg.NewID(),
+		Profile:       p.Name,
+		GroupID:       p.GroupID,
+		Requester:     sub.Requester,
+		Duration:      sub.Duration,
+		Ticket:        sub.Ticket,
+		Justification: sub.Justification,
+		State:         RequestPending,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+		SelfApproval:  p.AllowSelfApproval,
+		RequesterChat: sub.Chat,
+	}
+	ev := s.event(now, sub.Requester, ActionRequested, req, sub.Justification)
+	ev.ConversationID, ev.ActivityID = sub.ConversationID, sub.ActivityID
+	existing, err := s.cfg.Store.CreateRequest(ctx, req, ev)
+	if errors.Is(err, ErrDuplicate) {
+		r := refuse(ErrDuplicate, "You already have a pending request for %s (asked %s). Wait for an approver, or send `status` to see it.",
+			p.Name, existing.CreatedAt.UTC().Format(time.RFC3339))
+		r.Request = existing
+		return nil, r
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store request: %w", err)
+	}
+
+	chat, activityID, err := s.cfg.Notifier.PostApprovalCard(ctx, req, p.ApproverChannelID)
+	if err != nil {
+		// Nobody can approve a request whose card was not posted: close it
+		// so the requester can ask again, and say so.
+		s.log.Error("post approval card", "request", req.ID, "err", err)
+		d := Decision{Approver: System, Verdict: Deny, Reason: "the approval card could not be posted to the approvers' channel", DecidedAt: now}
+		if _, derr := s.cfg.Store.Decide(ctx, req.ID, d, nil, s.event(now, System, ActionDenied, req, d.Reason)); derr != nil {
+			return nil, fmt.Errorf("post approval card: %w (and closing the request failed: %v)", err, derr)
+		}
+		return nil, refuse(ErrNotConfigured, "Your request could not be shown to the approvers (their channel could not be reached), so it was closed. Try again in a few minutes, or tell your Teams administrator.")
+	}
+	if err := s.cfg.Store.SetApprovalCard(ctx, req.ID, chat, activityID); err != nil {
+		return nil, fmt.Errorf("record approval card: %w", err)
+	}
+	req.ApprovalChat, req.ApprovalActivityID = chat, activityID
+	s.notify(ctx, req, NoticeReceived, fmt.Sprintf("Your request for %s (%s) was sent to the approvers.", p.Name, FormatDuration(req.Duration)))
+	return req, nil
+}
+
+// DecisionInput is an approver's click on the approval card.
+type DecisionInput struct {
+	TenantID       string
+	RequestID      string
+	Approver       Person
+	Verdict        Verdict
+	Reason         string
+	ConversationID string
+	ActivityID     string
+}
+
+// Decide applies an approver's decision. It returns the request as it now
+// stands. A *Refusal (with Request set when the request exists) says why a
+// decision was not accepted; nothing changes then.
+func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error) {
+	if err := s.checkTenant(in.TenantID); err != nil {
+		return nil, err
+	}
+	if in.Verdict != Approve && in.Verdict != Deny {
+		return nil, refuse(ErrNotApprover, "Unknown decision %q.", in.Verdict)
+	}
+	req, err := s.cfg.Store.GetRequest(ctx, in.RequestID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, refuse(ErrNotFound, "This request does not exist (any more).")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load request %s: %w", in.RequestID, err)
+	}
+	if req.State != RequestPending {
+		r := refuse(ErrNotPending, "This request was already decided; the card shows its current state.")
+		r.Request = req
+		return nil, r
+	}
+	p, ok := s.profiles[req.Profile]
+	if !ok {
+		r := refuse(ErrUnknownProfile, "Profile %s is no longer configured, so this request cannot be decided.", req.Profile)
+		r.Request = req
+		return nil, r
+	}
+	self := in.Approver.ObjectID != "" && strings.EqualFold(in.Approver.ObjectID, req.Requester.ObjectID)
+	if self && !p.AllowSelfApproval {
+		r := refuse(ErrSelfApproval, "You cannot decide your own request; another approver has to.")
+		r.Request = req
+		return nil, r
+	}
+	if !self {
+		ok, err := s.inGroups(ctx, in.Approver.ObjectID, p.ApproverGroups, false)
+		if err != nil {
+			return nil, fmt.Errorf("check whether %s may approve %s: %w", in.Approver.ObjectID, p.Name, err)
+		}
+		if !ok {
+			r := refuse(ErrNotApprover, "You are not an approver for %s; only members of its approver groups can decide.", p.Name)
+			r.Request = req
+			return nil, r
+		}
+	}
+
+	now := s.cfg.Clock.Now().UTC()
+	d := Decision{Approver: in.Approver, Verdict: in.Verdict, Reason: strings.TrimSpace(in.Reason), DecidedAt: now}
+	action := ActionDenied
+	var grant *Grant
+	if in.Verdict == Approve {
+		action = ActionApproved
+		grant = &Grant{
+			ID: s.cfg.NewID(), RequestID: req.ID, Profile: req.Profile, GroupID: req.GroupID,
+			User: req.Requester, State: GrantGranting, ApprovedAt: now,
+			ExpiresAt: now.Add(req.Duration), DueAt: now.Add(req.Duration),
+		}
+	}
+	ev := s.event(now, in.Approver, action, req, d.Reason)
+	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
+	updated, err := s.cfg.Store.Decide(ctx, req.ID, d, grant, ev)
+	if errors.Is(err, ErrNotPending) {
+		cur, gerr := s.cfg.Store.GetRequest(ctx, req.ID)
+		if gerr != nil {
+			return nil, fmt.Errorf("reload request %s: %w", req.ID, gerr)
+		}
+		r := refuse(ErrNotPending, "Another approver decided this request first; the card shows the outcome.")
+		r.Request = cur
+		return nil, r
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record decision on %s: %w", req.ID, err)
+	}
+
+	if in.Verdict == Deny {
+		text := fmt.Sprintf("Your request for %s was denied by %s.", req.Profile, in.Approver.Name)
+		if d.Reason != "" {
+			text += " Reason: " + d.Reason
+		}
+		s.notify(ctx, updated, NoticeDenied, text)
+		s.updateCard(ctx, updated)
+		return updated, nil
+	}
+	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was approved by %s. Access until %s.",
+		req.Profile, in.Approver.Name, grant.ExpiresAt.Format(time.RFC3339)))
+	final, err := s.grant(ctx, updated.Grant)
+	if err != nil {
+		return nil, err
+	}
+	s.updateCard(ctx, final)
+	return final, nil
+}
+
+// grant adds the membership of an approved request and records the outcome.
+// It returns the request as it then stands.
+func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
+	if g == nil {
+		return nil, fmt.Errorf("grant: approved request has no grant")
+	}
+	actx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
+	already, err := s.cfg.Directory.AddMember(actx, g.GroupID, g.User.ObjectID)
+	cancel()
+	now := s.cfg.Clock.Now().UTC()
+	base := &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID}
+	if err != nil {
+		s.log.Error("add member", "request", g.RequestID, "group", g.GroupID, "user", g.User.ObjectID, "err", err)
+		ev := s.event(now, System, ActionGrantFailed, base, err.Error())
+		ev.TargetUserID = g.User.ObjectID
+		if ferr := s.cfg.Store.FailGrant(ctx, g.ID, err.Error(), ev); ferr != nil {
+			return nil, fmt.Errorf("add %s to %s: %w (recording the failure also failed: %v)", g.User.ObjectID, g.GroupID, err, ferr)
+		}
+		req, lerr := s.cfg.Store.GetRequest(ctx, g.RequestID)
+		if lerr != nil {
+			return nil, fmt.Errorf("reload request %s: %w", g.RequestID, lerr)
+		}
+		s.notify(ctx, req, NoticeFailed, fmt.Sprintf("Your access to %s was approved but could not be granted: %s. Ask again, or tell your administrator.", g.Profile, err))
+		return req, nil
+	}
+	action := ActionGranted
+	if already {
+		action = ActionPreExisting
+	}
+	ev := s.event(now, System, action, base, "")
+	ev.TargetUserID = g.User.ObjectID
+	if err := s.cfg.Store.CompleteGrant(ctx, g.ID, now, already, ev); err != nil {
+		return nil, fmt.Errorf("record grant %s: %w", g.ID, err)
+	}
+	s.Wake()
+	req, err := s.cfg.Store.GetRequest(ctx, g.RequestID)
+	if err != nil {
+		return nil, fmt.Errorf("reload request %s: %w", g.RequestID, err)
+	}
+	text := fmt.Sprintf("Access granted: you are in the group for %s until %s.", g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339))
+	if already {
+		text = fmt.Sprintf("You already were a member of the group for %s; that membership pre-existed and will be left in place when this grant ends at %s.",
+			g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	s.notify(ctx, req, NoticeGranted, text)
+	return req, nil
+}
+
+// Status returns the user's open requests and active grants.
+func (s *Service) Status(ctx context.Context, tenantID string, user Person) ([]Request, error) {
+	if err := s.checkTenant(tenantID); err != nil {
+		return nil, err
+	}
+	reqs, err := s.cfg.Store.OpenRequests(ctx, user.ObjectID)
+	if err != nil {
+		return nil, fmt.Errorf("list requests of %s: %w", user.ObjectID, err)
+	}
+	return reqs, nil
+}
+
+// Request returns a stored request (for card refreshes).
+func (s *Service) Request(ctx context.Context, tenantID, id string) (*Request, error) {
+	if err := s.checkTenant(tenantID); err != nil {
+		return nil, err
+	}
+	req, err := s.cfg.Store.GetRequest(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("load request %s: %w", id, err)
+	}
+	return req, nil
+}
+
+func (s *Service) event(at time.Time, actor Person, action Action, req *Request, reason string) AuditEvent {
+	return AuditEvent{
+		At: at, Actor: actor, Action: action, RequestID: req.ID, Profile: req.Profile,
+		GroupID: req.GroupID, TargetUserID: req.Requester.ObjectID, Reason: reason,
+	}
+}
+
+// notify tells the requester; a failure is logged, never fatal: the state
+// change it reports has already been stored.
+func (s *Service) notify(ctx context.Context, req *Request, kind NoticeKind, text string) {
+	if err := s.cfg.Notifier.NotifyRequester(ctx, req, Notice{Kind: kind, Text: text}); err != nil {
+		s.log.Warn("notify requester", "request", req.ID, "notice", kind, "err", err)
+	}
+}
+
+func (s *Service) updateCard(ctx context.Context, req *Request) {
+	if req.ApprovalActivityID == "" {
+		return
+	}
+	if err := s.cfg.Notifier.UpdateApprovalCard(ctx, req); err != nil {
+		s.log.Warn("update approval card", "request", req.ID, "err", err)
+	}
+}
+
+// FormatDuration writes a duration the way users type it: 2h, 1h30m, 45m.
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0m"
+	}
+	d = d.Round(time.Second)
+	h := d / time.Hour
+	m := (d % time.Hour) / time.Minute
+	sec := (d % time.Minute) / time.Second
+	var b strings.Builder
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if sec > 0 {
+		fmt.Fprintf(&b, "%ds", sec)
+	}
+	return b.String()
+}

@@ -1,0 +1,243 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// RequestState is where a request stands in its lifecycle.
+type RequestState string
+
+// The states of a request. Pending is the only state in which a decision is
+// accepted; Denied, Failed, Expired and Cancelled are final.
+const (
+	RequestPending  RequestState = "pending"  // waiting for an approver
+	RequestApproved RequestState = "approved" // approved, membership being added
+	RequestActive   RequestState = "active"   // the requester is in the group
+	RequestDenied   RequestState = "denied"   // an approver said no
+	RequestFailed   RequestState = "failed"   // approved, but the membership could not be added
+	RequestExpired  RequestState = "expired"  // the grant ended and the membership was removed
+)
+
+// Final reports whether no further transition can happen.
+func (s RequestState) Final() bool {
+	switch s {
+	case RequestDenied, RequestFailed, RequestExpired:
+		return true
+	}
+	return false
+}
+
+// GrantState is where a grant of group membership stands.
+type GrantState string
+
+// The states of a grant.
+const (
+	GrantGranting GrantState = "granting" // intent recorded, membership being added
+	GrantActive   GrantState = "active"   // the member is in the group until ExpiresAt
+	GrantRevoked  GrantState = "revoked"  // the membership was removed (or was pre-existing and left alone)
+	GrantFailed   GrantState = "failed"   // the membership could not be added
+)
+
+// ConversationRef addresses a Teams conversation so that the bot can write to
+// it later (proactively).
+type ConversationRef struct {
+	ServiceURL     string `json:"serviceUrl"`
+	ChannelID      string `json:"channelId"` // "msteams"
+	ConversationID string `json:"conversationId"`
+	TenantID       string `json:"tenantId"`
+	BotID          string `json:"botId"`
+	BotName        string `json:"botName,omitempty"`
+	UserID         string `json:"userId,omitempty"` // the channel account id of the user ("29:...")
+	UserName       string `json:"userName,omitempty"`
+}
+
+// Person is a Teams user identified by their Entra object id.
+type Person struct {
+	ObjectID string // Entra ID object id (from.aadObjectId)
+	Name     string // display name
+}
+
+// Request is one ask for temporary access to one profile.
+type Request struct {
+	ID            string
+	Profile       string
+	GroupID       string
+	Requester     Person
+	Duration      time.Duration
+	Ticket        string
+	Justification string
+	State         RequestState
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	// SelfApproval is set when the profile allowed the requester to decide
+	// their own request (demo mode only); the card says so.
+	SelfApproval bool
+
+	// RequesterChat is where the requester is told about progress: their
+	// personal chat with the bot.
+	RequesterChat ConversationRef
+	// ApprovalChat is the approvers' thread that holds the approval card, and
+	// ApprovalActivityID the card's activity id in it.
+	ApprovalChat       ConversationRef
+	ApprovalActivityID string
+
+	// Decisions are the approvers' answers, oldest first. Today one decision
+	// settles a request; the list leaves room for quorums.
+	Decisions []Decision
+	// Grant is the membership granted for this request, once approved.
+	Grant *Grant
+}
+
+// LastDecision returns the latest decision, or nil.
+func (r *Request) LastDecision() *Decision {
+	if len(r.Decisions) == 0 {
+		return nil
+	}
+	return &r.Decisions[len(r.Decisions)-1]
+}
+
+// Verdict is an approver's answer.
+type Verdict string
+
+// The verdicts.
+const (
+	Approve Verdict = "approve"
+	Deny    Verdict = "deny"
+)
+
+// Decision is one approver's answer to a request.
+type Decision struct {
+	Approver  Person
+	Verdict   Verdict
+	Reason    string
+	DecidedAt time.Time
+}
+
+// Grant is a temporary membership of a user in a group.
+type Grant struct {
+	ID        string
+	RequestID string
+	Profile   string
+	GroupID   string
+	User      Person
+	State     GrantState
+	// ApprovedAt is when the clock started; ExpiresAt = ApprovedAt + duration.
+	ApprovedAt time.Time
+	ExpiresAt  time.Time
+	// GrantedAt is when the membership was confirmed in the directory.
+	GrantedAt time.Time
+	// PreExisting is set when the user already was a member before the grant:
+	// such a membership is never removed at expiry.
+	PreExisting bool
+	RevokedAt   time.Time
+	// DueAt is when the revocation is next due: ExpiresAt at first, later
+	// after each failed attempt. Attempts counts the failed attempts and
+	// LastError holds the latest failure.
+	DueAt     time.Time
+	Attempts  int
+	LastError string
+}
+
+// Action names an audited transition.
+type Action string
+
+// The audited actions.
+const (
+	ActionRequested     Action = "request.created"
+	ActionApproved      Action = "request.approved"
+	ActionDenied        Action = "request.denied"
+	ActionGranted       Action = "grant.added"
+	ActionPreExisting   Action = "grant.pre_existing"
+	ActionGrantFailed   Action = "grant.failed"
+	ActionRevoked       Action = "grant.revoked"
+	ActionRevokeSkipped Action = "grant.revoke_skipped"
+	ActionRevokeFailed  Action = "grant.revoke_failed"
+)
+
+// AuditEvent is one append-only record of a transition.
+type AuditEvent struct {
+	ID             int64
+	At             time.Time
+	Actor          Person // who caused it; the bot itself for expiries
+	Action         Action
+	RequestID      string
+	Profile        string
+	GroupID        string
+	TargetUserID   string
+	Reason         string
+	ConversationID string
+	ActivityID     string
+}
+
+// Errors returned by a Store.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrNotPending     = errors.New("request is no longer pending")
+	ErrDuplicate      = errors.New("a pending request for this profile already exists")
+	ErrStaleGrant     = errors.New("grant changed concurrently")
+	ErrPermanent      = errors.New("permanent directory error")
+	ErrNotConfigured  = errors.New("not configured")
+	ErrWrongTenant    = errors.New("activity from another tenant")
+	ErrNotEligible    = errors.New("not eligible")
+	ErrNotApprover    = errors.New("not an approver")
+	ErrSelfApproval   = errors.New("requester cannot decide their own request")
+	ErrUnknownProfile = errors.New("unknown profile")
+)
+
+// Directory is the identity directory that holds group memberships (Entra ID
+// through Microsoft Graph).
+type Directory interface {
+	// AddMember adds the user to the group. When the user already is a
+	// direct member it returns alreadyMember=true and a nil error.
+	AddMember(ctx context.Context, groupID, userID string) (alreadyMember bool, err error)
+	// RemoveMember removes the user from the group. A user who is not a
+	// member counts as removed: nil error.
+	RemoveMember(ctx context.Context, groupID, userID string) error
+	// MemberGroups returns those of groupIDs the user is a transitive member of.
+	MemberGroups(ctx context.Context, userID string, groupIDs []string) ([]string, error)
+}
+
+// Notifier tells people in Teams what happened.
+type Notifier interface {
+	// PostApprovalCard starts a new thread with the approval card in the
+	// profile's approvers channel and returns where it landed.
+	PostApprovalCard(ctx context.Context, req *Request, channelID string) (chat ConversationRef, activityID string, err error)
+	// UpdateApprovalCard replaces the approval card with the request's current state.
+	UpdateApprovalCard(ctx context.Context, req *Request) error
+	// NotifyRequester writes to the requester's personal chat.
+	NotifyRequester(ctx context.Context, req *Request, n Notice) error
+}
+
+// NoticeKind says what a Notice to the requester is about.
+type NoticeKind string
+
+// The notices a requester receives.
+const (
+	NoticeReceived NoticeKind = "received"
+	NoticeApproved NoticeKind = "approved"
+	NoticeDenied   NoticeKind = "denied"
+	NoticeGranted  NoticeKind = "granted"
+	NoticeFailed   NoticeKind = "failed"
+	NoticeRevoked  NoticeKind = "revoked"
+)
+
+// Notice is one message to a requester.
+type Notice struct {
+	Kind NoticeKind
+	Text string // plain text, complete
+}
+
+// Clock tells the time; tests inject a fake.
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a timer that fires once after d.
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is a one-shot timer.
+type Timer interface {
+	C() <-chan time.Time
+	Stop() bool
+}

@@ -1,0 +1,75 @@
+package bot
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Command is a parsed chat message.
+type Command struct {
+	Verb string // help, profiles, request, status
+	// For a one-line request: the profile, duration, ticket and justification.
+	Profile       string
+	Duration      time.Duration
+	Ticket        string
+	Justification string
+	// Form is set for a bare `request`: reply with the request form.
+	Form bool
+}
+
+var mentionTag = regexp.MustCompile(`(?is)<at[^>]*>.*?</at>`)
+
+// cleanText removes @mentions, HTML line breaks and surrounding space from a
+// Teams message.
+func cleanText(text string) string {
+	text = mentionTag.ReplaceAllString(text, " ")
+	text = strings.NewReplacer("<p>", " ", "</p>", " ", "<br>", " ", "<br/>", " ", "&nbsp;", " ").Replace(text)
+	return strings.TrimSpace(text)
+}
+
+// ticketMatcher tells whether a word is a ticket for the named profile; nil
+// means the profile is unknown.
+type ticketMatcher func(profile, word string) (isTicket, known bool)
+
+// ParseCommand reads a message. A request line reads
+// `request <profile> <duration> [<ticket>] <justification...>`; the word after
+// the duration is the ticket when it matches the profile's ticket pattern.
+func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
+	words := strings.Fields(cleanText(text))
+	if len(words) == 0 {
+		return Command{Verb: "help"}, nil
+	}
+	verb := strings.ToLower(strings.TrimPrefix(words[0], "/"))
+	switch verb {
+	case "help", "?", "hi", "hello":
+		return Command{Verb: "help"}, nil
+	case "profiles", "status":
+		return Command{Verb: verb}, nil
+	case "request":
+	default:
+		return Command{}, fmt.Errorf("I don't know %q. Send `help` for the commands.", words[0])
+	}
+	args := words[1:]
+	if len(args) == 0 {
+		return Command{Verb: "request", Form: true}, nil
+	}
+	c := Command{Verb: "request", Profile: strings.ToLower(args[0])}
+	if len(args) < 2 {
+		return c, fmt.Errorf("Say how long you need access, e.g. `request %s 2h INC-4711 why you need it`.", c.Profile)
+	}
+	d, err := time.ParseDuration(strings.ToLower(args[1]))
+	if err != nil {
+		return c, fmt.Errorf("%q is not a duration; write it like `45m`, `2h` or `1h30m`.", args[1])
+	}
+	c.Duration = d
+	rest := args[2:]
+	if len(rest) > 0 {
+		if ok, _ := isTicket(c.Profile, rest[0]); ok {
+			c.Ticket, rest = rest[0], rest[1:]
+		}
+	}
+	c.Justification = strings.Join(rest, " ")
+	return c, nil
+}

@@ -1,0 +1,347 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/cards"
+)
+
+// MaxBody is the largest activity accepted, in bytes.
+const MaxBody = 256 << 10
+
+// Authenticator checks the Bot Framework token of an inbound activity.
+type Authenticator interface {
+	Check(ctx context.Context, authHeader string, act *schema.Activity) error
+}
+
+// Config wires a Bot.
+type Config struct {
+	// Service is the access lifecycle the bot drives.
+	Service *access.Service
+	// Auth checks inbound tokens. It may be nil only when Local is set.
+	Auth Authenticator
+	// Local accepts unauthenticated activities (Agents Playground).
+	Local     bool
+	Connector Connector
+	Logger    *slog.Logger
+	// HandlerTimeout bounds the work done for one activity.
+	HandlerTimeout time.Duration
+}
+
+// Bot handles the activities Teams posts to /api/messages.
+type Bot struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Bot. It refuses to run without token checks unless local
+// mode was asked for explicitly.
+func New(cfg Config) (*Bot, error) {
+	if cfg.Service == nil || cfg.Connector == nil {
+		return nil, errors.New("bot: service and connector are required")
+	}
+	if cfg.Auth == nil && !cfg.Local {
+		return nil, errors.New("bot: inbound authentication is required outside local mode")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.HandlerTimeout <= 0 {
+		cfg.HandlerTimeout = 25 * time.Second
+	}
+	return &Bot{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// ServeHTTP implements the Bot Framework messaging endpoint.
+func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "activity too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read body", http.StatusBadRequest)
+		return
+	}
+	var act schema.Activity
+	if err := json.Unmarshal(body, &act); err != nil {
+		http.Error(w, "malformed activity", http.StatusBadRequest)
+		return
+	}
+	if !b.cfg.Local {
+		if err := b.cfg.Auth.Check(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
+			b.log.Warn("rejected activity: authentication failed", "err", err, "remote", r.RemoteAddr)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.HandlerTimeout)
+	defer cancel()
+	switch act.Type {
+	case schema.Message:
+		b.onMessage(ctx, &act)
+		w.WriteHeader(http.StatusOK)
+	case schema.Invoke:
+		status, resp := b.onInvoke(ctx, &act)
+		writeJSON(w, status, resp)
+	default:
+		// conversationUpdate, installationUpdate, typing, ...: nothing to do.
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+// tenantOf returns the Entra tenant an activity comes from.
+func tenantOf(act *schema.Activity) string {
+	if t, ok := act.ChannelData["tenant"].(map[string]any); ok {
+		if id, ok := t["id"].(string); ok && id != "" {
+			return id
+		}
+	}
+	return act.Conversation.TenantID
+}
+
+func personOf(act *schema.Activity) access.Person {
+	return access.Person{ObjectID: act.From.AadObjectID, Name: act.From.Name}
+}
+
+// requesterChat is where the requester will be told about progress: the
+// personal chat when they wrote there, else a 1:1 chat the bot opens later.
+func requesterChat(act *schema.Activity) access.ConversationRef {
+	ref := access.ConversationRef{
+		ServiceURL: act.ServiceURL, ChannelID: act.ChannelID, TenantID: tenantOf(act),
+		BotID: act.Recipient.ID, BotName: act.Recipient.Name, UserID: act.From.ID, UserName: act.From.Name,
+	}
+	if act.Conversation.ConversationType == "personal" || (act.Conversation.ConversationType == "" && !act.Conversation.IsGroup) {
+		ref.ConversationID = act.Conversation.ID
+	}
+	return ref
+}
+
+func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
+	if len(act.Value) > 0 && strings.TrimSpace(act.Text) == "" {
+		// An Action.Submit from an older client: treat like the form's Execute.
+		card := b.submitForm(ctx, act, act.Value)
+		b.reply(ctx, act, "", card)
+		return
+	}
+	cmd, err := parseCommand(act.Text, b.isTicket)
+	if err != nil {
+		b.reply(ctx, act, err.Error(), nil)
+		return
+	}
+	tenant := tenantOf(act)
+	user := personOf(act)
+	switch cmd.Verb {
+	case "help":
+		b.reply(ctx, act, helpText, nil)
+	case "profiles":
+		ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)
+		if err != nil {
+			b.reply(ctx, act, b.userError(err), nil)
+			return
+		}
+		if len(ps) == 0 {
+			b.reply(ctx, act, "There is no profile you may request. Ask your manager to add you to a requester group.", nil)
+			return
+		}
+		b.reply(ctx, act, "", cards.Profiles(ps))
+	case "status":
+		reqs, err := b.cfg.Service.Status(ctx, tenant, user)
+		if err != nil {
+			b.reply(ctx, act, b.userError(err), nil)
+			return
+		}
+		b.reply(ctx, act, "", cards.Status(reqs))
+	case "request":
+		if cmd.Form {
+			ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)
+			if err != nil {
+				b.reply(ctx, act, b.userError(err), nil)
+				return
+			}
+			if len(ps) == 0 {
+				b.reply(ctx, act, "There is no profile you may request. Ask your manager to add you to a requester group.", nil)
+				return
+			}
+			b.reply(ctx, act, "", cards.RequestForm(ps, cards.FormOptions{}))
+			return
+		}
+		req, err := b.cfg.Service.Submit(ctx, access.Submission{
+			TenantID: tenant, Requester: user, Profile: cmd.Profile, Duration: cmd.Duration,
+			Ticket: cmd.Ticket, Justification: cmd.Justification, Chat: requesterChat(act),
+			ConversationID: act.Conversation.ID, ActivityID: act.ID,
+		})
+		if err != nil {
+			b.reply(ctx, act, b.userError(err), nil)
+			return
+		}
+		b.reply(ctx, act, "", cards.Submitted(req))
+	}
+}
+
+// isTicket tells whether word matches the named profile's ticket pattern.
+func (b *Bot) isTicket(profile, word string) (bool, bool) {
+	p, ok := b.cfg.Service.Profile(profile)
+	if !ok {
+		return false, false
+	}
+	return p.TicketPattern != nil && p.TicketPattern.MatchString(word), true
+}
+
+// userError turns an error into what the user is told: a refusal's reason as
+// is, anything else as a generic failure (the details go to the log).
+func (b *Bot) userError(err error) string {
+	var r *access.Refusal
+	if errors.As(err, &r) {
+		return r.Reason
+	}
+	b.log.Error("handling activity", "err", err)
+	return "Something went wrong on my side and nothing was changed. Try again in a minute; if it keeps failing, tell your Teams administrator."
+}
+
+// reply answers in the conversation the activity came from.
+func (b *Bot) reply(ctx context.Context, act *schema.Activity, text string, card any) {
+	out := &schema.Activity{Type: schema.Message, Text: text}
+	if card != nil {
+		out.Attachments = []schema.Attachment{cards.Attachment(card)}
+	}
+	var err error
+	if act.Conversation.IsGroup && act.ID != "" {
+		_, err = b.cfg.Connector.ReplyToActivity(ctx, act.ServiceURL, act.Conversation.ID, act.ID, out)
+	} else {
+		_, err = b.cfg.Connector.SendActivity(ctx, act.ServiceURL, act.Conversation.ID, out)
+	}
+	if err != nil {
+		b.log.Error("reply", "conversation", act.Conversation.ID, "err", err)
+	}
+}
+
+// invokeValue is the value of an adaptiveCard/action invoke.
+type invokeValue struct {
+	Action struct {
+		Type string         `json:"type"`
+		Verb string         `json:"verb"`
+		Data map[string]any `json:"data"`
+	} `json:"action"`
+}
+
+func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
+	if act.Name != "adaptiveCard/action" {
+		return http.StatusOK, nil
+	}
+	raw, _ := json.Marshal(act.Value)
+	var v invokeValue
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return http.StatusBadRequest, cards.MessageResponse("This card action could not be read.")
+	}
+	data := v.Action.Data
+	str := func(k string) string {
+		s, _ := data[k].(string)
+		return strings.TrimSpace(s)
+	}
+	switch v.Action.Verb {
+	case "approve", "deny":
+		verdict := access.Approve
+		if v.Action.Verb == "deny" {
+			verdict = access.Deny
+		}
+		req, err := b.cfg.Service.Decide(ctx, access.DecisionInput{
+			TenantID: tenantOf(act), RequestID: str("requestId"), Approver: personOf(act),
+			Verdict: verdict, Reason: str("reason"), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+		})
+		if err != nil {
+			var r *access.Refusal
+			if errors.As(err, &r) && r.Request != nil && (errors.Is(err, access.ErrNotPending) || errors.Is(err, access.ErrUnknownProfile)) {
+				// A stale or repeated click: show the card as it stands.
+				return http.StatusOK, cards.InvokeResponse(b.approvalCard(r.Request))
+			}
+			return http.StatusOK, cards.MessageResponse(b.userError(err))
+		}
+		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
+	case "refresh":
+		req, err := b.cfg.Service.Request(ctx, tenantOf(act), str("requestId"))
+		if err != nil {
+			return http.StatusOK, cards.MessageResponse(b.userError(err))
+		}
+		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
+	case "submitRequest":
+		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
+	default:
+		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %q.", v.Action.Verb))
+	}
+}
+
+// submitForm handles the request form's Submit. It returns the card that
+// replaces the form: the submitted summary, or the form again with the reason
+// it was refused.
+func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[string]any) any {
+	str := func(k string) string {
+		s, _ := data[k].(string)
+		return strings.TrimSpace(s)
+	}
+	tenant, user := tenantOf(act), personOf(act)
+	form := cards.FormOptions{Profile: str("profile"), Duration: str("duration"), Ticket: str("ticket"), Justification: str("justification")}
+	again := func(msg string) any {
+		form.Error = msg
+		ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)
+		if err != nil {
+			return cards.Notice(b.userError(err))
+		}
+		return cards.RequestForm(ps, form)
+	}
+	d, err := time.ParseDuration(strings.ToLower(form.Duration))
+	if err != nil {
+		return again(fmt.Sprintf("%q is not a duration; write it like 45m, 2h or 1h30m.", form.Duration))
+	}
+	req, err := b.cfg.Service.Submit(ctx, access.Submission{
+		TenantID: tenant, Requester: user, Profile: form.Profile, Duration: d, Ticket: form.Ticket,
+		Justification: form.Justification, Chat: requesterChat(act),
+		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+	})
+	if err != nil {
+		if errors.Is(err, access.ErrWrongTenant) {
+			return cards.Notice(b.userError(err))
+		}
+		return again(b.userError(err))
+	}
+	return cards.Submitted(req)
+}
+
+func (b *Bot) approvalCard(req *access.Request) any {
+	p, _ := b.cfg.Service.Profile(req.Profile)
+	return cards.Approval(req, p, cards.ApprovalOptions{})
+}
+
+const helpText = `I grant temporary access to production systems, approved by your managers in Teams.
+
+- **profiles**: the access you may request
+- **request**: a form to ask for access
+- **request <profile> <duration> [<ticket>] <justification>**: ask in one line, e.g. ` + "`request prod-db 2h INC-4711 checkout latency spike`" + `
+- **status**: your pending requests and active access, with expiry times
+
+Approvers decide on a card in their channel; you are told here when access is granted and when it ends.`

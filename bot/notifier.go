@@ -1,0 +1,132 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/cards"
+)
+
+// Connector is the part of the Bot Connector API the bot uses.
+type Connector interface {
+	SendActivity(ctx context.Context, serviceURL, conversationID string, act *schema.Activity) (string, error)
+	ReplyToActivity(ctx context.Context, serviceURL, conversationID, replyToID string, act *schema.Activity) (string, error)
+	UpdateActivity(ctx context.Context, serviceURL, conversationID, activityID string, act *schema.Activity) error
+	CreateConversation(ctx context.Context, serviceURL string, params connector.ConversationParameters) (connector.ConversationResource, error)
+}
+
+// Notifier posts approval cards and requester notices through the Bot
+// Connector. It implements access.Notifier.
+type Notifier struct {
+	Connector Connector
+	// Profile looks up a profile for the approval card.
+	Profile func(name string) (access.Profile, bool)
+	// TenantID is the tenant conversations are opened in.
+	TenantID string
+	// BotID and BotName identify the bot when it opens a conversation.
+	BotID, BotName string
+	// ServiceURL is used for conversations the bot starts itself when no
+	// activity has told it a better one.
+	ServiceURL string
+}
+
+var _ access.Notifier = (*Notifier)(nil)
+
+func (n *Notifier) serviceURL(ref access.ConversationRef) string {
+	if ref.ServiceURL != "" {
+		return ref.ServiceURL
+	}
+	return n.ServiceURL
+}
+
+func (n *Notifier) approvalCard(req *access.Request) any {
+	p, _ := n.Profile(req.Profile)
+	return cards.Approval(req, p, cards.ApprovalOptions{})
+}
+
+// PostApprovalCard opens a new thread in the approvers' channel with the card.
+func (n *Notifier) PostApprovalCard(ctx context.Context, req *access.Request, channelID string) (access.ConversationRef, string, error) {
+	svc := n.serviceURL(req.RequesterChat)
+	params := connector.ConversationParameters{
+		IsGroup:  true,
+		Bot:      schema.ChannelAccount{ID: n.BotID, Name: n.BotName},
+		TenantID: n.TenantID,
+		Activity: &schema.Activity{
+			Type:        schema.Message,
+			Summary:     fmt.Sprintf("%s asks for %s", req.Requester.Name, req.Profile),
+			Attachments: []schema.Attachment{cards.Attachment(n.approvalCard(req))},
+		},
+		ChannelData: map[string]any{
+			"channel": map[string]any{"id": channelID},
+			"tenant":  map[string]any{"id": n.TenantID},
+		},
+	}
+	res, err := n.Connector.CreateConversation(ctx, svc, params)
+	if err != nil {
+		return access.ConversationRef{}, "", fmt.Errorf("post approval card to %s: %w", channelID, err)
+	}
+	activityID := res.ActivityID
+	if activityID == "" {
+		// A channel thread's id ends in ;messageid=<root activity id>.
+		if i := strings.LastIndex(res.ID, ";messageid="); i >= 0 {
+			activityID = res.ID[i+len(";messageid="):]
+		}
+	}
+	ref := access.ConversationRef{
+		ServiceURL: svc, ChannelID: "msteams", ConversationID: res.ID, TenantID: n.TenantID,
+		BotID: n.BotID, BotName: n.BotName,
+	}
+	if res.ServiceURL != "" {
+		ref.ServiceURL = res.ServiceURL
+	}
+	return ref, activityID, nil
+}
+
+// UpdateApprovalCard replaces the approval card with the request's state.
+func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) error {
+	chat := req.ApprovalChat
+	act := &schema.Activity{
+		Type:        schema.Message,
+		ID:          req.ApprovalActivityID,
+		Attachments: []schema.Attachment{cards.Attachment(n.approvalCard(req))},
+	}
+	if err := n.Connector.UpdateActivity(ctx, n.serviceURL(chat), chat.ConversationID, req.ApprovalActivityID, act); err != nil {
+		return fmt.Errorf("update approval card of %s: %w", req.ID, err)
+	}
+	return nil
+}
+
+// NotifyRequester writes to the requester's personal chat, opening it first
+// when the request was made elsewhere.
+func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg access.Notice) error {
+	chat := req.RequesterChat
+	act := &schema.Activity{Type: schema.Message, Text: msg.Text}
+	if chat.ConversationID != "" {
+		if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), chat.ConversationID, act); err != nil {
+			return fmt.Errorf("notify %s: %w", req.Requester.ObjectID, err)
+		}
+		return nil
+	}
+	member := schema.ChannelAccount{ID: chat.UserID, AadObjectID: req.Requester.ObjectID}
+	if member.ID == "" {
+		member.ID = req.Requester.ObjectID
+	}
+	res, err := n.Connector.CreateConversation(ctx, n.serviceURL(chat), connector.ConversationParameters{
+		Bot:         schema.ChannelAccount{ID: n.BotID, Name: n.BotName},
+		Members:     []schema.ChannelAccount{member},
+		TenantID:    n.TenantID,
+		ChannelData: map[string]any{"tenant": map[string]any{"id": n.TenantID}},
+	})
+	if err != nil {
+		return fmt.Errorf("open personal chat with %s: %w", req.Requester.ObjectID, err)
+	}
+	if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), res.ID, act); err != nil {
+		return fmt.Errorf("notify %s: %w", req.Requester.ObjectID, err)
+	}
+	return nil
+}

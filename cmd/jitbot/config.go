@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/jitbot/jitbot/access"
+)
+
+// Config is jitbot.yaml.
+type Config struct {
+	Listen   string        `yaml:"listen"`
+	Database string        `yaml:"database"`
+	TenantID string        `yaml:"tenant_id"`
+	Cloud    CloudConfig   `yaml:"cloud"`
+	Profiles []ProfileSpec `yaml:"profiles"`
+}
+
+// CloudConfig holds the endpoints of the Microsoft cloud the tenant lives in.
+type CloudConfig struct {
+	AuthorityHost        string `yaml:"authority_host"`
+	GraphURL             string `yaml:"graph_url"`
+	BotOpenIDMetadataURL string `yaml:"bot_openid_metadata_url"`
+	BotTokenIssuer       string `yaml:"bot_token_issuer"`
+	BotScope             string `yaml:"bot_scope"`
+	BotServiceURL        string `yaml:"bot_service_url"`
+}
+
+// Public cloud defaults.
+const (
+	defaultAuthorityHost  = "https://login.microsoftonline.com/"
+	defaultGraphURL       = "https://graph.microsoft.com"
+	defaultOpenIDMetadata = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+	defaultBotIssuer      = "https://api.botframework.com"
+	defaultBotScope       = "https://api.botframework.com/.default"
+	defaultBotServiceURL  = "https://smba.trafficmanager.net/teams/"
+)
+
+// CustomAuthority reports whether the authority host is not the public
+// cloud's (then azidentity's instance discovery is turned off).
+func (c CloudConfig) CustomAuthority() bool {
+	return strings.TrimRight(c.AuthorityHost, "/") != strings.TrimRight(defaultAuthorityHost, "/")
+}
+
+// ProfileSpec is one profile as written in the file.
+type ProfileSpec struct {
+	Name          string   `yaml:"name"`
+	Description   string   `yaml:"description"`
+	GroupID       string   `yaml:"group_id"`
+	MinDuration   Duration `yaml:"min_duration"`
+	MaxDuration   Duration `yaml:"max_duration"`
+	RequireTicket bool     `yaml:"require_ticket"`
+	TicketPattern string   `yaml:"ticket_pattern"`
+	Requesters    struct {
+		Groups []string `yaml:"groups"`
+	} `yaml:"requesters"`
+	Approvers struct {
+		Groups    []string `yaml:"groups"`
+		ChannelID string   `yaml:"channel_id"`
+	} `yaml:"approvers"`
+}
+
+// Duration reads Go duration syntax (45m, 2h, 1h30m).
+type Duration time.Duration
+
+// UnmarshalYAML parses a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration like 45m or 2h", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (write 45m, 2h, 1h30m)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} with the environment's value. An unset variable
+// is an error: a silently empty tenant or group id is worse than no start.
+func expandEnv(data []byte, getenv func(string) (string, bool)) ([]byte, error) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		name := string(envRef.FindSubmatch(m)[1])
+		v, ok := getenv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("environment variables not set: %s", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// LoadConfig reads, expands and validates a configuration file.
+func LoadConfig(path string, getenv func(string) (string, bool)) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := ParseConfig(raw, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig expands, decodes and validates configuration text.
+func ParseConfig(raw []byte, getenv func(string) (string, bool)) (*Config, error) {
+	data, err := expandEnv(raw, getenv)
+	if err != nil {
+		return nil, err
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	def := func(s *string, v string) {
+		if strings.TrimSpace(*s) == "" {
+			*s = v
+		}
+	}
+	def(&c.Listen, ":3978")
+	def(&c.Database, "sqlite:jitbot.db")
+	def(&c.Cloud.AuthorityHost, defaultAuthorityHost)
+	def(&c.Cloud.GraphURL, defaultGraphURL)
+	def(&c.Cloud.BotOpenIDMetadataURL, defaultOpenIDMetadata)
+	def(&c.Cloud.BotTokenIssuer, defaultBotIssuer)
+	def(&c.Cloud.BotScope, defaultBotScope)
+	def(&c.Cloud.BotServiceURL, defaultBotServiceURL)
+	c.Cloud.GraphURL = strings.TrimRight(c.Cloud.GraphURL, "/")
+}
+
+var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !guid.MatchString(c.TenantID) {
+		bad("tenant_id", "want the Entra tenant id (a GUID), got %q", c.TenantID)
+	}
+	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		bad("database", "want sqlite:<file> or postgres://..., got %q", redactURL(c.Database))
+	}
+	for key, v := range map[string]string{
+		"cloud.authority_host": c.Cloud.AuthorityHost, "cloud.graph_url": c.Cloud.GraphURL,
+		"cloud.bot_openid_metadata_url": c.Cloud.BotOpenIDMetadataURL, "cloud.bot_service_url": c.Cloud.BotServiceURL,
+	} {
+		u, err := url.Parse(v)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			bad(key, "want an https URL, got %q", v)
+		}
+	}
+	if len(c.Profiles) == 0 {
+		bad("profiles", "define at least one profile")
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Profiles {
+		key := fmt.Sprintf("profiles[%d]", i)
+		if p.Name != "" {
+			key = fmt.Sprintf("profiles[%d] (%s)", i, p.Name)
+		}
+		if seen[p.Name] {
+			bad(key+".name", "defined twice")
+		}
+		seen[p.Name] = true
+		if p.GroupID != "" && !guid.MatchString(p.GroupID) {
+			bad(key+".group_id", "want a group object id (a GUID), got %q", p.GroupID)
+		}
+		for j, g := range append(append([]string{}, p.Requesters.Groups...), p.Approvers.Groups...) {
+			if !guid.MatchString(g) {
+				bad(key, "group %d %q is not a group object id (a GUID)", j, g)
+			}
+		}
+		if p.TicketPattern != "" {
+			if _, err := regexp.Compile(p.TicketPattern); err != nil {
+				bad(key+".ticket_pattern", "invalid regular expression: %v", err)
+				continue
+			}
+		}
+		ap, err := p.Profile()
+		if err != nil {
+			bad(key, "%v", err)
+			continue
+		}
+		if err := ap.Validate(); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Profile converts the file's form into the domain's.
+func (p ProfileSpec) Profile() (access.Profile, error) {
+	ap := access.Profile{
+		Name: p.Name, Description: p.Description, GroupID: p.GroupID,
+		MinDuration: time.Duration(p.MinDuration), MaxDuration: time.Duration(p.MaxDuration),
+		RequireTicket: p.RequireTicket, RequesterGroups: p.Requesters.Groups,
+		ApproverGroups: p.Approvers.Groups, ApproverChannelID: p.Approvers.ChannelID,
+	}
+	if p.TicketPattern != "" {
+		re, err := regexp.Compile(p.TicketPattern)
+		if err != nil {
+			return ap, fmt.Errorf("ticket_pattern: %w", err)
+		}
+		ap.TicketPattern = re
+	}
+	return ap, nil
+}
+
+// redactURL hides a password in a database URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/storage"
+)
+
+// The demo's fixed identities. They match .m365agentsplayground.yml, so
+// Microsoft's Agents Playground can play the tenant, the users and the team.
+const (
+	demoTenantID        = "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"
+	demoBotID           = "9b1c7f5e-2d4a-4e8b-8c6f-1a2b3c4d5e6f"
+	demoGroupID         = "6d656d6f-0000-4000-8000-000000000001" // "demo-debug-access"
+	demoApproverGroupID = "6d656d6f-0000-4000-8000-000000000002" // "demo-approvers"
+	demoApproverID      = "22222222-2222-4222-8222-222222222222" // Alex Approver
+	demoChannelID       = "19:jitbot-approvers@thread.tacv2"
+	demoServiceURL      = "http://localhost:56150/_connector"
+)
+
+// demoProfile is the one profile of the demo. It alone may allow
+// self-approval, so that one person can try the whole loop.
+func demoProfile(channelID string) access.Profile {
+	return access.Profile{
+		Name:              "demo",
+		Description:       "Debug access to the demo environment (simulated directory)",
+		GroupID:           demoGroupID,
+		MinDuration:       10 * time.Second,
+		MaxDuration:       8 * time.Hour,
+		TicketPattern:     regexp.MustCompile(`^INC-[0-9]+$`),
+		ApproverGroups:    []string{demoApproverGroupID},
+		ApproverChannelID: channelID,
+		AllowSelfApproval: true,
+	}
+}
+
+func demo(ctx context.Context, args []string, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:3978", "address to listen on (loopback only)")
+	database := fs.String("database", "sqlite:jitbot-demo.db", "database URL")
+	serviceURL := fs.String("service-url", demoServiceURL, "Bot Connector URL for conversations the bot starts (the Agents Playground's)")
+	channel := fs.String("approvers-channel", demoChannelID, "Teams channel id where approval cards are posted")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := requireLoopback(*listen); err != nil {
+		return err
+	}
+	logger.Warn("DEMO MODE: local mode, no inbound authentication, simulated directory; never expose this port",
+		"listen", *listen, "database", *database)
+
+	db, err := storage.Open(ctx, *database, logger)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	dir := db.DemoDirectory()
+	if err := dir.SetMember(ctx, demoApproverGroupID, demoApproverID); err != nil {
+		_ = db.Close()
+		return fmt.Errorf("seed demo directory: %w", err)
+	}
+	profile := demoProfile(*channel)
+	conn, err := connector.New(connector.Config{Logger: logger})
+	if err != nil {
+		_ = db.Close()
+		return fmt.Errorf("connector: %w", err)
+	}
+	parts, err := assemble(assembly{
+		tenantID: demoTenantID, profiles: []access.Profile{profile}, store: db, dir: dir,
+		conn: conn, local: true, botID: demoBotID, serviceURL: *serviceURL, logger: logger,
+	})
+	if err != nil {
+		_ = db.Close()
+		return err
+	}
+	parts.listen = *listen
+	parts.closeDB = db.Close
+	return runServer(ctx, parts, logger, nil)
+}
+
+// requireLoopback refuses a listen address that is not on the loopback
+// interface: unauthenticated modes must not be reachable from elsewhere.
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("listen address %q: local mode listens on the loopback interface only (e.g. 127.0.0.1:3978)", addr)
+}
+
+// assembly is what both serve and demo wire together.
+type assembly struct {
+	tenantID   string
+	profiles   []access.Profile
+	store      access.Store
+	dir        access.Directory
+	conn       bot.Connector
+	auth       bot.Authenticator
+	local      bool
+	botID      string
+	serviceURL string
+	logger     *slog.Logger
+}
+
+func assemble(a assembly) (runtimeParts, error) {
+	notifier := &bot.Notifier{
+		Connector: a.conn, TenantID: a.tenantID, BotID: a.botID, BotName: "jitbot", ServiceURL: a.serviceURL,
+	}
+	svc, err := access.New(access.Config{
+		TenantID: a.tenantID, Profiles: a.profiles, Store: a.store, Directory: a.dir,
+		Notifier: notifier, Clock: access.SystemClock{}, Logger: a.logger, NewID: newID,
+	})
+	if err != nil {
+		return runtimeParts{}, fmt.Errorf("configure access service: %w", err)
+	}
+	notifier.Profile = svc.Profile
+	h, err := bot.New(bot.Config{Service: svc, Auth: a.auth, Local: a.local, Connector: a.conn, Logger: a.logger})
+	if err != nil {
+		return runtimeParts{}, fmt.Errorf("configure bot: %w", err)
+	}
+	return runtimeParts{handler: h, service: svc}, nil
+}

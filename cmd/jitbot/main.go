@@ -1,0 +1,139 @@
+// Command jitbot is a Microsoft Teams bot for just-in-time access: responders
+// ask for temporary membership of an Entra ID group, approvers decide on an
+// Adaptive Card, and the bot grants the membership and removes it at expiry.
+//
+// Subcommands: serve (production, jitbot.yaml), demo (everything on one
+// machine with no Azure account), version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `jitbot: just-in-time access approved in Microsoft Teams
+
+Usage:
+  jitbot serve --config jitbot.yaml [--local]   run the bot against Entra ID and Teams
+  jitbot demo [--listen 127.0.0.1:3978] [--database sqlite:jitbot-demo.db]
+                                                run the whole flow locally, no Azure account
+  jitbot version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], logger, getenv)
+	case "demo":
+		err = demo(ctx, args[1:], logger)
+	case "version":
+		fmt.Fprintln(stdout, "jitbot", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "jitbot:", err)
+		return 1
+	}
+	return 0
+}
+
+// runtimeParts is what serve and demo both run.
+type runtimeParts struct {
+	listen  string
+	handler *bot.Bot
+	service *access.Service
+	closeDB func() error
+}
+
+// runServer serves /api/messages and runs the expiry scheduler until ctx is
+// cancelled, then stops taking activities, lets in-flight ones finish and
+// closes the database.
+func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", p.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", p.listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/messages", p.handler)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	schedDone := make(chan error, 1)
+	go func() { schedDone <- p.service.Run(runCtx) }()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+	logger.Info("jitbot listening", "addr", ln.Addr().String(), "endpoint", "/api/messages")
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-srvDone:
+	}
+	logger.Info("shutting down")
+	shCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		logger.Warn("http shutdown", "err", err)
+	}
+	cancelRun()
+	<-schedDone
+	if err := p.closeDB(); err != nil {
+		logger.Warn("close database", "err", err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	return nil
+}
+
+func newID() string { return uuid.NewString() }

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot/auth"
+	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/graph"
+	"github.com/jitbot/jitbot/storage"
+)
+
+func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(string) (string, bool)) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := fs.String("config", "jitbot.yaml", "configuration file")
+	local := fs.Bool("local", false, "accept unauthenticated activities on 127.0.0.1 only (for Microsoft's Agents Playground)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(*configPath, getenv)
+	if err != nil {
+		return err
+	}
+	env := func(k string) string { v, _ := getenv(k); return strings.TrimSpace(v) }
+	appID := env("MicrosoftAppId")
+	listen := cfg.Listen
+	if *local {
+		listen, err = loopbackOf(cfg.Listen)
+		if err != nil {
+			return err
+		}
+		logger.Warn("LOCAL MODE: inbound activities are NOT authenticated; listening on loopback only. Never use this in production.",
+			"listen", listen)
+	} else if appID == "" {
+		return fmt.Errorf("MicrosoftAppId is not set: set the bot's app id (and MicrosoftAppPassword, MicrosoftAppTenantId, MicrosoftAppType), or run with --local for the Agents Playground")
+	}
+
+	var profiles []access.Profile
+	for _, p := range cfg.Profiles {
+		ap, err := p.Profile()
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+		profiles = append(profiles, ap)
+	}
+
+	graphCred, err := graphCredential(cfg.Cloud, env)
+	if err != nil {
+		return fmt.Errorf("graph credential: %w", err)
+	}
+	dir, err := graph.New(graph.Config{GraphURL: cfg.Cloud.GraphURL}, graphCred, logger)
+	if err != nil {
+		return fmt.Errorf("graph client: %w", err)
+	}
+
+	connCfg := connector.Config{Logger: logger, Scope: cfg.Cloud.BotScope}
+	var validator *auth.Validator
+	if appID != "" {
+		cred, err := botCredential(cfg.Cloud, appID, env)
+		if err != nil {
+			return fmt.Errorf("bot credential: %w", err)
+		}
+		connCfg.Credential = cred
+	}
+	if !*local {
+		validator, err = auth.NewValidator(auth.Config{
+			AppID: appID, OpenIDMetadataURL: cfg.Cloud.BotOpenIDMetadataURL, Issuer: cfg.Cloud.BotTokenIssuer,
+		}, &http.Client{Timeout: 15 * time.Second}, logger)
+		if err != nil {
+			return fmt.Errorf("token validator: %w", err)
+		}
+	}
+	conn, err := connector.New(connCfg)
+	if err != nil {
+		return fmt.Errorf("connector: %w", err)
+	}
+
+	db, err := storage.Open(ctx, cfg.Database, logger)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	a := assembly{
+		tenantID: cfg.TenantID, profiles: profiles, store: db, dir: dir, conn: conn,
+		local: *local, botID: appID, serviceURL: cfg.Cloud.BotServiceURL, logger: logger,
+	}
+	if validator != nil {
+		a.auth = authCheck{validator}
+	}
+	parts, err := assemble(a)
+	if err != nil {
+		_ = db.Close()
+		return err
+	}
+	parts.listen = listen
+	parts.closeDB = db.Close
+	return runServer(ctx, parts, logger, nil)
+}
+
+// loopbackOf keeps the port of a listen address and binds it to 127.0.0.1.
+func loopbackOf(listen string) (string, error) {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("listen %q: %w", listen, err)
+	}
+	return net.JoinHostPort("127.0.0.1", port), nil
+}
+
+func clientOptions(c CloudConfig) azcore.ClientOptions {
+	return azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: c.AuthorityHost}}
+}
+
+// graphCredential picks the credential for Microsoft Graph from azidentity's
+// environment variables: workload identity (AZURE_FEDERATED_TOKEN_FILE), a
+// client secret or certificate (AZURE_CLIENT_SECRET /
+// AZURE_CLIENT_CERTIFICATE_PATH), else managed identity.
+func graphCredential(c CloudConfig, env func(string) string) (azcore.TokenCredential, error) {
+	opts := clientOptions(c)
+	noDiscovery := c.CustomAuthority()
+	switch {
+	case env("AZURE_FEDERATED_TOKEN_FILE") != "":
+		return azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+			ClientOptions: opts, DisableInstanceDiscovery: noDiscovery,
+		})
+	case env("AZURE_CLIENT_SECRET") != "" || env("AZURE_CLIENT_CERTIFICATE_PATH") != "":
+		return azidentity.NewEnvironmentCredential(&azidentity.EnvironmentCredentialOptions{
+			ClientOptions: opts, DisableInstanceDiscovery: noDiscovery,
+		})
+	default:
+		mi := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: opts}
+		if id := env("AZURE_CLIENT_ID"); id != "" {
+			mi.ID = azidentity.ClientID(id)
+		}
+		return azidentity.NewManagedIdentityCredential(mi)
+	}
+}
+
+// botCredential is the credential for the bot's own calls to the Bot
+// Connector, chosen by MicrosoftAppType.
+func botCredential(c CloudConfig, appID string, env func(string) string) (azcore.TokenCredential, error) {
+	opts := clientOptions(c)
+	noDiscovery := c.CustomAuthority()
+	secret := env("MicrosoftAppPassword")
+	switch appType := env("MicrosoftAppType"); strings.ToLower(appType) {
+	case "", "singletenant":
+		tenant := env("MicrosoftAppTenantId")
+		if tenant == "" || secret == "" {
+			return nil, fmt.Errorf("a SingleTenant bot needs MicrosoftAppTenantId and MicrosoftAppPassword")
+		}
+		return azidentity.NewClientSecretCredential(tenant, appID, secret, &azidentity.ClientSecretCredentialOptions{
+			ClientOptions: opts, DisableInstanceDiscovery: noDiscovery,
+		})
+	case "multitenant":
+		if secret == "" {
+			return nil, fmt.Errorf("a MultiTenant bot needs MicrosoftAppPassword")
+		}
+		return azidentity.NewClientSecretCredential("botframework.com", appID, secret, &azidentity.ClientSecretCredentialOptions{
+			ClientOptions: opts, DisableInstanceDiscovery: noDiscovery,
+		})
+	case "userassignedmsi":
+		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
+			ClientOptions: opts, ID: azidentity.ClientID(appID),
+		})
+	default:
+		return nil, fmt.Errorf("MicrosoftAppType %q: want SingleTenant, MultiTenant or UserAssignedMSI", appType)
+	}
+}
