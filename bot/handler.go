@@ -146,7 +146,7 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 	if len(act.Value) > 0 && strings.TrimSpace(act.Text) == "" {
 		// An Action.Submit from an older client: treat like the form's Execute.
 		card := b.submitForm(ctx, act, act.Value)
-		b.reply(ctx, act, "", card)
+		b.reply(ctx, act, "", &card)
 		return
 	}
 	cmd, err := parseCommand(act.Text, b.isTicket)
@@ -169,14 +169,14 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 			b.reply(ctx, act, "There is no profile you may request. Ask your manager to add you to a requester group.", nil)
 			return
 		}
-		b.reply(ctx, act, "", cards.Profiles(ps))
+		b.reply(ctx, act, "", ptr(cards.Profiles(ps)))
 	case "status":
 		reqs, err := b.cfg.Service.Status(ctx, tenant, user)
 		if err != nil {
 			b.reply(ctx, act, b.userError(err), nil)
 			return
 		}
-		b.reply(ctx, act, "", cards.Status(reqs))
+		b.reply(ctx, act, "", ptr(cards.Status(reqs)))
 	case "request":
 		if cmd.Form {
 			ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)
@@ -188,7 +188,7 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 				b.reply(ctx, act, "There is no profile you may request. Ask your manager to add you to a requester group.", nil)
 				return
 			}
-			b.reply(ctx, act, "", cards.RequestForm(ps, cards.FormOptions{}))
+			b.reply(ctx, act, "", ptr(cards.RequestForm(ps, cards.FormOptions{})))
 			return
 		}
 		req, err := b.cfg.Service.Submit(ctx, access.Submission{
@@ -200,7 +200,7 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 			b.reply(ctx, act, b.userError(err), nil)
 			return
 		}
-		b.reply(ctx, act, "", cards.Submitted(req))
+		b.reply(ctx, act, "", ptr(cards.Submitted(req)))
 	}
 }
 
@@ -225,10 +225,10 @@ func (b *Bot) userError(err error) string {
 }
 
 // reply answers in the conversation the activity came from.
-func (b *Bot) reply(ctx context.Context, act *schema.Activity, text string, card any) {
+func (b *Bot) reply(ctx context.Context, act *schema.Activity, text string, card *cards.Card) {
 	out := &schema.Activity{Type: schema.Message, Text: text}
 	if card != nil {
-		out.Attachments = []schema.Attachment{cards.Attachment(card)}
+		out.Attachments = []schema.Attachment{attachment(*card)}
 	}
 	var err error
 	if act.Conversation.IsGroup && act.ID != "" {
@@ -299,14 +299,14 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 // submitForm handles the request form's Submit. It returns the card that
 // replaces the form: the submitted summary, or the form again with the reason
 // it was refused.
-func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[string]any) any {
+func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[string]any) cards.Card {
 	str := func(k string) string {
 		s, _ := data[k].(string)
 		return strings.TrimSpace(s)
 	}
 	tenant, user := tenantOf(act), personOf(act)
 	form := cards.FormOptions{Profile: str("profile"), Duration: str("duration"), Ticket: str("ticket"), Justification: str("justification")}
-	again := func(msg string) any {
+	again := func(msg string) cards.Card {
 		form.Error = msg
 		ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)
 		if err != nil {
@@ -332,7 +332,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 	return cards.Submitted(req)
 }
 
-func (b *Bot) approvalCard(req *access.Request) any {
+func (b *Bot) approvalCard(req *access.Request) cards.Card {
 	p, _ := b.cfg.Service.Profile(req.Profile)
 	return cards.Approval(req, p, cards.ApprovalOptions{})
 }
@@ -345,3 +345,10 @@ const helpText = `I grant temporary access to production systems, approved by yo
 - **status**: your pending requests and active access, with expiry times
 
 Approvers decide on a card in their channel; you are told here when access is granted and when it ends.`
+
+func ptr[T any](v T) *T { return &v }
+
+// attachment wraps a card for a message activity.
+func attachment(c cards.Card) schema.Attachment {
+	return schema.Attachment{ContentType: cards.ContentType, Content: c}
+}

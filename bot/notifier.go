@@ -44,7 +44,7 @@ func (n *Notifier) serviceURL(ref access.ConversationRef) string {
 	return n.ServiceURL
 }
 
-func (n *Notifier) approvalCard(req *access.Request) any {
+func (n *Notifier) approvalCard(req *access.Request) cards.Card {
 	p, _ := n.Profile(req.Profile)
 	return cards.Approval(req, p, cards.ApprovalOptions{})
 }
@@ -59,7 +59,7 @@ func (n *Notifier) PostApprovalCard(ctx context.Context, req *access.Request, ch
 		Activity: &schema.Activity{
 			Type:        schema.Message,
 			Summary:     fmt.Sprintf("%s asks for %s", req.Requester.Name, req.Profile),
-			Attachments: []schema.Attachment{cards.Attachment(n.approvalCard(req))},
+			Attachments: []schema.Attachment{attachment(n.approvalCard(req))},
 		},
 		ChannelData: map[string]any{
 			"channel": map[string]any{"id": channelID},
@@ -93,7 +93,7 @@ func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) 
 	act := &schema.Activity{
 		Type:        schema.Message,
 		ID:          req.ApprovalActivityID,
-		Attachments: []schema.Attachment{cards.Attachment(n.approvalCard(req))},
+		Attachments: []schema.Attachment{attachment(n.approvalCard(req))},
 	}
 	if err := n.Connector.UpdateActivity(ctx, n.serviceURL(chat), chat.ConversationID, req.ApprovalActivityID, act); err != nil {
 		return fmt.Errorf("update approval card of %s: %w", req.ID, err)
