@@ -24,10 +24,12 @@ type Store interface {
 	// It returns the request as stored after the change.
 	Decide(ctx context.Context, id string, d Decision, grant *Grant, ev AuditEvent) (*Request, error)
 	// CompleteGrant records that the membership was added (or pre-existed):
-	// the grant becomes active with GrantedAt and PreExisting, its request active.
+	// the grant becomes active with GrantedAt and PreExisting, its request
+	// active. ErrStaleGrant when the grant is no longer granting.
 	CompleteGrant(ctx context.Context, grantID string, grantedAt time.Time, preExisting bool, ev AuditEvent) error
 	// FailGrant records that the membership could not be added: the grant and
-	// its request become failed.
+	// its request become failed. ErrStaleGrant when the grant is no longer
+	// granting.
 	FailGrant(ctx context.Context, grantID string, reason string, ev AuditEvent) error
 	// GrantsInState returns every grant in the given state (for example the
 	// ones left granting by a crash), oldest first.
@@ -35,7 +37,8 @@ type Store interface {
 	// OpenRequests returns the user's pending, approved and active requests,
 	// newest first, with their grants.
 	OpenRequests(ctx context.Context, userID string) ([]Request, error)
-	// DueGrants returns up to limit active grants with DueAt <= now, earliest first.
+	// DueGrants returns up to limit (0: no limit) active grants with DueAt <=
+	// now, earliest first.
 	DueGrants(ctx context.Context, now time.Time, limit int) ([]Grant, error)
 	// NextDue returns the earliest DueAt among active grants; ok is false when
 	// there is none.
@@ -52,7 +55,8 @@ type Store interface {
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }
 
-// AuditFilter selects audit events. Zero fields match everything.
+// AuditFilter selects audit events. Zero fields match everything; Since is
+// inclusive, Until exclusive, and a Limit of 0 means no limit.
 type AuditFilter struct {
 	RequestID string
 	Since     time.Time

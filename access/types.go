@@ -10,7 +10,7 @@ import (
 type RequestState string
 
 // The states of a request. Pending is the only state in which a decision is
-// accepted; Denied, Failed, Expired and Cancelled are final.
+// accepted; Denied, Failed and Expired are final.
 const (
 	RequestPending  RequestState = "pending"  // waiting for an approver
 	RequestApproved RequestState = "approved" // approved, membership being added

@@ -1,0 +1,191 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jitbot/jitbot/access"
+)
+
+func toRequestRow(r *access.Request) (requestRow, error) {
+	requesterChat, err := marshalRef(r.RequesterChat)
+	if err != nil {
+		return requestRow{}, err
+	}
+	approvalChat, err := marshalRef(r.ApprovalChat)
+	if err != nil {
+		return requestRow{}, err
+	}
+	return requestRow{
+		ID:                 r.ID,
+		RequesterID:        r.Requester.ObjectID,
+		Profile:            r.Profile,
+		State:              string(r.State),
+		GroupID:            r.GroupID,
+		RequesterName:      r.Requester.Name,
+		DurationNS:         int64(r.Duration),
+		Ticket:             r.Ticket,
+		Justification:      r.Justification,
+		SelfApproval:       r.SelfApproval,
+		RequesterChat:      requesterChat,
+		ApprovalChat:       approvalChat,
+		ApprovalActivityID: r.ApprovalActivityID,
+		CreatedAt:          dbTime(r.CreatedAt),
+		UpdatedAt:          dbTime(r.UpdatedAt),
+	}, nil
+}
+
+func fromRequestRow(row *requestRow) (access.Request, error) {
+	requesterChat, err := unmarshalRef(row.RequesterChat)
+	if err != nil {
+		return access.Request{}, fmt.Errorf("request %s: requester chat: %w", row.ID, err)
+	}
+	approvalChat, err := unmarshalRef(row.ApprovalChat)
+	if err != nil {
+		return access.Request{}, fmt.Errorf("request %s: approval chat: %w", row.ID, err)
+	}
+	return access.Request{
+		ID:                 row.ID,
+		Profile:            row.Profile,
+		GroupID:            row.GroupID,
+		Requester:          access.Person{ObjectID: row.RequesterID, Name: row.RequesterName},
+		Duration:           time.Duration(row.DurationNS),
+		Ticket:             row.Ticket,
+		Justification:      row.Justification,
+		State:              access.RequestState(row.State),
+		CreatedAt:          row.CreatedAt.UTC(),
+		UpdatedAt:          row.UpdatedAt.UTC(),
+		SelfApproval:       row.SelfApproval,
+		RequesterChat:      requesterChat,
+		ApprovalChat:       approvalChat,
+		ApprovalActivityID: row.ApprovalActivityID,
+	}, nil
+}
+
+func fromDecisionRow(row *decisionRow) access.Decision {
+	return access.Decision{
+		Approver:  access.Person{ObjectID: row.ApproverID, Name: row.ApproverName},
+		Verdict:   access.Verdict(row.Verdict),
+		Reason:    row.Reason,
+		DecidedAt: row.DecidedAt.UTC(),
+	}
+}
+
+func toGrantRow(g *access.Grant) grantRow {
+	return grantRow{
+		ID:          g.ID,
+		RequestID:   g.RequestID,
+		Profile:     g.Profile,
+		GroupID:     g.GroupID,
+		UserID:      g.User.ObjectID,
+		UserName:    g.User.Name,
+		State:       string(g.State),
+		ApprovedAt:  dbTime(g.ApprovedAt),
+		ExpiresAt:   dbTime(g.ExpiresAt),
+		GrantedAt:   optionalTime(g.GrantedAt),
+		PreExisting: g.PreExisting,
+		RevokedAt:   optionalTime(g.RevokedAt),
+		DueAt:       dbTime(g.DueAt),
+		Attempts:    int64(g.Attempts),
+		LastError:   g.LastError,
+	}
+}
+
+func fromGrantRow(row *grantRow) access.Grant {
+	return access.Grant{
+		ID:          row.ID,
+		RequestID:   row.RequestID,
+		Profile:     row.Profile,
+		GroupID:     row.GroupID,
+		User:        access.Person{ObjectID: row.UserID, Name: row.UserName},
+		State:       access.GrantState(row.State),
+		ApprovedAt:  row.ApprovedAt.UTC(),
+		ExpiresAt:   row.ExpiresAt.UTC(),
+		GrantedAt:   fromOptionalTime(row.GrantedAt),
+		PreExisting: row.PreExisting,
+		RevokedAt:   fromOptionalTime(row.RevokedAt),
+		DueAt:       row.DueAt.UTC(),
+		Attempts:    int(row.Attempts),
+		LastError:   row.LastError,
+	}
+}
+
+func toAuditRow(ev *access.AuditEvent) auditRow {
+	return auditRow{
+		At:             dbTime(ev.At),
+		ActorID:        ev.Actor.ObjectID,
+		ActorName:      ev.Actor.Name,
+		Action:         string(ev.Action),
+		RequestID:      ev.RequestID,
+		Profile:        ev.Profile,
+		GroupID:        ev.GroupID,
+		TargetUserID:   ev.TargetUserID,
+		Reason:         ev.Reason,
+		ConversationID: ev.ConversationID,
+		ActivityID:     ev.ActivityID,
+	}
+}
+
+func fromAuditRow(row *auditRow) access.AuditEvent {
+	return access.AuditEvent{
+		ID:             row.ID,
+		At:             row.At.UTC(),
+		Actor:          access.Person{ObjectID: row.ActorID, Name: row.ActorName},
+		Action:         access.Action(row.Action),
+		RequestID:      row.RequestID,
+		Profile:        row.Profile,
+		GroupID:        row.GroupID,
+		TargetUserID:   row.TargetUserID,
+		Reason:         row.Reason,
+		ConversationID: row.ConversationID,
+		ActivityID:     row.ActivityID,
+	}
+}
+
+// marshalRef stores a conversation reference as JSON; the zero reference as
+// the empty string.
+func marshalRef(ref access.ConversationRef) (string, error) {
+	if ref == (access.ConversationRef{}) {
+		return "", nil
+	}
+	b, err := json.Marshal(ref)
+	if err != nil {
+		return "", fmt.Errorf("encode conversation reference: %w", err)
+	}
+	return string(b), nil
+}
+
+func unmarshalRef(s string) (access.ConversationRef, error) {
+	var ref access.ConversationRef
+	if s == "" {
+		return ref, nil
+	}
+	if err := json.Unmarshal([]byte(s), &ref); err != nil {
+		return ref, fmt.Errorf("decode conversation reference: %w", err)
+	}
+	return ref, nil
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := dbTime(t)
+	return &u
+}
+
+func fromOptionalTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// orNow returns t as stored, or the current time when t is zero.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return now()
+	}
+	return dbTime(t)
+}

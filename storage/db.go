@@ -1,0 +1,193 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	gormlogger "gorm.io/gorm/logger"
+)
+
+// Driver names reported by (*DB).Driver.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// sqliteParams are the connection settings every SQLite connection gets:
+// wait for locks instead of failing, write-ahead log, enforced foreign keys,
+// and transactions that take the write lock up front so that concurrent
+// read-then-write transactions queue rather than fail with "database is
+// locked".
+const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// acceptedURLs names the database URL forms Open understands.
+const acceptedURLs = "sqlite:<path> (for example sqlite:/var/lib/jitbot/jitbot.db or sqlite::memory:), postgres://... or postgresql://..."
+
+// slowQuery is how long a statement may take before it is logged.
+const slowQuery = time.Second
+
+// DB is jitbot's database. It implements access.Store and is safe for
+// concurrent use.
+type DB struct {
+	gorm   *gorm.DB
+	driver string
+	logger *slog.Logger
+}
+
+// Open connects to the database named by databaseURL and brings its schema up
+// to date. Accepted forms:
+//
+//   - sqlite:<path>: a SQLite file, created when missing (sqlite://<path> is
+//     accepted too, so sqlite:///abs/path.db is an absolute path). The path
+//     must not carry its own query string.
+//   - sqlite::memory:: a private in-memory SQLite database on a single
+//     connection, lost at Close (for tests and trials).
+//   - postgres://... or postgresql://...: PostgreSQL, the URL passed as is to
+//     the pgx driver (search_path, sslmode and the like go in its query).
+//
+// logger receives slow statements and database warnings; nil discards them.
+func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "storage")
+
+	var (
+		db     = &DB{logger: logger}
+		gdb    *gorm.DB
+		memory bool
+		err    error
+	)
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		db.driver = DriverPostgres
+		gdb, err = gorm.Open(postgres.New(postgres.Config{DSN: databaseURL}), newGormConfig(logger))
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		db.driver = DriverSQLite
+		path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
+		switch {
+		case path == "":
+			return nil, fmt.Errorf("open database: sqlite URL has no path; accepted forms: %s", acceptedURLs)
+		case strings.ContainsRune(path, '?'):
+			return nil, fmt.Errorf("open database: sqlite path must not contain '?' (connection settings are fixed); accepted forms: %s", acceptedURLs)
+		}
+		memory = path == ":memory:"
+		gdb, err = gorm.Open(sqlite.Open(path+"?"+sqliteParams), newGormConfig(logger))
+	default:
+		return nil, fmt.Errorf("open database: unsupported database URL %q; accepted forms: %s", redactURL(databaseURL), acceptedURLs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", db.driver, err)
+	}
+	db.gorm = gdb
+
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", db.driver, err)
+	}
+	if memory {
+		// Every connection to :memory: is a database of its own: keep one.
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+		sqlDB.SetConnMaxIdleTime(0)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("open %s database: %w", db.driver, err)
+	}
+	if err := gdb.WithContext(ctx).AutoMigrate(models()...); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("migrate %s database: %w", db.driver, err)
+	}
+	return db, nil
+}
+
+// Close closes the database connections.
+func (db *DB) Close() error {
+	sqlDB, err := db.gorm.DB()
+	if err != nil {
+		return fmt.Errorf("close %s database: %w", db.driver, err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("close %s database: %w", db.driver, err)
+	}
+	return nil
+}
+
+// Driver returns "sqlite" or "postgres".
+func (db *DB) Driver() string { return db.driver }
+
+// newGormConfig returns a fresh configuration for one gorm.Open: a dialector
+// registers its clause builders in it, so it must never be shared between
+// databases.
+func newGormConfig(logger *slog.Logger) *gorm.Config {
+	return &gorm.Config{
+		Logger:         &gormLog{logger: logger},
+		NowFunc:        now,
+		TranslateError: true,
+		// Every write that matters runs in an explicit transaction already.
+		SkipDefaultTransaction: true,
+	}
+}
+
+// redactURL returns what can be shown of an unsupported URL: its scheme
+// only, since the rest may hold a password.
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		return u[:i] + "://..."
+	}
+	if i := strings.IndexByte(u, ':'); i >= 0 && i < 16 {
+		return u[:i] + ":..."
+	}
+	if len(u) > 16 {
+		return u[:16] + "..."
+	}
+	return u
+}
+
+// gormLog routes gorm's messages to slog at warning level and above: slow
+// statements (without their arguments, which may hold personal data) and
+// the warnings and errors gorm reports itself. Failed statements are not
+// logged: their errors go back to the caller, wrapped.
+type gormLog struct {
+	logger *slog.Logger
+}
+
+func (l *gormLog) LogMode(gormlogger.LogLevel) gormlogger.Interface { return l }
+
+func (l *gormLog) Info(context.Context, string, ...any) {}
+
+func (l *gormLog) Warn(ctx context.Context, msg string, args ...any) {
+	l.logger.WarnContext(ctx, "database: "+fmt.Sprintf(msg, args...))
+}
+
+func (l *gormLog) Error(ctx context.Context, msg string, args ...any) {
+	l.logger.ErrorContext(ctx, "database: "+fmt.Sprintf(msg, args...))
+}
+
+func (l *gormLog) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	elapsed := time.Since(begin)
+	if elapsed < slowQuery || errors.Is(err, context.Canceled) {
+		return
+	}
+	sql, rows := fc()
+	l.logger.WarnContext(ctx, "slow database statement", "duration", elapsed, "sql", sql, "rows", rows)
+}
+
+// ParamsFilter keeps statement arguments out of the log.
+func (l *gormLog) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
+	return sql, nil
+}
+
+// now is the current time as stored.
+func now() time.Time { return dbTime(time.Now()) }
+
+// dbTime is t as stored: UTC, microsecond precision (PostgreSQL's).
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,185 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/access"
+)
+
+// t0 is the tests' reference time; every time they store derives from it.
+var t0 = time.Date(2025, 3, 1, 9, 30, 0, 123456000, time.UTC)
+
+var (
+	alice = access.Person{ObjectID: "00000000-0000-0000-0000-00000000a11c", Name: "Alice"}
+	bob   = access.Person{ObjectID: "00000000-0000-0000-0000-000000000b0b", Name: "Bob"}
+	carol = access.Person{ObjectID: "00000000-0000-0000-0000-0000000ca201", Name: "Carol"}
+	botP  = access.Person{ObjectID: "bot", Name: "jitbot"}
+)
+
+func newRequest(user access.Person, profile string, created time.Time) *access.Request {
+	return &access.Request{
+		Profile:       profile,
+		GroupID:       "group-" + profile,
+		Requester:     user,
+		Duration:      2 * time.Hour,
+		Ticket:        "INC-42",
+		Justification: "investigate the outage",
+		CreatedAt:     created,
+		RequesterChat: access.ConversationRef{
+			ServiceURL:     "https://smba.trafficmanager.net/emea/",
+			ChannelID:      "msteams",
+			ConversationID: "a:personal-" + user.ObjectID,
+			TenantID:       "tenant-1",
+			BotID:          "28:bot",
+			BotName:        "jitbot",
+			UserID:         "29:" + user.ObjectID,
+			UserName:       user.Name,
+		},
+	}
+}
+
+func createdEvent(req *access.Request) access.AuditEvent {
+	return access.AuditEvent{
+		At:           req.CreatedAt,
+		Actor:        req.Requester,
+		Action:       access.ActionRequested,
+		Profile:      req.Profile,
+		GroupID:      req.GroupID,
+		TargetUserID: req.Requester.ObjectID,
+	}
+}
+
+// mustCreate stores req and returns it as read back.
+func mustCreate(t *testing.T, db *DB, req *access.Request) *access.Request {
+	t.Helper()
+	existing, err := db.CreateRequest(context.Background(), req, createdEvent(req))
+	if err != nil {
+		t.Fatalf("CreateRequest: %v (existing %v)", err, existing)
+	}
+	if req.ID == "" {
+		t.Fatal("CreateRequest left the request without an ID")
+	}
+	return mustGet(t, db, req.ID)
+}
+
+func mustGet(t *testing.T, db *DB, id string) *access.Request {
+	t.Helper()
+	got, err := db.GetRequest(context.Background(), id)
+	if err != nil {
+		t.Fatalf("GetRequest(%s): %v", id, err)
+	}
+	return got
+}
+
+// grantFor is the grant an approver's decision at decided produces.
+func grantFor(req *access.Request, decided time.Time) *access.Grant {
+	return &access.Grant{
+		Profile:    req.Profile,
+		GroupID:    req.GroupID,
+		User:       req.Requester,
+		State:      access.GrantGranting,
+		ApprovedAt: decided,
+		ExpiresAt:  decided.Add(req.Duration),
+		DueAt:      decided.Add(req.Duration),
+	}
+}
+
+func decision(approver access.Person, v access.Verdict, at time.Time) access.Decision {
+	return access.Decision{Approver: approver, Verdict: v, Reason: "reason " + string(v), DecidedAt: at}
+}
+
+func decidedEvent(req *access.Request, d access.Decision) access.AuditEvent {
+	action := access.ActionApproved
+	if d.Verdict == access.Deny {
+		action = access.ActionDenied
+	}
+	return access.AuditEvent{
+		At: d.DecidedAt, Actor: d.Approver, Action: action, RequestID: req.ID,
+		Profile: req.Profile, GroupID: req.GroupID, TargetUserID: req.Requester.ObjectID, Reason: d.Reason,
+	}
+}
+
+// mustApprove approves req at decided and returns the stored request.
+func mustApprove(t *testing.T, db *DB, req *access.Request, decided time.Time) *access.Request {
+	t.Helper()
+	d := decision(bob, access.Approve, decided)
+	got, err := db.Decide(context.Background(), req.ID, d, grantFor(req, decided), decidedEvent(req, d))
+	if err != nil {
+		t.Fatalf("Decide(approve %s): %v", req.ID, err)
+	}
+	if got.Grant == nil {
+		t.Fatalf("approved request %s has no grant", req.ID)
+	}
+	return got
+}
+
+// mustActiveGrant creates, approves and completes a request of user for
+// profile whose grant expires at expires, and returns the grant.
+func mustActiveGrant(t *testing.T, db *DB, user access.Person, profile string, expires time.Time) access.Grant {
+	t.Helper()
+	ctx := context.Background()
+	req := newRequest(user, profile, expires.Add(-3*time.Hour))
+	req.Duration = time.Hour
+	mustCreate(t, db, req)
+	approved := mustApprove(t, db, req, expires.Add(-req.Duration))
+	g := approved.Grant
+	ev := access.AuditEvent{Actor: botP, Action: access.ActionGranted, RequestID: req.ID, TargetUserID: user.ObjectID}
+	if err := db.CompleteGrant(ctx, g.ID, g.ApprovedAt.Add(time.Second), false, ev); err != nil {
+		t.Fatalf("CompleteGrant: %v", err)
+	}
+	got := mustGet(t, db, req.ID)
+	if got.Grant.State != access.GrantActive {
+		t.Fatalf("grant state after CompleteGrant = %s, want active", got.Grant.State)
+	}
+	return *got.Grant
+}
+
+// auditCount counts the audit events of a request with the given action.
+func auditCount(t *testing.T, db *DB, requestID string, action access.Action) int {
+	t.Helper()
+	evs, err := db.Audit(context.Background(), access.AuditFilter{RequestID: requestID})
+	if err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+func ids(gs []access.Grant) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = g.ID
+	}
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+// race runs fn n times at once and returns the results in call order.
+func race[T any](n int, fn func(i int) T) []T {
+	out := make([]T, n)
+	start := make(chan struct{})
+	done := make(chan struct{})
+	for i := range n {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			<-start
+			out[i] = fn(i)
+		}()
+	}
+	close(start)
+	for range n {
+		<-done
+	}
+	return out
+}

@@ -1,0 +1,99 @@
+package storage
+
+import "time"
+
+// The tables. Times are stored in UTC with microsecond precision; durations
+// as int64 nanoseconds; conversation references as JSON text.
+
+// requestRow is one request. The partial unique index allows at most one
+// pending request per requester and profile.
+type requestRow struct {
+	ID                 string    `gorm:"primaryKey"`
+	RequesterID        string    `gorm:"not null;index:idx_requests_requester_profile_state,priority:1;uniqueIndex:idx_requests_one_pending,priority:1,where:state = 'pending'"`
+	Profile            string    `gorm:"not null;index:idx_requests_requester_profile_state,priority:2;uniqueIndex:idx_requests_one_pending,priority:2,where:state = 'pending'"`
+	State              string    `gorm:"not null;index:idx_requests_requester_profile_state,priority:3"`
+	GroupID            string    `gorm:"not null"`
+	RequesterName      string    `gorm:"not null"`
+	DurationNS         int64     `gorm:"column:duration_ns;not null"`
+	Ticket             string    `gorm:"not null"`
+	Justification      string    `gorm:"not null"`
+	SelfApproval       bool      `gorm:"not null"`
+	RequesterChat      string    `gorm:"type:text;not null"`
+	ApprovalChat       string    `gorm:"type:text;not null"`
+	ApprovalActivityID string    `gorm:"not null"`
+	CreatedAt          time.Time `gorm:"not null"`
+	UpdatedAt          time.Time `gorm:"not null"`
+
+	// Declared for the foreign keys only; loaded explicitly.
+	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`
+	Grant     *grantRow     `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`
+}
+
+func (requestRow) TableName() string { return "requests" }
+
+// decisionRow is one approver's answer; a request may collect several.
+type decisionRow struct {
+	ID           int64     `gorm:"primaryKey;autoIncrement"`
+	RequestID    string    `gorm:"not null;index"`
+	ApproverID   string    `gorm:"not null"`
+	ApproverName string    `gorm:"not null"`
+	Verdict      string    `gorm:"not null"`
+	Reason       string    `gorm:"not null"`
+	DecidedAt    time.Time `gorm:"not null"`
+}
+
+func (decisionRow) TableName() string { return "decisions" }
+
+// grantRow is the membership granted for an approved request (one per request).
+type grantRow struct {
+	ID          string     `gorm:"primaryKey"`
+	RequestID   string     `gorm:"not null;uniqueIndex"`
+	Profile     string     `gorm:"not null"`
+	GroupID     string     `gorm:"not null"`
+	UserID      string     `gorm:"not null"`
+	UserName    string     `gorm:"not null"`
+	State       string     `gorm:"not null;index:idx_grants_state_due,priority:1"`
+	ApprovedAt  time.Time  `gorm:"not null"`
+	ExpiresAt   time.Time  `gorm:"not null"`
+	GrantedAt   *time.Time ``
+	PreExisting bool       `gorm:"not null"`
+	RevokedAt   *time.Time ``
+	DueAt       time.Time  `gorm:"not null;index:idx_grants_state_due,priority:2"`
+	Attempts    int64      `gorm:"not null"`
+	LastError   string     `gorm:"not null"`
+}
+
+func (grantRow) TableName() string { return "grants" }
+
+// auditRow is one audit event. The table is append-only: nothing in this
+// package updates or deletes its rows.
+type auditRow struct {
+	ID             int64     `gorm:"primaryKey;autoIncrement"`
+	At             time.Time `gorm:"not null;index"`
+	ActorID        string    `gorm:"not null"`
+	ActorName      string    `gorm:"not null"`
+	Action         string    `gorm:"not null"`
+	RequestID      string    `gorm:"not null;index"`
+	Profile        string    `gorm:"not null"`
+	GroupID        string    `gorm:"not null"`
+	TargetUserID   string    `gorm:"not null"`
+	Reason         string    `gorm:"not null"`
+	ConversationID string    `gorm:"not null"`
+	ActivityID     string    `gorm:"not null"`
+}
+
+func (auditRow) TableName() string { return "audit_events" }
+
+// membershipRow is a direct group membership in the demo directory.
+type membershipRow struct {
+	GroupID   string    `gorm:"primaryKey"`
+	UserID    string    `gorm:"primaryKey;index"`
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+func (membershipRow) TableName() string { return "demo_memberships" }
+
+// models lists the tables migrated at Open.
+func models() []any {
+	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &auditRow{}, &membershipRow{}}
+}
