@@ -14,23 +14,19 @@ import (
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/cards"
 )
 
 // MaxBody is the largest activity accepted, in bytes.
 const MaxBody = 256 << 10
 
-// Authenticator checks the Bot Framework token of an inbound activity.
-type Authenticator interface {
-	Check(ctx context.Context, authHeader string, act *schema.Activity) error
-}
-
 // Config wires a Bot.
 type Config struct {
 	// Service is the access lifecycle the bot drives.
 	Service *access.Service
 	// Auth checks inbound tokens. It may be nil only when Local is set.
-	Auth Authenticator
+	Auth auth.Authenticator
 	// Local accepts unauthenticated activities (Agents Playground).
 	Local     bool
 	Connector Connector
@@ -86,7 +82,7 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !b.cfg.Local {
-		if err := b.cfg.Auth.Check(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
+		if _, err := b.cfg.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
 			b.log.Warn("rejected activity: authentication failed", "err", err, "remote", r.RemoteAddr)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

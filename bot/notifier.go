@@ -52,20 +52,12 @@ func (n *Notifier) approvalCard(req *access.Request) cards.Card {
 // PostApprovalCard opens a new thread in the approvers' channel with the card.
 func (n *Notifier) PostApprovalCard(ctx context.Context, req *access.Request, channelID string) (access.ConversationRef, string, error) {
 	svc := n.serviceURL(req.RequesterChat)
-	params := connector.ConversationParameters{
-		IsGroup:  true,
-		Bot:      schema.ChannelAccount{ID: n.BotID, Name: n.BotName},
-		TenantID: n.TenantID,
-		Activity: &schema.Activity{
-			Type:        schema.Message,
-			Summary:     fmt.Sprintf("%s asks for %s", req.Requester.Name, req.Profile),
-			Attachments: []schema.Attachment{attachment(n.approvalCard(req))},
-		},
-		ChannelData: map[string]any{
-			"channel": map[string]any{"id": channelID},
-			"tenant":  map[string]any{"id": n.TenantID},
-		},
+	first := &schema.Activity{
+		Type:        schema.Message,
+		Summary:     fmt.Sprintf("%s asks for %s", req.Requester.Name, req.Profile),
+		Attachments: []schema.Attachment{attachment(n.approvalCard(req))},
 	}
+	params := connector.ChannelThread(n.bot(), n.TenantID, channelID, first)
 	res, err := n.Connector.CreateConversation(ctx, svc, params)
 	if err != nil {
 		return access.ConversationRef{}, "", fmt.Errorf("post approval card to %s: %w", channelID, err)
@@ -116,12 +108,7 @@ func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg
 	if member.ID == "" {
 		member.ID = req.Requester.ObjectID
 	}
-	res, err := n.Connector.CreateConversation(ctx, n.serviceURL(chat), connector.ConversationParameters{
-		Bot:         schema.ChannelAccount{ID: n.BotID, Name: n.BotName},
-		Members:     []schema.ChannelAccount{member},
-		TenantID:    n.TenantID,
-		ChannelData: map[string]any{"tenant": map[string]any{"id": n.TenantID}},
-	})
+	res, err := n.Connector.CreateConversation(ctx, n.serviceURL(chat), connector.PersonalChat(n.bot(), n.TenantID, member))
 	if err != nil {
 		return fmt.Errorf("open personal chat with %s: %w", req.Requester.ObjectID, err)
 	}
@@ -129,4 +116,8 @@ func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg
 		return fmt.Errorf("notify %s: %w", req.Requester.ObjectID, err)
 	}
 	return nil
+}
+
+func (n *Notifier) bot() schema.ChannelAccount {
+	return schema.ChannelAccount{ID: n.BotID, Name: n.BotName}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/storage"
 )
@@ -68,7 +69,7 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 		return fmt.Errorf("seed demo directory: %w", err)
 	}
 	profile := demoProfile(*channel)
-	conn, err := connector.New(connector.Config{Logger: logger})
+	conn, err := connector.New(nil, connector.Options{LocalMode: true, Logger: logger})
 	if err != nil {
 		_ = db.Close()
 		return fmt.Errorf("connector: %w", err)
@@ -107,7 +108,7 @@ type assembly struct {
 	store      access.Store
 	dir        access.Directory
 	conn       bot.Connector
-	auth       bot.Authenticator
+	auth       auth.Authenticator
 	local      bool
 	botID      string
 	serviceURL string

@@ -3,7 +3,7 @@
 // Adaptive Card, and the bot grants the membership and removes it at expiry.
 //
 // Subcommands: serve (production, jitbot.yaml), demo (everything on one
-// machine with no Azure account), version.
+// machine with no Azure account), manifest (the Teams app package), version.
 package main
 
 import (
@@ -42,6 +42,8 @@ Usage:
   jitbot serve --config jitbot.yaml [--local]   run the bot against Entra ID and Teams
   jitbot demo [--listen 127.0.0.1:3978] [--database sqlite:jitbot-demo.db]
                                                 run the whole flow locally, no Azure account
+  jitbot manifest --app-id <bot app id> [--out jitbot-teams-app.zip] [--print]
+                                                build the Teams app package
   jitbot version
 `
 
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = serve(ctx, args[1:], logger, getenv)
 	case "demo":
 		err = demo(ctx, args[1:], logger)
+	case "manifest":
+		err = manifestCmd(args[1:], stdout, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "jitbot", version)
 	case "help", "-h", "--help":

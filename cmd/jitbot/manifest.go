@@ -16,7 +16,7 @@ func manifestCmd(args []string, stdout io.Writer, getenv func(string) (string, b
 	fs := flag.NewFlagSet("manifest", flag.ContinueOnError)
 	appID := fs.String("app-id", "", "the bot's Microsoft App ID (default: $MicrosoftAppId)")
 	out := fs.String("out", "jitbot-teams-app.zip", "where to write the app package")
-	print := fs.Bool("print", false, "print manifest.json instead of writing the package")
+	printOnly := fs.Bool("print", false, "print manifest.json instead of writing the package")
 	website := fs.String("website", "", "https URL of your organisation's page about the bot (also used for privacy and terms)")
 	domains := fs.String("valid-domains", "", "comma-separated domains the app may open")
 	if err := fs.Parse(args); err != nil {
@@ -31,7 +31,7 @@ func manifestCmd(args []string, stdout io.Writer, getenv func(string) (string, b
 			opts.ValidDomains = append(opts.ValidDomains, d)
 		}
 	}
-	if *print {
+	if *printOnly {
 		b, err := manifest.Build(opts)
 		if err != nil {
 			return err

@@ -64,14 +64,16 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		return fmt.Errorf("graph client: %w", err)
 	}
 
-	connCfg := connector.Config{Logger: logger, Scope: cfg.Cloud.BotScope}
+	connOpts := connector.Options{Logger: logger, Scope: cfg.Cloud.BotScope, MaxRetries: 3}
+	var botCred azcore.TokenCredential
 	var validator *auth.Validator
 	if appID != "" {
-		cred, err := botCredential(cfg.Cloud, appID, env)
+		botCred, err = botCredential(cfg.Cloud, appID, env)
 		if err != nil {
 			return fmt.Errorf("bot credential: %w", err)
 		}
-		connCfg.Credential = cred
+	} else {
+		connOpts.LocalMode = true
 	}
 	if !*local {
 		validator, err = auth.NewValidator(auth.Config{
@@ -81,7 +83,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 			return fmt.Errorf("token validator: %w", err)
 		}
 	}
-	conn, err := connector.New(connCfg)
+	conn, err := connector.New(botCred, connOpts)
 	if err != nil {
 		return fmt.Errorf("connector: %w", err)
 	}
@@ -95,7 +97,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		local: *local, botID: appID, serviceURL: cfg.Cloud.BotServiceURL, logger: logger,
 	}
 	if validator != nil {
-		a.auth = authCheck{validator}
+		a.auth = validator
 	}
 	parts, err := assemble(a)
 	if err != nil {

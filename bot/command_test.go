@@ -1,0 +1,47 @@
+package bot
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseCommand(t *testing.T) {
+	inc := regexp.MustCompile(`^INC-[0-9]+$`)
+	isTicket := func(profile, word string) (bool, bool) {
+		if profile != "prod-db" {
+			return false, false
+		}
+		return inc.MatchString(word), true
+	}
+	cases := []struct {
+		text string
+		want Command
+		err  string
+	}{
+		{"help", Command{Verb: "help"}, ""},
+		{"", Command{Verb: "help"}, ""},
+		{"<at>jitbot</at> status", Command{Verb: "status"}, ""},
+		{"<at>jitbot</at>&nbsp;profiles", Command{Verb: "profiles"}, ""},
+		{"request", Command{Verb: "request", Form: true}, ""},
+		{"request prod-db 2h INC-4711 checkout latency spike", Command{Verb: "request", Profile: "prod-db", Duration: 2 * time.Hour, Ticket: "INC-4711", Justification: "checkout latency spike"}, ""},
+		{"<at>jitbot</at> request prod-db 1h30m checkout is slow", Command{Verb: "request", Profile: "prod-db", Duration: 90 * time.Minute, Justification: "checkout is slow"}, ""},
+		{"request prod-db 45m JIRA-1 not a ticket for this profile", Command{Verb: "request", Profile: "prod-db", Duration: 45 * time.Minute, Justification: "JIRA-1 not a ticket for this profile"}, ""},
+		{"request prod-db two-hours because", Command{}, "not a duration"},
+		{"request prod-db", Command{}, "how long"},
+		{"grant me root", Command{}, "don't know"},
+	}
+	for _, c := range cases {
+		got, err := parseCommand(c.text, isTicket)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: want error containing %q, got %v", c.text, c.err, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: got %+v, %v; want %+v", c.text, got, err, c.want)
+		}
+	}
+}

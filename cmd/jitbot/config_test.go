@@ -1,0 +1,112 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const validConfig = `
+listen: ":3978"
+database: "sqlite:jitbot.db"
+tenant_id: "${TENANT}"
+profiles:
+  - name: prod-db
+    description: "Read access to the production databases"
+    group_id: "aaaaaaaa-0000-4000-8000-000000000001"
+    min_duration: 15m
+    max_duration: 4h
+    require_ticket: true
+    ticket_pattern: "^INC-[0-9]+$"
+    requesters: { groups: ["aaaaaaaa-0000-4000-8000-000000000002"] }
+    approvers: { groups: ["aaaaaaaa-0000-4000-8000-000000000003"], channel_id: "19:abc@thread.tacv2" }
+`
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+var testEnv = envOf(map[string]string{"TENANT": "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"})
+
+func TestParseValidConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte(validConfig), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TenantID != "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10" {
+		t.Fatalf("tenant %q: ${TENANT} not expanded", cfg.TenantID)
+	}
+	if cfg.Cloud.GraphURL != "https://graph.microsoft.com" || cfg.Cloud.BotScope != "https://api.botframework.com/.default" {
+		t.Fatalf("public cloud defaults missing: %+v", cfg.Cloud)
+	}
+	if cfg.Cloud.CustomAuthority() {
+		t.Fatal("the default authority counts as custom")
+	}
+	p, err := cfg.Profiles[0].Profile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxDuration != 4*time.Hour || p.MinDuration != 15*time.Minute {
+		t.Fatalf("durations %v %v", p.MinDuration, p.MaxDuration)
+	}
+	// The ticket pattern's "$" is not an environment reference.
+	if !p.TicketPattern.MatchString("INC-42") || p.TicketPattern.MatchString("INC-42x") {
+		t.Fatalf("ticket pattern %s", p.TicketPattern)
+	}
+}
+
+func TestSovereignCloud(t *testing.T) {
+	cfg, err := ParseConfig([]byte(validConfig+`
+cloud:
+  authority_host: "https://login.microsoftonline.us/"
+  graph_url: "https://graph.microsoft.us/"
+`), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Cloud.CustomAuthority() || cfg.Cloud.GraphURL != "https://graph.microsoft.us" {
+		t.Fatalf("cloud %+v", cfg.Cloud)
+	}
+}
+
+func TestInvalidConfigNamesTheKey(t *testing.T) {
+	cases := []struct {
+		name, edit, want string
+		env              map[string]string
+	}{
+		{"unset variable", "", "TENANT", map[string]string{}},
+		{"bad tenant", `tenant_id: "${TENANT}"|tenant_id: "contoso"`, "tenant_id", nil},
+		{"unknown key", `listen: ":3978"|listen: ":3978"
+lisen: ":1"`, "lisen", nil},
+		{"bad duration", "max_duration: 4h|max_duration: four hours", "four hours", nil},
+		{"min above max", "min_duration: 15m|min_duration: 5h", "min_duration", nil},
+		{"ticket without pattern", `ticket_pattern: "^INC-[0-9]+$"|ticket_pattern: ""`, "ticket_pattern", nil},
+		{"bad pattern", `ticket_pattern: "^INC-[0-9]+$"|ticket_pattern: "([a-"`, "ticket_pattern", nil},
+		{"bad group", `group_id: "aaaaaaaa-0000-4000-8000-000000000001"|group_id: "prod"`, "group_id", nil},
+		{"no channel", `channel_id: "19:abc@thread.tacv2"|channel_id: ""`, "channel_id", nil},
+		{"no approvers", `approvers: { groups: ["aaaaaaaa-0000-4000-8000-000000000003"]|approvers: { groups: []`, "approvers.groups", nil},
+		{"bad database", `database: "sqlite:jitbot.db"|database: "mysql://x"`, "database", nil},
+		{"http graph", `listen: ":3978"|listen: ":3978"
+cloud: { graph_url: "http://graph.local" }`, "cloud.graph_url", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text := validConfig
+			if c.edit != "" {
+				from, to, _ := strings.Cut(c.edit, "|")
+				if !strings.Contains(text, from) {
+					t.Fatalf("test edit %q does not apply", from)
+				}
+				text = strings.Replace(text, from, to, 1)
+			}
+			env := testEnv
+			if c.env != nil {
+				env = envOf(c.env)
+			}
+			_, err := ParseConfig([]byte(text), env)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("want an error naming %q, got %v", c.want, err)
+			}
+		})
+	}
+}
