@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,10 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/infracloudio/msbotbuilder-go/core"
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot/auth"
+	authbb "github.com/jitbot/jitbot/bot/auth/botbuilder"
 	"github.com/jitbot/jitbot/cards"
 )
 
@@ -37,8 +40,9 @@ type Config struct {
 
 // Bot handles the activities Teams posts to /api/messages.
 type Bot struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	frame *core.BotFrameworkAdapter
 }
 
 // New returns a Bot. It refuses to run without token checks unless local
@@ -56,7 +60,11 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.HandlerTimeout <= 0 {
 		cfg.HandlerTimeout = 25 * time.Second
 	}
-	return &Bot{cfg: cfg, log: cfg.Logger}, nil
+	b := &Bot{cfg: cfg, log: cfg.Logger}
+	if cfg.Auth != nil {
+		b.frame = &core.BotFrameworkAdapter{TokenValidator: authbb.NewTokenValidator(cfg.Auth)}
+	}
+	return b, nil
 }
 
 // ServeHTTP implements the Bot Framework messaging endpoint.
@@ -82,7 +90,12 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !b.cfg.Local {
-		if _, err := b.cfg.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
+		// msbotbuilder-go's adapter frame parses the activity and runs the
+		// token check, which is ours (bot/auth) behind its interface.
+		authed := r.Clone(r.Context())
+		authed.Body = io.NopCloser(bytes.NewReader(body))
+		act, err = b.frame.ParseRequest(r.Context(), authed)
+		if err != nil {
 			b.log.Warn("rejected activity: authentication failed", "err", err, "remote", r.RemoteAddr)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

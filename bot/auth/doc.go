@@ -1,0 +1,26 @@
+// Package auth authenticates inbound Bot Framework requests: the JWT bearer
+// token a channel (Microsoft Teams) sends with every activity it posts to the
+// bot's messaging endpoint.
+//
+// [Validator] fails closed. A request is accepted only when the token is an
+// RS256 JWT whose signature verifies against a key published in the Bot
+// Framework OpenID metadata's JWKS, the key is endorsed for the activity's
+// channel, iss and aud match the configuration, exp is present and not past,
+// nbf is not in the future (both with a bounded clock skew), and the token's
+// serviceurl claim equals the activity's serviceUrl. Metadata and keys are
+// cached; an unknown key id triggers at most one re-fetch per
+// KeyRefetchInterval, shared by concurrent callers.
+//
+// [LocalValidator] is for local development against the Microsoft 365 Agents
+// Playground, which sends no token: it accepts only activities whose
+// serviceUrl is a loopback address.
+//
+// Both implement [Authenticator]. Sub-package botbuilder adapts them to
+// msbotbuilder-go's connector/auth.TokenValidator so they can replace that
+// library's own validator (which is unsafe and must not be used) in
+// core.BotFrameworkAdapter.
+//
+// This package must not import msbotbuilder-go's connector/auth package (it
+// links that library's JWT/JWKS dependencies; only schema is used here), the
+// outbound connector client, or the Microsoft Graph SDK.
+package auth

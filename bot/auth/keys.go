@@ -1,0 +1,351 @@
+package auth
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	// maxDocumentBytes bounds the metadata and JWKS documents we read.
+	maxDocumentBytes = 1 << 20
+	// minRSABits and maxRSABits bound the signing keys we accept.
+	minRSABits = 2048
+	maxRSABits = 8192
+	// failureRetryCap bounds the wait before retrying a failed fetch when no
+	// usable key set is held (so an outage at start-up heals quickly).
+	failureRetryCap = 10 * time.Second
+)
+
+// signingKey is one usable key from the JWKS.
+type signingKey struct {
+	kid          string
+	pub          *rsa.PublicKey
+	endorsements []string
+}
+
+func (k *signingKey) endorses(channelID string) bool {
+	return channelID != "" && slices.Contains(k.endorsements, channelID)
+}
+
+// keySet is one successfully fetched JWKS.
+type keySet struct {
+	keys    map[string]*signingKey
+	fetched time.Time
+}
+
+// fetchCall is one in-flight fetch that concurrent callers wait on.
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+// keyCache holds the signing keys and rate-limits re-fetches.
+type keyCache struct {
+	metadataURL     string
+	client          *http.Client
+	logger          *slog.Logger
+	now             func() time.Time
+	refetchInterval time.Duration
+	ttl             time.Duration
+	fetchTimeout    time.Duration
+
+	mu          sync.Mutex
+	set         *keySet
+	lastAttempt time.Time
+	inflight    *fetchCall
+}
+
+// lookup returns the key with the given kid. It fetches the metadata and keys
+// when none are held, when they are older than the TTL, or when kid is
+// unknown, but starts at most one fetch per refetch interval; concurrent
+// callers share the fetch in flight.
+func (c *keyCache) lookup(ctx context.Context, kid string) (*signingKey, error) {
+	for waited := false; ; waited = true {
+		c.mu.Lock()
+		now := c.now()
+		set := c.set
+		// Keys are used up to twice their TTL when a refresh keeps failing;
+		// past that, they are dropped and validation fails closed.
+		if set != nil && now.Sub(set.fetched) >= 2*c.ttl {
+			set = nil
+		}
+		if set != nil {
+			if k, ok := set.keys[kid]; ok {
+				if now.Sub(set.fetched) >= c.ttl && c.inflight == nil && c.mayFetchLocked(now, true) {
+					c.startFetchLocked(ctx, now) // refresh in the background
+				}
+				c.mu.Unlock()
+				return k, nil
+			}
+		}
+		if waited {
+			c.mu.Unlock()
+			if set == nil {
+				return nil, fmt.Errorf("%w: no signing keys available", ErrKeysUnavailable)
+			}
+			return nil, fmt.Errorf("signing key %s not found in the published keys", quoteKID(kid))
+		}
+		call := c.inflight
+		if call == nil {
+			if !c.mayFetchLocked(now, set != nil) {
+				c.mu.Unlock()
+				if set == nil {
+					return nil, fmt.Errorf("%w: fetch failed recently, next attempt after back-off", ErrKeysUnavailable)
+				}
+				return nil, fmt.Errorf("signing key %s not found and keys were fetched less than %s ago", quoteKID(kid), c.refetchInterval)
+			}
+			call = c.startFetchLocked(ctx, now)
+		}
+		c.mu.Unlock()
+
+		select {
+		case <-call.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for signing keys: %w", ctx.Err())
+		}
+		if call.err != nil {
+			// The key was not in the set held before the fetch (or we would
+			// have returned it), so the failure is the answer.
+			return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, call.err)
+		}
+	}
+}
+
+// mayFetchLocked reports whether a new fetch may start now. With a usable
+// key set, fetches are spaced by the refetch interval; without one, by the
+// smaller of that and failureRetryCap.
+func (c *keyCache) mayFetchLocked(now time.Time, haveSet bool) bool {
+	if c.lastAttempt.IsZero() {
+		return true
+	}
+	wait := c.refetchInterval
+	if !haveSet {
+		wait = min(wait, failureRetryCap)
+	}
+	elapsed := now.Sub(c.lastAttempt)
+	return elapsed >= wait || elapsed < 0
+}
+
+func (c *keyCache) startFetchLocked(ctx context.Context, now time.Time) *fetchCall {
+	call := &fetchCall{done: make(chan struct{})}
+	c.inflight = call
+	c.lastAttempt = now
+	// The fetch outlives the caller that started it (others may be waiting
+	// on it), so it only inherits the caller's values, not its cancellation.
+	fctx := context.WithoutCancel(ctx)
+	go func() {
+		set, err := c.fetchGuarded(fctx)
+		c.mu.Lock()
+		if err == nil {
+			c.set = set
+		}
+		call.err = err
+		c.inflight = nil
+		c.mu.Unlock()
+		close(call.done)
+		if err != nil {
+			c.logger.LogAttrs(fctx, slog.LevelWarn, "bot auth: fetching signing keys failed",
+				slog.String("metadata_url", c.metadataURL), slog.String("error", err.Error()))
+		} else {
+			c.logger.LogAttrs(fctx, slog.LevelInfo, "bot auth: signing keys fetched",
+				slog.Int("keys", len(set.keys)))
+		}
+	}()
+	return call
+}
+
+// fetchGuarded runs fetch and turns an unexpected panic into an error so a
+// bug in parsing can never take the process down or leave waiters hanging.
+func (c *keyCache) fetchGuarded(ctx context.Context) (set *keySet, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			set, err = nil, fmt.Errorf("internal error while fetching keys: %v", r)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, c.fetchTimeout)
+	defer cancel()
+	return c.fetch(ctx)
+}
+
+type openIDMetadata struct {
+	JWKSURI string `json:"jwks_uri"`
+}
+
+type jwksDocument struct {
+	Keys []json.RawMessage `json:"keys"`
+}
+
+type jwkEntry struct {
+	Kty          string   `json:"kty"`
+	Use          string   `json:"use"`
+	Alg          string   `json:"alg"`
+	Kid          string   `json:"kid"`
+	N            string   `json:"n"`
+	E            string   `json:"e"`
+	Endorsements []string `json:"endorsements"`
+}
+
+func (c *keyCache) fetch(ctx context.Context) (*keySet, error) {
+	var meta openIDMetadata
+	if err := c.getJSON(ctx, c.metadataURL, &meta); err != nil {
+		return nil, fmt.Errorf("openid metadata: %w", err)
+	}
+	if meta.JWKSURI == "" {
+		return nil, errors.New("openid metadata has no jwks_uri")
+	}
+	if err := checkFetchURL(meta.JWKSURI); err != nil {
+		return nil, fmt.Errorf("openid metadata jwks_uri: %w", err)
+	}
+	var doc jwksDocument
+	if err := c.getJSON(ctx, meta.JWKSURI, &doc); err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	set := &keySet{keys: make(map[string]*signingKey, len(doc.Keys))}
+	for idx, raw := range doc.Keys {
+		k, err := parseJWK(raw)
+		if err != nil {
+			c.logger.LogAttrs(ctx, slog.LevelDebug, "bot auth: skipping unusable JWK",
+				slog.Int("index", idx), slog.String("reason", err.Error()))
+			continue
+		}
+		if _, dup := set.keys[k.kid]; dup {
+			c.logger.LogAttrs(ctx, slog.LevelWarn, "bot auth: duplicate kid in JWKS, keeping the first",
+				slog.String("kid", k.kid))
+			continue
+		}
+		set.keys[k.kid] = k
+	}
+	if len(set.keys) == 0 {
+		return nil, errors.New("jwks contains no usable RS256 keys")
+	}
+	set.fetched = c.now()
+	return set, nil
+}
+
+func (c *keyCache) getJSON(ctx context.Context, rawURL string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", rawURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentBytes+1))
+	if err != nil {
+		return fmt.Errorf("GET %s: read body: %w", rawURL, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: unexpected status %d", rawURL, resp.StatusCode)
+	}
+	if len(body) > maxDocumentBytes {
+		return fmt.Errorf("GET %s: document larger than %d bytes", rawURL, maxDocumentBytes)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s: decode JSON: %w", rawURL, err)
+	}
+	return nil
+}
+
+func parseJWK(raw json.RawMessage) (*signingKey, error) {
+	var e jwkEntry
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if e.Kid == "" {
+		return nil, errors.New("no kid")
+	}
+	if e.Kty != "RSA" {
+		return nil, fmt.Errorf("kty %q is not RSA", e.Kty)
+	}
+	if e.Use != "" && e.Use != "sig" {
+		return nil, fmt.Errorf("use %q is not sig", e.Use)
+	}
+	if e.Alg != "" && e.Alg != "RS256" {
+		return nil, fmt.Errorf("alg %q is not RS256", e.Alg)
+	}
+	nb, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(e.N, "="))
+	if err != nil {
+		return nil, fmt.Errorf("modulus: %w", err)
+	}
+	eb, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(e.E, "="))
+	if err != nil {
+		return nil, fmt.Errorf("exponent: %w", err)
+	}
+	n := new(big.Int).SetBytes(nb)
+	if bits := n.BitLen(); bits < minRSABits || bits > maxRSABits {
+		return nil, fmt.Errorf("modulus has %d bits", bits)
+	}
+	if len(eb) == 0 || len(eb) > 4 {
+		return nil, fmt.Errorf("exponent has %d bytes", len(eb))
+	}
+	exp := 0
+	for _, b := range eb {
+		exp = exp<<8 | int(b)
+	}
+	if exp < 3 || exp%2 == 0 || exp > 1<<31-1 {
+		return nil, fmt.Errorf("exponent %d is not acceptable", exp)
+	}
+	return &signingKey{
+		kid:          e.Kid,
+		pub:          &rsa.PublicKey{N: n, E: exp},
+		endorsements: e.Endorsements,
+	}, nil
+}
+
+// checkFetchURL accepts https URLs, and http URLs only for loopback hosts
+// (local test servers).
+func checkFetchURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("parse %q: %w", raw, err)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopbackHost(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%q must use https", raw)
+	default:
+		return fmt.Errorf("%q has unsupported scheme %q", raw, u.Scheme)
+	}
+}
+
+// isLoopbackHost reports whether host is "localhost" or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// quoteKID renders an untrusted kid for error messages, bounded in length.
+func quoteKID(kid string) string {
+	const max = 64
+	if len(kid) > max {
+		kid = kid[:max] + "..."
+	}
+	return fmt.Sprintf("%q", kid)
+}

@@ -1,0 +1,315 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/infracloudio/msbotbuilder-go/schema"
+)
+
+// Defaults for [Config].
+const (
+	// DefaultOpenIDMetadataURL is the Bot Framework channel metadata document
+	// in the public cloud.
+	DefaultOpenIDMetadataURL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+	// DefaultIssuer is the "iss" of tokens sent by Bot Framework channels.
+	DefaultIssuer             = "https://api.botframework.com"
+	DefaultClockSkew          = 5 * time.Minute
+	DefaultKeyRefetchInterval = 5 * time.Minute
+	DefaultMetadataTTL        = 24 * time.Hour
+	DefaultFetchTimeout       = 10 * time.Second
+
+	// MaxAuthorizationHeaderBytes bounds the Authorization header we parse.
+	MaxAuthorizationHeaderBytes = 16 << 10
+)
+
+// Errors callers can test for with errors.Is. Every error returned by
+// Authenticate means "reject the request" (HTTP 401); these only classify it.
+var (
+	// ErrNoToken: the Authorization header is missing, empty or not Bearer.
+	ErrNoToken = errors.New("missing bearer token")
+	// ErrInvalidToken: the token was present but failed a check.
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrKeysUnavailable: the signing keys could not be fetched, so no token
+	// can be verified right now.
+	ErrKeysUnavailable = errors.New("signing keys unavailable")
+)
+
+// Config configures a [Validator]. Zero values take the defaults above.
+type Config struct {
+	// AppID is the bot's Microsoft App ID (the expected "aud"). Required.
+	AppID string
+	// OpenIDMetadataURL is the channel's OpenID metadata document; its
+	// jwks_uri names the signing keys. It must be https (http is allowed for
+	// loopback hosts only, for tests).
+	OpenIDMetadataURL string
+	// Issuer is the expected "iss".
+	Issuer string
+	// ClockSkew is the leeway applied to exp and nbf. Must not be negative.
+	ClockSkew time.Duration
+	// Now is the clock; nil means time.Now. It also drives the key cache.
+	Now func() time.Time
+	// KeyRefetchInterval is the minimum time between two fetches of the
+	// metadata and keys; an unknown kid triggers a fetch only when the last
+	// one is at least this old.
+	KeyRefetchInterval time.Duration
+	// MetadataTTL is how long fetched keys are used before they are
+	// refreshed. If refreshing fails, they remain usable up to twice the TTL.
+	MetadataTTL time.Duration
+	// FetchTimeout bounds one fetch of the metadata and keys.
+	FetchTimeout time.Duration
+}
+
+// Claims is what an accepted request proved.
+type Claims struct {
+	// AppID is the audience the token was issued for (the bot's app ID).
+	AppID string
+	// Audience is the full "aud" claim.
+	Audience []string
+	// Issuer is the "iss" claim.
+	Issuer string
+	// ServiceURL is the "serviceurl" claim (equal to the activity's).
+	ServiceURL string
+	// ChannelID is the activity's channel, endorsed by the signing key.
+	ChannelID string
+	// KeyID is the "kid" of the key that signed the token.
+	KeyID string
+	// ExpiresAt, NotBefore and IssuedAt are the time claims (zero if absent).
+	ExpiresAt time.Time
+	NotBefore time.Time
+	IssuedAt  time.Time
+	// Local is true when the request was accepted by a LocalValidator
+	// without any token; all token fields are then empty.
+	Local bool
+}
+
+// Authenticator authenticates an inbound activity. *Validator and
+// *LocalValidator implement it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, authHeader string, act *schema.Activity) (Claims, error)
+}
+
+// Validator validates Bot Framework channel tokens. It is safe for
+// concurrent use.
+type Validator struct {
+	appID  string
+	issuer string
+	skew   time.Duration
+	now    func() time.Time
+	keys   *keyCache
+}
+
+// NewValidator returns a validator for cfg. httpClient fetches the metadata
+// and keys (nil: a client with a 30 s timeout; a copy is used that follows
+// redirects only to https or loopback URLs); logger nil discards logs.
+func NewValidator(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Validator, error) {
+	if strings.TrimSpace(cfg.AppID) == "" {
+		return nil, errors.New("auth: Config.AppID is required (inbound authentication cannot be disabled by leaving it empty)")
+	}
+	if cfg.OpenIDMetadataURL == "" {
+		cfg.OpenIDMetadataURL = DefaultOpenIDMetadataURL
+	}
+	if err := checkFetchURL(cfg.OpenIDMetadataURL); err != nil {
+		return nil, fmt.Errorf("auth: Config.OpenIDMetadataURL: %w", err)
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = DefaultIssuer
+	}
+	if cfg.ClockSkew < 0 {
+		return nil, errors.New("auth: Config.ClockSkew must not be negative")
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = DefaultClockSkew
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.KeyRefetchInterval < 0 || cfg.MetadataTTL < 0 || cfg.FetchTimeout < 0 {
+		return nil, errors.New("auth: Config intervals must not be negative")
+	}
+	if cfg.KeyRefetchInterval == 0 {
+		cfg.KeyRefetchInterval = DefaultKeyRefetchInterval
+	}
+	if cfg.MetadataTTL == 0 {
+		cfg.MetadataTTL = DefaultMetadataTTL
+	}
+	if cfg.FetchTimeout == 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
+	}
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	// Keys must never arrive over a downgraded connection: redirects are
+	// followed only to URLs checkFetchURL accepts. (A copy, so the caller's
+	// client is unchanged.)
+	hc := *httpClient
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		return checkFetchURL(req.URL.String())
+	}
+	httpClient = &hc
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Validator{
+		appID:  cfg.AppID,
+		issuer: cfg.Issuer,
+		skew:   cfg.ClockSkew,
+		now:    cfg.Now,
+		keys: &keyCache{
+			metadataURL:     cfg.OpenIDMetadataURL,
+			client:          httpClient,
+			logger:          logger,
+			now:             cfg.Now,
+			refetchInterval: cfg.KeyRefetchInterval,
+			ttl:             cfg.MetadataTTL,
+			fetchTimeout:    cfg.FetchTimeout,
+		},
+	}, nil
+}
+
+// Authenticate checks the Authorization header of a request carrying act.
+// It returns an error (never panics) for anything not provably valid; the
+// error says what failed, for logs, and must not be sent to the caller.
+func (v *Validator) Authenticate(ctx context.Context, authHeader string, act *schema.Activity) (Claims, error) {
+	raw, err := bearerToken(authHeader)
+	if err != nil {
+		return Claims{}, err
+	}
+	if act == nil {
+		return Claims{}, fmt.Errorf("%w: no activity", ErrInvalidToken)
+	}
+	if act.ServiceURL == "" {
+		return Claims{}, fmt.Errorf("%w: activity has no serviceUrl", ErrInvalidToken)
+	}
+	if act.ChannelID == "" {
+		return Claims{}, fmt.Errorf("%w: activity has no channelId", ErrInvalidToken)
+	}
+
+	var kid string
+	keyFunc := func(t *jwt.Token) (any, error) {
+		if t.Method == nil || t.Method.Alg() != jwt.SigningMethodRS256.Alg() {
+			return nil, errors.New("signing method is not RS256")
+		}
+		id, ok := t.Header["kid"].(string)
+		if !ok || id == "" {
+			return nil, errors.New("token has no kid")
+		}
+		k, err := v.keys.lookup(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !k.endorses(act.ChannelID) {
+			return nil, fmt.Errorf("signing key %s is not endorsed for channel %q", quoteKID(id), act.ChannelID)
+		}
+		kid = id
+		return k.pub, nil
+	}
+
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
+		jwt.WithIssuer(v.issuer),
+		jwt.WithAudience(v.appID),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(v.skew),
+		jwt.WithTimeFunc(v.now),
+		jwt.WithStrictDecoding(),
+	)
+	claims := jwt.MapClaims{}
+	if _, err := parser.ParseWithClaims(raw, claims, keyFunc); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+
+	svc, err := serviceURLClaim(claims)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if !sameServiceURL(svc, act.ServiceURL) {
+		return Claims{}, fmt.Errorf("%w: serviceurl claim %q does not match activity serviceUrl %q",
+			ErrInvalidToken, svc, act.ServiceURL)
+	}
+
+	out := Claims{
+		AppID:      v.appID,
+		Issuer:     v.issuer,
+		ServiceURL: svc,
+		ChannelID:  act.ChannelID,
+		KeyID:      kid,
+	}
+	if aud, err := claims.GetAudience(); err == nil {
+		out.Audience = []string(aud)
+	}
+	if t, err := claims.GetExpirationTime(); err == nil && t != nil {
+		out.ExpiresAt = t.Time
+	}
+	if t, err := claims.GetNotBefore(); err == nil && t != nil {
+		out.NotBefore = t.Time
+	}
+	if t, err := claims.GetIssuedAt(); err == nil && t != nil {
+		out.IssuedAt = t.Time
+	}
+	return out, nil
+}
+
+// bearerToken extracts the token from an Authorization header value.
+func bearerToken(h string) (string, error) {
+	if len(h) > MaxAuthorizationHeaderBytes {
+		return "", fmt.Errorf("%w: Authorization header longer than %d bytes", ErrInvalidToken, MaxAuthorizationHeaderBytes)
+	}
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return "", fmt.Errorf("%w: no Authorization header", ErrNoToken)
+	}
+	const scheme = "bearer "
+	if strings.EqualFold(h, strings.TrimSpace(scheme)) {
+		return "", fmt.Errorf("%w: empty bearer token", ErrNoToken)
+	}
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", fmt.Errorf("%w: Authorization scheme is not Bearer", ErrNoToken)
+	}
+	tok := strings.TrimSpace(h[len(scheme):])
+	if tok == "" {
+		return "", fmt.Errorf("%w: empty bearer token", ErrNoToken)
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%w: bearer token contains whitespace", ErrInvalidToken)
+	}
+	return tok, nil
+}
+
+// serviceURLClaim returns the service URL claim. Channels send "serviceurl";
+// "serviceUrl" is accepted too, but if both are present they must agree.
+func serviceURLClaim(c jwt.MapClaims) (string, error) {
+	var found []string
+	for _, name := range []string{"serviceurl", "serviceUrl"} {
+		raw, ok := c[name]
+		if !ok {
+			continue
+		}
+		s, ok := raw.(string)
+		if !ok {
+			return "", fmt.Errorf("claim %s is not a string", name)
+		}
+		found = append(found, s)
+	}
+	switch {
+	case len(found) == 0 || found[0] == "":
+		return "", errors.New("token has no serviceurl claim")
+	case len(found) == 2 && found[0] != found[1]:
+		return "", errors.New("token has conflicting serviceurl and serviceUrl claims")
+	}
+	return found[0], nil
+}
+
+// sameServiceURL compares exactly, ignoring one trailing slash on either side.
+func sameServiceURL(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
+}

@@ -1,0 +1,229 @@
+package connectortest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+)
+
+// BotFrameworkScope is the scope a bot requests to call the Bot Connector.
+const BotFrameworkScope = "https://api.botframework.com/.default"
+
+// TokenRequest is one request to the fake authority's token endpoint.
+type TokenRequest struct {
+	Tenant    string
+	ClientID  string
+	GrantType string
+	// Scopes are the requested scopes without the OpenID scopes MSAL adds
+	// (openid, offline_access, profile).
+	Scopes []string
+	// Status is the answer's status; Token the access token issued (if any).
+	Status int
+	Token  string
+}
+
+// Authority is a fake Microsoft Entra ID authority for the client-credentials
+// flow, served over HTTPS. Point azidentity at it with [Authority.ClientOptions]
+// (and DisableInstanceDiscovery: true), or use
+// [Authority.ClientSecretCredential].
+//
+// Apps must be registered with AddApp: a client id unknown in the requested
+// tenant is refused with AADSTS700016 (what a single-tenant bot gets when it
+// asks the old multi-tenant "botframework.com" authority), a wrong secret
+// with AADSTS7000215.
+type Authority struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	apps     map[string]string // tenant + "/" + client id -> secret
+	requests []TokenRequest
+	issued   map[string]TokenRequest
+	failNext int
+}
+
+// NewAuthority starts a fake authority that is closed when the test ends.
+func NewAuthority(t testing.TB) *Authority {
+	t.Helper()
+	a := &Authority{apps: map[string]string{}, issued: map[string]TokenRequest{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", a.serveDiscovery)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", a.serveToken)
+	a.srv = httptest.NewTLSServer(mux)
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// URL is the authority host (https) to use as ActiveDirectoryAuthorityHost.
+func (a *Authority) URL() string { return a.srv.URL }
+
+// HTTPClient trusts the authority's certificate.
+func (a *Authority) HTTPClient() *http.Client { return a.srv.Client() }
+
+// AddApp registers an application (client id and secret) in a tenant.
+func (a *Authority) AddApp(tenantID, clientID, secret string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.apps[tenantID+"/"+clientID] = secret
+}
+
+// FailNext makes the next n token requests fail with 500.
+func (a *Authority) FailNext(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failNext = n
+}
+
+// TokenRequests returns a copy of all token requests so far, in order.
+func (a *Authority) TokenRequests() []TokenRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]TokenRequest, len(a.requests))
+	for i, r := range a.requests {
+		r.Scopes = slices.Clone(r.Scopes)
+		out[i] = r
+	}
+	return out
+}
+
+// Lookup tells whether token was issued by this authority, and to whom.
+func (a *Authority) Lookup(token string) (TokenRequest, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.issued[token]
+	r.Scopes = slices.Clone(r.Scopes)
+	return r, ok
+}
+
+// ClientOptions points an azidentity credential at the authority (cloud
+// authority host and a transport that trusts its certificate). Also set
+// DisableInstanceDiscovery: true on the credential options.
+func (a *Authority) ClientOptions() azcore.ClientOptions {
+	return azcore.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: a.srv.URL + "/"},
+		Transport: a.srv.Client(),
+	}
+}
+
+// ClientSecretCredential returns an azidentity client-secret credential for
+// the app in tenantID that gets its tokens from this authority.
+func (a *Authority) ClientSecretCredential(t testing.TB, tenantID, clientID, secret string) *azidentity.ClientSecretCredential {
+	t.Helper()
+	cred, err := azidentity.NewClientSecretCredential(tenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions:            a.ClientOptions(),
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatalf("connectortest: NewClientSecretCredential: %v", err)
+	}
+	return cred
+}
+
+func (a *Authority) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	tenant := r.PathValue("tenant")
+	base := a.srv.URL + "/" + tenant
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_endpoint":                        base + "/oauth2/v2.0/token",
+		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
+		"issuer":                                base + "/v2.0",
+		"jwks_uri":                              base + "/discovery/v2.0/keys",
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"tenant_region_scope":                   "EU",
+	})
+}
+
+// oauthError writes an Entra-style OAuth error.
+func oauthError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
+	writeJSON(w, status, map[string]any{
+		"error":             code,
+		"error_description": fmt.Sprintf("AADSTS%d: %s", aadsts, desc),
+		"error_codes":       []int{aadsts},
+	})
+}
+
+func (a *Authority) serveToken(w http.ResponseWriter, r *http.Request) {
+	tenant := r.PathValue("tenant")
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
+		return
+	}
+	req := TokenRequest{
+		Tenant:    tenant,
+		ClientID:  r.PostForm.Get("client_id"),
+		GrantType: r.PostForm.Get("grant_type"),
+	}
+	for _, s := range strings.Fields(r.PostForm.Get("scope")) {
+		switch s {
+		case "openid", "offline_access", "profile":
+			continue
+		}
+		req.Scopes = append(req.Scopes, s)
+	}
+	status, token := a.decide(w, tenant, req, r.PostForm.Get("client_secret"))
+	req.Status, req.Token = status, token
+
+	a.mu.Lock()
+	a.requests = append(a.requests, req)
+	if token != "" {
+		a.issued[token] = req
+	}
+	a.mu.Unlock()
+}
+
+// decide writes the answer to a token request and returns its status and
+// the token issued.
+func (a *Authority) decide(w http.ResponseWriter, tenant string, req TokenRequest, secret string) (int, string) {
+	a.mu.Lock()
+	fail := a.failNext > 0
+	if fail {
+		a.failNext--
+	}
+	want, known := a.apps[tenant+"/"+req.ClientID]
+	a.mu.Unlock()
+
+	switch {
+	case fail:
+		oauthError(w, http.StatusInternalServerError, "temporarily_unavailable", 50196, "injected failure")
+		return http.StatusInternalServerError, ""
+	case req.GrantType != "client_credentials":
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+		return http.StatusBadRequest, ""
+	case !known:
+		oauthError(w, http.StatusBadRequest, "unauthorized_client", 700016,
+			fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'.", req.ClientID, tenant))
+		return http.StatusBadRequest, ""
+	case secret != want:
+		oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided.")
+		return http.StatusUnauthorized, ""
+	case len(req.Scopes) != 1 || !strings.HasSuffix(req.Scopes[0], "/.default"):
+		oauthError(w, http.StatusBadRequest, "invalid_scope", 1002012,
+			"The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.")
+		return http.StatusBadRequest, ""
+	}
+	token := "fake-access-token-" + randomHex(16)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_type":     "Bearer",
+		"expires_in":     3599,
+		"ext_expires_in": 3599,
+		"access_token":   token,
+	})
+	return http.StatusOK, token
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
