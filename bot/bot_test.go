@@ -131,9 +131,9 @@ var (
 func (w *world) message(p person, text string) map[string]any {
 	return map[string]any{
 		"type": "message", "id": "m-" + uuid.NewString()[:8], "text": text, "channelId": "msteams",
-		"serviceUrl": w.conn.ServiceURL(),
-		"from":       map[string]any{"id": "29:" + p.id, "name": p.name, "aadObjectId": p.id},
-		"recipient":  map[string]any{"id": "28:" + appID, "name": "jitbot"},
+		"serviceUrl":   w.conn.ServiceURL(),
+		"from":         map[string]any{"id": "29:" + p.id, "name": p.name, "aadObjectId": p.id},
+		"recipient":    map[string]any{"id": "28:" + appID, "name": "jitbot"},
 		"conversation": map[string]any{"id": "a:personal-" + p.id, "conversationType": "personal", "tenantId": tenantID},
 		"channelData":  map[string]any{"tenant": map[string]any{"id": tenantID}},
 	}
