@@ -28,7 +28,8 @@ const MaxBody = 256 << 10
 type Config struct {
 	// Service is the access lifecycle the bot drives.
 	Service *access.Service
-	// Auth checks inbound tokens. It may be nil only when Local is set.
+	// Auth checks inbound tokens. It may be nil only when Local is set:
+	// then a local validator accepts activities from this machine only.
 	Auth auth.Authenticator
 	// Local accepts unauthenticated activities (Agents Playground).
 	Local     bool
@@ -60,10 +61,11 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.HandlerTimeout <= 0 {
 		cfg.HandlerTimeout = 25 * time.Second
 	}
-	b := &Bot{cfg: cfg, log: cfg.Logger}
-	if cfg.Auth != nil {
-		b.frame = &core.BotFrameworkAdapter{TokenValidator: authbb.NewTokenValidator(cfg.Auth)}
+	if cfg.Local && cfg.Auth == nil {
+		cfg.Auth = auth.NewLocalValidator(cfg.Logger)
 	}
+	b := &Bot{cfg: cfg, log: cfg.Logger}
+	b.frame = &core.BotFrameworkAdapter{TokenValidator: authbb.NewTokenValidator(cfg.Auth)}
 	return b, nil
 }
 
@@ -89,7 +91,15 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed activity", http.StatusBadRequest)
 		return
 	}
-	if !b.cfg.Local {
+	if b.cfg.Local {
+		// No token to check; the local validator still refuses service
+		// URLs off this machine, so nothing is sent elsewhere.
+		if _, err := b.cfg.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
+			b.log.Warn("rejected activity in local mode", "err", err)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+	} else {
 		// msbotbuilder-go's adapter frame parses the activity and runs the
 		// token check, which is ours (bot/auth) behind its interface.
 		authed := r.Clone(r.Context())
