@@ -1,0 +1,39 @@
+// Package graph is jitbot's client for Microsoft Graph: it adds a user to an
+// Entra ID group when a request is approved, removes the user when the grant
+// expires, and checks transitive group membership. *Directory implements
+// access.Directory.
+//
+// This is the only package of jitbot that imports the Microsoft Graph SDK
+// (msgraph-sdk-go, msgraph-sdk-go-core and the Kiota runtime). It imports
+// only the SDK's groups, users, models and models/odataerrors sub-packages,
+// never the SDK's root package, which would add minutes and gigabytes to
+// every cold build. It also avoids the SDK's polymorphic directoryObject
+// decoding, which would link every Graph model type into the binary (about
+// 30 MB). Everything else in jitbot talks to the directory through
+// access.Directory.
+//
+// Behaviour worth knowing:
+//
+//   - Authentication: the access token is requested for <GraphURL>/.default
+//     and attached only to requests whose host is the configured Graph host,
+//     so a sovereign cloud (https://graph.microsoft.us) or a local test server
+//     works without further configuration, and a token is never sent to any
+//     other host.
+//   - Retries: 429, 503 and 504 answers are retried (default 3 retries),
+//     honouring Retry-After. A Retry-After longer than Config.MaxRetryWait is
+//     not waited for: the call fails at once with a transient *Error whose
+//     RetryAfter says when to try again.
+//   - Request bodies are sent uncompressed: the SDK's compression middleware
+//     is left out on purpose (with it, a retried request can carry
+//     "Content-Encoding: gzip" over a plain body).
+//   - Errors: every failed call returns an error that names the operation and
+//     wraps an *Error (status, Graph error code and message, request ids,
+//     Retry-After). Errors that retrying cannot fix (400, 403, 404 on add,
+//     ...) also match access.ErrPermanent with errors.Is.
+//   - AddMember reports alreadyMember=true only when Graph says the user
+//     already is a member on the first attempt, or after attempts Graph
+//     certainly did not process (429). If an earlier attempt of the same call
+//     may have been applied (for instance a 504), the membership is reported
+//     as added by this call, so that it is removed at expiry rather than left
+//     in place for good.
+package graph

@@ -1,0 +1,26 @@
+// Package graphtest provides test doubles for jitbot's Microsoft Graph and
+// Microsoft Entra ID dependencies, faithful on the wire so that tests can
+// drive the real Graph SDK through them:
+//
+//   - Graph: a fake Microsoft Graph serving the group membership calls
+//     jitbot makes (add and remove a member, checkMemberGroups, list
+//     members), with Graph's status codes and OData error bodies, bearer
+//     token checks, gzip request bodies, a record of every call, and fault
+//     injection (throttling, outages, slow answers, answers lost after the
+//     change was made).
+//   - Authority: a fake Entra ID token endpoint (OpenID configuration and
+//     client-credentials token grant over https) for a real
+//     azidentity.ClientSecretCredential.
+//   - StaticCredential: an azcore.TokenCredential returning a fixed token,
+//     for tests that do not exercise token acquisition.
+//
+// Typical use:
+//
+//	g := graphtest.New(t)
+//	g.AddUser("u1")
+//	g.AddGroup("g1")
+//	dir, err := graph.New(graph.Config{GraphURL: g.URL()}, g.Credential(), nil)
+//
+// A Graph's state (users, groups, members, faults) may be changed at any
+// time, including while requests are served.
+package graphtest
