@@ -198,8 +198,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		return nil, refuse(ErrUnknownProfile, "There is no profile called %q. Send `profiles` to see the ones you may request.", sub.Profile)
 	}
 	if sub.Duration < p.MinDuration || sub.Duration > p.MaxDuration || sub.Duration <= 0 {
-		return nil, refuse(ErrNotEligible, "Profile %s can be granted for %s to %s; you asked for %s. Ask again with a duration in that range, e.g. `%s`.",
-			p.Name, FormatDuration(max(p.MinDuration, time.Minute)), FormatDuration(p.MaxDuration), FormatDuration(sub.Duration), FormatDuration(p.MaxDuration))
+		span := "up to " + FormatDuration(p.MaxDuration)
+		if p.MinDuration > 0 {
+			span = FormatDuration(p.MinDuration) + " to " + FormatDuration(p.MaxDuration)
+		}
+		return nil, refuse(ErrNotEligible, "Profile %s can be granted for %s; you asked for %s. Ask again with a duration in that range.",
+			p.Name, span, FormatDuration(sub.Duration))
 	}
 	sub.Justification = strings.TrimSpace(sub.Justification)
 	sub.Ticket = strings.TrimSpace(sub.Ticket)
@@ -266,6 +270,10 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		return nil, fmt.Errorf("record approval card: %w", err)
 	}
 	req.ApprovalChat, req.ApprovalActivityID = chat, activityID
+	if sub.Chat.ConversationID != "" && sub.Chat.ConversationID == sub.ConversationID {
+		// Asked in the personal chat: the reply there already says so.
+		return req, nil
+	}
 	s.notify(ctx, req, NoticeReceived, fmt.Sprintf("Your request for %s (%s) was sent to the approvers.", p.Name, FormatDuration(req.Duration)))
 	return req, nil
 }

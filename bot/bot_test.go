@@ -252,7 +252,7 @@ func TestRequestApproveGrantExpireOverHTTP(t *testing.T) {
 			t.Fatalf("%s %s: auth %q status %d", r.Method, r.Path, r.Authorization, r.Status)
 		}
 	}
-	if got := w.texts(personal); !strings.Contains(got, "sent to the approvers") {
+	if got := w.texts(personal); !strings.Contains(got, "Request sent to approvers") {
 		t.Fatalf("requester was not told the request was received:\n%s", got)
 	}
 

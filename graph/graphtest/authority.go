@@ -112,14 +112,17 @@ func (a *Authority) Credential(t testing.TB, tenantID string) *azidentity.Client
 
 func (a *Authority) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
-	base := a.srv.URL + "/" + tenant
+	// Name endpoints after the host the client asked for, as Entra ID does,
+	// so the authority also works behind a TLS front with another address.
+	host := "https://" + r.Host
+	base := host + "/" + tenant
 	writePlainJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                base + "/v2.0",
 		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
 		"device_authorization_endpoint":         base + "/oauth2/v2.0/devicecode",
 		"end_session_endpoint":                  base + "/oauth2/v2.0/logout",
-		"jwks_uri":                              a.srv.URL + "/" + tenant + "/discovery/v2.0/keys",
+		"jwks_uri":                              host + "/" + tenant + "/discovery/v2.0/keys",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
 		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
 		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
