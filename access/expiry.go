@@ -35,23 +35,22 @@ func (s *Service) Run(ctx context.Context) error {
 		if _, err := s.RevokeDue(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("revoke due grants", "err", err)
 		}
-		wait := idleWait
+		now := s.cfg.Clock.Now()
+		wake := now.Add(idleWait)
 		due, ok, err := s.cfg.Store.NextDue(ctx)
 		switch {
 		case ctx.Err() != nil:
-			s.inflight.Wait()
 			return nil
 		case err != nil:
 			s.log.Error("find next due grant", "err", err)
-			wait = s.cfg.RevokeBackoff
-		case ok:
-			wait = max(due.Sub(s.cfg.Clock.Now()), 0)
+			wake = now.Add(s.cfg.RevokeBackoff)
+		case ok && due.Before(wake):
+			wake = due
 		}
-		t := s.cfg.Clock.NewTimer(wait)
+		t := s.cfg.Clock.TimerAt(wake)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			s.inflight.Wait()
 			return nil
 		case <-s.wake:
 			t.Stop()
@@ -204,8 +203,8 @@ type SystemClock struct{}
 // Now returns the current time.
 func (SystemClock) Now() time.Time { return time.Now() }
 
-// NewTimer returns a real timer.
-func (SystemClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+// TimerAt returns a real timer that fires at the given time.
+func (SystemClock) TimerAt(at time.Time) Timer { return realTimer{time.NewTimer(time.Until(at))} }
 
 type realTimer struct{ t *time.Timer }
 

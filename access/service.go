@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -47,7 +46,6 @@ type Service struct {
 	order    []string
 	log      *slog.Logger
 	wake     chan struct{}
-	inflight sync.WaitGroup
 }
 
 // New checks the configuration and returns a Service.

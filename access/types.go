@@ -232,8 +232,11 @@ type Notice struct {
 // Clock tells the time; tests inject a fake.
 type Clock interface {
 	Now() time.Time
-	// NewTimer returns a timer that fires once after d.
-	NewTimer(d time.Duration) Timer
+	// TimerAt returns a timer that fires once when the clock reaches at
+	// (at once when at is not in the future). An absolute time, not a
+	// duration, so that no time passes unaccounted between reading the
+	// clock and arming the timer.
+	TimerAt(at time.Time) Timer
 }
 
 // Timer is a one-shot timer.

@@ -29,12 +29,12 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// NewTimer returns a timer that fires when the clock reaches now+d.
-func (c *Clock) NewTimer(d time.Duration) access.Timer {
+// TimerAt returns a timer that fires when the clock reaches at.
+func (c *Clock) TimerAt(at time.Time) access.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &timer{at: c.now.Add(d), c: make(chan time.Time, 1)}
-	if d <= 0 {
+	t := &timer{at: at, c: make(chan time.Time, 1)}
+	if !at.After(c.now) {
 		t.fired = true
 		t.c <- c.now
 		return t
