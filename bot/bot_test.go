@@ -502,3 +502,44 @@ func TestPreExistingMembershipSurvivesExpiry(t *testing.T) {
 		t.Fatal("a pre-existing membership was removed")
 	}
 }
+
+func TestFormHelpProfilesStatus(t *testing.T) {
+	w := newWorld(t)
+	personal := "a:personal-" + rileyID
+	w.post(w.message(riley, "help"))
+	w.post(w.message(riley, "profiles"))
+	w.post(w.message(riley, "request"))
+	got := w.texts(personal)
+	for _, want := range []string{"request <profile> <duration>", "Read access to the production databases", `"verb":"submitRequest"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("replies lack %q:\n%s", want, got)
+		}
+	}
+
+	// A refused form comes back with the reason and the typed values.
+	submit := func(data map[string]any) map[string]any {
+		act := w.click(riley, "submitRequest", "", data)
+		act["conversation"] = map[string]any{"id": personal, "conversationType": "personal", "tenantId": tenantID}
+		code, resp := w.post(act)
+		if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.card.adaptive" {
+			t.Fatalf("submit: %d %v", code, resp)
+		}
+		return resp
+	}
+	resp := submit(map[string]any{"profile": "prod-db", "duration": "9h", "ticket": "INC-7", "justification": "too long"})
+	if c := cardJSON(resp["value"]); !strings.Contains(c, "15m to 4h") || !strings.Contains(c, "too long") {
+		t.Fatalf("refused form: %s", c)
+	}
+	resp = submit(map[string]any{"profile": "prod-db", "duration": "1h", "ticket": "INC-7", "justification": "from the form"})
+	if c := cardJSON(resp["value"]); !strings.Contains(c, "Request sent to approvers") {
+		t.Fatalf("accepted form: %s", c)
+	}
+	req := w.onlyRequest()
+	if req.Justification != "from the form" || req.Duration != time.Hour || req.Ticket != "INC-7" {
+		t.Fatalf("stored %+v", req)
+	}
+	w.post(w.message(riley, "status"))
+	if got := w.texts(personal); !strings.Contains(got, req.ID) && !strings.Contains(got, "from the form") {
+		t.Fatalf("status does not show the pending request:\n%s", got)
+	}
+}
