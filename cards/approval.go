@@ -1,8 +1,10 @@
 package cards
 
 import (
-	"strings"
+	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jitbot/jitbot/access"
 )
@@ -112,14 +114,20 @@ func banner(req *access.Request) Element {
 		return box("good", items...)
 
 	case access.RequestActive:
+		if g != nil && (g.State == access.GrantRevoking || g.State == access.GrantIrrevocable) {
+			return endingBanner(g, d)
+		}
 		line := "Active"
 		if !expires.IsZero() {
 			line = "Active until " + when(expires)
 		}
 		items := []Element{stateLine(line, "Good")}
 		items = append(items, decidedBy("Approved", "", d, "")...)
-		if g != nil && g.PreExisting {
-			items = append(items, subtle("The requester already was a member, so the membership stays at expiry."))
+		switch {
+		case g != nil && g.PreExisting:
+			items = append(items, subtle("Membership pre-existed; left in place at expiry."))
+		case g != nil && g.Shared:
+			items = append(items, subtle("Membership shared with another active grant: nothing was added for this request, and the membership is removed only once no grant holds it."))
 		}
 		return box("good", items...)
 
@@ -152,9 +160,12 @@ func banner(req *access.Request) Element {
 		if !at.IsZero() {
 			line += " at " + when(at)
 		}
-		if g != nil && g.PreExisting {
-			line += " (membership pre-existed, left in place)"
-		} else {
+		switch {
+		case g != nil && g.PreExisting:
+			line += " (membership pre-existed; left in place)"
+		case g != nil && g.Shared:
+			line += " (membership shared with another active grant; removed only once no grant holds it)"
+		default:
 			line += " (removed)"
 		}
 		items := []Element{stateLine(line, "")}
@@ -162,6 +173,43 @@ func banner(req *access.Request) Element {
 		return box("emphasis", items...)
 	}
 	return box("emphasis", stateLine(oneLine(string(req.State), maxLine), ""))
+}
+
+// endingBanner tells where an active request stands whose grant is being
+// removed (revoking) or could not be removed (irrevocable).
+func endingBanner(g *access.Grant, d *access.Decision) Element {
+	var items []Element
+	style := "good"
+	if g.State == access.GrantIrrevocable {
+		style = "attention"
+		line := "Expired, but removal failed; security has been alerted"
+		if !g.ExpiresAt.IsZero() {
+			line = "Expired at " + when(g.ExpiresAt) + ", but removal failed; security has been alerted"
+		}
+		items = append(items, stateLine(line, "Attention"))
+	} else {
+		line := "Active; removal in progress"
+		if !g.ExpiresAt.IsZero() {
+			line = "Active until " + when(g.ExpiresAt) + " — removal in progress"
+		}
+		color := "Good"
+		if g.Attempts > 0 {
+			style, color = "warning", "Warning"
+		}
+		items = append(items, stateLine(line, color))
+	}
+	if g.Attempts > 0 {
+		attempts := strconv.Itoa(g.Attempts) + " failed removal attempts; jitbot keeps retrying."
+		if g.Attempts == 1 {
+			attempts = "1 failed removal attempt; jitbot keeps retrying."
+		}
+		items = append(items, subtle(attempts))
+	}
+	if g.LastError != "" {
+		items = append(items, rich(run("("+oneLine(g.LastError, maxReason)+")")))
+	}
+	items = append(items, decidedBy("Approved", "", d, "")...)
+	return box(style, items...)
 }
 
 // stateLine is a banner's first, bold line (our own words and times only).
@@ -205,10 +253,11 @@ func decidedBy(verb, color string, d *access.Decision, more string) []Element {
 	return items
 }
 
-// capitalize upper-cases the first letter of one of this package's phrases.
+// capitalize upper-cases the first letter of a phrase.
 func capitalize(s string) string {
-	if s == "" {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 || r == utf8.RuneError {
 		return s
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	return string(unicode.ToUpper(r)) + s[n:]
 }

@@ -199,6 +199,10 @@ const (
 	VerbDeny          = "deny"
 	VerbRefresh       = "refresh"
 	VerbSubmitRequest = "submitRequest"
+	// VerbRetryRevoke is the Retry now button of an irrevocable alert.
+	VerbRetryRevoke = "retryRevoke"
+	// VerbRefreshAlert is the refresh action of an irrevocable alert.
+	VerbRefreshAlert = "refreshAlert"
 )
 
 // Input ids: the keys under which the bot receives what a user entered.
@@ -210,8 +214,13 @@ const (
 	InputReason        = "reason"
 )
 
-// DataRequestID is the key of the request id in an action's data.
-const DataRequestID = "requestId"
+// Keys of an action's data.
+const (
+	// DataRequestID is the key of the request id (approval card actions).
+	DataRequestID = "requestId"
+	// DataGrantID is the key of the grant id (alert card actions).
+	DataGrantID = "grantId"
+)
 
 func requestAction(title, verb, requestID string) executeAction {
 	return executeAction{
@@ -219,6 +228,15 @@ func requestAction(title, verb, requestID string) executeAction {
 		Title: title,
 		Verb:  verb,
 		Data:  map[string]string{DataRequestID: requestID},
+	}
+}
+
+func grantAction(title, verb, grantID string) executeAction {
+	return executeAction{
+		Type:  "Action.Execute",
+		Title: title,
+		Verb:  verb,
+		Data:  map[string]string{DataGrantID: grantID},
 	}
 }
 

@@ -35,6 +35,8 @@ var fixtureStamps = map[string]bool{
 	"2026-11-23T16:08:00Z": true,
 	"2026-11-23T16:08:20Z": true,
 	"2026-11-23T22:08:00Z": true, // the staging grant of the status card
+	"2026-11-23T19:08:00Z": true, // alertAt
+	"2026-11-23T20:08:00Z": true, // resolvedAt
 }
 
 func profileProdDB() access.Profile {
@@ -178,7 +180,7 @@ func goldenCards() map[string]Card {
 	sessionStatus[1].ID, sessionStatus[1].Profile, sessionStatus[1].Ticket = "req-0002", "staging-admin", ""
 	sessionStatus[1].Grant.ExpiresAt = expiresAt.Add(6 * time.Hour)
 	sessionStatus[2].ID, sessionStatus[2].Duration = "req-0004", 90*time.Minute
-	return map[string]Card{
+	all := map[string]Card{
 		"approval_pending":        Approval(pendingRequest(), prod, refreshUsers),
 		"approval_pending_all":    Approval(pendingRequest(), prod, ApprovalOptions{}),
 		"approval_self_approval":  Approval(selfApprovalRequest(), profileDemo(), ApprovalOptions{}),
@@ -204,6 +206,13 @@ func goldenCards() map[string]Card {
 		"notice": Notice("Your access to prod-db was approved by Alex Approver.\nIt ends automatically.",
 			TextFact("Profile", "prod-db"), TextFact("Duration", "2h"), TimeFact("Until", expiresAt)),
 	}
+	for name, card := range endingGoldens() {
+		all[name] = card
+	}
+	for name, card := range alertGoldens() {
+		all[name] = card
+	}
+	return all
 }
 
 // render is a card's JSON as stored in testdata: indented, with < > & as

@@ -1,7 +1,7 @@
 // Package graph is jitbot's client for Microsoft Graph: it adds a user to an
 // Entra ID group when a request is approved, removes the user when the grant
-// expires, and checks transitive group membership. *Directory implements
-// access.Directory.
+// expires, checks direct and transitive group membership, and lists a
+// group's direct members. *Directory implements access.Directory.
 //
 // This is the only package of jitbot that imports the Microsoft Graph SDK
 // (msgraph-sdk-go, msgraph-sdk-go-core and the Kiota runtime). It imports
@@ -30,6 +30,11 @@
 //     wraps an *Error (status, Graph error code and message, request ids,
 //     Retry-After). Errors that retrying cannot fix (400, 403, 404 on add,
 //     ...) also match access.ErrPermanent with errors.Is.
+//   - IsMember asks Graph for the one member (GET
+//     /groups/{id}/members/{id}), which reads the directory itself, unlike a
+//     $filter on the members list, which needs ConsistencyLevel: eventual and
+//     reads an index that may lag behind recent changes. Graph answers 404 both for a non-member and for a missing group, so a
+//     404 is followed by a look at the group: a non-member costs two calls.
 //   - AddMember reports alreadyMember=true only when Graph says the user
 //     already is a member on the first attempt, or after attempts Graph
 //     certainly did not process (429). If an earlier attempt of the same call

@@ -196,3 +196,7 @@ func newODataError(absser.ParseNode) (absser.Parsable, error) {
 func errorMapping() abs.ErrorMappings {
 	return abs.ErrorMappings{"XXX": newODataError}
 }
+
+// RetryAfterHint is how long Graph asked to wait before trying again (zero
+// when it did not say); the lifecycle's backoff honours it.
+func (e *Error) RetryAfterHint() time.Duration { return e.RetryAfter }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	abs "github.com/microsoft/kiota-abstractions-go"
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -142,6 +143,104 @@ func (d *Directory) MemberGroups(ctx context.Context, userID string, groupIDs []
 		}
 	}
 	return out, nil
+}
+
+// IsMember reports whether the user is a direct member of the group
+// (GET /groups/{groupID}/members/{userID}?$select=id): 200 means a member;
+// a 404 means not a member, unless the group itself is missing, which
+// GET /groups/{groupID}?$select=id then tells apart. A user who does not
+// exist is not a member. A missing group, an invalid id or a missing
+// permission gives an error matching access.ErrPermanent; throttling,
+// outages and timeouts give a transient error, never false.
+//
+// Why this call: it reads the directory itself, so it sees a membership
+// added or removed a moment ago, and it needs no more than
+// GroupMember.Read.All, like listing the members.
+//   - Graph serves GET on a member of the members relationship: 200 with the
+//     member when it is one, 404 Request_ResourceNotFound when it is not (the
+//     message then names the group, although the group exists, so the 404
+//     alone cannot tell a missing group apart). The SDK, generated from
+//     Graph's v1.0 OpenAPI description, has no method for this GET (Graph's
+//     earlier SDKs had one), so the request is built here.
+//   - The typed variant .../members/{id}/microsoft.graph.user (the SDK's
+//     GraphUser().Get) is answered 400 "Invalid property 'businessPhones'
+//     specified in $select" by Graph (msgraph-sdk-dotnet issues 1853 and
+//     2093), and would not see other member types anyway.
+//   - GET /groups/{id}/members?$filter=id eq '...' needs the advanced query
+//     parameters (ConsistencyLevel: eventual and $count=true) on this
+//     relationship; it then reads an index that lags behind recent changes,
+//     so a membership just added or removed may be reported wrongly.
+//   - checkMemberGroups and checkMemberObjects are transitive and need
+//     User.Read.All besides.
+func (d *Directory) IsMember(ctx context.Context, groupID, userID string) (bool, error) {
+	if err := checkIDs("group", groupID, "user", userID); err != nil {
+		return false, fmt.Errorf("check membership of %s in group %s: %w", userID, groupID, err)
+	}
+	item := d.groups.ByGroupId(groupID).Members().ByDirectoryObjectId(userID)
+	info := abs.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(
+		abs.GET, item.UrlTemplate+"{?%24select}", item.PathParameters)
+	info.AddQueryParameters(selectQuery{Select: []string{"id"}})
+	info.Headers.TryAdd("Accept", "application/json")
+
+	callCtx, t := withTrace(ctx)
+	_, err := d.adapter.Send(callCtx, info, newMemberRef, errorMapping())
+	if err == nil {
+		return true, nil
+	}
+	e := newError(err, t)
+	if !e.notFound() {
+		return false, fmt.Errorf("check membership of %s in group %s: %w", userID, groupID, e)
+	}
+	// Not a member, or no such group: ask for the group.
+	if err := d.groupExists(ctx, groupID); err != nil {
+		return false, fmt.Errorf("check membership of %s in group %s: %w", userID, groupID, err)
+	}
+	return false, nil
+}
+
+// selectQuery is the $select query option of a request built by hand.
+type selectQuery struct {
+	Select []string `uriparametername:"%24select"`
+}
+
+// groupExists returns nil when the group exists (GET /groups/{groupID}?$select=id),
+// and the call's *Error otherwise: permanent for a missing group.
+func (d *Directory) groupExists(ctx context.Context, groupID string) error {
+	info, err := d.groups.ByGroupId(groupID).ToGetRequestInformation(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
+		QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: []string{"id"}},
+	})
+	if err != nil {
+		return fmt.Errorf("get group: build request: %w", err)
+	}
+	callCtx, t := withTrace(ctx)
+	// The group is decoded as a bare directory object: the SDK's Group
+	// model would link every model type.
+	if _, err := d.adapter.Send(callCtx, info, newMemberRef, errorMapping()); err != nil {
+		return fmt.Errorf("get group: %w", newError(err, t))
+	}
+	return nil
+}
+
+// GroupMembers returns the object ids of the group's direct members, of
+// every object type (users, groups, devices, ...), each once, following
+// Graph's paging; see Members. Graph v1.0 has a documented known issue:
+// service principals are not listed as group members.
+func (d *Directory) GroupMembers(ctx context.Context, groupID string) ([]string, error) {
+	members, err := d.Members(ctx, groupID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(members))
+	seen := make(map[string]bool, len(members))
+	for _, m := range members {
+		// A member may show up on two pages when the group changes while
+		// it is read.
+		if k := strings.ToLower(m.ID); !seen[k] {
+			seen[k] = true
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids, nil
 }
 
 // Member is a direct member of a group.

@@ -3,11 +3,11 @@
 // drive the real Graph SDK through them:
 //
 //   - Graph: a fake Microsoft Graph serving the group membership calls
-//     jitbot makes (add and remove a member, checkMemberGroups, list
-//     members), with Graph's status codes and OData error bodies, bearer
-//     token checks, gzip request bodies, a record of every call, and fault
-//     injection (throttling, outages, slow answers, answers lost after the
-//     change was made).
+//     jitbot makes (add and remove a member, get one member, list members,
+//     get a group, checkMemberGroups), with Graph's status codes and OData
+//     error bodies, bearer token checks, gzip request bodies, a record of
+//     every call, and fault injection (throttling, outages, slow answers,
+//     answers lost after the change was made, removals that silently fail).
 //   - Authority: a fake Entra ID token endpoint (OpenID configuration and
 //     client-credentials token grant over https) for a real
 //     azidentity.ClientSecretCredential.

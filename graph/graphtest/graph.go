@@ -47,6 +47,8 @@ const (
 	RouteRemoveMember      Route = "DELETE /groups/{id}/members/{id}/$ref"
 	RouteCheckMemberGroups Route = "POST /users/{id}/checkMemberGroups"
 	RouteListMembers       Route = "GET /groups/{id}/members"
+	RouteGetMember         Route = "GET /groups/{id}/members/{id}"
+	RouteGetGroup          Route = "GET /groups/{id}"
 	RouteUnknown           Route = "unknown"
 )
 
@@ -67,9 +69,10 @@ type Call struct {
 	Path  string
 	Query url.Values
 	Route Route
-	// GroupID is the group in the path (add, remove, list members);
-	// ObjectID the member in a remove, the user in checkMemberGroups, and
-	// the object referenced by the body of an add.
+	// GroupID is the group in the path (add, remove, get and list
+	// members, get group); ObjectID the member in a remove or a get, the
+	// user in checkMemberGroups, and the object referenced by the body of
+	// an add.
 	GroupID  string
 	ObjectID string
 	Header   http.Header
@@ -131,6 +134,7 @@ type Graph struct {
 	token        string
 	users        map[string]string // id -> display name
 	groups       map[string]*group
+	sticky       map[[2]string]bool // {group, member} keys whose removal silently fails
 	calls        []Call
 	faults       []*Fault
 	pageSize     int
@@ -169,6 +173,7 @@ func newGraph(t testing.TB) *Graph {
 		token:    DefaultToken,
 		users:    make(map[string]string),
 		groups:   make(map[string]*group),
+		sticky:   make(map[[2]string]bool),
 		pageSize: DefaultPageSize,
 	}
 }
@@ -270,6 +275,25 @@ func (g *Graph) SetNested(parent, child string) {
 		return
 	}
 	g.AddMember(parent, child)
+}
+
+// StickyMember makes removals of memberID from groupID silently fail: while
+// memberID is a member, DELETE /groups/{groupID}/members/{memberID}/$ref
+// answers 204 No Content but the membership stays, as when a change is
+// lost or undone behind Graph's back (a synchronisation from on-premises,
+// another administrator). A non-member still gets 404. Neither needs to
+// exist yet.
+func (g *Graph) StickyMember(groupID, memberID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sticky[[2]string{key(groupID), key(memberID)}] = true
+}
+
+// UnstickMember undoes StickyMember: removals work again.
+func (g *Graph) UnstickMember(groupID, memberID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.sticky, [2]string{key(groupID), key(memberID)})
 }
 
 // DeleteUser deletes a user, and with it the user's memberships, as Entra
@@ -486,6 +510,10 @@ func (g *Graph) handle(w http.ResponseWriter, req *request, rt route, c Call) {
 		g.checkMemberGroups(w, req, rt.objectID)
 	case RouteListMembers:
 		g.listMembers(w, req, rt.groupID)
+	case RouteGetMember:
+		g.getMember(w, req, rt.groupID, rt.objectID)
+	case RouteGetGroup:
+		g.getGroup(w, req, rt.groupID)
 	default:
 		writeError(w, req, rt.status, rt.code, rt.message)
 	}
@@ -551,7 +579,9 @@ func (g *Graph) removeMember(w http.ResponseWriter, req *request, groupID, membe
 		writeError(w, req, http.StatusNotFound, CodeResourceNotFound, fmt.Sprintf(messageNotFoundFormat, memberID))
 		return
 	}
-	gr.members = slices.Delete(gr.members, i, i+1)
+	if !g.sticky[[2]string{key(groupID), key(memberID)}] {
+		gr.members = slices.Delete(gr.members, i, i+1)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -683,6 +713,93 @@ func (g *Graph) listMembers(w http.ResponseWriter, req *request, groupID string)
 	writeJSON(w, http.StatusOK, page)
 }
 
+// GET /groups/{g}/members/{id}[?$select=...]: the member as a directory
+// object, or 404 naming the group when the group is missing, the object is
+// missing, or the object is not a direct member (Graph names the group in
+// all three cases).
+func (g *Graph) getMember(w http.ResponseWriter, req *request, groupID, memberID string) {
+	sel, ok := selectQuery(w, req)
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gr, ok := g.groups[key(groupID)]
+	if !ok || !slices.Contains(gr.members, key(memberID)) {
+		writeError(w, req, http.StatusNotFound, CodeResourceNotFound, fmt.Sprintf(messageNotFoundFormat, groupID))
+		return
+	}
+	obj := g.objectLocked(key(memberID), sel)
+	obj["@odata.context"] = req.base() + "/v1.0/$metadata#directoryObjects" + contextSelect(sel) + "/$entity"
+	writeJSON(w, http.StatusOK, obj)
+}
+
+// GET /groups/{g}[?$select=...]
+func (g *Graph) getGroup(w http.ResponseWriter, req *request, groupID string) {
+	sel, ok := selectQuery(w, req)
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.groups[key(groupID)]; !ok {
+		writeError(w, req, http.StatusNotFound, CodeResourceNotFound, fmt.Sprintf(messageNotFoundFormat, groupID))
+		return
+	}
+	obj := g.objectLocked(key(groupID), sel)
+	delete(obj, "@odata.type") // the entity set already says it is a group
+	obj["@odata.context"] = req.base() + "/v1.0/$metadata#groups" + contextSelect(sel) + "/$entity"
+	writeJSON(w, http.StatusOK, obj)
+}
+
+// objectLocked returns an existing user or group as Graph shows a
+// directory object, limited to the selected properties (all when sel is
+// empty).
+func (g *Graph) objectLocked(id string, sel []string) map[string]any {
+	obj := map[string]any{"id": id}
+	var name string
+	if n, isUser := g.users[id]; isUser {
+		obj["@odata.type"] = "#microsoft.graph.user"
+		name = n
+	} else {
+		obj["@odata.type"] = "#microsoft.graph.group"
+		name = g.groups[id].name
+	}
+	if len(sel) == 0 || slices.Contains(sel, "displayName") {
+		obj["displayName"] = name
+	}
+	if len(sel) > 0 && !slices.Contains(sel, "id") {
+		delete(obj, "id")
+	}
+	return obj
+}
+
+// selectQuery returns the properties of a request's $select, answering 400
+// for one the fake does not know.
+func selectQuery(w http.ResponseWriter, req *request) ([]string, bool) {
+	v := req.r.URL.Query().Get("$select")
+	if v == "" {
+		return nil, true
+	}
+	sel := strings.Split(v, ",")
+	for _, p := range sel {
+		if p != "id" && p != "displayName" {
+			writeError(w, req, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("Could not find a property named '%s' on type 'microsoft.graph.directoryObject'.", p))
+			return nil, false
+		}
+	}
+	return sel, true
+}
+
+// contextSelect returns the @odata.context fragment for a $select:
+// "(id,displayName)", or "" for none.
+func contextSelect(sel []string) string {
+	if len(sel) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(sel, ",") + ")"
+}
+
 // referencedID returns the object id at the end of an add-member body's
 // @odata.id (".../directoryObjects/{id}", ".../users/{id}" or
 // ".../groups/{id}").
@@ -740,6 +857,16 @@ func parseRoute(method, escapedPath string) route {
 	}
 	var rt route
 	switch {
+	case len(segs) == 2 && segs[0] == "groups":
+		rt = route{route: RouteGetGroup, groupID: segs[1]}
+		if method != http.MethodGet {
+			return notAllowed()
+		}
+	case len(segs) == 4 && segs[0] == "groups" && segs[2] == "members" && !strings.HasPrefix(segs[3], "$"):
+		rt = route{route: RouteGetMember, groupID: segs[1], objectID: segs[3]}
+		if method != http.MethodGet {
+			return notAllowed()
+		}
 	case len(segs) == 4 && segs[0] == "groups" && segs[2] == "members" && segs[3] == "$ref":
 		rt = route{route: RouteAddMember, groupID: segs[1]}
 		if method != http.MethodPost {

@@ -131,6 +131,84 @@ func TestAddRemoveWire(t *testing.T) {
 	}
 }
 
+func TestGetMemberAndGroupWire(t *testing.T) {
+	g := graphtest.New(t)
+	g.AddUser("u1", "u2")
+	g.AddGroup("g1", "child")
+	g.AddMember("g1", "u1")
+	g.SetNested("g1", "child")
+
+	st, _, body := do(t, g, "GET", "/v1.0/groups/g1/members/u1", nil, nil)
+	if st != http.StatusOK || body["id"] != "u1" || body["@odata.type"] != "#microsoft.graph.user" || body["displayName"] != "u1" ||
+		body["@odata.context"] != g.URL()+"/v1.0/$metadata#directoryObjects/$entity" {
+		t.Errorf("get member: %d %v", st, body)
+	}
+	st, _, body = do(t, g, "GET", "/v1.0/groups/G1/members/U1?$select=id", nil, nil)
+	if st != http.StatusOK || body["id"] != "u1" || body["displayName"] != nil ||
+		body["@odata.context"] != g.URL()+"/v1.0/$metadata#directoryObjects(id)/$entity" {
+		t.Errorf("get member, id only: %d %v", st, body)
+	}
+	if st, _, body = do(t, g, "GET", "/v1.0/groups/g1/members/child?$select=id", nil, nil); st != http.StatusOK || body["@odata.type"] != "#microsoft.graph.group" {
+		t.Errorf("get member group: %d %v", st, body)
+	}
+	// Not a member, no such user, no such group: 404 naming the group.
+	for _, path := range []string{"/v1.0/groups/g1/members/u2", "/v1.0/groups/g1/members/ghost", "/v1.0/groups/nope/members/u1"} {
+		st, _, body := do(t, g, "GET", path, nil, nil)
+		group := strings.Split(path, "/")[3]
+		if code, msg := errorCode(body); st != http.StatusNotFound || code != graphtest.CodeResourceNotFound || !strings.Contains(msg, "'"+group+"'") {
+			t.Errorf("GET %s: %d %q %q", path, st, code, msg)
+		}
+	}
+	if st, _, body := do(t, g, "GET", "/v1.0/groups/g1/members/u1?$select=nonsense", nil, nil); st != http.StatusBadRequest || body["error"] == nil {
+		t.Errorf("unknown $select: %d %v", st, body)
+	}
+	if n := g.CountFor(graphtest.RouteGetMember, "g1", "u1"); n != 3 {
+		t.Errorf("GET member calls for g1/u1: %d, want 3", n)
+	}
+
+	st, _, body = do(t, g, "GET", "/v1.0/groups/g1?$select=id", nil, nil)
+	if st != http.StatusOK || body["id"] != "g1" || body["displayName"] != nil ||
+		body["@odata.context"] != g.URL()+"/v1.0/$metadata#groups(id)/$entity" {
+		t.Errorf("get group: %d %v", st, body)
+	}
+	if st, _, body = do(t, g, "GET", "/v1.0/groups/g1", nil, nil); st != http.StatusOK || body["displayName"] != "g1" {
+		t.Errorf("get group, all: %d %v", st, body)
+	}
+	st, _, body = do(t, g, "GET", "/v1.0/groups/nope", nil, nil)
+	if code, msg := errorCode(body); st != http.StatusNotFound || code != graphtest.CodeResourceNotFound || !strings.Contains(msg, "'nope'") {
+		t.Errorf("get missing group: %d %q %q", st, code, msg)
+	}
+	if n := g.Count(graphtest.RouteGetGroup); n != 3 {
+		t.Errorf("GET group calls: %d, want 3", n)
+	}
+}
+
+func TestStickyMember(t *testing.T) {
+	g := graphtest.New(t)
+	g.AddUser("u1", "u2")
+	g.AddGroup("g1")
+	g.AddMember("g1", "u1")
+	g.StickyMember("G1", "U1")
+	g.StickyMember("g1", "u2") // not a member: removal is still a 404
+
+	if st, _, _ := do(t, g, "DELETE", "/v1.0/groups/g1/members/u1/$ref", nil, nil); st != http.StatusNoContent || !g.IsMember("g1", "u1") {
+		t.Fatalf("remove sticky member: %d, member %v", st, g.IsMember("g1", "u1"))
+	}
+	if st, _, _ := do(t, g, "GET", "/v1.0/groups/g1/members/u1", nil, nil); st != http.StatusOK {
+		t.Errorf("sticky member after removal: GET %d", st)
+	}
+	if st, _, _ := do(t, g, "DELETE", "/v1.0/groups/g1/members/u2/$ref", nil, nil); st != http.StatusNotFound {
+		t.Errorf("remove sticky non-member: %d", st)
+	}
+	g.UnstickMember("g1", "u1")
+	if st, _, _ := do(t, g, "DELETE", "/v1.0/groups/g1/members/u1/$ref", nil, nil); st != http.StatusNoContent || g.IsMember("g1", "u1") {
+		t.Errorf("remove after unsticking: %d, member %v", st, g.IsMember("g1", "u1"))
+	}
+	if n := g.CountFor(graphtest.RouteRemoveMember, "g1", "u1"); n != 2 {
+		t.Errorf("DELETE calls for g1/u1: %d, want 2", n)
+	}
+}
+
 func TestGzipBodies(t *testing.T) {
 	g := graphtest.New(t)
 	g.AddUser("u1", "u2")
@@ -339,6 +417,9 @@ func TestUnknownRoutes(t *testing.T) {
 		{"GET", "/beta/groups/g1/members", 400},
 		{"GET", "/v1.0/groups/g1/owners", 400},
 		{"PUT", "/v1.0/groups/g1/members/$ref", 405},
+		{"DELETE", "/v1.0/groups/g1/members/u1", 405},
+		{"PATCH", "/v1.0/groups/g1", 405},
+		{"GET", "/v1.0/groups/g1/members/$count", 400},
 	} {
 		if st, _, body := do(t, g, c.method, c.path, nil, nil); st != c.status || body["error"] == nil {
 			t.Errorf("%s %s: %d %v", c.method, c.path, st, body)
