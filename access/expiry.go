@@ -4,18 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
-// revokeBatch is how many due grants one pass handles before it looks again.
-const revokeBatch = 100
+// claimBatch is how many grants one claim takes; small enough that each is
+// handled well within its lease.
+const claimBatch = 20
 
-// idleWait is how long the scheduler sleeps when no grant is active; a new
-// grant wakes it earlier.
+// idleWait is how long the scheduler sleeps when nothing is due; a new grant
+// wakes it earlier.
 const idleWait = time.Hour
 
-// Wake tells the expiry scheduler that grants changed, so that it re-arms its
-// timer for the earliest due grant.
+// workTimeout bounds the work on one grant after shutdown began, so that a
+// claimed grant is finished rather than abandoned half-way.
+const workTimeout = 30 * time.Second
+
+// Wake tells the scheduler that grants changed, so that it re-arms its timer
+// for the earliest due grant.
 func (s *Service) Wake() {
 	select {
 	case s.wake <- struct{}{}:
@@ -23,17 +29,25 @@ func (s *Service) Wake() {
 	}
 }
 
-// Run recovers the work a previous process left unfinished, then revokes
-// grants as they fall due until ctx is cancelled. It sleeps until the
-// earliest due grant (re-armed by Wake), so grants that fell due while the
-// bot was down are revoked at once.
+// Run finishes the work a previous process left, then revokes grants as they
+// fall due until ctx is cancelled. It sleeps until the earliest due grant
+// (re-armed by Wake), so grants that fell due while no replica ran are
+// revoked at once. On return every claim it held is released.
 func (s *Service) Run(ctx context.Context) error {
-	if err := s.Recover(ctx); err != nil {
-		s.log.Error("recover unfinished grants", "err", err)
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.cfg.Store.ReleaseClaims(rctx, s.cfg.Owner); err != nil {
+			s.log.Warn("release claims", "err", err)
+		}
+	}()
+	// Claims this owner held before a restart are void.
+	if err := s.cfg.Store.ReleaseClaims(ctx, s.cfg.Owner); err != nil {
+		s.log.Warn("release claims of a previous run", "err", err)
 	}
 	for {
-		if _, err := s.RevokeDue(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("revoke due grants", "err", err)
+		if _, err := s.Work(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("work on due grants", "err", err)
 		}
 		now := s.cfg.Clock.Now()
 		wake := now.Add(idleWait)
@@ -59,76 +73,186 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// RevokeDue revokes every grant that is due now and returns how many it
-// removed or closed.
-func (s *Service) RevokeDue(ctx context.Context) (int, error) {
+// RevokeDue is Work under the name the expiry tests use.
+func (s *Service) RevokeDue(ctx context.Context) (int, error) { return s.Work(ctx) }
+
+// Work claims and handles every grant that needs work now: unfinished
+// grants left by a crash or another replica, and due revocations. It returns
+// how many grants it finished (revoked or granted). It stops claiming when
+// ctx is cancelled; the grant in hand is finished first.
+func (s *Service) Work(ctx context.Context) (int, error) {
 	done := 0
-	for {
+	for ctx.Err() == nil {
 		now := s.cfg.Clock.Now().UTC()
-		due, err := s.cfg.Store.DueGrants(ctx, now, revokeBatch)
+		claimed, err := s.cfg.Store.ClaimWork(ctx, s.cfg.Owner, now, now.Add(s.cfg.Lease), claimBatch)
 		if err != nil {
-			return done, fmt.Errorf("list due grants: %w", err)
+			return done, fmt.Errorf("claim work: %w", err)
 		}
-		progressed := false
-		for i := range due {
+		if len(claimed) == 0 {
+			return done, nil
+		}
+		for i := range claimed {
 			if ctx.Err() != nil {
-				return done, ctx.Err()
+				return done, nil // the rest is released by Run
 			}
-			ok, err := s.revoke(ctx, &due[i])
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), workTimeout)
+			ok, err := s.handle(wctx, &claimed[i])
+			cancel()
 			if err != nil {
-				s.log.Error("revoke grant", "grant", due[i].ID, "err", err)
+				s.log.Error("work on grant", "grant", claimed[i].ID, "state", claimed[i].State, "err", err)
 				continue
 			}
 			if ok {
 				done++
 			}
-			progressed = true
-		}
-		if len(due) < revokeBatch || !progressed {
-			return done, nil
 		}
 	}
+	return done, nil
 }
 
-// revoke removes one due grant's membership. It reports whether the grant is
-// finished; a failed removal is scheduled again with backoff.
+func (s *Service) handle(ctx context.Context, g *Grant) (bool, error) {
+	switch g.State {
+	case GrantGranting:
+		s.log.Info("resuming unfinished grant", "grant", g.ID, "request", g.RequestID, "checked", g.Checked)
+		return true, s.grant(ctx, g)
+	case GrantActive, GrantRevoking, GrantIrrevocable:
+		return s.revoke(ctx, g)
+	}
+	return false, fmt.Errorf("claimed grant %s in state %s", g.ID, g.State)
+}
+
+// retryAfter is implemented by directory errors that carry the service's
+// Retry-After.
+type retryAfter interface{ RetryAfterHint() time.Duration }
+
+// revoke ends one claimed, due grant. It reports whether the grant is
+// finished; a failed removal is scheduled again with backoff, and after
+// MaxAttempts (or a permanent error) the grant becomes irrevocable and the
+// security channel is alerted.
 func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 	base := &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}
-	if g.PreExisting {
-		now := s.cfg.Clock.Now().UTC()
-		ev := s.event(now, System, ActionRevokeSkipped, base, "membership pre-existed the grant; left in place")
-		if err := s.cfg.Store.FinishRevoke(ctx, g.ID, now, ev); err != nil {
-			return false, s.ignoreStale(g, err)
-		}
-		s.afterRevoke(ctx, g, fmt.Sprintf("Your temporary access to %s has ended. You were a member of its group before this grant, so that membership was left in place.", g.Profile))
+	now := s.cfg.Clock.Now().UTC()
+	remove, err := s.cfg.Store.PlanRevoke(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, "expired"))
+	if err != nil {
+		return false, s.ignoreStale(g, err)
+	}
+	if !remove {
+		s.afterRevoke(ctx, g, fmt.Sprintf("Your temporary access to %s has ended. Your membership of its group was left in place: it pre-existed this grant, or another active grant still holds it.", g.Profile))
 		return true, nil
 	}
+	s.cfg.Failpoint("revoke.after-intent")
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
-	err := s.cfg.Directory.RemoveMember(rctx, g.GroupID, g.User.ObjectID)
-	cancel()
-	now := s.cfg.Clock.Now().UTC()
-	if err != nil {
-		attempts := g.Attempts + 1
-		next := now.Add(s.backoff(attempts))
-		s.log.Warn("remove member failed; will retry", "grant", g.ID, "group", g.GroupID, "user", g.User.ObjectID,
-			"attempt", attempts, "next", next, "err", err)
-		ev := s.event(now, System, ActionRevokeFailed, base, err.Error())
-		if rerr := s.cfg.Store.RetryRevoke(ctx, g.ID, attempts, next, err.Error(), ev); rerr != nil {
-			return false, s.ignoreStale(g, rerr)
+	if g.State == GrantRevoking {
+		// An earlier attempt stopped after recording its intent, perhaps
+		// after the removal itself: ask before removing again.
+		var member bool
+		if member, err = s.cfg.Directory.IsMember(rctx, g.GroupID, g.User.ObjectID); err == nil && member {
+			err = s.cfg.Directory.RemoveMember(rctx, g.GroupID, g.User.ObjectID)
 		}
-		return false, nil
+	} else {
+		err = s.cfg.Directory.RemoveMember(rctx, g.GroupID, g.User.ObjectID)
 	}
-	ev := s.event(now, System, ActionRevoked, base, "expired")
-	if err := s.cfg.Store.FinishRevoke(ctx, g.ID, now, ev); err != nil {
+	cancel()
+	now = s.cfg.Clock.Now().UTC()
+	if err != nil {
+		return false, s.revokeFailed(ctx, g, base, now, err)
+	}
+	s.cfg.Failpoint("revoke.after-remove")
+	readd, err := s.cfg.Store.FinishRevoke(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoked, base, "expired"))
+	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
 	s.afterRevoke(ctx, g, fmt.Sprintf("Your temporary access to %s has ended: you were removed from its group.", g.Profile))
+	if g.AlertActivityID != "" {
+		s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
+	}
+	for i := range readd {
+		// Another grant of this membership went live while it was being
+		// removed: put the member back for it.
+		r := readd[i]
+		s.log.Warn("re-adding a membership removed while another grant held it", "grant", r.ID, "group", r.GroupID, "user", r.User.ObjectID)
+		rb := &Request{ID: r.RequestID, Profile: r.Profile, GroupID: r.GroupID, Requester: r.User}
+		if err := s.cfg.Store.AppendAudit(ctx, s.event(now, System, ActionRegranted, rb, "membership removed by an overlapping grant's expiry")); err != nil {
+			s.log.Warn("audit re-add", "err", err)
+		}
+		if err := s.grant(ctx, &r); err != nil {
+			s.log.Error("re-add membership", "grant", r.ID, "err", err)
+		}
+	}
 	return true, nil
+}
+
+func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now time.Time, cause error) error {
+	attempts := g.Attempts + 1
+	permanent := errors.Is(cause, ErrPermanent)
+	irrevocable := g.State == GrantIrrevocable || permanent || attempts >= s.cfg.MaxAttempts
+	wait := s.backoff(attempts)
+	var ra retryAfter
+	if errors.As(cause, &ra) && ra.RetryAfterHint() > wait {
+		wait = ra.RetryAfterHint()
+	}
+	if irrevocable {
+		wait = max(s.cfg.SweepInterval, wait)
+	}
+	msg := cause.Error()
+	if permanent {
+		msg = "permanent: " + msg
+	}
+	action := ActionRevokeFailed
+	if irrevocable && g.State != GrantIrrevocable {
+		action = ActionIrrevocable
+	}
+	s.log.Warn("remove member failed", "grant", g.ID, "group", g.GroupID, "user", g.User.ObjectID,
+		"attempt", attempts, "irrevocable", irrevocable, "next", now.Add(wait), "err", cause)
+	if err := s.cfg.Store.RetryRevoke(ctx, g.ID, s.cfg.Owner, attempts, now.Add(wait), msg, irrevocable, s.event(now, System, action, base, msg)); err != nil {
+		return s.ignoreStale(g, err)
+	}
+	if action == ActionIrrevocable {
+		g.Attempts, g.LastError = attempts, msg
+		s.raiseAlert(ctx, g, permanent, now)
+	}
+	return nil
+}
+
+// raiseAlert posts the irrevocable grant's card to the security channel.
+func (s *Service) raiseAlert(ctx context.Context, g *Grant, permanent bool, now time.Time) {
+	a := Alert{Kind: AlertIrrevocable, GrantID: g.ID, Profile: g.Profile, GroupID: g.GroupID, User: g.User,
+		Error: g.LastError, Permanent: permanent, Attempts: g.Attempts, At: now}
+	if s.cfg.SecurityChannelID == "" {
+		s.log.Error("IRREVOCABLE GRANT: membership could not be removed and no security channel is configured",
+			"grant", g.ID, "group", g.GroupID, "user", g.User.ObjectID, "err", g.LastError)
+		return
+	}
+	chat, id, err := s.cfg.Notifier.PostAlert(ctx, a, s.cfg.SecurityChannelID)
+	if err != nil {
+		s.log.Error("post irrevocable alert", "grant", g.ID, "err", err)
+		return
+	}
+	if err := s.cfg.Store.SetAlert(ctx, g.ID, chat, id); err != nil {
+		s.log.Error("record irrevocable alert", "grant", g.ID, "err", err)
+	}
+}
+
+func (s *Service) resolveAlert(ctx context.Context, g *Grant, note string) {
+	a := AlertFor(g)
+	a.Resolved, a.ResolvedNote = true, note
+	if err := s.cfg.Notifier.UpdateAlert(ctx, a, g.AlertChat, g.AlertActivityID); err != nil {
+		s.log.Warn("update alert", "grant", g.ID, "err", err)
+	}
+}
+
+// AlertFor describes a grant's irrevocable alert as it stands.
+func AlertFor(g *Grant) Alert {
+	return Alert{
+		Kind: AlertIrrevocable, GrantID: g.ID, Profile: g.Profile, GroupID: g.GroupID, User: g.User,
+		Error: g.LastError, Permanent: strings.HasPrefix(g.LastError, "permanent: "), Attempts: g.Attempts,
+		At: g.DueAt, Resolved: g.State == GrantRevoked,
+	}
 }
 
 func (s *Service) ignoreStale(g *Grant, err error) error {
 	if errors.Is(err, ErrStaleGrant) {
-		return nil // another worker finished it first
+		return nil // another replica took the grant, or it changed
 	}
 	return fmt.Errorf("record revocation of grant %s: %w", g.ID, err)
 }
@@ -155,46 +279,66 @@ func (s *Service) backoff(attempts int) time.Duration {
 	return half + time.Duration(s.cfg.Jitter()*float64(d-half))
 }
 
-// Recover completes grants a previous process left between the decision and
-// its outcome: the approval is stored, the membership may or may not have
-// been added. Adding again is safe; a membership found already present is
-// treated as added by this grant (so it is removed at expiry), because a
-// standing membership that nobody approved is worse than removing one that
-// pre-existed.
-func (s *Service) Recover(ctx context.Context) error {
-	pending, err := s.cfg.Store.GrantsInState(ctx, GrantGranting)
+// RetryNow is the security channel's "Retry now" on an irrevocable grant:
+// the clicker must be in a security group (or, with none configured, an
+// approver of the grant's profile). The removal is attempted at once; the
+// returned alert shows the outcome.
+func (s *Service) RetryNow(ctx context.Context, tenantID, grantID string, who Person) (Alert, error) {
+	if err := s.checkTenant(tenantID); err != nil {
+		return Alert{}, err
+	}
+	g, err := s.cfg.Store.GetGrant(ctx, grantID)
+	if errors.Is(err, ErrNotFound) {
+		return Alert{}, refuse(ErrNotFound, "This grant does not exist (any more).")
+	}
 	if err != nil {
-		return fmt.Errorf("list unfinished grants: %w", err)
+		return Alert{}, fmt.Errorf("load grant %s: %w", grantID, err)
 	}
-	for i := range pending {
-		g := pending[i]
-		s.log.Info("resuming unfinished grant", "grant", g.ID, "request", g.RequestID)
-		actx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
-		_, err := s.cfg.Directory.AddMember(actx, g.GroupID, g.User.ObjectID)
-		cancel()
+	groups := s.cfg.SecurityGroups
+	if len(groups) == 0 {
+		groups = s.profiles[g.Profile].ApproverGroups
+	}
+	ok, err := s.inGroups(ctx, who.ObjectID, groups, false)
+	if err != nil {
+		return Alert{}, fmt.Errorf("check whether %s may retry: %w", who.ObjectID, err)
+	}
+	if !ok {
+		return Alert{}, refuse(ErrNotApprover, "Only the security team can retry a removal.")
+	}
+	if g.State.Live() {
 		now := s.cfg.Clock.Now().UTC()
-		base := &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}
-		if err != nil {
-			ev := s.event(now, System, ActionGrantFailed, base, err.Error())
-			if ferr := s.cfg.Store.FailGrant(ctx, g.ID, err.Error(), ev); ferr != nil {
-				return fmt.Errorf("record failed grant %s: %w", g.ID, ferr)
-			}
-			if req, lerr := s.cfg.Store.GetRequest(ctx, g.RequestID); lerr == nil {
-				s.notify(ctx, req, NoticeFailed, fmt.Sprintf("Your approved access to %s could not be granted: %s. Ask again, or tell your administrator.", g.Profile, err))
-				s.updateCard(ctx, req)
-			}
-			continue
+		ev := s.event(now, who, ActionRetryNow, &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}, "")
+		if err := s.cfg.Store.RetryNow(ctx, g.ID, now, ev); err != nil && !errors.Is(err, ErrStaleGrant) {
+			return Alert{}, fmt.Errorf("retry grant %s: %w", g.ID, err)
 		}
-		ev := s.event(now, System, ActionGranted, base, "completed after restart")
-		if err := s.cfg.Store.CompleteGrant(ctx, g.ID, now, false, ev); err != nil {
-			return fmt.Errorf("record grant %s: %w", g.ID, err)
+		if _, err := s.Work(ctx); err != nil {
+			s.log.Warn("retry now", "grant", g.ID, "err", err)
 		}
-		if req, lerr := s.cfg.Store.GetRequest(ctx, g.RequestID); lerr == nil {
-			s.notify(ctx, req, NoticeGranted, fmt.Sprintf("Access granted: you are in the group for %s until %s.", g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339)))
-			s.updateCard(ctx, req)
+		if g, err = s.cfg.Store.GetGrant(ctx, grantID); err != nil {
+			return Alert{}, fmt.Errorf("reload grant %s: %w", grantID, err)
 		}
 	}
-	return nil
+	a := AlertFor(g)
+	if a.Resolved {
+		a.ResolvedNote = "removed after a retry requested by " + who.Name
+	}
+	return a, nil
+}
+
+// Alert returns the current alert of a grant (for card refreshes).
+func (s *Service) Alert(ctx context.Context, tenantID, grantID string) (Alert, error) {
+	if err := s.checkTenant(tenantID); err != nil {
+		return Alert{}, err
+	}
+	g, err := s.cfg.Store.GetGrant(ctx, grantID)
+	if err != nil {
+		return Alert{}, fmt.Errorf("load grant %s: %w", grantID, err)
+	}
+	a := AlertFor(g)
+	if a.Resolved {
+		a.ResolvedNote = "removed"
+	}
+	return a, nil
 }
 
 // SystemClock is the real clock.

@@ -26,15 +26,37 @@ type Config struct {
 	Logger    *slog.Logger
 	// NewID returns a fresh unique id for requests and grants.
 	NewID func() string
+	// Owner names this replica in claims on grants; replicas sharing a
+	// database need distinct owners. Default "jitbot".
+	Owner string
+	// Lease is how long a claim on a grant lasts; a replica that dies
+	// holding one lets it run out and another replica takes the work.
+	Lease time.Duration
 	// RevokeBackoff is the delay after the first failed revocation; it
 	// doubles with each further failure up to RevokeBackoffMax. Jitter
-	// spreads each delay over its upper half.
+	// spreads each delay over its upper half. A Retry-After from the
+	// directory that is longer wins.
 	RevokeBackoff    time.Duration
 	RevokeBackoffMax time.Duration
-	// GrantTimeout bounds one attempt to add a membership.
+	// MaxAttempts failed removals make a grant irrevocable: the security
+	// channel is alerted and the removal is retried every SweepInterval.
+	MaxAttempts   int
+	SweepInterval time.Duration
+	// SecurityChannelID is the Teams channel for alerts; SecurityGroups
+	// may press "Retry now" (with none, the profile's approvers may).
+	SecurityChannelID string
+	SecurityGroups    []string
+	// DriftInterval is how often managed groups are compared with the
+	// ledger (0: never); DriftRemove removes unexplained members.
+	DriftInterval time.Duration
+	DriftRemove   bool
+	// GrantTimeout bounds one directory call of the lifecycle.
 	GrantTimeout time.Duration
 	// Jitter returns a number in [0,1); nil uses math/rand.
 	Jitter func() float64
+	// Failpoint, when set, is called at each named point of the grant and
+	// revoke paths (crash-injection tests kill the process there).
+	Failpoint func(name string)
 }
 
 // Service runs the access lifecycle: it validates and stores requests,
@@ -67,6 +89,21 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.GrantTimeout <= 0 {
 		cfg.GrantTimeout = 20 * time.Second
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = "jitbot"
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = time.Minute
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 8
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Hour
+	}
+	if cfg.Failpoint == nil {
+		cfg.Failpoint = func(string) {}
 	}
 	if cfg.Jitter == nil {
 		cfg.Jitter = rand.Float64
@@ -259,7 +296,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		// so the requester can ask again, and say so.
 		s.log.Error("post approval card", "request", req.ID, "err", err)
 		d := Decision{Approver: System, Verdict: Deny, Reason: "the approval card could not be posted to the approvers' channel", DecidedAt: now}
-		if _, derr := s.cfg.Store.Decide(ctx, req.ID, d, nil, s.event(now, System, ActionDenied, req, d.Reason)); derr != nil {
+		if _, derr := s.cfg.Store.Decide(ctx, req.ID, d, nil, s.cfg.Owner, now, s.event(now, System, ActionDenied, req, d.Reason)); derr != nil {
 			return nil, fmt.Errorf("post approval card: %w (and closing the request failed: %v)", err, derr)
 		}
 		return nil, refuse(ErrNotConfigured, "Your request could not be shown to the approvers (their channel could not be reached), so it was closed. Try again in a few minutes, or tell your Teams administrator.")
@@ -347,7 +384,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	}
 	ev := s.event(now, in.Approver, action, req, d.Reason)
 	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
-	updated, err := s.cfg.Store.Decide(ctx, req.ID, d, grant, ev)
+	updated, err := s.cfg.Store.Decide(ctx, req.ID, d, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
 	if errors.Is(err, ErrNotPending) {
 		cur, gerr := s.cfg.Store.GetRequest(ctx, req.ID)
 		if gerr != nil {
@@ -372,60 +409,87 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	}
 	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was approved by %s. Access until %s.",
 		req.Profile, in.Approver.Name, grant.ExpiresAt.Format(time.RFC3339)))
-	final, err := s.grant(ctx, updated.Grant)
-	if err != nil {
+	g := updated.Grant
+	if g == nil {
+		return nil, fmt.Errorf("approved request %s has no grant", req.ID)
+	}
+	if g.State == GrantActive {
+		// Another live grant already holds this membership.
+		s.Wake()
+		s.notify(ctx, updated, NoticeGranted, fmt.Sprintf("Access granted: you are in the group for %s until %s.", g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339)))
+		s.updateCard(ctx, updated)
+		return updated, nil
+	}
+	s.cfg.Failpoint("grant.after-intent")
+	if err := s.grant(ctx, g); err != nil {
 		return nil, err
 	}
-	s.updateCard(ctx, final)
+	final, err := s.cfg.Store.GetRequest(ctx, req.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reload request %s: %w", req.ID, err)
+	}
 	return final, nil
 }
 
-// grant adds the membership of an approved request and records the outcome.
-// It returns the request as it then stands.
-func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
-	if g == nil {
-		return nil, fmt.Errorf("grant: approved request has no grant")
-	}
-	actx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
-	already, err := s.cfg.Directory.AddMember(actx, g.GroupID, g.User.ObjectID)
-	cancel()
-	now := s.cfg.Clock.Now().UTC()
-	base := &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID}
-	if err != nil {
+// grant adds the membership of a granting grant this replica has claimed,
+// resuming where an earlier attempt stopped: the check whether the user
+// already was a member is stored before anything is added, so a membership
+// found after a crash is known to be this grant's own.
+func (s *Service) grant(ctx context.Context, g *Grant) error {
+	base := &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}
+	fail := func(err error) error {
+		now := s.cfg.Clock.Now().UTC()
 		s.log.Error("add member", "request", g.RequestID, "group", g.GroupID, "user", g.User.ObjectID, "err", err)
-		ev := s.event(now, System, ActionGrantFailed, base, err.Error())
-		ev.TargetUserID = g.User.ObjectID
-		if ferr := s.cfg.Store.FailGrant(ctx, g.ID, err.Error(), ev); ferr != nil {
-			return nil, fmt.Errorf("add %s to %s: %w (recording the failure also failed: %v)", g.User.ObjectID, g.GroupID, err, ferr)
+		if ferr := s.cfg.Store.FailGrant(ctx, g.ID, s.cfg.Owner, err.Error(), s.event(now, System, ActionGrantFailed, base, err.Error())); ferr != nil {
+			return fmt.Errorf("add %s to %s: %w (recording the failure also failed: %v)", g.User.ObjectID, g.GroupID, err, ferr)
 		}
-		req, lerr := s.cfg.Store.GetRequest(ctx, g.RequestID)
-		if lerr != nil {
-			return nil, fmt.Errorf("reload request %s: %w", g.RequestID, lerr)
+		if req, lerr := s.cfg.Store.GetRequest(ctx, g.RequestID); lerr == nil {
+			s.notify(ctx, req, NoticeFailed, fmt.Sprintf("Your access to %s was approved but could not be granted: %s. Ask again, or tell your administrator.", g.Profile, err))
+			s.updateCard(ctx, req)
 		}
-		s.notify(ctx, req, NoticeFailed, fmt.Sprintf("Your access to %s was approved but could not be granted: %s. Ask again, or tell your administrator.", g.Profile, err))
-		return req, nil
+		return nil
 	}
-	action := ActionGranted
-	if already {
-		action = ActionPreExisting
+	if !g.Checked {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
+		member, err := s.cfg.Directory.IsMember(cctx, g.GroupID, g.User.ObjectID)
+		cancel()
+		if err != nil {
+			return fail(fmt.Errorf("check membership: %w", err))
+		}
+		if err := s.cfg.Store.RecordCheck(ctx, g.ID, s.cfg.Owner, member); err != nil {
+			return fmt.Errorf("record membership check of grant %s: %w", g.ID, err)
+		}
+		g.Checked, g.PreExisting = true, member
+		s.cfg.Failpoint("grant.after-check")
 	}
-	ev := s.event(now, System, action, base, "")
-	ev.TargetUserID = g.User.ObjectID
-	if err := s.cfg.Store.CompleteGrant(ctx, g.ID, now, already, ev); err != nil {
-		return nil, fmt.Errorf("record grant %s: %w", g.ID, err)
+	action := ActionPreExisting
+	if !g.PreExisting {
+		action = ActionGranted
+		actx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
+		_, err := s.cfg.Directory.AddMember(actx, g.GroupID, g.User.ObjectID)
+		cancel()
+		if err != nil {
+			return fail(err)
+		}
+		s.cfg.Failpoint("grant.after-add")
+	}
+	now := s.cfg.Clock.Now().UTC()
+	if err := s.cfg.Store.CompleteGrant(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, action, base, "")); err != nil {
+		return fmt.Errorf("record grant %s: %w", g.ID, err)
 	}
 	s.Wake()
 	req, err := s.cfg.Store.GetRequest(ctx, g.RequestID)
 	if err != nil {
-		return nil, fmt.Errorf("reload request %s: %w", g.RequestID, err)
+		return fmt.Errorf("reload request %s: %w", g.RequestID, err)
 	}
 	text := fmt.Sprintf("Access granted: you are in the group for %s until %s.", g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339))
-	if already {
+	if g.PreExisting {
 		text = fmt.Sprintf("You already were a member of the group for %s; that membership pre-existed and will be left in place when this grant ends at %s.",
 			g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	s.notify(ctx, req, NoticeGranted, text)
-	return req, nil
+	s.updateCard(ctx, req)
+	return nil
 }
 
 // Status returns the user's open requests and active grants.

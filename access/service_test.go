@@ -40,6 +40,7 @@ type directory struct {
 	failRemove atomic.Int32 // fail this many RemoveMember calls
 	failAdd    atomic.Int32
 	removes    atomic.Int32
+	removeErr  error // what a failing RemoveMember returns
 }
 
 func (d *directory) AddMember(ctx context.Context, g, u string) (bool, error) {
@@ -54,6 +55,9 @@ func (d *directory) RemoveMember(ctx context.Context, g, u string) error {
 	d.removes.Add(1)
 	if d.failRemove.Load() > 0 {
 		d.failRemove.Add(-1)
+		if d.removeErr != nil {
+			return d.removeErr
+		}
 		return errors.New("graph: 429 too many requests")
 	}
 	return d.DemoDirectory.RemoveMember(ctx, g, u)
@@ -94,7 +98,10 @@ func newEnv(t *testing.T) *env {
 
 // open (re)opens the database and builds a fresh service on it, as a
 // restarted process would.
-func (e *env) open() {
+func (e *env) open() { e.openWith(nil) }
+
+// openWith is open with changes to the service's configuration.
+func (e *env) openWith(tune func(*access.Config)) {
 	e.t.Helper()
 	db, err := storage.Open(context.Background(), "sqlite:"+e.dbPath, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -103,12 +110,16 @@ func (e *env) open() {
 	e.t.Cleanup(func() { _ = db.Close() })
 	e.db = db
 	e.dir = &directory{DemoDirectory: db.DemoDirectory()}
-	svc, err := access.New(access.Config{
+	cfg := access.Config{
 		TenantID: tenant, Profiles: []access.Profile{prodProfile()}, Store: db, Directory: e.dir,
 		Notifier: e.notes, Clock: e.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		NewID: uuid.NewString, RevokeBackoff: time.Minute, RevokeBackoffMax: 10 * time.Minute,
-		Jitter: func() float64 { return 0.5 },
-	})
+		Jitter: func() float64 { return 0.5 }, SecurityChannelID: "19:security@thread.tacv2",
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	svc, err := access.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -545,30 +556,6 @@ func TestSchedulerSleepsUntilDue(t *testing.T) {
 	waitFor(t, func() bool { return !e.isMember(riley.ObjectID) })
 	cancel()
 	<-done
-}
-
-func TestRecoverFinishesInterruptedGrant(t *testing.T) {
-	e := newEnv(t)
-	req := e.submit(riley, time.Hour)
-	// A crash between storing the approval and adding the member leaves the
-	// grant in state granting.
-	g := &access.Grant{ID: uuid.NewString(), RequestID: req.ID, Profile: req.Profile, GroupID: prodGroup, User: riley,
-		State: access.GrantGranting, ApprovedAt: start, ExpiresAt: start.Add(time.Hour), DueAt: start.Add(time.Hour)}
-	if _, err := e.db.Decide(context.Background(), req.ID, access.Decision{Approver: alex, Verdict: access.Approve, DecidedAt: start}, g,
-		access.AuditEvent{At: start, Actor: alex, Action: access.ActionApproved, RequestID: req.ID}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.svc.Recover(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if !e.isMember(riley.ObjectID) || mustGrant(t, e, req.ID).State != access.GrantActive {
-		t.Fatal("interrupted grant not completed")
-	}
-	e.clock.Advance(time.Hour)
-	e.svc.RevokeDue(context.Background())
-	if e.isMember(riley.ObjectID) {
-		t.Fatal("recovered grant not revoked at expiry")
-	}
 }
 
 // waitFor polls a condition that another goroutine makes true; it gives up

@@ -5,9 +5,14 @@ import (
 	"time"
 )
 
-// Store keeps requests, grants and the audit log. Every method that changes
-// state appends its audit event in the same transaction, so the log never
-// misses a transition that happened.
+// Store keeps requests, grants, the membership ledger and the audit log.
+// Every method that changes state appends its audit event in the same
+// transaction, so the log never misses a transition that happened.
+//
+// Several replicas may share one Store: work on a grant is claimed by one
+// owner (a replica's id) for a lease, and every method that changes a claimed
+// grant takes the owner and fails with ErrStaleGrant when the claim is no
+// longer that owner's.
 type Store interface {
 	// CreateRequest stores a new pending request. When the requester already
 	// has a pending request for the same profile it stores nothing and
@@ -19,36 +24,90 @@ type Store interface {
 	SetApprovalCard(ctx context.Context, id string, chat ConversationRef, activityID string) error
 	// Decide records a decision on a pending request, conditionally: only if
 	// the request is still pending (otherwise ErrNotPending and no change).
-	// Approve moves the request to approved and stores grant (state
-	// granting, ExpiresAt and DueAt set); deny moves it to denied (grant is nil).
-	// It returns the request as stored after the change.
-	Decide(ctx context.Context, id string, d Decision, grant *Grant, ev AuditEvent) (*Request, error)
-	// CompleteGrant records that the membership was added (or pre-existed):
-	// the grant becomes active with GrantedAt and PreExisting, its request
-	// active. ErrStaleGrant when the grant is no longer granting.
-	CompleteGrant(ctx context.Context, grantID string, grantedAt time.Time, preExisting bool, ev AuditEvent) error
+	// Deny moves it to denied (grant is nil). Approve moves the request to
+	// approved and stores the grant, claimed by owner until claimUntil:
+	// when another live grant (granting, active or irrevocable; not
+	// revoking) already holds the same user's membership of the same group,
+	// the new grant is Shared and stored active at once (request active);
+	// otherwise it is stored granting. The ledger row of (group, user) is
+	// locked for this, so that concurrent grants and revocations of one
+	// membership are serialised. It returns the request as stored.
+	Decide(ctx context.Context, id string, d Decision, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, error)
+	// RecordCheck stores, before anything is added, whether the user already
+	// was a member: Checked becomes true and PreExisting the answer.
+	RecordCheck(ctx context.Context, grantID, owner string, preExisting bool) error
+	// CompleteGrant records that the membership is in place: the grant
+	// becomes active with GrantedAt, its request active, the claim is
+	// released. A pre-existing grant marks the ledger row pre-existing, so
+	// the membership outlives every grant. ErrStaleGrant when the grant is
+	// not granting or not claimed by owner.
+	CompleteGrant(ctx context.Context, grantID, owner string, grantedAt time.Time, ev AuditEvent) error
 	// FailGrant records that the membership could not be added: the grant and
-	// its request become failed. ErrStaleGrant when the grant is no longer
-	// granting.
-	FailGrant(ctx context.Context, grantID string, reason string, ev AuditEvent) error
-	// GrantsInState returns every grant in the given state (for example the
-	// ones left granting by a crash), oldest first.
-	GrantsInState(ctx context.Context, state GrantState) ([]Grant, error)
+	// its request become failed. ErrStaleGrant as for CompleteGrant.
+	FailGrant(ctx context.Context, grantID, owner string, reason string, ev AuditEvent) error
+
+	// ClaimWork claims up to limit grants for owner until claimUntil: grants
+	// left granting whose claim ran out, and active, revoking or
+	// irrevocable grants with DueAt <= now whose claim ran out (or that have
+	// none), earliest first. With several replicas each grant is claimed by
+	// exactly one (FOR UPDATE SKIP LOCKED on PostgreSQL).
+	ClaimWork(ctx context.Context, owner string, now, claimUntil time.Time, limit int) ([]Grant, error)
+	// NextDue returns the earliest time at which ClaimWork may find work:
+	// the earliest DueAt of an active, revoking or irrevocable grant, or
+	// the end of a claim on a granting or revoking grant. ok is false when
+	// there is none.
+	NextDue(ctx context.Context) (due time.Time, ok bool, err error)
+	// PlanRevoke decides, with the ledger row of the grant's membership
+	// locked, what ending a claimed grant takes. When another live grant
+	// still holds the membership, or the membership pre-existed, the grant
+	// is closed at once (revoked, request expired, with ev's action set to
+	// grant.revoked or grant.revoke_skipped and a reason) and remove is
+	// false. Otherwise the grant becomes revoking (the intent, audited with
+	// ev) and remove is true: the caller must remove the member and then
+	// call FinishRevoke.
+	PlanRevoke(ctx context.Context, grantID, owner string, at time.Time, ev AuditEvent) (remove bool, err error)
+	// FinishRevoke records that the member was removed: the grant becomes
+	// revoked at the given time, its request expired, the claim released.
+	// Grants of the same membership that became live while the removal was
+	// under way are returned, moved back to granting (claimed by owner)
+	// so that the caller adds the member again.
+	FinishRevoke(ctx context.Context, grantID, owner string, at time.Time, ev AuditEvent) (readd []Grant, err error)
+	// RetryRevoke records a failed removal: attempts, the error, the next
+	// due time, and whether the grant is now irrevocable (from then on it
+	// stays irrevocable until it is revoked). The claim is released.
+	RetryRevoke(ctx context.Context, grantID, owner string, attempts int, nextDue time.Time, lastErr string, irrevocable bool, ev AuditEvent) error
+	// SetAlert records where a grant's security alert card was posted.
+	SetAlert(ctx context.Context, grantID string, chat ConversationRef, activityID string) error
+	// RetryNow makes an irrevocable or active grant due at once and drops any
+	// claim on it, with ev (a person asked for it). ErrStaleGrant when the
+	// grant is not live.
+	RetryNow(ctx context.Context, grantID string, now time.Time, ev AuditEvent) error
+	// CloseGone closes a live grant whose member is no longer in the group
+	// (removed outside jitbot): revoked, request expired, claim released.
+	// ErrStaleGrant when the grant is no longer active.
+	CloseGone(ctx context.Context, grantID string, at time.Time, ev AuditEvent) error
+	// ReleaseClaims drops every claim owner holds (at shutdown), so another
+	// replica can take the work at once.
+	ReleaseClaims(ctx context.Context, owner string) error
+
+	// GetGrant returns one grant, or ErrNotFound.
+	GetGrant(ctx context.Context, id string) (*Grant, error)
+	// LiveGrants returns every live grant of a group, for drift detection.
+	LiveGrants(ctx context.Context, groupID string) ([]Grant, error)
+	// PreExisting returns the users whose membership of the group is known to
+	// have pre-existed a grant.
+	PreExisting(ctx context.Context, groupID string) ([]string, error)
+	// MarkDrift records an unexplained member of a group once; it reports
+	// whether this is the first time (so the alert is posted once). A member
+	// no longer present is forgotten by ClearDrift.
+	MarkDrift(ctx context.Context, groupID, userID string, at time.Time, ev AuditEvent) (first bool, err error)
+	// ClearDrift forgets the recorded unexplained members of a group that
+	// are not in present.
+	ClearDrift(ctx context.Context, groupID string, present []string) error
+
 	// OpenRequests returns the user's pending, approved and active requests,
 	// newest first, with their grants.
 	OpenRequests(ctx context.Context, userID string) ([]Request, error)
-	// DueGrants returns up to limit (0: no limit) active grants with DueAt <=
-	// now, earliest first.
-	DueGrants(ctx context.Context, now time.Time, limit int) ([]Grant, error)
-	// NextDue returns the earliest DueAt among active grants; ok is false when
-	// there is none.
-	NextDue(ctx context.Context) (due time.Time, ok bool, err error)
-	// FinishRevoke marks an active grant revoked at the given time and its
-	// request expired. ErrStaleGrant when the grant is no longer active.
-	FinishRevoke(ctx context.Context, grantID string, at time.Time, ev AuditEvent) error
-	// RetryRevoke records a failed revocation attempt: attempts, the next due
-	// time and the error. ErrStaleGrant when the grant is no longer active.
-	RetryRevoke(ctx context.Context, grantID string, attempts int, nextDue time.Time, lastErr string, ev AuditEvent) error
 	// AppendAudit appends an event that goes with no state change.
 	AppendAudit(ctx context.Context, ev AuditEvent) error
 	// Audit returns events matching the filter, oldest first.

@@ -32,13 +32,27 @@ func (s RequestState) Final() bool {
 // GrantState is where a grant of group membership stands.
 type GrantState string
 
-// The states of a grant.
+// The states of a grant. Granting and Revoking are intents: they are stored
+// before the directory is changed, so that a crash at any point leaves a
+// record of what was about to happen, and whoever next claims the grant
+// finishes it.
 const (
-	GrantGranting GrantState = "granting" // intent recorded, membership being added
-	GrantActive   GrantState = "active"   // the member is in the group until ExpiresAt
-	GrantRevoked  GrantState = "revoked"  // the membership was removed (or was pre-existing and left alone)
-	GrantFailed   GrantState = "failed"   // the membership could not be added
+	GrantGranting    GrantState = "granting"    // approved; the membership is being added
+	GrantActive      GrantState = "active"      // the member is in the group until ExpiresAt
+	GrantRevoking    GrantState = "revoking"    // due; the membership is being removed
+	GrantIrrevocable GrantState = "irrevocable" // removal kept failing; security was alerted; still retried
+	GrantRevoked     GrantState = "revoked"     // ended: removed, left in place (pre-existing or shared), or found gone
+	GrantFailed      GrantState = "failed"      // the membership could not be added
 )
+
+// Live reports whether the grant still accounts for a membership.
+func (s GrantState) Live() bool {
+	switch s {
+	case GrantGranting, GrantActive, GrantRevoking, GrantIrrevocable:
+		return true
+	}
+	return false
+}
 
 // ConversationRef addresses a Teams conversation so that the bot can write to
 // it later (proactively).
@@ -128,16 +142,29 @@ type Grant struct {
 	ExpiresAt  time.Time
 	// GrantedAt is when the membership was confirmed in the directory.
 	GrantedAt time.Time
-	// PreExisting is set when the user already was a member before the grant:
-	// such a membership is never removed at expiry.
+	// Checked is set once the directory was asked whether the user already
+	// was a member, before anything was added; PreExisting holds the answer.
+	// A pre-existing membership is never removed.
+	Checked     bool
 	PreExisting bool
-	RevokedAt   time.Time
+	// Shared is set when another live grant already held the membership
+	// when this one was approved: nothing was added for it.
+	Shared    bool
+	RevokedAt time.Time
 	// DueAt is when the revocation is next due: ExpiresAt at first, later
 	// after each failed attempt. Attempts counts the failed attempts and
 	// LastError holds the latest failure.
 	DueAt     time.Time
 	Attempts  int
 	LastError string
+	// ClaimedBy is the replica working on the grant until ClaimUntil; a
+	// claim that ran out (its holder died) may be taken by any replica.
+	ClaimedBy  string
+	ClaimUntil time.Time
+	// AlertChat and AlertActivityID locate the security alert card of an
+	// irrevocable grant.
+	AlertChat       ConversationRef
+	AlertActivityID string
 }
 
 // Action names an audited transition.
@@ -151,9 +178,16 @@ const (
 	ActionGranted       Action = "grant.added"
 	ActionPreExisting   Action = "grant.pre_existing"
 	ActionGrantFailed   Action = "grant.failed"
+	ActionRevoking      Action = "grant.revoking"
 	ActionRevoked       Action = "grant.revoked"
 	ActionRevokeSkipped Action = "grant.revoke_skipped"
 	ActionRevokeFailed  Action = "grant.revoke_failed"
+	ActionIrrevocable   Action = "grant.irrevocable"
+	ActionRetryNow      Action = "grant.retry_requested"
+	ActionRegranted     Action = "grant.readded"
+	ActionClosedGone    Action = "grant.closed_member_gone"
+	ActionDriftFound    Action = "drift.unexplained_member"
+	ActionDriftRemoved  Action = "drift.removed"
 )
 
 // AuditEvent is one append-only record of a transition.
@@ -176,7 +210,7 @@ var (
 	ErrNotFound       = errors.New("not found")
 	ErrNotPending     = errors.New("request is no longer pending")
 	ErrDuplicate      = errors.New("a pending request for this profile already exists")
-	ErrStaleGrant     = errors.New("grant changed concurrently")
+	ErrStaleGrant     = errors.New("grant changed concurrently or claimed by another replica")
 	ErrPermanent      = errors.New("permanent directory error")
 	ErrNotConfigured  = errors.New("not configured")
 	ErrWrongTenant    = errors.New("activity from another tenant")
@@ -195,6 +229,10 @@ type Directory interface {
 	// RemoveMember removes the user from the group. A user who is not a
 	// member counts as removed: nil error.
 	RemoveMember(ctx context.Context, groupID, userID string) error
+	// IsMember reports whether the user is a direct member of the group.
+	IsMember(ctx context.Context, groupID, userID string) (bool, error)
+	// GroupMembers returns the object ids of the group's direct members.
+	GroupMembers(ctx context.Context, groupID string) ([]string, error)
 	// MemberGroups returns those of groupIDs the user is a transitive member of.
 	MemberGroups(ctx context.Context, userID string, groupIDs []string) ([]string, error)
 }
@@ -208,6 +246,40 @@ type Notifier interface {
 	UpdateApprovalCard(ctx context.Context, req *Request) error
 	// NotifyRequester writes to the requester's personal chat.
 	NotifyRequester(ctx context.Context, req *Request, n Notice) error
+	// PostAlert starts a thread with an alert card in the security channel.
+	PostAlert(ctx context.Context, a Alert, channelID string) (chat ConversationRef, activityID string, err error)
+	// UpdateAlert replaces an alert card (for example once a retry worked).
+	UpdateAlert(ctx context.Context, a Alert, chat ConversationRef, activityID string) error
+}
+
+// AlertKind says what a security alert is about.
+type AlertKind string
+
+// The alerts the security channel receives.
+const (
+	// AlertIrrevocable: a membership could not be removed at expiry.
+	AlertIrrevocable AlertKind = "irrevocable"
+	// AlertDrift: a managed group has a member the ledger cannot explain.
+	AlertDrift AlertKind = "drift"
+)
+
+// Alert is what the security channel is told.
+type Alert struct {
+	Kind    AlertKind
+	GrantID string // irrevocable only
+	Profile string
+	GroupID string
+	User    Person
+	// Error is the latest directory error; Permanent tells whether retrying
+	// is expected to help.
+	Error     string
+	Permanent bool
+	Attempts  int
+	// Resolved is set when the alert no longer applies (the retry worked,
+	// the member was removed).
+	Resolved     bool
+	ResolvedNote string
+	At           time.Time
 }
 
 // NoticeKind says what a Notice to the requester is about.

@@ -308,6 +308,18 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
 		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
+	case "retryRevoke", "refreshAlert":
+		var a access.Alert
+		var err error
+		if v.Action.Verb == "retryRevoke" {
+			a, err = b.cfg.Service.RetryNow(ctx, tenantOf(act), str("grantId"), personOf(act))
+		} else {
+			a, err = b.cfg.Service.Alert(ctx, tenantOf(act), str("grantId"))
+		}
+		if err != nil {
+			return http.StatusOK, cards.MessageResponse(b.userError(err))
+		}
+		return http.StatusOK, cards.InvokeResponse(cards.Alert(a))
 	case "submitRequest":
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
 	default:

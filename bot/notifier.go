@@ -62,21 +62,7 @@ func (n *Notifier) PostApprovalCard(ctx context.Context, req *access.Request, ch
 	if err != nil {
 		return access.ConversationRef{}, "", fmt.Errorf("post approval card to %s: %w", channelID, err)
 	}
-	activityID := res.ActivityID
-	if activityID == "" {
-		// A channel thread's id ends in ;messageid=<root activity id>.
-		if i := strings.LastIndex(res.ID, ";messageid="); i >= 0 {
-			activityID = res.ID[i+len(";messageid="):]
-		}
-	}
-	ref := access.ConversationRef{
-		ServiceURL: svc, ChannelID: "msteams", ConversationID: res.ID, TenantID: n.TenantID,
-		BotID: n.BotID, BotName: n.BotName,
-	}
-	if res.ServiceURL != "" {
-		ref.ServiceURL = res.ServiceURL
-	}
-	return ref, activityID, nil
+	return n.threadRef(res, svc)
 }
 
 // UpdateApprovalCard replaces the approval card with the request's state.
@@ -120,4 +106,46 @@ func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg
 
 func (n *Notifier) bot() schema.ChannelAccount {
 	return schema.ChannelAccount{ID: n.BotID, Name: n.BotName}
+}
+
+// PostAlert opens a thread in the security channel with an alert card.
+func (n *Notifier) PostAlert(ctx context.Context, a access.Alert, channelID string) (access.ConversationRef, string, error) {
+	first := &schema.Activity{
+		Type:        schema.Message,
+		Summary:     fmt.Sprintf("jitbot alert: %s in group %s", a.Kind, a.GroupID),
+		Attachments: []schema.Attachment{attachment(cards.Alert(a))},
+	}
+	res, err := n.Connector.CreateConversation(ctx, n.ServiceURL, connector.ChannelThread(n.bot(), n.TenantID, channelID, first))
+	if err != nil {
+		return access.ConversationRef{}, "", fmt.Errorf("post alert to %s: %w", channelID, err)
+	}
+	return n.threadRef(res, n.ServiceURL)
+}
+
+// UpdateAlert replaces an alert card.
+func (n *Notifier) UpdateAlert(ctx context.Context, a access.Alert, chat access.ConversationRef, activityID string) error {
+	act := &schema.Activity{Type: schema.Message, ID: activityID, Attachments: []schema.Attachment{attachment(cards.Alert(a))}}
+	if err := n.Connector.UpdateActivity(ctx, n.serviceURL(chat), chat.ConversationID, activityID, act); err != nil {
+		return fmt.Errorf("update alert of grant %s: %w", a.GrantID, err)
+	}
+	return nil
+}
+
+// threadRef is where a thread the bot opened in a channel landed.
+func (n *Notifier) threadRef(res connector.ConversationResource, svc string) (access.ConversationRef, string, error) {
+	activityID := res.ActivityID
+	if activityID == "" {
+		// A channel thread's id ends in ;messageid=<root activity id>.
+		if i := strings.LastIndex(res.ID, ";messageid="); i >= 0 {
+			activityID = res.ID[i+len(";messageid="):]
+		}
+	}
+	ref := access.ConversationRef{
+		ServiceURL: svc, ChannelID: "msteams", ConversationID: res.ID, TenantID: n.TenantID,
+		BotID: n.BotID, BotName: n.BotName,
+	}
+	if res.ServiceURL != "" {
+		ref.ServiceURL = res.ServiceURL
+	}
+	return ref, activityID, nil
 }

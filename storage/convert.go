@@ -72,43 +72,76 @@ func fromDecisionRow(row *decisionRow) access.Decision {
 	}
 }
 
-func toGrantRow(g *access.Grant) grantRow {
-	return grantRow{
-		ID:          g.ID,
-		RequestID:   g.RequestID,
-		Profile:     g.Profile,
-		GroupID:     g.GroupID,
-		UserID:      g.User.ObjectID,
-		UserName:    g.User.Name,
-		State:       string(g.State),
-		ApprovedAt:  dbTime(g.ApprovedAt),
-		ExpiresAt:   dbTime(g.ExpiresAt),
-		GrantedAt:   optionalTime(g.GrantedAt),
-		PreExisting: g.PreExisting,
-		RevokedAt:   optionalTime(g.RevokedAt),
-		DueAt:       dbTime(g.DueAt),
-		Attempts:    int64(g.Attempts),
-		LastError:   g.LastError,
+func toGrantRow(g *access.Grant) (grantRow, error) {
+	alertChat, err := marshalRef(g.AlertChat)
+	if err != nil {
+		return grantRow{}, fmt.Errorf("grant %s: alert chat: %w", g.ID, err)
 	}
+	return grantRow{
+		ID:              g.ID,
+		RequestID:       g.RequestID,
+		Profile:         g.Profile,
+		GroupID:         g.GroupID,
+		UserID:          g.User.ObjectID,
+		UserName:        g.User.Name,
+		State:           string(g.State),
+		ApprovedAt:      dbTime(g.ApprovedAt),
+		ExpiresAt:       dbTime(g.ExpiresAt),
+		GrantedAt:       optionalTime(g.GrantedAt),
+		Checked:         g.Checked,
+		PreExisting:     g.PreExisting,
+		Shared:          g.Shared,
+		RevokedAt:       optionalTime(g.RevokedAt),
+		DueAt:           dbTime(g.DueAt),
+		Attempts:        int64(g.Attempts),
+		LastError:       g.LastError,
+		ClaimedBy:       g.ClaimedBy,
+		ClaimUntil:      optionalTime(g.ClaimUntil),
+		AlertChat:       alertChat,
+		AlertActivityID: g.AlertActivityID,
+	}, nil
 }
 
-func fromGrantRow(row *grantRow) access.Grant {
-	return access.Grant{
-		ID:          row.ID,
-		RequestID:   row.RequestID,
-		Profile:     row.Profile,
-		GroupID:     row.GroupID,
-		User:        access.Person{ObjectID: row.UserID, Name: row.UserName},
-		State:       access.GrantState(row.State),
-		ApprovedAt:  row.ApprovedAt.UTC(),
-		ExpiresAt:   row.ExpiresAt.UTC(),
-		GrantedAt:   fromOptionalTime(row.GrantedAt),
-		PreExisting: row.PreExisting,
-		RevokedAt:   fromOptionalTime(row.RevokedAt),
-		DueAt:       row.DueAt.UTC(),
-		Attempts:    int(row.Attempts),
-		LastError:   row.LastError,
+func fromGrantRow(row *grantRow) (access.Grant, error) {
+	alertChat, err := unmarshalRef(row.AlertChat)
+	if err != nil {
+		return access.Grant{}, fmt.Errorf("grant %s: alert chat: %w", row.ID, err)
 	}
+	return access.Grant{
+		ID:              row.ID,
+		RequestID:       row.RequestID,
+		Profile:         row.Profile,
+		GroupID:         row.GroupID,
+		User:            access.Person{ObjectID: row.UserID, Name: row.UserName},
+		State:           access.GrantState(row.State),
+		ApprovedAt:      row.ApprovedAt.UTC(),
+		ExpiresAt:       row.ExpiresAt.UTC(),
+		GrantedAt:       fromOptionalTime(row.GrantedAt),
+		Checked:         row.Checked,
+		PreExisting:     row.PreExisting,
+		Shared:          row.Shared,
+		RevokedAt:       fromOptionalTime(row.RevokedAt),
+		DueAt:           row.DueAt.UTC(),
+		Attempts:        int(row.Attempts),
+		LastError:       row.LastError,
+		ClaimedBy:       row.ClaimedBy,
+		ClaimUntil:      fromOptionalTime(row.ClaimUntil),
+		AlertChat:       alertChat,
+		AlertActivityID: row.AlertActivityID,
+	}, nil
+}
+
+// fromGrantRows converts rows to grants, keeping their order.
+func fromGrantRows(rows []grantRow) ([]access.Grant, error) {
+	out := make([]access.Grant, len(rows))
+	for i := range rows {
+		g, err := fromGrantRow(&rows[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = g
+	}
+	return out, nil
 }
 
 func toAuditRow(ev *access.AuditEvent) auditRow {

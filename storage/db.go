@@ -5,10 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
@@ -33,12 +38,44 @@ const acceptedURLs = "sqlite:<path> (for example sqlite:/var/lib/jitbot/jitbot.d
 // slowQuery is how long a statement may take before it is logged.
 const slowQuery = time.Second
 
+// PostgreSQL connection limits. Each replica keeps a small pool; connections
+// are recycled so that a failover or a restarted server is picked up, and a
+// dead connection is dropped on its first failed statement (pgx) and
+// replaced on the next use.
+const (
+	pgMaxOpenConns    = 10
+	pgMaxIdleConns    = 4
+	pgConnMaxLifetime = 30 * time.Minute
+	pgConnMaxIdleTime = 5 * time.Minute
+	// pgConnectTimeout bounds connecting when the URL sets no connect_timeout.
+	pgConnectTimeout = 10 * time.Second
+	// pgStatementTimeout and pgIdleInTxTimeout are set on every connection
+	// whose server leaves them unlimited (0): no statement waits forever on
+	// a lock, and a replica that vanished inside a transaction releases its
+	// locks. A value set for the role, the database or in the URL's options
+	// is kept.
+	pgStatementTimeout = "60s"
+	pgIdleInTxTimeout  = "60s"
+)
+
+// opTimeout bounds every Store call whose context has no deadline of its
+// own, so that a statement on a connection that died silently (a network
+// partition sends no reset) fails instead of hanging.
+const opTimeout = 2 * time.Minute
+
 // DB is jitbot's database. It implements access.Store and is safe for
 // concurrent use.
 type DB struct {
 	gorm   *gorm.DB
 	driver string
 	logger *slog.Logger
+	// path is the SQLite database file; empty for PostgreSQL and for an
+	// in-memory database.
+	path string
+
+	mu sync.Mutex
+	// serving is the lock file held by LockForServing until Close.
+	serving *os.File
 }
 
 // Open connects to the database named by databaseURL and brings its schema up
@@ -49,8 +86,11 @@ type DB struct {
 //     must not carry its own query string.
 //   - sqlite::memory:: a private in-memory SQLite database on a single
 //     connection, lost at Close (for tests and trials).
-//   - postgres://... or postgresql://...: PostgreSQL, the URL passed as is to
-//     the pgx driver (search_path, sslmode and the like go in its query).
+//   - postgres://... or postgresql://...: PostgreSQL, the URL passed to the
+//     pgx driver (search_path, sslmode and the like go in its query). A
+//     connect_timeout of 10 seconds is added when the URL has none, and
+//     statement_timeout and idle_in_transaction_session_timeout are set to
+//     60 seconds on connections where the server leaves them unlimited.
 //
 // logger receives slow statements and database warnings; nil discards them.
 func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, error) {
@@ -68,7 +108,7 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
 		db.driver = DriverPostgres
-		gdb, err = gorm.Open(postgres.New(postgres.Config{DSN: databaseURL}), newGormConfig(logger))
+		gdb, err = openPostgres(databaseURL, logger)
 	case strings.HasPrefix(databaseURL, "sqlite:"):
 		db.driver = DriverSQLite
 		path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
@@ -79,6 +119,9 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 			return nil, fmt.Errorf("open database: sqlite path must not contain '?' (connection settings are fixed); accepted forms: %s", acceptedURLs)
 		}
 		memory = path == ":memory:"
+		if !memory {
+			db.path = path
+		}
 		gdb, err = gorm.Open(sqlite.Open(path+"?"+sqliteParams), newGormConfig(logger))
 	default:
 		return nil, fmt.Errorf("open database: unsupported database URL %q; accepted forms: %s", redactURL(databaseURL), acceptedURLs)
@@ -92,11 +135,17 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", db.driver, err)
 	}
-	if memory {
+	switch {
+	case memory:
 		// Every connection to :memory: is a database of its own: keep one.
 		sqlDB.SetMaxOpenConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 		sqlDB.SetConnMaxIdleTime(0)
+	case db.driver == DriverPostgres:
+		sqlDB.SetMaxOpenConns(pgMaxOpenConns)
+		sqlDB.SetMaxIdleConns(pgMaxIdleConns)
+		sqlDB.SetConnMaxLifetime(pgConnMaxLifetime)
+		sqlDB.SetConnMaxIdleTime(pgConnMaxIdleTime)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		_ = sqlDB.Close()
@@ -109,16 +158,72 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 	return db, nil
 }
 
-// Close closes the database connections.
-func (db *DB) Close() error {
-	sqlDB, err := db.gorm.DB()
+// openPostgres opens a PostgreSQL pool through pgx with the connection
+// settings described at Open.
+func openPostgres(databaseURL string, logger *slog.Logger) (*gorm.DB, error) {
+	u, err := url.Parse(databaseURL)
 	if err != nil {
-		return fmt.Errorf("close %s database: %w", db.driver, err)
+		// url.Error repeats the URL, password included.
+		return nil, fmt.Errorf("parse PostgreSQL URL %s: invalid URL", redactURL(databaseURL))
 	}
-	if err := sqlDB.Close(); err != nil {
-		return fmt.Errorf("close %s database: %w", db.driver, err)
+	q := u.Query()
+	if !q.Has("connect_timeout") {
+		q.Set("connect_timeout", fmt.Sprint(int(pgConnectTimeout/time.Second)))
+		u.RawQuery = q.Encode()
+	}
+	config, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("parse PostgreSQL URL: %w", err)
+	}
+	pool := stdlib.OpenDB(*config, stdlib.OptionAfterConnect(capTimeouts))
+	gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: pool}), newGormConfig(logger))
+	if err != nil {
+		_ = pool.Close()
+		return nil, err
+	}
+	return gdb, nil
+}
+
+// capTimeouts sets statement_timeout and idle_in_transaction_session_timeout
+// on a new connection where they are unlimited.
+func capTimeouts(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, `SELECT
+		CASE WHEN current_setting('statement_timeout') = '0' THEN set_config('statement_timeout', $1, false) END,
+		CASE WHEN current_setting('idle_in_transaction_session_timeout') = '0' THEN set_config('idle_in_transaction_session_timeout', $2, false) END`,
+		pgStatementTimeout, pgIdleInTxTimeout)
+	if err != nil {
+		return fmt.Errorf("set connection timeouts: %w", err)
 	}
 	return nil
+}
+
+// Close closes the database connections and releases the serving lock.
+func (db *DB) Close() error {
+	var errs []error
+	sqlDB, err := db.gorm.DB()
+	if err == nil {
+		err = sqlDB.Close()
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("close %s database: %w", db.driver, err))
+	}
+	db.mu.Lock()
+	if db.serving != nil {
+		if err := db.serving.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("release serving lock of %s: %w", db.path, err))
+		}
+		db.serving = nil
+	}
+	db.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// ctx bounds a Store call by opTimeout unless ctx has a deadline already.
+func (db *DB) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, opTimeout)
 }
 
 // Driver returns "sqlite" or "postgres".

@@ -44,23 +44,32 @@ type decisionRow struct {
 
 func (decisionRow) TableName() string { return "decisions" }
 
-// grantRow is the membership granted for an approved request (one per request).
+// grantRow is the membership granted for an approved request (one per
+// request). A grant is unclaimed when ClaimedBy is empty and ClaimUntil NULL.
+// The columns added after the first release carry defaults so that
+// AutoMigrate can add them to a table that already holds grants.
 type grantRow struct {
-	ID          string     `gorm:"primaryKey"`
-	RequestID   string     `gorm:"not null;uniqueIndex"`
-	Profile     string     `gorm:"not null"`
-	GroupID     string     `gorm:"not null"`
-	UserID      string     `gorm:"not null"`
-	UserName    string     `gorm:"not null"`
-	State       string     `gorm:"not null;index:idx_grants_state_due,priority:1"`
-	ApprovedAt  time.Time  `gorm:"not null"`
-	ExpiresAt   time.Time  `gorm:"not null"`
-	GrantedAt   *time.Time ``
-	PreExisting bool       `gorm:"not null"`
-	RevokedAt   *time.Time ``
-	DueAt       time.Time  `gorm:"not null;index:idx_grants_state_due,priority:2"`
-	Attempts    int64      `gorm:"not null"`
-	LastError   string     `gorm:"not null"`
+	ID              string     `gorm:"primaryKey"`
+	RequestID       string     `gorm:"not null;uniqueIndex"`
+	Profile         string     `gorm:"not null"`
+	GroupID         string     `gorm:"not null;index:idx_grants_membership,priority:1"`
+	UserID          string     `gorm:"not null;index:idx_grants_membership,priority:2"`
+	UserName        string     `gorm:"not null"`
+	State           string     `gorm:"not null;index:idx_grants_state_due,priority:1;index:idx_grants_membership,priority:3"`
+	ApprovedAt      time.Time  `gorm:"not null"`
+	ExpiresAt       time.Time  `gorm:"not null"`
+	GrantedAt       *time.Time ``
+	Checked         bool       `gorm:"not null;default:false"`
+	PreExisting     bool       `gorm:"not null"`
+	Shared          bool       `gorm:"not null;default:false"`
+	RevokedAt       *time.Time ``
+	DueAt           time.Time  `gorm:"not null;index:idx_grants_state_due,priority:2"`
+	Attempts        int64      `gorm:"not null"`
+	LastError       string     `gorm:"not null"`
+	ClaimedBy       string     `gorm:"not null;default:'';index"`
+	ClaimUntil      *time.Time ``
+	AlertChat       string     `gorm:"type:text;not null;default:''"`
+	AlertActivityID string     `gorm:"not null;default:''"`
 }
 
 func (grantRow) TableName() string { return "grants" }
@@ -84,6 +93,31 @@ type auditRow struct {
 
 func (auditRow) TableName() string { return "audit_events" }
 
+// ledgerRow is the membership ledger: one row per (group, user) that a
+// grant ever touched. It exists to be locked: every transaction that
+// decides whether a membership is added, kept or removed locks its row
+// first, so that concurrent grants and revocations of one membership are
+// serialised. PreExisting records that the membership was found in place
+// before any grant added it: such a membership is never removed.
+type ledgerRow struct {
+	GroupID     string    `gorm:"primaryKey"`
+	UserID      string    `gorm:"primaryKey"`
+	PreExisting bool      `gorm:"not null"`
+	UpdatedAt   time.Time `gorm:"not null"`
+}
+
+func (ledgerRow) TableName() string { return "memberships" }
+
+// driftRow is an unexplained member of a managed group, recorded once so
+// that the security channel is alerted once.
+type driftRow struct {
+	GroupID   string    `gorm:"primaryKey"`
+	UserID    string    `gorm:"primaryKey"`
+	FirstSeen time.Time `gorm:"not null"`
+}
+
+func (driftRow) TableName() string { return "drift_findings" }
+
 // membershipRow is a direct group membership in the demo directory.
 type membershipRow struct {
 	GroupID   string    `gorm:"primaryKey"`
@@ -95,5 +129,5 @@ func (membershipRow) TableName() string { return "demo_memberships" }
 
 // models lists the tables migrated at Open.
 func models() []any {
-	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &auditRow{}, &membershipRow{}}
+	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}}
 }

@@ -17,6 +17,31 @@ type Notifier struct {
 	// FailPost makes PostApprovalCard fail.
 	FailPost bool
 	n        int
+	alerts   []access.Alert
+}
+
+// PostAlert records a security alert.
+func (n *Notifier) PostAlert(_ context.Context, a access.Alert, channelID string) (access.ConversationRef, string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.n++
+	n.alerts = append(n.alerts, a)
+	return access.ConversationRef{ConversationID: channelID + ";messageid=" + fmt.Sprint(n.n)}, fmt.Sprint(n.n), nil
+}
+
+// UpdateAlert records the alert's new state.
+func (n *Notifier) UpdateAlert(_ context.Context, a access.Alert, _ access.ConversationRef, _ string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.alerts = append(n.alerts, a)
+	return nil
+}
+
+// Alerts returns every alert posted or updated, in order.
+func (n *Notifier) Alerts() []access.Alert {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]access.Alert(nil), n.alerts...)
 }
 
 // NewNotifier returns an empty recording notifier.

@@ -23,6 +23,34 @@ type Config struct {
 	TenantID string        `yaml:"tenant_id"`
 	Cloud    CloudConfig   `yaml:"cloud"`
 	Profiles []ProfileSpec `yaml:"profiles"`
+	// ReplicaID names this process in claims on grants; replicas sharing
+	// one PostgreSQL need distinct ids. Default: the host name.
+	ReplicaID string         `yaml:"replica_id"`
+	Security  SecurityConfig `yaml:"security"`
+	Revoke    RevokeConfig   `yaml:"revoke"`
+	Drift     DriftConfig    `yaml:"drift"`
+}
+
+// SecurityConfig is where alerts go and who may act on them.
+type SecurityConfig struct {
+	ChannelID string   `yaml:"channel_id"`
+	Groups    []string `yaml:"groups"`
+}
+
+// RevokeConfig tunes retries of failed removals.
+type RevokeConfig struct {
+	MaxAttempts   int      `yaml:"max_attempts"`
+	Backoff       Duration `yaml:"backoff"`
+	BackoffMax    Duration `yaml:"backoff_max"`
+	SweepInterval Duration `yaml:"sweep_interval"`
+	Lease         Duration `yaml:"lease"`
+}
+
+// DriftConfig tunes drift detection.
+type DriftConfig struct {
+	Interval          Duration `yaml:"interval"`
+	RemoveUnexplained bool     `yaml:"remove_unexplained"`
+	Disabled          bool     `yaml:"disabled"`
 }
 
 // CloudConfig holds the endpoints of the Microsoft cloud the tenant lives in.
@@ -153,6 +181,19 @@ func (c *Config) applyDefaults() {
 	def(&c.Cloud.BotScope, defaultBotScope)
 	def(&c.Cloud.BotServiceURL, defaultBotServiceURL)
 	c.Cloud.GraphURL = strings.TrimRight(c.Cloud.GraphURL, "/")
+	defDur := func(d *Duration, v time.Duration) {
+		if *d == 0 {
+			*d = Duration(v)
+		}
+	}
+	if c.Revoke.MaxAttempts == 0 {
+		c.Revoke.MaxAttempts = 8
+	}
+	defDur(&c.Revoke.Backoff, 30*time.Second)
+	defDur(&c.Revoke.BackoffMax, 30*time.Minute)
+	defDur(&c.Revoke.SweepInterval, time.Hour)
+	defDur(&c.Revoke.Lease, time.Minute)
+	defDur(&c.Drift.Interval, 15*time.Minute)
 }
 
 var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -178,6 +219,23 @@ func (c *Config) validate() error {
 	}
 	if len(c.Profiles) == 0 {
 		bad("profiles", "define at least one profile")
+	}
+	for i, g := range c.Security.Groups {
+		if !guid.MatchString(g) {
+			bad(fmt.Sprintf("security.groups[%d]", i), "want a group object id (a GUID), got %q", g)
+		}
+	}
+	if c.Revoke.MaxAttempts < 1 {
+		bad("revoke.max_attempts", "must be at least 1")
+	}
+	for key, d := range map[string]Duration{"revoke.backoff": c.Revoke.Backoff, "revoke.backoff_max": c.Revoke.BackoffMax,
+		"revoke.sweep_interval": c.Revoke.SweepInterval, "revoke.lease": c.Revoke.Lease, "drift.interval": c.Drift.Interval} {
+		if d < Duration(time.Second) {
+			bad(key, "must be at least 1s")
+		}
+	}
+	if c.Revoke.BackoffMax < c.Revoke.Backoff {
+		bad("revoke.backoff_max", "must not be below revoke.backoff")
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Profiles {

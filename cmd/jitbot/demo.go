@@ -63,6 +63,10 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
+	if err := db.LockForServing(); err != nil {
+		_ = db.Close()
+		return err
+	}
 	dir := db.DemoDirectory()
 	if err := dir.SetMember(ctx, demoApproverGroupID, demoApproverID); err != nil {
 		_ = db.Close()
@@ -77,6 +81,7 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	parts, err := assemble(assembly{
 		tenantID: demoTenantID, profiles: []access.Profile{profile}, store: db, dir: dir,
 		conn: conn, local: true, botID: demoBotID, serviceURL: *serviceURL, logger: logger,
+		tune: func(c *access.Config) { c.DriftInterval = time.Minute },
 	})
 	if err != nil {
 		_ = db.Close()
@@ -103,6 +108,7 @@ func requireLoopback(addr string) error {
 
 // assembly is what both serve and demo wire together.
 type assembly struct {
+	tune       func(*access.Config)
 	tenantID   string
 	profiles   []access.Profile
 	store      access.Store
@@ -119,10 +125,14 @@ func assemble(a assembly) (runtimeParts, error) {
 	notifier := &bot.Notifier{
 		Connector: a.conn, TenantID: a.tenantID, BotID: a.botID, BotName: "jitbot", ServiceURL: a.serviceURL,
 	}
-	svc, err := access.New(access.Config{
+	cfg := access.Config{
 		TenantID: a.tenantID, Profiles: a.profiles, Store: a.store, Directory: a.dir,
 		Notifier: notifier, Clock: access.SystemClock{}, Logger: a.logger, NewID: newID,
-	})
+	}
+	if a.tune != nil {
+		a.tune(&cfg)
+	}
+	svc, err := access.New(cfg)
 	if err != nil {
 		return runtimeParts{}, fmt.Errorf("configure access service: %w", err)
 	}

@@ -109,8 +109,9 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 		IdleTimeout:       120 * time.Second,
 	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
-	schedDone := make(chan error, 1)
+	schedDone := make(chan error, 2)
 	go func() { schedDone <- p.service.Run(runCtx) }()
+	go func() { schedDone <- p.service.RunDrift(runCtx) }()
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	logger.Info("jitbot listening", "addr", ln.Addr().String(), "endpoint", "/api/messages")
@@ -129,7 +130,10 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	if err := srv.Shutdown(shCtx); err != nil {
 		logger.Warn("http shutdown", "err", err)
 	}
+	// Stop claiming work; the grant in hand is finished and the rest of the
+	// claims are released for other replicas.
 	cancelRun()
+	<-schedDone
 	<-schedDone
 	if err := p.closeDB(); err != nil {
 		logger.Warn("close database", "err", err)

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -92,9 +94,47 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
+	if err := db.LockForServing(); err != nil {
+		_ = db.Close()
+		return err
+	}
+	replica := cfg.ReplicaID
+	if replica == "" {
+		replica, _ = os.Hostname()
+	}
+	failpoint := ""
+	if *local {
+		// Crash injection for the recovery tests; honoured in local mode only.
+		if failpoint = env("JITBOT_FAILPOINT"); failpoint != "" {
+			logger.Warn("failpoint armed: the process kills itself there", "failpoint", failpoint)
+		}
+	}
 	a := assembly{
 		tenantID: cfg.TenantID, profiles: profiles, store: db, dir: dir, conn: conn,
 		local: *local, botID: appID, serviceURL: cfg.Cloud.BotServiceURL, logger: logger,
+		tune: func(c *access.Config) {
+			c.Owner = replica
+			c.Lease = time.Duration(cfg.Revoke.Lease)
+			c.MaxAttempts = cfg.Revoke.MaxAttempts
+			c.RevokeBackoff = time.Duration(cfg.Revoke.Backoff)
+			c.RevokeBackoffMax = time.Duration(cfg.Revoke.BackoffMax)
+			c.SweepInterval = time.Duration(cfg.Revoke.SweepInterval)
+			c.SecurityChannelID = cfg.Security.ChannelID
+			c.SecurityGroups = cfg.Security.Groups
+			if !cfg.Drift.Disabled {
+				c.DriftInterval = time.Duration(cfg.Drift.Interval)
+			}
+			c.DriftRemove = cfg.Drift.RemoveUnexplained
+			if failpoint != "" {
+				c.Failpoint = func(name string) {
+					if name == failpoint {
+						logger.Warn("failpoint reached: killing the process", "failpoint", name)
+						_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+						select {}
+					}
+				}
+			}
+		},
 	}
 	if validator != nil {
 		a.auth = validator
