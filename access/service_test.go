@@ -292,7 +292,7 @@ func TestApproveGrantExpire(t *testing.T) {
 	if got := e.notes.Notices(req.ID); !equal(got, wantNotices) {
 		t.Fatalf("notices %v, want %v", got, wantNotices)
 	}
-	wantAudit := []access.Action{access.ActionRequested, access.ActionApproved, access.ActionGranted, access.ActionRevoked}
+	wantAudit := []access.Action{access.ActionRequested, access.ActionApproved, access.ActionGranted, access.ActionRevoking, access.ActionRevoked}
 	if got := e.audit(req.ID); !equal(got, wantAudit) {
 		t.Fatalf("audit %v, want %v", got, wantAudit)
 	}
@@ -452,7 +452,7 @@ func TestRevokeRetriesWithBackoff(t *testing.T) {
 		t.Fatal("third attempt did not revoke")
 	}
 	a := e.audit(req.ID)
-	if !equal(a[3:], []access.Action{access.ActionRevokeFailed, access.ActionRevokeFailed, access.ActionRevoked}) {
+	if !equal(a[3:], []access.Action{access.ActionRevoking, access.ActionRevokeFailed, access.ActionRevoking, access.ActionRevokeFailed, access.ActionRevoking, access.ActionRevoked}) {
 		t.Fatalf("audit %v", a)
 	}
 }

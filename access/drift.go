@@ -1,0 +1,147 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// RunDrift compares the managed groups with the ledger every DriftInterval
+// until ctx is cancelled. With no interval it returns at once.
+func (s *Service) RunDrift(ctx context.Context) error {
+	if s.cfg.DriftInterval <= 0 {
+		return nil
+	}
+	for {
+		if err := s.CheckDrift(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("drift check", "err", err)
+		}
+		t := s.cfg.Clock.TimerAt(s.cfg.Clock.Now().Add(s.cfg.DriftInterval))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C():
+		}
+	}
+}
+
+// managedGroups returns each profile's group once, in configuration order.
+func (s *Service) managedGroups() []Profile {
+	var out []Profile
+	seen := map[string]bool{}
+	for _, p := range s.Profiles() {
+		if !seen[p.GroupID] {
+			seen[p.GroupID] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CheckDrift lists the members of every managed group and compares them
+// with the ledger. A member no live grant and no recorded pre-existing
+// membership explains (added outside jitbot, or a removal that silently
+// failed) is reported to the security channel once, and removed when
+// DriftRemove is set. An active grant whose member is gone is closed.
+func (s *Service) CheckDrift(ctx context.Context) error {
+	var errs []error
+	for _, p := range s.managedGroups() {
+		if err := s.checkGroup(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("group %s: %w", p.GroupID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) checkGroup(ctx context.Context, p Profile) error {
+	started := s.cfg.Clock.Now().UTC()
+	members, err := s.cfg.Directory.GroupMembers(ctx, p.GroupID)
+	if err != nil {
+		return fmt.Errorf("list members: %w", err)
+	}
+	live, err := s.cfg.Store.LiveGrants(ctx, p.GroupID)
+	if err != nil {
+		return fmt.Errorf("list live grants: %w", err)
+	}
+	pre, err := s.cfg.Store.PreExisting(ctx, p.GroupID)
+	if err != nil {
+		return fmt.Errorf("list pre-existing members: %w", err)
+	}
+	explained := map[string]bool{}
+	for _, u := range pre {
+		explained[u] = true
+	}
+	for _, g := range live {
+		explained[g.User.ObjectID] = true
+	}
+	present := map[string]bool{}
+	for _, m := range members {
+		present[m] = true
+	}
+
+	// Members nobody can explain.
+	for _, m := range members {
+		if explained[m] {
+			continue
+		}
+		now := s.cfg.Clock.Now().UTC()
+		base := &Request{Profile: p.Name, GroupID: p.GroupID, Requester: Person{ObjectID: m}}
+		first, err := s.cfg.Store.MarkDrift(ctx, p.GroupID, m, now, s.event(now, System, ActionDriftFound, base, "member not explained by any grant"))
+		if err != nil {
+			return fmt.Errorf("record drift of %s: %w", m, err)
+		}
+		alert := Alert{Kind: AlertDrift, Profile: p.Name, GroupID: p.GroupID, User: Person{ObjectID: m}, At: now}
+		if s.cfg.DriftRemove {
+			rctx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
+			err := s.cfg.Directory.RemoveMember(rctx, p.GroupID, m)
+			cancel()
+			if err != nil {
+				s.log.Error("remove unexplained member", "group", p.GroupID, "user", m, "err", err)
+				alert.Error = err.Error()
+			} else {
+				if err := s.cfg.Store.AppendAudit(ctx, s.event(now, System, ActionDriftRemoved, base, "unexplained member removed (drift.remove_unexplained)")); err != nil {
+					return fmt.Errorf("audit drift removal of %s: %w", m, err)
+				}
+				alert.Resolved, alert.ResolvedNote = true, "removed by drift detection"
+				first = true // a removal is always worth telling
+				delete(present, m)
+			}
+		}
+		if first {
+			s.log.Warn("unexplained member in managed group", "group", p.GroupID, "user", m, "removed", alert.Resolved)
+			if s.cfg.SecurityChannelID != "" {
+				if _, _, err := s.cfg.Notifier.PostAlert(ctx, alert, s.cfg.SecurityChannelID); err != nil {
+					s.log.Error("post drift alert", "group", p.GroupID, "user", m, "err", err)
+				}
+			}
+		}
+	}
+	stillThere := make([]string, 0, len(present))
+	for m := range present {
+		stillThere = append(stillThere, m)
+	}
+	slices.Sort(stillThere)
+	if err := s.cfg.Store.ClearDrift(ctx, p.GroupID, stillThere); err != nil {
+		return fmt.Errorf("clear resolved drift: %w", err)
+	}
+
+	// Grants whose member is gone: removed outside jitbot.
+	for _, g := range live {
+		if g.State != GrantActive || present[g.User.ObjectID] || g.PreExisting || !g.GrantedAt.Before(started) {
+			continue
+		}
+		now := s.cfg.Clock.Now().UTC()
+		base := &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}
+		err := s.cfg.Store.CloseGone(ctx, g.ID, now, s.event(now, System, ActionClosedGone, base, "member no longer in the group"))
+		if errors.Is(err, ErrStaleGrant) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("close grant %s: %w", g.ID, err)
+		}
+		s.afterRevoke(ctx, &g, fmt.Sprintf("Your temporary access to %s has ended: you are no longer in its group (removed outside jitbot).", g.Profile))
+	}
+	return nil
+}
