@@ -43,8 +43,10 @@ const slowQuery = time.Second
 // dead connection is dropped on its first failed statement (pgx) and
 // replaced on the next use.
 const (
-	pgMaxOpenConns    = 10
-	pgMaxIdleConns    = 4
+	pgMaxOpenConns = 10
+	// pgMaxIdleConns keeps a burst's connections for the next one;
+	// pgConnMaxIdleTime closes them once things are quiet.
+	pgMaxIdleConns    = pgMaxOpenConns
 	pgConnMaxLifetime = 30 * time.Minute
 	pgConnMaxIdleTime = 5 * time.Minute
 	// pgConnectTimeout bounds connecting when the URL sets no connect_timeout.
@@ -166,10 +168,14 @@ func openPostgres(databaseURL string, logger *slog.Logger) (*gorm.DB, error) {
 		// url.Error repeats the URL, password included.
 		return nil, fmt.Errorf("parse PostgreSQL URL %s: invalid URL", redactURL(databaseURL))
 	}
-	q := u.Query()
-	if !q.Has("connect_timeout") {
-		q.Set("connect_timeout", fmt.Sprint(int(pgConnectTimeout/time.Second)))
-		u.RawQuery = q.Encode()
+	if !u.Query().Has("connect_timeout") {
+		// Appended, not re-encoded: pgx reads "+" in the query literally.
+		param := fmt.Sprintf("connect_timeout=%d", int(pgConnectTimeout/time.Second))
+		if u.RawQuery == "" {
+			u.RawQuery = param
+		} else {
+			u.RawQuery += "&" + param
+		}
 	}
 	config, err := pgx.ParseConfig(u.String())
 	if err != nil {

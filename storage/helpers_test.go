@@ -19,6 +19,13 @@ var (
 	botP  = access.Person{ObjectID: "bot", Name: "jitbot"}
 )
 
+// The replicas of the tests, and how long a claim lasts.
+const (
+	ownerA = "replica-a"
+	ownerB = "replica-b"
+	lease  = 5 * time.Minute
+)
+
 func newRequest(user access.Person, profile string, created time.Time) *access.Request {
 	return &access.Request{
 		Profile:       profile,
@@ -102,11 +109,12 @@ func decidedEvent(req *access.Request, d access.Decision) access.AuditEvent {
 	}
 }
 
-// mustApprove approves req at decided and returns the stored request.
+// mustApprove approves req at decided for ownerA and returns the stored
+// request.
 func mustApprove(t *testing.T, db *DB, req *access.Request, decided time.Time) *access.Request {
 	t.Helper()
 	d := decision(bob, access.Approve, decided)
-	got, err := db.Decide(context.Background(), req.ID, d, grantFor(req, decided), decidedEvent(req, d))
+	got, err := db.Decide(context.Background(), req.ID, d, grantFor(req, decided), ownerA, decided.Add(lease), decidedEvent(req, d))
 	if err != nil {
 		t.Fatalf("Decide(approve %s): %v", req.ID, err)
 	}
@@ -126,15 +134,80 @@ func mustActiveGrant(t *testing.T, db *DB, user access.Person, profile string, e
 	mustCreate(t, db, req)
 	approved := mustApprove(t, db, req, expires.Add(-req.Duration))
 	g := approved.Grant
-	ev := access.AuditEvent{Actor: botP, Action: access.ActionGranted, RequestID: req.ID, TargetUserID: user.ObjectID}
-	if err := db.CompleteGrant(ctx, g.ID, g.ApprovedAt.Add(time.Second), false, ev); err != nil {
-		t.Fatalf("CompleteGrant: %v", err)
+	if g.State == access.GrantGranting {
+		if err := db.RecordCheck(ctx, g.ID, ownerA, false); err != nil {
+			t.Fatalf("RecordCheck: %v", err)
+		}
+		ev := access.AuditEvent{Actor: botP, Action: access.ActionGranted, RequestID: req.ID, TargetUserID: user.ObjectID}
+		if err := db.CompleteGrant(ctx, g.ID, ownerA, g.ApprovedAt.Add(time.Second), ev); err != nil {
+			t.Fatalf("CompleteGrant: %v", err)
+		}
 	}
 	got := mustGet(t, db, req.ID)
 	if got.Grant.State != access.GrantActive {
 		t.Fatalf("grant state after CompleteGrant = %s, want active", got.Grant.State)
 	}
 	return *got.Grant
+}
+
+// mustGrant reads a grant back.
+func mustGrant(t *testing.T, db *DB, id string) *access.Grant {
+	t.Helper()
+	g, err := db.GetGrant(context.Background(), id)
+	if err != nil {
+		t.Fatalf("GetGrant(%s): %v", id, err)
+	}
+	return g
+}
+
+// mustClaim claims up to limit grants for owner at now.
+func mustClaim(t *testing.T, db *DB, owner string, now time.Time, limit int) []access.Grant {
+	t.Helper()
+	gs, err := db.ClaimWork(context.Background(), owner, now, now.Add(lease), limit)
+	if err != nil {
+		t.Fatalf("ClaimWork(%s): %v", owner, err)
+	}
+	return gs
+}
+
+// sharedRequest is a request of user for profile whose group is groupID, so
+// that several profiles can grant the same membership.
+func sharedRequest(user access.Person, profile, groupID string, created time.Time) *access.Request {
+	req := newRequest(user, profile, created)
+	req.GroupID = groupID
+	return req
+}
+
+// revokeEvent is the event of an expiry step.
+func revokeEvent(action access.Action) access.AuditEvent {
+	return access.AuditEvent{Actor: botP, Action: action, Reason: "expired"}
+}
+
+// auditActions lists the actions of a request's audit events, oldest first.
+func auditActions(t *testing.T, db *DB, requestID string) []access.Action {
+	t.Helper()
+	evs, err := db.Audit(context.Background(), access.AuditFilter{RequestID: requestID})
+	if err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	out := make([]access.Action, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.Action
+	}
+	return out
+}
+
+// lastEvent returns a request's latest audit event.
+func lastEvent(t *testing.T, db *DB, requestID string) access.AuditEvent {
+	t.Helper()
+	evs, err := db.Audit(context.Background(), access.AuditFilter{RequestID: requestID})
+	if err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	if len(evs) == 0 {
+		t.Fatalf("request %s has no audit events", requestID)
+	}
+	return evs[len(evs)-1]
 }
 
 // auditCount counts the audit events of a request with the given action.

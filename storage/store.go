@@ -22,9 +22,19 @@ var openStates = []string{string(access.RequestPending), string(access.RequestAp
 // to a concurrent request that was decided before it could be returned.
 const createAttempts = 3
 
-// tx runs fn in one transaction.
+// tx runs fn in one transaction, bounded by opTimeout unless ctx has a
+// deadline.
 func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	ctx, cancel := db.ctx(ctx)
+	defer cancel()
 	return db.gorm.WithContext(ctx).Transaction(fn)
+}
+
+// conn returns the database for statements outside a transaction, bounded
+// like tx; call cancel when done.
+func (db *DB) conn(ctx context.Context) (*gorm.DB, context.CancelFunc) {
+	ctx, cancel := db.ctx(ctx)
+	return db.gorm.WithContext(ctx), cancel
 }
 
 // CreateRequest stores req as a new pending request and appends ev. It fills
@@ -90,7 +100,9 @@ func (db *DB) CreateRequest(ctx context.Context, req *access.Request, ev access.
 		case errors.Is(err, gorm.ErrDuplicatedKey) && attempt < createAttempts:
 			// A concurrent transaction stored a pending request after this
 			// one looked: return it once committed.
-			ex, ferr := findPending(db.gorm.WithContext(ctx), r.Requester.ObjectID, r.Profile)
+			conn, cancel := db.conn(ctx)
+			ex, ferr := findPending(conn, r.Requester.ObjectID, r.Profile)
+			cancel()
 			if ferr != nil {
 				return nil, fmt.Errorf("create request for %s on profile %s: %w", r.Requester.ObjectID, r.Profile, ferr)
 			}
@@ -126,7 +138,9 @@ func findPending(tx *gorm.DB, requesterID, profile string) (*access.Request, err
 // GetRequest returns a request with its decisions (oldest first) and grant,
 // or an error wrapping access.ErrNotFound.
 func (db *DB) GetRequest(ctx context.Context, id string) (*access.Request, error) {
-	req, err := getRequest(db.gorm.WithContext(ctx), id)
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	req, err := getRequest(conn, id)
 	if err != nil {
 		return nil, fmt.Errorf("get request %s: %w", id, err)
 	}
@@ -183,7 +197,10 @@ func loadRequests(tx *gorm.DB, rows []requestRow) ([]access.Request, error) {
 	}
 	for i := range grants {
 		if r := byID[grants[i].RequestID]; r != nil {
-			g := fromGrantRow(&grants[i])
+			g, err := fromGrantRow(&grants[i])
+			if err != nil {
+				return nil, err
+			}
 			r.Grant = &g
 		}
 	}
@@ -196,7 +213,9 @@ func (db *DB) SetApprovalCard(ctx context.Context, id string, chat access.Conver
 	if err != nil {
 		return fmt.Errorf("set approval card of request %s: %w", id, err)
 	}
-	res := db.gorm.WithContext(ctx).Model(&requestRow{}).Where("id = ?", id).Updates(map[string]any{
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	res := conn.Model(&requestRow{}).Where("id = ?", id).Updates(map[string]any{
 		"approval_chat":        ref,
 		"approval_activity_id": activityID,
 	})
@@ -211,14 +230,19 @@ func (db *DB) SetApprovalCard(ctx context.Context, id string, chat access.Conver
 
 // Decide records d on request id if it is still pending; otherwise it
 // changes nothing and returns an error wrapping access.ErrNotPending (or
-// access.ErrNotFound). Approve needs grant (with ExpiresAt); the grant is
-// stored in state granting, its empty fields filled in: ID (a new UUID),
-// RequestID, Profile, GroupID and User from the request, ApprovedAt from the
-// decision time, DueAt from ExpiresAt. Deny takes no grant. d.DecidedAt and
-// ev.At default to now, ev.RequestID to id. It returns the request as stored
-// after the change.
-func (db *DB) Decide(ctx context.Context, id string, d access.Decision, grant *access.Grant, ev access.AuditEvent) (*access.Request, error) {
-	var state access.RequestState
+// access.ErrNotFound). Deny takes no grant. Approve needs grant (with
+// ExpiresAt) and owner and claimUntil: with the ledger row of the
+// membership locked, the grant is stored claimed by owner until
+// claimUntil, in state granting (request approved), or, when another
+// granting, active or irrevocable grant already holds the same user's
+// membership of the same group, Shared and active at once with GrantedAt
+// the decision time (request active). The grant's empty fields are filled
+// in: ID (a new UUID), Profile, GroupID and User from the request,
+// ApprovedAt from the decision time, DueAt from ExpiresAt; the fields of its
+// lifecycle (state, check, claim, revocation, attempts, alert) are the
+// store's and start afresh. d.DecidedAt and ev.At default to now,
+// ev.RequestID to id. It returns the request as stored after the change.
+func (db *DB) Decide(ctx context.Context, id string, d access.Decision, grant *access.Grant, owner string, claimUntil time.Time, ev access.AuditEvent) (*access.Request, error) {
 	switch d.Verdict {
 	case access.Approve:
 		if grant == nil {
@@ -227,12 +251,13 @@ func (db *DB) Decide(ctx context.Context, id string, d access.Decision, grant *a
 		if grant.ExpiresAt.IsZero() {
 			return nil, fmt.Errorf("decide request %s: grant has no expiry time", id)
 		}
-		state = access.RequestApproved
+		if err := checkClaim(owner, claimUntil); err != nil {
+			return nil, fmt.Errorf("decide request %s: %w", id, err)
+		}
 	case access.Deny:
 		if grant != nil {
 			return nil, fmt.Errorf("decide request %s: denial with a grant", id)
 		}
-		state = access.RequestDenied
 	default:
 		return nil, fmt.Errorf("decide request %s: unknown verdict %q", id, d.Verdict)
 	}
@@ -246,6 +271,41 @@ func (db *DB) Decide(ctx context.Context, id string, d access.Decision, grant *a
 
 	var out *access.Request
 	err := db.tx(ctx, func(tx *gorm.DB) error {
+		state := access.RequestDenied
+		var row *grantRow
+		if grant != nil {
+			var req requestRow
+			if err := tx.Where("id = ?", id).Take(&req).Error; err != nil {
+				if errors.Is(err, gorm.ErrRecordNotFound) {
+					return access.ErrNotFound
+				}
+				return err
+			}
+			if req.State != string(access.RequestPending) {
+				return access.ErrNotPending
+			}
+			g := newGrant(grant, &req, decidedAt, owner, claimUntil)
+			if _, err := db.lockMembership(tx, g.GroupID, g.User.ObjectID); err != nil {
+				return err
+			}
+			holders, err := countHolders(tx, g.GroupID, g.User.ObjectID, "")
+			if err != nil {
+				return err
+			}
+			state = access.RequestApproved
+			if holders > 0 {
+				// Nothing to add: the membership is held already.
+				g.Shared = true
+				g.State = access.GrantActive
+				g.GrantedAt = decidedAt
+				state = access.RequestActive
+			}
+			r, err := toGrantRow(&g)
+			if err != nil {
+				return err
+			}
+			row = &r
+		}
 		res := tx.Model(&requestRow{}).
 			Where("id = ? AND state = ?", id, string(access.RequestPending)).
 			Updates(map[string]any{"state": string(state), "updated_at": decidedAt})
@@ -254,10 +314,6 @@ func (db *DB) Decide(ctx context.Context, id string, d access.Decision, grant *a
 		}
 		if res.RowsAffected == 0 {
 			return missingOr(tx, &requestRow{}, id, access.ErrNotPending)
-		}
-		var req requestRow
-		if err := tx.Where("id = ?", id).Take(&req).Error; err != nil {
-			return err
 		}
 		if err := tx.Create(&decisionRow{
 			RequestID:    id,
@@ -269,32 +325,8 @@ func (db *DB) Decide(ctx context.Context, id string, d access.Decision, grant *a
 		}).Error; err != nil {
 			return fmt.Errorf("store decision: %w", err)
 		}
-		if grant != nil {
-			g := *grant
-			if g.ID == "" {
-				g.ID = uuid.NewString()
-			}
-			g.RequestID = id
-			if g.Profile == "" {
-				g.Profile = req.Profile
-			}
-			if g.GroupID == "" {
-				g.GroupID = req.GroupID
-			}
-			if g.User.ObjectID == "" {
-				g.User = access.Person{ObjectID: req.RequesterID, Name: req.RequesterName}
-			}
-			if g.State == "" {
-				g.State = access.GrantGranting
-			}
-			if g.ApprovedAt.IsZero() {
-				g.ApprovedAt = decidedAt
-			}
-			if g.DueAt.IsZero() {
-				g.DueAt = g.ExpiresAt
-			}
-			row := toGrantRow(&g)
-			if err := tx.Create(&row).Error; err != nil {
+		if row != nil {
+			if err := tx.Create(row).Error; err != nil {
 				return fmt.Errorf("store grant: %w", err)
 			}
 		}
@@ -311,6 +343,43 @@ func (db *DB) Decide(ctx context.Context, id string, d access.Decision, grant *a
 	return out, nil
 }
 
+// newGrant is the grant an approval of req stores, before the membership
+// is looked at: granting, claimed by owner until claimUntil.
+func newGrant(in *access.Grant, req *requestRow, decidedAt time.Time, owner string, claimUntil time.Time) access.Grant {
+	g := access.Grant{
+		ID:         in.ID,
+		RequestID:  req.ID,
+		Profile:    in.Profile,
+		GroupID:    in.GroupID,
+		User:       in.User,
+		State:      access.GrantGranting,
+		ApprovedAt: in.ApprovedAt,
+		ExpiresAt:  in.ExpiresAt,
+		DueAt:      in.DueAt,
+		ClaimedBy:  owner,
+		ClaimUntil: claimUntil,
+	}
+	if g.ID == "" {
+		g.ID = uuid.NewString()
+	}
+	if g.Profile == "" {
+		g.Profile = req.Profile
+	}
+	if g.GroupID == "" {
+		g.GroupID = req.GroupID
+	}
+	if g.User.ObjectID == "" {
+		g.User = access.Person{ObjectID: req.RequesterID, Name: req.RequesterName}
+	}
+	if g.ApprovedAt.IsZero() {
+		g.ApprovedAt = decidedAt
+	}
+	if g.DueAt.IsZero() {
+		g.DueAt = g.ExpiresAt
+	}
+	return g
+}
+
 // missingOr returns access.ErrNotFound when no row of model has the id, and
 // otherwise errIfPresent: a conditional update that changed nothing tells
 // apart a missing row from one in the wrong state.
@@ -325,127 +394,11 @@ func missingOr(tx *gorm.DB, model any, id string, errIfPresent error) error {
 	return errIfPresent
 }
 
-// CompleteGrant records that the membership was added (or pre-existed): the
-// grant, if still granting, becomes active and its request active. A grant
-// no longer granting gives an error wrapping access.ErrStaleGrant and no
-// change. A zero grantedAt (and ev.At) means now.
-func (db *DB) CompleteGrant(ctx context.Context, grantID string, grantedAt time.Time, preExisting bool, ev access.AuditEvent) error {
-	at := orNow(grantedAt)
-	err := db.transitionGrant(ctx, grantID, access.GrantGranting, map[string]any{
-		"state":        string(access.GrantActive),
-		"granted_at":   at,
-		"pre_existing": preExisting,
-	}, []access.RequestState{access.RequestApproved}, access.RequestActive, at, ev)
-	if err != nil {
-		return fmt.Errorf("complete grant %s: %w", grantID, err)
-	}
-	return nil
-}
-
-// FailGrant records that the membership could not be added: the grant, if
-// still granting, becomes failed with reason as its last error, and its
-// request failed. A grant no longer granting gives an error wrapping
-// access.ErrStaleGrant and no change.
-func (db *DB) FailGrant(ctx context.Context, grantID string, reason string, ev access.AuditEvent) error {
-	at := orNow(ev.At)
-	err := db.transitionGrant(ctx, grantID, access.GrantGranting, map[string]any{
-		"state":      string(access.GrantFailed),
-		"last_error": reason,
-	}, []access.RequestState{access.RequestApproved}, access.RequestFailed, at, ev)
-	if err != nil {
-		return fmt.Errorf("fail grant %s: %w", grantID, err)
-	}
-	return nil
-}
-
-// FinishRevoke marks an active grant revoked at the given time (zero: now)
-// and its request expired. A grant no longer active gives an error wrapping
-// access.ErrStaleGrant and no change.
-func (db *DB) FinishRevoke(ctx context.Context, grantID string, at time.Time, ev access.AuditEvent) error {
-	at = orNow(at)
-	err := db.transitionGrant(ctx, grantID, access.GrantActive, map[string]any{
-		"state":      string(access.GrantRevoked),
-		"revoked_at": at,
-	}, []access.RequestState{access.RequestApproved, access.RequestActive}, access.RequestExpired, at, ev)
-	if err != nil {
-		return fmt.Errorf("finish revoke of grant %s: %w", grantID, err)
-	}
-	return nil
-}
-
-// RetryRevoke records a failed revocation attempt of an active grant: the
-// attempt count, when the revocation is next due and the error. A grant no
-// longer active gives an error wrapping access.ErrStaleGrant and no change.
-func (db *DB) RetryRevoke(ctx context.Context, grantID string, attempts int, nextDue time.Time, lastErr string, ev access.AuditEvent) error {
-	if nextDue.IsZero() {
-		return fmt.Errorf("retry revoke of grant %s: next due time is zero", grantID)
-	}
-	err := db.transitionGrant(ctx, grantID, access.GrantActive, map[string]any{
-		"attempts":   int64(attempts),
-		"due_at":     dbTime(nextDue),
-		"last_error": lastErr,
-	}, nil, "", now(), ev)
-	if err != nil {
-		return fmt.Errorf("retry revoke of grant %s: %w", grantID, err)
-	}
-	return nil
-}
-
-// transitionGrant updates grant id with set if it is in state from
-// (otherwise ErrStaleGrant or ErrNotFound), moves its request to reqTo if
-// it is in one of reqFrom (when reqTo is set), and appends ev; all in one
-// transaction. at is the default event time and the request's update time.
-func (db *DB) transitionGrant(ctx context.Context, id string, from access.GrantState, set map[string]any,
-	reqFrom []access.RequestState, reqTo access.RequestState, at time.Time, ev access.AuditEvent,
-) error {
-	if ev.At.IsZero() {
-		ev.At = at
-	}
-	return db.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&grantRow{}).Where("id = ? AND state = ?", id, string(from)).Updates(set)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return missingOr(tx, &grantRow{}, id, access.ErrStaleGrant)
-		}
-		var g grantRow
-		if err := tx.Select("request_id").Where("id = ?", id).Take(&g).Error; err != nil {
-			return err
-		}
-		if reqTo != "" {
-			states := make([]string, len(reqFrom))
-			for i, s := range reqFrom {
-				states[i] = string(s)
-			}
-			err := tx.Model(&requestRow{}).Where("id = ? AND state IN ?", g.RequestID, states).
-				Updates(map[string]any{"state": string(reqTo), "updated_at": dbTime(ev.At)}).Error
-			if err != nil {
-				return fmt.Errorf("update request %s: %w", g.RequestID, err)
-			}
-		}
-		if ev.RequestID == "" {
-			ev.RequestID = g.RequestID
-		}
-		return appendAudit(tx, ev)
-	})
-}
-
-// GrantsInState returns every grant in the given state, oldest (by approval
-// time) first.
-func (db *DB) GrantsInState(ctx context.Context, state access.GrantState) ([]access.Grant, error) {
-	var rows []grantRow
-	err := db.gorm.WithContext(ctx).Where("state = ?", string(state)).Order("approved_at, id").Find(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("list %s grants: %w", state, err)
-	}
-	return grants(rows), nil
-}
-
 // OpenRequests returns the user's pending, approved and active requests,
 // newest first, with their decisions and grants.
 func (db *DB) OpenRequests(ctx context.Context, userID string) ([]access.Request, error) {
-	tx := db.gorm.WithContext(ctx)
+	tx, cancel := db.conn(ctx)
+	defer cancel()
 	var rows []requestRow
 	err := tx.Where("requester_id = ? AND state IN ?", userID, openStates).
 		Order("created_at DESC, id DESC").Find(&rows).Error
@@ -459,42 +412,12 @@ func (db *DB) OpenRequests(ctx context.Context, userID string) ([]access.Request
 	return reqs, nil
 }
 
-// DueGrants returns up to limit active grants with DueAt <= now, earliest
-// first. A limit of zero or less means no limit.
-func (db *DB) DueGrants(ctx context.Context, now time.Time, limit int) ([]access.Grant, error) {
-	q := db.gorm.WithContext(ctx).
-		Where("state = ? AND due_at <= ?", string(access.GrantActive), dbTime(now)).
-		Order("due_at, id")
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	var rows []grantRow
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("list due grants: %w", err)
-	}
-	return grants(rows), nil
-}
-
-// NextDue returns the earliest DueAt among active grants; ok is false when
-// there is none.
-func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var rows []grantRow
-	err := db.gorm.WithContext(ctx).Select("due_at").
-		Where("state = ?", string(access.GrantActive)).
-		Order("due_at").Limit(1).Find(&rows).Error
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("find next due grant: %w", err)
-	}
-	if len(rows) == 0 {
-		return time.Time{}, false, nil
-	}
-	return rows[0].DueAt.UTC(), true, nil
-}
-
 // AppendAudit appends an event that goes with no state change. A zero At
 // means now.
 func (db *DB) AppendAudit(ctx context.Context, ev access.AuditEvent) error {
-	if err := appendAudit(db.gorm.WithContext(ctx), ev); err != nil {
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	if err := appendAudit(conn, ev); err != nil {
 		return fmt.Errorf("append audit event: %w", err)
 	}
 	return nil
@@ -517,7 +440,9 @@ func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 // of appending). Since is inclusive, Until exclusive; a Limit of zero or
 // less means no limit.
 func (db *DB) Audit(ctx context.Context, f access.AuditFilter) ([]access.AuditEvent, error) {
-	q := db.gorm.WithContext(ctx).Model(&auditRow{})
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	q := conn.Model(&auditRow{})
 	if f.RequestID != "" {
 		q = q.Where("request_id = ?", f.RequestID)
 	}
@@ -539,12 +464,4 @@ func (db *DB) Audit(ctx context.Context, f access.AuditFilter) ([]access.AuditEv
 		out[i] = fromAuditRow(&rows[i])
 	}
 	return out, nil
-}
-
-func grants(rows []grantRow) []access.Grant {
-	out := make([]access.Grant, len(rows))
-	for i := range rows {
-		out[i] = fromGrantRow(&rows[i])
-	}
-	return out
 }
