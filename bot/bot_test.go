@@ -29,18 +29,19 @@ import (
 )
 
 const (
-	appID         = "9b1c7f5e-2d4a-4e8b-8c6f-1a2b3c4d5e6f"
-	tenantID      = "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"
-	otherTenant   = "99999999-9999-4999-8999-999999999999"
-	secret        = "bot-secret"
-	prodGroup     = "aaaaaaaa-0000-4000-8000-000000000001"
-	requesterGrp  = "aaaaaaaa-0000-4000-8000-000000000002"
-	approverGroup = "aaaaaaaa-0000-4000-8000-000000000003"
-	channelID     = "19:approvers@thread.tacv2"
-	rileyID       = "11111111-1111-4111-8111-111111111111"
-	alexID        = "22222222-2222-4222-8222-222222222222"
-	samID         = "33333333-3333-4333-8333-333333333333"
-	eveID         = "44444444-4444-4444-8444-444444444444"
+	appID           = "9b1c7f5e-2d4a-4e8b-8c6f-1a2b3c4d5e6f"
+	tenantID        = "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"
+	otherTenant     = "99999999-9999-4999-8999-999999999999"
+	secret          = "bot-secret"
+	prodGroup       = "aaaaaaaa-0000-4000-8000-000000000001"
+	requesterGrp    = "aaaaaaaa-0000-4000-8000-000000000002"
+	approverGroup   = "aaaaaaaa-0000-4000-8000-000000000003"
+	channelID       = "19:approvers@thread.tacv2"
+	securityChannel = "19:security@thread.tacv2"
+	rileyID         = "11111111-1111-4111-8111-111111111111"
+	alexID          = "22222222-2222-4222-8222-222222222222"
+	samID           = "33333333-3333-4333-8333-333333333333"
+	eveID           = "44444444-4444-4444-8444-444444444444"
 )
 
 var start = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
@@ -91,9 +92,10 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notifier := &bot.Notifier{Connector: client, TenantID: tenantID, BotID: "28:" + appID, BotName: "jitbot"}
+	notifier := &bot.Notifier{Connector: client, TenantID: tenantID, BotID: "28:" + appID, BotName: "jitbot", ServiceURL: w.conn.ServiceURL()}
 	w.svc, err = access.New(access.Config{
 		TenantID: tenantID, Store: db, Directory: dir, Notifier: notifier, Clock: w.clock, Logger: logger, NewID: uuid.NewString,
+		SecurityChannelID: securityChannel, MaxAttempts: 2, SecurityGroups: []string{approverGroup}, Owner: "replica-1",
 		Profiles: []access.Profile{{
 			Name: "prod-db", Description: "Read access to the production databases", GroupID: prodGroup,
 			MinDuration: 15 * time.Minute, MaxDuration: 4 * time.Hour, RequireTicket: true,
@@ -541,5 +543,56 @@ func TestFormHelpProfilesStatus(t *testing.T) {
 	w.post(w.message(riley, "status"))
 	if got := w.texts(personal); !strings.Contains(got, req.ID) && !strings.Contains(got, "from the form") {
 		t.Fatalf("status does not show the pending request:\n%s", got)
+	}
+}
+
+func TestIrrevocableAlertAndRetryNow(t *testing.T) {
+	w := newWorld(t)
+	w.post(w.message(riley, "request prod-db 1h INC-1 will not go away"))
+	req := w.onlyRequest()
+	w.post(w.click(alex, "approve", req.ID, nil))
+	w.graph.InjectFault(graphtest.Fault{Route: graphtest.RouteRemoveMember, Times: 2, Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
+	w.clock.Advance(time.Hour)
+	w.svc.Work(context.Background())
+
+	got, _ := w.db.GetRequest(context.Background(), req.ID)
+	if got.Grant.State != access.GrantIrrevocable {
+		t.Fatalf("after a 403: %s", got.Grant.State)
+	}
+	var alertConv string
+	var alert map[string]any
+	for _, c := range w.conn.Conversations() {
+		if strings.HasPrefix(c, securityChannel) {
+			alertConv, alert = c, w.conn.Activities(c)[0].Card()
+		}
+	}
+	c := cardJSON(alert)
+	for _, want := range []string{`"title":"Retry now"`, `"verb":"retryRevoke"`, got.Grant.ID, rileyID, prodGroup, "Insufficient privileges"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("security alert lacks %s: %s", want, c)
+		}
+	}
+	// Only the security team may retry; the fault is still there for the
+	// first retry, then gone.
+	retry := func(p person) (int, map[string]any) {
+		act := w.click(p, "retryRevoke", "", map[string]any{"grantId": got.Grant.ID})
+		act["conversation"] = map[string]any{"id": alertConv, "conversationType": "channel", "isGroup": true, "tenantId": tenantID}
+		return w.post(act)
+	}
+	if _, resp := retry(eve); !strings.Contains(cardJSON(resp), "security team") {
+		t.Fatalf("outsider retry: %v", resp)
+	}
+	if _, resp := retry(alex); !strings.Contains(cardJSON(resp["value"]), "Retry now") {
+		t.Fatalf("retry during the fault should still offer a retry: %v", resp)
+	}
+	if !w.graph.IsMember(prodGroup, rileyID) {
+		t.Fatal("member gone while Graph refused")
+	}
+	_, resp := retry(alex)
+	if c := cardJSON(resp["value"]); strings.Contains(c, "Retry now") || !strings.Contains(c, "Access removed") {
+		t.Fatalf("retry after the fault cleared: %s", c)
+	}
+	if w.graph.IsMember(prodGroup, rileyID) {
+		t.Fatal("still a member after a successful retry")
 	}
 }
