@@ -179,16 +179,9 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 	case "help":
 		b.reply(ctx, act, helpText, nil)
 	case "profiles":
-		ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)
-		if err != nil {
-			b.reply(ctx, act, b.userError(err), nil)
-			return
+		if ps, ok := b.eligible(ctx, act, tenant, user); ok {
+			b.reply(ctx, act, "", ptr(cards.Profiles(ps)))
 		}
-		if len(ps) == 0 {
-			b.reply(ctx, act, "There is no profile you may request. Ask your manager to add you to a requester group.", nil)
-			return
-		}
-		b.reply(ctx, act, "", ptr(cards.Profiles(ps)))
 	case "status":
 		reqs, err := b.cfg.Service.Status(ctx, tenant, user)
 		if err != nil {
@@ -198,16 +191,9 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 		b.reply(ctx, act, "", ptr(cards.Status(reqs)))
 	case "request":
 		if cmd.Form {
-			ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)
-			if err != nil {
-				b.reply(ctx, act, b.userError(err), nil)
-				return
+			if ps, ok := b.eligible(ctx, act, tenant, user); ok {
+				b.reply(ctx, act, "", ptr(cards.RequestForm(ps, cards.FormOptions{})))
 			}
-			if len(ps) == 0 {
-				b.reply(ctx, act, "There is no profile you may request. Ask your manager to add you to a requester group.", nil)
-				return
-			}
-			b.reply(ctx, act, "", ptr(cards.RequestForm(ps, cards.FormOptions{})))
 			return
 		}
 		req, err := b.cfg.Service.Submit(ctx, access.Submission{
@@ -221,6 +207,21 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 		}
 		b.reply(ctx, act, "", ptr(cards.Submitted(req)))
 	}
+}
+
+// eligible returns the profiles the user may request; when there are none,
+// or they cannot be listed, it tells the user so and reports false.
+func (b *Bot) eligible(ctx context.Context, act *schema.Activity, tenant string, user access.Person) ([]access.Profile, bool) {
+	ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)
+	if err != nil {
+		b.reply(ctx, act, b.userError(err), nil)
+		return nil, false
+	}
+	if len(ps) == 0 {
+		b.reply(ctx, act, "There is no profile you may request. Ask your manager to add you to a requester group.", nil)
+		return nil, false
+	}
+	return ps, true
 }
 
 // isTicket tells whether word matches the named profile's ticket pattern.
