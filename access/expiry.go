@@ -50,7 +50,10 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("work on due grants", "err", err)
 		}
 		now := s.cfg.Clock.Now()
-		wake := now.Add(idleWait)
+		// Other replicas change grants without waking this one: look again
+		// at least once a lease, so that a grant whose replica died is not
+		// left until the idle wait ends.
+		wake := now.Add(min(idleWait, max(s.cfg.Lease, time.Second)))
 		due, ok, err := s.cfg.Store.NextDue(ctx)
 		switch {
 		case ctx.Err() != nil:
