@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// claimBatch is how many grants one claim takes; small enough that each is
-// handled well within its lease.
-const claimBatch = 20
+// claimBatch is how many grants one claim takes: one, so that every grant
+// is worked on under a lease that started just before, and no directory call
+// outlives it (see callTimeout).
+const claimBatch = 1
 
 // idleWait is how long the scheduler sleeps when nothing is due; a new grant
 // wakes it earlier.
@@ -124,6 +125,13 @@ func (s *Service) handle(ctx context.Context, g *Grant) (bool, error) {
 	return false, fmt.Errorf("claimed grant %s in state %s", g.ID, g.State)
 }
 
+// callTimeout bounds one directory call made under a claim: at most half
+// the lease, so that the call has ended (or was abandoned) before the claim
+// can pass to another replica.
+func (s *Service) callTimeout() time.Duration {
+	return min(s.cfg.GrantTimeout, s.cfg.Lease/2)
+}
+
 // retryAfter is implemented by directory errors that carry the service's
 // Retry-After.
 type retryAfter interface{ RetryAfterHint() time.Duration }
@@ -144,7 +152,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		return true, nil
 	}
 	s.cfg.Failpoint("revoke.after-intent")
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
+	rctx, cancel := context.WithTimeout(ctx, s.callTimeout())
 	if g.State == GrantRevoking {
 		// An earlier attempt stopped after recording its intent, perhaps
 		// after the removal itself: ask before removing again.
@@ -220,7 +228,7 @@ func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now
 // raiseAlert posts the irrevocable grant's card to the security channel.
 func (s *Service) raiseAlert(ctx context.Context, g *Grant, permanent bool, now time.Time) {
 	a := Alert{Kind: AlertIrrevocable, GrantID: g.ID, Profile: g.Profile, GroupID: g.GroupID, User: g.User,
-		Error: g.LastError, Permanent: permanent, Attempts: g.Attempts, At: now}
+		Error: g.LastError, Permanent: permanent, Attempts: g.Attempts, At: now, RetryEvery: s.cfg.SweepInterval}
 	if s.cfg.SecurityChannelID == "" {
 		s.log.Error("IRREVOCABLE GRANT: membership could not be removed and no security channel is configured",
 			"grant", g.ID, "group", g.GroupID, "user", g.User.ObjectID, "err", g.LastError)
@@ -237,19 +245,19 @@ func (s *Service) raiseAlert(ctx context.Context, g *Grant, permanent bool, now 
 }
 
 func (s *Service) resolveAlert(ctx context.Context, g *Grant, note string) {
-	a := AlertFor(g)
+	a := s.alertFor(g)
 	a.Resolved, a.ResolvedNote = true, note
 	if err := s.cfg.Notifier.UpdateAlert(ctx, a, g.AlertChat, g.AlertActivityID); err != nil {
 		s.log.Warn("update alert", "grant", g.ID, "err", err)
 	}
 }
 
-// AlertFor describes a grant's irrevocable alert as it stands.
-func AlertFor(g *Grant) Alert {
+// alertFor describes a grant's irrevocable alert as it stands.
+func (s *Service) alertFor(g *Grant) Alert {
 	return Alert{
 		Kind: AlertIrrevocable, GrantID: g.ID, Profile: g.Profile, GroupID: g.GroupID, User: g.User,
 		Error: g.LastError, Permanent: strings.HasPrefix(g.LastError, "permanent: "), Attempts: g.Attempts,
-		At: g.DueAt, Resolved: g.State == GrantRevoked,
+		At: g.DueAt, Resolved: g.State == GrantRevoked, RetryEvery: s.cfg.SweepInterval,
 	}
 }
 
@@ -321,7 +329,7 @@ func (s *Service) RetryNow(ctx context.Context, tenantID, grantID string, who Pe
 			return Alert{}, fmt.Errorf("reload grant %s: %w", grantID, err)
 		}
 	}
-	a := AlertFor(g)
+	a := s.alertFor(g)
 	if a.Resolved {
 		a.ResolvedNote = "removed after a retry requested by " + who.Name
 	}
@@ -337,7 +345,7 @@ func (s *Service) Alert(ctx context.Context, tenantID, grantID string) (Alert, e
 	if err != nil {
 		return Alert{}, fmt.Errorf("load grant %s: %w", grantID, err)
 	}
-	a := AlertFor(g)
+	a := s.alertFor(g)
 	if a.Resolved {
 		a.ResolvedNote = "removed"
 	}

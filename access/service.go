@@ -421,12 +421,17 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		return updated, nil
 	}
 	s.cfg.Failpoint("grant.after-intent")
+	// The decision is stored: whatever fails from here on is finished by
+	// the scheduler (the grant stays claimable), so the approver is shown
+	// the approval, not an error.
 	if err := s.grant(ctx, g); err != nil {
-		return nil, err
+		s.log.Error("grant after approval; the scheduler will finish it", "request", req.ID, "grant", g.ID, "err", err)
+		s.Wake()
 	}
 	final, err := s.cfg.Store.GetRequest(ctx, req.ID)
 	if err != nil {
-		return nil, fmt.Errorf("reload request %s: %w", req.ID, err)
+		s.log.Error("reload request after approval", "request", req.ID, "err", err)
+		return updated, nil
 	}
 	return final, nil
 }
@@ -450,7 +455,7 @@ func (s *Service) grant(ctx context.Context, g *Grant) error {
 		return nil
 	}
 	if !g.Checked {
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
+		cctx, cancel := context.WithTimeout(ctx, s.callTimeout())
 		member, err := s.cfg.Directory.IsMember(cctx, g.GroupID, g.User.ObjectID)
 		cancel()
 		if err != nil {
@@ -465,7 +470,7 @@ func (s *Service) grant(ctx context.Context, g *Grant) error {
 	action := ActionPreExisting
 	if !g.PreExisting {
 		action = ActionGranted
-		actx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
+		actx, cancel := context.WithTimeout(ctx, s.callTimeout())
 		_, err := s.cfg.Directory.AddMember(actx, g.GroupID, g.User.ObjectID)
 		cancel()
 		if err != nil {

@@ -275,6 +275,8 @@ type Alert struct {
 	Error     string
 	Permanent bool
 	Attempts  int
+	// RetryEvery is how often the removal is retried while irrevocable.
+	RetryEvery time.Duration
 	// Resolved is set when the alert no longer applies (the retry worked,
 	// the member was removed).
 	Resolved     bool

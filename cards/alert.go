@@ -13,8 +13,9 @@ const (
 	// AlertPermanentLine: the directory refused the removal for good (a
 	// missing permission, a deleted or protected group).
 	AlertPermanentLine = "Graph refused permanently: fix the permission or the group, then retry."
-	// AlertRetryingLine: the failure looked transient.
-	AlertRetryingLine = "jitbot keeps retrying every hour."
+	// AlertRetryingLine: the failure looked transient (when the alert does
+	// not say how often the removal is retried).
+	AlertRetryingLine = "jitbot keeps retrying."
 	// AlertDriftOpenLine: nobody removed the unexplained member yet.
 	AlertDriftOpenLine = "Needs a person to look: added outside jitbot, or a removal that silently failed."
 )
@@ -66,6 +67,9 @@ func irrevocableAlert(a access.Alert) Card {
 		)
 	} else {
 		next := AlertRetryingLine
+		if a.RetryEvery > 0 {
+			next = "jitbot keeps retrying every " + FormatDuration(a.RetryEvery) + "."
+		}
 		if a.Permanent {
 			next = AlertPermanentLine
 		}
