@@ -212,6 +212,9 @@ func goldenCards() map[string]Card {
 	for name, card := range alertGoldens() {
 		all[name] = card
 	}
+	for name, card := range statusGoldens() {
+		all[name] = card
+	}
 	return all
 }
 

@@ -9,68 +9,120 @@ import (
 // maxNotice bounds a notice's text.
 const maxNotice = 2000
 
-// Status lists a user's open requests: the access they hold (or are being
-// given) with its expiry, then the requests waiting for approval. Requests
-// come as the store returns them, newest first; other states are listed
-// last.
+// The status card's section headings, in the order the card lists them.
+const (
+	statusActive  = "Active access"
+	statusEnded   = "Ended access"
+	statusPending = "Waiting for approval"
+	statusOther   = "Other requests"
+)
+
+// The notes an active grant's status line carries, in parentheses.
+const (
+	notePreExisting = "membership pre-existed; left in place at expiry"
+	noteShared      = "shared with another of your grants"
+)
+
+// Status lists a user's open requests, each under a heading: access they
+// hold or are being given, with its expiry ("Active access"); access whose
+// time is up but whose membership is still being removed, or could not be
+// removed ("Ended access"); requests waiting for approval; anything else
+// last. Within a heading requests keep the order they come in (the store
+// returns them newest first).
+//
+// Where a request stands is read from its grant when it has one: an active
+// request's grant may be granting again (the membership is re-added),
+// revoking (removal in progress) or irrevocable (removal failed; security
+// was alerted), and the store reads requests and grants separately, so the
+// two may be a transition apart.
 func Status(reqs []access.Request) Card {
 	c := newCard(heading("Your access"))
-	var active, pending, other []Element
+	sections := map[string][]Element{}
 	for i := range reqs {
-		r := &reqs[i]
-		switch r.State {
-		case access.RequestActive, access.RequestApproved:
-			active = append(active, statusItem(r))
-		case access.RequestPending:
-			pending = append(pending, statusItem(r))
-		default:
-			other = append(other, statusItem(r))
-		}
+		section, line := statusLine(&reqs[i])
+		sections[section] = append(sections[section], statusItem(&reqs[i], line))
 	}
-	if len(active)+len(pending)+len(other) == 0 {
+	if len(sections) == 0 {
 		c.Body = append(c.Body,
 			para("Nothing pending, and no access granted right now."),
 			subtle("When you need access, ask for it with the request form."))
 		return c
 	}
-	section := func(title string, items []Element) {
-		if len(items) > 0 {
+	for _, title := range []string{statusActive, statusEnded, statusPending, statusOther} {
+		if items := sections[title]; len(items) > 0 {
 			c.Body = append(c.Body, label(title))
 			c.Body = append(c.Body, items...)
 		}
 	}
-	section("Active access", active)
-	section("Waiting for approval", pending)
-	section("Other requests", other)
 	return c
 }
 
-// statusItem is one request of the status card.
-func statusItem(r *access.Request) Element {
-	var line textBlock
-	var expires time.Time
-	if r.Grant != nil {
-		expires = r.Grant.ExpiresAt
+// statusLine says where r stands, and under which heading of the status
+// card it goes. The line holds the package's own words and DATE/TIME
+// functions only.
+func statusLine(r *access.Request) (section string, line textBlock) {
+	g := r.Grant
+	if r.State == access.RequestPending {
+		return statusPending, timedLine("Pending", " since ", r.CreatedAt, "Accent")
 	}
-	switch r.State {
-	case access.RequestActive:
-		line = stateLine("Active", "Good")
-		if !expires.IsZero() {
-			line.Text = "Active until " + when(expires)
-		}
-	case access.RequestApproved:
-		line = stateLine("Approved, being added", "Good")
-		if !expires.IsZero() {
-			line.Text += "; until " + when(expires)
-		}
-	case access.RequestPending:
-		line = stateLine("Pending", "Accent")
-		if !r.CreatedAt.IsZero() {
-			line.Text = "Requested " + when(r.CreatedAt)
-		}
-	default:
-		line = stateLine(stateName(r.State), "")
+	if r.State != access.RequestApproved && r.State != access.RequestActive {
+		return statusOther, stateLine(stateName(r.State), "")
 	}
+	if g == nil {
+		if r.State == access.RequestActive {
+			return statusActive, stateLine("Active", "Good")
+		}
+		return statusActive, stateLine("Approved, being granted", "Good")
+	}
+	switch g.State {
+	case access.GrantGranting:
+		return statusActive, timedLine("Approved, being granted", "; until ", g.ExpiresAt, "Good")
+	case access.GrantActive:
+		line := timedLine("Active", " until ", g.ExpiresAt, "Good")
+		switch {
+		case g.PreExisting:
+			line.Text += " (" + notePreExisting + ")"
+		case g.Shared:
+			line.Text += " (" + noteShared + ")"
+		}
+		return statusActive, line
+	case access.GrantRevoking:
+		line := timedLine("Ended", " at ", g.ExpiresAt, "")
+		line.Text += ", removal in progress"
+		return statusEnded, line
+	case access.GrantIrrevocable:
+		line := timedLine("Ended", " at ", g.ExpiresAt, "Attention")
+		line.Text += ", but removal failed; security has been alerted"
+		return statusEnded, line
+	case access.GrantRevoked:
+		// The request is a step behind its grant: it is expiring.
+		at := g.RevokedAt
+		if at.IsZero() {
+			at = g.ExpiresAt
+		}
+		return statusEnded, timedLine("Ended", " at ", at, "")
+	case access.GrantFailed:
+		return statusOther, stateLine("Failed: the membership could not be added", "Attention")
+	}
+	// A grant state this package does not know: say no more than the request.
+	if r.State == access.RequestActive {
+		return statusActive, stateLine("Active", "Good")
+	}
+	return statusActive, stateLine("Approved, being granted", "Good")
+}
+
+// timedLine is a status line: what, then sep and t when t is set.
+func timedLine(what, sep string, t time.Time, color string) textBlock {
+	line := stateLine(what, color)
+	if !t.IsZero() {
+		line.Text += sep + when(t)
+	}
+	return line
+}
+
+// statusItem is one request of the status card: its profile, where it
+// stands (line), and its facts.
+func statusItem(r *access.Request, line textBlock) Element {
 	line.Weight = ""
 	line.Spacing = "None"
 
