@@ -25,6 +25,7 @@ import (
 	"github.com/jitbot/jitbot/bot/connectortest"
 	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/graph/graphtest"
+	"github.com/jitbot/jitbot/internal/entratest"
 	"github.com/jitbot/jitbot/storage"
 )
 
@@ -66,7 +67,7 @@ func newWorld(t *testing.T) *world {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w := &world{t: t, clock: accesstest.NewClock(start)}
 	w.issuer = connectortest.NewIssuer(t)
-	authority := connectortest.NewAuthority(t)
+	authority := entratest.NewAuthority(t)
 	authority.AddApp(tenantID, appID, secret)
 	w.conn = connectortest.NewConnector(t, connectortest.WithTLS(), connectortest.WithTokenFrom(authority, appID))
 

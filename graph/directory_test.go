@@ -18,6 +18,7 @@ import (
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/graph/graphtest"
+	"github.com/jitbot/jitbot/internal/entratest"
 )
 
 // testWriter sends log output to the test log.
@@ -562,11 +563,12 @@ func TestTokenOnlyForTheGraphHost(t *testing.T) {
 }
 
 func TestAzureIdentityToken(t *testing.T) {
-	authority := graphtest.NewAuthority(t)
+	authority := entratest.NewAuthority(t)
+	authority.AddApp("contoso-tenant", "jitbot-app", "s3cret")
 	authority.SetToken("token-from-entra")
 	g := seeded(t)
 	g.SetToken("token-from-entra")
-	cred := authority.Credential(t, "contoso-tenant")
+	cred := authority.ClientSecretCredential(t, "contoso-tenant", "jitbot-app", "s3cret")
 	d := newDirectoryWith(t, g, graph.Config{}, cred)
 	ctx := context.Background()
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/bot/connectortest"
+	"github.com/jitbot/jitbot/internal/entratest"
 )
 
 const (
@@ -590,7 +591,7 @@ func TestTokenSentOnlyWithCredential(t *testing.T) {
 }
 
 func TestTokenFromAzidentitySingleTenant(t *testing.T) {
-	authority := connectortest.NewAuthority(t)
+	authority := entratest.NewAuthority(t)
 	authority.AddApp(tenantID, appID, appSecret)
 	fake := connectortest.NewConnector(t, connectortest.WithTLS(), connectortest.WithTokenFrom(authority, appID))
 	cred := authority.ClientSecretCredential(t, tenantID, appID, appSecret)
@@ -623,7 +624,7 @@ func TestTokenFromAzidentitySingleTenant(t *testing.T) {
 }
 
 func TestMultiTenantAuthorityFailsForSingleTenantBot(t *testing.T) {
-	authority := connectortest.NewAuthority(t)
+	authority := entratest.NewAuthority(t)
 	authority.AddApp(tenantID, appID, appSecret)
 	fake := connectortest.NewConnector(t, connectortest.WithTLS(), connectortest.WithTokenFrom(authority, appID))
 	cred := authority.ClientSecretCredential(t, "botframework.com", appID, appSecret)
@@ -641,7 +642,7 @@ func TestMultiTenantAuthorityFailsForSingleTenantBot(t *testing.T) {
 }
 
 func TestCustomScope(t *testing.T) {
-	authority := connectortest.NewAuthority(t)
+	authority := entratest.NewAuthority(t)
 	authority.AddApp(tenantID, appID, appSecret)
 	fake := connectortest.NewConnector(t, connectortest.WithTLS())
 	cred := authority.ClientSecretCredential(t, tenantID, appID, appSecret)

@@ -13,11 +13,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jitbot/jitbot/internal/entratest"
 )
 
 // DefaultPathPrefix is the path of the fake's service URL, shaped like a
 // real Teams one (https://smba.trafficmanager.net/amer/).
 const DefaultPathPrefix = "/amer/"
+
+// BotFrameworkScope is the scope a bot requests to call the Bot Connector.
+const BotFrameworkScope = "https://api.botframework.com/.default"
 
 // maxRequestBody bounds the request bodies the fake accepts (the real
 // service rejects large activities too).
@@ -124,7 +129,7 @@ type connectorConfig struct {
 	tls       bool
 	prefix    string
 	token     string
-	authority *Authority
+	authority *entratest.Authority
 	appID     string
 }
 
@@ -144,7 +149,7 @@ func WithRequiredToken(token string) ConnectorOption {
 
 // WithTokenFrom makes the fake answer 401 unless the bearer token was issued
 // by authority to appID for the Bot Framework scope.
-func WithTokenFrom(authority *Authority, appID string) ConnectorOption {
+func WithTokenFrom(authority *entratest.Authority, appID string) ConnectorOption {
 	return func(c *connectorConfig) { c.authority, c.appID = authority, appID }
 }
 

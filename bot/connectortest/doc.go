@@ -9,9 +9,10 @@
 //   - [Issuer]: the channel's signing side (what Teams uses to call the bot). It
 //     holds an RSA key, serves an OpenID metadata document and a JWKS with
 //     channel endorsements, and mints signed (or deliberately broken) tokens.
-//   - [Authority]: a Microsoft Entra ID token endpoint for the
-//     client-credentials flow, served over HTTPS so azidentity credentials can
-//     be pointed at it. It records the tenants and scopes that were requested.
+//
+// The fake Microsoft Entra ID authority the bot gets its tokens from is
+// internal/entratest; [WithTokenFrom] makes the Connector accept only its
+// tokens.
 //
 // The package must only be imported from tests. It must not import the
 // production packages it stands in for (bot/auth, bot/connector) so that

@@ -29,6 +29,7 @@ import (
 
 	"github.com/jitbot/jitbot/bot/connectortest"
 	"github.com/jitbot/jitbot/graph/graphtest"
+	"github.com/jitbot/jitbot/internal/entratest"
 )
 
 // testCA issues a certificate for 127.0.0.1 and writes the CA to a PEM file
@@ -168,8 +169,8 @@ func TestServeBinaryRestartRevokesDueGrant(t *testing.T) {
 		channel  = "19:approvers@thread.tacv2"
 	)
 	ca := newTestCA(t)
-	authority := graphtest.NewAuthority(t)
-	authority.SetClient(appID, secret)
+	authority := entratest.NewAuthority(t)
+	authority.AddApp(tenantID, appID, secret)
 	g := graphtest.New(t)
 	g.AddUser(riley, alex)
 	g.AddGroup(group, approver)
@@ -178,7 +179,7 @@ func TestServeBinaryRestartRevokesDueGrant(t *testing.T) {
 	conn := connectortest.NewConnector(t, connectortest.WithRequiredToken(g.Token()))
 	issuer := connectortest.NewIssuer(t)
 
-	authorityURL := ca.front(t, strings.TrimRight(authority.URL(), "/"), authority.Client().Transport)
+	authorityURL := ca.front(t, authority.URL(), authority.Client().Transport)
 	graphURL := ca.front(t, g.URL(), nil)
 	connURL := ca.front(t, strings.TrimRight(conn.URL(), "/"), nil)
 	serviceURL := connURL + strings.TrimPrefix(conn.ServiceURL(), strings.TrimRight(conn.URL(), "/"))

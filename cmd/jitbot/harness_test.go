@@ -38,6 +38,7 @@ import (
 	"github.com/jitbot/jitbot/bot/connectortest"
 	"github.com/jitbot/jitbot/cards"
 	"github.com/jitbot/jitbot/graph/graphtest"
+	"github.com/jitbot/jitbot/internal/entratest"
 	"github.com/jitbot/jitbot/storage"
 )
 
@@ -102,7 +103,7 @@ type rig struct {
 	bin          string
 	dir          string
 	graph        *graphtest.Graph
-	authority    *graphtest.Authority
+	authority    *entratest.Authority
 	authorityURL string
 	conn         *connectortest.Connector
 	spy          *graphSpy
@@ -116,8 +117,8 @@ type rig struct {
 func newRig(t *testing.T, bin string, groups int) *rig {
 	t.Helper()
 	ca := newTestCA(t)
-	a := graphtest.NewAuthority(t)
-	a.SetClient(fClientID, fSecret)
+	a := entratest.NewAuthority(t)
+	a.AddApp(fTenant, fClientID, fSecret)
 	g := graphtest.New(t)
 	a.SetToken(g.Token())
 	g.AddUser(fApprover, fSecurity)
@@ -129,7 +130,7 @@ func newRig(t *testing.T, bin string, groups int) *rig {
 	}
 	r := &rig{
 		t: t, bin: bin, dir: t.TempDir(), graph: g, authority: a, groups: groups, caFile: ca.file,
-		authorityURL: ca.front(t, strings.TrimRight(a.URL(), "/"), a.Client().Transport),
+		authorityURL: ca.front(t, a.URL(), a.Client().Transport),
 		conn:         connectortest.NewConnector(t),
 		seen:         map[string]bool{},
 		spy:          newGraphSpy(g),

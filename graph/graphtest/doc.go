@@ -1,6 +1,6 @@
-// Package graphtest provides test doubles for jitbot's Microsoft Graph and
-// Microsoft Entra ID dependencies, faithful on the wire so that tests can
-// drive the real Graph SDK through them:
+// Package graphtest provides test doubles for jitbot's Microsoft Graph
+// dependency, faithful on the wire so that tests can drive the real Graph SDK
+// through them:
 //
 //   - Graph: a fake Microsoft Graph serving the group membership calls
 //     jitbot makes (add and remove a member, get one member, list members,
@@ -8,11 +8,11 @@
 //     error bodies, bearer token checks, gzip request bodies, a record of
 //     every call, and fault injection (throttling, outages, slow answers,
 //     answers lost after the change was made, removals that silently fail).
-//   - Authority: a fake Entra ID token endpoint (OpenID configuration and
-//     client-credentials token grant over https) for a real
-//     azidentity.ClientSecretCredential.
 //   - StaticCredential: an azcore.TokenCredential returning a fixed token,
 //     for tests that do not exercise token acquisition.
+//
+// The fake Entra ID authority that issues tokens for a real
+// azidentity.ClientSecretCredential is internal/entratest.
 //
 // Typical use:
 //

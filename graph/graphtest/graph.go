@@ -21,8 +21,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// DefaultToken is the bearer token a new Graph expects and a new Authority
-// issues.
+// DefaultToken is the bearer token a new Graph expects (and its
+// StaticCredential returns). A fake Entra ID authority (internal/entratest)
+// can be told to issue it with SetToken.
 const DefaultToken = "graphtest-token"
 
 // MaxCheckMemberGroups is the most group ids checkMemberGroups accepts.

@@ -445,29 +445,3 @@ func TestTLSAndStaticCredential(t *testing.T) {
 		t.Errorf("scopes %v", s)
 	}
 }
-
-func TestAuthorityIssuesTokens(t *testing.T) {
-	a := graphtest.NewAuthority(t)
-	a.SetToken("entra-token")
-	cred := a.Credential(t, "tenant-1")
-	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://graph.example/.default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok.Token != "entra-token" {
-		t.Errorf("token %q", tok.Token)
-	}
-	reqs := a.TokenRequests()
-	if len(reqs) != 1 || reqs[0].Tenant != "tenant-1" || reqs[0].ClientID != graphtest.DefaultClientID ||
-		reqs[0].GrantType != "client_credentials" || !slices.Equal(reqs[0].Scopes, []string{"https://graph.example/.default"}) {
-		t.Errorf("token requests %+v", reqs)
-	}
-
-	// A credential whose secret the authority no longer accepts.
-	stale := a.Credential(t, "tenant-2")
-	a.SetClient(graphtest.DefaultClientID, "rotated")
-	if _, err := stale.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://graph.example/.default"}}); err == nil ||
-		!strings.Contains(err.Error(), "AADSTS7000215") {
-		t.Errorf("stale secret: %v", err)
-	}
-}
