@@ -80,9 +80,19 @@ type Directory struct {
 	adapter  *core.GraphRequestAdapterBase
 	graphURL string   // normalised Config.GraphURL, no trailing slash
 	base     *url.URL // graphURL + "/v1.0"
-	groups   *groups.GroupsRequestBuilder
-	users    *users.UsersRequestBuilder
 	logger   *slog.Logger
+}
+
+// The request builders are made per call rather than kept in Directory:
+// a builder type reachable from Directory's type makes the linker keep every
+// method of it, and with them the SDK's whole model package (tens of MB).
+
+func (d *Directory) groups() *groups.GroupsRequestBuilder {
+	return groups.NewGroupsRequestBuilderInternal(map[string]string{"baseurl": d.base.String()}, d.adapter)
+}
+
+func (d *Directory) users() *users.UsersRequestBuilder {
+	return users.NewUsersRequestBuilderInternal(map[string]string{"baseurl": d.base.String()}, d.adapter)
 }
 
 var _ access.Directory = (*Directory)(nil)
@@ -131,13 +141,10 @@ func New(cfg Config, cred azcore.TokenCredential, logger *slog.Logger) (*Directo
 	}
 	adapter.SetBaseUrl(base.String())
 
-	pathParams := map[string]string{"baseurl": base.String()}
 	return &Directory{
 		adapter:  adapter,
 		graphURL: graphURL,
 		base:     base,
-		groups:   groups.NewGroupsRequestBuilderInternal(pathParams, adapter),
-		users:    users.NewUsersRequestBuilderInternal(pathParams, adapter),
 		logger:   logger,
 	}, nil
 }

@@ -38,7 +38,7 @@ func (d *Directory) AddMember(ctx context.Context, groupID, userID string) (alre
 	ref := d.base.String() + "/directoryObjects/" + url.PathEscape(userID)
 	body := models.NewReferenceCreate()
 	body.SetOdataId(&ref)
-	info, err := d.groups.ByGroupId(groupID).Members().Ref().ToPostRequestInformation(ctx, body, nil)
+	info, err := d.groups().ByGroupId(groupID).Members().Ref().ToPostRequestInformation(ctx, body, nil)
 	if err != nil {
 		return false, fmt.Errorf("add %s to group %s: build request: %w", userID, groupID, err)
 	}
@@ -72,7 +72,7 @@ func (d *Directory) RemoveMember(ctx context.Context, groupID, userID string) er
 	if err := checkIDs("group", groupID, "user", userID); err != nil {
 		return fmt.Errorf("remove %s from group %s: %w", userID, groupID, err)
 	}
-	info, err := d.groups.ByGroupId(groupID).Members().ByDirectoryObjectId(userID).Ref().ToDeleteRequestInformation(ctx, nil)
+	info, err := d.groups().ByGroupId(groupID).Members().ByDirectoryObjectId(userID).Ref().ToDeleteRequestInformation(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("remove %s from group %s: build request: %w", userID, groupID, err)
 	}
@@ -120,7 +120,7 @@ func (d *Directory) MemberGroups(ctx context.Context, userID string, groupIDs []
 	for chunk := range slices.Chunk(ids, MaxCheckMemberGroups) {
 		body := users.NewItemCheckMemberGroupsPostRequestBody()
 		body.SetGroupIds(chunk)
-		info, err := d.users.ByUserId(userID).CheckMemberGroups().ToPostRequestInformation(ctx, body, nil)
+		info, err := d.users().ByUserId(userID).CheckMemberGroups().ToPostRequestInformation(ctx, body, nil)
 		if err != nil {
 			return nil, fmt.Errorf("check group membership of %s: build request: %w", userID, err)
 		}
@@ -176,7 +176,7 @@ func (d *Directory) IsMember(ctx context.Context, groupID, userID string) (bool,
 	if err := checkIDs("group", groupID, "user", userID); err != nil {
 		return false, fmt.Errorf("check membership of %s in group %s: %w", userID, groupID, err)
 	}
-	item := d.groups.ByGroupId(groupID).Members().ByDirectoryObjectId(userID)
+	item := d.groups().ByGroupId(groupID).Members().ByDirectoryObjectId(userID)
 	info := abs.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(
 		abs.GET, item.UrlTemplate+"{?%24select}", item.PathParameters)
 	info.AddQueryParameters(selectQuery{Select: []string{"id"}})
@@ -206,7 +206,7 @@ type selectQuery struct {
 // groupExists returns nil when the group exists (GET /groups/{groupID}?$select=id),
 // and the call's *Error otherwise: permanent for a missing group.
 func (d *Directory) groupExists(ctx context.Context, groupID string) error {
-	info, err := d.groups.ByGroupId(groupID).ToGetRequestInformation(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
+	info, err := d.groups().ByGroupId(groupID).ToGetRequestInformation(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
 		QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: []string{"id"}},
 	})
 	if err != nil {
@@ -257,7 +257,7 @@ func (d *Directory) Members(ctx context.Context, groupID string) ([]Member, erro
 	if err := checkID("group", groupID); err != nil {
 		return nil, fmt.Errorf("list members of group %s: %w", groupID, err)
 	}
-	builder := d.groups.ByGroupId(groupID).Members()
+	builder := d.groups().ByGroupId(groupID).Members()
 	top := membersPageSize
 	info, err := builder.ToGetRequestInformation(ctx, &groups.ItemMembersRequestBuilderGetRequestConfiguration{
 		QueryParameters: &groups.ItemMembersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
