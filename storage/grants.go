@@ -146,6 +146,16 @@ func countHolders(tx *gorm.DB, groupID, userID, exclude string) (int64, error) {
 
 // grantMembership returns the group and user of a grant (which never
 // change), or access.ErrNotFound.
+// lockGrantMembership finds the membership a grant is about and locks its
+// ledger row, as every transaction that decides a membership must first.
+func (db *DB) lockGrantMembership(tx *gorm.DB, grantID string) (groupID, userID string, ledger ledgerRow, err error) {
+	if groupID, userID, err = grantMembership(tx, grantID); err != nil {
+		return "", "", ledgerRow{}, err
+	}
+	ledger, err = db.lockMembership(tx, groupID, userID)
+	return groupID, userID, ledger, err
+}
+
 func grantMembership(tx *gorm.DB, id string) (groupID, userID string, err error) {
 	var rows []grantRow
 	if err := tx.Select("group_id", "user_id").Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
@@ -237,11 +247,8 @@ func (db *DB) CompleteGrant(ctx context.Context, grantID, owner string, grantedA
 	}
 	at := orNow(grantedAt)
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		group, user, err := grantMembership(tx, grantID)
+		group, user, _, err := db.lockGrantMembership(tx, grantID)
 		if err != nil {
-			return err
-		}
-		if _, err := db.lockMembership(tx, group, user); err != nil {
 			return err
 		}
 		row, err := updateGrant(tx, grantID, owner, states(access.GrantGranting), released(map[string]any{
@@ -289,11 +296,7 @@ func (db *DB) FailGrant(ctx context.Context, grantID, owner string, reason strin
 	}
 	at := orNow(ev.At)
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		group, user, err := grantMembership(tx, grantID)
-		if err != nil {
-			return err
-		}
-		if _, err := db.lockMembership(tx, group, user); err != nil {
+		if _, _, _, err := db.lockGrantMembership(tx, grantID); err != nil {
 			return err
 		}
 		row, err := updateGrant(tx, grantID, owner, states(access.GrantGranting), released(map[string]any{
@@ -467,11 +470,7 @@ func (db *DB) PlanRevoke(ctx context.Context, grantID, owner string, at time.Tim
 	var remove bool
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		remove = false
-		group, user, err := grantMembership(tx, grantID)
-		if err != nil {
-			return err
-		}
-		ledger, err := db.lockMembership(tx, group, user)
+		group, user, ledger, err := db.lockGrantMembership(tx, grantID)
 		if err != nil {
 			return err
 		}
@@ -550,11 +549,8 @@ func (db *DB) FinishRevoke(ctx context.Context, grantID, owner string, at time.T
 	var readd []access.Grant
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		readd = nil
-		group, user, err := grantMembership(tx, grantID)
+		group, user, _, err := db.lockGrantMembership(tx, grantID)
 		if err != nil {
-			return err
-		}
-		if _, err := db.lockMembership(tx, group, user); err != nil {
 			return err
 		}
 		from := states(access.GrantRevoking, access.GrantIrrevocable)
@@ -696,11 +692,8 @@ func (db *DB) RetryNow(ctx context.Context, grantID string, now time.Time, ev ac
 func (db *DB) CloseGone(ctx context.Context, grantID string, at time.Time, ev access.AuditEvent) error {
 	at = orNow(at)
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		group, user, err := grantMembership(tx, grantID)
+		group, user, _, err := db.lockGrantMembership(tx, grantID)
 		if err != nil {
-			return err
-		}
-		if _, err := db.lockMembership(tx, group, user); err != nil {
 			return err
 		}
 		if err := closeGrant(tx, grantID, "", states(access.GrantActive), at, ev); err != nil {
