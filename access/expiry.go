@@ -17,6 +17,9 @@ const claimBatch = 1
 // wakes it earlier.
 const idleWait = time.Hour
 
+// retryNowBudget bounds the work done while a "Retry now" click waits.
+const retryNowBudget = 8 * time.Second
+
 // workTimeout bounds the work on one grant after shutdown began, so that a
 // claimed grant is finished rather than abandoned half-way.
 const workTimeout = 30 * time.Second
@@ -322,9 +325,15 @@ func (s *Service) RetryNow(ctx context.Context, tenantID, grantID string, who Pe
 		if err := s.cfg.Store.RetryNow(ctx, g.ID, now, ev); err != nil && !errors.Is(err, ErrStaleGrant) {
 			return Alert{}, fmt.Errorf("retry grant %s: %w", g.ID, err)
 		}
-		if _, err := s.Work(ctx); err != nil {
+		// Work through what is due (this grant now among it) for a bounded
+		// time, so the card can answer with the outcome; the scheduler
+		// finishes the rest.
+		wctx, cancel := context.WithTimeout(ctx, retryNowBudget)
+		if _, err := s.Work(wctx); err != nil {
 			s.log.Warn("retry now", "grant", g.ID, "err", err)
 		}
+		cancel()
+		s.Wake()
 		if g, err = s.cfg.Store.GetGrant(ctx, grantID); err != nil {
 			return Alert{}, fmt.Errorf("reload grant %s: %w", grantID, err)
 		}
