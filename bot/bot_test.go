@@ -597,3 +597,57 @@ func TestIrrevocableAlertAndRetryNow(t *testing.T) {
 		t.Fatal("still a member after a successful retry")
 	}
 }
+
+// lockedBuffer is a log sink safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func TestForgedFloodDoesNotFloodTheLog(t *testing.T) {
+	w := newWorld(t)
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	validator, err := auth.NewValidator(auth.Config{AppID: appID, OpenIDMetadataURL: w.issuer.MetadataURL()}, nil, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := connector.New(nil, connector.Options{LocalMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := bot.New(bot.Config{Service: w.svc, Auth: validator, Connector: client, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	body, _ := json.Marshal(w.message(riley, "request prod-db 1h INC-1 flood"))
+	for i := 0; i < 200; i++ {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer not.a.jwt")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("forged request %d: HTTP %d", i, resp.StatusCode)
+		}
+	}
+	if n := strings.Count(logs.String(), "rejected activity"); n < 1 || n > 5 {
+		t.Fatalf("%d log lines for 200 forged requests; want a few, rate-limited:\n%s", n, logs.String())
+	}
+}

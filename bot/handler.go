@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/infracloudio/msbotbuilder-go/core"
@@ -44,6 +45,27 @@ type Bot struct {
 	cfg   Config
 	log   *slog.Logger
 	frame *core.BotFrameworkAdapter
+
+	// Rejections are logged at most once a second, with a count of the
+	// ones left out, so that a flood of forged requests cannot flood the log.
+	rejectMu         sync.Mutex
+	rejectLogged     time.Time
+	rejectSuppressed int
+}
+
+// logRejected logs a refused activity, rate-limited.
+func (b *Bot) logRejected(msg string, err error, remote string) {
+	b.rejectMu.Lock()
+	now := time.Now()
+	if now.Sub(b.rejectLogged) < time.Second {
+		b.rejectSuppressed++
+		b.rejectMu.Unlock()
+		return
+	}
+	suppressed := b.rejectSuppressed
+	b.rejectLogged, b.rejectSuppressed = now, 0
+	b.rejectMu.Unlock()
+	b.log.Warn(msg, "err", err, "remote", remote, "similar_not_logged", suppressed)
 }
 
 // New returns a Bot. It refuses to run without token checks unless local
@@ -95,7 +117,7 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No token to check; the local validator still refuses service
 		// URLs off this machine, so nothing is sent elsewhere.
 		if _, err := b.cfg.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
-			b.log.Warn("rejected activity in local mode", "err", err)
+			b.logRejected("rejected activity in local mode", err, r.RemoteAddr)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
@@ -106,7 +128,7 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		authed.Body = io.NopCloser(bytes.NewReader(body))
 		act, err = b.frame.ParseRequest(r.Context(), authed)
 		if err != nil {
-			b.log.Warn("rejected activity: authentication failed", "err", err, "remote", r.RemoteAddr)
+			b.logRejected("rejected activity: authentication failed", err, r.RemoteAddr)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
