@@ -133,8 +133,7 @@ func (s *Service) checkGroup(ctx context.Context, p Profile) error {
 			continue
 		}
 		now := s.cfg.Clock.Now().UTC()
-		base := &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}
-		err := s.cfg.Store.CloseGone(ctx, g.ID, now, s.event(now, System, ActionClosedGone, base, "member no longer in the group"))
+		err := s.cfg.Store.CloseGone(ctx, g.ID, now, s.event(now, System, ActionClosedGone, g.request(), "member no longer in the group"))
 		if errors.Is(err, ErrStaleGrant) {
 			continue
 		}

@@ -80,9 +80,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// RevokeDue is Work under the name the expiry tests use.
-func (s *Service) RevokeDue(ctx context.Context) (int, error) { return s.Work(ctx) }
-
 // Work claims and handles every grant that needs work now: unfinished
 // grants left by a crash or another replica, and due revocations. It returns
 // how many grants it finished (revoked or granted). It stops claiming when
@@ -144,7 +141,7 @@ type retryAfter interface{ RetryAfterHint() time.Duration }
 // MaxAttempts (or a permanent error) the grant becomes irrevocable and the
 // security channel is alerted.
 func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
-	base := &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}
+	base := g.request()
 	now := s.cfg.Clock.Now().UTC()
 	remove, err := s.cfg.Store.PlanRevoke(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, "expired"))
 	if err != nil {
@@ -185,8 +182,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		// removed: put the member back for it.
 		r := readd[i]
 		s.log.Warn("re-adding a membership removed while another grant held it", "grant", r.ID, "group", r.GroupID, "user", r.User.ObjectID)
-		rb := &Request{ID: r.RequestID, Profile: r.Profile, GroupID: r.GroupID, Requester: r.User}
-		if err := s.cfg.Store.AppendAudit(ctx, s.event(now, System, ActionRegranted, rb, "membership removed by an overlapping grant's expiry")); err != nil {
+		if err := s.cfg.Store.AppendAudit(ctx, s.event(now, System, ActionRegranted, r.request(), "membership removed by an overlapping grant's expiry")); err != nil {
 			s.log.Warn("audit re-add", "err", err)
 		}
 		if err := s.grant(ctx, &r); err != nil {
@@ -223,15 +219,15 @@ func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now
 	}
 	if action == ActionIrrevocable {
 		g.Attempts, g.LastError = attempts, msg
-		s.raiseAlert(ctx, g, permanent, now)
+		s.raiseAlert(ctx, g, now)
 	}
 	return nil
 }
 
 // raiseAlert posts the irrevocable grant's card to the security channel.
-func (s *Service) raiseAlert(ctx context.Context, g *Grant, permanent bool, now time.Time) {
-	a := Alert{Kind: AlertIrrevocable, GrantID: g.ID, Profile: g.Profile, GroupID: g.GroupID, User: g.User,
-		Error: g.LastError, Permanent: permanent, Attempts: g.Attempts, At: now, RetryEvery: s.cfg.SweepInterval}
+func (s *Service) raiseAlert(ctx context.Context, g *Grant, now time.Time) {
+	a := s.alertFor(g)
+	a.At = now
 	if s.cfg.SecurityChannelID == "" {
 		s.log.Error("IRREVOCABLE GRANT: membership could not be removed and no security channel is configured",
 			"grant", g.ID, "group", g.GroupID, "user", g.User.ObjectID, "err", g.LastError)
@@ -321,7 +317,7 @@ func (s *Service) RetryNow(ctx context.Context, tenantID, grantID string, who Pe
 	}
 	if g.State.Live() {
 		now := s.cfg.Clock.Now().UTC()
-		ev := s.event(now, who, ActionRetryNow, &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}, "")
+		ev := s.event(now, who, ActionRetryNow, g.request(), "")
 		if err := s.cfg.Store.RetryNow(ctx, g.ID, now, ev); err != nil && !errors.Is(err, ErrStaleGrant) {
 			return Alert{}, fmt.Errorf("retry grant %s: %w", g.ID, err)
 		}

@@ -441,7 +441,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 // already was a member is stored before anything is added, so a membership
 // found after a crash is known to be this grant's own.
 func (s *Service) grant(ctx context.Context, g *Grant) error {
-	base := &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}
+	base := g.request()
 	fail := func(err error) error {
 		now := s.cfg.Clock.Now().UTC()
 		s.log.Error("add member", "request", g.RequestID, "group", g.GroupID, "user", g.User.ObjectID, "err", err)

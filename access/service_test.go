@@ -268,14 +268,14 @@ func TestApproveGrantExpire(t *testing.T) {
 
 	// Not yet due.
 	e.clock.Advance(59 * time.Minute)
-	if n, err := e.svc.RevokeDue(context.Background()); err != nil || n != 0 {
+	if n, err := e.svc.Work(context.Background()); err != nil || n != 0 {
 		t.Fatalf("revoked %d before expiry (err %v)", n, err)
 	}
 	if !e.isMember(riley.ObjectID) {
 		t.Fatal("removed before expiry")
 	}
 	e.clock.Advance(time.Minute)
-	if n, err := e.svc.RevokeDue(context.Background()); err != nil || n != 1 {
+	if n, err := e.svc.Work(context.Background()); err != nil || n != 1 {
 		t.Fatalf("revoked %d at expiry (err %v)", n, err)
 	}
 	if e.isMember(riley.ObjectID) {
@@ -406,7 +406,7 @@ func TestPreExistingMembershipIsKept(t *testing.T) {
 		t.Fatal("pre-existing membership not recorded")
 	}
 	e.clock.Advance(2 * time.Hour)
-	if n, err := e.svc.RevokeDue(context.Background()); err != nil || n != 1 {
+	if n, err := e.svc.Work(context.Background()); err != nil || n != 1 {
 		t.Fatalf("revoke: %d %v", n, err)
 	}
 	if !e.isMember(riley.ObjectID) {
@@ -429,7 +429,7 @@ func TestRevokeRetriesWithBackoff(t *testing.T) {
 	e.dir.failRemove.Store(2)
 	e.clock.Advance(time.Hour)
 	ctx := context.Background()
-	if n, _ := e.svc.RevokeDue(ctx); n != 0 {
+	if n, _ := e.svc.Work(ctx); n != 0 {
 		t.Fatal("a failed removal counted as done")
 	}
 	g := mustGrant(t, e, req.ID)
@@ -438,17 +438,17 @@ func TestRevokeRetriesWithBackoff(t *testing.T) {
 		t.Fatalf("after 1st failure: attempts %d due %v err %q", g.Attempts, g.DueAt, g.LastError)
 	}
 	e.clock.Advance(45 * time.Second)
-	e.svc.RevokeDue(ctx)
+	e.svc.Work(ctx)
 	g = mustGrant(t, e, req.ID)
 	if g.Attempts != 2 || !g.DueAt.Equal(e.clock.Now().Add(90*time.Second)) {
 		t.Fatalf("after 2nd failure: attempts %d due in %v", g.Attempts, g.DueAt.Sub(e.clock.Now()))
 	}
 	e.clock.Advance(89 * time.Second)
-	if n, _ := e.svc.RevokeDue(ctx); n != 0 || !e.isMember(riley.ObjectID) {
+	if n, _ := e.svc.Work(ctx); n != 0 || !e.isMember(riley.ObjectID) {
 		t.Fatal("retried before its backoff")
 	}
 	e.clock.Advance(time.Second)
-	if n, _ := e.svc.RevokeDue(ctx); n != 1 || e.isMember(riley.ObjectID) {
+	if n, _ := e.svc.Work(ctx); n != 1 || e.isMember(riley.ObjectID) {
 		t.Fatal("third attempt did not revoke")
 	}
 	a := e.audit(req.ID)

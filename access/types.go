@@ -167,6 +167,12 @@ type Grant struct {
 	AlertActivityID string
 }
 
+// request is the grant's request as far as the grant knows it: enough to
+// name it in an audit event.
+func (g *Grant) request() *Request {
+	return &Request{ID: g.RequestID, Profile: g.Profile, GroupID: g.GroupID, Requester: g.User}
+}
+
 // Action names an audited transition.
 type Action string
 

@@ -283,7 +283,7 @@ func TestRequestApproveGrantExpireOverHTTP(t *testing.T) {
 	}
 
 	w.clock.Advance(2 * time.Hour)
-	if n, err := w.svc.RevokeDue(context.Background()); n != 1 || err != nil {
+	if n, err := w.svc.Work(context.Background()); n != 1 || err != nil {
 		t.Fatalf("revoke: %d %v", n, err)
 	}
 	if w.graph.IsMember(prodGroup, rileyID) {
@@ -500,7 +500,7 @@ func TestPreExistingMembershipSurvivesExpiry(t *testing.T) {
 		t.Fatal("Graph's 400 already-exists was not recorded as a pre-existing membership")
 	}
 	w.clock.Advance(2 * time.Hour)
-	w.svc.RevokeDue(context.Background())
+	w.svc.Work(context.Background())
 	if !w.graph.IsMember(prodGroup, rileyID) || w.graph.Count(graphtest.RouteRemoveMember) != 0 {
 		t.Fatal("a pre-existing membership was removed")
 	}
