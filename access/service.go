@@ -160,11 +160,32 @@ func (s *Service) EligibleProfiles(ctx context.Context, tenantID string, user Pe
 	if err := s.checkTenant(tenantID); err != nil {
 		return nil, err
 	}
+	// One directory question for every profile's requester groups.
+	var all []string
+	seen := map[string]bool{}
+	for _, p := range s.Profiles() {
+		for _, g := range p.RequesterGroups {
+			if k := strings.ToLower(g); !seen[k] {
+				seen[k] = true
+				all = append(all, g)
+			}
+		}
+	}
+	member := map[string]bool{}
+	if len(all) > 0 && user.ObjectID != "" {
+		found, err := s.cfg.Directory.MemberGroups(ctx, user.ObjectID, all)
+		if err != nil {
+			return nil, fmt.Errorf("check eligibility of %s: %w", user.ObjectID, err)
+		}
+		for _, f := range found {
+			member[strings.ToLower(f)] = true
+		}
+	}
 	var out []Profile
 	for _, p := range s.Profiles() {
-		ok, err := s.inGroups(ctx, user.ObjectID, p.RequesterGroups, true)
-		if err != nil {
-			return nil, fmt.Errorf("check eligibility for %s: %w", p.Name, err)
+		ok := len(p.RequesterGroups) == 0
+		for _, g := range p.RequesterGroups {
+			ok = ok || member[strings.ToLower(g)]
 		}
 		if ok {
 			out = append(out, p)

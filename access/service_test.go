@@ -578,3 +578,16 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestEligibleProfiles(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		who  access.Person
+		want int
+	}{{riley, 1}, {eve, 0}, {access.Person{Name: "no object id"}, 0}} {
+		ps, err := e.svc.EligibleProfiles(context.Background(), tenant, c.who)
+		if err != nil || len(ps) != c.want {
+			t.Errorf("%s: %d profiles (%v), want %d", c.who.Name, len(ps), err, c.want)
+		}
+	}
+}
