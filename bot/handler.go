@@ -283,6 +283,13 @@ func (b *Bot) reply(ctx context.Context, act *schema.Activity, text string, card
 	}
 }
 
+// field returns a card input or action data value as trimmed text ("" when
+// absent or not text).
+func field(data map[string]any, k string) string {
+	s, _ := data[k].(string)
+	return strings.TrimSpace(s)
+}
+
 // invokeValue is the value of an adaptiveCard/action invoke.
 type invokeValue struct {
 	Action struct {
@@ -302,10 +309,7 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		return http.StatusBadRequest, cards.MessageResponse("This card action could not be read.")
 	}
 	data := v.Action.Data
-	str := func(k string) string {
-		s, _ := data[k].(string)
-		return strings.TrimSpace(s)
-	}
+	str := func(k string) string { return field(data, k) }
 	switch v.Action.Verb {
 	case "approve", "deny":
 		verdict := access.Approve
@@ -354,10 +358,7 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 // replaces the form: the submitted summary, or the form again with the reason
 // it was refused.
 func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[string]any) cards.Card {
-	str := func(k string) string {
-		s, _ := data[k].(string)
-		return strings.TrimSpace(s)
-	}
+	str := func(k string) string { return field(data, k) }
 	tenant, user := tenantOf(act), personOf(act)
 	form := cards.FormOptions{Profile: str("profile"), Duration: str("duration"), Ticket: str("ticket"), Justification: str("justification")}
 	again := func(msg string) cards.Card {

@@ -13,7 +13,6 @@ import (
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
-	"github.com/jitbot/jitbot/storage"
 )
 
 // The demo's fixed identities. They match .m365agentsplayground.yml, so
@@ -59,12 +58,8 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	logger.Warn("DEMO MODE: local mode, no inbound authentication, simulated directory; never expose this port",
 		"listen", *listen, "database", *database)
 
-	db, err := storage.Open(ctx, *database, logger)
+	db, err := openForServing(ctx, *database, logger)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	if err := db.LockForServing(); err != nil {
-		_ = db.Close()
 		return err
 	}
 	dir := db.DemoDirectory()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/storage"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -145,3 +146,17 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 }
 
 func newID() string { return uuid.NewString() }
+
+// openForServing opens the database and takes the right to serve from it
+// (SQLite serves one process only).
+func openForServing(ctx context.Context, databaseURL string, logger *slog.Logger) (*storage.DB, error) {
+	db, err := storage.Open(ctx, databaseURL, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := db.LockForServing(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}

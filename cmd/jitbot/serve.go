@@ -20,7 +20,6 @@ import (
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/graph"
-	"github.com/jitbot/jitbot/storage"
 )
 
 func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(string) (string, bool)) error {
@@ -90,12 +89,8 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		return fmt.Errorf("connector: %w", err)
 	}
 
-	db, err := storage.Open(ctx, cfg.Database, logger)
+	db, err := openForServing(ctx, cfg.Database, logger)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	if err := db.LockForServing(); err != nil {
-		_ = db.Close()
 		return err
 	}
 	replica := cfg.ReplicaID
