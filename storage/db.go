@@ -80,6 +80,34 @@ type DB struct {
 	serving *os.File
 }
 
+// ValidateURL checks that databaseURL has a form Open accepts, without
+// connecting. The error names the accepted forms and never shows a password.
+func ValidateURL(databaseURL string) error {
+	switch {
+	case isPostgres(databaseURL):
+		return nil
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		switch path := sqlitePath(databaseURL); {
+		case path == "":
+			return fmt.Errorf("sqlite URL has no path; accepted forms: %s", acceptedURLs)
+		case strings.ContainsRune(path, '?'):
+			return fmt.Errorf("sqlite path must not contain '?' (connection settings are fixed); accepted forms: %s", acceptedURLs)
+		}
+		return nil
+	default:
+		return fmt.Errorf("unsupported database URL %q; accepted forms: %s", redactURL(databaseURL), acceptedURLs)
+	}
+}
+
+func isPostgres(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// sqlitePath is the file of a sqlite: URL (sqlite://path is accepted too).
+func sqlitePath(u string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(u, "sqlite:"), "//")
+}
+
 // Open connects to the database named by databaseURL and brings its schema up
 // to date. Accepted forms:
 //
@@ -107,26 +135,20 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 		memory bool
 		err    error
 	)
-	switch {
-	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+	if err := ValidateURL(databaseURL); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if isPostgres(databaseURL) {
 		db.driver = DriverPostgres
 		gdb, err = openPostgres(databaseURL, logger)
-	case strings.HasPrefix(databaseURL, "sqlite:"):
+	} else {
 		db.driver = DriverSQLite
-		path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "//")
-		switch {
-		case path == "":
-			return nil, fmt.Errorf("open database: sqlite URL has no path; accepted forms: %s", acceptedURLs)
-		case strings.ContainsRune(path, '?'):
-			return nil, fmt.Errorf("open database: sqlite path must not contain '?' (connection settings are fixed); accepted forms: %s", acceptedURLs)
-		}
+		path := sqlitePath(databaseURL)
 		memory = path == ":memory:"
 		if !memory {
 			db.path = path
 		}
 		gdb, err = gorm.Open(sqlite.Open(path+"?"+sqliteParams), newGormConfig(logger))
-	default:
-		return nil, fmt.Errorf("open database: unsupported database URL %q; accepted forms: %s", redactURL(databaseURL), acceptedURLs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", db.driver, err)

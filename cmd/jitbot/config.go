@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/storage"
 )
 
 // Config is jitbot.yaml.
@@ -206,8 +207,8 @@ func (c *Config) validate() error {
 	if !guid.MatchString(c.TenantID) {
 		bad("tenant_id", "want the Entra tenant id (a GUID), got %q", c.TenantID)
 	}
-	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
-		bad("database", "want sqlite:<file> or postgres://..., got %q", redactURL(c.Database))
+	if err := storage.ValidateURL(c.Database); err != nil {
+		bad("database", "%v", err)
 	}
 	for key, v := range map[string]string{
 		"cloud.authority_host": c.Cloud.AuthorityHost, "cloud.graph_url": c.Cloud.GraphURL,
@@ -289,15 +290,6 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 		ap.TicketPattern = re
 	}
 	return ap, nil
-}
-
-// redactURL hides a password in a database URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }
 
 // secureURL accepts https URLs, and http on a loopback host (a local test
