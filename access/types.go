@@ -67,6 +67,28 @@ type ConversationRef struct {
 	UserName       string `json:"userName,omitempty"`
 }
 
+// IsObjectID reports whether s has the form of an Entra ID object or tenant
+// id: a GUID in the 8-4-4-4-12 hex form, without braces.
+func IsObjectID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Person is a Teams user identified by their Entra object id.
 type Person struct {
 	ObjectID string // Entra ID object id (from.aadObjectId)

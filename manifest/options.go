@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/jitbot/jitbot/access"
 )
 
 // Defaults applied by [Options] for fields left empty.
@@ -125,7 +127,7 @@ func (o Options) validate() error {
 	switch {
 	case o.AppID == "":
 		add("AppID", "id, bots[0].botId", o.AppID, "required: the bot's Microsoft App ID")
-	case !isGUID(o.AppID):
+	case !access.IsObjectID(o.AppID):
 		add("AppID", "id, bots[0].botId", o.AppID, "must be a GUID like 9b1c7f5e-2d4a-4e8b-8c6f-1a2b3c4d5e6f")
 	case strings.Trim(o.AppID, "0-") == "":
 		add("AppID", "id, bots[0].botId", o.AppID, "the all-zero GUID is not an app ID")
@@ -175,32 +177,6 @@ func (o Options) validate() error {
 		seen[key] = true
 	}
 	return errors.Join(errs...)
-}
-
-// isGUID reports whether s is a GUID in the 8-4-4-4-12 hex form, without
-// braces.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !isHex(c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // isSemver reports whether s is MAJOR.MINOR.PATCH with decimal numbers

@@ -197,14 +197,12 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Drift.Interval, 15*time.Minute)
 }
 
-var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 func (c *Config) validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if !guid.MatchString(c.TenantID) {
+	if !access.IsObjectID(c.TenantID) {
 		bad("tenant_id", "want the Entra tenant id (a GUID), got %q", c.TenantID)
 	}
 	if err := storage.ValidateURL(c.Database); err != nil {
@@ -222,7 +220,7 @@ func (c *Config) validate() error {
 		bad("profiles", "define at least one profile")
 	}
 	for i, g := range c.Security.Groups {
-		if !guid.MatchString(g) {
+		if !access.IsObjectID(g) {
 			bad(fmt.Sprintf("security.groups[%d]", i), "want a group object id (a GUID), got %q", g)
 		}
 	}
@@ -248,11 +246,11 @@ func (c *Config) validate() error {
 			bad(key+".name", "defined twice")
 		}
 		seen[p.Name] = true
-		if p.GroupID != "" && !guid.MatchString(p.GroupID) {
+		if p.GroupID != "" && !access.IsObjectID(p.GroupID) {
 			bad(key+".group_id", "want a group object id (a GUID), got %q", p.GroupID)
 		}
 		for j, g := range append(append([]string{}, p.Requesters.Groups...), p.Approvers.Groups...) {
-			if !guid.MatchString(g) {
+			if !access.IsObjectID(g) {
 				bad(key, "group %d %q is not a group object id (a GUID)", j, g)
 			}
 		}
