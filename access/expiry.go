@@ -118,7 +118,8 @@ func (s *Service) handle(ctx context.Context, g *Grant) (bool, error) {
 	switch g.State {
 	case GrantGranting:
 		s.log.Info("resuming unfinished grant", "grant", g.ID, "request", g.RequestID, "checked", g.Checked)
-		return true, s.grant(ctx, g)
+		_, err := s.grant(ctx, g)
+		return true, err
 	case GrantActive, GrantRevoking, GrantIrrevocable:
 		return s.revoke(ctx, g)
 	}
@@ -185,7 +186,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		if err := s.cfg.Store.AppendAudit(ctx, s.event(now, System, ActionRegranted, r.request(), "membership removed by an overlapping grant's expiry")); err != nil {
 			s.log.Warn("audit re-add", "err", err)
 		}
-		if err := s.grant(ctx, &r); err != nil {
+		if _, err := s.grant(ctx, &r); err != nil {
 			s.log.Error("re-add membership", "grant", r.ID, "err", err)
 		}
 	}

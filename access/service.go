@@ -437,7 +437,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	if g.State == GrantActive {
 		// Another live grant already holds this membership.
 		s.Wake()
-		s.notify(ctx, updated, NoticeGranted, fmt.Sprintf("Access granted: you are in the group for %s until %s.", g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339)))
+		s.notify(ctx, updated, NoticeGranted, grantedText(g))
 		s.updateCard(ctx, updated)
 		return updated, nil
 	}
@@ -445,13 +445,10 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	// The decision is stored: whatever fails from here on is finished by
 	// the scheduler (the grant stays claimable), so the approver is shown
 	// the approval, not an error.
-	if err := s.grant(ctx, g); err != nil {
+	final, err := s.grant(ctx, g)
+	if err != nil {
 		s.log.Error("grant after approval; the scheduler will finish it", "request", req.ID, "grant", g.ID, "err", err)
 		s.Wake()
-	}
-	final, err := s.cfg.Store.GetRequest(ctx, req.ID)
-	if err != nil {
-		s.log.Error("reload request after approval", "request", req.ID, "err", err)
 		return updated, nil
 	}
 	return final, nil
@@ -461,19 +458,21 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 // resuming where an earlier attempt stopped: the check whether the user
 // already was a member is stored before anything is added, so a membership
 // found after a crash is known to be this grant's own.
-func (s *Service) grant(ctx context.Context, g *Grant) error {
+func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 	base := g.request()
-	fail := func(err error) error {
+	fail := func(err error) (*Request, error) {
 		now := s.cfg.Clock.Now().UTC()
 		s.log.Error("add member", "request", g.RequestID, "group", g.GroupID, "user", g.User.ObjectID, "err", err)
 		if ferr := s.cfg.Store.FailGrant(ctx, g.ID, s.cfg.Owner, err.Error(), s.event(now, System, ActionGrantFailed, base, err.Error())); ferr != nil {
-			return fmt.Errorf("add %s to %s: %w (recording the failure also failed: %v)", g.User.ObjectID, g.GroupID, err, ferr)
+			return nil, fmt.Errorf("add %s to %s: %w (recording the failure also failed: %v)", g.User.ObjectID, g.GroupID, err, ferr)
 		}
-		if req, lerr := s.cfg.Store.GetRequest(ctx, g.RequestID); lerr == nil {
-			s.notify(ctx, req, NoticeFailed, fmt.Sprintf("Your access to %s was approved but could not be granted: %s. Ask again, or tell your administrator.", g.Profile, err))
-			s.updateCard(ctx, req)
+		req, lerr := s.cfg.Store.GetRequest(ctx, g.RequestID)
+		if lerr != nil {
+			return nil, fmt.Errorf("reload request %s: %w", g.RequestID, lerr)
 		}
-		return nil
+		s.notify(ctx, req, NoticeFailed, fmt.Sprintf("Your access to %s was approved but could not be granted: %s. Ask again, or tell your administrator.", g.Profile, err))
+		s.updateCard(ctx, req)
+		return req, nil
 	}
 	if !g.Checked {
 		cctx, cancel := context.WithTimeout(ctx, s.callTimeout())
@@ -483,7 +482,7 @@ func (s *Service) grant(ctx context.Context, g *Grant) error {
 			return fail(fmt.Errorf("check membership: %w", err))
 		}
 		if err := s.cfg.Store.RecordCheck(ctx, g.ID, s.cfg.Owner, member); err != nil {
-			return fmt.Errorf("record membership check of grant %s: %w", g.ID, err)
+			return nil, fmt.Errorf("record membership check of grant %s: %w", g.ID, err)
 		}
 		g.Checked, g.PreExisting = true, member
 		s.cfg.Failpoint("grant.after-check")
@@ -501,21 +500,25 @@ func (s *Service) grant(ctx context.Context, g *Grant) error {
 	}
 	now := s.cfg.Clock.Now().UTC()
 	if err := s.cfg.Store.CompleteGrant(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, action, base, "")); err != nil {
-		return fmt.Errorf("record grant %s: %w", g.ID, err)
+		return nil, fmt.Errorf("record grant %s: %w", g.ID, err)
 	}
 	s.Wake()
 	req, err := s.cfg.Store.GetRequest(ctx, g.RequestID)
 	if err != nil {
-		return fmt.Errorf("reload request %s: %w", g.RequestID, err)
+		return nil, fmt.Errorf("reload request %s: %w", g.RequestID, err)
 	}
-	text := fmt.Sprintf("Access granted: you are in the group for %s until %s.", g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339))
+	s.notify(ctx, req, NoticeGranted, grantedText(g))
+	s.updateCard(ctx, req)
+	return req, nil
+}
+
+// grantedText tells the requester their membership is in place.
+func grantedText(g *Grant) string {
 	if g.PreExisting {
-		text = fmt.Sprintf("You already were a member of the group for %s; that membership pre-existed and will be left in place when this grant ends at %s.",
+		return fmt.Sprintf("You already were a member of the group for %s; that membership pre-existed and will be left in place when this grant ends at %s.",
 			g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	s.notify(ctx, req, NoticeGranted, text)
-	s.updateCard(ctx, req)
-	return nil
+	return fmt.Sprintf("Access granted: you are in the group for %s until %s.", g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339))
 }
 
 // Status returns the user's open requests and active grants.
