@@ -295,7 +295,7 @@ func (s *Service) backoff(attempts int) time.Duration {
 // approver of the grant's profile). The removal is attempted at once; the
 // returned alert shows the outcome.
 func (s *Service) RetryNow(ctx context.Context, tenantID, grantID string, who Person) (Alert, error) {
-	if err := s.checkTenant(tenantID); err != nil {
+	if err := s.checkCaller(tenantID, who); err != nil {
 		return Alert{}, err
 	}
 	g, err := s.cfg.Store.GetGrant(ctx, grantID)

@@ -126,7 +126,8 @@ func New(cfg Config) (*Service, error) {
 // for the person who asked: what is wrong and what to do.
 type Refusal struct {
 	Reason string
-	// Err is the class of refusal (ErrNotEligible, ErrDuplicate, ...).
+	// Err is the class of refusal (ErrInvalidInput, ErrNotEligible,
+	// ErrDuplicate, ...).
 	Err error
 	// Request is the request concerned, when there is one (the existing
 	// pending request for a duplicate, the current state for a stale click).
@@ -157,7 +158,7 @@ func (s *Service) Profiles() []Profile {
 
 // EligibleProfiles returns the profiles the user may request.
 func (s *Service) EligibleProfiles(ctx context.Context, tenantID string, user Person) ([]Profile, error) {
-	if err := s.checkTenant(tenantID); err != nil {
+	if err := s.checkCaller(tenantID, user); err != nil {
 		return nil, err
 	}
 	// One directory question for every profile's requester groups.
@@ -172,7 +173,7 @@ func (s *Service) EligibleProfiles(ctx context.Context, tenantID string, user Pe
 		}
 	}
 	member := map[string]bool{}
-	if len(all) > 0 && user.ObjectID != "" {
+	if len(all) > 0 {
 		found, err := s.cfg.Directory.MemberGroups(ctx, user.ObjectID, all)
 		if err != nil {
 			return nil, fmt.Errorf("check eligibility of %s: %w", user.ObjectID, err)
@@ -197,6 +198,21 @@ func (s *Service) EligibleProfiles(ctx context.Context, tenantID string, user Pe
 func (s *Service) checkTenant(tenantID string) error {
 	if tenantID == "" || !strings.EqualFold(tenantID, s.cfg.TenantID) {
 		return refuse(ErrWrongTenant, "This bot serves only its own organisation's tenant; your tenant is not allowed.")
+	}
+	return nil
+}
+
+// checkCaller admits a caller from the configured tenant whose identity is
+// an Entra object id: no directory question is asked about anything else.
+func (s *Service) checkCaller(tenantID string, who Person) error {
+	if err := s.checkTenant(tenantID); err != nil {
+		return err
+	}
+	if !IsObjectID(who.ObjectID) {
+		if who.ObjectID == "" {
+			return refuse(ErrNoIdentity, "Your Teams account sent no Entra ID object id, so jitbot cannot tell who you are. Use a Teams account of this organisation (guests and anonymous users are not served).")
+		}
+		return refuse(ErrNoIdentity, "Your Teams account sent %s as its Entra ID object id, which is not one (an object id is a GUID). Use a Teams account of this organisation.", Quote(who.ObjectID))
 	}
 	return nil
 }
@@ -243,37 +259,17 @@ type Submission struct {
 // approval card. A *Refusal says why a submission was turned down; nothing is
 // stored then.
 func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) {
-	if err := s.checkTenant(sub.TenantID); err != nil {
+	if err := s.checkCaller(sub.TenantID, sub.Requester); err != nil {
 		return nil, err
-	}
-	if sub.Requester.ObjectID == "" {
-		return nil, refuse(ErrNotEligible, "Your Teams account has no Entra ID object id, so access cannot be granted to it.")
 	}
 	p, ok := s.profiles[sub.Profile]
 	if !ok {
-		return nil, refuse(ErrUnknownProfile, "There is no profile called %q. Send `profiles` to see the ones you may request.", sub.Profile)
-	}
-	if sub.Duration < p.MinDuration || sub.Duration > p.MaxDuration || sub.Duration <= 0 {
-		span := "up to " + FormatDuration(p.MaxDuration)
-		if p.MinDuration > 0 {
-			span = FormatDuration(p.MinDuration) + " to " + FormatDuration(p.MaxDuration)
-		}
-		return nil, refuse(ErrNotEligible, "Profile %s can be granted for %s; you asked for %s. Ask again with a duration in that range.",
-			p.Name, span, FormatDuration(sub.Duration))
+		return nil, refuse(ErrUnknownProfile, "There is no profile called %s. Send `profiles` to see the ones you may request.", Quote(sub.Profile))
 	}
 	sub.Justification = strings.TrimSpace(sub.Justification)
 	sub.Ticket = strings.TrimSpace(sub.Ticket)
-	if sub.Justification == "" {
-		return nil, refuse(ErrNotEligible, "Say why you need access: add a justification after the duration (and ticket).")
-	}
-	if len(sub.Justification) > 1000 {
-		return nil, refuse(ErrNotEligible, "The justification is too long (%d characters); keep it under 1000.", len(sub.Justification))
-	}
-	if p.RequireTicket && sub.Ticket == "" {
-		return nil, refuse(ErrNotEligible, "Profile %s needs a ticket matching %s. Put it right after the duration.", p.Name, p.TicketPattern)
-	}
-	if sub.Ticket != "" && p.TicketPattern != nil && !p.TicketPattern.MatchString(sub.Ticket) {
-		return nil, refuse(ErrNotEligible, "Ticket %q does not match %s, the pattern profile %s expects.", sub.Ticket, p.TicketPattern, p.Name)
+	if err := checkSubmission(p, sub.Duration, sub.Ticket, sub.Justification); err != nil {
+		return nil, err
 	}
 	eligible, err := s.inGroups(ctx, sub.Requester.ObjectID, p.RequesterGroups, true)
 	if err != nil {
@@ -320,7 +316,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		if _, derr := s.cfg.Store.Decide(ctx, req.ID, d, nil, s.cfg.Owner, now, s.event(now, System, ActionDenied, req, d.Reason)); derr != nil {
 			return nil, fmt.Errorf("post approval card: %w (and closing the request failed: %v)", err, derr)
 		}
-		return nil, refuse(ErrNotConfigured, "Your request could not be shown to the approvers (their channel could not be reached), so it was closed. Try again in a few minutes, or tell your Teams administrator.")
+		return nil, refuse(ErrApproversUnreachable, "Your request could not be shown to the approvers (their channel could not be reached), so it was closed. Try again in a few minutes, or tell your Teams administrator.")
 	}
 	if err := s.cfg.Store.SetApprovalCard(ctx, req.ID, chat, activityID); err != nil {
 		return nil, fmt.Errorf("record approval card: %w", err)
@@ -332,6 +328,45 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 	}
 	s.notify(ctx, req, NoticeReceived, fmt.Sprintf("Your request for %s (%s) was sent to the approvers.", p.Name, FormatDuration(req.Duration)))
 	return req, nil
+}
+
+// checkSubmission checks what was typed against the profile: the duration
+// within its bounds, a justification, a ticket when required and matching
+// its pattern, and every text within its length limit.
+func checkSubmission(p Profile, d time.Duration, ticket, justification string) error {
+	if err := checkDuration(p, d); err != nil {
+		return err
+	}
+	switch {
+	case justification == "":
+		return refuse(ErrInvalidInput, "Say why you need access: add a justification after the duration (and ticket).")
+	case Length(justification) > MaxJustification:
+		return refuse(ErrInvalidInput, "The justification is too long (%d characters); keep it to %d.", Length(justification), MaxJustification)
+	case Length(ticket) > MaxTicket:
+		return refuse(ErrInvalidInput, "The ticket is too long (%d characters); a ticket reference has at most %d.", Length(ticket), MaxTicket)
+	case p.RequireTicket && ticket == "":
+		return refuse(ErrInvalidInput, "Profile %s needs a ticket matching %s. Put it right after the duration.", p.Name, Quote(p.TicketPattern.String()))
+	case ticket != "" && p.TicketPattern != nil && !p.TicketPattern.MatchString(ticket):
+		return refuse(ErrInvalidInput, "Ticket %s does not match %s, the pattern profile %s expects.", Quote(ticket), Quote(p.TicketPattern.String()), p.Name)
+	}
+	return nil
+}
+
+// checkDuration checks a duration against the profile's bounds.
+func checkDuration(p Profile, d time.Duration) error {
+	if d >= p.MinDuration && d <= p.MaxDuration && d > 0 {
+		return nil
+	}
+	return refuse(ErrInvalidInput, "Profile %s can be granted for %s; you asked for %s. Ask again with a duration in that range.",
+		p.Name, durationSpan(p), FormatDuration(d))
+}
+
+// durationSpan says how long a profile can be granted for.
+func durationSpan(p Profile) string {
+	if p.MinDuration > 0 {
+		return FormatDuration(p.MinDuration) + " to " + FormatDuration(p.MaxDuration)
+	}
+	return "up to " + FormatDuration(p.MaxDuration)
 }
 
 // DecisionInput is an approver's click on the approval card.
@@ -349,11 +384,15 @@ type DecisionInput struct {
 // stands. A *Refusal (with Request set when the request exists) says why a
 // decision was not accepted; nothing changes then.
 func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error) {
-	if err := s.checkTenant(in.TenantID); err != nil {
+	if err := s.checkCaller(in.TenantID, in.Approver); err != nil {
 		return nil, err
 	}
 	if in.Verdict != Approve && in.Verdict != Deny {
-		return nil, refuse(ErrNotApprover, "Unknown decision %q.", in.Verdict)
+		return nil, refuse(ErrInvalidInput, "Unknown decision %s.", Quote(string(in.Verdict)))
+	}
+	in.Reason = strings.TrimSpace(in.Reason)
+	if n := Length(in.Reason); n > MaxReason {
+		return nil, refuse(ErrInvalidInput, "The reason is too long (%d characters); keep it to %d.", n, MaxReason)
 	}
 	req, err := s.cfg.Store.GetRequest(ctx, in.RequestID)
 	if errors.Is(err, ErrNotFound) {
@@ -369,11 +408,10 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	}
 	p, ok := s.profiles[req.Profile]
 	if !ok {
-		r := refuse(ErrUnknownProfile, "Profile %s is no longer configured, so this request cannot be decided.", req.Profile)
-		r.Request = req
-		return nil, r
+		// Nobody can ever decide it: close it, whoever clicked.
+		return nil, s.invalidate(ctx, req, in, fmt.Sprintf("profile %s is no longer configured", req.Profile))
 	}
-	self := in.Approver.ObjectID != "" && strings.EqualFold(in.Approver.ObjectID, req.Requester.ObjectID)
+	self := strings.EqualFold(in.Approver.ObjectID, req.Requester.ObjectID)
 	if self && !p.AllowSelfApproval {
 		r := refuse(ErrSelfApproval, "You cannot decide your own request; another approver has to.")
 		r.Request = req
@@ -390,9 +428,20 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 			return nil, r
 		}
 	}
+	if in.Verdict == Approve {
+		// The profile may have changed since the request was made: an
+		// approval is checked against the profile as it is now.
+		why, err := s.stillValid(ctx, p, req)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			return nil, s.invalidate(ctx, req, in, why)
+		}
+	}
 
 	now := s.cfg.Clock.Now().UTC()
-	d := Decision{Approver: in.Approver, Verdict: in.Verdict, Reason: strings.TrimSpace(in.Reason), DecidedAt: now}
+	d := Decision{Approver: in.Approver, Verdict: in.Verdict, Reason: in.Reason, DecidedAt: now}
 	action := ActionDenied
 	var grant *Grant
 	if in.Verdict == Approve {
@@ -420,16 +469,16 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	}
 
 	if in.Verdict == Deny {
-		text := fmt.Sprintf("Your request for %s was denied by %s.", req.Profile, in.Approver.Name)
+		text := fmt.Sprintf("Your request for %s was denied by %s.", req.Profile, Escape(in.Approver.Name))
 		if d.Reason != "" {
-			text += " Reason: " + d.Reason
+			text += " Reason: " + Quote(d.Reason)
 		}
 		s.notify(ctx, updated, NoticeDenied, text)
 		s.updateCard(ctx, updated)
 		return updated, nil
 	}
 	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was approved by %s. Access until %s.",
-		req.Profile, in.Approver.Name, grant.ExpiresAt.Format(time.RFC3339)))
+		req.Profile, Escape(in.Approver.Name), grant.ExpiresAt.Format(time.RFC3339)))
 	g := updated.Grant
 	if g == nil {
 		return nil, fmt.Errorf("approved request %s has no grant", req.ID)
@@ -454,6 +503,55 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	return final, nil
 }
 
+// stillValid checks a pending request against its profile as configured
+// now: the duration within the bounds and the requester still in a
+// requester group. It returns why the request no longer fits, or "".
+func (s *Service) stillValid(ctx context.Context, p Profile, req *Request) (string, error) {
+	if req.Duration < p.MinDuration || req.Duration > p.MaxDuration || req.Duration <= 0 {
+		return fmt.Sprintf("%s was asked for, but profile %s now grants %s", FormatDuration(req.Duration), p.Name, durationSpan(p)), nil
+	}
+	eligible, err := s.inGroups(ctx, req.Requester.ObjectID, p.RequesterGroups, true)
+	if err != nil {
+		return "", fmt.Errorf("check whether %s may still request %s: %w", req.Requester.ObjectID, p.Name, err)
+	}
+	if !eligible {
+		return fmt.Sprintf("the requester is no longer in a requester group of %s", p.Name), nil
+	}
+	return "", nil
+}
+
+// invalidate closes a pending request that no longer fits its profile, on
+// the click of in.Approver: it is denied by jitbot with the reason, the
+// card and the requester are told, and the click is audited as
+// request.invalidated. Nothing is granted. It returns the refusal the
+// clicker sees, with the request as it now stands.
+func (s *Service) invalidate(ctx context.Context, req *Request, in DecisionInput, why string) error {
+	now := s.cfg.Clock.Now().UTC()
+	d := Decision{Approver: System, Verdict: Deny, Reason: "No longer valid: " + why + ".", DecidedAt: now}
+	ev := s.event(now, in.Approver, ActionInvalidated, req, why)
+	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
+	updated, err := s.cfg.Store.Decide(ctx, req.ID, d, nil, s.cfg.Owner, now, ev)
+	if errors.Is(err, ErrNotPending) {
+		cur, gerr := s.cfg.Store.GetRequest(ctx, req.ID)
+		if gerr != nil {
+			return fmt.Errorf("reload request %s: %w", req.ID, gerr)
+		}
+		r := refuse(ErrNotPending, "Another approver decided this request first; the card shows the outcome.")
+		r.Request = cur
+		return r
+	}
+	if err != nil {
+		return fmt.Errorf("close request %s as no longer valid: %w", req.ID, err)
+	}
+	s.log.Info("request closed as no longer valid", "request", req.ID, "profile", req.Profile, "why", why, "by", in.Approver.ObjectID)
+	s.notify(ctx, updated, NoticeClosed, fmt.Sprintf("Your request for %s was closed without a decision: %s. Nothing was granted; ask again if you still need access.",
+		req.Profile, why))
+	s.updateCard(ctx, updated)
+	r := refuse(ErrNoLongerValid, "This request no longer fits its profile (%s), so it was closed and nothing was granted; the requester was told.", why)
+	r.Request = updated
+	return r
+}
+
 // grant adds the membership of a granting grant this replica has claimed,
 // resuming where an earlier attempt stopped: the check whether the user
 // already was a member is stored before anything is added, so a membership
@@ -470,7 +568,7 @@ func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 		if lerr != nil {
 			return nil, fmt.Errorf("reload request %s: %w", g.RequestID, lerr)
 		}
-		s.notify(ctx, req, NoticeFailed, fmt.Sprintf("Your access to %s was approved but could not be granted: %s. Ask again, or tell your administrator.", g.Profile, err))
+		s.notify(ctx, req, NoticeFailed, fmt.Sprintf("Your access to %s was approved but could not be granted: %s. Ask again, or tell your administrator.", g.Profile, Quote(err.Error())))
 		s.updateCard(ctx, req)
 		return req, nil
 	}
@@ -523,7 +621,7 @@ func grantedText(g *Grant) string {
 
 // Status returns the user's open requests and active grants.
 func (s *Service) Status(ctx context.Context, tenantID string, user Person) ([]Request, error) {
-	if err := s.checkTenant(tenantID); err != nil {
+	if err := s.checkCaller(tenantID, user); err != nil {
 		return nil, err
 	}
 	reqs, err := s.cfg.Store.OpenRequests(ctx, user.ObjectID)

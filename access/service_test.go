@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,13 +202,18 @@ func TestSubmitRefusals(t *testing.T) {
 		{"other tenant", func(s *access.Submission) { s.TenantID = "99999999-9999-4999-8999-999999999999" }, access.ErrWrongTenant},
 		{"no tenant", func(s *access.Submission) { s.TenantID = "" }, access.ErrWrongTenant},
 		{"unknown profile", func(s *access.Submission) { s.Profile = "nope" }, access.ErrUnknownProfile},
-		{"too short", func(s *access.Submission) { s.Duration = 5 * time.Minute }, access.ErrNotEligible},
-		{"too long", func(s *access.Submission) { s.Duration = 5 * time.Hour }, access.ErrNotEligible},
-		{"no justification", func(s *access.Submission) { s.Justification = "  " }, access.ErrNotEligible},
-		{"no ticket", func(s *access.Submission) { s.Ticket = "" }, access.ErrNotEligible},
-		{"bad ticket", func(s *access.Submission) { s.Ticket = "JIRA-1" }, access.ErrNotEligible},
+		{"too short", func(s *access.Submission) { s.Duration = 5 * time.Minute }, access.ErrInvalidInput},
+		{"too long", func(s *access.Submission) { s.Duration = 5 * time.Hour }, access.ErrInvalidInput},
+		{"no justification", func(s *access.Submission) { s.Justification = "  " }, access.ErrInvalidInput},
+		{"justification over the limit in characters", func(s *access.Submission) {
+			s.Justification = strings.Repeat("é", access.MaxJustification+1)
+		}, access.ErrInvalidInput},
+		{"ticket over the limit", func(s *access.Submission) { s.Ticket = "INC-" + strings.Repeat("1", access.MaxTicket) }, access.ErrInvalidInput},
+		{"no ticket", func(s *access.Submission) { s.Ticket = "" }, access.ErrInvalidInput},
+		{"bad ticket", func(s *access.Submission) { s.Ticket = "JIRA-1" }, access.ErrInvalidInput},
 		{"not a requester", func(s *access.Submission) { s.Requester = eve }, access.ErrNotEligible},
-		{"no object id", func(s *access.Submission) { s.Requester = access.Person{Name: "guest"} }, access.ErrNotEligible},
+		{"no object id", func(s *access.Submission) { s.Requester = access.Person{Name: "guest"} }, access.ErrNoIdentity},
+		{"object id not a GUID", func(s *access.Submission) { s.Requester = access.Person{ObjectID: "29:1abc", Name: "guest"} }, access.ErrNoIdentity},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -313,10 +319,12 @@ func TestDecisionRefusals(t *testing.T) {
 	}{
 		{"requester approves own", access.DecisionInput{TenantID: tenant, RequestID: req.ID, Approver: riley, Verdict: access.Approve}, access.ErrSelfApproval},
 		{"not an approver", access.DecisionInput{TenantID: tenant, RequestID: req.ID, Approver: eve, Verdict: access.Approve}, access.ErrNotApprover},
-		{"no object id", access.DecisionInput{TenantID: tenant, RequestID: req.ID, Approver: access.Person{Name: "x"}, Verdict: access.Approve}, access.ErrNotApprover},
+		{"no object id", access.DecisionInput{TenantID: tenant, RequestID: req.ID, Approver: access.Person{Name: "x"}, Verdict: access.Approve}, access.ErrNoIdentity},
+		{"object id not a GUID", access.DecisionInput{TenantID: tenant, RequestID: req.ID, Approver: access.Person{ObjectID: "alex", Name: "x"}, Verdict: access.Approve}, access.ErrNoIdentity},
+		{"reason over the limit", access.DecisionInput{TenantID: tenant, RequestID: req.ID, Approver: alex, Verdict: access.Deny, Reason: strings.Repeat("ü", access.MaxReason+1)}, access.ErrInvalidInput},
 		{"other tenant", access.DecisionInput{TenantID: "99999999-9999-4999-8999-999999999999", RequestID: req.ID, Approver: alex, Verdict: access.Approve}, access.ErrWrongTenant},
 		{"unknown request", access.DecisionInput{TenantID: tenant, RequestID: "nope", Approver: alex, Verdict: access.Approve}, access.ErrNotFound},
-		{"bad verdict", access.DecisionInput{TenantID: tenant, RequestID: req.ID, Approver: alex, Verdict: "maybe"}, access.ErrNotApprover},
+		{"bad verdict", access.DecisionInput{TenantID: tenant, RequestID: req.ID, Approver: alex, Verdict: "maybe"}, access.ErrInvalidInput},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := e.svc.Decide(context.Background(), c.in)
@@ -488,7 +496,7 @@ func TestPostFailureClosesRequest(t *testing.T) {
 	e := newEnv(t)
 	e.notes.FailPost = true
 	_, err := e.svc.Submit(context.Background(), access.Submission{TenantID: tenant, Requester: riley, Profile: "prod-db", Duration: time.Hour, Ticket: "INC-1", Justification: "x"})
-	if !errors.Is(err, access.ErrNotConfigured) {
+	if !errors.Is(err, access.ErrApproversUnreachable) {
 		t.Fatalf("want a refusal saying approvers could not be reached, got %v", err)
 	}
 	e.notes.FailPost = false
@@ -584,10 +592,13 @@ func TestEligibleProfiles(t *testing.T) {
 	for _, c := range []struct {
 		who  access.Person
 		want int
-	}{{riley, 1}, {eve, 0}, {access.Person{Name: "no object id"}, 0}} {
+	}{{riley, 1}, {eve, 0}} {
 		ps, err := e.svc.EligibleProfiles(context.Background(), tenant, c.who)
 		if err != nil || len(ps) != c.want {
 			t.Errorf("%s: %d profiles (%v), want %d", c.who.Name, len(ps), err, c.want)
 		}
+	}
+	if _, err := e.svc.EligibleProfiles(context.Background(), tenant, access.Person{Name: "no object id"}); !errors.Is(err, access.ErrNoIdentity) {
+		t.Errorf("no object id: %v, want a refusal", err)
 	}
 }

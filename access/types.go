@@ -203,6 +203,7 @@ const (
 	ActionRequested     Action = "request.created"
 	ActionApproved      Action = "request.approved"
 	ActionDenied        Action = "request.denied"
+	ActionInvalidated   Action = "request.invalidated"
 	ActionGranted       Action = "grant.added"
 	ActionPreExisting   Action = "grant.pre_existing"
 	ActionGrantFailed   Action = "grant.failed"
@@ -233,19 +234,42 @@ type AuditEvent struct {
 	ActivityID     string
 }
 
-// Errors returned by a Store.
+// Errors a Store returns.
 var (
-	ErrNotFound       = errors.New("not found")
-	ErrNotPending     = errors.New("request is no longer pending")
-	ErrDuplicate      = errors.New("a pending request for this profile already exists")
-	ErrStaleGrant     = errors.New("grant changed concurrently or claimed by another replica")
-	ErrPermanent      = errors.New("permanent directory error")
-	ErrNotConfigured  = errors.New("not configured")
-	ErrWrongTenant    = errors.New("activity from another tenant")
-	ErrNotEligible    = errors.New("not eligible")
-	ErrNotApprover    = errors.New("not an approver")
-	ErrSelfApproval   = errors.New("requester cannot decide their own request")
+	ErrNotFound   = errors.New("not found")
+	ErrNotPending = errors.New("request is no longer pending")
+	ErrDuplicate  = errors.New("a pending request for this profile already exists")
+	ErrStaleGrant = errors.New("grant changed concurrently or claimed by another replica")
+)
+
+// ErrPermanent marks a Directory error that retrying will not mend (a
+// missing permission, a group that does not exist).
+var ErrPermanent = errors.New("permanent directory error")
+
+// Classes of refusal: the Err of a *Refusal, to be tested with errors.Is.
+var (
+	// ErrWrongTenant: the activity comes from another Entra tenant.
+	ErrWrongTenant = errors.New("activity from another tenant")
+	// ErrNoIdentity: the caller has no valid Entra object id.
+	ErrNoIdentity = errors.New("caller has no Entra object id")
+	// ErrInvalidInput: what was typed or filled in is not acceptable (a
+	// duration out of bounds, a missing justification, a bad ticket, text
+	// over its length limit).
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrNotEligible: the requester is not in a requester group.
+	ErrNotEligible = errors.New("not eligible")
+	// ErrNotApprover: the clicker may not decide (or retry).
+	ErrNotApprover = errors.New("not an approver")
+	// ErrSelfApproval: the requester tried to decide their own request.
+	ErrSelfApproval = errors.New("requester cannot decide their own request")
+	// ErrUnknownProfile: no profile has the name.
 	ErrUnknownProfile = errors.New("unknown profile")
+	// ErrNoLongerValid: a pending request no longer fits its profile as
+	// configured now (the profile is gone, the requester is no longer
+	// eligible, the duration is out of the profile's bounds); it was closed.
+	ErrNoLongerValid = errors.New("request no longer valid")
+	// ErrApproversUnreachable: the approval card could not be posted.
+	ErrApproversUnreachable = errors.New("approvers' channel unreachable")
 )
 
 // Directory is the identity directory that holds group memberships (Entra ID
@@ -320,6 +344,7 @@ const (
 	NoticeReceived NoticeKind = "received"
 	NoticeApproved NoticeKind = "approved"
 	NoticeDenied   NoticeKind = "denied"
+	NoticeClosed   NoticeKind = "closed" // no longer valid when decided
 	NoticeGranted  NoticeKind = "granted"
 	NoticeFailed   NoticeKind = "failed"
 	NoticeRevoked  NoticeKind = "revoked"

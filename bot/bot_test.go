@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +60,10 @@ type world struct {
 	clock  *accesstest.Clock
 	svc    *access.Service
 	server *httptest.Server
+	// handler serves the server's requests; reconfigure swaps it.
+	handler atomic.Pointer[bot.Bot]
+	svcCfg  access.Config
+	botCfg  bot.Config
 }
 
 func newWorld(t *testing.T) *world {
@@ -94,7 +99,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	notifier := &bot.Notifier{Connector: client, TenantID: tenantID, BotID: "28:" + appID, BotName: "jitbot", ServiceURL: w.conn.ServiceURL()}
-	w.svc, err = access.New(access.Config{
+	w.svcCfg = access.Config{
 		TenantID: tenantID, Store: db, Directory: dir, Notifier: notifier, Clock: w.clock, Logger: logger, NewID: uuid.NewString,
 		SecurityChannelID: securityChannel, MaxAttempts: 2, SecurityGroups: []string{approverGroup}, Owner: "replica-1",
 		Profiles: []access.Profile{{
@@ -103,22 +108,41 @@ func newWorld(t *testing.T) *world {
 			TicketPattern: regexp.MustCompile(`^INC-[0-9]+$`), RequesterGroups: []string{requesterGrp},
 			ApproverGroups: []string{approverGroup}, ApproverChannelID: channelID,
 		}},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	notifier.Profile = w.svc.Profile
 	validator, err := auth.NewValidator(auth.Config{AppID: appID, OpenIDMetadataURL: w.issuer.MetadataURL()}, nil, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bot.New(bot.Config{Service: w.svc, Auth: validator, Connector: client, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.server = httptest.NewServer(h)
+	w.botCfg = bot.Config{Auth: validator, Connector: client, Logger: logger}
+	w.reconfigure(nil)
+	w.server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.handler.Load().ServeHTTP(rw, r)
+	}))
 	t.Cleanup(w.server.Close)
 	return w
+}
+
+// reconfigure builds the access service and the bot again, on the same
+// database and fakes, from the configuration as edit changes it (nil: as
+// it is): the bot restarted with a new jitbot.yaml.
+func (w *world) reconfigure(edit func(*access.Config)) {
+	w.t.Helper()
+	if edit != nil {
+		edit(&w.svcCfg)
+	}
+	svc, err := access.New(w.svcCfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.svcCfg.Notifier.(*bot.Notifier).Profile = svc.Profile
+	cfg := w.botCfg
+	cfg.Service = svc
+	h, err := bot.New(cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.svc = svc
+	w.handler.Store(h)
 }
 
 type person struct{ id, name string }

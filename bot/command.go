@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/jitbot/jitbot/access"
 )
 
 // Command is a parsed chat message.
@@ -49,7 +51,7 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return Command{Verb: verb}, nil
 	case "request":
 	default:
-		return Command{}, fmt.Errorf("I don't know %q. Send `help` for the commands.", words[0])
+		return Command{}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))
 	}
 	args := words[1:]
 	if len(args) == 0 {
@@ -57,11 +59,11 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 	}
 	c := Command{Verb: "request", Profile: strings.ToLower(args[0])}
 	if len(args) < 2 {
-		return c, fmt.Errorf("Say how long you need access, e.g. `request %s 2h INC-4711 why you need it`.", c.Profile)
+		return c, fmt.Errorf("Say how long you need access, e.g. %s.", access.Quote("request "+c.Profile+" 2h INC-4711 why you need it"))
 	}
 	d, err := time.ParseDuration(strings.ToLower(args[1]))
 	if err != nil {
-		return c, fmt.Errorf("%q is not a duration; write it like `45m`, `2h` or `1h30m`.", args[1])
+		return c, fmt.Errorf("%s is not a duration; write it like `45m`, `2h` or `1h30m`.", access.Quote(args[1]))
 	}
 	c.Duration = d
 	rest := args[2:]

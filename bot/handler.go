@@ -322,8 +322,9 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		})
 		if err != nil {
 			var r *access.Refusal
-			if errors.As(err, &r) && r.Request != nil && (errors.Is(err, access.ErrNotPending) || errors.Is(err, access.ErrUnknownProfile)) {
-				// A stale or repeated click: show the card as it stands.
+			if errors.As(err, &r) && r.Request != nil && (errors.Is(err, access.ErrNotPending) || errors.Is(err, access.ErrNoLongerValid)) {
+				// A stale or repeated click, or a request closed as no longer
+				// valid: show the card as it stands.
 				return http.StatusOK, cards.InvokeResponse(b.approvalCard(r.Request))
 			}
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
@@ -350,7 +351,7 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 	case "submitRequest":
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
 	default:
-		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %q.", v.Action.Verb))
+		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %s.", access.Quote(v.Action.Verb)))
 	}
 }
 
@@ -371,7 +372,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 	}
 	d, err := time.ParseDuration(strings.ToLower(form.Duration))
 	if err != nil {
-		return again(fmt.Sprintf("%q is not a duration; write it like 45m, 2h or 1h30m.", form.Duration))
+		return again(fmt.Sprintf("%s is not a duration; write it like 45m, 2h or 1h30m.", access.Quote(form.Duration)))
 	}
 	req, err := b.cfg.Service.Submit(ctx, access.Submission{
 		TenantID: tenant, Requester: user, Profile: form.Profile, Duration: d, Ticket: form.Ticket,

@@ -99,7 +99,7 @@ func RequestForm(profiles []access.Profile, opts FormOptions) Card {
 			Label:       "Ticket",
 			Placeholder: "Incident or change number",
 			Value:       opts.Ticket,
-			MaxLength:   maxLine,
+			MaxLength:   maxTicket,
 		},
 		hint(ticketHint...),
 		inputText{

@@ -10,11 +10,14 @@ import (
 )
 
 // Length limits for text people typed, so that one long justification can
-// neither push a card past Teams' message size nor bury its buttons.
+// neither push a card past Teams' message size nor bury its buttons. The
+// limits the domain enforces are its own (access.MaxJustification,
+// access.MaxTicket, access.MaxReason); the cards' inputs offer the same.
 const (
-	maxJustification = 1000 // also the form's maxLength
-	maxReason        = 500
-	maxLine          = 200 // names, tickets, one-line values
+	maxJustification = access.MaxJustification // also the form's maxLength
+	maxReason        = access.MaxReason        // also the deny reason's maxLength
+	maxTicket        = access.MaxTicket        // also the form's maxLength
+	maxLine          = 200                     // names and other one-line values
 )
 
 // wordJoiner is an invisible character that never breaks a line. Put between

@@ -265,6 +265,16 @@ func (g *Graph) AddMember(groupID, memberID string) {
 	}
 }
 
+// RemoveMember removes a direct member of a group, as an administrator
+// would outside jitbot. Removing a non-member does nothing.
+func (g *Graph) RemoveMember(groupID, memberID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gr, ok := g.groups[key(groupID)]; ok {
+		gr.members = slices.DeleteFunc(gr.members, func(m string) bool { return m == key(memberID) })
+	}
+}
+
 // SetNested makes group child a direct member of group parent.
 func (g *Graph) SetNested(parent, child string) {
 	g.t.Helper()
