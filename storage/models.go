@@ -129,5 +129,5 @@ func (membershipRow) TableName() string { return "demo_memberships" }
 
 // models lists the tables migrated at Open.
 func models() []any {
-	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}}
+	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}}
 }

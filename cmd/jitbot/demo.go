@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/storage"
 )
 
 // The demo's fixed identities. They match .m365agentsplayground.yml, so
@@ -55,10 +57,13 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	if err := requireLoopback(*listen); err != nil {
 		return err
 	}
+	if !strings.HasPrefix(*database, "sqlite:") {
+		return fmt.Errorf("--database %s: the demo runs on a SQLite file of its own (e.g. sqlite:jitbot-demo.db), never on a PostgreSQL database, which is for serve", redactedDB(*database))
+	}
 	logger.Warn("DEMO MODE: local mode, no inbound authentication, simulated directory; never expose this port",
 		"listen", *listen, "database", *database)
 
-	db, err := openForServing(ctx, *database, logger)
+	db, err := openForServing(ctx, *database, storage.ModeDemo, logger)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -147,16 +148,45 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 
 func newID() string { return uuid.NewString() }
 
-// openForServing opens the database and takes the right to serve from it
-// (SQLite serves one process only).
-func openForServing(ctx context.Context, databaseURL string, logger *slog.Logger) (*storage.DB, error) {
+// openForServing opens the database, checks that it belongs to mode (a
+// demo database is never served for real, nor the other way round) and
+// takes the right to serve from it (SQLite serves one process only).
+func openForServing(ctx context.Context, databaseURL string, mode storage.Mode, logger *slog.Logger) (*storage.DB, error) {
 	db, err := storage.Open(ctx, databaseURL, logger)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := checkMode(ctx, db, databaseURL, mode); err != nil {
+		_ = db.Close()
+		return nil, err
 	}
 	if err := db.LockForServing(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// checkMode refuses a database that another mode created, saying what to do.
+func checkMode(ctx context.Context, db *storage.DB, databaseURL string, mode storage.Mode) error {
+	got, err := db.Mode(ctx, mode)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	switch {
+	case got == mode:
+		return nil
+	case mode == storage.ModeServe:
+		return fmt.Errorf("database %s was created by `jitbot demo` and holds demo data (a simulated directory, self-approval): serve never uses it; set `database` to a new database, e.g. sqlite:jitbot.db or postgres://...", redactedDB(databaseURL))
+	default:
+		return fmt.Errorf("database %s belongs to `jitbot serve`: the demo never uses a real deployment's database; run the demo with its own file, e.g. --database sqlite:jitbot-demo.db", redactedDB(databaseURL))
+	}
+}
+
+// redactedDB names a database without the password a URL may carry.
+func redactedDB(databaseURL string) string {
+	if u, err := url.Parse(databaseURL); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return databaseURL
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jitbot/jitbot/storage"
 )
 
 func runCmd(t *testing.T, env map[string]string, args ...string) (int, string) {
@@ -90,5 +92,46 @@ func TestDemoRefusesPublicListen(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	if code, out := runCmd(t, nil, "frobnicate"); code != 2 || !strings.Contains(out, "Usage") {
 		t.Fatalf("exit %d: %s", code, out)
+	}
+}
+
+func TestDemoAndServeNeverShareADatabase(t *testing.T) {
+	env := map[string]string{"TENANT": "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"}
+	// The demo refuses PostgreSQL outright.
+	code, out := runCmd(t, nil, "demo", "--listen", "127.0.0.1:0", "--database", "postgres://jitbot:secret@127.0.0.1:5432/prod")
+	if code == 0 || !strings.Contains(out, "SQLite file of its own") || strings.Contains(out, "secret") {
+		t.Fatalf("demo on PostgreSQL: exit %d: %s", code, out)
+	}
+
+	openAs := func(path string, mode storage.Mode) {
+		t.Helper()
+		db, err := storage.Open(context.Background(), "sqlite:"+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if got, err := db.Mode(context.Background(), mode); err != nil || got != mode {
+			t.Fatalf("mode %q, %v", got, err)
+		}
+	}
+	serveWith := func(path string) (int, string) {
+		cfg := writeConfig(t, strings.Replace(strings.Replace(validConfig, `sqlite:jitbot.db`, "sqlite:"+path, 1), `":3978"`, `"127.0.0.1:0"`, 1))
+		return runCmd(t, env, "serve", "--local", "--config", cfg)
+	}
+
+	// serve refuses a demo database, and says what to do.
+	demoDB := filepath.Join(t.TempDir(), "jitbot-demo.db")
+	openAs(demoDB, storage.ModeDemo)
+	code, out = serveWith(demoDB)
+	if code == 0 || !strings.Contains(out, "created by `jitbot demo`") || !strings.Contains(out, "set `database` to a new database") {
+		t.Fatalf("serve on a demo database: exit %d: %s", code, out)
+	}
+
+	// demo refuses a serve database, and says what to do.
+	serveDB := filepath.Join(t.TempDir(), "jitbot.db")
+	openAs(serveDB, storage.ModeServe)
+	code, out = runCmd(t, nil, "demo", "--listen", "127.0.0.1:0", "--database", "sqlite:"+serveDB)
+	if code == 0 || !strings.Contains(out, "belongs to `jitbot serve`") || !strings.Contains(out, "--database sqlite:jitbot-demo.db") {
+		t.Fatalf("demo on a serve database: exit %d: %s", code, out)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/graph"
+	"github.com/jitbot/jitbot/storage"
 )
 
 func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(string) (string, bool)) error {
@@ -89,7 +90,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		return fmt.Errorf("connector: %w", err)
 	}
 
-	db, err := openForServing(ctx, cfg.Database, logger)
+	db, err := openForServing(ctx, cfg.Database, storage.ModeServe, logger)
 	if err != nil {
 		return err
 	}
