@@ -85,7 +85,7 @@ func (o *observer) Intercept(pipeline khttp.Pipeline, middlewareIndex int, req *
 	ctx := req.Context()
 	switch {
 	case err != nil:
-		o.logger.LogAttrs(ctx, slog.LevelDebug, "graph request failed", append(attrs, slog.Any("error", err))...)
+		o.logger.LogAttrs(ctx, slog.LevelDebug, "graph request failed", append(attrs, slog.Any("err", err))...)
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
 		attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.String("request_id", resp.Header.Get("request-id")))
 		if ra := resp.Header.Get("Retry-After"); ra != "" {
