@@ -221,7 +221,7 @@ func (w *world) texts(conversationID string) string {
 	return b.String()
 }
 
-// approvalCard returns the approval card thread and its current card.
+// approvalThread returns the approval card thread and its current card.
 func (w *world) approvalThread() (conv string, card map[string]any) {
 	w.t.Helper()
 	for _, r := range w.conn.Requests() {

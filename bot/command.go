@@ -35,7 +35,7 @@ func cleanText(text string) string {
 // means the profile is unknown.
 type ticketMatcher func(profile, word string) (isTicket, known bool)
 
-// ParseCommand reads a message. A request line reads
+// parseCommand reads a message. A request line reads
 // `request <profile> <duration> [<ticket>] <justification...>`; the word after
 // the duration is the ticket when it matches the profile's ticket pattern.
 func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
