@@ -276,7 +276,10 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		return nil, fmt.Errorf("check whether %s may request %s: %w", sub.Requester.ObjectID, p.Name, err)
 	}
 	if !eligible {
-		return nil, refuse(ErrNotEligible, "You are not in a group allowed to request %s. Ask your manager to add you to one of its requester groups.", p.Name)
+		r := refuse(ErrNotEligible, "You are not in a group allowed to request %s. Ask your manager to add you to one of its requester groups.", p.Name)
+		base := &Request{Profile: p.Name, GroupID: p.GroupID, Requester: sub.Requester}
+		s.auditRefusal(ctx, sub.Requester, ActionRequestRefused, base, "not in a requester group", sub.ConversationID, sub.ActivityID)
+		return nil, r
 	}
 
 	now := s.cfg.Clock.Now().UTC()
@@ -415,6 +418,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	if self && !p.AllowSelfApproval {
 		r := refuse(ErrSelfApproval, "You cannot decide your own request; another approver has to.")
 		r.Request = req
+		s.auditRefusal(ctx, in.Approver, ActionDecisionRefused, req, "the requester tried to decide their own request", in.ConversationID, in.ActivityID)
 		return nil, r
 	}
 	if !self {
@@ -425,6 +429,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		if !ok {
 			r := refuse(ErrNotApprover, "You are not an approver for %s; only members of its approver groups can decide.", p.Name)
 			r.Request = req
+			s.auditRefusal(ctx, in.Approver, ActionDecisionRefused, req, "not in an approver group", in.ConversationID, in.ActivityID)
 			return nil, r
 		}
 	}
@@ -501,6 +506,17 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		return updated, nil
 	}
 	return final, nil
+}
+
+// auditRefusal records a refused attempt by an identified person (its
+// object id was checked): the refusal itself changes nothing else. A
+// failure to record it is logged; the refusal stands.
+func (s *Service) auditRefusal(ctx context.Context, who Person, action Action, req *Request, why, conversationID, activityID string) {
+	ev := s.event(s.cfg.Clock.Now().UTC(), who, action, req, why)
+	ev.ConversationID, ev.ActivityID = conversationID, activityID
+	if err := s.cfg.Store.AppendAudit(ctx, ev); err != nil {
+		s.log.Warn("audit refused attempt", "action", action, "by", who.ObjectID, "err", err)
+	}
 }
 
 // stillValid checks a pending request against its profile as configured

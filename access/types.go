@@ -204,6 +204,11 @@ const (
 	ActionApproved      Action = "request.approved"
 	ActionDenied        Action = "request.denied"
 	ActionInvalidated   Action = "request.invalidated"
+	// ActionRequestRefused and ActionDecisionRefused record attempts that
+	// were refused for who made them: a request by someone not in a
+	// requester group, a decision by someone who may not decide.
+	ActionRequestRefused  Action = "request.refused"
+	ActionDecisionRefused Action = "request.decision_refused"
 	ActionGranted       Action = "grant.added"
 	ActionPreExisting   Action = "grant.pre_existing"
 	ActionGrantFailed   Action = "grant.failed"
