@@ -200,28 +200,31 @@ type Action string
 
 // The audited actions.
 const (
-	ActionRequested   Action = "request.created"
-	ActionApproved    Action = "request.approved"
-	ActionDenied      Action = "request.denied"
+	ActionRequested     Action = "request.created"
+	ActionApproved      Action = "request.approved"
+	ActionDenied        Action = "request.denied"
+	ActionGranted       Action = "grant.added"
+	ActionPreExisting   Action = "grant.pre_existing"
+	ActionGrantFailed   Action = "grant.failed"
+	ActionRevoking      Action = "grant.revoking"
+	ActionRevoked       Action = "grant.revoked"
+	ActionRevokeSkipped Action = "grant.revoke_skipped"
+	ActionRevokeFailed  Action = "grant.revoke_failed"
+	ActionIrrevocable   Action = "grant.irrevocable"
+	ActionRetryNow      Action = "grant.retry_requested"
+	ActionRegranted     Action = "grant.readded"
+	ActionClosedGone    Action = "grant.closed_member_gone"
+	ActionDriftFound    Action = "drift.unexplained_member"
+	ActionDriftRemoved  Action = "drift.removed"
+
+	// ActionInvalidated: a pending request no longer fit its profile when
+	// an approver clicked, and was closed.
 	ActionInvalidated Action = "request.invalidated"
 	// ActionRequestRefused and ActionDecisionRefused record attempts that
 	// were refused for who made them: a request by someone not in a
 	// requester group, a decision by someone who may not decide.
 	ActionRequestRefused  Action = "request.refused"
 	ActionDecisionRefused Action = "request.decision_refused"
-	ActionGranted         Action = "grant.added"
-	ActionPreExisting     Action = "grant.pre_existing"
-	ActionGrantFailed     Action = "grant.failed"
-	ActionRevoking        Action = "grant.revoking"
-	ActionRevoked         Action = "grant.revoked"
-	ActionRevokeSkipped   Action = "grant.revoke_skipped"
-	ActionRevokeFailed    Action = "grant.revoke_failed"
-	ActionIrrevocable     Action = "grant.irrevocable"
-	ActionRetryNow        Action = "grant.retry_requested"
-	ActionRegranted       Action = "grant.readded"
-	ActionClosedGone      Action = "grant.closed_member_gone"
-	ActionDriftFound      Action = "drift.unexplained_member"
-	ActionDriftRemoved    Action = "drift.removed"
 )
 
 // AuditEvent is one append-only record of a transition.
