@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -653,61 +652,6 @@ func TestCustomScope(t *testing.T) {
 	}
 	if trs := authority.TokenRequests(); len(trs) != 1 || !slices.Equal(trs[0].Scopes, []string{usGov}) {
 		t.Errorf("token requests %+v", trs)
-	}
-}
-
-func TestBotBuilderClientMethods(t *testing.T) {
-	fake := connectortest.NewConnector(t)
-	c := localClient(t)
-	ctx := ctxT(t)
-	base, _ := url.Parse(fake.ServiceURL())
-	target := *base.JoinPath("v3", "conversations", "a:1", "activities")
-	if err := c.Post(ctx, target, schema.Activity{Type: schema.Message, Text: "via adapter"}); err != nil {
-		t.Fatal(err)
-	}
-	acts := fake.Activities("a:1")
-	if len(acts) != 1 || acts[0].Text() != "via adapter" {
-		t.Fatalf("activities %+v", acts)
-	}
-	if z := connectortest.ZeroValues(fake.Requests()[0].Body); len(z) != 0 {
-		t.Errorf("zero values via Post: %v", z)
-	}
-	one := *base.JoinPath("v3", "conversations", "a:1", "activities", acts[0].ID)
-	if err := c.Put(ctx, one, schema.Activity{Type: schema.Message, Text: "edited"}); err != nil {
-		t.Fatal(err)
-	}
-	if a, _ := fake.Activity("a:1", acts[0].ID); a.Text() != "edited" {
-		t.Errorf("after Put: %q", a.Text())
-	}
-	if err := c.Delete(ctx, one); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Delete(ctx, one); connector.StatusCode(err) != http.StatusNotFound {
-		t.Errorf("second Delete: %v", err)
-	}
-	if _, err := c.Get(ctx, *base.JoinPath("v3", "conversations", "a:1", "members")); connector.StatusCode(err) != http.StatusNotFound {
-		t.Errorf("Get of unknown route: %v", err)
-	}
-	if err := c.Post(ctx, url.URL{Path: "/relative"}, schema.Activity{}); err == nil {
-		t.Error("relative target accepted")
-	}
-
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/bad" {
-			_, _ = w.Write([]byte("not json"))
-			return
-		}
-		_, _ = w.Write([]byte(`[{"id":"29:1","aadObjectId":"x"}]`))
-	}))
-	defer srv.Close()
-	u, _ := url.Parse(srv.URL + "/v3/conversations/a:1/members")
-	raw, err := c.Get(ctx, *u)
-	if err != nil || !strings.Contains(string(raw), "aadObjectId") {
-		t.Fatalf("Get: %s %v", raw, err)
-	}
-	u, _ = url.Parse(srv.URL + "/bad")
-	if _, err := c.Get(ctx, *u); err == nil {
-		t.Error("non-JSON Get body accepted")
 	}
 }
 
