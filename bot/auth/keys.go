@@ -10,13 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 const (
@@ -323,22 +324,13 @@ func checkFetchURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopbackHost(u.Hostname()) {
+		if netutil.IsLoopback(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%q must use https", raw)
 	default:
 		return fmt.Errorf("%q has unsupported scheme %q", raw, u.Scheme)
 	}
-}
-
-// isLoopbackHost reports whether host is "localhost" or a loopback IP.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // quoteKID renders an untrusted kid for error messages, bounded in length.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
 )
 
@@ -297,9 +297,5 @@ func secureURL(v string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if u.Scheme == "https" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return u.Scheme == "http" && (u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()))
+	return u.Scheme == "https" || (u.Scheme == "http" && netutil.IsLoopback(u.Hostname()))
 }

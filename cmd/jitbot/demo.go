@@ -13,6 +13,7 @@ import (
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 // The demo's fixed identities. They match .m365agentsplayground.yml, so
@@ -94,8 +95,7 @@ func requireLoopback(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", addr, err)
 	}
-	ip := net.ParseIP(host)
-	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+	if netutil.IsLoopback(host) {
 		return nil
 	}
 	return fmt.Errorf("listen address %q: local mode listens on the loopback interface only (e.g. 127.0.0.1:3978)", addr)
