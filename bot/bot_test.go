@@ -59,6 +59,8 @@ type world struct {
 	clock  *accesstest.Clock
 	svc    *access.Service
 	server *httptest.Server
+	// client is the bot's Bot Connector client (tokens from the fake Entra ID).
+	client *connector.Client
 }
 
 func newWorld(t *testing.T) *world {
@@ -93,6 +95,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.client = client
 	notifier := &bot.Notifier{Connector: client, TenantID: tenantID, BotID: "28:" + appID, BotName: "jitbot", ServiceURL: w.conn.ServiceURL()}
 	w.svc, err = access.New(access.Config{
 		TenantID: tenantID, Store: db, Directory: dir, Notifier: notifier, Clock: w.clock, Logger: logger, NewID: uuid.NewString,
@@ -400,6 +403,7 @@ func TestRefusalsOverHTTP(t *testing.T) {
 	// Another tenant.
 	foreign := w.message(riley, "request prod-db 1h INC-1 from elsewhere")
 	foreign["channelData"] = map[string]any{"tenant": map[string]any{"id": otherTenant}}
+	foreign["conversation"].(map[string]any)["tenantId"] = otherTenant
 	w.post(foreign)
 	if got := w.texts(personal); !strings.Contains(got, "tenant") {
 		t.Errorf("foreign tenant not refused: %s", got)
@@ -427,6 +431,7 @@ func TestRefusalsOverHTTP(t *testing.T) {
 	}
 	foreignClick := w.click(alex, "approve", req.ID, nil)
 	foreignClick["channelData"] = map[string]any{"tenant": map[string]any{"id": otherTenant}}
+	foreignClick["conversation"].(map[string]any)["tenantId"] = otherTenant
 	if _, resp := w.post(foreignClick); !strings.Contains(cardJSON(resp), "tenant") {
 		t.Errorf("foreign tenant click: %v", resp)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,10 +18,15 @@ import (
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/cards"
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 // MaxBody is the largest activity accepted, in bytes.
 const MaxBody = 256 << 10
+
+// TeamsChannelID is the channelId of Microsoft Teams, the only channel the
+// bot accepts activities from.
+const TeamsChannelID = "msteams"
 
 // Config wires a Bot.
 type Config struct {
@@ -29,7 +35,9 @@ type Config struct {
 	// Auth checks inbound tokens. It may be nil only when Local is set:
 	// then a local validator accepts activities from this machine only.
 	Auth auth.Authenticator
-	// Local accepts unauthenticated activities (Agents Playground).
+	// Local accepts unauthenticated activities (Agents Playground): only
+	// JSON bodies, sent to a loopback Host without an Origin header, whose
+	// service URL is on a loopback host.
 	Local     bool
 	Connector Connector
 	Logger    *slog.Logger
@@ -92,6 +100,13 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if b.cfg.Local {
+		if status, err := localRequest(r); err != nil {
+			b.logRejected("rejected activity in local mode", err, r.RemoteAddr)
+			http.Error(w, http.StatusText(status), status)
+			return
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -107,15 +122,15 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed activity", http.StatusBadRequest)
 		return
 	}
-	// The token check runs on the activity decoded above; in local mode the
-	// local validator accepts no token and refuses service URLs off this
-	// machine, so nothing is sent elsewhere.
+	if err := b.checkActivity(&act); err != nil {
+		b.logRejected("rejected activity", err, r.RemoteAddr)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	// The token check runs on the activity decoded above (in local mode the
+	// local validator, which wants a loopback service URL and no token).
 	if _, err := b.cfg.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
-		msg := "rejected activity: authentication failed"
-		if b.cfg.Local {
-			msg = "rejected activity in local mode"
-		}
-		b.logRejected(msg, err, r.RemoteAddr)
+		b.logRejected("rejected activity: authentication failed", err, r.RemoteAddr)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
@@ -134,6 +149,39 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// localRequest checks what local mode's endpoint accepts, so that no web
+// page the user visits can drive it: a JSON body (which a browser sends
+// cross-site only after a CORS preflight the bot never answers), a loopback
+// Host header (a DNS-rebound name is refused) and no Origin header (browsers
+// send one with every cross-origin POST; the Agents Playground sends none).
+// It returns the status to answer with when the request is refused.
+func localRequest(r *http.Request) (int, error) {
+	if len(r.Header.Values("Origin")) > 0 {
+		return http.StatusForbidden, fmt.Errorf("request from a web page (Origin %q)", r.Header.Get("Origin"))
+	}
+	if !netutil.IsLoopbackHostPort(r.Host) {
+		return http.StatusForbidden, fmt.Errorf("Host %q is not a loopback address", r.Host)
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q is not application/json", ct)
+	}
+	return 0, nil
+}
+
+// checkActivity refuses what no token check covers: a channel other than
+// Teams (Bot Framework keys are endorsed for channels whose clients choose
+// their own from and channelData) and two different tenant ids.
+func (b *Bot) checkActivity(act *schema.Activity) error {
+	if act.ChannelID != TeamsChannelID {
+		return fmt.Errorf("channel %q is not %s", act.ChannelID, TeamsChannelID)
+	}
+	if conv, data := act.Conversation.TenantID, channelDataTenant(act); conv != "" && data != "" && !strings.EqualFold(conv, data) {
+		return fmt.Errorf("conversation.tenantId %q and channelData.tenant.id %q differ", conv, data)
+	}
+	return nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -142,12 +190,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-// tenantOf returns the Entra tenant an activity comes from.
-func tenantOf(act *schema.Activity) string {
+// channelDataTenant is channelData.tenant.id ("" when absent).
+func channelDataTenant(act *schema.Activity) string {
 	if t, ok := act.ChannelData["tenant"].(map[string]any); ok {
-		if id, ok := t["id"].(string); ok && id != "" {
+		if id, ok := t["id"].(string); ok {
 			return id
 		}
+	}
+	return ""
+}
+
+// tenantOf returns the Entra tenant an activity comes from (checkActivity
+// made sure its two places agree).
+func tenantOf(act *schema.Activity) string {
+	if id := channelDataTenant(act); id != "" {
+		return id
 	}
 	return act.Conversation.TenantID
 }
