@@ -47,6 +47,10 @@ const (
 
 var start = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
+// testServiceHosts lists the fakes' host: outside local mode a loopback
+// service URL is allowed only when listed.
+var testServiceHosts = []string{"127.0.0.1"}
+
 // world is the bot behind HTTP with every outside system faked on the wire:
 // a channel that signs tokens, a Bot Connector, an Entra token endpoint and
 // Microsoft Graph.
@@ -91,7 +95,7 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(func() { _ = db.Close() })
 	w.db = db
 
-	client, err := connector.New(authority.ClientSecretCredential(t, tenantID, appID, secret), connector.Options{HTTPClient: w.conn.Client(), Logger: logger})
+	client, err := connector.New(authority.ClientSecretCredential(t, tenantID, appID, secret), connector.Options{HTTPClient: w.conn.Client(), Logger: logger, ServiceHosts: testServiceHosts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +119,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bot.New(bot.Config{Service: w.svc, Auth: validator, Connector: client, Logger: logger})
+	h, err := bot.New(bot.Config{Service: w.svc, Auth: validator, Connector: client, Logger: logger, ServiceHosts: testServiceHosts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,7 +637,7 @@ func TestForgedFloodDoesNotFloodTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bot.New(bot.Config{Service: w.svc, Auth: validator, Connector: client, Logger: logger})
+	h, err := bot.New(bot.Config{Service: w.svc, Auth: validator, Connector: client, Logger: logger, ServiceHosts: testServiceHosts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/infracloudio/msbotbuilder-go/schema"
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot"
@@ -45,7 +51,7 @@ func (w *world) newEdge(v auth.Authenticator) *edge {
 			w.t.Fatal(err)
 		}
 	}
-	h, err := bot.New(bot.Config{Service: w.svc, Auth: v, Connector: w.client, Logger: logger})
+	h, err := bot.New(bot.Config{Service: w.svc, Auth: v, Connector: w.client, Logger: logger, ServiceHosts: testServiceHosts})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -298,4 +304,85 @@ func TestLocalModeIsNotReachableFromABrowser(t *testing.T) {
 	} {
 		e.accepted(t, e.message(riley, "help"), h)
 	}
+}
+
+func TestInboundServiceURLMustBeAKnownHost(t *testing.T) {
+	// The world's client sends requests for example.com and its sub-domains
+	// to the fake connector, so a reply to them would be seen there.
+	for _, svc := range []string{"https://evil.example.com/amer/", "https://example.com/amer/", "https://127.0.0.1.evil.example.com/amer/"} {
+		t.Run(svc, func(t *testing.T) {
+			w := newWorld(t)
+			e := w.newEdge(nil)
+			act := e.message(riley, "request prod-db 1h INC-1 reply elsewhere")
+			act["serviceUrl"] = svc
+			e.refused(t, act, e.signed(act), http.StatusUnauthorized)
+		})
+	}
+}
+
+func TestOutboundClientSendsTokensToKnownHostsOnly(t *testing.T) {
+	w := newWorld(t)
+	cred := &countingCredential{}
+	// Default hosts: the public cloud's Teams service URLs only.
+	client, err := connector.New(cred, connector.Options{HTTPClient: w.conn.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, svc := range []string{"https://evil.example.com/amer/", w.conn.ServiceURL()} {
+		if _, err := client.SendActivity(ctx, svc, "a:1", &schema.Activity{Text: "hi"}); err == nil {
+			t.Errorf("sent to %s", svc)
+		}
+		if _, err := client.CreateConversation(ctx, svc, connector.PersonalChat(schema.ChannelAccount{ID: "28:bot"}, tenantID, schema.ChannelAccount{ID: "29:x"})); err == nil {
+			t.Errorf("created a conversation at %s", svc)
+		}
+		if err := client.UpdateActivity(ctx, svc, "a:1", "1", &schema.Activity{Text: "hi"}); err == nil {
+			t.Errorf("updated at %s", svc)
+		}
+	}
+	if n := len(w.conn.Requests()); n != 0 {
+		t.Fatalf("%d requests reached hosts outside the list", n)
+	}
+	if n := cred.n.Load(); n != 0 {
+		t.Fatalf("a token was fetched %d times for hosts outside the list", n)
+	}
+}
+
+func TestSigningKeysComeFromTheMetadataHostOnly(t *testing.T) {
+	w := newWorld(t)
+	// Same server, another host name: the metadata at 127.0.0.1 names keys
+	// at localhost.
+	iss := connectortest.NewIssuer(t)
+	iss.SetMetadata(map[string]any{
+		"issuer":   connectortest.BotFrameworkIssuer,
+		"jwks_uri": strings.Replace(iss.KeysURL(), "127.0.0.1", "localhost", 1),
+	})
+	v, err := auth.NewValidator(auth.Config{AppID: appID, OpenIDMetadataURL: iss.MetadataURL()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := w.newEdge(v)
+	act := e.message(riley, "request prod-db 1h INC-1 keys from elsewhere")
+	headers := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + iss.Token(appID, e.serviceURL)}
+	e.refused(t, act, headers, http.StatusUnauthorized)
+	if n := iss.KeysRequests(); n != 0 {
+		t.Fatalf("keys fetched %d times from a host the metadata does not live on", n)
+	}
+	// Listed as a key host, the other host is used.
+	v, err = auth.NewValidator(auth.Config{AppID: appID, OpenIDMetadataURL: iss.MetadataURL(), KeyHosts: []string{"localhost"}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = w.newEdge(v)
+	act = e.message(riley, "help")
+	e.accepted(t, act, map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + iss.Token(appID, e.serviceURL)})
+}
+
+// countingCredential hands out a fixed token and counts how often it was
+// asked for one.
+type countingCredential struct{ n atomic.Int32 }
+
+func (c *countingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.n.Add(1)
+	return azcore.AccessToken{Token: "bot-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot/auth"
+	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/cards"
 	"github.com/jitbot/jitbot/internal/netutil"
 )
@@ -38,9 +39,14 @@ type Config struct {
 	// Local accepts unauthenticated activities (Agents Playground): only
 	// JSON bodies, sent to a loopback Host without an Origin header, whose
 	// service URL is on a loopback host.
-	Local     bool
-	Connector Connector
-	Logger    *slog.Logger
+	Local bool
+	// ServiceHosts are the hosts an activity's serviceUrl may name outside
+	// local mode (see netutil.HostAllowed; default
+	// connector.DefaultServiceHosts). An activity naming another host is
+	// refused, so the bot never replies to it.
+	ServiceHosts []string
+	Connector    Connector
+	Logger       *slog.Logger
 	// HandlerTimeout bounds the work done for one activity.
 	HandlerTimeout time.Duration
 }
@@ -80,6 +86,14 @@ func New(cfg Config) (*Bot, error) {
 	}
 	if cfg.Auth == nil && !cfg.Local {
 		return nil, errors.New("bot: inbound authentication is required outside local mode")
+	}
+	if len(cfg.ServiceHosts) == 0 {
+		cfg.ServiceHosts = connector.DefaultServiceHosts
+	}
+	for _, h := range cfg.ServiceHosts {
+		if err := netutil.CheckHostPattern(h); err != nil {
+			return nil, fmt.Errorf("bot: Config.ServiceHosts: %w", err)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -171,13 +185,17 @@ func localRequest(r *http.Request) (int, error) {
 
 // checkActivity refuses what no token check covers: a channel other than
 // Teams (Bot Framework keys are endorsed for channels whose clients choose
-// their own from and channelData) and two different tenant ids.
+// their own from and channelData), two different tenant ids, and a service
+// URL on a host outside the configured list (nothing is sent to it).
 func (b *Bot) checkActivity(act *schema.Activity) error {
 	if act.ChannelID != TeamsChannelID {
 		return fmt.Errorf("channel %q is not %s", act.ChannelID, TeamsChannelID)
 	}
 	if conv, data := act.Conversation.TenantID, channelDataTenant(act); conv != "" && data != "" && !strings.EqualFold(conv, data) {
 		return fmt.Errorf("conversation.tenantId %q and channelData.tenant.id %q differ", conv, data)
+	}
+	if err := netutil.URLHostAllowed(act.ServiceURL, b.cfg.ServiceHosts, b.cfg.Local); err != nil {
+		return fmt.Errorf("serviceUrl: %w", err)
 	}
 	return nil
 }

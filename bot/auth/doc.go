@@ -16,7 +16,8 @@
 // serviceUrl is a loopback address.
 //
 // Both implement [Authenticator]; the bot's HTTP handler calls it on the
-// activity it decoded.
+// activity it decoded. Signing keys are fetched only from the metadata
+// document's host or the configured key hosts (Config.KeyHosts).
 //
 // This package must not import msbotbuilder-go's connector/auth package (its
 // token validation is unsafe; only schema is used here), the outbound

@@ -56,7 +56,10 @@ type fetchCall struct {
 
 // keyCache holds the signing keys and rate-limits re-fetches.
 type keyCache struct {
-	metadataURL     string
+	metadataURL string
+	// keyHosts are the hosts keys may come from besides the metadata's
+	// (see netutil.HostAllowed).
+	keyHosts        []string
 	client          *http.Client
 	logger          *slog.Logger
 	now             func() time.Time
@@ -208,7 +211,7 @@ func (c *keyCache) fetch(ctx context.Context) (*keySet, error) {
 	if meta.JWKSURI == "" {
 		return nil, errors.New("openid metadata has no jwks_uri")
 	}
-	if err := checkFetchURL(meta.JWKSURI); err != nil {
+	if err := c.checkKeysURL(meta.JWKSURI); err != nil {
 		return nil, fmt.Errorf("openid metadata jwks_uri: %w", err)
 	}
 	var doc jwksDocument
@@ -331,6 +334,23 @@ func checkFetchURL(raw string) error {
 	default:
 		return fmt.Errorf("%q has unsupported scheme %q", raw, u.Scheme)
 	}
+}
+
+// checkKeysURL accepts what checkFetchURL accepts on the metadata's own
+// host or one of keyHosts: keys named by a tampered or misdirected metadata
+// document are never fetched from anywhere else.
+func (c *keyCache) checkKeysURL(raw string) error {
+	if err := checkFetchURL(raw); err != nil {
+		return err
+	}
+	u, _ := url.Parse(raw)
+	if m, err := url.Parse(c.metadataURL); err == nil && strings.EqualFold(strings.TrimSuffix(u.Hostname(), "."), strings.TrimSuffix(m.Hostname(), ".")) {
+		return nil
+	}
+	if netutil.HostAllowed(u.Hostname(), c.keyHosts, false) {
+		return nil
+	}
+	return fmt.Errorf("host of %q is neither the OpenID metadata's nor one of the signing key hosts %v", raw, c.keyHosts)
 }
 
 // quoteKID renders an untrusted kid for error messages, bounded in length.

@@ -17,6 +17,11 @@
 // enables a bounded retry of throttled (429) requests, and of 502/503/504 for
 // idempotent methods only, honouring Retry-After.
 //
+// Requests go only to service URLs on the configured hosts
+// (Options.ServiceHosts, default the public cloud's Teams service host); in
+// local mode only to loopback hosts. A URL on another host is refused before
+// a request is built, so the token is never sent there.
+//
 // This package must not import msbotbuilder-go's connector/client or
 // connector/auth packages (only schema), package bot/auth, or the Microsoft
 // Graph SDK.

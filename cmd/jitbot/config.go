@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
 )
@@ -62,6 +63,13 @@ type CloudConfig struct {
 	BotTokenIssuer       string `yaml:"bot_token_issuer"`
 	BotScope             string `yaml:"bot_scope"`
 	BotServiceURL        string `yaml:"bot_service_url"`
+	// BotServiceHosts are the hosts of the Bot Connector service URLs the
+	// bot talks to (and accepts in activities); "*.example.com" matches the
+	// sub-domains of example.com.
+	BotServiceHosts []string `yaml:"bot_service_hosts"`
+	// BotSigningKeyHosts are hosts the channel's signing keys may come
+	// from besides the OpenID metadata's own host.
+	BotSigningKeyHosts []string `yaml:"bot_signing_key_hosts"`
 }
 
 // Public cloud defaults.
@@ -181,6 +189,9 @@ func (c *Config) applyDefaults() {
 	def(&c.Cloud.BotTokenIssuer, defaultBotIssuer)
 	def(&c.Cloud.BotScope, defaultBotScope)
 	def(&c.Cloud.BotServiceURL, defaultBotServiceURL)
+	if len(c.Cloud.BotServiceHosts) == 0 {
+		c.Cloud.BotServiceHosts = append([]string(nil), connector.DefaultServiceHosts...)
+	}
 	c.Cloud.GraphURL = strings.TrimRight(c.Cloud.GraphURL, "/")
 	defDur := func(d *Duration, v time.Duration) {
 		if *d == 0 {
@@ -215,6 +226,16 @@ func (c *Config) validate() error {
 		if !secureURL(v) {
 			bad(key, "want an https URL, got %q", v)
 		}
+	}
+	for key, hosts := range map[string][]string{"cloud.bot_service_hosts": c.Cloud.BotServiceHosts, "cloud.bot_signing_key_hosts": c.Cloud.BotSigningKeyHosts} {
+		for i, h := range hosts {
+			if err := netutil.CheckHostPattern(h); err != nil {
+				bad(fmt.Sprintf("%s[%d]", key, i), "%v", err)
+			}
+		}
+	}
+	if u, err := url.Parse(c.Cloud.BotServiceURL); err == nil && !netutil.HostAllowed(u.Hostname(), c.Cloud.BotServiceHosts, false) {
+		bad("cloud.bot_service_url", "host %q is not in cloud.bot_service_hosts %v", u.Hostname(), c.Cloud.BotServiceHosts)
 	}
 	if len(c.Profiles) == 0 {
 		bad("profiles", "define at least one profile")

@@ -113,7 +113,10 @@ type assembly struct {
 	local      bool
 	botID      string
 	serviceURL string
-	logger     *slog.Logger
+	// serviceHosts are the Bot Connector hosts activities may name outside
+	// local mode.
+	serviceHosts []string
+	logger       *slog.Logger
 }
 
 func assemble(a assembly) (runtimeParts, error) {
@@ -132,7 +135,7 @@ func assemble(a assembly) (runtimeParts, error) {
 		return runtimeParts{}, fmt.Errorf("configure access service: %w", err)
 	}
 	notifier.Profile = svc.Profile
-	h, err := bot.New(bot.Config{Service: svc, Auth: a.auth, Local: a.local, Connector: a.conn, Logger: a.logger})
+	h, err := bot.New(bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger})
 	if err != nil {
 		return runtimeParts{}, fmt.Errorf("configure bot: %w", err)
 	}

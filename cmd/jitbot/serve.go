@@ -65,7 +65,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		return fmt.Errorf("graph client: %w", err)
 	}
 
-	connOpts := connector.Options{Logger: logger, Scope: cfg.Cloud.BotScope, MaxRetries: 3}
+	connOpts := connector.Options{Logger: logger, Scope: cfg.Cloud.BotScope, MaxRetries: 3, ServiceHosts: cfg.Cloud.BotServiceHosts}
 	var botCred azcore.TokenCredential
 	var validator *auth.Validator
 	if appID != "" {
@@ -79,6 +79,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 	if !*local {
 		validator, err = auth.NewValidator(auth.Config{
 			AppID: appID, OpenIDMetadataURL: cfg.Cloud.BotOpenIDMetadataURL, Issuer: cfg.Cloud.BotTokenIssuer,
+			KeyHosts: cfg.Cloud.BotSigningKeyHosts,
 		}, &http.Client{Timeout: 15 * time.Second}, logger)
 		if err != nil {
 			return fmt.Errorf("token validator: %w", err)
@@ -106,7 +107,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 	}
 	a := assembly{
 		tenantID: cfg.TenantID, profiles: profiles, store: db, dir: dir, conn: conn,
-		local: *local, botID: appID, serviceURL: cfg.Cloud.BotServiceURL, logger: logger,
+		local: *local, botID: appID, serviceURL: cfg.Cloud.BotServiceURL, serviceHosts: cfg.Cloud.BotServiceHosts, logger: logger,
 		tune: func(c *access.Config) {
 			c.Owner = replica
 			c.Lease = time.Duration(cfg.Revoke.Lease)
