@@ -351,6 +351,10 @@ func field(data map[string]any, k string) string {
 	return strings.TrimSpace(s)
 }
 
+// invokeAdaptiveCardAction is the name of the invoke Teams sends for an
+// Action.Execute.
+const invokeAdaptiveCardAction = "adaptiveCard/action"
+
 // invokeValue is the value of an adaptiveCard/action invoke.
 type invokeValue struct {
 	Action struct {
@@ -361,7 +365,7 @@ type invokeValue struct {
 }
 
 func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
-	if act.Name != "adaptiveCard/action" {
+	if act.Name != invokeAdaptiveCardAction {
 		return http.StatusOK, nil
 	}
 	raw, _ := json.Marshal(act.Value)
@@ -372,14 +376,14 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 	data := v.Action.Data
 	str := func(k string) string { return field(data, k) }
 	switch v.Action.Verb {
-	case "approve", "deny":
+	case cards.VerbApprove, cards.VerbDeny:
 		verdict := access.Approve
-		if v.Action.Verb == "deny" {
+		if v.Action.Verb == cards.VerbDeny {
 			verdict = access.Deny
 		}
 		req, err := b.cfg.Service.Decide(ctx, access.DecisionInput{
-			TenantID: tenantOf(act), RequestID: str("requestId"), Approver: personOf(act),
-			Verdict: verdict, Reason: str("reason"), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),
+			Verdict: verdict, Reason: str(cards.InputReason), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 		})
 		if err != nil {
 			var r *access.Refusal
@@ -390,25 +394,25 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
 		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
-	case "refresh":
-		req, err := b.cfg.Service.Request(ctx, tenantOf(act), str("requestId"))
+	case cards.VerbRefresh:
+		req, err := b.cfg.Service.Request(ctx, tenantOf(act), str(cards.DataRequestID))
 		if err != nil {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
 		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
-	case "retryRevoke", "refreshAlert":
+	case cards.VerbRetryRevoke, cards.VerbRefreshAlert:
 		var a access.Alert
 		var err error
-		if v.Action.Verb == "retryRevoke" {
-			a, err = b.cfg.Service.RetryNow(ctx, tenantOf(act), str("grantId"), personOf(act))
+		if v.Action.Verb == cards.VerbRetryRevoke {
+			a, err = b.cfg.Service.RetryNow(ctx, tenantOf(act), str(cards.DataGrantID), personOf(act))
 		} else {
-			a, err = b.cfg.Service.Alert(ctx, tenantOf(act), str("grantId"))
+			a, err = b.cfg.Service.Alert(ctx, tenantOf(act), str(cards.DataGrantID))
 		}
 		if err != nil {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
 		return http.StatusOK, cards.InvokeResponse(cards.Alert(a))
-	case "submitRequest":
+	case cards.VerbSubmitRequest:
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
 	default:
 		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %q.", v.Action.Verb))
@@ -421,7 +425,10 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[string]any) cards.Card {
 	str := func(k string) string { return field(data, k) }
 	tenant, user := tenantOf(act), personOf(act)
-	form := cards.FormOptions{Profile: str("profile"), Duration: str("duration"), Ticket: str("ticket"), Justification: str("justification")}
+	form := cards.FormOptions{
+		Profile: str(cards.InputProfile), Duration: str(cards.InputDuration),
+		Ticket: str(cards.InputTicket), Justification: str(cards.InputJustification),
+	}
 	again := func(msg string) cards.Card {
 		form.Error = msg
 		ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)

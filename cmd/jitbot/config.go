@@ -10,10 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"gopkg.in/yaml.v3"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
 )
@@ -72,20 +75,13 @@ type CloudConfig struct {
 	BotSigningKeyHosts []string `yaml:"bot_signing_key_hosts"`
 }
 
-// Public cloud defaults.
-const (
-	defaultAuthorityHost  = "https://login.microsoftonline.com/"
-	defaultGraphURL       = "https://graph.microsoft.com"
-	defaultOpenIDMetadata = "https://login.botframework.com/v1/.well-known/openidconfiguration"
-	defaultBotIssuer      = "https://api.botframework.com"
-	defaultBotScope       = "https://api.botframework.com/.default"
-	defaultBotServiceURL  = "https://smba.trafficmanager.net/teams/"
-)
+// publicAuthorityHost is the public cloud's Entra ID authority.
+func publicAuthorityHost() string { return cloud.AzurePublic.ActiveDirectoryAuthorityHost }
 
 // CustomAuthority reports whether the authority host is not the public
 // cloud's (then azidentity's instance discovery is turned off).
 func (c CloudConfig) CustomAuthority() bool {
-	return strings.TrimRight(c.AuthorityHost, "/") != strings.TrimRight(defaultAuthorityHost, "/")
+	return strings.TrimRight(c.AuthorityHost, "/") != strings.TrimRight(publicAuthorityHost(), "/")
 }
 
 // ProfileSpec is one profile as written in the file.
@@ -183,12 +179,13 @@ func (c *Config) applyDefaults() {
 	}
 	def(&c.Listen, ":3978")
 	def(&c.Database, "sqlite:jitbot.db")
-	def(&c.Cloud.AuthorityHost, defaultAuthorityHost)
-	def(&c.Cloud.GraphURL, defaultGraphURL)
-	def(&c.Cloud.BotOpenIDMetadataURL, defaultOpenIDMetadata)
-	def(&c.Cloud.BotTokenIssuer, defaultBotIssuer)
-	def(&c.Cloud.BotScope, defaultBotScope)
-	def(&c.Cloud.BotServiceURL, defaultBotServiceURL)
+	// The public cloud's endpoints, as the packages that use them define them.
+	def(&c.Cloud.AuthorityHost, publicAuthorityHost())
+	def(&c.Cloud.GraphURL, graph.DefaultGraphURL)
+	def(&c.Cloud.BotOpenIDMetadataURL, auth.DefaultOpenIDMetadataURL)
+	def(&c.Cloud.BotTokenIssuer, auth.DefaultIssuer)
+	def(&c.Cloud.BotScope, connector.DefaultScope)
+	def(&c.Cloud.BotServiceURL, connector.DefaultServiceURL)
 	if len(c.Cloud.BotServiceHosts) == 0 {
 		c.Cloud.BotServiceHosts = append([]string(nil), connector.DefaultServiceHosts...)
 	}

@@ -45,7 +45,7 @@ func TestServeRefusesInvalidConfig(t *testing.T) {
 }
 
 func TestBotCredentialNeedsItsSecrets(t *testing.T) {
-	c := CloudConfig{AuthorityHost: defaultAuthorityHost}
+	c := CloudConfig{AuthorityHost: publicAuthorityHost()}
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	if _, err := botCredential(c, "app", env(map[string]string{})); err == nil || !strings.Contains(err.Error(), "MicrosoftAppTenantId") {
 		t.Fatalf("single-tenant without tenant: %v", err)
