@@ -29,10 +29,25 @@ const MaxBody = 256 << 10
 // bot accepts activities from.
 const TeamsChannelID = "msteams"
 
+// Service is the part of the access lifecycle the bot drives.
+// *access.Service implements it.
+type Service interface {
+	EligibleProfiles(ctx context.Context, tenantID string, user access.Person) ([]access.Profile, error)
+	Profile(name string) (access.Profile, bool)
+	Submit(ctx context.Context, sub access.Submission) (*access.Request, error)
+	Decide(ctx context.Context, in access.DecisionInput) (*access.Request, error)
+	Status(ctx context.Context, tenantID string, user access.Person) ([]access.Request, error)
+	Request(ctx context.Context, tenantID, id string) (*access.Request, error)
+	RetryNow(ctx context.Context, tenantID, grantID string, who access.Person) (access.Alert, error)
+	Alert(ctx context.Context, tenantID, grantID string) (access.Alert, error)
+}
+
+var _ Service = (*access.Service)(nil)
+
 // Config wires a Bot.
 type Config struct {
 	// Service is the access lifecycle the bot drives.
-	Service *access.Service
+	Service Service
 	// Auth checks inbound tokens. It may be nil only when Local is set:
 	// then a local validator accepts activities from this machine only.
 	Auth auth.Authenticator
