@@ -163,7 +163,7 @@ func (c *keyCache) startFetchLocked(ctx context.Context, now time.Time) *fetchCa
 		close(call.done)
 		if err != nil {
 			c.logger.LogAttrs(fctx, slog.LevelWarn, "bot auth: fetching signing keys failed",
-				slog.String("metadata_url", c.metadataURL), slog.String("error", err.Error()))
+				slog.String("metadata_url", c.metadataURL), slog.Any("err", err))
 		} else {
 			c.logger.LogAttrs(fctx, slog.LevelInfo, "bot auth: signing keys fetched",
 				slog.Int("keys", len(set.keys)))
@@ -223,7 +223,7 @@ func (c *keyCache) fetch(ctx context.Context) (*keySet, error) {
 		k, err := parseJWK(raw)
 		if err != nil {
 			c.logger.LogAttrs(ctx, slog.LevelDebug, "bot auth: skipping unusable JWK",
-				slog.Int("index", idx), slog.String("reason", err.Error()))
+				slog.Int("index", idx), slog.Any("err", err))
 			continue
 		}
 		if _, dup := set.keys[k.kid]; dup {
