@@ -56,6 +56,9 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	if err := requireLoopback(*listen); err != nil {
 		return err
 	}
+	if err := netutil.URLHostAllowed(*serviceURL, nil, true); err != nil {
+		return fmt.Errorf("--service-url: %w", err)
+	}
 	logger.Warn("DEMO MODE: local mode, no inbound authentication, simulated directory; never expose this port",
 		"listen", *listen, "database", *database)
 

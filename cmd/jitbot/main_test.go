@@ -87,6 +87,19 @@ func TestDemoRefusesPublicListen(t *testing.T) {
 	}
 }
 
+func TestLocalModeRefusesAServiceURLOffThisMachine(t *testing.T) {
+	code, out := runCmd(t, nil, "demo", "--listen", "127.0.0.1:0", "--service-url", "https://smba.trafficmanager.net/teams/",
+		"--database", "sqlite:"+filepath.Join(t.TempDir(), "d.db"))
+	if code == 0 || !strings.Contains(out, "--service-url") || !strings.Contains(out, "loopback") {
+		t.Fatalf("demo: exit %d: %s", code, out)
+	}
+	cfg := writeConfig(t, validConfig)
+	code, out = runCmd(t, map[string]string{"TENANT": "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"}, "serve", "--config", cfg, "--local")
+	if code == 0 || !strings.Contains(out, "cloud.bot_service_url") || !strings.Contains(out, "loopback") {
+		t.Fatalf("serve --local: exit %d: %s", code, out)
+	}
+}
+
 func TestUnknownCommand(t *testing.T) {
 	if code, out := runCmd(t, nil, "frobnicate"); code != 2 || !strings.Contains(out, "Usage") {
 		t.Fatalf("exit %d: %s", code, out)

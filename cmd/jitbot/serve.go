@@ -20,6 +20,7 @@ import (
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/graph"
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(string) (string, bool)) error {
@@ -75,6 +76,9 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		}
 	} else {
 		connOpts.LocalMode = true
+		if err := netutil.URLHostAllowed(cfg.Cloud.BotServiceURL, nil, true); err != nil {
+			return fmt.Errorf("cloud.bot_service_url: %w", err)
+		}
 	}
 	if !*local {
 		validator, err = auth.NewValidator(auth.Config{
