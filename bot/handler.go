@@ -57,7 +57,7 @@ type Config struct {
 	Local bool
 	// ServiceHosts are the hosts an activity's serviceUrl may name outside
 	// local mode (see netutil.HostAllowed; default
-	// connector.DefaultServiceHosts). An activity naming another host is
+	// connector.DefaultServiceHost only). An activity naming another host is
 	// refused, so the bot never replies to it.
 	ServiceHosts []string
 	Connector    Connector
@@ -103,7 +103,7 @@ func New(cfg Config) (*Bot, error) {
 		return nil, errors.New("bot: inbound authentication is required outside local mode")
 	}
 	if len(cfg.ServiceHosts) == 0 {
-		cfg.ServiceHosts = connector.DefaultServiceHosts
+		cfg.ServiceHosts = []string{connector.DefaultServiceHost}
 	}
 	for _, h := range cfg.ServiceHosts {
 		if err := netutil.CheckHostPattern(h); err != nil {

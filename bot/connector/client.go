@@ -33,14 +33,14 @@ const (
 	// DefaultServiceURL is the public cloud's Teams service URL, for
 	// conversations the bot starts before any activity told it one.
 	DefaultServiceURL = "https://smba.trafficmanager.net/teams/"
+	// DefaultServiceHost is the host of the public cloud's Teams service
+	// URLs (regional ones such as https://smba.trafficmanager.net/amer/
+	// included). Sovereign clouds use others, e.g.
+	// smba.infra.gcc.teams.microsoft.com (GCC),
+	// smba.infra.gov.teams.microsoft.us (GCC High) and
+	// smba.infra.dod.teams.microsoft.us (DoD).
+	DefaultServiceHost = "smba.trafficmanager.net"
 )
-
-// DefaultServiceHosts are the hosts of the public cloud's Teams service URLs
-// (regional ones such as https://smba.trafficmanager.net/amer/ included).
-// Sovereign clouds use others, e.g. smba.infra.gcc.teams.microsoft.com (GCC),
-// smba.infra.gov.teams.microsoft.us (GCC High) and
-// smba.infra.dod.teams.microsoft.us (DoD).
-var DefaultServiceHosts = []string{"smba.trafficmanager.net"}
 
 // Options configures a [Client].
 type Options struct {
@@ -50,7 +50,7 @@ type Options struct {
 	// only.
 	LocalMode bool
 	// ServiceHosts are the hosts the client sends requests to outside local
-	// mode (default DefaultServiceHosts); an entry "*.example.com" matches
+	// mode (default DefaultServiceHost only); an entry "*.example.com" matches
 	// the sub-domains of example.com, and a loopback host is allowed only
 	// when listed exactly (see netutil.HostAllowed). A request to any other
 	// host is refused before it is built, so no token is ever attached.
@@ -160,7 +160,7 @@ func New(cred azcore.TokenCredential, opts Options) (*Client, error) {
 	}
 	hosts := opts.ServiceHosts
 	if len(hosts) == 0 {
-		hosts = DefaultServiceHosts
+		hosts = []string{DefaultServiceHost}
 	}
 	for _, h := range hosts {
 		if err := netutil.CheckHostPattern(h); err != nil {

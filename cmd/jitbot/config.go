@@ -187,7 +187,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Cloud.BotScope, connector.DefaultScope)
 	def(&c.Cloud.BotServiceURL, connector.DefaultServiceURL)
 	if len(c.Cloud.BotServiceHosts) == 0 {
-		c.Cloud.BotServiceHosts = append([]string(nil), connector.DefaultServiceHosts...)
+		c.Cloud.BotServiceHosts = []string{connector.DefaultServiceHost}
 	}
 	c.Cloud.GraphURL = strings.TrimRight(c.Cloud.GraphURL, "/")
 	defDur := func(d *Duration, v time.Duration) {
