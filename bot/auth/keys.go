@@ -57,8 +57,9 @@ type fetchCall struct {
 // keyCache holds the signing keys and rate-limits re-fetches.
 type keyCache struct {
 	metadataURL string
-	// keyHosts are the hosts keys may come from besides the metadata's
-	// (see netutil.HostAllowed).
+	// keyHosts are the hosts the metadata and keys may come from: the
+	// metadata URL's host and the configured key hosts (see
+	// netutil.HostAllowed).
 	keyHosts        []string
 	client          *http.Client
 	logger          *slog.Logger
@@ -343,14 +344,10 @@ func (c *keyCache) checkKeysURL(raw string) error {
 	if err := checkFetchURL(raw); err != nil {
 		return err
 	}
-	u, _ := url.Parse(raw)
-	if m, err := url.Parse(c.metadataURL); err == nil && strings.EqualFold(strings.TrimSuffix(u.Hostname(), "."), strings.TrimSuffix(m.Hostname(), ".")) {
-		return nil
+	if err := netutil.URLHostAllowed(raw, c.keyHosts, false); err != nil {
+		return fmt.Errorf("%w (the OpenID metadata's host and the signing key hosts)", err)
 	}
-	if netutil.HostAllowed(u.Hostname(), c.keyHosts, false) {
-		return nil
-	}
-	return fmt.Errorf("host of %q is neither the OpenID metadata's nor one of the signing key hosts %v", raw, c.keyHosts)
+	return nil
 }
 
 // quoteKID renders an untrusted kid for error messages, bounded in length.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -160,9 +161,10 @@ func NewValidator(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Va
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	meta, _ := url.Parse(cfg.OpenIDMetadataURL) // checked above
 	keys := &keyCache{
 		metadataURL:     cfg.OpenIDMetadataURL,
-		keyHosts:        append([]string(nil), cfg.KeyHosts...),
+		keyHosts:        append([]string{meta.Hostname()}, cfg.KeyHosts...),
 		logger:          logger,
 		now:             cfg.Now,
 		refetchInterval: cfg.KeyRefetchInterval,
