@@ -48,6 +48,10 @@ const (
 
 var start = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
+// testServiceHosts lists the fakes' host: outside local mode a loopback
+// service URL is allowed only when listed.
+var testServiceHosts = []string{"127.0.0.1"}
+
 // world is the bot behind HTTP with every outside system faked on the wire:
 // a channel that signs tokens, a Bot Connector, an Entra token endpoint and
 // Microsoft Graph.
@@ -64,6 +68,8 @@ type world struct {
 	handler atomic.Pointer[bot.Bot]
 	svcCfg  access.Config
 	botCfg  bot.Config
+	// client is the bot's Bot Connector client (tokens from the fake Entra ID).
+	client *connector.Client
 }
 
 func newWorld(t *testing.T) *world {
@@ -94,10 +100,11 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(func() { _ = db.Close() })
 	w.db = db
 
-	client, err := connector.New(authority.ClientSecretCredential(t, tenantID, appID, secret), connector.Options{HTTPClient: w.conn.Client(), Logger: logger})
+	client, err := connector.New(authority.ClientSecretCredential(t, tenantID, appID, secret), connector.Options{HTTPClient: w.conn.Client(), Logger: logger, ServiceHosts: testServiceHosts})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.client = client
 	notifier := &bot.Notifier{Connector: client, TenantID: tenantID, BotID: "28:" + appID, BotName: "jitbot", ServiceURL: w.conn.ServiceURL()}
 	w.svcCfg = access.Config{
 		TenantID: tenantID, Store: db, Directory: dir, Notifier: notifier, Clock: w.clock, Logger: logger, NewID: uuid.NewString,
@@ -113,7 +120,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.botCfg = bot.Config{Auth: validator, Connector: client, Logger: logger}
+	w.botCfg = bot.Config{Auth: validator, Connector: client, Logger: logger, ServiceHosts: testServiceHosts}
 	w.reconfigure(nil)
 	w.server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.handler.Load().ServeHTTP(rw, r)
@@ -424,6 +431,7 @@ func TestRefusalsOverHTTP(t *testing.T) {
 	// Another tenant.
 	foreign := w.message(riley, "request prod-db 1h INC-1 from elsewhere")
 	foreign["channelData"] = map[string]any{"tenant": map[string]any{"id": otherTenant}}
+	foreign["conversation"].(map[string]any)["tenantId"] = otherTenant
 	w.post(foreign)
 	if got := w.texts(personal); !strings.Contains(got, "tenant") {
 		t.Errorf("foreign tenant not refused: %s", got)
@@ -451,6 +459,7 @@ func TestRefusalsOverHTTP(t *testing.T) {
 	}
 	foreignClick := w.click(alex, "approve", req.ID, nil)
 	foreignClick["channelData"] = map[string]any{"tenant": map[string]any{"id": otherTenant}}
+	foreignClick["conversation"].(map[string]any)["tenantId"] = otherTenant
 	if _, resp := w.post(foreignClick); !strings.Contains(cardJSON(resp), "tenant") {
 		t.Errorf("foreign tenant click: %v", resp)
 	}
@@ -652,7 +661,7 @@ func TestForgedFloodDoesNotFloodTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bot.New(bot.Config{Service: w.svc, Auth: validator, Connector: client, Logger: logger})
+	h, err := bot.New(bot.Config{Service: w.svc, Auth: validator, Connector: client, Logger: logger, ServiceHosts: testServiceHosts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,50 +1,75 @@
 package bot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/infracloudio/msbotbuilder-go/core"
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot/auth"
-	authbb "github.com/jitbot/jitbot/bot/auth/botbuilder"
+	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/cards"
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 // MaxBody is the largest activity accepted, in bytes.
 const MaxBody = 256 << 10
 
+// TeamsChannelID is the channelId of Microsoft Teams, the only channel the
+// bot accepts activities from.
+const TeamsChannelID = "msteams"
+
+// Service is the part of the access lifecycle the bot drives.
+// *access.Service implements it.
+type Service interface {
+	EligibleProfiles(ctx context.Context, tenantID string, user access.Person) ([]access.Profile, error)
+	Profile(name string) (access.Profile, bool)
+	Submit(ctx context.Context, sub access.Submission) (*access.Request, error)
+	Decide(ctx context.Context, in access.DecisionInput) (*access.Request, error)
+	Status(ctx context.Context, tenantID string, user access.Person) ([]access.Request, error)
+	Request(ctx context.Context, tenantID, id string) (*access.Request, error)
+	RetryNow(ctx context.Context, tenantID, grantID string, who access.Person) (access.Alert, error)
+	Alert(ctx context.Context, tenantID, grantID string) (access.Alert, error)
+}
+
+var _ Service = (*access.Service)(nil)
+
 // Config wires a Bot.
 type Config struct {
 	// Service is the access lifecycle the bot drives.
-	Service *access.Service
+	Service Service
 	// Auth checks inbound tokens. It may be nil only when Local is set:
 	// then a local validator accepts activities from this machine only.
 	Auth auth.Authenticator
-	// Local accepts unauthenticated activities (Agents Playground).
-	Local     bool
-	Connector Connector
-	Logger    *slog.Logger
+	// Local accepts unauthenticated activities (Agents Playground): only
+	// JSON bodies, sent to a loopback Host without an Origin header, whose
+	// service URL is on a loopback host.
+	Local bool
+	// ServiceHosts are the hosts an activity's serviceUrl may name outside
+	// local mode (see netutil.HostAllowed; default
+	// connector.DefaultServiceHost only). An activity naming another host is
+	// refused, so the bot never replies to it.
+	ServiceHosts []string
+	Connector    Connector
+	Logger       *slog.Logger
 	// HandlerTimeout bounds the work done for one activity.
 	HandlerTimeout time.Duration
 }
 
 // Bot handles the activities Teams posts to /api/messages.
 type Bot struct {
-	cfg   Config
-	log   *slog.Logger
-	frame *core.BotFrameworkAdapter
+	cfg Config
+	log *slog.Logger
 
 	// Rejections are logged at most once a second, with a count of the
 	// ones left out, so that a flood of forged requests cannot flood the log.
@@ -77,6 +102,14 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.Auth == nil && !cfg.Local {
 		return nil, errors.New("bot: inbound authentication is required outside local mode")
 	}
+	if len(cfg.ServiceHosts) == 0 {
+		cfg.ServiceHosts = []string{connector.DefaultServiceHost}
+	}
+	for _, h := range cfg.ServiceHosts {
+		if err := netutil.CheckHostPattern(h); err != nil {
+			return nil, fmt.Errorf("bot: Config.ServiceHosts: %w", err)
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -86,9 +119,7 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.Local && cfg.Auth == nil {
 		cfg.Auth = auth.NewLocalValidator(cfg.Logger)
 	}
-	b := &Bot{cfg: cfg, log: cfg.Logger}
-	b.frame = &core.BotFrameworkAdapter{TokenValidator: authbb.NewTokenValidator(cfg.Auth)}
-	return b, nil
+	return &Bot{cfg: cfg, log: cfg.Logger}, nil
 }
 
 // ServeHTTP implements the Bot Framework messaging endpoint.
@@ -97,6 +128,13 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
+	}
+	if b.cfg.Local {
+		if status, err := localRequest(r); err != nil {
+			b.logRejected("rejected activity in local mode", err, r.RemoteAddr)
+			http.Error(w, http.StatusText(status), status)
+			return
+		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
@@ -113,25 +151,17 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed activity", http.StatusBadRequest)
 		return
 	}
-	if b.cfg.Local {
-		// No token to check; the local validator still refuses service
-		// URLs off this machine, so nothing is sent elsewhere.
-		if _, err := b.cfg.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
-			b.logRejected("rejected activity in local mode", err, r.RemoteAddr)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-	} else {
-		// msbotbuilder-go's adapter frame parses the activity and runs the
-		// token check, which is ours (bot/auth) behind its interface.
-		authed := r.Clone(r.Context())
-		authed.Body = io.NopCloser(bytes.NewReader(body))
-		act, err = b.frame.ParseRequest(r.Context(), authed)
-		if err != nil {
-			b.logRejected("rejected activity: authentication failed", err, r.RemoteAddr)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
+	if err := b.checkActivity(&act); err != nil {
+		b.logRejected("rejected activity", err, r.RemoteAddr)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	// The token check runs on the activity decoded above (in local mode the
+	// local validator, which wants a loopback service URL and no token).
+	if _, err := b.cfg.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
+		b.logRejected("rejected activity: authentication failed", err, r.RemoteAddr)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.HandlerTimeout)
 	defer cancel()
@@ -148,6 +178,43 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// localRequest checks what local mode's endpoint accepts, so that no web
+// page the user visits can drive it: a JSON body (which a browser sends
+// cross-site only after a CORS preflight the bot never answers), a loopback
+// Host header (a DNS-rebound name is refused) and no Origin header (browsers
+// send one with every cross-origin POST; the Agents Playground sends none).
+// It returns the status to answer with when the request is refused.
+func localRequest(r *http.Request) (int, error) {
+	if len(r.Header.Values("Origin")) > 0 {
+		return http.StatusForbidden, fmt.Errorf("request from a web page (Origin %q)", r.Header.Get("Origin"))
+	}
+	if !netutil.IsLoopbackHostPort(r.Host) {
+		return http.StatusForbidden, fmt.Errorf("Host %q is not a loopback address", r.Host)
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return http.StatusUnsupportedMediaType, fmt.Errorf("Content-Type %q is not application/json", ct)
+	}
+	return 0, nil
+}
+
+// checkActivity refuses what no token check covers: a channel other than
+// Teams (Bot Framework keys are endorsed for channels whose clients choose
+// their own from and channelData), two different tenant ids, and a service
+// URL on a host outside the configured list (nothing is sent to it).
+func (b *Bot) checkActivity(act *schema.Activity) error {
+	if act.ChannelID != TeamsChannelID {
+		return fmt.Errorf("channel %q is not %s", act.ChannelID, TeamsChannelID)
+	}
+	if conv, data := act.Conversation.TenantID, channelDataTenant(act); conv != "" && data != "" && !strings.EqualFold(conv, data) {
+		return fmt.Errorf("conversation.tenantId %q and channelData.tenant.id %q differ", conv, data)
+	}
+	if err := netutil.URLHostAllowed(act.ServiceURL, b.cfg.ServiceHosts, b.cfg.Local); err != nil {
+		return fmt.Errorf("serviceUrl: %w", err)
+	}
+	return nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -156,12 +223,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-// tenantOf returns the Entra tenant an activity comes from.
-func tenantOf(act *schema.Activity) string {
+// channelDataTenant is channelData.tenant.id ("" when absent).
+func channelDataTenant(act *schema.Activity) string {
 	if t, ok := act.ChannelData["tenant"].(map[string]any); ok {
-		if id, ok := t["id"].(string); ok && id != "" {
+		if id, ok := t["id"].(string); ok {
 			return id
 		}
+	}
+	return ""
+}
+
+// tenantOf returns the Entra tenant an activity comes from (checkActivity
+// made sure its two places agree).
+func tenantOf(act *schema.Activity) string {
+	if id := channelDataTenant(act); id != "" {
+		return id
 	}
 	return act.Conversation.TenantID
 }
@@ -290,6 +366,10 @@ func field(data map[string]any, k string) string {
 	return strings.TrimSpace(s)
 }
 
+// invokeAdaptiveCardAction is the name of the invoke Teams sends for an
+// Action.Execute.
+const invokeAdaptiveCardAction = "adaptiveCard/action"
+
 // invokeValue is the value of an adaptiveCard/action invoke.
 type invokeValue struct {
 	Action struct {
@@ -300,7 +380,7 @@ type invokeValue struct {
 }
 
 func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
-	if act.Name != "adaptiveCard/action" {
+	if act.Name != invokeAdaptiveCardAction {
 		return http.StatusOK, nil
 	}
 	raw, _ := json.Marshal(act.Value)
@@ -311,14 +391,14 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 	data := v.Action.Data
 	str := func(k string) string { return field(data, k) }
 	switch v.Action.Verb {
-	case "approve", "deny":
+	case cards.VerbApprove, cards.VerbDeny:
 		verdict := access.Approve
-		if v.Action.Verb == "deny" {
+		if v.Action.Verb == cards.VerbDeny {
 			verdict = access.Deny
 		}
 		req, err := b.cfg.Service.Decide(ctx, access.DecisionInput{
-			TenantID: tenantOf(act), RequestID: str("requestId"), Approver: personOf(act),
-			Verdict: verdict, Reason: str("reason"), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),
+			Verdict: verdict, Reason: str(cards.InputReason), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 		})
 		if err != nil {
 			var r *access.Refusal
@@ -330,25 +410,25 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
 		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
-	case "refresh":
-		req, err := b.cfg.Service.Request(ctx, tenantOf(act), str("requestId"))
+	case cards.VerbRefresh:
+		req, err := b.cfg.Service.Request(ctx, tenantOf(act), str(cards.DataRequestID))
 		if err != nil {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
 		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
-	case "retryRevoke", "refreshAlert":
+	case cards.VerbRetryRevoke, cards.VerbRefreshAlert:
 		var a access.Alert
 		var err error
-		if v.Action.Verb == "retryRevoke" {
-			a, err = b.cfg.Service.RetryNow(ctx, tenantOf(act), str("grantId"), personOf(act))
+		if v.Action.Verb == cards.VerbRetryRevoke {
+			a, err = b.cfg.Service.RetryNow(ctx, tenantOf(act), str(cards.DataGrantID), personOf(act))
 		} else {
-			a, err = b.cfg.Service.Alert(ctx, tenantOf(act), str("grantId"))
+			a, err = b.cfg.Service.Alert(ctx, tenantOf(act), str(cards.DataGrantID))
 		}
 		if err != nil {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
 		return http.StatusOK, cards.InvokeResponse(cards.Alert(a))
-	case "submitRequest":
+	case cards.VerbSubmitRequest:
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
 	default:
 		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %s.", access.Quote(v.Action.Verb)))
@@ -361,7 +441,10 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[string]any) cards.Card {
 	str := func(k string) string { return field(data, k) }
 	tenant, user := tenantOf(act), personOf(act)
-	form := cards.FormOptions{Profile: str("profile"), Duration: str("duration"), Ticket: str("ticket"), Justification: str("justification")}
+	form := cards.FormOptions{
+		Profile: str(cards.InputProfile), Duration: str(cards.InputDuration),
+		Ticket: str(cards.InputTicket), Justification: str(cards.InputJustification),
+	}
 	again := func(msg string) cards.Card {
 		form.Error = msg
 		ps, err := b.cfg.Service.EligibleProfiles(ctx, tenant, user)

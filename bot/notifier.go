@@ -141,7 +141,7 @@ func (n *Notifier) threadRef(res connector.ConversationResource, svc string) (ac
 		}
 	}
 	ref := access.ConversationRef{
-		ServiceURL: svc, ChannelID: "msteams", ConversationID: res.ID, TenantID: n.TenantID,
+		ServiceURL: svc, ChannelID: TeamsChannelID, ConversationID: res.ID, TenantID: n.TenantID,
 		BotID: n.BotID, BotName: n.BotName,
 	}
 	if res.ServiceURL != "" {

@@ -15,12 +15,11 @@
 // Playground, which sends no token: it accepts only activities whose
 // serviceUrl is a loopback address.
 //
-// Both implement [Authenticator]. Sub-package botbuilder adapts them to
-// msbotbuilder-go's connector/auth.TokenValidator so they can replace that
-// library's own validator (which is unsafe and must not be used) in
-// core.BotFrameworkAdapter.
+// Both implement [Authenticator]; the bot's HTTP handler calls it on the
+// activity it decoded. Signing keys are fetched only from the metadata
+// document's host or the configured key hosts (Config.KeyHosts).
 //
-// This package must not import msbotbuilder-go's connector/auth package (it
-// links that library's JWT/JWKS dependencies; only schema is used here), the
-// outbound connector client, or the Microsoft Graph SDK.
+// This package must not import msbotbuilder-go's connector/auth package (its
+// token validation is unsafe; only schema is used here), the outbound
+// connector client, or the Microsoft Graph SDK.
 package auth

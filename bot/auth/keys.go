@@ -10,13 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 const (
@@ -55,7 +56,11 @@ type fetchCall struct {
 
 // keyCache holds the signing keys and rate-limits re-fetches.
 type keyCache struct {
-	metadataURL     string
+	metadataURL string
+	// keyHosts are the hosts the metadata and keys may come from: the
+	// metadata URL's host and the configured key hosts (see
+	// netutil.HostAllowed).
+	keyHosts        []string
 	client          *http.Client
 	logger          *slog.Logger
 	now             func() time.Time
@@ -159,7 +164,7 @@ func (c *keyCache) startFetchLocked(ctx context.Context, now time.Time) *fetchCa
 		close(call.done)
 		if err != nil {
 			c.logger.LogAttrs(fctx, slog.LevelWarn, "bot auth: fetching signing keys failed",
-				slog.String("metadata_url", c.metadataURL), slog.String("error", err.Error()))
+				slog.String("metadata_url", c.metadataURL), slog.Any("err", err))
 		} else {
 			c.logger.LogAttrs(fctx, slog.LevelInfo, "bot auth: signing keys fetched",
 				slog.Int("keys", len(set.keys)))
@@ -207,7 +212,7 @@ func (c *keyCache) fetch(ctx context.Context) (*keySet, error) {
 	if meta.JWKSURI == "" {
 		return nil, errors.New("openid metadata has no jwks_uri")
 	}
-	if err := checkFetchURL(meta.JWKSURI); err != nil {
+	if err := c.checkKeysURL(meta.JWKSURI); err != nil {
 		return nil, fmt.Errorf("openid metadata jwks_uri: %w", err)
 	}
 	var doc jwksDocument
@@ -219,7 +224,7 @@ func (c *keyCache) fetch(ctx context.Context) (*keySet, error) {
 		k, err := parseJWK(raw)
 		if err != nil {
 			c.logger.LogAttrs(ctx, slog.LevelDebug, "bot auth: skipping unusable JWK",
-				slog.Int("index", idx), slog.String("reason", err.Error()))
+				slog.Int("index", idx), slog.Any("err", err))
 			continue
 		}
 		if _, dup := set.keys[k.kid]; dup {
@@ -323,7 +328,7 @@ func checkFetchURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopbackHost(u.Hostname()) {
+		if netutil.IsLoopback(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%q must use https", raw)
@@ -332,13 +337,17 @@ func checkFetchURL(raw string) error {
 	}
 }
 
-// isLoopbackHost reports whether host is "localhost" or a loopback IP.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
+// checkKeysURL accepts what checkFetchURL accepts on the metadata's own
+// host or one of keyHosts: keys named by a tampered or misdirected metadata
+// document are never fetched from anywhere else.
+func (c *keyCache) checkKeysURL(raw string) error {
+	if err := checkFetchURL(raw); err != nil {
+		return err
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	if err := netutil.URLHostAllowed(raw, c.keyHosts, false); err != nil {
+		return fmt.Errorf("%w (the OpenID metadata's host and the signing key hosts)", err)
+	}
+	return nil
 }
 
 // quoteKID renders an untrusted kid for error messages, bounded in length.

@@ -8,6 +8,8 @@ import (
 	"net/url"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 // LocalValidator is the inbound "authentication" for local development
@@ -39,7 +41,7 @@ func (l *LocalValidator) Authenticate(_ context.Context, _ string, act *schema.A
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return Claims{}, fmt.Errorf("local mode: activity serviceUrl %q is not an http(s) URL", act.ServiceURL)
 	}
-	if !isLoopbackHost(u.Hostname()) {
+	if !netutil.IsLoopback(u.Hostname()) {
 		return Claims{}, fmt.Errorf("local mode: activity serviceUrl %q is not a loopback address", act.ServiceURL)
 	}
 	return Claims{ServiceURL: act.ServiceURL, ChannelID: act.ChannelID, Local: true}, nil

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 // Defaults for [Config].
@@ -49,6 +52,11 @@ type Config struct {
 	// jwks_uri names the signing keys. It must be https (http is allowed for
 	// loopback hosts only, for tests).
 	OpenIDMetadataURL string
+	// KeyHosts are the hosts the signing keys may be fetched from besides
+	// the metadata document's own host (default none); an entry
+	// "*.example.com" matches the sub-domains of example.com. A jwks_uri, or
+	// a redirect while fetching, to any other host fails.
+	KeyHosts []string
 	// Issuer is the expected "iss".
 	Issuer string
 	// ClockSkew is the leeway applied to exp and nbf. Must not be negative.
@@ -118,6 +126,11 @@ func NewValidator(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Va
 	if err := checkFetchURL(cfg.OpenIDMetadataURL); err != nil {
 		return nil, fmt.Errorf("auth: Config.OpenIDMetadataURL: %w", err)
 	}
+	for _, h := range cfg.KeyHosts {
+		if err := netutil.CheckHostPattern(h); err != nil {
+			return nil, fmt.Errorf("auth: Config.KeyHosts: %w", err)
+		}
+	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = DefaultIssuer
 	}
@@ -145,34 +158,37 @@ func NewValidator(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Va
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	// Keys must never arrive over a downgraded connection: redirects are
-	// followed only to URLs checkFetchURL accepts. (A copy, so the caller's
-	// client is unchanged.)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	meta, _ := url.Parse(cfg.OpenIDMetadataURL) // checked above
+	keys := &keyCache{
+		metadataURL:     cfg.OpenIDMetadataURL,
+		keyHosts:        append([]string{meta.Hostname()}, cfg.KeyHosts...),
+		logger:          logger,
+		now:             cfg.Now,
+		refetchInterval: cfg.KeyRefetchInterval,
+		ttl:             cfg.MetadataTTL,
+		fetchTimeout:    cfg.FetchTimeout,
+	}
+	// Keys must never arrive over a downgraded connection or from another
+	// host: redirects are followed only to https (or loopback) URLs on the
+	// metadata's host or a key host. (A copy, so the caller's client is
+	// unchanged.)
 	hc := *httpClient
 	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 5 {
 			return errors.New("too many redirects")
 		}
-		return checkFetchURL(req.URL.String())
+		return keys.checkKeysURL(req.URL.String())
 	}
-	httpClient = &hc
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	keys.client = &hc
 	return &Validator{
 		appID:  cfg.AppID,
 		issuer: cfg.Issuer,
 		skew:   cfg.ClockSkew,
 		now:    cfg.Now,
-		keys: &keyCache{
-			metadataURL:     cfg.OpenIDMetadataURL,
-			client:          httpClient,
-			logger:          logger,
-			now:             cfg.Now,
-			refetchInterval: cfg.KeyRefetchInterval,
-			ttl:             cfg.MetadataTTL,
-			fetchTimeout:    cfg.FetchTimeout,
-		},
+		keys:   keys,
 	}, nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 // Defaults for [Options].
@@ -28,14 +30,31 @@ const (
 	DefaultMaxRetryWait = 30 * time.Second
 	// DefaultTimeout is the timeout of the default HTTP client.
 	DefaultTimeout = 30 * time.Second
+	// DefaultServiceURL is the public cloud's Teams service URL, for
+	// conversations the bot starts before any activity told it one.
+	DefaultServiceURL = "https://smba.trafficmanager.net/teams/"
+	// DefaultServiceHost is the host of the public cloud's Teams service
+	// URLs (regional ones such as https://smba.trafficmanager.net/amer/
+	// included). Sovereign clouds use others, e.g.
+	// smba.infra.gcc.teams.microsoft.com (GCC),
+	// smba.infra.gov.teams.microsoft.us (GCC High) and
+	// smba.infra.dod.teams.microsoft.us (DoD).
+	DefaultServiceHost = "smba.trafficmanager.net"
 )
 
 // Options configures a [Client].
 type Options struct {
 	// LocalMode must be set, and is only allowed, when the credential is
 	// nil: the client then sends no Authorization header (the Agents
-	// Playground's mock connector needs none).
+	// Playground's mock connector needs none) and talks to loopback hosts
+	// only.
 	LocalMode bool
+	// ServiceHosts are the hosts the client sends requests to outside local
+	// mode (default DefaultServiceHost only); an entry "*.example.com" matches
+	// the sub-domains of example.com, and a loopback host is allowed only
+	// when listed exactly (see netutil.HostAllowed). A request to any other
+	// host is refused before it is built, so no token is ever attached.
+	ServiceHosts []string
 	// Scope is the token scope (default DefaultScope; national clouds use
 	// their own, e.g. https://api.botframework.us/.default).
 	Scope string
@@ -63,6 +82,8 @@ type Options struct {
 // Client calls the Bot Connector REST API. It is safe for concurrent use.
 type Client struct {
 	cred         azcore.TokenCredential
+	local        bool
+	hosts        []string
 	scope        string
 	http         *http.Client
 	logger       *slog.Logger
@@ -137,8 +158,19 @@ func New(cred azcore.TokenCredential, opts Options) (*Client, error) {
 	case opts.MaxResponseBytes < 0 || opts.MaxRetries < 0 || opts.MaxRetryWait < 0:
 		return nil, errors.New("connector: Options limits must not be negative")
 	}
+	hosts := opts.ServiceHosts
+	if len(hosts) == 0 {
+		hosts = []string{DefaultServiceHost}
+	}
+	for _, h := range hosts {
+		if err := netutil.CheckHostPattern(h); err != nil {
+			return nil, fmt.Errorf("connector: Options.ServiceHosts: %w", err)
+		}
+	}
 	c := &Client{
 		cred:         cred,
+		local:        opts.LocalMode,
+		hosts:        append([]string(nil), hosts...),
 		scope:        opts.Scope,
 		http:         opts.HTTPClient,
 		logger:       opts.Logger,
@@ -335,8 +367,9 @@ func (c *Client) conversationURL(serviceURL string, segments ...string) (string,
 	return b.String(), nil
 }
 
-// checkServiceURL accepts absolute http(s) URLs without query or fragment;
-// with a credential, only https (a bearer token is never sent in clear).
+// checkServiceURL accepts absolute http(s) URLs without query or fragment
+// on an allowed host (in local mode: a loopback host); with a credential,
+// only https (a bearer token is never sent in clear).
 func (c *Client) checkServiceURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -350,6 +383,9 @@ func (c *Client) checkServiceURL(raw string) error {
 	}
 	if c.cred != nil && u.Scheme != "https" {
 		return fmt.Errorf("service URL %q is not https; refusing to send a bearer token over it", raw)
+	}
+	if err := netutil.URLHostAllowed(raw, c.hosts, c.local); err != nil {
+		return fmt.Errorf("service URL: %w", err)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -32,6 +31,10 @@ const (
 )
 
 var bot = schema.ChannelAccount{ID: "28:" + appID, Name: "jitbot"}
+
+// fakeHosts lists the test fakes' host: loopback is allowed outside local
+// mode only when listed.
+var fakeHosts = []string{"127.0.0.1"}
 
 func ctxT(t *testing.T) context.Context {
 	t.Helper()
@@ -546,7 +549,7 @@ func TestTokenSentOnlyWithCredential(t *testing.T) {
 	fake := connectortest.NewConnector(t, connectortest.WithTLS(), connectortest.WithRequiredToken("tok-123"))
 	ctx := ctxT(t)
 	cred := &staticCred{token: "tok-123"}
-	c, err := connector.New(cred, connector.Options{HTTPClient: fake.Client()})
+	c, err := connector.New(cred, connector.Options{HTTPClient: fake.Client(), ServiceHosts: fakeHosts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -576,12 +579,12 @@ func TestTokenSentOnlyWithCredential(t *testing.T) {
 	}
 
 	// Credential failures surface as errors, with no request sent.
-	bad, _ := connector.New(&staticCred{err: errors.New("AADSTS700016")}, connector.Options{HTTPClient: fake.Client()})
+	bad, _ := connector.New(&staticCred{err: errors.New("AADSTS700016")}, connector.Options{HTTPClient: fake.Client(), ServiceHosts: fakeHosts})
 	before := len(fake.Requests())
 	if _, err := bad.SendActivity(ctx, fake.ServiceURL(), "a:1", &schema.Activity{Text: "x"}); err == nil || !strings.Contains(err.Error(), "AADSTS700016") {
 		t.Errorf("credential error: %v", err)
 	}
-	empty, _ := connector.New(&staticCred{}, connector.Options{HTTPClient: fake.Client()})
+	empty, _ := connector.New(&staticCred{}, connector.Options{HTTPClient: fake.Client(), ServiceHosts: fakeHosts})
 	if _, err := empty.SendActivity(ctx, fake.ServiceURL(), "a:1", &schema.Activity{Text: "x"}); err == nil {
 		t.Error("empty token accepted")
 	}
@@ -595,7 +598,7 @@ func TestTokenFromAzidentitySingleTenant(t *testing.T) {
 	authority.AddApp(tenantID, appID, appSecret)
 	fake := connectortest.NewConnector(t, connectortest.WithTLS(), connectortest.WithTokenFrom(authority, appID))
 	cred := authority.ClientSecretCredential(t, tenantID, appID, appSecret)
-	c, err := connector.New(cred, connector.Options{HTTPClient: fake.Client()})
+	c, err := connector.New(cred, connector.Options{HTTPClient: fake.Client(), ServiceHosts: fakeHosts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +631,7 @@ func TestMultiTenantAuthorityFailsForSingleTenantBot(t *testing.T) {
 	authority.AddApp(tenantID, appID, appSecret)
 	fake := connectortest.NewConnector(t, connectortest.WithTLS(), connectortest.WithTokenFrom(authority, appID))
 	cred := authority.ClientSecretCredential(t, "botframework.com", appID, appSecret)
-	c, _ := connector.New(cred, connector.Options{HTTPClient: fake.Client()})
+	c, _ := connector.New(cred, connector.Options{HTTPClient: fake.Client(), ServiceHosts: fakeHosts})
 	_, err := c.SendActivity(ctxT(t), fake.ServiceURL(), "a:1", &schema.Activity{Text: "x"})
 	if err == nil || !strings.Contains(err.Error(), "AADSTS700016") {
 		t.Fatalf("want AADSTS700016, got %v", err)
@@ -647,67 +650,12 @@ func TestCustomScope(t *testing.T) {
 	fake := connectortest.NewConnector(t, connectortest.WithTLS())
 	cred := authority.ClientSecretCredential(t, tenantID, appID, appSecret)
 	const usGov = "https://api.botframework.us/.default"
-	c, _ := connector.New(cred, connector.Options{HTTPClient: fake.Client(), Scope: usGov})
+	c, _ := connector.New(cred, connector.Options{HTTPClient: fake.Client(), ServiceHosts: fakeHosts, Scope: usGov})
 	if _, err := c.SendActivity(ctxT(t), fake.ServiceURL(), "a:1", &schema.Activity{Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	if trs := authority.TokenRequests(); len(trs) != 1 || !slices.Equal(trs[0].Scopes, []string{usGov}) {
 		t.Errorf("token requests %+v", trs)
-	}
-}
-
-func TestBotBuilderClientMethods(t *testing.T) {
-	fake := connectortest.NewConnector(t)
-	c := localClient(t)
-	ctx := ctxT(t)
-	base, _ := url.Parse(fake.ServiceURL())
-	target := *base.JoinPath("v3", "conversations", "a:1", "activities")
-	if err := c.Post(ctx, target, schema.Activity{Type: schema.Message, Text: "via adapter"}); err != nil {
-		t.Fatal(err)
-	}
-	acts := fake.Activities("a:1")
-	if len(acts) != 1 || acts[0].Text() != "via adapter" {
-		t.Fatalf("activities %+v", acts)
-	}
-	if z := connectortest.ZeroValues(fake.Requests()[0].Body); len(z) != 0 {
-		t.Errorf("zero values via Post: %v", z)
-	}
-	one := *base.JoinPath("v3", "conversations", "a:1", "activities", acts[0].ID)
-	if err := c.Put(ctx, one, schema.Activity{Type: schema.Message, Text: "edited"}); err != nil {
-		t.Fatal(err)
-	}
-	if a, _ := fake.Activity("a:1", acts[0].ID); a.Text() != "edited" {
-		t.Errorf("after Put: %q", a.Text())
-	}
-	if err := c.Delete(ctx, one); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Delete(ctx, one); connector.StatusCode(err) != http.StatusNotFound {
-		t.Errorf("second Delete: %v", err)
-	}
-	if _, err := c.Get(ctx, *base.JoinPath("v3", "conversations", "a:1", "members")); connector.StatusCode(err) != http.StatusNotFound {
-		t.Errorf("Get of unknown route: %v", err)
-	}
-	if err := c.Post(ctx, url.URL{Path: "/relative"}, schema.Activity{}); err == nil {
-		t.Error("relative target accepted")
-	}
-
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/bad" {
-			_, _ = w.Write([]byte("not json"))
-			return
-		}
-		_, _ = w.Write([]byte(`[{"id":"29:1","aadObjectId":"x"}]`))
-	}))
-	defer srv.Close()
-	u, _ := url.Parse(srv.URL + "/v3/conversations/a:1/members")
-	raw, err := c.Get(ctx, *u)
-	if err != nil || !strings.Contains(string(raw), "aadObjectId") {
-		t.Fatalf("Get: %s %v", raw, err)
-	}
-	u, _ = url.Parse(srv.URL + "/bad")
-	if _, err := c.Get(ctx, *u); err == nil {
-		t.Error("non-JSON Get body accepted")
 	}
 }
 
@@ -730,5 +678,52 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	}
 	if own.CheckRedirect != nil {
 		t.Error("the caller's http.Client was modified")
+	}
+}
+
+func TestServiceHosts(t *testing.T) {
+	fake := connectortest.NewConnector(t, connectortest.WithTLS())
+	ctx := ctxT(t)
+	send := func(hosts []string, svc string) error {
+		t.Helper()
+		cred := &staticCred{token: "tok"}
+		c, err := connector.New(cred, connector.Options{HTTPClient: fake.Client(), ServiceHosts: hosts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.SendActivity(ctx, svc, "a:1", &schema.Activity{Text: "x"})
+		if err != nil && cred.calls != 0 {
+			t.Errorf("%s refused after a token was fetched", svc)
+		}
+		return err
+	}
+	// The fake's client sends example.com and its sub-domains to the fake.
+	if err := send([]string{"*.example.com"}, "https://smba.example.com/amer/"); err != nil {
+		t.Errorf("sub-domain of a wildcard entry: %v", err)
+	}
+	for _, c := range []struct {
+		hosts []string
+		svc   string
+	}{
+		{[]string{"*.example.com"}, "https://example.com/amer/"},
+		{[]string{"smba.example.com"}, "https://evil.example.com/amer/"},
+		{[]string{"*.example.com"}, fake.ServiceURL()}, // loopback only when listed
+		{nil, fake.ServiceURL()},                       // the public cloud's hosts
+		{nil, "https://smba.example.com/amer/"},
+	} {
+		if err := send(c.hosts, c.svc); err == nil {
+			t.Errorf("hosts %v: sent to %s", c.hosts, c.svc)
+		}
+	}
+	if n := len(fake.Requests()); n != 1 {
+		t.Fatalf("%d requests reached the fake, want the 1 allowed", n)
+	}
+	if _, err := connector.New(&staticCred{token: "x"}, connector.Options{ServiceHosts: []string{"https://smba.trafficmanager.net/"}}); err == nil {
+		t.Error("a URL was accepted as a host name")
+	}
+	// Local mode talks to loopback hosts only.
+	local := localClient(t, func(o *connector.Options) { o.HTTPClient = fake.Client(); o.ServiceHosts = []string{"*.example.com"} })
+	if _, err := local.SendActivity(ctx, "https://smba.example.com/amer/", "a:1", &schema.Activity{Text: "x"}); err == nil {
+		t.Error("local mode sent to a non-loopback host")
 	}
 }

@@ -17,9 +17,12 @@
 // enables a bounded retry of throttled (429) requests, and of 502/503/504 for
 // idempotent methods only, honouring Retry-After.
 //
-// *Client also has the method set of msbotbuilder-go's connector/client.Client
-// (Post, Put, Delete, Get), so it can replace that library's unsafe client in
-// core.BotFrameworkAdapter. This package must not import msbotbuilder-go's
-// connector/client or connector/auth packages (only schema), package bot/auth,
-// or the Microsoft Graph SDK.
+// Requests go only to service URLs on the configured hosts
+// (Options.ServiceHosts, default the public cloud's Teams service host); in
+// local mode only to loopback hosts. A URL on another host is refused before
+// a request is built, so the token is never sent there.
+//
+// This package must not import msbotbuilder-go's connector/client or
+// connector/auth packages (only schema), package bot/auth, or the Microsoft
+// Graph SDK.
 package connector

@@ -158,6 +158,22 @@ func (i *Issuer) RotateKey(t testing.TB, keepOld bool) string {
 	return k.kid
 }
 
+// AddKey generates a new signing key endorsed for channels and publishes it
+// next to the others, without making it the default. The returned option
+// signs a token with it (its kid in the header).
+func (i *Issuer) AddKey(t testing.TB, channels ...string) TokenOption {
+	t.Helper()
+	key := NewRSAKey(t)
+	k := issuerKey{kid: keyID(&key.PublicKey), key: key, endorsements: append([]string(nil), channels...)}
+	i.mu.Lock()
+	i.published = append(i.published, k)
+	i.mu.Unlock()
+	return func(s *tokenSpec) {
+		s.rsaKey = k.key
+		s.header["kid"], s.header["x5t"] = k.kid, k.kid
+	}
+}
+
 // AddRawKey publishes an additional, arbitrary JWKS entry (for tests of
 // malformed or unusual keys).
 func (i *Issuer) AddRawKey(jwk map[string]any) {

@@ -195,6 +195,7 @@ cloud:
   graph_url: "%s"
   bot_openid_metadata_url: "%s"
   bot_service_url: "%s"
+  bot_service_hosts: ["127.0.0.1"]
 profiles:
   - name: prod-db
     description: "Read access to the production databases"

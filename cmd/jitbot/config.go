@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"gopkg.in/yaml.v3"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot/auth"
+	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/graph"
+	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
 )
 
@@ -62,22 +66,22 @@ type CloudConfig struct {
 	BotTokenIssuer       string `yaml:"bot_token_issuer"`
 	BotScope             string `yaml:"bot_scope"`
 	BotServiceURL        string `yaml:"bot_service_url"`
+	// BotServiceHosts are the hosts of the Bot Connector service URLs the
+	// bot talks to (and accepts in activities); "*.example.com" matches the
+	// sub-domains of example.com.
+	BotServiceHosts []string `yaml:"bot_service_hosts"`
+	// BotSigningKeyHosts are hosts the channel's signing keys may come
+	// from besides the OpenID metadata's own host.
+	BotSigningKeyHosts []string `yaml:"bot_signing_key_hosts"`
 }
 
-// Public cloud defaults.
-const (
-	defaultAuthorityHost  = "https://login.microsoftonline.com/"
-	defaultGraphURL       = "https://graph.microsoft.com"
-	defaultOpenIDMetadata = "https://login.botframework.com/v1/.well-known/openidconfiguration"
-	defaultBotIssuer      = "https://api.botframework.com"
-	defaultBotScope       = "https://api.botframework.com/.default"
-	defaultBotServiceURL  = "https://smba.trafficmanager.net/teams/"
-)
+// publicAuthorityHost is the public cloud's Entra ID authority.
+func publicAuthorityHost() string { return cloud.AzurePublic.ActiveDirectoryAuthorityHost }
 
 // CustomAuthority reports whether the authority host is not the public
 // cloud's (then azidentity's instance discovery is turned off).
 func (c CloudConfig) CustomAuthority() bool {
-	return strings.TrimRight(c.AuthorityHost, "/") != strings.TrimRight(defaultAuthorityHost, "/")
+	return strings.TrimRight(c.AuthorityHost, "/") != strings.TrimRight(publicAuthorityHost(), "/")
 }
 
 // ProfileSpec is one profile as written in the file.
@@ -175,12 +179,16 @@ func (c *Config) applyDefaults() {
 	}
 	def(&c.Listen, ":3978")
 	def(&c.Database, "sqlite:jitbot.db")
-	def(&c.Cloud.AuthorityHost, defaultAuthorityHost)
-	def(&c.Cloud.GraphURL, defaultGraphURL)
-	def(&c.Cloud.BotOpenIDMetadataURL, defaultOpenIDMetadata)
-	def(&c.Cloud.BotTokenIssuer, defaultBotIssuer)
-	def(&c.Cloud.BotScope, defaultBotScope)
-	def(&c.Cloud.BotServiceURL, defaultBotServiceURL)
+	// The public cloud's endpoints, as the packages that use them define them.
+	def(&c.Cloud.AuthorityHost, publicAuthorityHost())
+	def(&c.Cloud.GraphURL, graph.DefaultGraphURL)
+	def(&c.Cloud.BotOpenIDMetadataURL, auth.DefaultOpenIDMetadataURL)
+	def(&c.Cloud.BotTokenIssuer, auth.DefaultIssuer)
+	def(&c.Cloud.BotScope, connector.DefaultScope)
+	def(&c.Cloud.BotServiceURL, connector.DefaultServiceURL)
+	if len(c.Cloud.BotServiceHosts) == 0 {
+		c.Cloud.BotServiceHosts = []string{connector.DefaultServiceHost}
+	}
 	c.Cloud.GraphURL = strings.TrimRight(c.Cloud.GraphURL, "/")
 	defDur := func(d *Duration, v time.Duration) {
 		if *d == 0 {
@@ -215,6 +223,16 @@ func (c *Config) validate() error {
 		if !secureURL(v) {
 			bad(key, "want an https URL, got %q", v)
 		}
+	}
+	for key, hosts := range map[string][]string{"cloud.bot_service_hosts": c.Cloud.BotServiceHosts, "cloud.bot_signing_key_hosts": c.Cloud.BotSigningKeyHosts} {
+		for i, h := range hosts {
+			if err := netutil.CheckHostPattern(h); err != nil {
+				bad(fmt.Sprintf("%s[%d]", key, i), "%v", err)
+			}
+		}
+	}
+	if u, err := url.Parse(c.Cloud.BotServiceURL); err == nil && !netutil.HostAllowed(u.Hostname(), c.Cloud.BotServiceHosts, false) {
+		bad("cloud.bot_service_url", "host %q is not in cloud.bot_service_hosts %v", u.Hostname(), c.Cloud.BotServiceHosts)
 	}
 	if len(c.Profiles) == 0 {
 		bad("profiles", "define at least one profile")
@@ -297,9 +315,5 @@ func secureURL(v string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if u.Scheme == "https" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return u.Scheme == "http" && (u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()))
+	return u.Scheme == "https" || (u.Scheme == "http" && netutil.IsLoopback(u.Hostname()))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ func TestParseValidConfig(t *testing.T) {
 	if cfg.Cloud.CustomAuthority() {
 		t.Fatal("the default authority counts as custom")
 	}
+	if !slices.Equal(cfg.Cloud.BotServiceHosts, []string{"smba.trafficmanager.net"}) || len(cfg.Cloud.BotSigningKeyHosts) != 0 {
+		t.Fatalf("bot hosts default to %v and %v", cfg.Cloud.BotServiceHosts, cfg.Cloud.BotSigningKeyHosts)
+	}
 	p, err := cfg.Profiles[0].Profile()
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +64,18 @@ func TestSovereignCloud(t *testing.T) {
 cloud:
   authority_host: "https://login.microsoftonline.us/"
   graph_url: "https://graph.microsoft.us/"
+  bot_service_url: "https://smba.infra.gov.teams.microsoft.us/teams"
+  bot_service_hosts: ["smba.infra.gov.teams.microsoft.us", "*.gov.teams.microsoft.us"]
+  bot_signing_key_hosts: ["keys.botframework.azure.us"]
 `), testEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !cfg.Cloud.CustomAuthority() || cfg.Cloud.GraphURL != "https://graph.microsoft.us" {
 		t.Fatalf("cloud %+v", cfg.Cloud)
+	}
+	if len(cfg.Cloud.BotServiceHosts) != 2 || cfg.Cloud.BotSigningKeyHosts[0] != "keys.botframework.azure.us" {
+		t.Fatalf("bot hosts %v %v", cfg.Cloud.BotServiceHosts, cfg.Cloud.BotSigningKeyHosts)
 	}
 }
 
@@ -88,6 +98,16 @@ lisen: ":1"`, "lisen", nil},
 		{"bad database", `database: "sqlite:jitbot.db"|database: "mysql://x"`, "database", nil},
 		{"http graph", `listen: ":3978"|listen: ":3978"
 cloud: { graph_url: "http://graph.local" }`, "cloud.graph_url", nil},
+		{"service url off the default hosts", `listen: ":3978"|listen: ":3978"
+cloud: { bot_service_url: "https://smba.infra.gcc.teams.microsoft.com/teams" }`, "cloud.bot_service_url", nil},
+		{"service url off the listed hosts", `listen: ":3978"|listen: ":3978"
+cloud: { bot_service_hosts: ["*.infra.gcc.teams.microsoft.com"] }`, "cloud.bot_service_url", nil},
+		{"loopback service url not listed", `listen: ":3978"|listen: ":3978"
+cloud: { bot_service_url: "http://127.0.0.1:56150/_connector" }`, "cloud.bot_service_url", nil},
+		{"service host with a scheme", `listen: ":3978"|listen: ":3978"
+cloud: { bot_service_hosts: ["https://smba.trafficmanager.net/"] }`, "cloud.bot_service_hosts[0]", nil},
+		{"signing key host with a port", `listen: ":3978"|listen: ":3978"
+cloud: { bot_signing_key_hosts: ["login.botframework.com:443"] }`, "cloud.bot_signing_key_hosts[0]", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
 )
 
@@ -60,6 +61,9 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	if !strings.HasPrefix(*database, "sqlite:") {
 		return fmt.Errorf("--database %s: the demo runs on a SQLite file of its own (e.g. sqlite:jitbot-demo.db), never on a PostgreSQL database, which is for serve", redactedDB(*database))
 	}
+	if err := netutil.URLHostAllowed(*serviceURL, nil, true); err != nil {
+		return fmt.Errorf("--service-url: %w", err)
+	}
 	logger.Warn("DEMO MODE: local mode, no inbound authentication, simulated directory; never expose this port",
 		"listen", *listen, "database", *database)
 
@@ -99,8 +103,7 @@ func requireLoopback(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", addr, err)
 	}
-	ip := net.ParseIP(host)
-	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+	if netutil.IsLoopback(host) {
 		return nil
 	}
 	return fmt.Errorf("listen address %q: local mode listens on the loopback interface only (e.g. 127.0.0.1:3978)", addr)
@@ -118,7 +121,10 @@ type assembly struct {
 	local      bool
 	botID      string
 	serviceURL string
-	logger     *slog.Logger
+	// serviceHosts are the Bot Connector hosts activities may name outside
+	// local mode.
+	serviceHosts []string
+	logger       *slog.Logger
 }
 
 func assemble(a assembly) (runtimeParts, error) {
@@ -137,7 +143,7 @@ func assemble(a assembly) (runtimeParts, error) {
 		return runtimeParts{}, fmt.Errorf("configure access service: %w", err)
 	}
 	notifier.Profile = svc.Profile
-	h, err := bot.New(bot.Config{Service: svc, Auth: a.auth, Local: a.local, Connector: a.conn, Logger: a.logger})
+	h, err := bot.New(bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger})
 	if err != nil {
 		return runtimeParts{}, fmt.Errorf("configure bot: %w", err)
 	}

@@ -175,6 +175,7 @@ cloud:
   authority_host: "%s/"
   graph_url: %q
   bot_service_url: %q
+  bot_service_hosts: ["127.0.0.1"]
 revoke:
   max_attempts: %d
   backoff: %s

@@ -47,7 +47,7 @@ func TestServeRefusesInvalidConfig(t *testing.T) {
 }
 
 func TestBotCredentialNeedsItsSecrets(t *testing.T) {
-	c := CloudConfig{AuthorityHost: defaultAuthorityHost}
+	c := CloudConfig{AuthorityHost: publicAuthorityHost()}
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	if _, err := botCredential(c, "app", env(map[string]string{})); err == nil || !strings.Contains(err.Error(), "MicrosoftAppTenantId") {
 		t.Fatalf("single-tenant without tenant: %v", err)
@@ -89,6 +89,19 @@ func TestDemoRefusesPublicListen(t *testing.T) {
 	}
 }
 
+func TestLocalModeRefusesAServiceURLOffThisMachine(t *testing.T) {
+	code, out := runCmd(t, nil, "demo", "--listen", "127.0.0.1:0", "--service-url", "https://smba.trafficmanager.net/teams/",
+		"--database", "sqlite:"+filepath.Join(t.TempDir(), "d.db"))
+	if code == 0 || !strings.Contains(out, "--service-url") || !strings.Contains(out, "loopback") {
+		t.Fatalf("demo: exit %d: %s", code, out)
+	}
+	cfg := writeConfig(t, validConfig)
+	code, out = runCmd(t, map[string]string{"TENANT": "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"}, "serve", "--config", cfg, "--local")
+	if code == 0 || !strings.Contains(out, "cloud.bot_service_url") || !strings.Contains(out, "loopback") {
+		t.Fatalf("serve --local: exit %d: %s", code, out)
+	}
+}
+
 func TestUnknownCommand(t *testing.T) {
 	if code, out := runCmd(t, nil, "frobnicate"); code != 2 || !strings.Contains(out, "Usage") {
 		t.Fatalf("exit %d: %s", code, out)
@@ -115,7 +128,8 @@ func TestDemoAndServeNeverShareADatabase(t *testing.T) {
 		}
 	}
 	serveWith := func(path string) (int, string) {
-		cfg := writeConfig(t, strings.Replace(strings.Replace(validConfig, `sqlite:jitbot.db`, "sqlite:"+path, 1), `":3978"`, `"127.0.0.1:0"`, 1))
+		text := strings.Replace(strings.Replace(validConfig, `sqlite:jitbot.db`, "sqlite:"+path, 1), `":3978"`, `"127.0.0.1:0"`, 1)
+		cfg := writeConfig(t, text+"cloud: { bot_service_url: \"http://127.0.0.1:1/\", bot_service_hosts: [\"127.0.0.1\"] }\n")
 		return runCmd(t, env, "serve", "--local", "--config", cfg)
 	}
 

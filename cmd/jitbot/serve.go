@@ -20,6 +20,7 @@ import (
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/graph"
+	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
 )
 
@@ -66,7 +67,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		return fmt.Errorf("graph client: %w", err)
 	}
 
-	connOpts := connector.Options{Logger: logger, Scope: cfg.Cloud.BotScope, MaxRetries: 3}
+	connOpts := connector.Options{Logger: logger, Scope: cfg.Cloud.BotScope, MaxRetries: 3, ServiceHosts: cfg.Cloud.BotServiceHosts}
 	var botCred azcore.TokenCredential
 	var validator *auth.Validator
 	if appID != "" {
@@ -76,10 +77,14 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		}
 	} else {
 		connOpts.LocalMode = true
+		if err := netutil.URLHostAllowed(cfg.Cloud.BotServiceURL, nil, true); err != nil {
+			return fmt.Errorf("cloud.bot_service_url: %w", err)
+		}
 	}
 	if !*local {
 		validator, err = auth.NewValidator(auth.Config{
 			AppID: appID, OpenIDMetadataURL: cfg.Cloud.BotOpenIDMetadataURL, Issuer: cfg.Cloud.BotTokenIssuer,
+			KeyHosts: cfg.Cloud.BotSigningKeyHosts,
 		}, &http.Client{Timeout: 15 * time.Second}, logger)
 		if err != nil {
 			return fmt.Errorf("token validator: %w", err)
@@ -107,7 +112,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 	}
 	a := assembly{
 		tenantID: cfg.TenantID, profiles: profiles, store: db, dir: dir, conn: conn,
-		local: *local, botID: appID, serviceURL: cfg.Cloud.BotServiceURL, logger: logger,
+		local: *local, botID: appID, serviceURL: cfg.Cloud.BotServiceURL, serviceHosts: cfg.Cloud.BotServiceHosts, logger: logger,
 		tune: func(c *access.Config) {
 			c.Owner = replica
 			c.Lease = time.Duration(cfg.Revoke.Lease)
