@@ -9,9 +9,17 @@ import (
 	"github.com/jitbot/jitbot/access"
 )
 
+// The commands people type in a chat with the bot.
+const (
+	commandHelp     = "help"
+	commandProfiles = "profiles"
+	commandRequest  = "request"
+	commandStatus   = "status"
+)
+
 // Command is a parsed chat message.
 type Command struct {
-	Verb string // help, profiles, request, status
+	Verb string // one of the command constants
 	// For a one-line request: the profile, duration, ticket and justification.
 	Profile       string
 	Duration      time.Duration
@@ -41,23 +49,23 @@ type ticketMatcher func(profile, word string) (isTicket, known bool)
 func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 	words := strings.Fields(cleanText(text))
 	if len(words) == 0 {
-		return Command{Verb: "help"}, nil
+		return Command{Verb: commandHelp}, nil
 	}
 	verb := strings.ToLower(strings.TrimPrefix(words[0], "/"))
 	switch verb {
-	case "help", "?", "hi", "hello":
-		return Command{Verb: "help"}, nil
-	case "profiles", "status":
+	case commandHelp, "?", "hi", "hello":
+		return Command{Verb: commandHelp}, nil
+	case commandProfiles, commandStatus:
 		return Command{Verb: verb}, nil
-	case "request":
+	case commandRequest:
 	default:
 		return Command{}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))
 	}
 	args := words[1:]
 	if len(args) == 0 {
-		return Command{Verb: "request", Form: true}, nil
+		return Command{Verb: commandRequest, Form: true}, nil
 	}
-	c := Command{Verb: "request", Profile: strings.ToLower(args[0])}
+	c := Command{Verb: commandRequest, Profile: strings.ToLower(args[0])}
 	if len(args) < 2 {
 		return c, fmt.Errorf("Say how long you need access, e.g. %s.", access.Quote("request "+c.Profile+" 2h INC-4711 why you need it"))
 	}

@@ -274,20 +274,20 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 	tenant := tenantOf(act)
 	user := personOf(act)
 	switch cmd.Verb {
-	case "help":
+	case commandHelp:
 		b.reply(ctx, act, helpText, nil)
-	case "profiles":
+	case commandProfiles:
 		if ps, ok := b.eligible(ctx, act, tenant, user); ok {
 			b.reply(ctx, act, "", ptr(cards.Profiles(ps)))
 		}
-	case "status":
+	case commandStatus:
 		reqs, err := b.cfg.Service.Status(ctx, tenant, user)
 		if err != nil {
 			b.reply(ctx, act, b.userError(err), nil)
 			return
 		}
 		b.reply(ctx, act, "", ptr(cards.Status(reqs)))
-	case "request":
+	case commandRequest:
 		if cmd.Form {
 			if ps, ok := b.eligible(ctx, act, tenant, user); ok {
 				b.reply(ctx, act, "", ptr(cards.RequestForm(ps, cards.FormOptions{})))
