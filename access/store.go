@@ -78,10 +78,11 @@ type Store interface {
 	RetryRevoke(ctx context.Context, grantID, owner string, attempts int, nextDue time.Time, lastErr string, irrevocable bool, ev AuditEvent) error
 	// SetAlert records where a grant's security alert card was posted.
 	SetAlert(ctx context.Context, grantID string, chat ConversationRef, activityID string) error
-	// RetryNow makes an irrevocable or active grant due at once and drops any
-	// claim on it, with ev (a person asked for it). ErrStaleGrant when the
-	// grant is not live.
-	RetryNow(ctx context.Context, grantID string, now time.Time, ev AuditEvent) error
+	// RetryNow makes a grant whose removal failed due at now, with ev (a
+	// person asked for it), if it is still in state from and no replica
+	// holds a live claim on it (none, or one that ended by now). Otherwise
+	// it changes nothing and returns ErrStaleGrant.
+	RetryNow(ctx context.Context, grantID string, from GrantState, now time.Time, ev AuditEvent) error
 	// CloseGone closes a live grant whose member is no longer in the group
 	// (removed outside jitbot): revoked, request expired, claim released.
 	// ErrStaleGrant when the grant is no longer active.

@@ -212,6 +212,7 @@ const (
 	ActionRevokeFailed  Action = "grant.revoke_failed"
 	ActionIrrevocable   Action = "grant.irrevocable"
 	ActionRetryNow      Action = "grant.retry_requested"
+	ActionRetryRefused  Action = "grant.retry_refused"
 	ActionRegranted     Action = "grant.readded"
 	ActionClosedGone    Action = "grant.closed_member_gone"
 	ActionDriftFound    Action = "drift.unexplained_member"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -213,19 +214,24 @@ func appendGrantAudit(tx *gorm.DB, row *grantRow, at time.Time, ev access.AuditE
 }
 
 // RecordCheck stores whether the user already was a member before anything
-// was added: the grant, if granting and claimed by owner, becomes Checked
-// with PreExisting the answer. Otherwise access.ErrStaleGrant (or
-// access.ErrNotFound) and no change.
+// was added, once per grant: the grant, if granting, claimed by owner and
+// not checked yet, becomes Checked with PreExisting the answer. Otherwise
+// access.ErrStaleGrant (or access.ErrNotFound) and no change.
 func (db *DB) RecordCheck(ctx context.Context, grantID, owner string, preExisting bool) error {
 	if err := checkOwner(owner); err != nil {
 		return fmt.Errorf("record membership check of grant %s: %w", grantID, err)
 	}
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		_, err := updateGrant(tx, grantID, owner, states(access.GrantGranting), map[string]any{
-			"checked":      true,
-			"pre_existing": preExisting,
-		})
-		return err
+		res := tx.Model(&grantRow{}).
+			Where("id = ? AND state = ? AND claimed_by = ? AND NOT checked", grantID, string(access.GrantGranting), owner).
+			Updates(map[string]any{"checked": true, "pre_existing": preExisting})
+		if res.Error != nil {
+			return fmt.Errorf("update grant: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return missingOr(tx, &grantRow{}, grantID, access.ErrStaleGrant)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("record membership check of grant %s: %w", grantID, err)
@@ -337,7 +343,9 @@ func rescueShared(tx *gorm.DB, failed *grantRow, at time.Time, actor access.Pers
 		return nil
 	}
 	var orphans []grantRow
+	// A shared grant another replica has claimed is being ended: left to it.
 	err = tx.Where("group_id = ? AND user_id = ? AND state = ? AND shared", failed.GroupID, failed.UserID, string(access.GrantActive)).
+		Where("claim_until IS NULL OR claim_until <= ?", dbTime(at)).
 		Order("approved_at, id").Find(&orphans).Error
 	if err != nil {
 		return fmt.Errorf("find shared grants: %w", err)
@@ -345,10 +353,8 @@ func rescueShared(tx *gorm.DB, failed *grantRow, at time.Time, actor access.Pers
 	for i := range orphans {
 		o := &orphans[i]
 		_, err := updateGrant(tx, o.ID, "", states(access.GrantActive), released(map[string]any{
-			"state":        string(access.GrantGranting),
-			"shared":       false,
-			"checked":      false,
-			"pre_existing": false,
+			"state":  string(access.GrantGranting),
+			"shared": false,
 		}))
 		if err != nil {
 			return fmt.Errorf("move shared grant %s back to granting: %w", o.ID, err)
@@ -649,32 +655,33 @@ func (db *DB) SetAlert(ctx context.Context, grantID string, chat access.Conversa
 	return nil
 }
 
-// RetryNow makes a live grant's pending work happen at once, because a
-// person asked: an active, revoking or irrevocable grant becomes due at now
-// (zero: now); a granting grant keeps its due time. Any claim is dropped,
-// and ev is appended (At defaults to now). A grant no longer live gives
-// access.ErrStaleGrant (or access.ErrNotFound) and no change.
-func (db *DB) RetryNow(ctx context.Context, grantID string, now time.Time, ev access.AuditEvent) error {
-	at := orNow(now)
+// RetryNow makes grant grantID due at now, because a person asked, if it
+// is in state from (active, revoking or irrevocable) and no replica holds a
+// live claim on it (claim_until NULL or <= now); ev is appended (At
+// defaults to now). Otherwise it changes nothing and returns
+// access.ErrStaleGrant (or access.ErrNotFound). Whether a grant may be
+// retried is decided by the caller.
+func (db *DB) RetryNow(ctx context.Context, grantID string, from access.GrantState, now time.Time, ev access.AuditEvent) error {
+	if now.IsZero() {
+		return fmt.Errorf("retry grant %s now: time is zero", grantID)
+	}
+	if !slices.Contains(endingStates, string(from)) {
+		return fmt.Errorf("retry grant %s now: %w", grantID, access.ErrStaleGrant)
+	}
+	at := dbTime(now)
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		var cur []grantRow
-		if err := tx.Select("state").Where("id = ?", grantID).Limit(1).Find(&cur).Error; err != nil {
-			return fmt.Errorf("read grant: %w", err)
+		res := tx.Model(&grantRow{}).
+			Where("id = ? AND state = ? AND (claim_until IS NULL OR claim_until <= ?)", grantID, string(from), at).
+			Updates(released(map[string]any{"due_at": at}))
+		if res.Error != nil {
+			return fmt.Errorf("update grant: %w", res.Error)
 		}
-		if len(cur) == 0 {
-			return access.ErrNotFound
+		if res.RowsAffected == 0 {
+			return missingOr(tx, &grantRow{}, grantID, access.ErrStaleGrant)
 		}
-		state := access.GrantState(cur[0].State)
-		if !state.Live() {
-			return access.ErrStaleGrant
-		}
-		set := released(map[string]any{})
-		if state != access.GrantGranting {
-			set["due_at"] = at
-		}
-		row, err := updateGrant(tx, grantID, "", states(state), set)
-		if err != nil {
-			return err
+		var row grantRow
+		if err := tx.Where("id = ?", grantID).Take(&row).Error; err != nil {
+			return fmt.Errorf("read grant back: %w", err)
 		}
 		return appendGrantAudit(tx, &row, at, ev)
 	})

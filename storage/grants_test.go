@@ -29,6 +29,13 @@ func TestRecordCheckAndCompleteGrant(t *testing.T) {
 		if got := mustGrant(t, db, g.ID); !got.Checked || !got.PreExisting || got.State != access.GrantGranting || got.ClaimedBy != ownerA {
 			t.Errorf("after RecordCheck grant = %+v, want checked, pre-existing, still granting and claimed", got)
 		}
+		// The answer is recorded once: a second check changes nothing.
+		if err := db.RecordCheck(ctx, g.ID, ownerA, false); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("second RecordCheck: %v, want ErrStaleGrant", err)
+		}
+		if got := mustGrant(t, db, g.ID); !got.Checked || !got.PreExisting {
+			t.Errorf("second RecordCheck changed the grant: %+v", got)
+		}
 		if err := db.RecordCheck(ctx, "no-such-grant", ownerA, true); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("RecordCheck(unknown): %v, want ErrNotFound", err)
 		}
@@ -696,11 +703,27 @@ func TestRetryNow(t *testing.T) {
 		if err := db.RetryRevoke(ctx, g.ID, ownerA, 5, next, "permanent: 403", true, irrEv); err != nil {
 			t.Fatal(err)
 		}
-		// Claimed by a replica that is slow to retry: a person asks at once.
+		// Claimed by a replica that is retrying it: a person's click changes
+		// nothing while the claim lasts.
 		mustClaim(t, db, ownerA, next, 0)
-		asked := g.DueAt.Add(10 * time.Minute)
+		asked := next.Add(10 * time.Second)
 		ev := access.AuditEvent{Actor: carol, Action: access.ActionRetryNow}
-		if err := db.RetryNow(ctx, g.ID, asked, ev); err != nil {
+		before := mustGrant(t, db, g.ID)
+		if err := db.RetryNow(ctx, g.ID, access.GrantIrrevocable, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("RetryNow of a claimed grant: %v, want ErrStaleGrant", err)
+		}
+		if got := mustGrant(t, db, g.ID); !reflect.DeepEqual(got, before) {
+			t.Errorf("RetryNow changed a claimed grant:\n%+v\n%+v", before, got)
+		}
+		if n := auditCount(t, db, g.RequestID, access.ActionRetryNow); n != 0 {
+			t.Errorf("refused RetryNow wrote %d events", n)
+		}
+		// Once that claim ran out (its holder died), a person may ask.
+		asked = before.ClaimUntil.Add(time.Second)
+		if err := db.RetryNow(ctx, g.ID, access.GrantActive, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("RetryNow expecting the wrong state: %v, want ErrStaleGrant", err)
+		}
+		if err := db.RetryNow(ctx, g.ID, access.GrantIrrevocable, asked, ev); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGrant(t, db, g.ID)
@@ -717,21 +740,13 @@ func TestRetryNow(t *testing.T) {
 			t.Errorf("PlanRevoke by the former owner: %v, want ErrStaleGrant", err)
 		}
 
-		// An active grant that is not due yet becomes due.
-		a := mustActiveGrant(t, db, bob, "db-admin", t0.Add(5*time.Hour))
-		if err := db.RetryNow(ctx, a.ID, asked, ev); err != nil {
-			t.Fatal(err)
-		}
-		if gs := mustClaim(t, db, ownerB, asked, 0); !equalStrings(ids(gs), []string{a.ID}) {
-			t.Errorf("claimed after RetryNow of an active grant: %v, want [%s]", ids(gs), a.ID)
-		}
-		// A granting grant keeps its due time; its claim is dropped.
+		// A granting grant is never made due by a person; its claim stays.
 		req := mustCreate(t, db, newRequest(carol, "db-admin", t0))
 		gr := mustApprove(t, db, req, asked).Grant
-		if err := db.RetryNow(ctx, gr.ID, asked, ev); err != nil {
-			t.Fatal(err)
+		if err := db.RetryNow(ctx, gr.ID, access.GrantGranting, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("RetryNow of a granting grant: %v, want ErrStaleGrant", err)
 		}
-		if got := mustGrant(t, db, gr.ID); got.State != access.GrantGranting || !got.DueAt.Equal(gr.DueAt) || got.ClaimedBy != "" {
+		if got := mustGrant(t, db, gr.ID); got.State != access.GrantGranting || !got.DueAt.Equal(gr.DueAt) || got.ClaimedBy != ownerA {
 			t.Errorf("granting grant after RetryNow = %+v", got)
 		}
 
@@ -741,13 +756,13 @@ func TestRetryNow(t *testing.T) {
 		if err := db.FailGrant(ctx, fg.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RetryNow(ctx, fg.ID, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := db.RetryNow(ctx, fg.ID, access.GrantActive, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("RetryNow of a failed grant: %v, want ErrStaleGrant", err)
 		}
 		if n := auditCount(t, db, failed.ID, access.ActionRetryNow); n != 0 {
 			t.Errorf("stale RetryNow wrote %d events", n)
 		}
-		if err := db.RetryNow(ctx, "no-such-grant", asked, ev); !errors.Is(err, access.ErrNotFound) {
+		if err := db.RetryNow(ctx, "no-such-grant", access.GrantIrrevocable, asked, ev); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("RetryNow(unknown): %v, want ErrNotFound", err)
 		}
 	})
