@@ -201,6 +201,14 @@ func TestPermanentErrorEscalatesAtOnce(t *testing.T) {
 	if a := e.notes.Alerts(); len(a) != 1 || !a[0].Permanent {
 		t.Fatalf("alert %+v", a)
 	}
+	// The grant records the error and that it is permanent; the alert
+	// shown on a later refresh says so too.
+	if !g.LastErrorPermanent || g.LastError != e.dir.removeErr.Error() {
+		t.Errorf("stored last error %q, permanent %v", g.LastError, g.LastErrorPermanent)
+	}
+	if a, err := e.svc.Alert(context.Background(), tenant, g.ID); err != nil || !a.Permanent || a.Error != e.dir.removeErr.Error() {
+		t.Errorf("refreshed alert %+v, %v", a, err)
+	}
 }
 
 type retryLater struct{ wait time.Duration }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -206,8 +205,9 @@ func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now
 		wait = max(s.cfg.SweepInterval, wait)
 	}
 	msg := cause.Error()
+	reason := msg
 	if permanent {
-		msg = "permanent: " + msg
+		reason = "permanent: " + msg
 	}
 	action := ActionRevokeFailed
 	if irrevocable && g.State != GrantIrrevocable {
@@ -215,11 +215,12 @@ func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now
 	}
 	s.log.Warn("remove member failed", "grant", g.ID, "group", g.GroupID, "user", g.User.ObjectID,
 		"attempt", attempts, "irrevocable", irrevocable, "next", now.Add(wait), "err", cause)
-	if err := s.cfg.Store.RetryRevoke(ctx, g.ID, s.cfg.Owner, attempts, now.Add(wait), msg, irrevocable, s.event(now, System, action, base, msg)); err != nil {
+	f := RevokeFailure{Attempts: attempts, NextDue: now.Add(wait), Error: msg, Permanent: permanent, Irrevocable: irrevocable}
+	if err := s.cfg.Store.RetryRevoke(ctx, g.ID, s.cfg.Owner, f, s.event(now, System, action, base, reason)); err != nil {
 		return s.ignoreStale(g, err)
 	}
 	if action == ActionIrrevocable {
-		g.Attempts, g.LastError = attempts, msg
+		g.Attempts, g.LastError, g.LastErrorPermanent = attempts, msg, permanent
 		s.raiseAlert(ctx, g, now)
 	}
 	return nil
@@ -256,7 +257,7 @@ func (s *Service) resolveAlert(ctx context.Context, g *Grant, note string) {
 func (s *Service) alertFor(g *Grant) Alert {
 	return Alert{
 		Kind: AlertIrrevocable, GrantID: g.ID, Profile: g.Profile, GroupID: g.GroupID, User: g.User,
-		Error: g.LastError, Permanent: strings.HasPrefix(g.LastError, "permanent: "), Attempts: g.Attempts,
+		Error: g.LastError, Permanent: g.LastErrorPermanent, Attempts: g.Attempts,
 		At: g.DueAt, Resolved: g.State == GrantRevoked, RetryEvery: s.cfg.SweepInterval,
 	}
 }

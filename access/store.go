@@ -72,10 +72,13 @@ type Store interface {
 	// under way are returned, moved back to granting (claimed by owner)
 	// so that the caller adds the member again.
 	FinishRevoke(ctx context.Context, grantID, owner string, at time.Time, ev AuditEvent) (readd []Grant, err error)
-	// RetryRevoke records a failed removal: attempts, the error, the next
-	// due time, and whether the grant is now irrevocable (from then on it
-	// stays irrevocable until it is revoked). The claim is released.
-	RetryRevoke(ctx context.Context, grantID, owner string, attempts int, nextDue time.Time, lastErr string, irrevocable bool, ev AuditEvent) error
+	// RetryRevoke records a failed removal of a claimed grant (active,
+	// revoking or irrevocable): f's attempts, error and next due time, and
+	// the grant becomes irrevocable when f says so (from then on it stays
+	// irrevocable until it is revoked). The claim is released.
+	// ErrStaleGrant when the grant is in another state or not claimed by
+	// owner.
+	RetryRevoke(ctx context.Context, grantID, owner string, f RevokeFailure, ev AuditEvent) error
 	// SetAlert records where a grant's security alert card was posted.
 	SetAlert(ctx context.Context, grantID string, chat ConversationRef, activityID string) error
 	// RetryNow makes a grant whose removal failed due at now, with ev (a
@@ -122,4 +125,18 @@ type AuditFilter struct {
 	Since     time.Time
 	Until     time.Time
 	Limit     int
+}
+
+// RevokeFailure is a failed removal as RetryRevoke records it.
+type RevokeFailure struct {
+	// Attempts counts the failed removals so far, this one included.
+	Attempts int
+	// NextDue is when the removal is tried again.
+	NextDue time.Time
+	// Error is the directory's error; Permanent tells that retrying the
+	// same call is not expected to help.
+	Error     string
+	Permanent bool
+	// Irrevocable makes the grant irrevocable.
+	Irrevocable bool
 }

@@ -305,7 +305,7 @@ func TestNextDue(t *testing.T) {
 		if got := mustClaim(t, db, ownerA, at, 0); !equalStrings(ids(got), []string{shared.ID}) {
 			t.Fatalf("claimed %v, want the shared grant", ids(got))
 		}
-		if err := db.RetryRevoke(ctx, shared.ID, ownerA, 1, at.Add(10*time.Minute), "503", false, revokeEvent(access.ActionRevokeFailed)); err != nil {
+		if err := db.RetryRevoke(ctx, shared.ID, ownerA, access.RevokeFailure{Attempts: 1, NextDue: at.Add(10 * time.Minute), Error: "503", Irrevocable: false}, revokeEvent(access.ActionRevokeFailed)); err != nil {
 			t.Fatal(err)
 		}
 		check(at.Add(10*time.Minute), "after a failed attempt")

@@ -166,7 +166,7 @@ func TestDecideSharedMembership(t *testing.T) {
 		if err := db.FailGrant(ctx, whileRevoking.Grant.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RetryRevoke(ctx, x.ID, ownerA, 5, now.Add(time.Hour), "403", true, access.AuditEvent{At: now, Actor: botP, Action: access.ActionIrrevocable}); err != nil {
+		if err := db.RetryRevoke(ctx, x.ID, ownerA, access.RevokeFailure{Attempts: 5, NextDue: now.Add(time.Hour), Error: "403", Irrevocable: true}, access.AuditEvent{At: now, Actor: botP, Action: access.ActionIrrevocable}); err != nil {
 			t.Fatal(err)
 		}
 		whileIrrevocable := approve(carol, "p9", x.GroupID, now)

@@ -600,25 +600,26 @@ func (db *DB) FinishRevoke(ctx context.Context, grantID, owner string, at time.T
 }
 
 // RetryRevoke records a failed removal of grant grantID (active, revoking
-// or irrevocable, claimed by owner): attempts, the error, when it is next
-// due, and the claim released. With irrevocable the grant becomes
-// irrevocable; without, its state is kept (an irrevocable grant stays
-// irrevocable, a revoking one revoking: the removal may have happened).
-// ev is appended (At defaults to now). Otherwise access.ErrStaleGrant (or
-// access.ErrNotFound) and no change.
-func (db *DB) RetryRevoke(ctx context.Context, grantID, owner string, attempts int, nextDue time.Time, lastErr string, irrevocable bool, ev access.AuditEvent) error {
+// or irrevocable, claimed by owner): f's attempts, error (and whether it is
+// permanent) and next due time, and the claim released. With
+// f.Irrevocable the grant becomes irrevocable; without, its state is kept
+// (an irrevocable grant stays irrevocable, a revoking one revoking: the
+// removal may have happened). ev is appended. Otherwise
+// access.ErrStaleGrant (or access.ErrNotFound) and no change.
+func (db *DB) RetryRevoke(ctx context.Context, grantID, owner string, f access.RevokeFailure, ev access.AuditEvent) error {
 	if err := checkOwner(owner); err != nil {
 		return fmt.Errorf("retry revocation of grant %s: %w", grantID, err)
 	}
-	if nextDue.IsZero() {
+	if f.NextDue.IsZero() {
 		return fmt.Errorf("retry revocation of grant %s: next due time is zero", grantID)
 	}
 	set := released(map[string]any{
-		"attempts":   int64(attempts),
-		"due_at":     dbTime(nextDue),
-		"last_error": lastErr,
+		"attempts":             int64(f.Attempts),
+		"due_at":               dbTime(f.NextDue),
+		"last_error":           f.Error,
+		"last_error_permanent": f.Permanent,
 	})
-	if irrevocable {
+	if f.Irrevocable {
 		set["state"] = string(access.GrantIrrevocable)
 	}
 	err := db.tx(ctx, func(tx *gorm.DB) error {

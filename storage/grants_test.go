@@ -584,10 +584,10 @@ func TestRetryRevoke(t *testing.T) {
 		}
 		retryAt := now.Add(2 * time.Minute)
 		failEv := access.AuditEvent{At: now, Actor: botP, Action: access.ActionRevokeFailed, Reason: "503"}
-		if err := db.RetryRevoke(ctx, g.ID, ownerB, 1, retryAt, "503", false, failEv); !errors.Is(err, access.ErrStaleGrant) {
+		if err := db.RetryRevoke(ctx, g.ID, ownerB, access.RevokeFailure{Attempts: 1, NextDue: retryAt, Error: "503", Irrevocable: false}, failEv); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("RetryRevoke by another owner: %v, want ErrStaleGrant", err)
 		}
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 1, retryAt, "503 Service Unavailable", false, failEv); err != nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 1, NextDue: retryAt, Error: "503 Service Unavailable", Irrevocable: false}, failEv); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, db, g.RequestID)
@@ -613,7 +613,7 @@ func TestRetryRevoke(t *testing.T) {
 		// Irrevocable after too many attempts: it stays irrevocable.
 		next := retryAt.Add(time.Hour)
 		irrEv := access.AuditEvent{At: retryAt, Actor: botP, Action: access.ActionIrrevocable, Reason: "permanent: 403"}
-		if err := db.RetryRevoke(ctx, g.ID, ownerB, 2, next, "permanent: 403", true, irrEv); err != nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerB, access.RevokeFailure{Attempts: 2, NextDue: next, Error: "403", Permanent: true, Irrevocable: true}, irrEv); err != nil {
 			t.Fatal(err)
 		}
 		if st := mustGrant(t, db, g.ID).State; st != access.GrantIrrevocable {
@@ -627,7 +627,7 @@ func TestRetryRevoke(t *testing.T) {
 			t.Errorf("PlanRevoke moved an irrevocable grant to %s", st)
 		}
 		failEv.At = next
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 3, next.Add(time.Hour), "permanent: 403", false, failEv); err != nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 3, NextDue: next.Add(time.Hour), Error: "403", Permanent: true, Irrevocable: false}, failEv); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGrant(t, db, g.ID); got.State != access.GrantIrrevocable || got.Attempts != 3 {
@@ -651,20 +651,20 @@ func TestRetryRevoke(t *testing.T) {
 			access.ActionRevoking, access.ActionRevokeFailed, access.ActionRevoking, access.ActionRevoked}; !reflect.DeepEqual(auditActions(t, db, g.RequestID), want) {
 			t.Errorf("audit = %v, want %v", auditActions(t, db, g.RequestID), want)
 		}
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 4, last, "late", false, failEv); !errors.Is(err, access.ErrStaleGrant) {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 4, NextDue: last, Error: "late", Irrevocable: false}, failEv); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("RetryRevoke of a revoked grant: %v, want ErrStaleGrant", err)
 		}
-		if err := db.RetryRevoke(ctx, "no-such-grant", ownerA, 1, last, "x", false, failEv); !errors.Is(err, access.ErrNotFound) {
+		if err := db.RetryRevoke(ctx, "no-such-grant", ownerA, access.RevokeFailure{Attempts: 1, NextDue: last, Error: "x", Irrevocable: false}, failEv); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("RetryRevoke(unknown): %v, want ErrNotFound", err)
 		}
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 1, time.Time{}, "x", false, failEv); err == nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 1, NextDue: time.Time{}, Error: "x", Irrevocable: false}, failEv); err == nil {
 			t.Error("RetryRevoke without a next due time accepted")
 		}
 
 		// An active grant whose removal failed before its intent stays active.
 		h := mustActiveGrant(t, db, bob, "db-admin", t0.Add(time.Hour))
 		mustClaim(t, db, ownerA, h.DueAt, 0)
-		if err := db.RetryRevoke(ctx, h.ID, ownerA, 1, h.DueAt.Add(time.Minute), "timeout", false, failEv); err != nil {
+		if err := db.RetryRevoke(ctx, h.ID, ownerA, access.RevokeFailure{Attempts: 1, NextDue: h.DueAt.Add(time.Minute), Error: "timeout", Irrevocable: false}, failEv); err != nil {
 			t.Fatal(err)
 		}
 		if st := mustGrant(t, db, h.ID).State; st != access.GrantActive {
@@ -700,7 +700,7 @@ func TestRetryNow(t *testing.T) {
 		}
 		next := g.DueAt.Add(time.Hour)
 		irrEv := access.AuditEvent{At: g.DueAt, Actor: botP, Action: access.ActionIrrevocable}
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 5, next, "permanent: 403", true, irrEv); err != nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 5, NextDue: next, Error: "403", Permanent: true, Irrevocable: true}, irrEv); err != nil {
 			t.Fatal(err)
 		}
 		// Claimed by a replica that is retrying it: a person's click changes

@@ -49,27 +49,30 @@ func (decisionRow) TableName() string { return "decisions" }
 // The columns added after the first release carry defaults so that
 // AutoMigrate can add them to a table that already holds grants.
 type grantRow struct {
-	ID              string     `gorm:"primaryKey"`
-	RequestID       string     `gorm:"not null;uniqueIndex"`
-	Profile         string     `gorm:"not null"`
-	GroupID         string     `gorm:"not null;index:idx_grants_membership,priority:1"`
-	UserID          string     `gorm:"not null;index:idx_grants_membership,priority:2"`
-	UserName        string     `gorm:"not null"`
-	State           string     `gorm:"not null;index:idx_grants_state_due,priority:1;index:idx_grants_membership,priority:3"`
-	ApprovedAt      time.Time  `gorm:"not null"`
-	ExpiresAt       time.Time  `gorm:"not null"`
-	GrantedAt       *time.Time ``
-	Checked         bool       `gorm:"not null;default:false"`
-	PreExisting     bool       `gorm:"not null"`
-	Shared          bool       `gorm:"not null;default:false"`
-	RevokedAt       *time.Time ``
-	DueAt           time.Time  `gorm:"not null;index:idx_grants_state_due,priority:2"`
-	Attempts        int64      `gorm:"not null"`
-	LastError       string     `gorm:"not null"`
-	ClaimedBy       string     `gorm:"not null;default:'';index"`
-	ClaimUntil      *time.Time ``
-	AlertChat       string     `gorm:"type:text;not null;default:''"`
-	AlertActivityID string     `gorm:"not null;default:''"`
+	ID          string     `gorm:"primaryKey"`
+	RequestID   string     `gorm:"not null;uniqueIndex"`
+	Profile     string     `gorm:"not null"`
+	GroupID     string     `gorm:"not null;index:idx_grants_membership,priority:1"`
+	UserID      string     `gorm:"not null;index:idx_grants_membership,priority:2"`
+	UserName    string     `gorm:"not null"`
+	State       string     `gorm:"not null;index:idx_grants_state_due,priority:1;index:idx_grants_membership,priority:3"`
+	ApprovedAt  time.Time  `gorm:"not null"`
+	ExpiresAt   time.Time  `gorm:"not null"`
+	GrantedAt   *time.Time ``
+	Checked     bool       `gorm:"not null;default:false"`
+	PreExisting bool       `gorm:"not null"`
+	Shared      bool       `gorm:"not null;default:false"`
+	RevokedAt   *time.Time ``
+	DueAt       time.Time  `gorm:"not null;index:idx_grants_state_due,priority:2"`
+	Attempts    int64      `gorm:"not null"`
+	LastError   string     `gorm:"not null"`
+	// LastErrorPermanent is set when the directory called LastError
+	// permanent.
+	LastErrorPermanent bool       `gorm:"not null;default:false"`
+	ClaimedBy          string     `gorm:"not null;default:'';index"`
+	ClaimUntil         *time.Time ``
+	AlertChat          string     `gorm:"type:text;not null;default:''"`
+	AlertActivityID    string     `gorm:"not null;default:''"`
 }
 
 func (grantRow) TableName() string { return "grants" }
