@@ -133,7 +133,7 @@ func (s *Service) checkGroup(ctx context.Context, p Profile) error {
 			continue
 		}
 		now := s.cfg.Clock.Now().UTC()
-		err := s.cfg.Store.CloseGone(ctx, g.ID, now, s.event(now, System, ActionClosedGone, g.request(), "member no longer in the group"))
+		err := CloseGone(ctx, s.cfg.Store, g.ID, now, s.event(now, System, ActionClosedGone, g.request(), "member no longer in the group"))
 		if errors.Is(err, ErrStaleGrant) {
 			continue
 		}

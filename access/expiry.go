@@ -143,7 +143,7 @@ type retryAfter interface{ RetryAfterHint() time.Duration }
 func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 	base := g.request()
 	now := s.cfg.Clock.Now().UTC()
-	remove, err := s.cfg.Store.PlanRevoke(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, "expired"))
+	remove, err := PlanRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, "expired"))
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
@@ -169,7 +169,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		return false, s.revokeFailed(ctx, g, base, now, err)
 	}
 	s.cfg.Failpoint("revoke.after-remove")
-	readd, err := s.cfg.Store.FinishRevoke(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoked, base, "expired"))
+	readd, err := FinishRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoked, base, "expired"))
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}

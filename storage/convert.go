@@ -216,11 +216,3 @@ func fromOptionalTime(t *time.Time) time.Time {
 	}
 	return t.UTC()
 }
-
-// orNow returns t as stored, or the current time when t is zero.
-func orNow(t time.Time) time.Time {
-	if t.IsZero() {
-		return now()
-	}
-	return dbTime(t)
-}

@@ -289,8 +289,11 @@ func (db *DB) Driver() string { return db.driver }
 // databases.
 func newGormConfig(logger *slog.Logger) *gorm.Config {
 	return &gorm.Config{
-		Logger:         &gormLog{logger: logger},
-		NowFunc:        now,
+		Logger: &gormLog{logger: logger},
+		// Times are the caller's: gorm never fills in one of its own (the
+		// models turn autoCreateTime and autoUpdateTime off), and a time
+		// that would slip through is the zero time, not the clock's.
+		NowFunc:        func() time.Time { return time.Time{} },
 		TranslateError: true,
 		// Every write that matters runs in an explicit transaction already.
 		SkipDefaultTransaction: true,
@@ -345,9 +348,6 @@ func (l *gormLog) Trace(ctx context.Context, begin time.Time, fc func() (string,
 func (l *gormLog) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
 	return sql, nil
 }
-
-// now is the current time as stored.
-func now() time.Time { return dbTime(time.Now()) }
 
 // dbTime is t as stored: UTC, microsecond precision (PostgreSQL's).
 func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -184,7 +184,7 @@ func TestPostgresReconnects(t *testing.T) {
 			t.Errorf("round %d: reconnecting took %v", round, took)
 		}
 		// Writes work again too.
-		if err := db.AppendAudit(context.Background(), access.AuditEvent{Actor: botP, Action: access.ActionRetryNow, RequestID: req.ID}); err != nil {
+		if err := db.AppendAudit(context.Background(), access.AuditEvent{At: t0, Actor: botP, Action: access.ActionRetryNow, RequestID: req.ID}); err != nil {
 			t.Errorf("round %d: write after reconnecting: %v", round, err)
 		}
 	}
@@ -287,7 +287,7 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 		if got := mustClaim(t, db, ownerA, now, 1); !equalStrings(ids(got), []string{"g1"}) {
 			t.Fatalf("claimed %v, want [g1]", ids(got))
 		}
-		remove, err := db.PlanRevoke(context.Background(), "g1", ownerA, now, revokeEvent(access.ActionRevoking))
+		remove, err := access.PlanRevoke(context.Background(), db, "g1", ownerA, now, revokeEvent(access.ActionRevoking))
 		if err != nil || remove {
 			t.Errorf("PlanRevoke of the migrated pre-existing grant = %v, %v; want no removal", remove, err)
 		}

@@ -42,16 +42,16 @@ func TestRecordCheckAndCompleteGrant(t *testing.T) {
 
 		granted := t0.Add(time.Minute + 3*time.Second)
 		ev := access.AuditEvent{Actor: botP, Action: access.ActionPreExisting, TargetUserID: alice.ObjectID}
-		if err := db.CompleteGrant(ctx, g.ID, ownerB, granted, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerB, granted, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CompleteGrant by another owner: %v, want ErrStaleGrant", err)
 		}
-		if err := db.CompleteGrant(ctx, g.ID, "", granted, ev); err == nil || errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, g.ID, "", granted, ev); err == nil || errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CompleteGrant without an owner: %v, want an argument error", err)
 		}
 		if n := auditCount(t, db, req.ID, access.ActionPreExisting); n != 0 {
 			t.Errorf("refused CompleteGrant calls wrote %d events", n)
 		}
-		if err := db.CompleteGrant(ctx, g.ID, ownerA, granted, ev); err != nil {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerA, granted, ev); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, db, req.ID)
@@ -76,7 +76,7 @@ func TestRecordCheckAndCompleteGrant(t *testing.T) {
 		}
 
 		// Completing twice is stale and writes nothing; so is a late check.
-		if err := db.CompleteGrant(ctx, g.ID, ownerA, granted.Add(time.Second), ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerA, granted.Add(time.Second), ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("second CompleteGrant error = %v, want ErrStaleGrant", err)
 		}
 		if err := db.RecordCheck(ctx, g.ID, ownerA, false); !errors.Is(err, access.ErrStaleGrant) {
@@ -88,14 +88,14 @@ func TestRecordCheckAndCompleteGrant(t *testing.T) {
 		if got := mustGrant(t, db, g.ID); !got.PreExisting || !got.GrantedAt.Equal(granted) {
 			t.Errorf("stale calls changed the grant: %+v", got)
 		}
-		if err := db.CompleteGrant(ctx, "no-such-grant", ownerA, granted, ev); !errors.Is(err, access.ErrNotFound) {
+		if err := access.CompleteGrant(ctx, db, "no-such-grant", ownerA, granted, ev); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("CompleteGrant(unknown) error = %v, want ErrNotFound", err)
 		}
 
 		// The pre-existing membership is left in place at expiry...
 		now := g.DueAt.Add(time.Minute)
 		mustClaim(t, db, ownerA, now, 0)
-		remove, err := db.PlanRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
+		remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
 		if err != nil || remove {
 			t.Fatalf("PlanRevoke of a pre-existing grant = %v, %v; want no removal", remove, err)
 		}
@@ -109,7 +109,7 @@ func TestRecordCheckAndCompleteGrant(t *testing.T) {
 		if err := db.RecordCheck(ctx, lg.ID, ownerA, false); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteGrant(ctx, lg.ID, ownerA, now.Add(2*time.Minute), access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
+		if err := access.CompleteGrant(ctx, db, lg.ID, ownerA, now.Add(2*time.Minute), access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
 			t.Fatal(err)
 		}
 		if pre, err := db.PreExisting(ctx, req.GroupID); err != nil || len(pre) != 0 {
@@ -124,10 +124,10 @@ func TestFailGrant(t *testing.T) {
 		req := mustCreate(t, db, newRequest(alice, "db-admin", t0))
 		g := mustApprove(t, db, req, t0.Add(time.Minute)).Grant
 		ev := access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed, Reason: "403 Forbidden"}
-		if err := db.FailGrant(ctx, g.ID, ownerB, "403 Forbidden", ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.FailGrant(ctx, db, g.ID, ownerB, "403 Forbidden", ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("FailGrant by another owner: %v, want ErrStaleGrant", err)
 		}
-		if err := db.FailGrant(ctx, g.ID, ownerA, "403 Forbidden", ev); err != nil {
+		if err := access.FailGrant(ctx, db, g.ID, ownerA, "403 Forbidden", ev); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, db, req.ID)
@@ -147,13 +147,13 @@ func TestFailGrant(t *testing.T) {
 		if gs := mustClaim(t, db, ownerA, t0.Add(24*time.Hour), 0); len(gs) != 0 {
 			t.Errorf("a failed grant was claimed: %v", ids(gs))
 		}
-		if err := db.CompleteGrant(ctx, g.ID, ownerA, t0, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerA, t0, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CompleteGrant of a failed grant: %v, want ErrStaleGrant", err)
 		}
-		if err := db.FailGrant(ctx, g.ID, ownerA, "again", ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.FailGrant(ctx, db, g.ID, ownerA, "again", ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("second FailGrant: %v, want ErrStaleGrant", err)
 		}
-		if err := db.FailGrant(ctx, "no-such-grant", ownerA, "x", ev); !errors.Is(err, access.ErrNotFound) {
+		if err := access.FailGrant(ctx, db, "no-such-grant", ownerA, "x", ev); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("FailGrant(unknown): %v, want ErrNotFound", err)
 		}
 		// The failed request no longer blocks a new one.
@@ -176,7 +176,7 @@ func TestFailGrantRescuesSharedGrants(t *testing.T) {
 			t.Fatalf("shared = %v %v %v, want false true true", owner.Shared, s1.Shared, s2.Shared)
 		}
 		at := t0.Add(10 * time.Minute)
-		if err := db.FailGrant(ctx, owner.ID, ownerA, "403", access.AuditEvent{At: at, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, owner.ID, ownerA, "403", access.AuditEvent{At: at, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range []*access.Grant{s1, s2} {
@@ -197,7 +197,7 @@ func TestFailGrantRescuesSharedGrants(t *testing.T) {
 			t.Errorf("claimed %v, want %v", ids(claimed), want)
 		}
 		// The next to fail leaves the last one granting (nothing shared is left).
-		if err := db.FailGrant(ctx, s1.ID, ownerB, "403", access.AuditEvent{At: at, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, s1.ID, ownerB, "403", access.AuditEvent{At: at, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGrant(t, db, s2.ID); got.State != access.GrantGranting || got.ClaimedBy != ownerB {
@@ -215,7 +215,7 @@ func TestFailGrantRescuesSharedGrants(t *testing.T) {
 			Updates(map[string]any{"state": string(access.GrantGranting), "shared": false}).Error; err != nil {
 			t.Fatal(err)
 		}
-		if err := db.FailGrant(ctx, failing.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, failing.ID, ownerA, "403", access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGrant(t, db, shared.ID); got.State != access.GrantActive || !got.Shared {
@@ -232,10 +232,10 @@ func TestPlanAndFinishRevoke(t *testing.T) {
 		if claimed := mustClaim(t, db, ownerA, now, 0); !equalStrings(ids(claimed), []string{g.ID}) {
 			t.Fatalf("claimed %v, want [%s]", ids(claimed), g.ID)
 		}
-		if _, err := db.PlanRevoke(ctx, g.ID, ownerB, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.PlanRevoke(ctx, db, g.ID, ownerB, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("PlanRevoke by another owner: %v, want ErrStaleGrant", err)
 		}
-		remove, err := db.PlanRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
+		remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
 		if err != nil || !remove {
 			t.Fatalf("PlanRevoke = %v, %v; want remove", remove, err)
 		}
@@ -249,7 +249,7 @@ func TestPlanAndFinishRevoke(t *testing.T) {
 		}
 		// The process died before the removal was recorded: planning again
 		// keeps the intent.
-		remove, err = db.PlanRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
+		remove, err = access.PlanRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
 		if err != nil || !remove {
 			t.Fatalf("second PlanRevoke = %v, %v; want remove", remove, err)
 		}
@@ -257,11 +257,11 @@ func TestPlanAndFinishRevoke(t *testing.T) {
 			t.Errorf("state after the second PlanRevoke = %s, want revoking", st)
 		}
 
-		if _, err := db.FinishRevoke(ctx, g.ID, ownerB, now, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.FinishRevoke(ctx, db, g.ID, ownerB, now, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("FinishRevoke by another owner: %v, want ErrStaleGrant", err)
 		}
 		revokedAt := now.Add(time.Second)
-		readd, err := db.FinishRevoke(ctx, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoked))
+		readd, err := access.FinishRevoke(ctx, db, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoked))
 		if err != nil || len(readd) != 0 {
 			t.Fatalf("FinishRevoke = %v, %v; want nothing to add again", ids(readd), err)
 		}
@@ -284,26 +284,26 @@ func TestPlanAndFinishRevoke(t *testing.T) {
 			t.Errorf("live grants after revocation = %v", ids(live))
 		}
 		// Everything after the end is stale and writes nothing.
-		if _, err := db.FinishRevoke(ctx, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.FinishRevoke(ctx, db, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("second FinishRevoke: %v, want ErrStaleGrant", err)
 		}
-		if _, err := db.PlanRevoke(ctx, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.PlanRevoke(ctx, db, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("PlanRevoke of a revoked grant: %v, want ErrStaleGrant", err)
 		}
 		if n := auditCount(t, db, g.RequestID, access.ActionRevoked); n != 1 {
 			t.Errorf("%d %s events, want 1", n, access.ActionRevoked)
 		}
-		if _, err := db.PlanRevoke(ctx, "no-such-grant", ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrNotFound) {
+		if _, err := access.PlanRevoke(ctx, db, "no-such-grant", ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("PlanRevoke(unknown): %v, want ErrNotFound", err)
 		}
-		if _, err := db.FinishRevoke(ctx, "no-such-grant", ownerA, now, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrNotFound) {
+		if _, err := access.FinishRevoke(ctx, db, "no-such-grant", ownerA, now, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("FinishRevoke(unknown): %v, want ErrNotFound", err)
 		}
 
 		// A granting grant is not revoked (it is claimed for adding).
 		req := mustCreate(t, db, newRequest(bob, "db-admin", t0))
 		gr := mustApprove(t, db, req, t0).Grant
-		if _, err := db.PlanRevoke(ctx, gr.ID, ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.PlanRevoke(ctx, db, gr.ID, ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("PlanRevoke of a granting grant: %v, want ErrStaleGrant", err)
 		}
 	})
@@ -325,7 +325,7 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 		}
 		ev := revokeEvent(access.ActionRevoking)
 		ev.TargetUserID = alice.ObjectID
-		remove, err := db.PlanRevoke(ctx, first.ID, ownerA, now, ev)
+		remove, err := access.PlanRevoke(ctx, db, first.ID, ownerA, now, ev)
 		if err != nil || remove {
 			t.Fatalf("PlanRevoke = %v, %v; want the membership kept", remove, err)
 		}
@@ -334,8 +334,8 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 			t.Errorf("kept grant: request %s grant %+v; want expired, revoked at %v, unclaimed", got.State, got.Grant, now)
 		}
 		last := lastEvent(t, db, first.RequestID)
-		if last.Action != access.ActionRevoked || last.Reason != reasonKept || last.TargetUserID != alice.ObjectID || !last.At.Equal(now) {
-			t.Errorf("last event = %+v, want %s %q", last, access.ActionRevoked, reasonKept)
+		if last.Action != access.ActionRevoked || last.Reason != access.ReasonKept || last.TargetUserID != alice.ObjectID || !last.At.Equal(now) {
+			t.Errorf("last event = %+v, want %s %q", last, access.ActionRevoked, access.ReasonKept)
 		}
 		if n := auditCount(t, db, first.RequestID, access.ActionRevoking); n != 0 {
 			t.Errorf("%d %s events for a kept membership, want 0", n, access.ActionRevoking)
@@ -346,7 +346,7 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 		// The last grant removes it.
 		later := second.DueAt.Add(time.Minute)
 		mustClaim(t, db, ownerA, later, 0)
-		if remove, err := db.PlanRevoke(ctx, second.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, second.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Errorf("PlanRevoke of the last grant = %v, %v; want remove", remove, err)
 		}
 
@@ -357,23 +357,23 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 		if err := db.RecordCheck(ctx, pg.ID, ownerA, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteGrant(ctx, pg.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
+		if err := access.CompleteGrant(ctx, db, pg.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
 			t.Fatal(err)
 		}
 		now = pg.DueAt
 		mustClaim(t, db, ownerA, now, 0)
-		if remove, err := db.PlanRevoke(ctx, pg.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || remove {
+		if remove, err := access.PlanRevoke(ctx, db, pg.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || remove {
 			t.Fatalf("PlanRevoke of a pre-existing grant = %v, %v; want no removal", remove, err)
 		}
-		if last := lastEvent(t, db, pre.ID); last.Action != access.ActionRevokeSkipped || last.Reason != reasonPreExisting {
-			t.Errorf("last event = %+v, want %s %q", last, access.ActionRevokeSkipped, reasonPreExisting)
+		if last := lastEvent(t, db, pre.ID); last.Action != access.ActionRevokeSkipped || last.Reason != access.ReasonPreExisting {
+			t.Errorf("last event = %+v, want %s %q", last, access.ActionRevokeSkipped, access.ReasonPreExisting)
 		}
 		if got := mustGet(t, db, pre.ID); got.State != access.RequestExpired || got.Grant.State != access.GrantRevoked {
 			t.Errorf("skipped grant: request %s grant %s; want expired, revoked", got.State, got.Grant.State)
 		}
 		unchecked := mustCreate(t, db, newRequest(bob, "p3", now))
 		ug := mustApprove(t, db, unchecked, now).Grant
-		if err := db.CompleteGrant(ctx, ug.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
+		if err := access.CompleteGrant(ctx, db, ug.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGrant(t, db, ug.ID); got.PreExisting || got.Checked {
@@ -381,7 +381,7 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 		}
 		now = ug.DueAt
 		mustClaim(t, db, ownerA, now, 0)
-		if remove, err := db.PlanRevoke(ctx, ug.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || remove {
+		if remove, err := access.PlanRevoke(ctx, db, ug.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || remove {
 			t.Errorf("PlanRevoke on a pre-existing membership = %v, %v; want no removal", remove, err)
 		}
 		if last := lastEvent(t, db, unchecked.ID); last.Action != access.ActionRevokeSkipped {
@@ -405,7 +405,7 @@ func TestPlanRevokeConcurrent(t *testing.T) {
 				req.Duration = time.Hour
 				g := mustApprove(t, db, req, t0).Grant
 				if !g.Shared {
-					if err := db.CompleteGrant(ctx, g.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
+					if err := access.CompleteGrant(ctx, db, g.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -418,7 +418,7 @@ func TestPlanRevokeConcurrent(t *testing.T) {
 				err    error
 			}
 			results := race(2, func(i int) result {
-				remove, err := db.PlanRevoke(ctx, gs[i].ID, ownerA, now, revokeEvent(access.ActionRevoking))
+				remove, err := access.PlanRevoke(ctx, db, gs[i].ID, ownerA, now, revokeEvent(access.ActionRevoking))
 				return result{remove, err}
 			})
 			removes := 0
@@ -430,7 +430,7 @@ func TestPlanRevokeConcurrent(t *testing.T) {
 				switch {
 				case r.remove && g.State == access.GrantRevoking:
 					removes++
-				case !r.remove && g.State == access.GrantRevoked && lastEvent(t, db, g.RequestID).Reason == reasonKept:
+				case !r.remove && g.State == access.GrantRevoked && lastEvent(t, db, g.RequestID).Reason == access.ReasonKept:
 				default:
 					t.Errorf("round %d grant %d: remove %v, state %s", round, i, r.remove, g.State)
 				}
@@ -450,7 +450,7 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 		x := mustActiveGrant(t, db, alice, "p1", t0.Add(time.Hour))
 		now := t0.Add(2 * time.Hour)
 		mustClaim(t, db, ownerB, now, 0)
-		if remove, err := db.PlanRevoke(ctx, x.ID, ownerB, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, x.ID, ownerB, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke = %v, %v", remove, err)
 		}
 		// Approved during the removal: the membership is still there, so the
@@ -463,7 +463,7 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 		if err := db.RecordCheck(ctx, y.ID, ownerA, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteGrant(ctx, y.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
+		if err := access.CompleteGrant(ctx, db, y.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
 			t.Fatal(err)
 		}
 		zReq := mustCreate(t, db, sharedRequest(alice, "p3", x.GroupID, now))
@@ -476,7 +476,7 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 		}
 
 		at := now.Add(time.Minute)
-		readd, err := db.FinishRevoke(ctx, x.ID, ownerB, at, revokeEvent(access.ActionRevoked))
+		readd, err := access.FinishRevoke(ctx, db, x.ID, ownerB, at, revokeEvent(access.ActionRevoked))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -503,11 +503,11 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 			t.Errorf("revoked grant: request %s grant %s", got.State, got.Grant.State)
 		}
 		// The first replica's late completion is stale; the re-add completes.
-		if err := db.CompleteGrant(ctx, z.ID, ownerA, at, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, z.ID, ownerA, at, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CompleteGrant by the former owner: %v, want ErrStaleGrant", err)
 		}
 		for _, g := range readd {
-			if err := db.CompleteGrant(ctx, g.ID, ownerB, at.Add(time.Second), access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
+			if err := access.CompleteGrant(ctx, db, g.ID, ownerB, at.Add(time.Second), access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -517,10 +517,10 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 		// Now the two share the membership: the first to expire keeps it.
 		later := z.DueAt.Add(time.Minute)
 		mustClaim(t, db, ownerA, later, 0)
-		if remove, err := db.PlanRevoke(ctx, y.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || remove {
+		if remove, err := access.PlanRevoke(ctx, db, y.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || remove {
 			t.Errorf("PlanRevoke of one of two = %v, %v; want kept", remove, err)
 		}
-		if remove, err := db.PlanRevoke(ctx, z.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, z.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Errorf("PlanRevoke of the last = %v, %v; want remove", remove, err)
 		}
 	})
@@ -539,12 +539,12 @@ func TestDecideRacesRevocation(t *testing.T) {
 			var remove bool
 			errs := race(2, func(i int) error {
 				if i == 0 {
-					r, err := db.PlanRevoke(ctx, x.ID, ownerB, now, revokeEvent(access.ActionRevoking))
+					r, err := access.PlanRevoke(ctx, db, x.ID, ownerB, now, revokeEvent(access.ActionRevoking))
 					remove = r
 					return err
 				}
 				d := decision(bob, access.Approve, now)
-				_, err := db.Decide(ctx, yReq.ID, d, grantFor(yReq, now), ownerA, now.Add(lease), decidedEvent(yReq, d))
+				_, err := access.RecordDecision(ctx, db, yReq.ID, d, grantFor(yReq, now), ownerA, now.Add(lease), decidedEvent(yReq, d))
 				return err
 			})
 			for _, err := range errs {
@@ -562,7 +562,7 @@ func TestDecideRacesRevocation(t *testing.T) {
 			if y.Shared || y.State != access.GrantGranting {
 				t.Errorf("round %d: membership being removed, but new grant %s shared %v", round, y.State, y.Shared)
 			}
-			readd, err := db.FinishRevoke(ctx, x.ID, ownerB, now, revokeEvent(access.ActionRevoked))
+			readd, err := access.FinishRevoke(ctx, db, x.ID, ownerB, now, revokeEvent(access.ActionRevoked))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -579,7 +579,7 @@ func TestRetryRevoke(t *testing.T) {
 		g := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
 		now := g.DueAt
 		mustClaim(t, db, ownerA, now, 0)
-		if remove, err := db.PlanRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke = %v, %v", remove, err)
 		}
 		retryAt := now.Add(2 * time.Minute)
@@ -606,7 +606,7 @@ func TestRetryRevoke(t *testing.T) {
 		if gs := mustClaim(t, db, ownerB, retryAt, 0); !equalStrings(ids(gs), []string{g.ID}) || gs[0].State != access.GrantRevoking {
 			t.Fatalf("claimed at the retry time: %+v, want the revoking grant", gs)
 		}
-		if remove, err := db.PlanRevoke(ctx, g.ID, ownerB, retryAt, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, g.ID, ownerB, retryAt, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke of a revoking grant = %v, %v; want remove", remove, err)
 		}
 
@@ -620,7 +620,7 @@ func TestRetryRevoke(t *testing.T) {
 			t.Fatalf("state = %s, want irrevocable", st)
 		}
 		mustClaim(t, db, ownerA, next, 0)
-		if remove, err := db.PlanRevoke(ctx, g.ID, ownerA, next, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, next, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke of an irrevocable grant = %v, %v; want remove", remove, err)
 		}
 		if st := mustGrant(t, db, g.ID).State; st != access.GrantIrrevocable {
@@ -636,10 +636,10 @@ func TestRetryRevoke(t *testing.T) {
 		// A retry that works ends it.
 		last := next.Add(time.Hour)
 		mustClaim(t, db, ownerA, last, 0)
-		if remove, err := db.PlanRevoke(ctx, g.ID, ownerA, last, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, last, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke = %v, %v", remove, err)
 		}
-		if _, err := db.FinishRevoke(ctx, g.ID, ownerA, last, revokeEvent(access.ActionRevoked)); err != nil {
+		if _, err := access.FinishRevoke(ctx, db, g.ID, ownerA, last, revokeEvent(access.ActionRevoked)); err != nil {
 			t.Fatal(err)
 		}
 		got = mustGet(t, db, g.RequestID)
@@ -681,7 +681,7 @@ func TestRetryRevoke(t *testing.T) {
 		}
 		at := h.DueAt.Add(time.Hour)
 		mustClaim(t, db, ownerA, at, 0)
-		if remove, err := db.PlanRevoke(ctx, h.ID, ownerA, at, revokeEvent(access.ActionRevoking)); err != nil || remove {
+		if remove, err := access.PlanRevoke(ctx, db, h.ID, ownerA, at, revokeEvent(access.ActionRevoking)); err != nil || remove {
 			t.Errorf("PlanRevoke of an irrevocable grant with another holder = %v, %v; want kept", remove, err)
 		}
 		if st := mustGrant(t, db, h.ID).State; st != access.GrantRevoked {
@@ -695,7 +695,7 @@ func TestRetryNow(t *testing.T) {
 		ctx := context.Background()
 		g := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
 		mustClaim(t, db, ownerA, g.DueAt, 0)
-		if _, err := db.PlanRevoke(ctx, g.ID, ownerA, g.DueAt, revokeEvent(access.ActionRevoking)); err != nil {
+		if _, err := access.PlanRevoke(ctx, db, g.ID, ownerA, g.DueAt, revokeEvent(access.ActionRevoking)); err != nil {
 			t.Fatal(err)
 		}
 		next := g.DueAt.Add(time.Hour)
@@ -736,7 +736,7 @@ func TestRetryNow(t *testing.T) {
 		if gs := mustClaim(t, db, ownerB, asked, 0); !equalStrings(ids(gs), []string{g.ID}) {
 			t.Errorf("claimed after RetryNow: %v, want [%s]", ids(gs), g.ID)
 		}
-		if _, err := db.PlanRevoke(ctx, g.ID, ownerA, asked, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.PlanRevoke(ctx, db, g.ID, ownerA, asked, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("PlanRevoke by the former owner: %v, want ErrStaleGrant", err)
 		}
 
@@ -753,7 +753,7 @@ func TestRetryNow(t *testing.T) {
 		// Ended grants are stale.
 		failed := mustCreate(t, db, newRequest(carol, "web-admin", t0))
 		fg := mustApprove(t, db, failed, asked).Grant
-		if err := db.FailGrant(ctx, fg.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, fg.ID, ownerA, "403", access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.RetryNow(ctx, fg.ID, access.GrantActive, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
@@ -778,7 +778,7 @@ func TestCloseGone(t *testing.T) {
 		if err := db.RecordCheck(ctx, pg.ID, ownerA, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteGrant(ctx, pg.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
+		if err := access.CompleteGrant(ctx, db, pg.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
 			t.Fatal(err)
 		}
 		req := mustCreate(t, db, newRequest(alice, "web-admin", t0))
@@ -788,7 +788,7 @@ func TestCloseGone(t *testing.T) {
 
 		at := t0.Add(30 * time.Minute)
 		ev := access.AuditEvent{Actor: botP, Action: access.ActionClosedGone, Reason: "member no longer in the group"}
-		if err := db.CloseGone(ctx, g.ID, at, ev); err != nil {
+		if err := access.CloseGone(ctx, db, g.ID, at, ev); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, db, req2.ID)
@@ -803,17 +803,17 @@ func TestCloseGone(t *testing.T) {
 		if users, err := db.PreExisting(ctx, pre.GroupID); err != nil || len(users) != 0 {
 			t.Errorf("PreExisting after CloseGone = %v, %v; want none", users, err)
 		}
-		if err := db.CloseGone(ctx, g.ID, at, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CloseGone(ctx, db, g.ID, at, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("second CloseGone: %v, want ErrStaleGrant", err)
 		}
 		granting := mustGet(t, db, req.ID).Grant
-		if err := db.CloseGone(ctx, granting.ID, at, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CloseGone(ctx, db, granting.ID, at, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CloseGone of a granting grant: %v, want ErrStaleGrant", err)
 		}
 		if n := auditCount(t, db, req2.ID, access.ActionClosedGone) + auditCount(t, db, req.ID, access.ActionClosedGone); n != 1 {
 			t.Errorf("%d %s events, want 1", n, access.ActionClosedGone)
 		}
-		if err := db.CloseGone(ctx, "no-such-grant", at, ev); !errors.Is(err, access.ErrNotFound) {
+		if err := access.CloseGone(ctx, db, "no-such-grant", at, ev); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("CloseGone(unknown): %v, want ErrNotFound", err)
 		}
 	})
@@ -841,11 +841,11 @@ func TestSetAlertAndLiveGrants(t *testing.T) {
 		granting := mustApprove(t, db, mustCreate(t, db, newRequest(bob, "db-admin", t0)), t0.Add(-time.Hour)).Grant
 		revoking := mustActiveGrant(t, db, carol, "db-admin", t0.Add(time.Hour))
 		mustClaim(t, db, ownerA, t0.Add(time.Hour), 0)
-		if _, err := db.PlanRevoke(ctx, revoking.ID, ownerA, t0.Add(time.Hour), revokeEvent(access.ActionRevoking)); err != nil {
+		if _, err := access.PlanRevoke(ctx, db, revoking.ID, ownerA, t0.Add(time.Hour), revokeEvent(access.ActionRevoking)); err != nil {
 			t.Fatal(err)
 		}
 		failed := mustApprove(t, db, mustCreate(t, db, newRequest(bob, "web-admin", t0)), t0).Grant
-		if err := db.FailGrant(ctx, failed.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, failed.ID, ownerA, "403", access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		mustActiveGrant(t, db, alice, "web-admin", t0.Add(time.Hour)) // another group

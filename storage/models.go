@@ -3,7 +3,8 @@ package storage
 import "time"
 
 // The tables. Times are stored in UTC with microsecond precision; durations
-// as int64 nanoseconds; conversation references as JSON text.
+// as int64 nanoseconds; conversation references as JSON text. Every time is
+// the caller's: gorm fills in none (autoCreateTime and autoUpdateTime off).
 
 // requestRow is one request. The partial unique index allows at most one
 // pending request per requester and profile.
@@ -21,8 +22,8 @@ type requestRow struct {
 	RequesterChat      string    `gorm:"type:text;not null"`
 	ApprovalChat       string    `gorm:"type:text;not null"`
 	ApprovalActivityID string    `gorm:"not null"`
-	CreatedAt          time.Time `gorm:"not null"`
-	UpdatedAt          time.Time `gorm:"not null"`
+	CreatedAt          time.Time `gorm:"not null;autoCreateTime:false"`
+	UpdatedAt          time.Time `gorm:"not null;autoUpdateTime:false"`
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`
@@ -97,16 +98,16 @@ type auditRow struct {
 func (auditRow) TableName() string { return "audit_events" }
 
 // ledgerRow is the membership ledger: one row per (group, user) that a
-// grant ever touched. It exists to be locked: every transaction that
-// decides whether a membership is added, kept or removed locks its row
-// first, so that concurrent grants and revocations of one membership are
-// serialised. PreExisting records that the membership was found in place
-// before any grant added it: such a membership is never removed.
+// grant ever touched. It exists to be locked: WithMembership locks it for
+// every decision about the membership, so that concurrent grants and
+// revocations of one membership are serialised. PreExisting records that
+// the membership was found in place before any grant added it (access
+// never removes such a membership).
 type ledgerRow struct {
 	GroupID     string    `gorm:"primaryKey"`
 	UserID      string    `gorm:"primaryKey"`
 	PreExisting bool      `gorm:"not null"`
-	UpdatedAt   time.Time `gorm:"not null"`
+	UpdatedAt   time.Time `gorm:"not null;autoUpdateTime:false"`
 }
 
 func (ledgerRow) TableName() string { return "memberships" }
@@ -125,7 +126,7 @@ func (driftRow) TableName() string { return "drift_findings" }
 type membershipRow struct {
 	GroupID   string    `gorm:"primaryKey"`
 	UserID    string    `gorm:"primaryKey;index"`
-	CreatedAt time.Time `gorm:"not null"`
+	CreatedAt time.Time `gorm:"not null;autoCreateTime:false"`
 }
 
 func (membershipRow) TableName() string { return "demo_memberships" }
