@@ -229,7 +229,8 @@ func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 // permanent) and next due time, and the claim released. With
 // f.Irrevocable the grant becomes irrevocable; without, its state is kept
 // (an irrevocable grant stays irrevocable, a revoking one revoking: the
-// removal may have happened). ev is appended. Otherwise
+// removal may have happened). ev is appended (its At is required).
+// Otherwise
 // access.ErrStaleGrant (or access.ErrNotFound) and no change.
 func (db *DB) RetryRevoke(ctx context.Context, grantID, owner string, f access.RevokeFailure, ev access.AuditEvent) error {
 	if err := checkOwner(owner); err != nil {
