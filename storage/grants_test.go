@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -812,6 +813,22 @@ func TestCloseGone(t *testing.T) {
 		}
 		if n := auditCount(t, db, req2.ID, access.ActionClosedGone) + auditCount(t, db, req.ID, access.ActionClosedGone); n != 1 {
 			t.Errorf("%d %s events, want 1", n, access.ActionClosedGone)
+		}
+		// A grant another replica is ending is left to it while its claim
+		// lasts.
+		due := mustActiveGrant(t, db, bob, "ops", t0.Add(time.Hour))
+		if gs := mustClaim(t, db, ownerB, due.DueAt, 0); !slices.Contains(ids(gs), due.ID) {
+			t.Fatalf("claimed %v, want %s among them", ids(gs), due.ID)
+		}
+		claimed := mustGrant(t, db, due.ID)
+		if err := access.CloseGone(ctx, db, due.ID, due.DueAt.Add(time.Minute), ev); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("CloseGone of a claimed grant: %v, want ErrStaleGrant", err)
+		}
+		if got := mustGrant(t, db, due.ID); !reflect.DeepEqual(got, claimed) {
+			t.Errorf("CloseGone changed a claimed grant:\n%+v\n%+v", claimed, got)
+		}
+		if err := access.CloseGone(ctx, db, due.ID, claimed.ClaimUntil, ev); err != nil {
+			t.Errorf("CloseGone once the claim ran out: %v", err)
 		}
 		if err := access.CloseGone(ctx, db, "no-such-grant", at, ev); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("CloseGone(unknown): %v, want ErrNotFound", err)
