@@ -27,6 +27,14 @@ func (s *Service) RunDrift(ctx context.Context) error {
 	}
 }
 
+// driftStore is what drift detection uses of the store: the grants and
+// the ledger it compares with the directory, the findings it records, and
+// the audit log.
+type driftStore interface {
+	GrantStore
+	AuditLog
+}
+
 // managedGroups returns each profile's group once, in configuration order.
 func (s *Service) managedGroups() []Profile {
 	var out []Profile
@@ -48,24 +56,24 @@ func (s *Service) managedGroups() []Profile {
 func (s *Service) CheckDrift(ctx context.Context) error {
 	var errs []error
 	for _, p := range s.managedGroups() {
-		if err := s.checkGroup(ctx, p); err != nil {
+		if err := s.checkGroup(ctx, s.cfg.Store, p); err != nil {
 			errs = append(errs, fmt.Errorf("group %s: %w", p.GroupID, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (s *Service) checkGroup(ctx context.Context, p Profile) error {
+func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) error {
 	started := s.cfg.Clock.Now().UTC()
 	members, err := s.cfg.Directory.GroupMembers(ctx, p.GroupID)
 	if err != nil {
 		return fmt.Errorf("list members: %w", err)
 	}
-	live, err := s.cfg.Store.LiveGrants(ctx, p.GroupID)
+	live, err := st.LiveGrants(ctx, p.GroupID)
 	if err != nil {
 		return fmt.Errorf("list live grants: %w", err)
 	}
-	pre, err := s.cfg.Store.PreExisting(ctx, p.GroupID)
+	pre, err := st.PreExisting(ctx, p.GroupID)
 	if err != nil {
 		return fmt.Errorf("list pre-existing members: %w", err)
 	}
@@ -88,7 +96,7 @@ func (s *Service) checkGroup(ctx context.Context, p Profile) error {
 		}
 		now := s.cfg.Clock.Now().UTC()
 		base := &Request{Profile: p.Name, GroupID: p.GroupID, Requester: Person{ObjectID: m}}
-		first, err := s.cfg.Store.MarkDrift(ctx, p.GroupID, m, now, s.event(now, System, ActionDriftFound, base, "member not explained by any grant"))
+		first, err := st.MarkDrift(ctx, p.GroupID, m, now, s.event(now, System, ActionDriftFound, base, "member not explained by any grant"))
 		if err != nil {
 			return fmt.Errorf("record drift of %s: %w", m, err)
 		}
@@ -101,7 +109,7 @@ func (s *Service) checkGroup(ctx context.Context, p Profile) error {
 				s.log.Error("remove unexplained member", "group", p.GroupID, "user", m, "err", err)
 				alert.Error = err.Error()
 			} else {
-				if err := s.cfg.Store.AppendAudit(ctx, s.event(now, System, ActionDriftRemoved, base, "unexplained member removed (drift.remove_unexplained)")); err != nil {
+				if err := st.AppendAudit(ctx, s.event(now, System, ActionDriftRemoved, base, "unexplained member removed (drift.remove_unexplained)")); err != nil {
 					return fmt.Errorf("audit drift removal of %s: %w", m, err)
 				}
 				alert.Resolved, alert.ResolvedNote = true, "removed by drift detection"
@@ -123,7 +131,7 @@ func (s *Service) checkGroup(ctx context.Context, p Profile) error {
 		stillThere = append(stillThere, m)
 	}
 	slices.Sort(stillThere)
-	if err := s.cfg.Store.ClearDrift(ctx, p.GroupID, stillThere); err != nil {
+	if err := st.ClearDrift(ctx, p.GroupID, stillThere); err != nil {
 		return fmt.Errorf("clear resolved drift: %w", err)
 	}
 
@@ -133,7 +141,7 @@ func (s *Service) checkGroup(ctx context.Context, p Profile) error {
 			continue
 		}
 		now := s.cfg.Clock.Now().UTC()
-		err := s.cfg.Store.CloseGone(ctx, g.ID, now, s.event(now, System, ActionClosedGone, g.request(), "member no longer in the group"))
+		err := CloseGone(ctx, st, g.ID, now, s.event(now, System, ActionClosedGone, g.request(), "member no longer in the group"))
 		if errors.Is(err, ErrStaleGrant) {
 			continue
 		}

@@ -33,174 +33,192 @@ func runUntilCrash(fn func()) (crashed bool) {
 // process's lease ran out) and checks the membership and the ledger end
 // right: granted and then revoked exactly once.
 func TestCrashAtEachPoint(t *testing.T) {
-	for _, point := range []string{"grant.after-intent", "grant.after-check", "grant.after-add", "revoke.after-intent", "revoke.after-remove"} {
-		t.Run(point, func(t *testing.T) {
-			e := newEnv(t)
-			arm := func(c *access.Config) {
-				c.Owner = "replica-1"
-				c.Failpoint = func(name string) {
-					if name == point {
-						panic(crash(name))
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		for _, point := range []string{"grant.after-intent", "grant.after-check", "grant.after-add", "revoke.after-intent", "revoke.after-remove"} {
+			t.Run(point, func(t *testing.T) {
+				e := newEnv(t, store)
+				arm := func(c *access.Config) {
+					c.Owner = "replica-1"
+					c.Failpoint = func(name string) {
+						if name == point {
+							panic(crash(name))
+						}
 					}
 				}
-			}
-			e.openWith(arm)
-			req := e.submit(riley, time.Hour)
-			crashed := runUntilCrash(func() { _, _ = e.decide(req.ID, alex, access.Approve, "") })
-			if !crashed {
-				e.clock.Advance(time.Hour)
-				crashed = runUntilCrash(func() { _, _ = e.svc.Work(context.Background()) })
-			}
-			if !crashed {
-				t.Fatalf("failpoint %s never reached", point)
-			}
-			// A new process (another owner) once the dead one's lease ran out.
-			e.clock.Advance(2 * time.Minute)
-			e.openWith(func(c *access.Config) { c.Owner = "replica-2" })
-			if _, err := e.svc.Work(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			g := mustGrant(t, e, req.ID)
-			if g.State == access.GrantActive {
-				if !e.isMember(riley.ObjectID) {
-					t.Fatal("grant active after recovery but riley is not a member")
+				e.openWith(arm)
+				req := e.submit(riley, time.Hour)
+				crashed := runUntilCrash(func() { _, _ = e.decide(req.ID, alex, access.Approve, "") })
+				if !crashed {
+					e.clock.Advance(time.Hour)
+					crashed = runUntilCrash(func() { _, _ = e.svc.Work(context.Background()) })
 				}
-				e.clock.Advance(time.Hour)
+				if !crashed {
+					t.Fatalf("failpoint %s never reached", point)
+				}
+				// A new process (another owner) once the dead one's lease ran out.
+				e.clock.Advance(2 * time.Minute)
+				e.openWith(func(c *access.Config) { c.Owner = "replica-2" })
 				if _, err := e.svc.Work(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				g = mustGrant(t, e, req.ID)
-			}
-			if g.State != access.GrantRevoked || e.isMember(riley.ObjectID) {
-				t.Fatalf("after recovery and expiry: grant %s, member %v", g.State, e.isMember(riley.ObjectID))
-			}
-			if r, _ := e.db.GetRequest(context.Background(), req.ID); r.State != access.RequestExpired {
-				t.Fatalf("request %s", r.State)
-			}
-		})
-	}
+				g := mustGrant(t, e, req.ID)
+				if g.State == access.GrantActive {
+					if !e.isMember(riley.ObjectID) {
+						t.Fatal("grant active after recovery but riley is not a member")
+					}
+					e.clock.Advance(time.Hour)
+					if _, err := e.svc.Work(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					g = mustGrant(t, e, req.ID)
+				}
+				if g.State != access.GrantRevoked || e.isMember(riley.ObjectID) {
+					t.Fatalf("after recovery and expiry: grant %s, member %v", g.State, e.isMember(riley.ObjectID))
+				}
+				if r, _ := e.store.GetRequest(context.Background(), req.ID); r.State != access.RequestExpired {
+					t.Fatalf("request %s", r.State)
+				}
+			})
+		}
+	})
 }
 
 func TestCheckBeforeAddKeepsPreExistingAfterCrash(t *testing.T) {
-	e := newEnv(t)
-	if err := e.dir.SetMember(context.Background(), prodGroup, riley.ObjectID); err != nil {
-		t.Fatal(err)
-	}
-	e.openWith(func(c *access.Config) {
-		c.Owner = "a"
-		c.Failpoint = func(n string) {
-			if n == "grant.after-check" {
-				panic(crash(n))
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		if err := e.dir.SetMember(context.Background(), prodGroup, riley.ObjectID); err != nil {
+			t.Fatal(err)
+		}
+		e.openWith(func(c *access.Config) {
+			c.Owner = "a"
+			c.Failpoint = func(n string) {
+				if n == "grant.after-check" {
+					panic(crash(n))
+				}
 			}
+		})
+		req := e.submit(riley, time.Hour)
+		runUntilCrash(func() { _, _ = e.decide(req.ID, alex, access.Approve, "") })
+		e.clock.Advance(2 * time.Minute)
+		e.openWith(func(c *access.Config) { c.Owner = "b" })
+		e.svc.Work(context.Background())
+		if g := mustGrant(t, e, req.ID); !g.PreExisting || g.State != access.GrantActive {
+			t.Fatalf("grant %s pre-existing %v: the check before the crash must be kept", g.State, g.PreExisting)
+		}
+		e.clock.Advance(time.Hour)
+		e.svc.Work(context.Background())
+		if !e.isMember(riley.ObjectID) {
+			t.Fatal("a pre-existing membership was removed")
 		}
 	})
-	req := e.submit(riley, time.Hour)
-	runUntilCrash(func() { _, _ = e.decide(req.ID, alex, access.Approve, "") })
-	e.clock.Advance(2 * time.Minute)
-	e.openWith(func(c *access.Config) { c.Owner = "b" })
-	e.svc.Work(context.Background())
-	if g := mustGrant(t, e, req.ID); !g.PreExisting || g.State != access.GrantActive {
-		t.Fatalf("grant %s pre-existing %v: the check before the crash must be kept", g.State, g.PreExisting)
-	}
-	e.clock.Advance(time.Hour)
-	e.svc.Work(context.Background())
-	if !e.isMember(riley.ObjectID) {
-		t.Fatal("a pre-existing membership was removed")
-	}
 }
 
 func TestOverlappingGrantsShareOneMembership(t *testing.T) {
-	e := newEnv(t)
-	first := e.submit(riley, time.Hour)
-	if _, err := e.decide(first.ID, alex, access.Approve, ""); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Advance(30 * time.Minute)
-	second := e.submit(riley, 2*time.Hour)
-	got, err := e.decide(second.ID, alex, access.Approve, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !got.Grant.Shared || got.Grant.PreExisting || got.State != access.RequestActive {
-		t.Fatalf("second grant: shared %v pre-existing %v state %s", got.Grant.Shared, got.Grant.PreExisting, got.State)
-	}
-	e.clock.Advance(30 * time.Minute) // the first grant ends
-	e.svc.Work(context.Background())
-	if mustGrant(t, e, first.ID).State != access.GrantRevoked || !e.isMember(riley.ObjectID) {
-		t.Fatal("the first grant's end removed a membership the second still holds")
-	}
-	if e.dir.removes.Load() != 0 {
-		t.Fatal("RemoveMember called while another grant holds the membership")
-	}
-	e.clock.Advance(90 * time.Minute) // the second ends
-	e.svc.Work(context.Background())
-	if mustGrant(t, e, second.ID).State != access.GrantRevoked || e.isMember(riley.ObjectID) {
-		t.Fatal("the last grant's end did not remove the membership")
-	}
-	if n := e.dir.removes.Load(); n != 1 {
-		t.Fatalf("%d removals, want 1", n)
-	}
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		first := e.submit(riley, time.Hour)
+		if _, err := e.decide(first.ID, alex, access.Approve, ""); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(30 * time.Minute)
+		second := e.submit(riley, 2*time.Hour)
+		got, err := e.decide(second.ID, alex, access.Approve, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Grant.Shared || got.Grant.PreExisting || got.State != access.RequestActive {
+			t.Fatalf("second grant: shared %v pre-existing %v state %s", got.Grant.Shared, got.Grant.PreExisting, got.State)
+		}
+		e.clock.Advance(30 * time.Minute) // the first grant ends
+		e.svc.Work(context.Background())
+		if mustGrant(t, e, first.ID).State != access.GrantRevoked || !e.isMember(riley.ObjectID) {
+			t.Fatal("the first grant's end removed a membership the second still holds")
+		}
+		if e.dir.removes.Load() != 0 {
+			t.Fatal("RemoveMember called while another grant holds the membership")
+		}
+		e.clock.Advance(90 * time.Minute) // the second ends
+		e.svc.Work(context.Background())
+		if mustGrant(t, e, second.ID).State != access.GrantRevoked || e.isMember(riley.ObjectID) {
+			t.Fatal("the last grant's end did not remove the membership")
+		}
+		if n := e.dir.removes.Load(); n != 1 {
+			t.Fatalf("%d removals, want 1", n)
+		}
+	})
 }
 
 func TestIrrevocableAfterMaxAttempts(t *testing.T) {
-	e := newEnv(t)
-	e.openWith(func(c *access.Config) { c.MaxAttempts = 3; c.SweepInterval = time.Hour })
-	req := e.submit(riley, time.Hour)
-	e.decide(req.ID, alex, access.Approve, "")
-	e.dir.failRemove.Store(4)
-	e.clock.Advance(time.Hour)
-	for i := 0; i < 3; i++ {
-		if i > 0 {
-			e.clock.Set(mustGrant(t, e, req.ID).DueAt)
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		e.openWith(func(c *access.Config) { c.MaxAttempts = 3; c.SweepInterval = time.Hour })
+		req := e.submit(riley, time.Hour)
+		e.decide(req.ID, alex, access.Approve, "")
+		e.dir.failRemove.Store(4)
+		e.clock.Advance(time.Hour)
+		for i := 0; i < 3; i++ {
+			if i > 0 {
+				e.clock.Set(mustGrant(t, e, req.ID).DueAt)
+			}
+			e.svc.Work(context.Background())
 		}
+		g := mustGrant(t, e, req.ID)
+		if g.State != access.GrantIrrevocable || g.Attempts != 3 {
+			t.Fatalf("after 3 failures: %s, %d attempts", g.State, g.Attempts)
+		}
+		alerts := e.notes.Alerts()
+		if len(alerts) != 1 || alerts[0].Kind != access.AlertIrrevocable || alerts[0].GrantID != g.ID || alerts[0].User.ObjectID != riley.ObjectID {
+			t.Fatalf("alerts %+v", alerts)
+		}
+		if g.AlertActivityID == "" {
+			t.Fatal("the alert card's location was not recorded")
+		}
+		// The sweep keeps retrying hourly; the 4th attempt fails, no second alert.
+		if d := g.DueAt.Sub(e.clock.Now()); d != time.Hour {
+			t.Fatalf("next sweep in %v, want 1h", d)
+		}
+		e.clock.Advance(time.Hour)
 		e.svc.Work(context.Background())
-	}
-	g := mustGrant(t, e, req.ID)
-	if g.State != access.GrantIrrevocable || g.Attempts != 3 {
-		t.Fatalf("after 3 failures: %s, %d attempts", g.State, g.Attempts)
-	}
-	alerts := e.notes.Alerts()
-	if len(alerts) != 1 || alerts[0].Kind != access.AlertIrrevocable || alerts[0].GrantID != g.ID || alerts[0].User.ObjectID != riley.ObjectID {
-		t.Fatalf("alerts %+v", alerts)
-	}
-	if g.AlertActivityID == "" {
-		t.Fatal("the alert card's location was not recorded")
-	}
-	// The sweep keeps retrying hourly; the 4th attempt fails, no second alert.
-	if d := g.DueAt.Sub(e.clock.Now()); d != time.Hour {
-		t.Fatalf("next sweep in %v, want 1h", d)
-	}
-	e.clock.Advance(time.Hour)
-	e.svc.Work(context.Background())
-	if len(e.notes.Alerts()) != 1 {
-		t.Fatal("an irrevocable grant alerted twice")
-	}
-	e.clock.Advance(time.Hour)
-	e.svc.Work(context.Background())
-	if g := mustGrant(t, e, req.ID); g.State != access.GrantRevoked || e.isMember(riley.ObjectID) {
-		t.Fatalf("sweep did not revoke: %s", g.State)
-	}
-	last := e.notes.Alerts()[len(e.notes.Alerts())-1]
-	if !last.Resolved {
-		t.Fatal("the alert card was not updated once the removal worked")
-	}
+		if len(e.notes.Alerts()) != 1 {
+			t.Fatal("an irrevocable grant alerted twice")
+		}
+		e.clock.Advance(time.Hour)
+		e.svc.Work(context.Background())
+		if g := mustGrant(t, e, req.ID); g.State != access.GrantRevoked || e.isMember(riley.ObjectID) {
+			t.Fatalf("sweep did not revoke: %s", g.State)
+		}
+		last := e.notes.Alerts()[len(e.notes.Alerts())-1]
+		if !last.Resolved {
+			t.Fatal("the alert card was not updated once the removal worked")
+		}
+	})
 }
 
 func TestPermanentErrorEscalatesAtOnce(t *testing.T) {
-	e := newEnv(t)
-	req := e.submit(riley, time.Hour)
-	e.decide(req.ID, alex, access.Approve, "")
-	e.dir.removeErr = fmt.Errorf("remove: graph 403 Authorization_RequestDenied: %w", access.ErrPermanent)
-	e.dir.failRemove.Store(1)
-	e.clock.Advance(time.Hour)
-	e.svc.Work(context.Background())
-	g := mustGrant(t, e, req.ID)
-	if g.State != access.GrantIrrevocable || g.Attempts != 1 {
-		t.Fatalf("permanent error: %s after %d attempts", g.State, g.Attempts)
-	}
-	if a := e.notes.Alerts(); len(a) != 1 || !a[0].Permanent {
-		t.Fatalf("alert %+v", a)
-	}
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		req := e.submit(riley, time.Hour)
+		e.decide(req.ID, alex, access.Approve, "")
+		e.dir.removeErr = fmt.Errorf("remove: graph 403 Authorization_RequestDenied: %w", access.ErrPermanent)
+		e.dir.failRemove.Store(1)
+		e.clock.Advance(time.Hour)
+		e.svc.Work(context.Background())
+		g := mustGrant(t, e, req.ID)
+		if g.State != access.GrantIrrevocable || g.Attempts != 1 {
+			t.Fatalf("permanent error: %s after %d attempts", g.State, g.Attempts)
+		}
+		if a := e.notes.Alerts(); len(a) != 1 || !a[0].Permanent {
+			t.Fatalf("alert %+v", a)
+		}
+		// The grant records the error and that it is permanent; the alert
+		// shown on a later refresh says so too.
+		if !g.LastErrorPermanent || g.LastError != e.dir.removeErr.Error() {
+			t.Errorf("stored last error %q, permanent %v", g.LastError, g.LastErrorPermanent)
+		}
+		if a, err := e.svc.Alert(context.Background(), tenant, g.ID); err != nil || !a.Permanent || a.Error != e.dir.removeErr.Error() {
+			t.Errorf("refreshed alert %+v, %v", a, err)
+		}
+	})
 }
 
 type retryLater struct{ wait time.Duration }
@@ -209,96 +227,102 @@ func (r retryLater) Error() string                 { return "graph: 429" }
 func (r retryLater) RetryAfterHint() time.Duration { return r.wait }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
-	e := newEnv(t)
-	req := e.submit(riley, time.Hour)
-	e.decide(req.ID, alex, access.Approve, "")
-	e.dir.removeErr = retryLater{wait: 7 * time.Minute}
-	e.dir.failRemove.Store(1)
-	e.clock.Advance(time.Hour)
-	e.svc.Work(context.Background())
-	if d := mustGrant(t, e, req.ID).DueAt.Sub(e.clock.Now()); d != 7*time.Minute {
-		t.Fatalf("next attempt in %v, want the 7m Retry-After", d)
-	}
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		req := e.submit(riley, time.Hour)
+		e.decide(req.ID, alex, access.Approve, "")
+		e.dir.removeErr = retryLater{wait: 7 * time.Minute}
+		e.dir.failRemove.Store(1)
+		e.clock.Advance(time.Hour)
+		e.svc.Work(context.Background())
+		if d := mustGrant(t, e, req.ID).DueAt.Sub(e.clock.Now()); d != 7*time.Minute {
+			t.Fatalf("next attempt in %v, want the 7m Retry-After", d)
+		}
+	})
 }
 
 func TestRetryNowBySecurityOnly(t *testing.T) {
-	e := newEnv(t)
-	e.openWith(func(c *access.Config) { c.MaxAttempts = 1; c.SecurityGroups = []string{approverGroup} })
-	req := e.submit(riley, time.Hour)
-	e.decide(req.ID, alex, access.Approve, "")
-	e.dir.failRemove.Store(1)
-	e.clock.Advance(time.Hour)
-	e.svc.Work(context.Background())
-	g := mustGrant(t, e, req.ID)
-	if g.State != access.GrantIrrevocable {
-		t.Fatalf("state %s", g.State)
-	}
-	if _, err := e.svc.RetryNow(context.Background(), tenant, g.ID, eve); !errors.Is(err, access.ErrNotApprover) {
-		t.Fatalf("outsider retry: %v", err)
-	}
-	a, err := e.svc.RetryNow(context.Background(), tenant, g.ID, alex)
-	if err != nil || !a.Resolved {
-		t.Fatalf("retry now: %+v %v", a, err)
-	}
-	if e.isMember(riley.ObjectID) {
-		t.Fatal("still a member after Retry now")
-	}
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		e.openWith(func(c *access.Config) { c.MaxAttempts = 1; c.SecurityGroups = []string{approverGroup} })
+		req := e.submit(riley, time.Hour)
+		e.decide(req.ID, alex, access.Approve, "")
+		e.dir.failRemove.Store(1)
+		e.clock.Advance(time.Hour)
+		e.svc.Work(context.Background())
+		g := mustGrant(t, e, req.ID)
+		if g.State != access.GrantIrrevocable {
+			t.Fatalf("state %s", g.State)
+		}
+		if _, err := e.svc.RetryNow(context.Background(), tenant, g.ID, eve); !errors.Is(err, access.ErrNotApprover) {
+			t.Fatalf("outsider retry: %v", err)
+		}
+		a, err := e.svc.RetryNow(context.Background(), tenant, g.ID, alex)
+		if err != nil || !a.Resolved {
+			t.Fatalf("retry now: %+v %v", a, err)
+		}
+		if e.isMember(riley.ObjectID) {
+			t.Fatal("still a member after Retry now")
+		}
+	})
 }
 
 func TestDriftFindsAndRemovesUnexplainedMembers(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	// An active grant, a pre-existing member with a grant, and an outsider.
-	req := e.submit(riley, time.Hour)
-	e.decide(req.ID, alex, access.Approve, "")
-	e.dir.SetMember(ctx, prodGroup, sam.ObjectID)
-	req2 := e.submit(sam, time.Hour)
-	e.decide(req2.ID, alex, access.Approve, "")
-	e.dir.SetMember(ctx, prodGroup, eve.ObjectID)
-	e.clock.Advance(time.Minute)
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		ctx := context.Background()
+		// An active grant, a pre-existing member with a grant, and an outsider.
+		req := e.submit(riley, time.Hour)
+		e.decide(req.ID, alex, access.Approve, "")
+		e.dir.SetMember(ctx, prodGroup, sam.ObjectID)
+		req2 := e.submit(sam, time.Hour)
+		e.decide(req2.ID, alex, access.Approve, "")
+		e.dir.SetMember(ctx, prodGroup, eve.ObjectID)
+		e.clock.Advance(time.Minute)
 
-	if err := e.svc.CheckDrift(ctx); err != nil {
-		t.Fatal(err)
-	}
-	alerts := e.notes.Alerts()
-	if len(alerts) != 1 || alerts[0].Kind != access.AlertDrift || alerts[0].User.ObjectID != eve.ObjectID || alerts[0].Resolved {
-		t.Fatalf("alerts %+v", alerts)
-	}
-	e.svc.CheckDrift(ctx)
-	if len(e.notes.Alerts()) != 1 {
-		t.Fatal("the same unexplained member was reported twice")
-	}
-	if !e.isMember(eve.ObjectID) {
-		t.Fatal("removed without drift.remove_unexplained")
-	}
-
-	// With removal on, the outsider is removed and the removal audited.
-	e.openWith(func(c *access.Config) { c.DriftRemove = true })
-	e.svc.CheckDrift(ctx)
-	if e.isMember(eve.ObjectID) {
-		t.Fatal("unexplained member not removed")
-	}
-	if last := e.notes.Alerts()[len(e.notes.Alerts())-1]; !last.Resolved {
-		t.Fatal("removal not reported")
-	}
-	evs, _ := e.db.Audit(ctx, access.AuditFilter{})
-	removed := 0
-	for _, ev := range evs {
-		if ev.Action == access.ActionDriftRemoved && ev.TargetUserID == eve.ObjectID {
-			removed++
+		if err := e.svc.CheckDrift(ctx); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if removed != 1 {
-		t.Fatalf("%d drift removals audited", removed)
-	}
+		alerts := e.notes.Alerts()
+		if len(alerts) != 1 || alerts[0].Kind != access.AlertDrift || alerts[0].User.ObjectID != eve.ObjectID || alerts[0].Resolved {
+			t.Fatalf("alerts %+v", alerts)
+		}
+		e.svc.CheckDrift(ctx)
+		if len(e.notes.Alerts()) != 1 {
+			t.Fatal("the same unexplained member was reported twice")
+		}
+		if !e.isMember(eve.ObjectID) {
+			t.Fatal("removed without drift.remove_unexplained")
+		}
 
-	// Riley removed outside jitbot: the grant is closed.
-	e.dir.DemoDirectory.RemoveMember(ctx, prodGroup, riley.ObjectID)
-	e.svc.CheckDrift(ctx)
-	if g := mustGrant(t, e, req.ID); g.State != access.GrantRevoked {
-		t.Fatalf("grant of a member gone: %s", g.State)
-	}
-	if !e.isMember(sam.ObjectID) {
-		t.Fatal("a pre-existing member was touched")
-	}
+		// With removal on, the outsider is removed and the removal audited.
+		e.openWith(func(c *access.Config) { c.DriftRemove = true })
+		e.svc.CheckDrift(ctx)
+		if e.isMember(eve.ObjectID) {
+			t.Fatal("unexplained member not removed")
+		}
+		if last := e.notes.Alerts()[len(e.notes.Alerts())-1]; !last.Resolved {
+			t.Fatal("removal not reported")
+		}
+		evs, _ := e.store.Audit(ctx, access.AuditFilter{})
+		removed := 0
+		for _, ev := range evs {
+			if ev.Action == access.ActionDriftRemoved && ev.TargetUserID == eve.ObjectID {
+				removed++
+			}
+		}
+		if removed != 1 {
+			t.Fatalf("%d drift removals audited", removed)
+		}
+
+		// Riley removed outside jitbot: the grant is closed.
+		e.dir.demoDirectory.RemoveMember(ctx, prodGroup, riley.ObjectID)
+		e.svc.CheckDrift(ctx)
+		if g := mustGrant(t, e, req.ID); g.State != access.GrantRevoked {
+			t.Fatalf("grant of a member gone: %s", g.State)
+		}
+		if !e.isMember(sam.ObjectID) {
+			t.Fatal("a pre-existing member was touched")
+		}
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -144,7 +143,7 @@ type retryAfter interface{ RetryAfterHint() time.Duration }
 func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 	base := g.request()
 	now := s.cfg.Clock.Now().UTC()
-	remove, err := s.cfg.Store.PlanRevoke(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, "expired"))
+	remove, err := PlanRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, "expired"))
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
@@ -170,7 +169,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		return false, s.revokeFailed(ctx, g, base, now, err)
 	}
 	s.cfg.Failpoint("revoke.after-remove")
-	readd, err := s.cfg.Store.FinishRevoke(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoked, base, "expired"))
+	readd, err := FinishRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoked, base, "expired"))
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
@@ -206,8 +205,9 @@ func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now
 		wait = max(s.cfg.SweepInterval, wait)
 	}
 	msg := cause.Error()
+	reason := msg
 	if permanent {
-		msg = "permanent: " + msg
+		reason = "permanent: " + msg
 	}
 	action := ActionRevokeFailed
 	if irrevocable && g.State != GrantIrrevocable {
@@ -215,11 +215,12 @@ func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now
 	}
 	s.log.Warn("remove member failed", "grant", g.ID, "group", g.GroupID, "user", g.User.ObjectID,
 		"attempt", attempts, "irrevocable", irrevocable, "next", now.Add(wait), "err", cause)
-	if err := s.cfg.Store.RetryRevoke(ctx, g.ID, s.cfg.Owner, attempts, now.Add(wait), msg, irrevocable, s.event(now, System, action, base, msg)); err != nil {
+	f := RevokeFailure{Attempts: attempts, NextDue: now.Add(wait), Error: msg, Permanent: permanent, Irrevocable: irrevocable}
+	if err := s.cfg.Store.RetryRevoke(ctx, g.ID, s.cfg.Owner, f, s.event(now, System, action, base, reason)); err != nil {
 		return s.ignoreStale(g, err)
 	}
 	if action == ActionIrrevocable {
-		g.Attempts, g.LastError = attempts, msg
+		g.Attempts, g.LastError, g.LastErrorPermanent = attempts, msg, permanent
 		s.raiseAlert(ctx, g, now)
 	}
 	return nil
@@ -256,7 +257,7 @@ func (s *Service) resolveAlert(ctx context.Context, g *Grant, note string) {
 func (s *Service) alertFor(g *Grant) Alert {
 	return Alert{
 		Kind: AlertIrrevocable, GrantID: g.ID, Profile: g.Profile, GroupID: g.GroupID, User: g.User,
-		Error: g.LastError, Permanent: strings.HasPrefix(g.LastError, "permanent: "), Attempts: g.Attempts,
+		Error: g.LastError, Permanent: g.LastErrorPermanent, Attempts: g.Attempts,
 		At: g.DueAt, Resolved: g.State == GrantRevoked, RetryEvery: s.cfg.SweepInterval,
 	}
 }
@@ -290,10 +291,50 @@ func (s *Service) backoff(attempts int) time.Duration {
 	return half + time.Duration(s.cfg.Jitter()*float64(d-half))
 }
 
+// ErrNothingToRetry classifies a "Retry now" on a grant that has no failed
+// removal to retry.
+var ErrNothingToRetry = errors.New("no failed removal to retry")
+
+// Retryable says whether "Retry now" may act on g at now: only on a grant
+// whose removal failed, that is an irrevocable one, or a revoking or due
+// active one with failed attempts, and only while no replica holds a live
+// claim on it. When it may not, the refusal says why, for the person who
+// clicked.
+func Retryable(g *Grant, now time.Time) *Refusal {
+	failed := g.State == GrantIrrevocable ||
+		g.Attempts > 0 && (g.State == GrantRevoking || g.State == GrantActive && !g.DueAt.After(now))
+	switch {
+	case failed && !g.ClaimUntil.IsZero() && g.ClaimUntil.After(now):
+		return refuse(ErrStaleGrant, "This grant is being worked on right now; the card will show the outcome. Refresh it in a minute.")
+	case failed:
+		return nil
+	case g.State == GrantGranting:
+		return refuse(ErrNothingToRetry, "This grant's membership is still being added; there is no failed removal to retry.")
+	case g.State == GrantActive && g.DueAt.After(now):
+		return refuse(ErrNothingToRetry, "This grant's access is active until %s; there is no failed removal to retry.", g.ExpiresAt.UTC().Format(time.RFC3339))
+	case g.State == GrantActive || g.State == GrantRevoking:
+		return refuse(ErrNothingToRetry, "This grant's removal is under way and has not failed; there is no failed removal to retry.")
+	case g.State == GrantFailed:
+		return refuse(ErrNothingToRetry, "This grant has already ended: its membership could never be added. There is nothing to retry.")
+	}
+	return refuse(ErrNothingToRetry, "This grant has already ended (%s); there is no failed removal to retry.", endedText(g))
+}
+
+// endedText says how a revoked grant ended.
+func endedText(g *Grant) string {
+	if g.RevokedAt.IsZero() {
+		return "revoked"
+	}
+	return "revoked at " + g.RevokedAt.UTC().Format(time.RFC3339)
+}
+
 // RetryNow is the security channel's "Retry now" on an irrevocable grant:
 // the clicker must be in a security group (or, with none configured, an
-// approver of the grant's profile). The removal is attempted at once; the
-// returned alert shows the outcome.
+// approver of the grant's profile). It acts only on a grant whose removal
+// failed and that no replica is working on (see Retryable): the removal is
+// then attempted at once and the returned alert shows the outcome. On any
+// other grant it changes nothing but the audit log (grant.retry_refused, by
+// the clicker) and returns a *Refusal saying why.
 func (s *Service) RetryNow(ctx context.Context, tenantID, grantID string, who Person) (Alert, error) {
 	if err := s.checkCaller(tenantID, who); err != nil {
 		return Alert{}, err
@@ -316,30 +357,52 @@ func (s *Service) RetryNow(ctx context.Context, tenantID, grantID string, who Pe
 	if !ok {
 		return Alert{}, refuse(ErrNotApprover, "Only the security team can retry a removal.")
 	}
-	if g.State.Live() {
-		now := s.cfg.Clock.Now().UTC()
-		ev := s.event(now, who, ActionRetryNow, g.request(), "")
-		if err := s.cfg.Store.RetryNow(ctx, g.ID, now, ev); err != nil && !errors.Is(err, ErrStaleGrant) {
-			return Alert{}, fmt.Errorf("retry grant %s: %w", g.ID, err)
+	now := s.cfg.Clock.Now().UTC()
+	if r := Retryable(g, now); r != nil {
+		return Alert{}, s.refuseRetry(ctx, g, who, now, r)
+	}
+	ev := s.event(now, who, ActionRetryNow, g.request(), "")
+	err = s.cfg.Store.RetryNow(ctx, g.ID, g.State, now, ev)
+	if errors.Is(err, ErrStaleGrant) {
+		// It changed since it was read: say why as it now stands.
+		cur, gerr := s.cfg.Store.GetGrant(ctx, grantID)
+		if gerr != nil {
+			return Alert{}, fmt.Errorf("reload grant %s: %w", grantID, gerr)
 		}
-		// Work through what is due (this grant now among it) for a bounded
-		// time, so the card can answer with the outcome; the scheduler
-		// finishes the rest.
-		wctx, cancel := context.WithTimeout(ctx, retryNowBudget)
-		if _, err := s.Work(wctx); err != nil {
-			s.log.Warn("retry now", "grant", g.ID, "err", err)
+		r := Retryable(cur, now)
+		if r == nil {
+			r = refuse(ErrStaleGrant, "This grant changed while you clicked; refresh the card and try again.")
 		}
-		cancel()
-		s.Wake()
-		if g, err = s.cfg.Store.GetGrant(ctx, grantID); err != nil {
-			return Alert{}, fmt.Errorf("reload grant %s: %w", grantID, err)
-		}
+		return Alert{}, s.refuseRetry(ctx, cur, who, now, r)
+	}
+	if err != nil {
+		return Alert{}, fmt.Errorf("retry grant %s: %w", g.ID, err)
+	}
+	// Work through what is due (this grant now among it) for a bounded
+	// time, so the card can answer with the outcome; the scheduler finishes
+	// the rest.
+	wctx, cancel := context.WithTimeout(ctx, retryNowBudget)
+	if _, err := s.Work(wctx); err != nil {
+		s.log.Warn("retry now", "grant", g.ID, "err", err)
+	}
+	cancel()
+	s.Wake()
+	if g, err = s.cfg.Store.GetGrant(ctx, grantID); err != nil {
+		return Alert{}, fmt.Errorf("reload grant %s: %w", grantID, err)
 	}
 	a := s.alertFor(g)
 	if a.Resolved {
 		a.ResolvedNote = "removed after a retry requested by " + who.Name
 	}
 	return a, nil
+}
+
+// refuseRetry audits a refused "Retry now" and returns the refusal.
+func (s *Service) refuseRetry(ctx context.Context, g *Grant, who Person, now time.Time, r *Refusal) error {
+	if err := s.cfg.Store.AppendAudit(ctx, s.event(now, who, ActionRetryRefused, g.request(), r.Reason)); err != nil {
+		return fmt.Errorf("audit refused retry of grant %s: %w", g.ID, err)
+	}
+	return r
 }
 
 // Alert returns the current alert of a grant (for card refreshes).

@@ -316,7 +316,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		// so the requester can ask again, and say so.
 		s.log.Error("post approval card", "request", req.ID, "err", err)
 		d := Decision{Approver: System, Verdict: Deny, Reason: "the approval card could not be posted to the approvers' channel", DecidedAt: now}
-		if _, derr := s.cfg.Store.Decide(ctx, req.ID, d, nil, s.cfg.Owner, now, s.event(now, System, ActionDenied, req, d.Reason)); derr != nil {
+		if _, derr := s.cfg.Store.Deny(ctx, req.ID, d, s.event(now, System, ActionDenied, req, d.Reason)); derr != nil {
 			return nil, fmt.Errorf("post approval card: %w (and closing the request failed: %v)", err, derr)
 		}
 		return nil, refuse(ErrApproversUnreachable, "Your request could not be shown to the approvers (their channel could not be reached), so it was closed. Try again in a few minutes, or tell your Teams administrator.")
@@ -459,7 +459,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	}
 	ev := s.event(now, in.Approver, action, req, d.Reason)
 	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
-	updated, err := s.cfg.Store.Decide(ctx, req.ID, d, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
+	updated, err := RecordDecision(ctx, s.cfg.Store, req.ID, d, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
 	if errors.Is(err, ErrNotPending) {
 		cur, gerr := s.cfg.Store.GetRequest(ctx, req.ID)
 		if gerr != nil {
@@ -546,7 +546,7 @@ func (s *Service) invalidate(ctx context.Context, req *Request, in DecisionInput
 	d := Decision{Approver: System, Verdict: Deny, Reason: "No longer valid: " + why + ".", DecidedAt: now}
 	ev := s.event(now, in.Approver, ActionInvalidated, req, why)
 	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
-	updated, err := s.cfg.Store.Decide(ctx, req.ID, d, nil, s.cfg.Owner, now, ev)
+	updated, err := s.cfg.Store.Deny(ctx, req.ID, d, ev)
 	if errors.Is(err, ErrNotPending) {
 		cur, gerr := s.cfg.Store.GetRequest(ctx, req.ID)
 		if gerr != nil {
@@ -577,7 +577,7 @@ func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 	fail := func(err error) (*Request, error) {
 		now := s.cfg.Clock.Now().UTC()
 		s.log.Error("add member", "request", g.RequestID, "group", g.GroupID, "user", g.User.ObjectID, "err", err)
-		if ferr := s.cfg.Store.FailGrant(ctx, g.ID, s.cfg.Owner, err.Error(), s.event(now, System, ActionGrantFailed, base, err.Error())); ferr != nil {
+		if ferr := FailGrant(ctx, s.cfg.Store, g.ID, s.cfg.Owner, err.Error(), s.event(now, System, ActionGrantFailed, base, err.Error())); ferr != nil {
 			return nil, fmt.Errorf("add %s to %s: %w (recording the failure also failed: %v)", g.User.ObjectID, g.GroupID, err, ferr)
 		}
 		req, lerr := s.cfg.Store.GetRequest(ctx, g.RequestID)
@@ -613,7 +613,7 @@ func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 		s.cfg.Failpoint("grant.after-add")
 	}
 	now := s.cfg.Clock.Now().UTC()
-	if err := s.cfg.Store.CompleteGrant(ctx, g.ID, s.cfg.Owner, now, s.event(now, System, action, base, "")); err != nil {
+	if err := CompleteGrant(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, action, base, "")); err != nil {
 		return nil, fmt.Errorf("record grant %s: %w", g.ID, err)
 	}
 	s.Wake()

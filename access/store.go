@@ -7,44 +7,57 @@ import (
 
 // Store keeps requests, grants, the membership ledger and the audit log.
 // Every method that changes state appends its audit event in the same
-// transaction, so the log never misses a transition that happened.
+// transaction, so the log never misses a transition that happened. A store
+// decides nothing about memberships: it locks, persists and answers
+// queries; the decisions are this package's (see WithMembership).
 //
 // Several replicas may share one Store: work on a grant is claimed by one
 // owner (a replica's id) for a lease, and every method that changes a claimed
 // grant takes the owner and fails with ErrStaleGrant when the claim is no
-// longer that owner's.
+// longer that owner's. A store never reads a clock: every time it stores
+// comes from its caller.
 type Store interface {
-	// CreateRequest stores a new pending request. When the requester already
-	// has a pending request for the same profile it stores nothing and
-	// returns that request with ErrDuplicate.
+	RequestStore
+	GrantStore
+	AuditLog
+}
+
+// RequestStore keeps requests and the decisions on them.
+type RequestStore interface {
+	// CreateRequest stores a new pending request (CreatedAt is required).
+	// When the requester already has a pending request for the same
+	// profile it stores nothing and returns that request with ErrDuplicate.
 	CreateRequest(ctx context.Context, req *Request, ev AuditEvent) (existing *Request, err error)
 	// GetRequest returns a request with its decisions and grant, or ErrNotFound.
 	GetRequest(ctx context.Context, id string) (*Request, error)
-	// SetApprovalCard records where the approval card was posted.
+	// SetApprovalCard records where the approval card was posted, or
+	// ErrNotFound.
 	SetApprovalCard(ctx context.Context, id string, chat ConversationRef, activityID string) error
-	// Decide records a decision on a pending request, conditionally: only if
-	// the request is still pending (otherwise ErrNotPending and no change).
-	// Deny moves it to denied (grant is nil). Approve moves the request to
-	// approved and stores the grant, claimed by owner until claimUntil:
-	// when another live grant (granting, active or irrevocable; not
-	// revoking) already holds the same user's membership of the same group,
-	// the new grant is Shared and stored active at once (request active);
-	// otherwise it is stored granting. The ledger row of (group, user) is
-	// locked for this, so that concurrent grants and revocations of one
-	// membership are serialised. It returns the request as stored.
-	Decide(ctx context.Context, id string, d Decision, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, error)
+	// Deny records a denial of a pending request: the request becomes
+	// denied. When it is no longer pending it changes nothing and returns
+	// ErrNotPending (ErrNotFound when there is no such request). It returns
+	// the request as stored. Approvals go through RecordDecision.
+	Deny(ctx context.Context, id string, d Decision, ev AuditEvent) (*Request, error)
+	// OpenRequests returns the user's pending, approved and active requests,
+	// newest first, with their grants.
+	OpenRequests(ctx context.Context, userID string) ([]Request, error)
+}
+
+// GrantStore keeps grants, their claims, the membership ledger and the
+// drift findings.
+type GrantStore interface {
+	// WithMembership runs fn in one transaction with the ledger row of
+	// (groupID, userID) locked (inserted when missing, its UpdatedAt at),
+	// so that every decision about one membership runs after the other.
+	// fn gets the membership as stored and the writes a decision may make;
+	// when fn returns an error nothing it wrote is kept and that error is
+	// returned.
+	WithMembership(ctx context.Context, groupID, userID string, at time.Time, fn func(m *Membership, tx MembershipTx) error) error
 	// RecordCheck stores, before anything is added, whether the user already
-	// was a member: Checked becomes true and PreExisting the answer.
+	// was a member, once per grant: a granting grant claimed by owner and
+	// not yet checked becomes Checked with PreExisting the answer.
+	// Otherwise ErrStaleGrant (ErrNotFound) and no change.
 	RecordCheck(ctx context.Context, grantID, owner string, preExisting bool) error
-	// CompleteGrant records that the membership is in place: the grant
-	// becomes active with GrantedAt, its request active, the claim is
-	// released. A pre-existing grant marks the ledger row pre-existing, so
-	// the membership outlives every grant. ErrStaleGrant when the grant is
-	// not granting or not claimed by owner.
-	CompleteGrant(ctx context.Context, grantID, owner string, grantedAt time.Time, ev AuditEvent) error
-	// FailGrant records that the membership could not be added: the grant and
-	// its request become failed. ErrStaleGrant as for CompleteGrant.
-	FailGrant(ctx context.Context, grantID, owner string, reason string, ev AuditEvent) error
 
 	// ClaimWork claims up to limit grants for owner until claimUntil: grants
 	// left granting whose claim ran out, and active, revoking or
@@ -57,35 +70,23 @@ type Store interface {
 	// the end of a claim on a granting or revoking grant. ok is false when
 	// there is none.
 	NextDue(ctx context.Context) (due time.Time, ok bool, err error)
-	// PlanRevoke decides, with the ledger row of the grant's membership
-	// locked, what ending a claimed grant takes. When another live grant
-	// still holds the membership, or the membership pre-existed, the grant
-	// is closed at once (revoked, request expired, with ev's action set to
-	// grant.revoked or grant.revoke_skipped and a reason) and remove is
-	// false. Otherwise the grant becomes revoking (the intent, audited with
-	// ev) and remove is true: the caller must remove the member and then
-	// call FinishRevoke.
-	PlanRevoke(ctx context.Context, grantID, owner string, at time.Time, ev AuditEvent) (remove bool, err error)
-	// FinishRevoke records that the member was removed: the grant becomes
-	// revoked at the given time, its request expired, the claim released.
-	// Grants of the same membership that became live while the removal was
-	// under way are returned, moved back to granting (claimed by owner)
-	// so that the caller adds the member again.
-	FinishRevoke(ctx context.Context, grantID, owner string, at time.Time, ev AuditEvent) (readd []Grant, err error)
-	// RetryRevoke records a failed removal: attempts, the error, the next
-	// due time, and whether the grant is now irrevocable (from then on it
-	// stays irrevocable until it is revoked). The claim is released.
-	RetryRevoke(ctx context.Context, grantID, owner string, attempts int, nextDue time.Time, lastErr string, irrevocable bool, ev AuditEvent) error
-	// SetAlert records where a grant's security alert card was posted.
+	// RetryRevoke records a failed removal of a claimed grant (active,
+	// revoking or irrevocable): f's attempts, error and next due time, and
+	// the grant becomes irrevocable when f says so (from then on it stays
+	// irrevocable until it is revoked). The claim is released.
+	// ErrStaleGrant when the grant is in another state or not claimed by
+	// owner.
+	RetryRevoke(ctx context.Context, grantID, owner string, f RevokeFailure, ev AuditEvent) error
+	// SetAlert records where a grant's security alert card was posted, or
+	// ErrNotFound.
 	SetAlert(ctx context.Context, grantID string, chat ConversationRef, activityID string) error
-	// RetryNow makes an irrevocable or active grant due at once and drops any
-	// claim on it, with ev (a person asked for it). ErrStaleGrant when the
-	// grant is not live.
-	RetryNow(ctx context.Context, grantID string, now time.Time, ev AuditEvent) error
-	// CloseGone closes a live grant whose member is no longer in the group
-	// (removed outside jitbot): revoked, request expired, claim released.
-	// ErrStaleGrant when the grant is no longer active.
-	CloseGone(ctx context.Context, grantID string, at time.Time, ev AuditEvent) error
+	// RetryNow makes a grant whose removal failed due at now, with ev (a
+	// person asked for it), if it is still in state from (active, revoking
+	// or irrevocable) and no replica holds a live claim on it (none, or
+	// one that ended by now). Otherwise it changes nothing and returns
+	// ErrStaleGrant (ErrNotFound). Whether a grant may be retried is
+	// decided by the caller (see Retryable).
+	RetryNow(ctx context.Context, grantID string, from GrantState, now time.Time, ev AuditEvent) error
 	// ReleaseClaims drops every claim owner holds (at shutdown), so another
 	// replica can take the work at once.
 	ReleaseClaims(ctx context.Context, owner string) error
@@ -97,18 +98,19 @@ type Store interface {
 	// PreExisting returns the users whose membership of the group is known to
 	// have pre-existed a grant.
 	PreExisting(ctx context.Context, groupID string) ([]string, error)
-	// MarkDrift records an unexplained member of a group once; it reports
-	// whether this is the first time (so the alert is posted once). A member
-	// no longer present is forgotten by ClearDrift.
+	// MarkDrift records an unexplained member of a group once, first seen
+	// at; it reports whether this is the first time (so the alert is
+	// posted once). A member no longer present is forgotten by ClearDrift.
 	MarkDrift(ctx context.Context, groupID, userID string, at time.Time, ev AuditEvent) (first bool, err error)
 	// ClearDrift forgets the recorded unexplained members of a group that
 	// are not in present.
 	ClearDrift(ctx context.Context, groupID string, present []string) error
+}
 
-	// OpenRequests returns the user's pending, approved and active requests,
-	// newest first, with their grants.
-	OpenRequests(ctx context.Context, userID string) ([]Request, error)
-	// AppendAudit appends an event that goes with no state change.
+// AuditLog is the append-only record of transitions.
+type AuditLog interface {
+	// AppendAudit appends an event that goes with no state change (its At
+	// is required).
 	AppendAudit(ctx context.Context, ev AuditEvent) error
 	// Audit returns events matching the filter, oldest first.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
@@ -121,4 +123,91 @@ type AuditFilter struct {
 	Since     time.Time
 	Until     time.Time
 	Limit     int
+}
+
+// Membership is one user's membership of one group as stored, read with its
+// ledger row locked (see GrantStore.WithMembership).
+type Membership struct {
+	GroupID string
+	UserID  string
+	// PreExisting is the ledger's record that the membership was found in
+	// place before any grant added it, and has not been removed since.
+	PreExisting bool
+	// Grants are the membership's live grants (granting, active, revoking,
+	// irrevocable) as stored, oldest approval first.
+	Grants []Grant
+}
+
+// Grant returns the live grant id of the membership, or nil.
+func (m *Membership) Grant(id string) *Grant {
+	for i := range m.Grants {
+		if m.Grants[i].ID == id {
+			return &m.Grants[i]
+		}
+	}
+	return nil
+}
+
+// MembershipTx is what a decision about a locked membership may write. An
+// error from any of them should be returned by the decision, so that the
+// transaction is rolled back.
+type MembershipTx interface {
+	// Decide records d on request requestID and moves the request to
+	// state to, if it is pending; otherwise ErrNotPending (ErrNotFound).
+	Decide(requestID string, d Decision, to RequestState) error
+	// InsertGrant stores a new grant of the membership.
+	InsertGrant(g Grant) error
+	// UpdateGrant applies u to a grant of the membership if the grant
+	// still meets u's conditions, and returns it as updated; otherwise
+	// ErrStaleGrant (ErrNotFound) and no change.
+	UpdateGrant(u GrantUpdate) (Grant, error)
+	// MoveRequest moves request id to state to at the given time if it is
+	// in one of the states from; otherwise it changes nothing.
+	MoveRequest(id string, from []RequestState, to RequestState, at time.Time) error
+	// SetPreExisting records in the ledger whether the membership
+	// pre-existed.
+	SetPreExisting(pre bool, at time.Time) error
+	// Append appends an audit event.
+	Append(ev AuditEvent) error
+}
+
+// GrantUpdate is a conditional change of one grant.
+type GrantUpdate struct {
+	ID string
+	// The grant must be in one of the states From and claimed by Owner;
+	// with Owner empty it must have no live claim at At (none, or one that
+	// ended by At), unless AnyClaim is set.
+	From     []GrantState
+	Owner    string
+	AnyClaim bool
+	At       time.Time
+
+	// The changes; zero values leave a field as it is.
+	State     GrantState
+	GrantedAt time.Time
+	RevokedAt time.Time
+	LastError string
+	// MarkChecked sets Checked; ClearPreExisting and ClearShared unset
+	// PreExisting and Shared.
+	MarkChecked      bool
+	ClearPreExisting bool
+	ClearShared      bool
+	// Release drops the claim; ClaimBy (with ClaimUntil) sets a new one.
+	Release    bool
+	ClaimBy    string
+	ClaimUntil time.Time
+}
+
+// RevokeFailure is a failed removal as RetryRevoke records it.
+type RevokeFailure struct {
+	// Attempts counts the failed removals so far, this one included.
+	Attempts int
+	// NextDue is when the removal is tried again.
+	NextDue time.Time
+	// Error is the directory's error; Permanent tells that retrying the
+	// same call is not expected to help.
+	Error     string
+	Permanent bool
+	// Irrevocable makes the grant irrevocable.
+	Irrevocable bool
 }

@@ -175,10 +175,12 @@ type Grant struct {
 	RevokedAt time.Time
 	// DueAt is when the revocation is next due: ExpiresAt at first, later
 	// after each failed attempt. Attempts counts the failed attempts and
-	// LastError holds the latest failure.
-	DueAt     time.Time
-	Attempts  int
-	LastError string
+	// LastError holds the latest failure; LastErrorPermanent tells that
+	// the directory called it permanent (retrying is not expected to help).
+	DueAt              time.Time
+	Attempts           int
+	LastError          string
+	LastErrorPermanent bool
 	// ClaimedBy is the replica working on the grant until ClaimUntil; a
 	// claim that ran out (its holder died) may be taken by any replica.
 	ClaimedBy  string
@@ -212,6 +214,7 @@ const (
 	ActionRevokeFailed  Action = "grant.revoke_failed"
 	ActionIrrevocable   Action = "grant.irrevocable"
 	ActionRetryNow      Action = "grant.retry_requested"
+	ActionRetryRefused  Action = "grant.retry_refused"
 	ActionRegranted     Action = "grant.readded"
 	ActionClosedGone    Action = "grant.closed_member_gone"
 	ActionDriftFound    Action = "drift.unexplained_member"

@@ -82,10 +82,10 @@ func TestClaimWork(t *testing.T) {
 		}
 
 		// Every change checks the claim.
-		if _, err := db.PlanRevoke(ctx, early.ID, ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.PlanRevoke(ctx, db, early.ID, ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("PlanRevoke of a grant claimed by another: %v, want ErrStaleGrant", err)
 		}
-		if err := db.CompleteGrant(ctx, stuck.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, stuck.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CompleteGrant by the dead replica: %v, want ErrStaleGrant", err)
 		}
 
@@ -279,7 +279,7 @@ func TestNextDue(t *testing.T) {
 		claimAt := t0.Add(-90 * time.Minute)
 		mustClaim(t, db, ownerB, claimAt, 1)
 		check(claimAt.Add(lease), "with a granting grant claimed again")
-		if err := db.FailGrant(ctx, granting.ID, ownerB, "403", access.AuditEvent{At: claimAt, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, granting.ID, ownerB, "403", access.AuditEvent{At: claimAt, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		check(early.DueAt, "after the granting grant failed")
@@ -292,10 +292,10 @@ func TestNextDue(t *testing.T) {
 		}
 		check(now.Add(lease), "with the due grants claimed")
 		for _, g := range claimed {
-			if _, err := db.PlanRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil {
+			if _, err := access.PlanRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.FinishRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoked)); err != nil {
+			if _, err := access.FinishRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoked)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -305,7 +305,7 @@ func TestNextDue(t *testing.T) {
 		if got := mustClaim(t, db, ownerA, at, 0); !equalStrings(ids(got), []string{shared.ID}) {
 			t.Fatalf("claimed %v, want the shared grant", ids(got))
 		}
-		if err := db.RetryRevoke(ctx, shared.ID, ownerA, 1, at.Add(10*time.Minute), "503", false, revokeEvent(access.ActionRevokeFailed)); err != nil {
+		if err := db.RetryRevoke(ctx, shared.ID, ownerA, access.RevokeFailure{Attempts: 1, NextDue: at.Add(10 * time.Minute), Error: "503", Irrevocable: false}, access.AuditEvent{At: at, Actor: botP, Action: access.ActionRevokeFailed}); err != nil {
 			t.Fatal(err)
 		}
 		check(at.Add(10*time.Minute), "after a failed attempt")

@@ -78,27 +78,28 @@ func toGrantRow(g *access.Grant) (grantRow, error) {
 		return grantRow{}, fmt.Errorf("grant %s: alert chat: %w", g.ID, err)
 	}
 	return grantRow{
-		ID:              g.ID,
-		RequestID:       g.RequestID,
-		Profile:         g.Profile,
-		GroupID:         g.GroupID,
-		UserID:          g.User.ObjectID,
-		UserName:        g.User.Name,
-		State:           string(g.State),
-		ApprovedAt:      dbTime(g.ApprovedAt),
-		ExpiresAt:       dbTime(g.ExpiresAt),
-		GrantedAt:       optionalTime(g.GrantedAt),
-		Checked:         g.Checked,
-		PreExisting:     g.PreExisting,
-		Shared:          g.Shared,
-		RevokedAt:       optionalTime(g.RevokedAt),
-		DueAt:           dbTime(g.DueAt),
-		Attempts:        int64(g.Attempts),
-		LastError:       g.LastError,
-		ClaimedBy:       g.ClaimedBy,
-		ClaimUntil:      optionalTime(g.ClaimUntil),
-		AlertChat:       alertChat,
-		AlertActivityID: g.AlertActivityID,
+		ID:                 g.ID,
+		RequestID:          g.RequestID,
+		Profile:            g.Profile,
+		GroupID:            g.GroupID,
+		UserID:             g.User.ObjectID,
+		UserName:           g.User.Name,
+		State:              string(g.State),
+		ApprovedAt:         dbTime(g.ApprovedAt),
+		ExpiresAt:          dbTime(g.ExpiresAt),
+		GrantedAt:          optionalTime(g.GrantedAt),
+		Checked:            g.Checked,
+		PreExisting:        g.PreExisting,
+		Shared:             g.Shared,
+		RevokedAt:          optionalTime(g.RevokedAt),
+		DueAt:              dbTime(g.DueAt),
+		Attempts:           int64(g.Attempts),
+		LastError:          g.LastError,
+		LastErrorPermanent: g.LastErrorPermanent,
+		ClaimedBy:          g.ClaimedBy,
+		ClaimUntil:         optionalTime(g.ClaimUntil),
+		AlertChat:          alertChat,
+		AlertActivityID:    g.AlertActivityID,
 	}, nil
 }
 
@@ -108,26 +109,27 @@ func fromGrantRow(row *grantRow) (access.Grant, error) {
 		return access.Grant{}, fmt.Errorf("grant %s: alert chat: %w", row.ID, err)
 	}
 	return access.Grant{
-		ID:              row.ID,
-		RequestID:       row.RequestID,
-		Profile:         row.Profile,
-		GroupID:         row.GroupID,
-		User:            access.Person{ObjectID: row.UserID, Name: row.UserName},
-		State:           access.GrantState(row.State),
-		ApprovedAt:      row.ApprovedAt.UTC(),
-		ExpiresAt:       row.ExpiresAt.UTC(),
-		GrantedAt:       fromOptionalTime(row.GrantedAt),
-		Checked:         row.Checked,
-		PreExisting:     row.PreExisting,
-		Shared:          row.Shared,
-		RevokedAt:       fromOptionalTime(row.RevokedAt),
-		DueAt:           row.DueAt.UTC(),
-		Attempts:        int(row.Attempts),
-		LastError:       row.LastError,
-		ClaimedBy:       row.ClaimedBy,
-		ClaimUntil:      fromOptionalTime(row.ClaimUntil),
-		AlertChat:       alertChat,
-		AlertActivityID: row.AlertActivityID,
+		ID:                 row.ID,
+		RequestID:          row.RequestID,
+		Profile:            row.Profile,
+		GroupID:            row.GroupID,
+		User:               access.Person{ObjectID: row.UserID, Name: row.UserName},
+		State:              access.GrantState(row.State),
+		ApprovedAt:         row.ApprovedAt.UTC(),
+		ExpiresAt:          row.ExpiresAt.UTC(),
+		GrantedAt:          fromOptionalTime(row.GrantedAt),
+		Checked:            row.Checked,
+		PreExisting:        row.PreExisting,
+		Shared:             row.Shared,
+		RevokedAt:          fromOptionalTime(row.RevokedAt),
+		DueAt:              row.DueAt.UTC(),
+		Attempts:           int(row.Attempts),
+		LastError:          row.LastError,
+		LastErrorPermanent: row.LastErrorPermanent,
+		ClaimedBy:          row.ClaimedBy,
+		ClaimUntil:         fromOptionalTime(row.ClaimUntil),
+		AlertChat:          alertChat,
+		AlertActivityID:    row.AlertActivityID,
 	}, nil
 }
 
@@ -213,12 +215,4 @@ func fromOptionalTime(t *time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
-}
-
-// orNow returns t as stored, or the current time when t is zero.
-func orNow(t time.Time) time.Time {
-	if t.IsZero() {
-		return now()
-	}
-	return dbTime(t)
 }

@@ -175,11 +175,38 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open %s database: %w", db.driver, err)
 	}
-	if err := gdb.WithContext(ctx).AutoMigrate(models()...); err != nil {
+	if err := migrate(gdb.WithContext(ctx)); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("migrate %s database: %w", db.driver, err)
 	}
 	return db, nil
+}
+
+// legacyPermanent is how grants stored before last_error_permanent existed
+// marked a permanent error: as a prefix of last_error.
+const legacyPermanent = "permanent: "
+
+// migrate brings the schema up to date. Grants from before
+// last_error_permanent existed get it from their last_error's prefix,
+// which is then dropped.
+func migrate(gdb *gorm.DB) error {
+	m := gdb.Migrator()
+	legacy := m.HasTable(&grantRow{}) && !m.HasColumn(&grantRow{}, "LastErrorPermanent")
+	if err := gdb.AutoMigrate(models()...); err != nil {
+		return err
+	}
+	if !legacy {
+		return nil
+	}
+	err := gdb.Model(&grantRow{}).Where("last_error LIKE ?", legacyPermanent+"%").
+		Updates(map[string]any{
+			"last_error_permanent": true,
+			"last_error":           gorm.Expr("SUBSTR(last_error, ?)", len(legacyPermanent)+1),
+		}).Error
+	if err != nil {
+		return fmt.Errorf("move the permanent mark of grants' last errors to its column: %w", err)
+	}
+	return nil
 }
 
 // openPostgres opens a PostgreSQL pool through pgx with the connection
@@ -262,8 +289,11 @@ func (db *DB) Driver() string { return db.driver }
 // databases.
 func newGormConfig(logger *slog.Logger) *gorm.Config {
 	return &gorm.Config{
-		Logger:         &gormLog{logger: logger},
-		NowFunc:        now,
+		Logger: &gormLog{logger: logger},
+		// Times are the caller's: gorm never fills in one of its own (the
+		// models turn autoCreateTime and autoUpdateTime off), and a time
+		// that would slip through is the zero time, not the clock's.
+		NowFunc:        func() time.Time { return time.Time{} },
 		TranslateError: true,
 		// Every write that matters runs in an explicit transaction already.
 		SkipDefaultTransaction: true,
@@ -318,9 +348,6 @@ func (l *gormLog) Trace(ctx context.Context, begin time.Time, fc func() (string,
 func (l *gormLog) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
 	return sql, nil
 }
-
-// now is the current time as stored.
-func now() time.Time { return dbTime(time.Now()) }
 
 // dbTime is t as stored: UTC, microsecond precision (PostgreSQL's).
 func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -184,7 +184,7 @@ func TestPostgresReconnects(t *testing.T) {
 			t.Errorf("round %d: reconnecting took %v", round, took)
 		}
 		// Writes work again too.
-		if err := db.AppendAudit(context.Background(), access.AuditEvent{Actor: botP, Action: access.ActionRetryNow, RequestID: req.ID}); err != nil {
+		if err := db.AppendAudit(context.Background(), access.AuditEvent{At: t0, Actor: botP, Action: access.ActionRetryNow, RequestID: req.ID}); err != nil {
 			t.Errorf("round %d: write after reconnecting: %v", round, err)
 		}
 	}
@@ -245,6 +245,19 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 			GrantedAt: &approved, PreExisting: true, DueAt: due}).Error; err != nil {
 			t.Fatal(err)
 		}
+		// Irrevocable grants whose last error did and did not carry the
+		// first release's "permanent: " mark.
+		for _, l := range []struct{ id, lastErr string }{{"2", "permanent: 403 Forbidden"}, {"3", "503 Service Unavailable"}} {
+			if err := old.Create(&requestRow{ID: "r" + l.id, RequesterID: bob.ObjectID + l.id, Profile: "db-admin", State: "active",
+				GroupID: "group-db-admin", RequesterName: "Bob", DurationNS: int64(time.Hour), CreatedAt: approved, UpdatedAt: approved}).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := old.Create(&legacyGrantRow{ID: "g" + l.id, RequestID: "r" + l.id, Profile: "db-admin", GroupID: "group-db-admin",
+				UserID: bob.ObjectID + l.id, UserName: "Bob", State: "irrevocable", ApprovedAt: approved, ExpiresAt: due,
+				GrantedAt: &approved, DueAt: due, Attempts: 3, LastError: l.lastErr}).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
 		if sqlDB, err := old.DB(); err == nil {
 			_ = sqlDB.Close()
 		}
@@ -264,11 +277,17 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 			!g.ClaimUntil.IsZero() || g.AlertChat != (access.ConversationRef{}) || g.AlertActivityID != "" || !g.DueAt.Equal(due) {
 			t.Errorf("migrated grant = %+v", g)
 		}
+		if g := mustGrant(t, db, "g2"); !g.LastErrorPermanent || g.LastError != "403 Forbidden" {
+			t.Errorf("migrated permanent error: %q, permanent %v", g.LastError, g.LastErrorPermanent)
+		}
+		if g := mustGrant(t, db, "g3"); g.LastErrorPermanent || g.LastError != "503 Service Unavailable" {
+			t.Errorf("migrated transient error: %q, permanent %v", g.LastError, g.LastErrorPermanent)
+		}
 		now := due.Add(time.Minute)
-		if got := mustClaim(t, db, ownerA, now, 0); !equalStrings(ids(got), []string{"g1"}) {
+		if got := mustClaim(t, db, ownerA, now, 1); !equalStrings(ids(got), []string{"g1"}) {
 			t.Fatalf("claimed %v, want [g1]", ids(got))
 		}
-		remove, err := db.PlanRevoke(context.Background(), "g1", ownerA, now, revokeEvent(access.ActionRevoking))
+		remove, err := access.PlanRevoke(context.Background(), db, "g1", ownerA, now, revokeEvent(access.ActionRevoking))
 		if err != nil || remove {
 			t.Errorf("PlanRevoke of the migrated pre-existing grant = %v, %v; want no removal", remove, err)
 		}

@@ -21,7 +21,7 @@ func TestDecideApprove(t *testing.T) {
 		// Lifecycle fields are the store's: whatever the caller sets is ignored.
 		g.State, g.Attempts, g.LastError, g.Shared, g.PreExisting = access.GrantActive, 3, "x", true, true
 
-		got, err := db.Decide(ctx, req.ID, d, g, ownerA, decided.Add(lease), decidedEvent(req, d))
+		got, err := access.RecordDecision(ctx, db, req.ID, d, g, ownerA, decided.Add(lease), decidedEvent(req, d))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,12 +69,12 @@ func TestDecideApprove(t *testing.T) {
 
 		// A second decision changes nothing.
 		late := decision(carol, access.Deny, decided.Add(time.Minute))
-		_, err = db.Decide(ctx, req.ID, late, nil, "", time.Time{}, decidedEvent(req, late))
+		_, err = access.RecordDecision(ctx, db, req.ID, late, nil, "", time.Time{}, decidedEvent(req, late))
 		if !errors.Is(err, access.ErrNotPending) {
 			t.Fatalf("second Decide error = %v, want ErrNotPending", err)
 		}
 		lateApprove := decision(carol, access.Approve, decided.Add(time.Minute))
-		_, err = db.Decide(ctx, req.ID, lateApprove, grantFor(req, decided), ownerB, decided.Add(lease), decidedEvent(req, lateApprove))
+		_, err = access.RecordDecision(ctx, db, req.ID, lateApprove, grantFor(req, decided), ownerB, decided.Add(lease), decidedEvent(req, lateApprove))
 		if !errors.Is(err, access.ErrNotPending) {
 			t.Fatalf("second approval error = %v, want ErrNotPending", err)
 		}
@@ -86,18 +86,18 @@ func TestDecideApprove(t *testing.T) {
 			t.Errorf("late decision wrote %d audit events", n)
 		}
 
-		_, err = db.Decide(ctx, "no-such-request", d, grantFor(req, decided), ownerA, decided.Add(lease), decidedEvent(req, d))
+		_, err = access.RecordDecision(ctx, db, "no-such-request", d, grantFor(req, decided), ownerA, decided.Add(lease), decidedEvent(req, d))
 		if !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("Decide(unknown) error = %v, want ErrNotFound", err)
 		}
 		other := mustCreate(t, db, newRequest(carol, "db-admin", t0))
-		if _, err := db.Decide(ctx, other.ID, d, nil, ownerA, decided.Add(lease), decidedEvent(other, d)); err == nil {
+		if _, err := access.RecordDecision(ctx, db, other.ID, d, nil, ownerA, decided.Add(lease), decidedEvent(other, d)); err == nil {
 			t.Error("approval without a grant accepted")
 		}
-		if _, err := db.Decide(ctx, other.ID, d, grantFor(other, decided), "", decided.Add(lease), decidedEvent(other, d)); err == nil {
+		if _, err := access.RecordDecision(ctx, db, other.ID, d, grantFor(other, decided), "", decided.Add(lease), decidedEvent(other, d)); err == nil {
 			t.Error("approval without an owner accepted")
 		}
-		if _, err := db.Decide(ctx, other.ID, d, grantFor(other, decided), ownerA, time.Time{}, decidedEvent(other, d)); err == nil {
+		if _, err := access.RecordDecision(ctx, db, other.ID, d, grantFor(other, decided), ownerA, time.Time{}, decidedEvent(other, d)); err == nil {
 			t.Error("approval with a claim that never ends accepted")
 		}
 		if got := mustGet(t, db, other.ID); got.State != access.RequestPending || got.Grant != nil || len(got.Decisions) != 0 {
@@ -144,7 +144,7 @@ func TestDecideSharedMembership(t *testing.T) {
 
 		// A failed grant holds nothing.
 		failed := approve(carol, "p5", "g-fail", t0)
-		if err := db.FailGrant(ctx, failed.Grant.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, failed.Grant.ID, ownerA, "403", access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		if after := approve(carol, "p6", "g-fail", t0); after.Grant.Shared {
@@ -155,7 +155,7 @@ func TestDecideSharedMembership(t *testing.T) {
 		x := mustActiveGrant(t, db, carol, "p7", t0.Add(time.Hour))
 		now := t0.Add(2 * time.Hour)
 		mustClaim(t, db, ownerA, now, 0)
-		if remove, err := db.PlanRevoke(ctx, x.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, x.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke = %v, %v; want remove", remove, err)
 		}
 		whileRevoking := approve(carol, "p8", x.GroupID, now)
@@ -163,10 +163,10 @@ func TestDecideSharedMembership(t *testing.T) {
 			t.Errorf("grant approved while the membership is being removed is %s shared %v, want granting, not shared",
 				whileRevoking.Grant.State, whileRevoking.Grant.Shared)
 		}
-		if err := db.FailGrant(ctx, whileRevoking.Grant.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, whileRevoking.Grant.ID, ownerA, "403", access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RetryRevoke(ctx, x.ID, ownerA, 5, now.Add(time.Hour), "403", true, access.AuditEvent{At: now, Actor: botP, Action: access.ActionIrrevocable}); err != nil {
+		if err := db.RetryRevoke(ctx, x.ID, ownerA, access.RevokeFailure{Attempts: 5, NextDue: now.Add(time.Hour), Error: "403", Irrevocable: true}, access.AuditEvent{At: now, Actor: botP, Action: access.ActionIrrevocable}); err != nil {
 			t.Fatal(err)
 		}
 		whileIrrevocable := approve(carol, "p9", x.GroupID, now)
@@ -185,7 +185,7 @@ func TestDecideConcurrentSameMembership(t *testing.T) {
 		// An earlier grant of the membership failed: its ledger row exists, so
 		// only the lock (not the insert of the row) serialises the approvals.
 		earlier := mustApprove(t, db, mustCreate(t, db, sharedRequest(alice, "earlier", "g-shared", t0)), t0).Grant
-		if err := db.FailGrant(ctx, earlier.ID, ownerA, "503", access.AuditEvent{At: t0, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, earlier.ID, ownerA, "503", access.AuditEvent{At: t0, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		const n = 20
@@ -198,7 +198,7 @@ func TestDecideConcurrentSameMembership(t *testing.T) {
 		decided := t0.Add(time.Minute)
 		errs := race(n, func(i int) error {
 			d := decision(bob, access.Approve, decided)
-			_, err := db.Decide(ctx, reqs[i].ID, d, grantFor(reqs[i], decided), ownerA, decided.Add(lease), decidedEvent(reqs[i], d))
+			_, err := access.RecordDecision(ctx, db, reqs[i].ID, d, grantFor(reqs[i], decided), ownerA, decided.Add(lease), decidedEvent(reqs[i], d))
 			return err
 		})
 		for i, err := range errs {
@@ -261,7 +261,7 @@ func TestDecideConcurrent(t *testing.T) {
 			if v == access.Approve {
 				g = grantFor(req, d.DecidedAt)
 			}
-			got, err := db.Decide(ctx, req.ID, d, g, ownerA, d.DecidedAt.Add(lease), decidedEvent(req, d))
+			got, err := access.RecordDecision(ctx, db, req.ID, d, g, ownerA, d.DecidedAt.Add(lease), decidedEvent(req, d))
 			return result{verdict: v, req: got, err: err}
 		})
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm/clause"
 
@@ -29,7 +30,7 @@ func (d *DemoDirectory) AddMember(ctx context.Context, groupID, userID string) (
 		return false, fmt.Errorf("add %s to group %s: %w", userID, groupID, err)
 	}
 	res := d.db.gorm.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
-		Create(&membershipRow{GroupID: groupID, UserID: userID, CreatedAt: now()})
+		Create(&membershipRow{GroupID: groupID, UserID: userID, CreatedAt: dbTime(time.Now())})
 	if res.Error != nil {
 		return false, fmt.Errorf("add %s to group %s: %w", userID, groupID, res.Error)
 	}

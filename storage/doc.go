@@ -1,9 +1,11 @@
 // Package storage keeps jitbot's requests, decisions, grants, membership ledger and audit log in SQLite or PostgreSQL,
 // implementing access.Store.
 //
-// Several replicas may share one PostgreSQL database: work on grants is claimed with FOR UPDATE SKIP LOCKED, and every
-// decision about one membership (add, keep, remove) runs with that membership's ledger row locked. SQLite serialises
-// all writers and serves one replica only (see DB.LockForServing).
+// It locks, persists and answers queries; it decides nothing about memberships (those decisions are access's, made
+// inside DB.WithMembership) and reads no clock (every stored time is its caller's). Several replicas may share one
+// PostgreSQL database: work on grants is claimed with FOR UPDATE SKIP LOCKED, and every decision about one membership
+// runs in DB.WithMembership with that membership's ledger row locked. SQLite serialises all writers and serves one
+// replica only (see DB.LockForServing).
 //
 // It also provides DemoDirectory, an access.Directory whose group memberships live in the database, for demo mode.
 // It imports access and never bot, graph or cards (nor the Microsoft Graph SDK).

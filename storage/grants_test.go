@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,22 +30,29 @@ func TestRecordCheckAndCompleteGrant(t *testing.T) {
 		if got := mustGrant(t, db, g.ID); !got.Checked || !got.PreExisting || got.State != access.GrantGranting || got.ClaimedBy != ownerA {
 			t.Errorf("after RecordCheck grant = %+v, want checked, pre-existing, still granting and claimed", got)
 		}
+		// The answer is recorded once: a second check changes nothing.
+		if err := db.RecordCheck(ctx, g.ID, ownerA, false); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("second RecordCheck: %v, want ErrStaleGrant", err)
+		}
+		if got := mustGrant(t, db, g.ID); !got.Checked || !got.PreExisting {
+			t.Errorf("second RecordCheck changed the grant: %+v", got)
+		}
 		if err := db.RecordCheck(ctx, "no-such-grant", ownerA, true); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("RecordCheck(unknown): %v, want ErrNotFound", err)
 		}
 
 		granted := t0.Add(time.Minute + 3*time.Second)
 		ev := access.AuditEvent{Actor: botP, Action: access.ActionPreExisting, TargetUserID: alice.ObjectID}
-		if err := db.CompleteGrant(ctx, g.ID, ownerB, granted, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerB, granted, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CompleteGrant by another owner: %v, want ErrStaleGrant", err)
 		}
-		if err := db.CompleteGrant(ctx, g.ID, "", granted, ev); err == nil || errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, g.ID, "", granted, ev); err == nil || errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CompleteGrant without an owner: %v, want an argument error", err)
 		}
 		if n := auditCount(t, db, req.ID, access.ActionPreExisting); n != 0 {
 			t.Errorf("refused CompleteGrant calls wrote %d events", n)
 		}
-		if err := db.CompleteGrant(ctx, g.ID, ownerA, granted, ev); err != nil {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerA, granted, ev); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, db, req.ID)
@@ -69,7 +77,7 @@ func TestRecordCheckAndCompleteGrant(t *testing.T) {
 		}
 
 		// Completing twice is stale and writes nothing; so is a late check.
-		if err := db.CompleteGrant(ctx, g.ID, ownerA, granted.Add(time.Second), ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerA, granted.Add(time.Second), ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("second CompleteGrant error = %v, want ErrStaleGrant", err)
 		}
 		if err := db.RecordCheck(ctx, g.ID, ownerA, false); !errors.Is(err, access.ErrStaleGrant) {
@@ -81,14 +89,14 @@ func TestRecordCheckAndCompleteGrant(t *testing.T) {
 		if got := mustGrant(t, db, g.ID); !got.PreExisting || !got.GrantedAt.Equal(granted) {
 			t.Errorf("stale calls changed the grant: %+v", got)
 		}
-		if err := db.CompleteGrant(ctx, "no-such-grant", ownerA, granted, ev); !errors.Is(err, access.ErrNotFound) {
+		if err := access.CompleteGrant(ctx, db, "no-such-grant", ownerA, granted, ev); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("CompleteGrant(unknown) error = %v, want ErrNotFound", err)
 		}
 
 		// The pre-existing membership is left in place at expiry...
 		now := g.DueAt.Add(time.Minute)
 		mustClaim(t, db, ownerA, now, 0)
-		remove, err := db.PlanRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
+		remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
 		if err != nil || remove {
 			t.Fatalf("PlanRevoke of a pre-existing grant = %v, %v; want no removal", remove, err)
 		}
@@ -102,7 +110,7 @@ func TestRecordCheckAndCompleteGrant(t *testing.T) {
 		if err := db.RecordCheck(ctx, lg.ID, ownerA, false); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteGrant(ctx, lg.ID, ownerA, now.Add(2*time.Minute), access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
+		if err := access.CompleteGrant(ctx, db, lg.ID, ownerA, now.Add(2*time.Minute), access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
 			t.Fatal(err)
 		}
 		if pre, err := db.PreExisting(ctx, req.GroupID); err != nil || len(pre) != 0 {
@@ -117,10 +125,10 @@ func TestFailGrant(t *testing.T) {
 		req := mustCreate(t, db, newRequest(alice, "db-admin", t0))
 		g := mustApprove(t, db, req, t0.Add(time.Minute)).Grant
 		ev := access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed, Reason: "403 Forbidden"}
-		if err := db.FailGrant(ctx, g.ID, ownerB, "403 Forbidden", ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.FailGrant(ctx, db, g.ID, ownerB, "403 Forbidden", ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("FailGrant by another owner: %v, want ErrStaleGrant", err)
 		}
-		if err := db.FailGrant(ctx, g.ID, ownerA, "403 Forbidden", ev); err != nil {
+		if err := access.FailGrant(ctx, db, g.ID, ownerA, "403 Forbidden", ev); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, db, req.ID)
@@ -140,13 +148,13 @@ func TestFailGrant(t *testing.T) {
 		if gs := mustClaim(t, db, ownerA, t0.Add(24*time.Hour), 0); len(gs) != 0 {
 			t.Errorf("a failed grant was claimed: %v", ids(gs))
 		}
-		if err := db.CompleteGrant(ctx, g.ID, ownerA, t0, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerA, t0, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CompleteGrant of a failed grant: %v, want ErrStaleGrant", err)
 		}
-		if err := db.FailGrant(ctx, g.ID, ownerA, "again", ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.FailGrant(ctx, db, g.ID, ownerA, "again", ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("second FailGrant: %v, want ErrStaleGrant", err)
 		}
-		if err := db.FailGrant(ctx, "no-such-grant", ownerA, "x", ev); !errors.Is(err, access.ErrNotFound) {
+		if err := access.FailGrant(ctx, db, "no-such-grant", ownerA, "x", ev); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("FailGrant(unknown): %v, want ErrNotFound", err)
 		}
 		// The failed request no longer blocks a new one.
@@ -169,7 +177,7 @@ func TestFailGrantRescuesSharedGrants(t *testing.T) {
 			t.Fatalf("shared = %v %v %v, want false true true", owner.Shared, s1.Shared, s2.Shared)
 		}
 		at := t0.Add(10 * time.Minute)
-		if err := db.FailGrant(ctx, owner.ID, ownerA, "403", access.AuditEvent{At: at, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, owner.ID, ownerA, "403", access.AuditEvent{At: at, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range []*access.Grant{s1, s2} {
@@ -190,7 +198,7 @@ func TestFailGrantRescuesSharedGrants(t *testing.T) {
 			t.Errorf("claimed %v, want %v", ids(claimed), want)
 		}
 		// The next to fail leaves the last one granting (nothing shared is left).
-		if err := db.FailGrant(ctx, s1.ID, ownerB, "403", access.AuditEvent{At: at, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, s1.ID, ownerB, "403", access.AuditEvent{At: at, Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGrant(t, db, s2.ID); got.State != access.GrantGranting || got.ClaimedBy != ownerB {
@@ -208,7 +216,7 @@ func TestFailGrantRescuesSharedGrants(t *testing.T) {
 			Updates(map[string]any{"state": string(access.GrantGranting), "shared": false}).Error; err != nil {
 			t.Fatal(err)
 		}
-		if err := db.FailGrant(ctx, failing.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, failing.ID, ownerA, "403", access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGrant(t, db, shared.ID); got.State != access.GrantActive || !got.Shared {
@@ -225,10 +233,10 @@ func TestPlanAndFinishRevoke(t *testing.T) {
 		if claimed := mustClaim(t, db, ownerA, now, 0); !equalStrings(ids(claimed), []string{g.ID}) {
 			t.Fatalf("claimed %v, want [%s]", ids(claimed), g.ID)
 		}
-		if _, err := db.PlanRevoke(ctx, g.ID, ownerB, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.PlanRevoke(ctx, db, g.ID, ownerB, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("PlanRevoke by another owner: %v, want ErrStaleGrant", err)
 		}
-		remove, err := db.PlanRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
+		remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
 		if err != nil || !remove {
 			t.Fatalf("PlanRevoke = %v, %v; want remove", remove, err)
 		}
@@ -242,7 +250,7 @@ func TestPlanAndFinishRevoke(t *testing.T) {
 		}
 		// The process died before the removal was recorded: planning again
 		// keeps the intent.
-		remove, err = db.PlanRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
+		remove, err = access.PlanRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoking))
 		if err != nil || !remove {
 			t.Fatalf("second PlanRevoke = %v, %v; want remove", remove, err)
 		}
@@ -250,11 +258,11 @@ func TestPlanAndFinishRevoke(t *testing.T) {
 			t.Errorf("state after the second PlanRevoke = %s, want revoking", st)
 		}
 
-		if _, err := db.FinishRevoke(ctx, g.ID, ownerB, now, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.FinishRevoke(ctx, db, g.ID, ownerB, now, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("FinishRevoke by another owner: %v, want ErrStaleGrant", err)
 		}
 		revokedAt := now.Add(time.Second)
-		readd, err := db.FinishRevoke(ctx, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoked))
+		readd, err := access.FinishRevoke(ctx, db, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoked))
 		if err != nil || len(readd) != 0 {
 			t.Fatalf("FinishRevoke = %v, %v; want nothing to add again", ids(readd), err)
 		}
@@ -277,26 +285,26 @@ func TestPlanAndFinishRevoke(t *testing.T) {
 			t.Errorf("live grants after revocation = %v", ids(live))
 		}
 		// Everything after the end is stale and writes nothing.
-		if _, err := db.FinishRevoke(ctx, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.FinishRevoke(ctx, db, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("second FinishRevoke: %v, want ErrStaleGrant", err)
 		}
-		if _, err := db.PlanRevoke(ctx, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.PlanRevoke(ctx, db, g.ID, ownerA, revokedAt, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("PlanRevoke of a revoked grant: %v, want ErrStaleGrant", err)
 		}
 		if n := auditCount(t, db, g.RequestID, access.ActionRevoked); n != 1 {
 			t.Errorf("%d %s events, want 1", n, access.ActionRevoked)
 		}
-		if _, err := db.PlanRevoke(ctx, "no-such-grant", ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrNotFound) {
+		if _, err := access.PlanRevoke(ctx, db, "no-such-grant", ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("PlanRevoke(unknown): %v, want ErrNotFound", err)
 		}
-		if _, err := db.FinishRevoke(ctx, "no-such-grant", ownerA, now, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrNotFound) {
+		if _, err := access.FinishRevoke(ctx, db, "no-such-grant", ownerA, now, revokeEvent(access.ActionRevoked)); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("FinishRevoke(unknown): %v, want ErrNotFound", err)
 		}
 
 		// A granting grant is not revoked (it is claimed for adding).
 		req := mustCreate(t, db, newRequest(bob, "db-admin", t0))
 		gr := mustApprove(t, db, req, t0).Grant
-		if _, err := db.PlanRevoke(ctx, gr.ID, ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.PlanRevoke(ctx, db, gr.ID, ownerA, now, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("PlanRevoke of a granting grant: %v, want ErrStaleGrant", err)
 		}
 	})
@@ -318,7 +326,7 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 		}
 		ev := revokeEvent(access.ActionRevoking)
 		ev.TargetUserID = alice.ObjectID
-		remove, err := db.PlanRevoke(ctx, first.ID, ownerA, now, ev)
+		remove, err := access.PlanRevoke(ctx, db, first.ID, ownerA, now, ev)
 		if err != nil || remove {
 			t.Fatalf("PlanRevoke = %v, %v; want the membership kept", remove, err)
 		}
@@ -327,8 +335,8 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 			t.Errorf("kept grant: request %s grant %+v; want expired, revoked at %v, unclaimed", got.State, got.Grant, now)
 		}
 		last := lastEvent(t, db, first.RequestID)
-		if last.Action != access.ActionRevoked || last.Reason != reasonKept || last.TargetUserID != alice.ObjectID || !last.At.Equal(now) {
-			t.Errorf("last event = %+v, want %s %q", last, access.ActionRevoked, reasonKept)
+		if last.Action != access.ActionRevoked || last.Reason != access.ReasonKept || last.TargetUserID != alice.ObjectID || !last.At.Equal(now) {
+			t.Errorf("last event = %+v, want %s %q", last, access.ActionRevoked, access.ReasonKept)
 		}
 		if n := auditCount(t, db, first.RequestID, access.ActionRevoking); n != 0 {
 			t.Errorf("%d %s events for a kept membership, want 0", n, access.ActionRevoking)
@@ -339,7 +347,7 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 		// The last grant removes it.
 		later := second.DueAt.Add(time.Minute)
 		mustClaim(t, db, ownerA, later, 0)
-		if remove, err := db.PlanRevoke(ctx, second.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, second.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Errorf("PlanRevoke of the last grant = %v, %v; want remove", remove, err)
 		}
 
@@ -350,23 +358,23 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 		if err := db.RecordCheck(ctx, pg.ID, ownerA, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteGrant(ctx, pg.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
+		if err := access.CompleteGrant(ctx, db, pg.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
 			t.Fatal(err)
 		}
 		now = pg.DueAt
 		mustClaim(t, db, ownerA, now, 0)
-		if remove, err := db.PlanRevoke(ctx, pg.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || remove {
+		if remove, err := access.PlanRevoke(ctx, db, pg.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || remove {
 			t.Fatalf("PlanRevoke of a pre-existing grant = %v, %v; want no removal", remove, err)
 		}
-		if last := lastEvent(t, db, pre.ID); last.Action != access.ActionRevokeSkipped || last.Reason != reasonPreExisting {
-			t.Errorf("last event = %+v, want %s %q", last, access.ActionRevokeSkipped, reasonPreExisting)
+		if last := lastEvent(t, db, pre.ID); last.Action != access.ActionRevokeSkipped || last.Reason != access.ReasonPreExisting {
+			t.Errorf("last event = %+v, want %s %q", last, access.ActionRevokeSkipped, access.ReasonPreExisting)
 		}
 		if got := mustGet(t, db, pre.ID); got.State != access.RequestExpired || got.Grant.State != access.GrantRevoked {
 			t.Errorf("skipped grant: request %s grant %s; want expired, revoked", got.State, got.Grant.State)
 		}
 		unchecked := mustCreate(t, db, newRequest(bob, "p3", now))
 		ug := mustApprove(t, db, unchecked, now).Grant
-		if err := db.CompleteGrant(ctx, ug.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
+		if err := access.CompleteGrant(ctx, db, ug.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGrant(t, db, ug.ID); got.PreExisting || got.Checked {
@@ -374,7 +382,7 @@ func TestPlanRevokeKeepsMembership(t *testing.T) {
 		}
 		now = ug.DueAt
 		mustClaim(t, db, ownerA, now, 0)
-		if remove, err := db.PlanRevoke(ctx, ug.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || remove {
+		if remove, err := access.PlanRevoke(ctx, db, ug.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || remove {
 			t.Errorf("PlanRevoke on a pre-existing membership = %v, %v; want no removal", remove, err)
 		}
 		if last := lastEvent(t, db, unchecked.ID); last.Action != access.ActionRevokeSkipped {
@@ -398,7 +406,7 @@ func TestPlanRevokeConcurrent(t *testing.T) {
 				req.Duration = time.Hour
 				g := mustApprove(t, db, req, t0).Grant
 				if !g.Shared {
-					if err := db.CompleteGrant(ctx, g.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
+					if err := access.CompleteGrant(ctx, db, g.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -411,7 +419,7 @@ func TestPlanRevokeConcurrent(t *testing.T) {
 				err    error
 			}
 			results := race(2, func(i int) result {
-				remove, err := db.PlanRevoke(ctx, gs[i].ID, ownerA, now, revokeEvent(access.ActionRevoking))
+				remove, err := access.PlanRevoke(ctx, db, gs[i].ID, ownerA, now, revokeEvent(access.ActionRevoking))
 				return result{remove, err}
 			})
 			removes := 0
@@ -423,7 +431,7 @@ func TestPlanRevokeConcurrent(t *testing.T) {
 				switch {
 				case r.remove && g.State == access.GrantRevoking:
 					removes++
-				case !r.remove && g.State == access.GrantRevoked && lastEvent(t, db, g.RequestID).Reason == reasonKept:
+				case !r.remove && g.State == access.GrantRevoked && lastEvent(t, db, g.RequestID).Reason == access.ReasonKept:
 				default:
 					t.Errorf("round %d grant %d: remove %v, state %s", round, i, r.remove, g.State)
 				}
@@ -443,7 +451,7 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 		x := mustActiveGrant(t, db, alice, "p1", t0.Add(time.Hour))
 		now := t0.Add(2 * time.Hour)
 		mustClaim(t, db, ownerB, now, 0)
-		if remove, err := db.PlanRevoke(ctx, x.ID, ownerB, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, x.ID, ownerB, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke = %v, %v", remove, err)
 		}
 		// Approved during the removal: the membership is still there, so the
@@ -456,7 +464,7 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 		if err := db.RecordCheck(ctx, y.ID, ownerA, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteGrant(ctx, y.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
+		if err := access.CompleteGrant(ctx, db, y.ID, ownerA, now, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
 			t.Fatal(err)
 		}
 		zReq := mustCreate(t, db, sharedRequest(alice, "p3", x.GroupID, now))
@@ -469,7 +477,7 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 		}
 
 		at := now.Add(time.Minute)
-		readd, err := db.FinishRevoke(ctx, x.ID, ownerB, at, revokeEvent(access.ActionRevoked))
+		readd, err := access.FinishRevoke(ctx, db, x.ID, ownerB, at, revokeEvent(access.ActionRevoked))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -496,11 +504,11 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 			t.Errorf("revoked grant: request %s grant %s", got.State, got.Grant.State)
 		}
 		// The first replica's late completion is stale; the re-add completes.
-		if err := db.CompleteGrant(ctx, z.ID, ownerA, at, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CompleteGrant(ctx, db, z.ID, ownerA, at, access.AuditEvent{Actor: botP, Action: access.ActionGranted}); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CompleteGrant by the former owner: %v, want ErrStaleGrant", err)
 		}
 		for _, g := range readd {
-			if err := db.CompleteGrant(ctx, g.ID, ownerB, at.Add(time.Second), access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
+			if err := access.CompleteGrant(ctx, db, g.ID, ownerB, at.Add(time.Second), access.AuditEvent{Actor: botP, Action: access.ActionGranted}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -510,10 +518,10 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 		// Now the two share the membership: the first to expire keeps it.
 		later := z.DueAt.Add(time.Minute)
 		mustClaim(t, db, ownerA, later, 0)
-		if remove, err := db.PlanRevoke(ctx, y.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || remove {
+		if remove, err := access.PlanRevoke(ctx, db, y.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || remove {
 			t.Errorf("PlanRevoke of one of two = %v, %v; want kept", remove, err)
 		}
-		if remove, err := db.PlanRevoke(ctx, z.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, z.ID, ownerA, later, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Errorf("PlanRevoke of the last = %v, %v; want remove", remove, err)
 		}
 	})
@@ -532,12 +540,12 @@ func TestDecideRacesRevocation(t *testing.T) {
 			var remove bool
 			errs := race(2, func(i int) error {
 				if i == 0 {
-					r, err := db.PlanRevoke(ctx, x.ID, ownerB, now, revokeEvent(access.ActionRevoking))
+					r, err := access.PlanRevoke(ctx, db, x.ID, ownerB, now, revokeEvent(access.ActionRevoking))
 					remove = r
 					return err
 				}
 				d := decision(bob, access.Approve, now)
-				_, err := db.Decide(ctx, yReq.ID, d, grantFor(yReq, now), ownerA, now.Add(lease), decidedEvent(yReq, d))
+				_, err := access.RecordDecision(ctx, db, yReq.ID, d, grantFor(yReq, now), ownerA, now.Add(lease), decidedEvent(yReq, d))
 				return err
 			})
 			for _, err := range errs {
@@ -555,7 +563,7 @@ func TestDecideRacesRevocation(t *testing.T) {
 			if y.Shared || y.State != access.GrantGranting {
 				t.Errorf("round %d: membership being removed, but new grant %s shared %v", round, y.State, y.Shared)
 			}
-			readd, err := db.FinishRevoke(ctx, x.ID, ownerB, now, revokeEvent(access.ActionRevoked))
+			readd, err := access.FinishRevoke(ctx, db, x.ID, ownerB, now, revokeEvent(access.ActionRevoked))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -572,15 +580,15 @@ func TestRetryRevoke(t *testing.T) {
 		g := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
 		now := g.DueAt
 		mustClaim(t, db, ownerA, now, 0)
-		if remove, err := db.PlanRevoke(ctx, g.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, now, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke = %v, %v", remove, err)
 		}
 		retryAt := now.Add(2 * time.Minute)
 		failEv := access.AuditEvent{At: now, Actor: botP, Action: access.ActionRevokeFailed, Reason: "503"}
-		if err := db.RetryRevoke(ctx, g.ID, ownerB, 1, retryAt, "503", false, failEv); !errors.Is(err, access.ErrStaleGrant) {
+		if err := db.RetryRevoke(ctx, g.ID, ownerB, access.RevokeFailure{Attempts: 1, NextDue: retryAt, Error: "503", Irrevocable: false}, failEv); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("RetryRevoke by another owner: %v, want ErrStaleGrant", err)
 		}
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 1, retryAt, "503 Service Unavailable", false, failEv); err != nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 1, NextDue: retryAt, Error: "503 Service Unavailable", Irrevocable: false}, failEv); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, db, g.RequestID)
@@ -599,28 +607,28 @@ func TestRetryRevoke(t *testing.T) {
 		if gs := mustClaim(t, db, ownerB, retryAt, 0); !equalStrings(ids(gs), []string{g.ID}) || gs[0].State != access.GrantRevoking {
 			t.Fatalf("claimed at the retry time: %+v, want the revoking grant", gs)
 		}
-		if remove, err := db.PlanRevoke(ctx, g.ID, ownerB, retryAt, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, g.ID, ownerB, retryAt, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke of a revoking grant = %v, %v; want remove", remove, err)
 		}
 
 		// Irrevocable after too many attempts: it stays irrevocable.
 		next := retryAt.Add(time.Hour)
 		irrEv := access.AuditEvent{At: retryAt, Actor: botP, Action: access.ActionIrrevocable, Reason: "permanent: 403"}
-		if err := db.RetryRevoke(ctx, g.ID, ownerB, 2, next, "permanent: 403", true, irrEv); err != nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerB, access.RevokeFailure{Attempts: 2, NextDue: next, Error: "403", Permanent: true, Irrevocable: true}, irrEv); err != nil {
 			t.Fatal(err)
 		}
 		if st := mustGrant(t, db, g.ID).State; st != access.GrantIrrevocable {
 			t.Fatalf("state = %s, want irrevocable", st)
 		}
 		mustClaim(t, db, ownerA, next, 0)
-		if remove, err := db.PlanRevoke(ctx, g.ID, ownerA, next, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, next, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke of an irrevocable grant = %v, %v; want remove", remove, err)
 		}
 		if st := mustGrant(t, db, g.ID).State; st != access.GrantIrrevocable {
 			t.Errorf("PlanRevoke moved an irrevocable grant to %s", st)
 		}
 		failEv.At = next
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 3, next.Add(time.Hour), "permanent: 403", false, failEv); err != nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 3, NextDue: next.Add(time.Hour), Error: "403", Permanent: true, Irrevocable: false}, failEv); err != nil {
 			t.Fatal(err)
 		}
 		if got := mustGrant(t, db, g.ID); got.State != access.GrantIrrevocable || got.Attempts != 3 {
@@ -629,10 +637,10 @@ func TestRetryRevoke(t *testing.T) {
 		// A retry that works ends it.
 		last := next.Add(time.Hour)
 		mustClaim(t, db, ownerA, last, 0)
-		if remove, err := db.PlanRevoke(ctx, g.ID, ownerA, last, revokeEvent(access.ActionRevoking)); err != nil || !remove {
+		if remove, err := access.PlanRevoke(ctx, db, g.ID, ownerA, last, revokeEvent(access.ActionRevoking)); err != nil || !remove {
 			t.Fatalf("PlanRevoke = %v, %v", remove, err)
 		}
-		if _, err := db.FinishRevoke(ctx, g.ID, ownerA, last, revokeEvent(access.ActionRevoked)); err != nil {
+		if _, err := access.FinishRevoke(ctx, db, g.ID, ownerA, last, revokeEvent(access.ActionRevoked)); err != nil {
 			t.Fatal(err)
 		}
 		got = mustGet(t, db, g.RequestID)
@@ -644,20 +652,20 @@ func TestRetryRevoke(t *testing.T) {
 			access.ActionRevoking, access.ActionRevokeFailed, access.ActionRevoking, access.ActionRevoked}; !reflect.DeepEqual(auditActions(t, db, g.RequestID), want) {
 			t.Errorf("audit = %v, want %v", auditActions(t, db, g.RequestID), want)
 		}
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 4, last, "late", false, failEv); !errors.Is(err, access.ErrStaleGrant) {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 4, NextDue: last, Error: "late", Irrevocable: false}, failEv); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("RetryRevoke of a revoked grant: %v, want ErrStaleGrant", err)
 		}
-		if err := db.RetryRevoke(ctx, "no-such-grant", ownerA, 1, last, "x", false, failEv); !errors.Is(err, access.ErrNotFound) {
+		if err := db.RetryRevoke(ctx, "no-such-grant", ownerA, access.RevokeFailure{Attempts: 1, NextDue: last, Error: "x", Irrevocable: false}, failEv); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("RetryRevoke(unknown): %v, want ErrNotFound", err)
 		}
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 1, time.Time{}, "x", false, failEv); err == nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 1, NextDue: time.Time{}, Error: "x", Irrevocable: false}, failEv); err == nil {
 			t.Error("RetryRevoke without a next due time accepted")
 		}
 
 		// An active grant whose removal failed before its intent stays active.
 		h := mustActiveGrant(t, db, bob, "db-admin", t0.Add(time.Hour))
 		mustClaim(t, db, ownerA, h.DueAt, 0)
-		if err := db.RetryRevoke(ctx, h.ID, ownerA, 1, h.DueAt.Add(time.Minute), "timeout", false, failEv); err != nil {
+		if err := db.RetryRevoke(ctx, h.ID, ownerA, access.RevokeFailure{Attempts: 1, NextDue: h.DueAt.Add(time.Minute), Error: "timeout", Irrevocable: false}, failEv); err != nil {
 			t.Fatal(err)
 		}
 		if st := mustGrant(t, db, h.ID).State; st != access.GrantActive {
@@ -674,7 +682,7 @@ func TestRetryRevoke(t *testing.T) {
 		}
 		at := h.DueAt.Add(time.Hour)
 		mustClaim(t, db, ownerA, at, 0)
-		if remove, err := db.PlanRevoke(ctx, h.ID, ownerA, at, revokeEvent(access.ActionRevoking)); err != nil || remove {
+		if remove, err := access.PlanRevoke(ctx, db, h.ID, ownerA, at, revokeEvent(access.ActionRevoking)); err != nil || remove {
 			t.Errorf("PlanRevoke of an irrevocable grant with another holder = %v, %v; want kept", remove, err)
 		}
 		if st := mustGrant(t, db, h.ID).State; st != access.GrantRevoked {
@@ -688,19 +696,35 @@ func TestRetryNow(t *testing.T) {
 		ctx := context.Background()
 		g := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
 		mustClaim(t, db, ownerA, g.DueAt, 0)
-		if _, err := db.PlanRevoke(ctx, g.ID, ownerA, g.DueAt, revokeEvent(access.ActionRevoking)); err != nil {
+		if _, err := access.PlanRevoke(ctx, db, g.ID, ownerA, g.DueAt, revokeEvent(access.ActionRevoking)); err != nil {
 			t.Fatal(err)
 		}
 		next := g.DueAt.Add(time.Hour)
 		irrEv := access.AuditEvent{At: g.DueAt, Actor: botP, Action: access.ActionIrrevocable}
-		if err := db.RetryRevoke(ctx, g.ID, ownerA, 5, next, "permanent: 403", true, irrEv); err != nil {
+		if err := db.RetryRevoke(ctx, g.ID, ownerA, access.RevokeFailure{Attempts: 5, NextDue: next, Error: "403", Permanent: true, Irrevocable: true}, irrEv); err != nil {
 			t.Fatal(err)
 		}
-		// Claimed by a replica that is slow to retry: a person asks at once.
+		// Claimed by a replica that is retrying it: a person's click changes
+		// nothing while the claim lasts.
 		mustClaim(t, db, ownerA, next, 0)
-		asked := g.DueAt.Add(10 * time.Minute)
+		asked := next.Add(10 * time.Second)
 		ev := access.AuditEvent{Actor: carol, Action: access.ActionRetryNow}
-		if err := db.RetryNow(ctx, g.ID, asked, ev); err != nil {
+		before := mustGrant(t, db, g.ID)
+		if err := db.RetryNow(ctx, g.ID, access.GrantIrrevocable, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("RetryNow of a claimed grant: %v, want ErrStaleGrant", err)
+		}
+		if got := mustGrant(t, db, g.ID); !reflect.DeepEqual(got, before) {
+			t.Errorf("RetryNow changed a claimed grant:\n%+v\n%+v", before, got)
+		}
+		if n := auditCount(t, db, g.RequestID, access.ActionRetryNow); n != 0 {
+			t.Errorf("refused RetryNow wrote %d events", n)
+		}
+		// Once that claim ran out (its holder died), a person may ask.
+		asked = before.ClaimUntil.Add(time.Second)
+		if err := db.RetryNow(ctx, g.ID, access.GrantActive, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("RetryNow expecting the wrong state: %v, want ErrStaleGrant", err)
+		}
+		if err := db.RetryNow(ctx, g.ID, access.GrantIrrevocable, asked, ev); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGrant(t, db, g.ID)
@@ -713,41 +737,33 @@ func TestRetryNow(t *testing.T) {
 		if gs := mustClaim(t, db, ownerB, asked, 0); !equalStrings(ids(gs), []string{g.ID}) {
 			t.Errorf("claimed after RetryNow: %v, want [%s]", ids(gs), g.ID)
 		}
-		if _, err := db.PlanRevoke(ctx, g.ID, ownerA, asked, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
+		if _, err := access.PlanRevoke(ctx, db, g.ID, ownerA, asked, revokeEvent(access.ActionRevoking)); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("PlanRevoke by the former owner: %v, want ErrStaleGrant", err)
 		}
 
-		// An active grant that is not due yet becomes due.
-		a := mustActiveGrant(t, db, bob, "db-admin", t0.Add(5*time.Hour))
-		if err := db.RetryNow(ctx, a.ID, asked, ev); err != nil {
-			t.Fatal(err)
-		}
-		if gs := mustClaim(t, db, ownerB, asked, 0); !equalStrings(ids(gs), []string{a.ID}) {
-			t.Errorf("claimed after RetryNow of an active grant: %v, want [%s]", ids(gs), a.ID)
-		}
-		// A granting grant keeps its due time; its claim is dropped.
+		// A granting grant is never made due by a person; its claim stays.
 		req := mustCreate(t, db, newRequest(carol, "db-admin", t0))
 		gr := mustApprove(t, db, req, asked).Grant
-		if err := db.RetryNow(ctx, gr.ID, asked, ev); err != nil {
-			t.Fatal(err)
+		if err := db.RetryNow(ctx, gr.ID, access.GrantGranting, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("RetryNow of a granting grant: %v, want ErrStaleGrant", err)
 		}
-		if got := mustGrant(t, db, gr.ID); got.State != access.GrantGranting || !got.DueAt.Equal(gr.DueAt) || got.ClaimedBy != "" {
+		if got := mustGrant(t, db, gr.ID); got.State != access.GrantGranting || !got.DueAt.Equal(gr.DueAt) || got.ClaimedBy != ownerA {
 			t.Errorf("granting grant after RetryNow = %+v", got)
 		}
 
 		// Ended grants are stale.
 		failed := mustCreate(t, db, newRequest(carol, "web-admin", t0))
 		fg := mustApprove(t, db, failed, asked).Grant
-		if err := db.FailGrant(ctx, fg.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, fg.ID, ownerA, "403", access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RetryNow(ctx, fg.ID, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := db.RetryNow(ctx, fg.ID, access.GrantActive, asked, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("RetryNow of a failed grant: %v, want ErrStaleGrant", err)
 		}
 		if n := auditCount(t, db, failed.ID, access.ActionRetryNow); n != 0 {
 			t.Errorf("stale RetryNow wrote %d events", n)
 		}
-		if err := db.RetryNow(ctx, "no-such-grant", asked, ev); !errors.Is(err, access.ErrNotFound) {
+		if err := db.RetryNow(ctx, "no-such-grant", access.GrantIrrevocable, asked, ev); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("RetryNow(unknown): %v, want ErrNotFound", err)
 		}
 	})
@@ -763,7 +779,7 @@ func TestCloseGone(t *testing.T) {
 		if err := db.RecordCheck(ctx, pg.ID, ownerA, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteGrant(ctx, pg.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
+		if err := access.CompleteGrant(ctx, db, pg.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
 			t.Fatal(err)
 		}
 		req := mustCreate(t, db, newRequest(alice, "web-admin", t0))
@@ -773,7 +789,7 @@ func TestCloseGone(t *testing.T) {
 
 		at := t0.Add(30 * time.Minute)
 		ev := access.AuditEvent{Actor: botP, Action: access.ActionClosedGone, Reason: "member no longer in the group"}
-		if err := db.CloseGone(ctx, g.ID, at, ev); err != nil {
+		if err := access.CloseGone(ctx, db, g.ID, at, ev); err != nil {
 			t.Fatal(err)
 		}
 		got := mustGet(t, db, req2.ID)
@@ -788,17 +804,33 @@ func TestCloseGone(t *testing.T) {
 		if users, err := db.PreExisting(ctx, pre.GroupID); err != nil || len(users) != 0 {
 			t.Errorf("PreExisting after CloseGone = %v, %v; want none", users, err)
 		}
-		if err := db.CloseGone(ctx, g.ID, at, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CloseGone(ctx, db, g.ID, at, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("second CloseGone: %v, want ErrStaleGrant", err)
 		}
 		granting := mustGet(t, db, req.ID).Grant
-		if err := db.CloseGone(ctx, granting.ID, at, ev); !errors.Is(err, access.ErrStaleGrant) {
+		if err := access.CloseGone(ctx, db, granting.ID, at, ev); !errors.Is(err, access.ErrStaleGrant) {
 			t.Errorf("CloseGone of a granting grant: %v, want ErrStaleGrant", err)
 		}
 		if n := auditCount(t, db, req2.ID, access.ActionClosedGone) + auditCount(t, db, req.ID, access.ActionClosedGone); n != 1 {
 			t.Errorf("%d %s events, want 1", n, access.ActionClosedGone)
 		}
-		if err := db.CloseGone(ctx, "no-such-grant", at, ev); !errors.Is(err, access.ErrNotFound) {
+		// A grant another replica is ending is left to it while its claim
+		// lasts.
+		due := mustActiveGrant(t, db, bob, "ops", t0.Add(time.Hour))
+		if gs := mustClaim(t, db, ownerB, due.DueAt, 0); !slices.Contains(ids(gs), due.ID) {
+			t.Fatalf("claimed %v, want %s among them", ids(gs), due.ID)
+		}
+		claimed := mustGrant(t, db, due.ID)
+		if err := access.CloseGone(ctx, db, due.ID, due.DueAt.Add(time.Minute), ev); !errors.Is(err, access.ErrStaleGrant) {
+			t.Errorf("CloseGone of a claimed grant: %v, want ErrStaleGrant", err)
+		}
+		if got := mustGrant(t, db, due.ID); !reflect.DeepEqual(got, claimed) {
+			t.Errorf("CloseGone changed a claimed grant:\n%+v\n%+v", claimed, got)
+		}
+		if err := access.CloseGone(ctx, db, due.ID, claimed.ClaimUntil, ev); err != nil {
+			t.Errorf("CloseGone once the claim ran out: %v", err)
+		}
+		if err := access.CloseGone(ctx, db, "no-such-grant", at, ev); !errors.Is(err, access.ErrNotFound) {
 			t.Errorf("CloseGone(unknown): %v, want ErrNotFound", err)
 		}
 	})
@@ -826,11 +858,11 @@ func TestSetAlertAndLiveGrants(t *testing.T) {
 		granting := mustApprove(t, db, mustCreate(t, db, newRequest(bob, "db-admin", t0)), t0.Add(-time.Hour)).Grant
 		revoking := mustActiveGrant(t, db, carol, "db-admin", t0.Add(time.Hour))
 		mustClaim(t, db, ownerA, t0.Add(time.Hour), 0)
-		if _, err := db.PlanRevoke(ctx, revoking.ID, ownerA, t0.Add(time.Hour), revokeEvent(access.ActionRevoking)); err != nil {
+		if _, err := access.PlanRevoke(ctx, db, revoking.ID, ownerA, t0.Add(time.Hour), revokeEvent(access.ActionRevoking)); err != nil {
 			t.Fatal(err)
 		}
 		failed := mustApprove(t, db, mustCreate(t, db, newRequest(bob, "web-admin", t0)), t0).Grant
-		if err := db.FailGrant(ctx, failed.ID, ownerA, "403", access.AuditEvent{Actor: botP, Action: access.ActionGrantFailed}); err != nil {
+		if err := access.FailGrant(ctx, db, failed.ID, ownerA, "403", access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed}); err != nil {
 			t.Fatal(err)
 		}
 		mustActiveGrant(t, db, alice, "web-admin", t0.Add(time.Hour)) // another group

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/jitbot/jitbot/access"
 )
 
@@ -84,6 +86,7 @@ func mustGet(t *testing.T, db *DB, id string) *access.Request {
 // grantFor is the grant an approver's decision at decided produces.
 func grantFor(req *access.Request, decided time.Time) *access.Grant {
 	return &access.Grant{
+		ID:         uuid.NewString(),
 		Profile:    req.Profile,
 		GroupID:    req.GroupID,
 		User:       req.Requester,
@@ -114,7 +117,7 @@ func decidedEvent(req *access.Request, d access.Decision) access.AuditEvent {
 func mustApprove(t *testing.T, db *DB, req *access.Request, decided time.Time) *access.Request {
 	t.Helper()
 	d := decision(bob, access.Approve, decided)
-	got, err := db.Decide(context.Background(), req.ID, d, grantFor(req, decided), ownerA, decided.Add(lease), decidedEvent(req, d))
+	got, err := access.RecordDecision(context.Background(), db, req.ID, d, grantFor(req, decided), ownerA, decided.Add(lease), decidedEvent(req, d))
 	if err != nil {
 		t.Fatalf("Decide(approve %s): %v", req.ID, err)
 	}
@@ -139,7 +142,7 @@ func mustActiveGrant(t *testing.T, db *DB, user access.Person, profile string, e
 			t.Fatalf("RecordCheck: %v", err)
 		}
 		ev := access.AuditEvent{Actor: botP, Action: access.ActionGranted, RequestID: req.ID, TargetUserID: user.ObjectID}
-		if err := db.CompleteGrant(ctx, g.ID, ownerA, g.ApprovedAt.Add(time.Second), ev); err != nil {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerA, g.ApprovedAt.Add(time.Second), ev); err != nil {
 			t.Fatalf("CompleteGrant: %v", err)
 		}
 	}

@@ -26,10 +26,14 @@ func (db *DB) PreExisting(ctx context.Context, groupID string) ([]string, error)
 }
 
 // MarkDrift records an unexplained member of a group once: the first call
-// for (group, user) stores it, appends ev (At defaults to at) and reports
-// first; later calls change nothing until ClearDrift forgets the member.
+// for (group, user) stores it, first seen at (required), appends ev (At
+// defaults to at) and reports first; later calls change nothing until
+// ClearDrift forgets the member.
 func (db *DB) MarkDrift(ctx context.Context, groupID, userID string, at time.Time, ev access.AuditEvent) (bool, error) {
-	at = orNow(at)
+	if at.IsZero() {
+		return false, fmt.Errorf("record drift of %s in group %s: time is zero", userID, groupID)
+	}
+	at = dbTime(at)
 	if ev.At.IsZero() {
 		ev.At = at
 	}

@@ -103,7 +103,7 @@ func TestPreExistingPerGroup(t *testing.T) {
 			if err := db.RecordCheck(ctx, g.ID, ownerA, true); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.CompleteGrant(ctx, g.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
+			if err := access.CompleteGrant(ctx, db, g.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -112,7 +112,7 @@ func TestPreExistingPerGroup(t *testing.T) {
 		if err := db.RecordCheck(ctx, g.ID, ownerA, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteGrant(ctx, g.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
+		if err := access.CompleteGrant(ctx, db, g.ID, ownerA, t0, access.AuditEvent{Actor: botP, Action: access.ActionPreExisting}); err != nil {
 			t.Fatal(err)
 		}
 		users, err := db.PreExisting(ctx, "group-db-admin")

@@ -3,7 +3,8 @@ package storage
 import "time"
 
 // The tables. Times are stored in UTC with microsecond precision; durations
-// as int64 nanoseconds; conversation references as JSON text.
+// as int64 nanoseconds; conversation references as JSON text. Every time is
+// the caller's: gorm fills in none (autoCreateTime and autoUpdateTime off).
 
 // requestRow is one request. The partial unique index allows at most one
 // pending request per requester and profile.
@@ -21,8 +22,8 @@ type requestRow struct {
 	RequesterChat      string    `gorm:"type:text;not null"`
 	ApprovalChat       string    `gorm:"type:text;not null"`
 	ApprovalActivityID string    `gorm:"not null"`
-	CreatedAt          time.Time `gorm:"not null"`
-	UpdatedAt          time.Time `gorm:"not null"`
+	CreatedAt          time.Time `gorm:"not null;autoCreateTime:false"`
+	UpdatedAt          time.Time `gorm:"not null;autoUpdateTime:false"`
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`
@@ -49,27 +50,30 @@ func (decisionRow) TableName() string { return "decisions" }
 // The columns added after the first release carry defaults so that
 // AutoMigrate can add them to a table that already holds grants.
 type grantRow struct {
-	ID              string     `gorm:"primaryKey"`
-	RequestID       string     `gorm:"not null;uniqueIndex"`
-	Profile         string     `gorm:"not null"`
-	GroupID         string     `gorm:"not null;index:idx_grants_membership,priority:1"`
-	UserID          string     `gorm:"not null;index:idx_grants_membership,priority:2"`
-	UserName        string     `gorm:"not null"`
-	State           string     `gorm:"not null;index:idx_grants_state_due,priority:1;index:idx_grants_membership,priority:3"`
-	ApprovedAt      time.Time  `gorm:"not null"`
-	ExpiresAt       time.Time  `gorm:"not null"`
-	GrantedAt       *time.Time ``
-	Checked         bool       `gorm:"not null;default:false"`
-	PreExisting     bool       `gorm:"not null"`
-	Shared          bool       `gorm:"not null;default:false"`
-	RevokedAt       *time.Time ``
-	DueAt           time.Time  `gorm:"not null;index:idx_grants_state_due,priority:2"`
-	Attempts        int64      `gorm:"not null"`
-	LastError       string     `gorm:"not null"`
-	ClaimedBy       string     `gorm:"not null;default:'';index"`
-	ClaimUntil      *time.Time ``
-	AlertChat       string     `gorm:"type:text;not null;default:''"`
-	AlertActivityID string     `gorm:"not null;default:''"`
+	ID          string     `gorm:"primaryKey"`
+	RequestID   string     `gorm:"not null;uniqueIndex"`
+	Profile     string     `gorm:"not null"`
+	GroupID     string     `gorm:"not null;index:idx_grants_membership,priority:1"`
+	UserID      string     `gorm:"not null;index:idx_grants_membership,priority:2"`
+	UserName    string     `gorm:"not null"`
+	State       string     `gorm:"not null;index:idx_grants_state_due,priority:1;index:idx_grants_membership,priority:3"`
+	ApprovedAt  time.Time  `gorm:"not null"`
+	ExpiresAt   time.Time  `gorm:"not null"`
+	GrantedAt   *time.Time ``
+	Checked     bool       `gorm:"not null;default:false"`
+	PreExisting bool       `gorm:"not null"`
+	Shared      bool       `gorm:"not null;default:false"`
+	RevokedAt   *time.Time ``
+	DueAt       time.Time  `gorm:"not null;index:idx_grants_state_due,priority:2"`
+	Attempts    int64      `gorm:"not null"`
+	LastError   string     `gorm:"not null"`
+	// LastErrorPermanent is set when the directory called LastError
+	// permanent.
+	LastErrorPermanent bool       `gorm:"not null;default:false"`
+	ClaimedBy          string     `gorm:"not null;default:'';index"`
+	ClaimUntil         *time.Time ``
+	AlertChat          string     `gorm:"type:text;not null;default:''"`
+	AlertActivityID    string     `gorm:"not null;default:''"`
 }
 
 func (grantRow) TableName() string { return "grants" }
@@ -94,16 +98,16 @@ type auditRow struct {
 func (auditRow) TableName() string { return "audit_events" }
 
 // ledgerRow is the membership ledger: one row per (group, user) that a
-// grant ever touched. It exists to be locked: every transaction that
-// decides whether a membership is added, kept or removed locks its row
-// first, so that concurrent grants and revocations of one membership are
-// serialised. PreExisting records that the membership was found in place
-// before any grant added it: such a membership is never removed.
+// grant ever touched. It exists to be locked: WithMembership locks it for
+// every decision about the membership, so that concurrent grants and
+// revocations of one membership are serialised. PreExisting records that
+// the membership was found in place before any grant added it (access
+// never removes such a membership).
 type ledgerRow struct {
 	GroupID     string    `gorm:"primaryKey"`
 	UserID      string    `gorm:"primaryKey"`
 	PreExisting bool      `gorm:"not null"`
-	UpdatedAt   time.Time `gorm:"not null"`
+	UpdatedAt   time.Time `gorm:"not null;autoUpdateTime:false"`
 }
 
 func (ledgerRow) TableName() string { return "memberships" }
@@ -122,7 +126,7 @@ func (driftRow) TableName() string { return "drift_findings" }
 type membershipRow struct {
 	GroupID   string    `gorm:"primaryKey"`
 	UserID    string    `gorm:"primaryKey;index"`
-	CreatedAt time.Time `gorm:"not null"`
+	CreatedAt time.Time `gorm:"not null;autoCreateTime:false"`
 }
 
 func (membershipRow) TableName() string { return "demo_memberships" }

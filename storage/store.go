@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -38,8 +37,8 @@ func (db *DB) conn(ctx context.Context) (*gorm.DB, context.CancelFunc) {
 }
 
 // CreateRequest stores req as a new pending request and appends ev. It fills
-// in what req leaves empty: ID (a new UUID), CreatedAt and UpdatedAt (the
-// event time, else now); State is always pending. When the requester already
+// in what req leaves empty: ID (a new UUID), CreatedAt (the event time; one
+// of them is required) and UpdatedAt (CreatedAt); State is always pending. When the requester already
 // has a pending request for the profile it stores nothing and returns that
 // request with an error wrapping access.ErrDuplicate. ev.RequestID defaults
 // to the request's ID.
@@ -59,7 +58,10 @@ func (db *DB) CreateRequest(ctx context.Context, req *access.Request, ev access.
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = ev.At
 	}
-	r.CreatedAt = orNow(r.CreatedAt)
+	if r.CreatedAt.IsZero() {
+		return nil, errors.New("create request: request has no creation time")
+	}
+	r.CreatedAt = dbTime(r.CreatedAt)
 	if r.UpdatedAt.IsZero() {
 		r.UpdatedAt = r.CreatedAt
 	}
@@ -228,107 +230,38 @@ func (db *DB) SetApprovalCard(ctx context.Context, id string, chat access.Conver
 	return nil
 }
 
-// Decide records d on request id if it is still pending; otherwise it
-// changes nothing and returns an error wrapping access.ErrNotPending (or
-// access.ErrNotFound). Deny takes no grant. Approve needs grant (with
-// ExpiresAt) and owner and claimUntil: with the ledger row of the
-// membership locked, the grant is stored claimed by owner until
-// claimUntil, in state granting (request approved), or, when another
-// granting, active or irrevocable grant already holds the same user's
-// membership of the same group, Shared and active at once with GrantedAt
-// the decision time (request active). The grant's empty fields are filled
-// in: ID (a new UUID), Profile, GroupID and User from the request,
-// ApprovedAt from the decision time, DueAt from ExpiresAt; the fields of its
-// lifecycle (state, check, claim, revocation, attempts, alert) are the
-// store's and start afresh. d.DecidedAt and ev.At default to now,
-// ev.RequestID to id. It returns the request as stored after the change.
-func (db *DB) Decide(ctx context.Context, id string, d access.Decision, grant *access.Grant, owner string, claimUntil time.Time, ev access.AuditEvent) (*access.Request, error) {
-	switch d.Verdict {
-	case access.Approve:
-		if grant == nil {
-			return nil, fmt.Errorf("decide request %s: approval without a grant", id)
-		}
-		if grant.ExpiresAt.IsZero() {
-			return nil, fmt.Errorf("decide request %s: grant has no expiry time", id)
-		}
-		if err := checkClaim(owner, claimUntil); err != nil {
-			return nil, fmt.Errorf("decide request %s: %w", id, err)
-		}
-	case access.Deny:
-		if grant != nil {
-			return nil, fmt.Errorf("decide request %s: denial with a grant", id)
-		}
-	default:
-		return nil, fmt.Errorf("decide request %s: unknown verdict %q", id, d.Verdict)
+// Deny records denial d on request id if it is still pending: the request
+// becomes denied at d.DecidedAt (required) and ev is appended (At defaults
+// to the decision time, RequestID to id). Otherwise it changes nothing and
+// returns an error wrapping access.ErrNotPending (or access.ErrNotFound).
+// It returns the request as stored after the change.
+func (db *DB) Deny(ctx context.Context, id string, d access.Decision, ev access.AuditEvent) (*access.Request, error) {
+	if d.Verdict != access.Deny {
+		return nil, fmt.Errorf("deny request %s: verdict is %q", id, d.Verdict)
 	}
-	decidedAt := orNow(d.DecidedAt)
+	if d.DecidedAt.IsZero() {
+		return nil, fmt.Errorf("deny request %s: decision has no time", id)
+	}
+	decidedAt := dbTime(d.DecidedAt)
 	if ev.At.IsZero() {
 		ev.At = decidedAt
 	}
 	if ev.RequestID == "" {
 		ev.RequestID = id
 	}
-
 	var out *access.Request
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		state := access.RequestDenied
-		var row *grantRow
-		if grant != nil {
-			var req requestRow
-			if err := tx.Where("id = ?", id).Take(&req).Error; err != nil {
-				if errors.Is(err, gorm.ErrRecordNotFound) {
-					return access.ErrNotFound
-				}
-				return err
-			}
-			if req.State != string(access.RequestPending) {
-				return access.ErrNotPending
-			}
-			g := newGrant(grant, &req, decidedAt, owner, claimUntil)
-			if _, err := db.lockMembership(tx, g.GroupID, g.User.ObjectID); err != nil {
-				return err
-			}
-			holders, err := countHolders(tx, g.GroupID, g.User.ObjectID, "")
-			if err != nil {
-				return err
-			}
-			state = access.RequestApproved
-			if holders > 0 {
-				// Nothing to add: the membership is held already.
-				g.Shared = true
-				g.State = access.GrantActive
-				g.GrantedAt = decidedAt
-				state = access.RequestActive
-			}
-			r, err := toGrantRow(&g)
-			if err != nil {
-				return err
-			}
-			row = &r
-		}
 		res := tx.Model(&requestRow{}).
 			Where("id = ? AND state = ?", id, string(access.RequestPending)).
-			Updates(map[string]any{"state": string(state), "updated_at": decidedAt})
+			Updates(map[string]any{"state": string(access.RequestDenied), "updated_at": decidedAt})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return missingOr(tx, &requestRow{}, id, access.ErrNotPending)
 		}
-		if err := tx.Create(&decisionRow{
-			RequestID:    id,
-			ApproverID:   d.Approver.ObjectID,
-			ApproverName: d.Approver.Name,
-			Verdict:      string(d.Verdict),
-			Reason:       d.Reason,
-			DecidedAt:    decidedAt,
-		}).Error; err != nil {
-			return fmt.Errorf("store decision: %w", err)
-		}
-		if row != nil {
-			if err := tx.Create(row).Error; err != nil {
-				return fmt.Errorf("store grant: %w", err)
-			}
+		if err := storeDecision(tx, id, d); err != nil {
+			return err
 		}
 		if err := appendAudit(tx, ev); err != nil {
 			return err
@@ -338,46 +271,25 @@ func (db *DB) Decide(ctx context.Context, id string, d access.Decision, grant *a
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("decide request %s: %w", id, err)
+		return nil, fmt.Errorf("deny request %s: %w", id, err)
 	}
 	return out, nil
 }
 
-// newGrant is the grant an approval of req stores, before the membership
-// is looked at: granting, claimed by owner until claimUntil.
-func newGrant(in *access.Grant, req *requestRow, decidedAt time.Time, owner string, claimUntil time.Time) access.Grant {
-	g := access.Grant{
-		ID:         in.ID,
-		RequestID:  req.ID,
-		Profile:    in.Profile,
-		GroupID:    in.GroupID,
-		User:       in.User,
-		State:      access.GrantGranting,
-		ApprovedAt: in.ApprovedAt,
-		ExpiresAt:  in.ExpiresAt,
-		DueAt:      in.DueAt,
-		ClaimedBy:  owner,
-		ClaimUntil: claimUntil,
+// storeDecision inserts decision d on request id.
+func storeDecision(tx *gorm.DB, id string, d access.Decision) error {
+	err := tx.Create(&decisionRow{
+		RequestID:    id,
+		ApproverID:   d.Approver.ObjectID,
+		ApproverName: d.Approver.Name,
+		Verdict:      string(d.Verdict),
+		Reason:       d.Reason,
+		DecidedAt:    dbTime(d.DecidedAt),
+	}).Error
+	if err != nil {
+		return fmt.Errorf("store decision: %w", err)
 	}
-	if g.ID == "" {
-		g.ID = uuid.NewString()
-	}
-	if g.Profile == "" {
-		g.Profile = req.Profile
-	}
-	if g.GroupID == "" {
-		g.GroupID = req.GroupID
-	}
-	if g.User.ObjectID == "" {
-		g.User = access.Person{ObjectID: req.RequesterID, Name: req.RequesterName}
-	}
-	if g.ApprovedAt.IsZero() {
-		g.ApprovedAt = decidedAt
-	}
-	if g.DueAt.IsZero() {
-		g.DueAt = g.ExpiresAt
-	}
-	return g
+	return nil
 }
 
 // missingOr returns access.ErrNotFound when no row of model has the id, and
@@ -412,8 +324,8 @@ func (db *DB) OpenRequests(ctx context.Context, userID string) ([]access.Request
 	return reqs, nil
 }
 
-// AppendAudit appends an event that goes with no state change. A zero At
-// means now.
+// AppendAudit appends an event that goes with no state change; its At is
+// required.
 func (db *DB) AppendAudit(ctx context.Context, ev access.AuditEvent) error {
 	conn, cancel := db.conn(ctx)
 	defer cancel()
@@ -423,12 +335,14 @@ func (db *DB) AppendAudit(ctx context.Context, ev access.AuditEvent) error {
 	return nil
 }
 
-// appendAudit inserts ev; a zero At means now.
+// appendAudit inserts ev, which must have an action and a time.
 func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 	if ev.Action == "" {
 		return errors.New("audit event has no action")
 	}
-	ev.At = orNow(ev.At)
+	if ev.At.IsZero() {
+		return fmt.Errorf("audit event %s has no time", ev.Action)
+	}
 	row := toAuditRow(&ev)
 	if err := tx.Create(&row).Error; err != nil {
 		return fmt.Errorf("store audit event %s: %w", ev.Action, err)

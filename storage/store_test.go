@@ -36,7 +36,7 @@ func TestOpenInMemory(t *testing.T) {
 	req := mustCreate(t, db, newRequest(alice, "db-admin", t0))
 	// Concurrent writers share the single connection without failing.
 	errs := race(10, func(int) error {
-		return db.AppendAudit(context.Background(), access.AuditEvent{Action: access.ActionRevokeSkipped, RequestID: req.ID})
+		return db.AppendAudit(context.Background(), access.AuditEvent{At: t0, Action: access.ActionRevokeSkipped, RequestID: req.ID})
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -155,7 +155,7 @@ func TestCreateRequestDuplicate(t *testing.T) {
 
 		// Once the pending request is decided, a new one may be filed.
 		d := decision(bob, access.Deny, t0.Add(2*time.Minute))
-		if _, err := db.Decide(ctx, first.ID, d, nil, "", time.Time{}, decidedEvent(first, d)); err != nil {
+		if _, err := access.RecordDecision(ctx, db, first.ID, d, nil, "", time.Time{}, decidedEvent(first, d)); err != nil {
 			t.Fatal(err)
 		}
 		next := mustCreate(t, db, newRequest(alice, "db-admin", t0.Add(3*time.Minute)))
@@ -247,7 +247,7 @@ func TestDecideDeny(t *testing.T) {
 		ctx := context.Background()
 		req := mustCreate(t, db, newRequest(alice, "db-admin", t0))
 		d := decision(bob, access.Deny, t0.Add(time.Minute))
-		got, err := db.Decide(ctx, req.ID, d, nil, "", time.Time{}, decidedEvent(req, d))
+		got, err := access.RecordDecision(ctx, db, req.ID, d, nil, "", time.Time{}, decidedEvent(req, d))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +269,7 @@ func TestDecideDeny(t *testing.T) {
 		}
 		// A denial must not carry a grant.
 		req2 := mustCreate(t, db, newRequest(alice, "db-admin", t0.Add(2*time.Minute)))
-		if _, err := db.Decide(ctx, req2.ID, d, grantFor(req2, d.DecidedAt), ownerA, d.DecidedAt.Add(lease), decidedEvent(req2, d)); err == nil {
+		if _, err := access.RecordDecision(ctx, db, req2.ID, d, grantFor(req2, d.DecidedAt), ownerA, d.DecidedAt.Add(lease), decidedEvent(req2, d)); err == nil {
 			t.Error("denial with a grant accepted")
 		}
 		if got := mustGet(t, db, req2.ID); got.State != access.RequestPending || len(got.Decisions) != 0 {
@@ -287,7 +287,7 @@ func TestOpenRequests(t *testing.T) {
 		active := mustActiveGrant(t, db, alice, "k8s-admin", t0.Add(time.Hour)) // created at t0-2h
 		deniedReq := mustCreate(t, db, newRequest(alice, "vpn-admin", t0.Add(5*time.Minute)))
 		d := decision(bob, access.Deny, t0.Add(6*time.Minute))
-		if _, err := db.Decide(ctx, deniedReq.ID, d, nil, "", time.Time{}, decidedEvent(deniedReq, d)); err != nil {
+		if _, err := access.RecordDecision(ctx, db, deniedReq.ID, d, nil, "", time.Time{}, decidedEvent(deniedReq, d)); err != nil {
 			t.Fatal(err)
 		}
 		mustCreate(t, db, newRequest(bob, "db-admin", t0.Add(10*time.Minute)))
@@ -336,8 +336,12 @@ func TestAudit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		before := time.Now()
-		if err := db.AppendAudit(ctx, access.AuditEvent{Actor: botP, Action: access.ActionRevokeSkipped, RequestID: other.ID}); err != nil {
+		// The store never reads a clock: an event without a time is refused.
+		if err := db.AppendAudit(ctx, access.AuditEvent{Actor: botP, Action: access.ActionRevokeSkipped, RequestID: other.ID}); err == nil {
+			t.Error("AppendAudit of an event without a time succeeded")
+		}
+		local := t0.Add(3 * time.Minute).In(time.FixedZone("CET", 3600))
+		if err := db.AppendAudit(ctx, access.AuditEvent{At: local, Actor: botP, Action: access.ActionRevokeSkipped, RequestID: other.ID}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -358,8 +362,8 @@ func TestAudit(t *testing.T) {
 				t.Errorf("event %d at %v comes after a later one at %v", i, ev.At, all[i-1].At)
 			}
 		}
-		if last := all[len(all)-1]; last.At.Before(before.Add(-time.Second)) || last.At.Location() != time.UTC {
-			t.Errorf("event without a time stored at %v, want now in UTC", last.At)
+		if last := all[len(all)-1]; !last.At.Equal(local) || last.At.Location() != time.UTC {
+			t.Errorf("event stored at %v, want %v in UTC", last.At, local)
 		}
 
 		mine, err := db.Audit(ctx, access.AuditFilter{RequestID: req.ID})

@@ -1,7 +1,8 @@
 // Package accesstest holds test doubles for the access domain's own
-// interfaces: a clock that moves only when told and a notifier that records
-// what it would have said. Fakes of outside systems live with the package
-// that talks to them (graph/graphtest, bot/connectortest), or in
+// interfaces: a clock that moves only when told, a notifier that records
+// what it would have said, and a store kept in memory with the database
+// store's semantics. Fakes of outside systems live with the package that
+// talks to them (graph/graphtest, bot/connectortest), or in
 // internal/entratest for Microsoft Entra ID, which both of those talk to.
 package accesstest
 

@@ -416,13 +416,13 @@ func seedOne(ctx context.Context, s access.Store, r *rig, user string, group int
 	}
 	approver := access.Person{ObjectID: fApprover, Name: "Alex Approver"}
 	d := access.Decision{Approver: approver, Verdict: access.Approve, DecidedAt: now}
-	if _, err := s.Decide(ctx, req.ID, d, g, "seeder", now.Add(time.Minute), ev(now, approver, access.ActionApproved)); err != nil {
+	if _, err := access.RecordDecision(ctx, s, req.ID, d, g, "seeder", now.Add(time.Minute), ev(now, approver, access.ActionApproved)); err != nil {
 		return fmt.Errorf("decide: %w", err)
 	}
 	if err := s.RecordCheck(ctx, g.ID, "seeder", false); err != nil {
 		return fmt.Errorf("record check: %w", err)
 	}
-	if err := s.CompleteGrant(ctx, g.ID, "seeder", now, ev(now, access.System, access.ActionGranted)); err != nil {
+	if err := access.CompleteGrant(ctx, s, g.ID, "seeder", now, ev(now, access.System, access.ActionGranted)); err != nil {
 		return fmt.Errorf("complete grant: %w", err)
 	}
 	*grantID = g.ID

@@ -1,0 +1,733 @@
+package accesstest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jitbot/jitbot/access"
+)
+
+var _ access.Store = (*Store)(nil)
+
+// Store is an access.Store kept in memory, with the semantics of the
+// database store: conditional writes, ErrDuplicate for a second pending
+// request, ErrNotPending, ErrStaleGrant for a grant changed or claimed by
+// another owner, a membership transaction that is rolled back when its
+// function fails, and times stored in UTC at microsecond precision. One
+// mutex serialises every call, which is what the ledger lock gives the
+// database store. Its zero value is not usable; call NewStore.
+type Store struct {
+	mu       sync.Mutex
+	requests map[string]*access.Request // without Grant; decisions included
+	grants   map[string]*access.Grant
+	ledger   map[[2]string]*ledgerEntry // by {group, user}
+	drift    map[[2]string]time.Time
+	audit    []access.AuditEvent
+	nextID   int64
+}
+
+type ledgerEntry struct {
+	preExisting bool
+	updatedAt   time.Time
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{
+		requests: map[string]*access.Request{},
+		grants:   map[string]*access.Grant{},
+		ledger:   map[[2]string]*ledgerEntry{},
+		drift:    map[[2]string]time.Time{},
+	}
+}
+
+// stored is t as the database stores it: UTC, microsecond precision.
+func stored(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+func live(s access.GrantState) bool { return s.Live() }
+
+func ending(s access.GrantState) bool {
+	return s == access.GrantActive || s == access.GrantRevoking || s == access.GrantIrrevocable
+}
+
+// claimFree reports whether no live claim is held on g at t.
+func claimFree(g *access.Grant, t time.Time) bool {
+	return g.ClaimUntil.IsZero() || !g.ClaimUntil.After(t)
+}
+
+func release(g *access.Grant) { g.ClaimedBy, g.ClaimUntil = "", time.Time{} }
+
+func checkOwner(owner string) error {
+	if owner == "" {
+		return errors.New("owner is empty")
+	}
+	return nil
+}
+
+// request returns a copy of request id with its grant, or nil.
+func (s *Store) request(id string) *access.Request {
+	r, ok := s.requests[id]
+	if !ok {
+		return nil
+	}
+	out := *r
+	out.Decisions = slices.Clone(r.Decisions)
+	out.Grant = nil
+	for _, g := range s.grants {
+		if g.RequestID == id {
+			c := *g
+			out.Grant = &c
+		}
+	}
+	return &out
+}
+
+func (s *Store) appendAudit(ev access.AuditEvent) error {
+	if ev.Action == "" {
+		return errors.New("audit event has no action")
+	}
+	if ev.At.IsZero() {
+		return fmt.Errorf("audit event %s has no time", ev.Action)
+	}
+	s.nextID++
+	ev.ID = s.nextID
+	ev.At = stored(ev.At)
+	s.audit = append(s.audit, ev)
+	return nil
+}
+
+func grantEvent(ev access.AuditEvent, g *access.Grant, at time.Time) access.AuditEvent {
+	if ev.At.IsZero() {
+		ev.At = at
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = g.RequestID
+	}
+	return ev
+}
+
+// CreateRequest stores req as a new pending request, as the database store
+// does: ID defaults to a new UUID, CreatedAt to ev.At (one is required),
+// UpdatedAt to CreatedAt; a second pending request of the requester for
+// the profile gives the first with ErrDuplicate.
+func (s *Store) CreateRequest(_ context.Context, req *access.Request, ev access.AuditEvent) (*access.Request, error) {
+	if req == nil {
+		return nil, errors.New("create request: request is nil")
+	}
+	if req.Requester.ObjectID == "" || req.Profile == "" {
+		return nil, errors.New("create request: requester object id and profile are required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := *req
+	r.Decisions, r.Grant = nil, nil
+	r.State = access.RequestPending
+	if r.ID == "" {
+		r.ID = uuid.NewString()
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = ev.At
+	}
+	if r.CreatedAt.IsZero() {
+		return nil, errors.New("create request: request has no creation time")
+	}
+	r.CreatedAt = stored(r.CreatedAt)
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = r.CreatedAt
+	}
+	r.UpdatedAt = stored(r.UpdatedAt)
+	for _, ex := range s.requests {
+		if ex.State == access.RequestPending && ex.Requester.ObjectID == r.Requester.ObjectID && ex.Profile == r.Profile {
+			return s.request(ex.ID), fmt.Errorf("create request for %s on profile %s: %w", r.Requester.ObjectID, r.Profile, access.ErrDuplicate)
+		}
+	}
+	if _, dup := s.requests[r.ID]; dup {
+		return nil, fmt.Errorf("create request %s: id already used", r.ID)
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = r.ID
+	}
+	if ev.At.IsZero() {
+		ev.At = r.CreatedAt
+	}
+	if err := s.appendAudit(ev); err != nil {
+		return nil, fmt.Errorf("create request %s: %w", r.ID, err)
+	}
+	keep := r
+	s.requests[r.ID] = &keep
+	*req = r
+	return nil, nil
+}
+
+// GetRequest returns a request with its decisions and grant, or ErrNotFound.
+func (s *Store) GetRequest(_ context.Context, id string) (*access.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.request(id)
+	if r == nil {
+		return nil, fmt.Errorf("get request %s: %w", id, access.ErrNotFound)
+	}
+	return r, nil
+}
+
+// SetApprovalCard records where the approval card was posted.
+func (s *Store) SetApprovalCard(_ context.Context, id string, chat access.ConversationRef, activityID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.requests[id]
+	if !ok {
+		return fmt.Errorf("set approval card of request %s: %w", id, access.ErrNotFound)
+	}
+	r.ApprovalChat, r.ApprovalActivityID = chat, activityID
+	return nil
+}
+
+// Deny records a denial of a pending request.
+func (s *Store) Deny(_ context.Context, id string, d access.Decision, ev access.AuditEvent) (*access.Request, error) {
+	if d.Verdict != access.Deny {
+		return nil, fmt.Errorf("deny request %s: verdict is %q", id, d.Verdict)
+	}
+	if d.DecidedAt.IsZero() {
+		return nil, fmt.Errorf("deny request %s: decision has no time", id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.requests[id]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("deny request %s: %w", id, access.ErrNotFound)
+	case r.State != access.RequestPending:
+		return nil, fmt.Errorf("deny request %s: %w", id, access.ErrNotPending)
+	}
+	if ev.At.IsZero() {
+		ev.At = d.DecidedAt
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = id
+	}
+	if err := s.appendAudit(ev); err != nil {
+		return nil, fmt.Errorf("deny request %s: %w", id, err)
+	}
+	d.DecidedAt = stored(d.DecidedAt)
+	r.State, r.UpdatedAt = access.RequestDenied, d.DecidedAt
+	r.Decisions = append(r.Decisions, d)
+	return s.request(id), nil
+}
+
+// OpenRequests returns the user's pending, approved and active requests,
+// newest first.
+func (s *Store) OpenRequests(_ context.Context, userID string) ([]access.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []access.Request
+	for _, r := range s.requests {
+		switch r.State {
+		case access.RequestPending, access.RequestApproved, access.RequestActive:
+			if r.Requester.ObjectID == userID {
+				out = append(out, *s.request(r.ID))
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b access.Request) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// byApproval orders grants oldest approval first, then by id.
+func byApproval(a, b access.Grant) int {
+	if c := a.ApprovedAt.Compare(b.ApprovedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// snapshot is the store's state, for rolling a membership transaction back.
+type snapshot struct {
+	requests map[string]access.Request
+	grants   map[string]access.Grant
+	ledger   map[[2]string]ledgerEntry
+	audit    int
+	nextID   int64
+}
+
+func (s *Store) save() snapshot {
+	sn := snapshot{
+		requests: make(map[string]access.Request, len(s.requests)),
+		grants:   make(map[string]access.Grant, len(s.grants)),
+		ledger:   make(map[[2]string]ledgerEntry, len(s.ledger)),
+		audit:    len(s.audit), nextID: s.nextID,
+	}
+	for k, r := range s.requests {
+		c := *r
+		c.Decisions = slices.Clone(r.Decisions)
+		sn.requests[k] = c
+	}
+	for k, g := range s.grants {
+		sn.grants[k] = *g
+	}
+	for k, l := range s.ledger {
+		sn.ledger[k] = *l
+	}
+	return sn
+}
+
+func (s *Store) restore(sn snapshot) {
+	s.requests = make(map[string]*access.Request, len(sn.requests))
+	for k, r := range sn.requests {
+		s.requests[k] = &r
+	}
+	s.grants = make(map[string]*access.Grant, len(sn.grants))
+	for k, g := range sn.grants {
+		s.grants[k] = &g
+	}
+	s.ledger = make(map[[2]string]*ledgerEntry, len(sn.ledger))
+	for k, l := range sn.ledger {
+		s.ledger[k] = &l
+	}
+	s.audit = s.audit[:sn.audit]
+	s.nextID = sn.nextID
+}
+
+// WithMembership runs fn with the store locked: the ledger entry of (group,
+// user) is created when missing, fn gets the membership's live grants
+// oldest approval first, and everything fn wrote is undone when it fails
+// or panics.
+func (s *Store) WithMembership(_ context.Context, groupID, userID string, at time.Time, fn func(m *access.Membership, tx access.MembershipTx) error) error {
+	if at.IsZero() {
+		return fmt.Errorf("lock membership of %s in %s: time is zero", userID, groupID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn := s.save()
+	key := [2]string{groupID, userID}
+	if s.ledger[key] == nil {
+		s.ledger[key] = &ledgerEntry{updatedAt: stored(at)}
+	}
+	m := &access.Membership{GroupID: groupID, UserID: userID, PreExisting: s.ledger[key].preExisting}
+	for _, g := range s.grants {
+		if g.GroupID == groupID && g.User.ObjectID == userID && live(g.State) {
+			m.Grants = append(m.Grants, *g)
+		}
+	}
+	slices.SortFunc(m.Grants, byApproval)
+	committed := false
+	defer func() {
+		if !committed { // fn failed or panicked
+			s.restore(sn)
+		}
+	}()
+	if err := fn(m, &membershipTx{s: s, key: key}); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// membershipTx writes to a Store whose lock WithMembership holds.
+type membershipTx struct {
+	s   *Store
+	key [2]string
+}
+
+func (t *membershipTx) Decide(requestID string, d access.Decision, to access.RequestState) error {
+	if d.DecidedAt.IsZero() {
+		return errors.New("decision has no time")
+	}
+	r, ok := t.s.requests[requestID]
+	switch {
+	case !ok:
+		return access.ErrNotFound
+	case r.State != access.RequestPending || r.GroupID != t.key[0] || r.Requester.ObjectID != t.key[1]:
+		return access.ErrNotPending
+	}
+	d.DecidedAt = stored(d.DecidedAt)
+	r.State, r.UpdatedAt = to, d.DecidedAt
+	r.Decisions = append(r.Decisions, d)
+	return nil
+}
+
+func (t *membershipTx) InsertGrant(g access.Grant) error {
+	if g.GroupID != t.key[0] || g.User.ObjectID != t.key[1] {
+		return fmt.Errorf("store grant %s: not of the locked membership", g.ID)
+	}
+	if _, ok := t.s.requests[g.RequestID]; !ok {
+		return fmt.Errorf("store grant %s: request %s does not exist", g.ID, g.RequestID)
+	}
+	if _, dup := t.s.grants[g.ID]; dup {
+		return fmt.Errorf("store grant %s: id already used", g.ID)
+	}
+	for _, o := range t.s.grants {
+		if o.RequestID == g.RequestID {
+			return fmt.Errorf("store grant %s: request %s has a grant already", g.ID, g.RequestID)
+		}
+	}
+	for _, p := range []*time.Time{&g.ApprovedAt, &g.ExpiresAt, &g.GrantedAt, &g.RevokedAt, &g.DueAt, &g.ClaimUntil} {
+		*p = stored(*p)
+	}
+	t.s.grants[g.ID] = &g
+	return nil
+}
+
+func (t *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
+	switch {
+	case u.Release && u.ClaimBy != "":
+		return access.Grant{}, fmt.Errorf("update grant %s: release and claim at once", u.ID)
+	case u.ClaimBy != "" && u.ClaimUntil.IsZero():
+		return access.Grant{}, fmt.Errorf("update grant %s: claim has no end", u.ID)
+	case u.Owner == "" && !u.AnyClaim && u.At.IsZero():
+		return access.Grant{}, fmt.Errorf("update grant %s: no owner and no time to check the claim at", u.ID)
+	case u.State == "" && u.GrantedAt.IsZero() && u.RevokedAt.IsZero() && u.LastError == "" && !u.MarkChecked &&
+		!u.ClearPreExisting && !u.ClearShared && !u.Release && u.ClaimBy == "":
+		return access.Grant{}, fmt.Errorf("update grant %s: nothing to change", u.ID)
+	}
+	g, ok := t.s.grants[u.ID]
+	if !ok {
+		return access.Grant{}, access.ErrNotFound
+	}
+	switch {
+	case g.GroupID != t.key[0] || g.User.ObjectID != t.key[1] || !slices.Contains(u.From, g.State):
+		return access.Grant{}, access.ErrStaleGrant
+	case u.Owner != "" && g.ClaimedBy != u.Owner:
+		return access.Grant{}, access.ErrStaleGrant
+	case u.Owner == "" && !u.AnyClaim && !claimFree(g, stored(u.At)):
+		return access.Grant{}, access.ErrStaleGrant
+	}
+	if u.State != "" {
+		g.State = u.State
+	}
+	if !u.GrantedAt.IsZero() {
+		g.GrantedAt = stored(u.GrantedAt)
+	}
+	if !u.RevokedAt.IsZero() {
+		g.RevokedAt = stored(u.RevokedAt)
+	}
+	if u.LastError != "" {
+		g.LastError = u.LastError
+	}
+	g.Checked = g.Checked || u.MarkChecked
+	g.PreExisting = g.PreExisting && !u.ClearPreExisting
+	g.Shared = g.Shared && !u.ClearShared
+	switch {
+	case u.Release:
+		release(g)
+	case u.ClaimBy != "":
+		g.ClaimedBy, g.ClaimUntil = u.ClaimBy, stored(u.ClaimUntil)
+	}
+	return *g, nil
+}
+
+func (t *membershipTx) MoveRequest(id string, from []access.RequestState, to access.RequestState, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("update request %s: time is zero", id)
+	}
+	if r, ok := t.s.requests[id]; ok && slices.Contains(from, r.State) {
+		r.State, r.UpdatedAt = to, stored(at)
+	}
+	return nil
+}
+
+func (t *membershipTx) SetPreExisting(pre bool, at time.Time) error {
+	if at.IsZero() {
+		return errors.New("update ledger row: time is zero")
+	}
+	l := t.s.ledger[t.key]
+	l.preExisting, l.updatedAt = pre, stored(at)
+	return nil
+}
+
+func (t *membershipTx) Append(ev access.AuditEvent) error { return t.s.appendAudit(ev) }
+
+// RecordCheck stores, once per grant, whether the user already was a member.
+func (s *Store) RecordCheck(_ context.Context, grantID, owner string, preExisting bool) error {
+	if err := checkOwner(owner); err != nil {
+		return fmt.Errorf("record membership check of grant %s: %w", grantID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.grants[grantID]
+	switch {
+	case !ok:
+		return fmt.Errorf("record membership check of grant %s: %w", grantID, access.ErrNotFound)
+	case g.State != access.GrantGranting || g.ClaimedBy != owner || g.Checked:
+		return fmt.Errorf("record membership check of grant %s: %w", grantID, access.ErrStaleGrant)
+	}
+	g.Checked, g.PreExisting = true, preExisting
+	return nil
+}
+
+// workOrder is when a claimable grant's work became due.
+func workOrder(g *access.Grant) time.Time {
+	if g.State == access.GrantGranting {
+		return g.ApprovedAt
+	}
+	return g.DueAt
+}
+
+// ClaimWork claims for owner until claimUntil up to limit grants (no limit
+// when limit <= 0) that need work at now, earliest first.
+func (s *Store) ClaimWork(_ context.Context, owner string, now, claimUntil time.Time, limit int) ([]access.Grant, error) {
+	if err := checkOwner(owner); err != nil {
+		return nil, fmt.Errorf("claim work: %w", err)
+	}
+	if claimUntil.IsZero() {
+		return nil, errors.New("claim work: claim has no end")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now = stored(now)
+	var due []*access.Grant
+	for _, g := range s.grants {
+		if live(g.State) && claimFree(g, now) && (g.State == access.GrantGranting || !g.DueAt.After(now)) {
+			due = append(due, g)
+		}
+	}
+	slices.SortFunc(due, func(a, b *access.Grant) int {
+		if c := workOrder(a).Compare(workOrder(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	if limit > 0 && len(due) > limit {
+		due = due[:limit]
+	}
+	out := make([]access.Grant, 0, len(due))
+	for _, g := range due {
+		g.ClaimedBy, g.ClaimUntil = owner, stored(claimUntil)
+		out = append(out, *g)
+	}
+	return out, nil
+}
+
+// NextDue returns the earliest time at which ClaimWork may find work.
+func (s *Store) NextDue(context.Context) (time.Time, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next time.Time
+	ok := false
+	for _, g := range s.grants {
+		if !live(g.State) {
+			continue
+		}
+		var at time.Time
+		switch {
+		case g.State == access.GrantGranting && !g.ClaimUntil.IsZero():
+			at = g.ClaimUntil
+		case g.State == access.GrantGranting:
+			at = g.ApprovedAt
+		case g.ClaimUntil.After(g.DueAt):
+			at = g.ClaimUntil
+		default:
+			at = g.DueAt
+		}
+		if !ok || at.Before(next) {
+			next, ok = at, true
+		}
+	}
+	return next, ok, nil
+}
+
+// RetryRevoke records a failed removal of a claimed grant.
+func (s *Store) RetryRevoke(_ context.Context, grantID, owner string, f access.RevokeFailure, ev access.AuditEvent) error {
+	if err := checkOwner(owner); err != nil {
+		return fmt.Errorf("retry revocation of grant %s: %w", grantID, err)
+	}
+	if f.NextDue.IsZero() {
+		return fmt.Errorf("retry revocation of grant %s: next due time is zero", grantID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.grants[grantID]
+	switch {
+	case !ok:
+		return fmt.Errorf("retry revocation of grant %s: %w", grantID, access.ErrNotFound)
+	case !ending(g.State) || g.ClaimedBy != owner:
+		return fmt.Errorf("retry revocation of grant %s: %w", grantID, access.ErrStaleGrant)
+	}
+	if err := s.appendAudit(grantEvent(ev, g, time.Time{})); err != nil {
+		return fmt.Errorf("retry revocation of grant %s: %w", grantID, err)
+	}
+	g.Attempts, g.DueAt, g.LastError, g.LastErrorPermanent = f.Attempts, stored(f.NextDue), f.Error, f.Permanent
+	if f.Irrevocable {
+		g.State = access.GrantIrrevocable
+	}
+	release(g)
+	return nil
+}
+
+// SetAlert records where a grant's security alert card was posted.
+func (s *Store) SetAlert(_ context.Context, grantID string, chat access.ConversationRef, activityID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.grants[grantID]
+	if !ok {
+		return fmt.Errorf("set alert of grant %s: %w", grantID, access.ErrNotFound)
+	}
+	g.AlertChat, g.AlertActivityID = chat, activityID
+	return nil
+}
+
+// RetryNow makes a grant in state from, with no live claim at now, due at
+// now.
+func (s *Store) RetryNow(_ context.Context, grantID string, from access.GrantState, now time.Time, ev access.AuditEvent) error {
+	if now.IsZero() {
+		return fmt.Errorf("retry grant %s now: time is zero", grantID)
+	}
+	if !ending(from) {
+		return fmt.Errorf("retry grant %s now: %w", grantID, access.ErrStaleGrant)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now = stored(now)
+	g, ok := s.grants[grantID]
+	switch {
+	case !ok:
+		return fmt.Errorf("retry grant %s now: %w", grantID, access.ErrNotFound)
+	case g.State != from || !claimFree(g, now):
+		return fmt.Errorf("retry grant %s now: %w", grantID, access.ErrStaleGrant)
+	}
+	if err := s.appendAudit(grantEvent(ev, g, now)); err != nil {
+		return fmt.Errorf("retry grant %s now: %w", grantID, err)
+	}
+	g.DueAt = now
+	release(g)
+	return nil
+}
+
+// ReleaseClaims drops every claim owner holds.
+func (s *Store) ReleaseClaims(_ context.Context, owner string) error {
+	if err := checkOwner(owner); err != nil {
+		return fmt.Errorf("release claims: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.grants {
+		if g.ClaimedBy == owner {
+			release(g)
+		}
+	}
+	return nil
+}
+
+// GetGrant returns one grant, or ErrNotFound.
+func (s *Store) GetGrant(_ context.Context, id string) (*access.Grant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.grants[id]
+	if !ok {
+		return nil, fmt.Errorf("get grant %s: %w", id, access.ErrNotFound)
+	}
+	c := *g
+	return &c, nil
+}
+
+// LiveGrants returns every live grant of a group, oldest approval first.
+func (s *Store) LiveGrants(_ context.Context, groupID string) ([]access.Grant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []access.Grant
+	for _, g := range s.grants {
+		if g.GroupID == groupID && live(g.State) {
+			out = append(out, *g)
+		}
+	}
+	slices.SortFunc(out, byApproval)
+	return out, nil
+}
+
+// PreExisting returns, sorted, the users whose membership of the group is
+// recorded as pre-existing.
+func (s *Store) PreExisting(_ context.Context, groupID string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k, l := range s.ledger {
+		if k[0] == groupID && l.preExisting {
+			out = append(out, k[1])
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// MarkDrift records an unexplained member of a group once.
+func (s *Store) MarkDrift(_ context.Context, groupID, userID string, at time.Time, ev access.AuditEvent) (bool, error) {
+	if at.IsZero() {
+		return false, fmt.Errorf("record drift of %s in group %s: time is zero", userID, groupID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := [2]string{groupID, userID}
+	if _, seen := s.drift[key]; seen {
+		return false, nil
+	}
+	if ev.At.IsZero() {
+		ev.At = at
+	}
+	if err := s.appendAudit(ev); err != nil {
+		return false, fmt.Errorf("record drift of %s in group %s: %w", userID, groupID, err)
+	}
+	s.drift[key] = stored(at)
+	return true, nil
+}
+
+// ClearDrift forgets the recorded unexplained members of a group that are
+// not in present.
+func (s *Store) ClearDrift(_ context.Context, groupID string, present []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range slices.Collect(maps.Keys(s.drift)) {
+		if k[0] == groupID && !slices.Contains(present, k[1]) {
+			delete(s.drift, k)
+		}
+	}
+	return nil
+}
+
+// AppendAudit appends an event; its action and time are required.
+func (s *Store) AppendAudit(_ context.Context, ev access.AuditEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.appendAudit(ev); err != nil {
+		return fmt.Errorf("append audit event: %w", err)
+	}
+	return nil
+}
+
+// Audit returns the events matching f, oldest first (by time, then by
+// order of appending).
+func (s *Store) Audit(_ context.Context, f access.AuditFilter) ([]access.AuditEvent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []access.AuditEvent
+	for _, ev := range s.audit {
+		switch {
+		case f.RequestID != "" && ev.RequestID != f.RequestID:
+		case !f.Since.IsZero() && ev.At.Before(stored(f.Since)):
+		case !f.Until.IsZero() && !ev.At.Before(stored(f.Until)):
+		default:
+			out = append(out, ev)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b access.AuditEvent) int { return a.At.Compare(b.At) })
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}

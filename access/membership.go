@@ -1,0 +1,500 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Every decision about a membership is made here, from the membership as
+// stored with its ledger row locked (GrantStore.WithMembership): whether a
+// new grant shares a membership or adds it, whether ending a grant keeps,
+// skips or removes the membership, which grants get the membership back
+// after a removal, and which shared grants must add it themselves when the
+// grant they shared with failed. The decisions are plain functions of the
+// snapshot; the operations below apply them through the transaction.
+
+// Reasons recorded in the audit log when a membership is left in place or
+// given back.
+const (
+	ReasonKept        = "membership kept: another active grant holds it"
+	ReasonPreExisting = "membership pre-existed the grant; left in place"
+	ReasonOrphaned    = "the grant whose membership it shared could not add it: adding it for this grant"
+)
+
+// readdLease is how long the replica that removed a membership holds the
+// grants it must add again.
+const readdLease = 2 * time.Minute
+
+// holdsMembership reports whether g holds its membership in a way that is
+// meant to stay: granting, active or irrevocable. A revoking grant's
+// membership is on its way out.
+func holdsMembership(g *Grant) bool {
+	switch g.State {
+	case GrantGranting, GrantActive, GrantIrrevocable:
+		return true
+	}
+	return false
+}
+
+// heldByOthers reports whether a grant of m other than id holds the
+// membership.
+func heldByOthers(m *Membership, id string) bool {
+	for i := range m.Grants {
+		if g := &m.Grants[i]; g.ID != id && holdsMembership(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// approvalShares reports whether a grant approved now for m shares the
+// membership (nothing is added for it, it is active at once): another grant
+// already holds it.
+func approvalShares(m *Membership) bool { return heldByOthers(m, "") }
+
+// revokeStep is what ending a grant takes.
+type revokeStep int
+
+const (
+	// revokeRemove: remove the member, then finish the revocation.
+	revokeRemove revokeStep = iota
+	// revokeKeep: another grant holds the membership; close this one.
+	revokeKeep
+	// revokeSkip: the membership pre-existed; close the grant, never remove.
+	revokeSkip
+)
+
+// revokePlan decides what ending grant g of m takes, and the reason
+// recorded when the membership is left in place. A revoking grant's
+// removal was decided already (an earlier attempt was interrupted).
+func revokePlan(m *Membership, g *Grant) (revokeStep, string) {
+	switch {
+	case g.State == GrantRevoking:
+		return revokeRemove, ""
+	case heldByOthers(m, g.ID):
+		return revokeKeep, ReasonKept
+	case m.PreExisting || g.PreExisting:
+		return revokeSkip, ReasonPreExisting
+	}
+	return revokeRemove, ""
+}
+
+// readdAfterRemoval returns the grants of m, other than the removed one,
+// whose membership the removal took away: every active or granting one
+// (its membership may have been added before the removal, or while it was
+// under way).
+func readdAfterRemoval(m *Membership, removedID string) []Grant {
+	var out []Grant
+	for _, g := range m.Grants {
+		if g.ID != removedID && (g.State == GrantActive || g.State == GrantGranting) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// orphanedShared returns the shared grants of m that held nothing once
+// grant failedID could not add the membership: when no other grant is
+// granting, or active or irrevocable without being shared, the active
+// shared grants must add the membership themselves. One that a replica
+// holds a live claim on at at is being ended by it and is left alone.
+func orphanedShared(m *Membership, failedID string, at time.Time) []Grant {
+	for _, g := range m.Grants {
+		if g.ID == failedID {
+			continue
+		}
+		if g.State == GrantGranting || (g.State == GrantActive || g.State == GrantIrrevocable) && !g.Shared {
+			return nil
+		}
+	}
+	var out []Grant
+	for _, g := range m.Grants {
+		if g.ID != failedID && g.State == GrantActive && g.Shared && !g.ClaimUntil.After(at) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// ledgerAfterGrant says what the ledger records once grant g's membership
+// is in place: pre-existing for a PreExisting grant (the membership
+// outlives every grant), not pre-existing for a grant that checked and found
+// no membership (whatever pre-existed is gone); set is false when g never
+// checked (a shared grant) and the ledger stays as it is.
+func ledgerAfterGrant(g *Grant) (set, pre bool) {
+	switch {
+	case g.PreExisting:
+		return true, true
+	case g.Checked:
+		return true, false
+	}
+	return false, false
+}
+
+// RecordDecision records d on pending request id in st. Deny takes no grant
+// (see RequestStore.Deny). Approve needs grant (with ID and ExpiresAt),
+// owner and claimUntil: with the membership locked the grant is stored
+// claimed by owner until claimUntil, granting (request approved), or,
+// when another grant already holds the membership (approvalShares), Shared
+// and active at once with GrantedAt the decision time (request active).
+// The grant's empty fields come from the request (Profile, GroupID, User)
+// and the decision (ApprovedAt; DueAt from ExpiresAt); its lifecycle fields
+// start afresh whatever the caller set. d.DecidedAt is required; ev.At
+// defaults to it and ev.RequestID to id. It returns the request as stored,
+// or ErrNotPending / ErrNotFound and no change.
+func RecordDecision(ctx context.Context, st Store, id string, d Decision, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, error) {
+	if d.DecidedAt.IsZero() {
+		return nil, fmt.Errorf("decide request %s: decision has no time", id)
+	}
+	if ev.At.IsZero() {
+		ev.At = d.DecidedAt
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = id
+	}
+	switch d.Verdict {
+	case Approve:
+		switch {
+		case grant == nil:
+			return nil, fmt.Errorf("decide request %s: approval without a grant", id)
+		case grant.ID == "":
+			return nil, fmt.Errorf("decide request %s: grant has no id", id)
+		case grant.ExpiresAt.IsZero():
+			return nil, fmt.Errorf("decide request %s: grant has no expiry time", id)
+		case owner == "":
+			return nil, fmt.Errorf("decide request %s: owner is empty", id)
+		case claimUntil.IsZero():
+			return nil, fmt.Errorf("decide request %s: claim has no end", id)
+		}
+	case Deny:
+		if grant != nil {
+			return nil, fmt.Errorf("decide request %s: denial with a grant", id)
+		}
+		return st.Deny(ctx, id, d, ev)
+	default:
+		return nil, fmt.Errorf("decide request %s: unknown verdict %q", id, d.Verdict)
+	}
+
+	req, err := st.GetRequest(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("decide request %s: %w", id, err)
+	}
+	if req.State != RequestPending {
+		return nil, fmt.Errorf("decide request %s: %w", id, ErrNotPending)
+	}
+	g := newGrant(grant, req, d.DecidedAt, owner, claimUntil)
+	err = st.WithMembership(ctx, g.GroupID, g.User.ObjectID, d.DecidedAt, func(m *Membership, tx MembershipTx) error {
+		g := g
+		state := RequestApproved
+		if approvalShares(m) {
+			// Nothing to add: the membership is held already.
+			g.Shared, g.State, g.GrantedAt = true, GrantActive, d.DecidedAt
+			state = RequestActive
+		}
+		if err := tx.Decide(id, d, state); err != nil {
+			return err
+		}
+		if err := tx.InsertGrant(g); err != nil {
+			return err
+		}
+		return tx.Append(ev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decide request %s: %w", id, err)
+	}
+	out, err := st.GetRequest(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("decide request %s: reload: %w", id, err)
+	}
+	return out, nil
+}
+
+// newGrant is the grant an approval of req stores before the membership is
+// looked at: granting, claimed by owner until claimUntil.
+func newGrant(in *Grant, req *Request, decidedAt time.Time, owner string, claimUntil time.Time) Grant {
+	g := Grant{
+		ID: in.ID, RequestID: req.ID, Profile: in.Profile, GroupID: in.GroupID, User: in.User,
+		State: GrantGranting, ApprovedAt: in.ApprovedAt, ExpiresAt: in.ExpiresAt, DueAt: in.DueAt,
+		ClaimedBy: owner, ClaimUntil: claimUntil,
+	}
+	if g.Profile == "" {
+		g.Profile = req.Profile
+	}
+	if g.GroupID == "" {
+		g.GroupID = req.GroupID
+	}
+	if g.User.ObjectID == "" {
+		g.User = req.Requester
+	}
+	if g.ApprovedAt.IsZero() {
+		g.ApprovedAt = decidedAt
+	}
+	if g.DueAt.IsZero() {
+		g.DueAt = g.ExpiresAt
+	}
+	return g
+}
+
+// withGrant locks the membership of grant id and runs fn with the grant as
+// stored in it; a grant no longer live gives ErrStaleGrant, an unknown one
+// ErrNotFound.
+func withGrant(ctx context.Context, st GrantStore, id string, at time.Time, fn func(m *Membership, g *Grant, tx MembershipTx) error) error {
+	// The group and user of a grant never change: read them unlocked.
+	g, err := st.GetGrant(ctx, id)
+	if err != nil {
+		return err
+	}
+	return st.WithMembership(ctx, g.GroupID, g.User.ObjectID, at, func(m *Membership, tx MembershipTx) error {
+		cur := m.Grant(id)
+		if cur == nil {
+			return ErrStaleGrant
+		}
+		return fn(m, cur, tx)
+	})
+}
+
+// grantEvent is ev for grant g: At defaults to at, RequestID to g's request.
+func grantEvent(ev AuditEvent, g *Grant, at time.Time) AuditEvent {
+	if ev.At.IsZero() {
+		ev.At = at
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = g.RequestID
+	}
+	return ev
+}
+
+func checkTime(what string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("%s time is zero", what)
+	}
+	return nil
+}
+
+// CompleteGrant records that the membership of grant grantID is in place:
+// the grant, if granting and claimed by owner, becomes active at grantedAt
+// with its claim released, its request active (from approved), ev appended
+// (At defaults to grantedAt), and the ledger records what the check found
+// (ledgerAfterGrant). Otherwise ErrStaleGrant (ErrNotFound) and no change.
+func CompleteGrant(ctx context.Context, st GrantStore, grantID, owner string, grantedAt time.Time, ev AuditEvent) error {
+	err := errors.Join(checkOwner(owner), checkTime("grant", grantedAt))
+	if err == nil {
+		err = withGrant(ctx, st, grantID, grantedAt, func(_ *Membership, g *Grant, tx MembershipTx) error {
+			done, err := tx.UpdateGrant(GrantUpdate{
+				ID: grantID, From: []GrantState{GrantGranting}, Owner: owner,
+				State: GrantActive, GrantedAt: grantedAt, Release: true,
+			})
+			if err != nil {
+				return err
+			}
+			if set, pre := ledgerAfterGrant(&done); set {
+				if err := tx.SetPreExisting(pre, grantedAt); err != nil {
+					return err
+				}
+			}
+			if err := tx.MoveRequest(done.RequestID, []RequestState{RequestApproved}, RequestActive, grantedAt); err != nil {
+				return err
+			}
+			return tx.Append(grantEvent(ev, g, grantedAt))
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("complete grant %s: %w", grantID, err)
+	}
+	return nil
+}
+
+// FailGrant records that the membership of grant grantID could not be
+// added: the grant, if granting and claimed by owner, becomes failed with
+// reason as its last error and its claim released, its request failed, and
+// ev is appended (ev.At is required). Shared grants that relied on it are
+// put back to granting, unclaimed, each with a grant.readded event
+// (orphanedShared), so that the next ClaimWork adds the membership for
+// them. Otherwise ErrStaleGrant (ErrNotFound) and no change.
+func FailGrant(ctx context.Context, st GrantStore, grantID, owner, reason string, ev AuditEvent) error {
+	at := ev.At
+	err := errors.Join(checkOwner(owner), checkTime("event", at))
+	if err == nil {
+		err = withGrant(ctx, st, grantID, at, func(m *Membership, g *Grant, tx MembershipTx) error {
+			failed, err := tx.UpdateGrant(GrantUpdate{
+				ID: grantID, From: []GrantState{GrantGranting}, Owner: owner,
+				State: GrantFailed, LastError: reason, Release: true,
+			})
+			if err != nil {
+				return err
+			}
+			if err := tx.MoveRequest(failed.RequestID, []RequestState{RequestApproved, RequestActive}, RequestFailed, at); err != nil {
+				return err
+			}
+			if err := tx.Append(grantEvent(ev, g, at)); err != nil {
+				return err
+			}
+			for _, o := range orphanedShared(m, grantID, at) {
+				_, err := tx.UpdateGrant(GrantUpdate{
+					ID: o.ID, From: []GrantState{GrantActive}, At: at,
+					State: GrantGranting, ClearShared: true, Release: true,
+				})
+				if err != nil {
+					return fmt.Errorf("move shared grant %s back to granting: %w", o.ID, err)
+				}
+				err = tx.Append(AuditEvent{
+					At: at, Actor: ev.Actor, Action: ActionRegranted, RequestID: o.RequestID,
+					Profile: o.Profile, GroupID: o.GroupID, TargetUserID: o.User.ObjectID, Reason: ReasonOrphaned,
+				})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("fail grant %s: %w", grantID, err)
+	}
+	return nil
+}
+
+// PlanRevoke decides, with the membership locked, what ending grant
+// grantID (active, revoking or irrevocable, claimed by owner) takes
+// (revokePlan):
+//
+//   - another grant holds the membership, or it pre-existed: the grant is
+//     closed (revoked at at, claim released, request expired) and ev is
+//     appended with action grant.revoked or grant.revoke_skipped and the
+//     reason; remove is false.
+//   - otherwise an active grant becomes revoking (the intent), ev is
+//     appended as given, and remove is true: the caller removes the member
+//     and calls FinishRevoke (or RetryRevoke). The claim is kept. A
+//     revoking grant stays revoking, an irrevocable one irrevocable (until
+//     revoked).
+//
+// Anything else gives ErrStaleGrant (ErrNotFound) and no change. ev.At
+// defaults to at.
+func PlanRevoke(ctx context.Context, st GrantStore, grantID, owner string, at time.Time, ev AuditEvent) (bool, error) {
+	var remove bool
+	err := errors.Join(checkOwner(owner), checkTime("revocation", at))
+	if err == nil {
+		err = withGrant(ctx, st, grantID, at, func(m *Membership, g *Grant, tx MembershipTx) error {
+			remove = false
+			if g.ClaimedBy != owner || !slices.Contains([]GrantState{GrantActive, GrantRevoking, GrantIrrevocable}, g.State) {
+				return ErrStaleGrant
+			}
+			step, reason := revokePlan(m, g)
+			switch step {
+			case revokeKeep:
+				ev.Action, ev.Reason = ActionRevoked, reason
+				return closeGrant(tx, g, owner, at, ev)
+			case revokeSkip:
+				ev.Action, ev.Reason = ActionRevokeSkipped, reason
+				return closeGrant(tx, g, owner, at, ev)
+			}
+			next := g.State
+			if next == GrantActive {
+				next = GrantRevoking
+			}
+			if _, err := tx.UpdateGrant(GrantUpdate{ID: grantID, From: []GrantState{g.State}, Owner: owner, State: next}); err != nil {
+				return err
+			}
+			remove = true
+			return tx.Append(grantEvent(ev, g, at))
+		})
+	}
+	if err != nil {
+		return false, fmt.Errorf("plan revocation of grant %s: %w", grantID, err)
+	}
+	return remove, nil
+}
+
+// closeGrant ends grant g, in its current state and claimed by owner (with
+// no owner: not claimed by anyone at at): revoked at at, claim released,
+// request expired, ev appended.
+func closeGrant(tx MembershipTx, g *Grant, owner string, at time.Time, ev AuditEvent) error {
+	return closeGrantFrom(tx, g, []GrantState{g.State}, owner, at, ev)
+}
+
+func closeGrantFrom(tx MembershipTx, g *Grant, from []GrantState, owner string, at time.Time, ev AuditEvent) error {
+	_, err := tx.UpdateGrant(GrantUpdate{
+		ID: g.ID, From: from, Owner: owner, At: at,
+		State: GrantRevoked, RevokedAt: at, Release: true,
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.MoveRequest(g.RequestID, []RequestState{RequestApproved, RequestActive}, RequestExpired, at); err != nil {
+		return err
+	}
+	return tx.Append(grantEvent(ev, g, at))
+}
+
+// FinishRevoke records that the member of grant grantID was removed: the
+// grant, if revoking or irrevocable and claimed by owner, becomes revoked at
+// at, its claim released, its request expired, and ev is appended (At
+// defaults to at). The membership no longer exists, so the ledger stops
+// calling it pre-existing. The other grants whose membership the removal
+// took away (readdAfterRemoval) are moved back to granting (Checked, not
+// PreExisting, not Shared) and claimed by owner for readdLease from at,
+// taking over any claim on them (its holder's next write fails with
+// ErrStaleGrant), and returned, so that the caller adds the member again.
+// Otherwise ErrStaleGrant (ErrNotFound) and no change.
+func FinishRevoke(ctx context.Context, st GrantStore, grantID, owner string, at time.Time, ev AuditEvent) ([]Grant, error) {
+	var readd []Grant
+	err := errors.Join(checkOwner(owner), checkTime("revocation", at))
+	if err == nil {
+		err = withGrant(ctx, st, grantID, at, func(m *Membership, g *Grant, tx MembershipTx) error {
+			readd = nil
+			if err := closeGrantFrom(tx, g, []GrantState{GrantRevoking, GrantIrrevocable}, owner, at, ev); err != nil {
+				return err
+			}
+			if err := tx.SetPreExisting(false, at); err != nil {
+				return err
+			}
+			for _, o := range readdAfterRemoval(m, grantID) {
+				back, err := tx.UpdateGrant(GrantUpdate{
+					ID: o.ID, From: []GrantState{GrantActive, GrantGranting}, AnyClaim: true,
+					State: GrantGranting, MarkChecked: true, ClearPreExisting: true, ClearShared: true,
+					ClaimBy: owner, ClaimUntil: at.Add(readdLease),
+				})
+				if err != nil {
+					return fmt.Errorf("move grant %s back to granting: %w", o.ID, err)
+				}
+				readd = append(readd, back)
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("finish revocation of grant %s: %w", grantID, err)
+	}
+	return readd, nil
+}
+
+// CloseGone closes an active grant whose member is no longer in the group
+// (removed outside jitbot), if no replica holds a live claim on it at at:
+// revoked at at, request expired, ev appended (At defaults to at). The
+// membership is gone, so the ledger stops calling it pre-existing.
+// Otherwise ErrStaleGrant (ErrNotFound) and no change.
+func CloseGone(ctx context.Context, st GrantStore, grantID string, at time.Time, ev AuditEvent) error {
+	err := checkTime("close", at)
+	if err == nil {
+		err = withGrant(ctx, st, grantID, at, func(_ *Membership, g *Grant, tx MembershipTx) error {
+			if err := closeGrantFrom(tx, g, []GrantState{GrantActive}, "", at, ev); err != nil {
+				return err
+			}
+			return tx.SetPreExisting(false, at)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("close grant %s of a departed member: %w", grantID, err)
+	}
+	return nil
+}
+
+func checkOwner(owner string) error {
+	if owner == "" {
+		return errors.New("owner is empty")
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/jitbot/jitbot/access"
+)
+
+// WithMembership runs fn in one transaction with the ledger row of (group,
+// user) locked: it is inserted when missing (UpdatedAt at), then selected
+// FOR UPDATE on PostgreSQL; on SQLite the transaction (BEGIN IMMEDIATE)
+// holds the database's write lock, which serialises every writer. fn gets
+// the membership as stored, its live grants oldest approval first, and the
+// writes of membershipTx. An error from fn rolls everything back and is
+// returned as is. The choices are fn's: this only locks and persists.
+func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at time.Time, fn func(m *access.Membership, tx access.MembershipTx) error) error {
+	if at.IsZero() {
+		return fmt.Errorf("lock membership of %s in %s: time is zero", userID, groupID)
+	}
+	return db.tx(ctx, func(tx *gorm.DB) error {
+		err := tx.Clauses(clause.OnConflict{DoNothing: true}).
+			Create(&ledgerRow{GroupID: groupID, UserID: userID, UpdatedAt: dbTime(at)}).Error
+		if err != nil {
+			return fmt.Errorf("insert ledger row of %s in %s: %w", userID, groupID, err)
+		}
+		var ledger ledgerRow
+		err = db.forUpdate(tx.Where("group_id = ? AND user_id = ?", groupID, userID), "").Take(&ledger).Error
+		if err != nil {
+			return fmt.Errorf("lock ledger row of %s in %s: %w", userID, groupID, err)
+		}
+		var rows []grantRow
+		err = tx.Where("group_id = ? AND user_id = ? AND state IN ?", groupID, userID, liveStates).
+			Order("approved_at, id").Find(&rows).Error
+		if err != nil {
+			return fmt.Errorf("read grants of %s in %s: %w", userID, groupID, err)
+		}
+		grants, err := fromGrantRows(rows)
+		if err != nil {
+			return err
+		}
+		m := &access.Membership{GroupID: groupID, UserID: userID, PreExisting: ledger.PreExisting, Grants: grants}
+		return fn(m, &membershipTx{tx: tx, groupID: groupID, userID: userID})
+	})
+}
+
+// membershipTx is the access.MembershipTx of one locked membership.
+type membershipTx struct {
+	tx              *gorm.DB
+	groupID, userID string
+}
+
+// Decide records d on request requestID and moves it to state to, if the
+// request is pending and of this membership; otherwise
+// access.ErrNotPending (or access.ErrNotFound).
+func (m *membershipTx) Decide(requestID string, d access.Decision, to access.RequestState) error {
+	if d.DecidedAt.IsZero() {
+		return errors.New("decision has no time")
+	}
+	at := dbTime(d.DecidedAt)
+	res := m.tx.Model(&requestRow{}).
+		Where("id = ? AND state = ? AND group_id = ? AND requester_id = ?", requestID, string(access.RequestPending), m.groupID, m.userID).
+		Updates(map[string]any{"state": string(to), "updated_at": at})
+	if res.Error != nil {
+		return fmt.Errorf("update request %s: %w", requestID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return missingOr(m.tx, &requestRow{}, requestID, access.ErrNotPending)
+	}
+	return storeDecision(m.tx, requestID, d)
+}
+
+// InsertGrant stores g, which must be of this membership.
+func (m *membershipTx) InsertGrant(g access.Grant) error {
+	if g.GroupID != m.groupID || g.User.ObjectID != m.userID {
+		return fmt.Errorf("store grant %s: not of the locked membership", g.ID)
+	}
+	row, err := toGrantRow(&g)
+	if err != nil {
+		return err
+	}
+	if err := m.tx.Create(&row).Error; err != nil {
+		return fmt.Errorf("store grant %s: %w", g.ID, err)
+	}
+	return nil
+}
+
+// UpdateGrant applies u to a grant of this membership if it is in one of
+// u.From and its claim is as u requires; otherwise access.ErrStaleGrant
+// (or access.ErrNotFound) and no change.
+func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
+	set := map[string]any{}
+	if u.State != "" {
+		set["state"] = string(u.State)
+	}
+	if !u.GrantedAt.IsZero() {
+		set["granted_at"] = dbTime(u.GrantedAt)
+	}
+	if !u.RevokedAt.IsZero() {
+		set["revoked_at"] = dbTime(u.RevokedAt)
+	}
+	if u.LastError != "" {
+		set["last_error"] = u.LastError
+	}
+	if u.MarkChecked {
+		set["checked"] = true
+	}
+	if u.ClearPreExisting {
+		set["pre_existing"] = false
+	}
+	if u.ClearShared {
+		set["shared"] = false
+	}
+	switch {
+	case u.Release && u.ClaimBy != "":
+		return access.Grant{}, fmt.Errorf("update grant %s: release and claim at once", u.ID)
+	case u.Release:
+		released(set)
+	case u.ClaimBy != "":
+		if u.ClaimUntil.IsZero() {
+			return access.Grant{}, fmt.Errorf("update grant %s: claim has no end", u.ID)
+		}
+		set["claimed_by"], set["claim_until"] = u.ClaimBy, dbTime(u.ClaimUntil)
+	}
+	if len(set) == 0 {
+		return access.Grant{}, fmt.Errorf("update grant %s: nothing to change", u.ID)
+	}
+	q := m.tx.Model(&grantRow{}).Where("id = ? AND group_id = ? AND user_id = ? AND state IN ?", u.ID, m.groupID, m.userID, states(u.From...))
+	switch {
+	case u.Owner != "":
+		q = q.Where("claimed_by = ?", u.Owner)
+	case u.AnyClaim:
+	case u.At.IsZero():
+		return access.Grant{}, fmt.Errorf("update grant %s: no owner and no time to check the claim at", u.ID)
+	default:
+		q = q.Where("claim_until IS NULL OR claim_until <= ?", dbTime(u.At))
+	}
+	res := q.Updates(set)
+	if res.Error != nil {
+		return access.Grant{}, fmt.Errorf("update grant %s: %w", u.ID, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return access.Grant{}, missingOr(m.tx, &grantRow{}, u.ID, access.ErrStaleGrant)
+	}
+	var row grantRow
+	if err := m.tx.Where("id = ?", u.ID).Take(&row).Error; err != nil {
+		return access.Grant{}, fmt.Errorf("read grant %s back: %w", u.ID, err)
+	}
+	return fromGrantRow(&row)
+}
+
+// MoveRequest moves request id to state to if it is in one of the states
+// from.
+func (m *membershipTx) MoveRequest(id string, from []access.RequestState, to access.RequestState, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("update request %s: time is zero", id)
+	}
+	err := m.tx.Model(&requestRow{}).Where("id = ? AND state IN ?", id, requestStates(from...)).
+		Updates(map[string]any{"state": string(to), "updated_at": dbTime(at)}).Error
+	if err != nil {
+		return fmt.Errorf("update request %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetPreExisting records whether the membership pre-existed.
+func (m *membershipTx) SetPreExisting(pre bool, at time.Time) error {
+	if at.IsZero() {
+		return errors.New("update ledger row: time is zero")
+	}
+	err := m.tx.Model(&ledgerRow{}).Where("group_id = ? AND user_id = ?", m.groupID, m.userID).
+		Updates(map[string]any{"pre_existing": pre, "updated_at": dbTime(at)}).Error
+	if err != nil {
+		return fmt.Errorf("update ledger row of %s in %s: %w", m.userID, m.groupID, err)
+	}
+	return nil
+}
+
+// Append appends ev.
+func (m *membershipTx) Append(ev access.AuditEvent) error { return appendAudit(m.tx, ev) }
