@@ -291,10 +291,6 @@ func (s *Service) backoff(attempts int) time.Duration {
 	return half + time.Duration(s.cfg.Jitter()*float64(d-half))
 }
 
-// ErrNothingToRetry classifies a "Retry now" on a grant that has no failed
-// removal to retry.
-var ErrNothingToRetry = errors.New("no failed removal to retry")
-
 // Retryable says whether "Retry now" may act on g at now: only on a grant
 // whose removal failed, that is an irrevocable one, or a revoking or due
 // active one with failed attempts, and only while no replica holds a live

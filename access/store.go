@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -210,4 +211,40 @@ type RevokeFailure struct {
 	Permanent bool
 	// Irrevocable makes the grant irrevocable.
 	Irrevocable bool
+}
+
+// NewPendingRequest is req as every store keeps a new request: pending,
+// without decisions or grant, with an ID (newID's when req has none) and
+// its times (CreatedAt defaults to the event's time, UpdatedAt to
+// CreatedAt), and ev with its request id and time filled in the same way.
+// A request without requester, profile or any time is refused.
+func NewPendingRequest(req *Request, ev AuditEvent, newID func() string) (Request, AuditEvent, error) {
+	if req == nil {
+		return Request{}, ev, errors.New("create request: request is nil")
+	}
+	if req.Requester.ObjectID == "" || req.Profile == "" {
+		return Request{}, ev, errors.New("create request: requester object id and profile are required")
+	}
+	r := *req
+	r.Decisions, r.Grant = nil, nil
+	r.State = RequestPending
+	if r.ID == "" {
+		r.ID = newID()
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = ev.At
+	}
+	if r.CreatedAt.IsZero() {
+		return Request{}, ev, errors.New("create request: request has no creation time")
+	}
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = r.CreatedAt
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = r.ID
+	}
+	if ev.At.IsZero() {
+		ev.At = r.CreatedAt
+	}
+	return r, ev, nil
 }

@@ -281,6 +281,9 @@ var (
 	ErrNoLongerValid = errors.New("request no longer valid")
 	// ErrApproversUnreachable: the approval card could not be posted.
 	ErrApproversUnreachable = errors.New("approvers' channel unreachable")
+	// ErrNothingToRetry: "Retry now" on a grant that has no failed
+	// removal to retry.
+	ErrNothingToRetry = errors.New("no failed removal to retry")
 )
 
 // Directory is the identity directory that holds group memberships (Entra ID

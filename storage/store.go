@@ -43,38 +43,14 @@ func (db *DB) conn(ctx context.Context) (*gorm.DB, context.CancelFunc) {
 // request with an error wrapping access.ErrDuplicate. ev.RequestID defaults
 // to the request's ID.
 func (db *DB) CreateRequest(ctx context.Context, req *access.Request, ev access.AuditEvent) (*access.Request, error) {
-	if req == nil {
-		return nil, errors.New("create request: request is nil")
+	r, ev, err := access.NewPendingRequest(req, ev, uuid.NewString)
+	if err != nil {
+		return nil, err
 	}
-	if req.Requester.ObjectID == "" || req.Profile == "" {
-		return nil, errors.New("create request: requester object id and profile are required")
-	}
-	r := *req
-	r.Decisions, r.Grant = nil, nil
-	r.State = access.RequestPending
-	if r.ID == "" {
-		r.ID = uuid.NewString()
-	}
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = ev.At
-	}
-	if r.CreatedAt.IsZero() {
-		return nil, errors.New("create request: request has no creation time")
-	}
-	r.CreatedAt = dbTime(r.CreatedAt)
-	if r.UpdatedAt.IsZero() {
-		r.UpdatedAt = r.CreatedAt
-	}
-	r.UpdatedAt = dbTime(r.UpdatedAt)
+	r.CreatedAt, r.UpdatedAt, ev.At = dbTime(r.CreatedAt), dbTime(r.UpdatedAt), dbTime(ev.At)
 	row, err := toRequestRow(&r)
 	if err != nil {
 		return nil, fmt.Errorf("create request %s: %w", r.ID, err)
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = r.ID
-	}
-	if ev.At.IsZero() {
-		ev.At = r.CreatedAt
 	}
 
 	for attempt := 1; ; attempt++ {

@@ -124,31 +124,13 @@ func grantEvent(ev access.AuditEvent, g *access.Grant, at time.Time) access.Audi
 // UpdatedAt to CreatedAt; a second pending request of the requester for
 // the profile gives the first with ErrDuplicate.
 func (s *Store) CreateRequest(_ context.Context, req *access.Request, ev access.AuditEvent) (*access.Request, error) {
-	if req == nil {
-		return nil, errors.New("create request: request is nil")
+	r, ev, err := access.NewPendingRequest(req, ev, uuid.NewString)
+	if err != nil {
+		return nil, err
 	}
-	if req.Requester.ObjectID == "" || req.Profile == "" {
-		return nil, errors.New("create request: requester object id and profile are required")
-	}
+	r.CreatedAt, r.UpdatedAt = stored(r.CreatedAt), stored(r.UpdatedAt)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := *req
-	r.Decisions, r.Grant = nil, nil
-	r.State = access.RequestPending
-	if r.ID == "" {
-		r.ID = uuid.NewString()
-	}
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = ev.At
-	}
-	if r.CreatedAt.IsZero() {
-		return nil, errors.New("create request: request has no creation time")
-	}
-	r.CreatedAt = stored(r.CreatedAt)
-	if r.UpdatedAt.IsZero() {
-		r.UpdatedAt = r.CreatedAt
-	}
-	r.UpdatedAt = stored(r.UpdatedAt)
 	for _, ex := range s.requests {
 		if ex.State == access.RequestPending && ex.Requester.ObjectID == r.Requester.ObjectID && ex.Profile == r.Profile {
 			return s.request(ex.ID), fmt.Errorf("create request for %s on profile %s: %w", r.Requester.ObjectID, r.Profile, access.ErrDuplicate)
@@ -156,12 +138,6 @@ func (s *Store) CreateRequest(_ context.Context, req *access.Request, ev access.
 	}
 	if _, dup := s.requests[r.ID]; dup {
 		return nil, fmt.Errorf("create request %s: id already used", r.ID)
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = r.ID
-	}
-	if ev.At.IsZero() {
-		ev.At = r.CreatedAt
 	}
 	if err := s.appendAudit(ev); err != nil {
 		return nil, fmt.Errorf("create request %s: %w", r.ID, err)
