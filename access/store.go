@@ -117,6 +117,31 @@ type AuditLog interface {
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }
 
+// AuditQuery selects audit events to stream in chain order (ascending
+// Seq). Zero fields match everything: AfterSeq excludes events up to and
+// including that sequence number, Since is inclusive and Until exclusive
+// (on At), Profile matches the event's profile, UserID its actor or its
+// target user, and a Limit of 0 means no limit.
+type AuditQuery struct {
+	AfterSeq int64
+	Since    time.Time
+	Until    time.Time
+	Profile  string
+	UserID   string
+	Limit    int
+}
+
+// RequestQuery selects requests to stream, oldest first (by CreatedAt, then
+// ID). Zero fields match everything: Since is inclusive and Until exclusive
+// (on CreatedAt), Profile matches the request's profile, UserID its
+// requester or one of its approvers.
+type RequestQuery struct {
+	Since   time.Time
+	Until   time.Time
+	Profile string
+	UserID  string
+}
+
 // AuditFilter selects audit events. Zero fields match everything; Since is
 // inclusive, Until exclusive, and a Limit of 0 means no limit.
 type AuditFilter struct {

@@ -124,7 +124,30 @@ type Request struct {
 	Decisions []Decision
 	// Grant is the membership granted for this request, once approved.
 	Grant *Grant
+	// Feedback is what the requester answered once the grant ended, if
+	// anything.
+	Feedback *Feedback
 }
+
+// Feedback is a requester's answer, once their access ended, to whether it
+// served them and whether the approval was fast enough.
+type Feedback struct {
+	Useful     FeedbackUseful
+	FastEnough bool
+	Comment    string
+	At         time.Time
+}
+
+// FeedbackUseful is the answer to "Did this access let you do what you
+// needed?".
+type FeedbackUseful string
+
+// The answers.
+const (
+	UsefulYes    FeedbackUseful = "yes"
+	UsefulPartly FeedbackUseful = "partly"
+	UsefulNo     FeedbackUseful = "no"
+)
 
 // LastDecision returns the latest decision, or nil.
 func (r *Request) LastDecision() *Decision {
@@ -232,7 +255,16 @@ const (
 
 // AuditEvent is one append-only record of a transition.
 type AuditEvent struct {
-	ID             int64
+	ID int64
+	// Seq is the event's place in the deployment's one hash chain (1, 2,
+	// ...; 0 for an event not yet appended, and for the events written
+	// before the chain existed, which the chain's genesis event seals).
+	Seq int64
+	// PrevHash is the previous event's Hash ("" for the first); Hash is the
+	// hex SHA-256 of the event's canonical encoding and PrevHash (see
+	// package audit).
+	PrevHash       string
+	Hash           string
 	At             time.Time
 	Actor          Person // who caused it; the bot itself for expiries
 	Action         Action
