@@ -34,6 +34,38 @@ type Config struct {
 	Security  SecurityConfig `yaml:"security"`
 	Revoke    RevokeConfig   `yaml:"revoke"`
 	Drift     DriftConfig    `yaml:"drift"`
+	Audit     AuditConfig    `yaml:"audit"`
+	// PublicURL is the https address at which people reach this
+	// deployment (the messaging endpoint's host), for links the bot hands
+	// out (audit downloads).
+	PublicURL string `yaml:"public_url"`
+}
+
+// AuditConfig configures the audit log: its signed checkpoints, retention,
+// who may read reports in Teams, and the feed for SIEMs.
+type AuditConfig struct {
+	// CheckpointInterval is how often the chain head is signed.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// SigningKeyFile holds the Ed25519 key that signs checkpoints (or
+	// JITBOT_AUDIT_SIGNING_KEY); the database never holds it.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// CheckpointFile, when set, receives a copy of every checkpoint, one
+	// JSON line each, appended.
+	CheckpointFile string `yaml:"checkpoint_file"`
+	// Retention removes whole segments below a signed checkpoint once
+	// they are older than this (0: keep forever).
+	Retention Duration `yaml:"retention"`
+	// ReaderGroups may ask for audit reports in Teams.
+	ReaderGroups []string `yaml:"reader_groups"`
+	// Feed configures GET /api/audit for SIEMs.
+	Feed AuditFeedConfig `yaml:"feed"`
+}
+
+// AuditFeedConfig says which Entra ID access tokens the SIEM feed accepts.
+type AuditFeedConfig struct {
+	// Audiences are the accepted "aud" values (the app registration's
+	// client id and its application id URI).
+	Audiences []string `yaml:"audiences"`
 }
 
 // SecurityConfig is where alerts go and who may act on them.
