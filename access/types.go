@@ -251,6 +251,10 @@ const (
 	// requester group, a decision by someone who may not decide.
 	ActionRequestRefused  Action = "request.refused"
 	ActionDecisionRefused Action = "request.decision_refused"
+
+	// ActionAuditGenesis seals the events written before the audit log
+	// was hash-chained (see package audit).
+	ActionAuditGenesis Action = "audit.genesis"
 )
 
 // AuditEvent is one append-only record of a transition.
