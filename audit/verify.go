@@ -224,10 +224,13 @@ func Verify(ctx context.Context, log Log, key ed25519.PublicKey, extra []access.
 	if err != nil {
 		return Result{}, err
 	}
+	// conflict is the lowest checkpoint whose stored row differs from its
+	// copy in the file; it is reported unless the walk breaks earlier.
+	var conflict *Break
 	for _, c := range extra {
 		if s, ok := bySeq[c.Seq]; ok {
-			if s.Hash != c.Hash || s.Signature != c.Signature || !s.At.Equal(c.At) {
-				return Result{}, &Break{Seq: c.Seq, Problem: "the stored checkpoint differs from its copy in the checkpoint file: rewritten"}
+			if (s.Hash != c.Hash || s.Signature != c.Signature || !s.At.Equal(c.At)) && (conflict == nil || c.Seq < conflict.Seq) {
+				conflict = &Break{Seq: c.Seq, Problem: "the stored checkpoint differs from its copy in the checkpoint file: rewritten"}
 			}
 			continue
 		}
@@ -245,10 +248,18 @@ func Verify(ctx context.Context, log Log, key ed25519.PublicKey, extra []access.
 		}
 		return v.Add(ev)
 	})
-	if err != nil && !errors.Is(err, errStop) {
-		return v.res, err
+	if err == nil || errors.Is(err, errStop) {
+		var res Result
+		res, err = v.Finish(head)
+		if err == nil && conflict == nil {
+			return res, nil
+		}
 	}
-	return v.Finish(head)
+	var b *Break
+	if conflict != nil && (err == nil || (errors.As(err, &b) && conflict.Seq <= b.Seq)) {
+		return v.res, conflict
+	}
+	return v.res, err
 }
 
 // errStop ends the walk at the head read before it.
