@@ -66,9 +66,9 @@ func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 }
 
 // migrateChain creates the chain head row and, when the database holds
-// events from before the chain, seals them with a genesis event. The head
-// row lock makes it happen once, however many replicas open the database
-// at the same time.
+// events from before the chain, seals them with a genesis event. It runs
+// inside migrate's transaction; the head row lock makes sealing happen
+// once, however many replicas open the database at the same time.
 func migrateChain(gdb *gorm.DB) error {
 	if err := gdb.Clauses(clause.OnConflict{DoNothing: true}).Create(&chainHeadRow{ID: chainHeadID}).Error; err != nil {
 		return fmt.Errorf("create audit chain head: %w", err)

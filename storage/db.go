@@ -220,7 +220,25 @@ const legacyPermanent = "permanent: "
 // migrate brings the schema up to date. Grants from before
 // last_error_permanent existed get it from their last_error's prefix,
 // which is then dropped.
+//
+// It runs in one transaction, so that replicas opening the database at the
+// same time migrate it one after the other (on PostgreSQL under an advisory
+// lock, on SQLite under the write lock an immediate transaction takes).
 func migrate(gdb *gorm.DB) error {
+	return gdb.Transaction(func(tx *gorm.DB) error {
+		if tx.Dialector.Name() == DriverPostgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrateLockKey).Error; err != nil {
+				return fmt.Errorf("lock the schema for migration: %w", err)
+			}
+		}
+		return migrateLocked(tx)
+	})
+}
+
+// migrateLockKey is the PostgreSQL advisory lock migrations take.
+const migrateLockKey = 0x6a697462 // "jitb"
+
+func migrateLocked(gdb *gorm.DB) error {
 	m := gdb.Migrator()
 	legacy := m.HasTable(&grantRow{}) && !m.HasColumn(&grantRow{}, "LastErrorPermanent")
 	if err := gdb.AutoMigrate(models()...); err != nil {
