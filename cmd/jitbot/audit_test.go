@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -298,4 +299,62 @@ func TestAuditRetentionKeepsTheRestVerifiable(t *testing.T) {
 		r.exec("DELETE FROM audit_events WHERE seq = 9")
 		r.verifyFails(9, "no checkpoint at seq 9 anchors it")
 	})
+}
+
+// TestServeSignsCheckpoints runs two replicas on one PostgreSQL database:
+// the one with a signing key (JITBOT_AUDIT_SIGNING_KEY, a base64 seed)
+// signs the chain head every checkpoint_interval and appends each
+// checkpoint to its file; the one without says at start, once, that the
+// log is unsigned. The log then verifies with the public key.
+func TestServeSignsCheckpoints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	t.Parallel()
+	dsn := newPGDatabase(t)
+	bin := faultBinary(t)
+	r := newRig(t, bin, 1)
+	user := fUser(1)
+	r.graph.AddUser(user)
+	privPEM, pubPEM, err := audit.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := audit.ParsePrivateKey(privPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := base64.StdEncoding.EncodeToString(key.Seed())
+	cpFile := filepath.Join(r.dir, "checkpoints.jsonl")
+	signedConfig := r.config(botOpts{database: dsn, replica: "replica-a", audit: fmt.Sprintf("  checkpoint_interval: 1s\n  checkpoint_file: %q\n", cpFile)})
+	a := r.start("replica-a", signedConfig, signingKeyEnv+"="+seed)
+	b := r.start("replica-b", r.config(botOpts{database: dsn, replica: "replica-b"}))
+	const unsigned = "audit log is hash-chained but UNSIGNED"
+	if a.count(unsigned) != 0 || b.count(unsigned) != 1 {
+		t.Fatalf("unsigned warnings: signing replica %d, other %d; want 0 and 1", a.count(unsigned), b.count(unsigned))
+	}
+	if _, err := r.request(b, user, "request "+fProfile(0)+" 1h checkpoint test"); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, dsn)
+	head, err := st.ChainHead(context.Background())
+	if err != nil || head.Seq < 1 {
+		t.Fatalf("head %+v, %v", head, err)
+	}
+	waitFor(t, 10*time.Second, "a checkpoint of the head in the checkpoint file", func() bool {
+		data, _ := os.ReadFile(cpFile)
+		cps, err := audit.ReadCheckpointFile(strings.NewReader(string(data)))
+		return err == nil && len(cps) > 0 && cps[len(cps)-1].Seq == head.Seq && cps[len(cps)-1].Hash == head.Hash
+	})
+	a.stop(10 * time.Second)
+	b.stop(10 * time.Second)
+	pub := filepath.Join(r.dir, "audit.pub")
+	if err := os.WriteFile(pub, pubPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCmd(t, nil, "audit", "verify", "--config", signedConfig, "--public-key", pub)
+	if code != 0 || !intactRE.MatchString(out) || strings.Contains(out, " 0 checkpoints") {
+		t.Fatalf("audit verify: exit %d: %s", code, out)
+	}
+	t.Log(strings.TrimSpace(out))
 }
