@@ -358,3 +358,47 @@ func TestServeSignsCheckpoints(t *testing.T) {
 	}
 	t.Log(strings.TrimSpace(out))
 }
+
+// TestAuditConfig checks the audit block's defaults and that a bad value
+// is refused naming its key, and that retention without a signing key, or
+// with a key that does not parse, stops the commands that sign.
+func TestAuditConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte(validConfig), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(cfg.Audit.CheckpointInterval) != time.Hour || cfg.Audit.Retention != 0 {
+		t.Errorf("defaults: checkpoint_interval %v, retention %v; want 1h and forever", time.Duration(cfg.Audit.CheckpointInterval), time.Duration(cfg.Audit.Retention))
+	}
+	for block, key := range map[string]string{
+		"audit: { checkpoint_interval: 500ms }":                  "audit.checkpoint_interval",
+		"audit: { retention: -1h }":                              "audit.retention",
+		"audit: { checkpoint_interval: 1h, retention: 30m }":     "audit.retention",
+		"audit: { checkpoint_interval: 1h, retention: forever }": "forever",
+	} {
+		if _, err := ParseConfig([]byte(validConfig+block+"\n"), testEnv); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: %v, want an error naming %s", block, err, key)
+		}
+	}
+
+	db := "sqlite:" + filepath.Join(t.TempDir(), "jitbot.db")
+	withDB := strings.Replace(validConfig, `"sqlite:jitbot.db"`, `"`+db+`"`, 1)
+	env := map[string]string{"TENANT": "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"}
+	code, out := runCmd(t, env, "audit", "checkpoint", "--config", writeConfig(t, withDB+"audit: { retention: 2160h }\n"))
+	if code != 1 || !strings.Contains(out, "audit.retention") || !strings.Contains(out, signingKeyEnv) {
+		t.Errorf("retention without a key: exit %d: %s", code, out)
+	}
+	env[signingKeyEnv] = "not a key"
+	code, out = runCmd(t, env, "audit", "checkpoint", "--config", writeConfig(t, withDB))
+	if code != 1 || !strings.Contains(out, signingKeyEnv) {
+		t.Errorf("a bad key: exit %d: %s", code, out)
+	}
+	keyFile := filepath.Join(t.TempDir(), "missing.key")
+	code, out = runCmd(t, env, "audit", "checkpoint", "--config", writeConfig(t, withDB+fmt.Sprintf("audit: { signing_key_file: %q }\n", keyFile)))
+	if code != 1 || !strings.Contains(out, "audit.signing_key_file") {
+		t.Errorf("a missing key file: exit %d: %s", code, out)
+	}
+	if code, out := runCmd(t, env, "audit", "verify", "--config", writeConfig(t, strings.Replace(withDB, db, "sqlite:"+filepath.Join(t.TempDir(), "none.db"), 1))); code != 1 || !strings.Contains(out, "no such file") {
+		t.Errorf("verify of a database that does not exist: exit %d: %s", code, out)
+	}
+}
