@@ -727,10 +727,8 @@ func (s *Store) EachAudit(_ context.Context, q access.AuditQuery, fn func(access
 		s.mu.Lock()
 		var page []access.AuditEvent
 		done := true
-		for _, ev := range s.audit {
-			if ev.Seq <= after {
-				continue
-			}
+		from, _ := slices.BinarySearchFunc(s.audit, after+1, func(e access.AuditEvent, seq int64) int { return cmp.Compare(e.Seq, seq) })
+		for _, ev := range s.audit[from:] {
 			if len(page) == auditPage || (q.Limit > 0 && sent+len(page) == q.Limit) {
 				done = q.Limit > 0 && sent+len(page) == q.Limit
 				break
