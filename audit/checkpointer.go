@@ -96,6 +96,9 @@ func (cp *Checkpointer) Checkpoint(ctx context.Context) (c access.Checkpoint, ok
 	if head.Seq == 0 {
 		return c, false, nil
 	}
+	if err := cp.checkSegment(ctx, head); err != nil {
+		return c, false, fmt.Errorf("checkpoint: refusing to sign the chain head at seq %d: %w", head.Seq, err)
+	}
 	c = Sign(cp.Key, head, cp.Now())
 	if err := cp.Store.AppendCheckpoint(ctx, c); err != nil {
 		if errors.Is(err, access.ErrDuplicate) {
@@ -109,6 +112,46 @@ func (cp *Checkpointer) Checkpoint(ctx context.Context) (c access.Checkpoint, ok
 		}
 	}
 	return c, true, nil
+}
+
+// checkSegment verifies the events after the newest stored checkpoint up to
+// head (the whole chain when there is none yet), so that a checkpoint never
+// vouches for a chain that is already broken. Signatures are not checked
+// here: an older checkpoint may be signed by a key since rotated.
+func (cp *Checkpointer) checkSegment(ctx context.Context, head access.ChainHead) error {
+	var last *access.Checkpoint
+	err := cp.Store.EachCheckpoint(ctx, func(c access.Checkpoint) error {
+		if c.Seq <= head.Seq {
+			last = &c
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var cps []access.Checkpoint
+	var after int64
+	if last != nil {
+		cps, after = []access.Checkpoint{*last}, last.Seq
+	}
+	v := NewVerifier(cps, nil)
+	err = cp.Store.EachAudit(ctx, access.AuditQuery{AfterSeq: after}, func(ev access.AuditEvent) error {
+		if ev.Seq > head.Seq {
+			return errStop
+		}
+		return v.Add(ev)
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	if last != nil && last.Seq == head.Seq {
+		if last.Hash != head.Hash {
+			return &Break{Seq: head.Seq, Problem: "the chain head records another hash than the checkpoint of its seq: rewritten"}
+		}
+		return nil
+	}
+	_, err = v.Finish(head)
+	return err
 }
 
 // appendLine appends rec as one JSON line to the file, synced.

@@ -402,3 +402,24 @@ func TestAuditConfig(t *testing.T) {
 		t.Errorf("verify of a database that does not exist: exit %d: %s", code, out)
 	}
 }
+
+// TestAuditCheckpointRefusesABrokenChain edits an event signed by no
+// checkpoint yet: jitbot refuses to sign a head that no longer follows from
+// the last checkpoint, so a checkpoint never vouches for tampering.
+func TestAuditCheckpointRefusesABrokenChain(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "")
+		r.exec("UPDATE audit_events SET reason = 'approved' WHERE seq = 10")
+		code, out := r.run("audit", "checkpoint")
+		if code != 1 || !strings.Contains(out, "refusing to sign") || !strings.Contains(out, "seq 10") || !strings.Contains(out, "edited") {
+			t.Fatalf("audit checkpoint: exit %d: %s", code, out)
+		}
+		var n int64
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_checkpoints").Scan(&n).Error; err != nil || n != 1 {
+			t.Fatalf("%d checkpoints (%v), want only the first", n, err)
+		}
+		if data, err := os.ReadFile(r.cpFile); err != nil || strings.Count(string(data), "\n") != 1 {
+			t.Fatalf("checkpoint file %q, %v; want the first checkpoint only", data, err)
+		}
+	})
+}
