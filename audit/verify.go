@@ -63,13 +63,22 @@ func NewVerifier(checkpoints []access.Checkpoint, key ed25519.PublicKey) *Verifi
 	return &Verifier{checkpoints: cs, key: key, res: Result{SignaturesChecked: key != nil}}
 }
 
+// signed checks c's signature when a key was given.
+func (v *Verifier) signed(c access.Checkpoint, id int64) error {
+	if v.key == nil {
+		return nil
+	}
+	if err := CheckSignature(v.key, c); err != nil {
+		return &Break{Seq: c.Seq, EventID: id, Problem: "checkpoint signed at " + c.At.Format(TimeLayout) + ": " + err.Error()}
+	}
+	return nil
+}
+
 // checkpoint checks the signature of the checkpoint c and that it records
 // hash at its seq.
 func (v *Verifier) checkpoint(c access.Checkpoint, hash string, id int64) error {
-	if v.key != nil {
-		if err := CheckSignature(v.key, c); err != nil {
-			return &Break{Seq: c.Seq, EventID: id, Problem: "checkpoint signed at " + c.At.Format(TimeLayout) + ": " + err.Error()}
-		}
+	if err := v.signed(c, id); err != nil {
+		return err
 	}
 	if c.Hash != hash {
 		return &Break{Seq: c.Seq, EventID: id, Problem: fmt.Sprintf("the checkpoint signed at %s records hash %s, the chain has %s: the log was rewritten up to here after it was signed", c.At.Format(TimeLayout), c.Hash, hash)}
@@ -116,10 +125,8 @@ func (v *Verifier) Add(ev access.AuditEvent) error {
 		if c.Seq < ev.Seq {
 			// Before the first retained event: its signature alone can
 			// be checked.
-			if v.key != nil {
-				if err := CheckSignature(v.key, c); err != nil {
-					return &Break{Seq: c.Seq, Problem: "checkpoint signed at " + c.At.Format(TimeLayout) + ": " + err.Error()}
-				}
+			if err := v.signed(c, 0); err != nil {
+				return err
 			}
 			v.res.Checkpoints++
 			continue
@@ -158,10 +165,8 @@ func (v *Verifier) first(ev access.AuditEvent) error {
 	// (where retention cut it).
 	for _, c := range v.checkpoints {
 		if c.Seq == ev.Seq-1 {
-			if v.key != nil {
-				if err := CheckSignature(v.key, c); err != nil {
-					return &Break{Seq: c.Seq, Problem: "checkpoint signed at " + c.At.Format(TimeLayout) + ": " + err.Error()}
-				}
+			if err := v.signed(c, 0); err != nil {
+				return err
 			}
 			if ev.PrevHash != c.Hash {
 				return &Break{Seq: ev.Seq, EventID: ev.ID, Problem: fmt.Sprintf("the chain starts after checkpoint %d but does not link to its hash", c.Seq)}
@@ -180,10 +185,8 @@ func (v *Verifier) Finish(head access.ChainHead) (Result, error) {
 	}
 	for ; v.next < len(v.checkpoints); v.next++ {
 		c := v.checkpoints[v.next]
-		if v.key != nil {
-			if err := CheckSignature(v.key, c); err != nil {
-				return v.res, &Break{Seq: c.Seq, Problem: "checkpoint signed at " + c.At.Format(TimeLayout) + ": " + err.Error()}
-			}
+		if err := v.signed(c, 0); err != nil {
+			return v.res, err
 		}
 		if !v.started || c.Seq > v.prev.Seq {
 			return v.res, &Break{Seq: v.prev.Seq + 1, Problem: fmt.Sprintf("missing: a checkpoint signed at %s covers seq %d, the chain ends at seq %d (the last events deleted)", c.At.Format(TimeLayout), c.Seq, v.prev.Seq)}
