@@ -42,6 +42,11 @@ type RequestStore interface {
 	// OpenRequests returns the user's pending, approved and active requests,
 	// newest first, with their grants.
 	OpenRequests(ctx context.Context, userID string) ([]Request, error)
+	// EachRequest calls fn for every request matching q, oldest first,
+	// each with its decisions, grant and feedback, reading a page at a
+	// time so that memory stays flat however many there are. It stops at
+	// fn's first error and returns it.
+	EachRequest(ctx context.Context, q RequestQuery, fn func(Request) error) error
 }
 
 // GrantStore keeps grants, their claims, the membership ledger and the

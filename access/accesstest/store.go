@@ -226,6 +226,36 @@ func (s *Store) OpenRequests(_ context.Context, userID string) ([]access.Request
 	return out, nil
 }
 
+// EachRequest calls fn for every request matching q, oldest first (by
+// CreatedAt, then ID), as the database store does. The matching requests
+// are copied under the lock and fn runs without it, so fn may call the
+// store.
+func (s *Store) EachRequest(ctx context.Context, q access.RequestQuery, fn func(access.Request) error) error {
+	s.mu.Lock()
+	var out []access.Request
+	for _, r := range s.requests {
+		if access.MatchRequest(q, r) {
+			out = append(out, *s.request(r.ID))
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b access.Request) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	for _, r := range out {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // byApproval orders grants oldest approval first, then by id.
 func byApproval(a, b access.Grant) int {
 	if c := a.ApprovedAt.Compare(b.ApprovedAt); c != 0 {
