@@ -21,6 +21,17 @@ type Store interface {
 	RequestStore
 	GrantStore
 	AuditLog
+	DownloadStore
+}
+
+// DownloadStore records the use of audit download links, so that a link is
+// used once across every replica.
+type DownloadStore interface {
+	// RedeemDownload records the use of download link linkID by userID
+	// and appends ev (its At is required, and is the time of use), in one
+	// transaction. When the link was used before it changes nothing and
+	// returns ErrLinkUsed.
+	RedeemDownload(ctx context.Context, linkID, userID string, ev AuditEvent) error
 }
 
 // RequestStore keeps requests and the decisions on them.

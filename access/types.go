@@ -251,6 +251,17 @@ const (
 	// requester group, a decision by someone who may not decide.
 	ActionRequestRefused  Action = "request.refused"
 	ActionDecisionRefused Action = "request.decision_refused"
+
+	// ActionReportViewed: an audit reader was shown a report in Teams.
+	ActionReportViewed Action = "audit.report_viewed"
+	// ActionReportRefused: someone who is not an audit reader asked for
+	// a report.
+	ActionReportRefused Action = "audit.report_refused"
+	// ActionDownloaded: a report's CSV was downloaded through its link.
+	ActionDownloaded Action = "audit.downloaded"
+	// ActionDownloadRefused: a validly signed download link was refused
+	// (expired, used before, or its reader no longer is one).
+	ActionDownloadRefused Action = "audit.download_refused"
 )
 
 // AuditEvent is one append-only record of a transition.
@@ -316,6 +327,12 @@ var (
 	// ErrNothingToRetry: "Retry now" on a grant that has no failed
 	// removal to retry.
 	ErrNothingToRetry = errors.New("no failed removal to retry")
+	// ErrNotAuditReader: the caller is not in an audit reader group.
+	ErrNotAuditReader = errors.New("not an audit reader")
+	// ErrLinkExpired and ErrLinkUsed: a download link past its lifetime,
+	// or used before (links are single-use).
+	ErrLinkExpired = errors.New("download link expired")
+	ErrLinkUsed    = errors.New("download link already used")
 )
 
 // Directory is the identity directory that holds group memberships (Entra ID

@@ -131,7 +131,17 @@ type membershipRow struct {
 
 func (membershipRow) TableName() string { return "demo_memberships" }
 
+// downloadRow records the use of an audit download link: links are
+// single-use across every replica sharing the database.
+type downloadRow struct {
+	LinkID string    `gorm:"primaryKey"`
+	UserID string    `gorm:"not null"`
+	UsedAt time.Time `gorm:"not null"`
+}
+
+func (downloadRow) TableName() string { return "audit_downloads" }
+
 // models lists the tables migrated at Open.
 func models() []any {
-	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}}
+	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}, &downloadRow{}}
 }

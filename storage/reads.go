@@ -2,9 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/jitbot/jitbot/access"
 )
@@ -66,4 +69,30 @@ func (db *DB) requestPage(ctx context.Context, q access.RequestQuery, first bool
 		return nil, err
 	}
 	return loadRequests(conn, rows)
+}
+
+// RedeemDownload records the use of download link linkID by userID at
+// ev.At and appends ev, in one transaction; a link used before (by any
+// replica) changes nothing and gives an error wrapping access.ErrLinkUsed.
+func (db *DB) RedeemDownload(ctx context.Context, linkID, userID string, ev access.AuditEvent) error {
+	if linkID == "" || userID == "" {
+		return errors.New("redeem download: link id and user are required")
+	}
+	if ev.At.IsZero() {
+		return fmt.Errorf("redeem download %s: event has no time", linkID)
+	}
+	ev.At = dbTime(ev.At)
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(&downloadRow{LinkID: linkID, UserID: userID, UsedAt: ev.At}).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				return access.ErrLinkUsed
+			}
+			return err
+		}
+		return appendAudit(tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("redeem download %s: %w", linkID, err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -61,6 +62,43 @@ func TestEachRequestPages(t *testing.T) {
 		// Requests 3.. of the odd ones: (n-3)/2 rounded up.
 		if want := (n - 3 + 1) / 2; staging != want {
 			t.Errorf("staging since t0+1µs: %d, want %d", staging, want)
+		}
+	})
+}
+
+// TestRedeemDownloadOnce: two replicas racing to use one download link
+// (two connections to one database) admit exactly one use, audited once.
+func TestRedeemDownloadOnce(t *testing.T) {
+	forEachBackendURL(t, func(t *testing.T, dbURL string) {
+		a, b := openTest(t, dbURL), openTest(t, dbURL)
+		ev := access.AuditEvent{At: t0, Actor: alice, Action: access.ActionDownloaded, Reason: "download link L1"}
+		errs := race(8, func(i int) error {
+			db := a
+			if i%2 == 1 {
+				db = b
+			}
+			return db.RedeemDownload(context.Background(), "L1", alice.ObjectID, ev)
+		})
+		ok, used := 0, 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, access.ErrLinkUsed):
+				used++
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		if ok != 1 || used != 7 {
+			t.Errorf("%d uses admitted and %d refused as used, want 1 and 7", ok, used)
+		}
+		evs, err := a.Audit(context.Background(), access.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0].Action != access.ActionDownloaded {
+			t.Errorf("audit after the race: %+v", evs)
 		}
 	})
 }

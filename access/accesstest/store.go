@@ -32,6 +32,8 @@ type Store struct {
 	drift    map[[2]string]time.Time
 	audit    []access.AuditEvent
 	nextID   int64
+	// downloads are the download links used, by id.
+	downloads map[string]bool
 }
 
 type ledgerEntry struct {
@@ -42,10 +44,11 @@ type ledgerEntry struct {
 // NewStore returns an empty store.
 func NewStore() *Store {
 	return &Store{
-		requests: map[string]*access.Request{},
-		grants:   map[string]*access.Grant{},
-		ledger:   map[[2]string]*ledgerEntry{},
-		drift:    map[[2]string]time.Time{},
+		requests:  map[string]*access.Request{},
+		grants:    map[string]*access.Grant{},
+		ledger:    map[[2]string]*ledgerEntry{},
+		drift:     map[[2]string]time.Time{},
+		downloads: map[string]bool{},
 	}
 }
 
@@ -736,4 +739,22 @@ func (s *Store) Audit(_ context.Context, f access.AuditFilter) ([]access.AuditEv
 		out = out[:f.Limit]
 	}
 	return out, nil
+}
+
+// RedeemDownload records the use of a download link and appends ev, once
+// per link: a second use changes nothing and returns ErrLinkUsed.
+func (s *Store) RedeemDownload(_ context.Context, linkID, userID string, ev access.AuditEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if linkID == "" || userID == "" {
+		return errors.New("redeem download: link id and user are required")
+	}
+	if s.downloads[linkID] {
+		return fmt.Errorf("redeem download %s: %w", linkID, access.ErrLinkUsed)
+	}
+	if err := s.appendAudit(ev); err != nil {
+		return fmt.Errorf("redeem download %s: %w", linkID, err)
+	}
+	s.downloads[linkID] = true
+	return nil
 }
