@@ -262,6 +262,9 @@ const (
 	// ActionDownloadRefused: a validly signed download link was refused
 	// (expired, used before, or its reader no longer is one).
 	ActionDownloadRefused Action = "audit.download_refused"
+	// ActionAuditGenesis seals the events written before the audit log
+	// was hash-chained (see package audit).
+	ActionAuditGenesis Action = "audit.genesis"
 )
 
 // AuditEvent is one append-only record of a transition.
