@@ -257,20 +257,17 @@ func (s *Service) report(ctx context.Context, since, until time.Time, profile st
 	}
 	rep.TopRequesters, rep.TopApprovers = top(requesters), top(approvers)
 
-	events, err := s.cfg.Store.Audit(ctx, AuditFilter{Since: since, Until: until})
-	if err != nil {
-		return nil, fmt.Errorf("read audit events for the report: %w", err)
-	}
-	for _, ev := range events {
-		if profile != "" && ev.Profile != profile {
-			continue
-		}
+	err = s.cfg.Store.EachAudit(ctx, AuditQuery{Since: since, Until: until, Profile: profile}, func(ev AuditEvent) error {
 		switch ev.Action {
 		case ActionIrrevocable:
 			rep.Irrevocable++
 		case ActionDriftFound:
 			rep.Drift++
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read audit events for the report: %w", err)
 	}
 	return rep, nil
 }

@@ -61,6 +61,16 @@ func TestAuditReport(t *testing.T) {
 		}
 		e.clock.Advance(time.Minute)
 		e.submit(riley, time.Hour) // pending
+		for _, ev := range []access.AuditEvent{
+			{At: e.clock.Now(), Actor: access.System, Action: access.ActionIrrevocable, Profile: "prod-db"},
+			{At: e.clock.Now(), Actor: access.System, Action: access.ActionDriftFound, Profile: "prod-db"},
+			{At: e.clock.Now(), Actor: access.System, Action: access.ActionDriftFound, Profile: "other"},
+			{At: start.AddDate(0, 0, -8), Actor: access.System, Action: access.ActionDriftFound, Profile: "prod-db"},
+		} {
+			if err := e.store.AppendAudit(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
 		e.clock.Advance(time.Minute)
 
 		rep, err := e.svc.AuditReport(ctx, access.ReportInput{TenantID: tenant, Who: sam})
@@ -84,6 +94,9 @@ func TestAuditReport(t *testing.T) {
 			len(rep.TopApprovers) != 1 || rep.TopApprovers[0] != (access.PersonCount{Person: alex, Count: 2}) {
 			t.Errorf("top: %+v %+v", rep.TopRequesters, rep.TopApprovers)
 		}
+		if rep.Irrevocable != 1 || rep.Drift != 2 {
+			t.Errorf("irrevocable %d, drift %d in the period, want 1 and 2", rep.Irrevocable, rep.Drift)
+		}
 		if rep.Link.UserID != sam.ObjectID || rep.Link.ID == "" || !rep.Link.ExpiresAt.Equal(now.Add(access.DownloadLinkTTL)) {
 			t.Errorf("link %+v", rep.Link)
 		}
@@ -92,7 +105,7 @@ func TestAuditReport(t *testing.T) {
 		}
 
 		none, err := e.svc.AuditReport(ctx, access.ReportInput{TenantID: tenant, Who: sam, Profile: "other"})
-		if err != nil || none.Requests != 0 || len(none.Decisions) != 0 {
+		if err != nil || none.Requests != 0 || len(none.Decisions) != 0 || none.Drift != 1 || none.Irrevocable != 0 {
 			t.Errorf("report of another profile: %+v %v", none, err)
 		}
 		if _, err := e.svc.AuditReport(ctx, access.ReportInput{TenantID: tenant, Who: sam, Period: "2026-11-30..2026-11-01"}); !errors.Is(err, access.ErrInvalidInput) {
