@@ -55,8 +55,14 @@ type AuditConfig struct {
 	// Retention removes whole segments below a signed checkpoint once
 	// they are older than this (0: keep forever).
 	Retention Duration `yaml:"retention"`
-	// ReaderGroups may ask for audit reports in Teams.
+	// ReaderGroups may ask for audit reports in Teams (transitive
+	// members) and download their CSV.
 	ReaderGroups []string `yaml:"reader_groups"`
+	// DownloadKeyFile holds the HMAC key (hex, at least 32 bytes) that
+	// signs report download links (or JITBOT_AUDIT_DOWNLOAD_KEY); without
+	// one each process signs with a random key of its own, and a link
+	// works only on the replica that made it.
+	DownloadKeyFile string `yaml:"download_key_file"`
 	// Feed configures GET /api/audit for SIEMs.
 	Feed AuditFeedConfig `yaml:"feed"`
 }
@@ -272,6 +278,16 @@ func (c *Config) validate() error {
 	for i, g := range c.Security.Groups {
 		if !access.IsObjectID(g) {
 			bad(fmt.Sprintf("security.groups[%d]", i), "want a group object id (a GUID), got %q", g)
+		}
+	}
+	for i, g := range c.Audit.ReaderGroups {
+		if !access.IsObjectID(g) {
+			bad(fmt.Sprintf("audit.reader_groups[%d]", i), "want a group object id (a GUID), got %q", g)
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || !secureURL(c.PublicURL) || u.RawQuery != "" || u.Fragment != "" {
+			bad("public_url", "want the https address people reach jitbot at (no query), e.g. https://jitbot.example.com, got %q", c.PublicURL)
 		}
 	}
 	if c.Revoke.MaxAttempts < 1 {

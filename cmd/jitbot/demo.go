@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/api"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
@@ -125,6 +128,9 @@ type assembly struct {
 	// local mode.
 	serviceHosts []string
 	logger       *slog.Logger
+	// links signs report download links, served under publicURL.
+	links     *audit.LinkSigner
+	publicURL string
 }
 
 func assemble(a assembly) (runtimeParts, error) {
@@ -143,9 +149,15 @@ func assemble(a assembly) (runtimeParts, error) {
 		return runtimeParts{}, fmt.Errorf("configure access service: %w", err)
 	}
 	notifier.Profile = svc.Profile
-	h, err := bot.New(bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger})
+	bc := bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger}
+	var download http.Handler
+	if a.links != nil {
+		bc.Links, bc.PublicURL = a.links, a.publicURL
+		download = &api.Download{Links: a.links, Reports: svc, Logger: a.logger}
+	}
+	h, err := bot.New(bc)
 	if err != nil {
 		return runtimeParts{}, fmt.Errorf("configure bot: %w", err)
 	}
-	return runtimeParts{handler: h, service: svc}, nil
+	return runtimeParts{handler: h, service: svc, download: download}, nil
 }

@@ -87,6 +87,8 @@ type runtimeParts struct {
 	handler *bot.Bot
 	service *access.Service
 	closeDB func() error
+	// download serves report downloads (nil: none).
+	download http.Handler
 }
 
 // runServer serves /api/messages and runs the expiry scheduler until ctx is
@@ -99,6 +101,9 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/messages", p.handler)
+	if p.download != nil {
+		mux.Handle("GET "+bot.DownloadPath+"{token}", p.download)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n")
