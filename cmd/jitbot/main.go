@@ -3,7 +3,8 @@
 // Adaptive Card, and the bot grants the membership and removes it at expiry.
 //
 // Subcommands: serve (production, jitbot.yaml), demo (everything on one
-// machine with no Azure account), manifest (the Teams app package), version.
+// machine with no Azure account), manifest (the Teams app package), audit
+// export (the audit log or the grants of a period), version.
 package main
 
 import (
@@ -46,6 +47,9 @@ Usage:
                                                 run the whole flow locally, no Azure account
   jitbot manifest --app-id <bot app id> [--out jitbot-teams-app.zip] [--print]
                                                 build the Teams app package
+  jitbot audit export --config jitbot.yaml [--since DAY] [--until DAY] [--profile P] [--user UPN-or-id]
+                      [--format csv|json|jsonl] [--view events|grants] [--out FILE]
+                                                export the audit log or the grants of a period
   jitbot version
 `
 
@@ -63,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = demo(ctx, args[1:], logger)
 	case "manifest":
 		err = manifestCmd(args[1:], stdout, getenv)
+	case "audit":
+		err = auditCmd(ctx, args[1:], stdout, logger, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "jitbot", version)
 	case "help", "-h", "--help":
