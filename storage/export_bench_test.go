@@ -2,13 +2,11 @@ package storage
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,13 +15,11 @@ import (
 	"github.com/jitbot/jitbot/audit"
 )
 
-// benchEvents is how many audit events BenchmarkExport exports.
-const benchEvents = 1_000_000
-
 // BenchmarkExport exports 1,000,000 audit events (the events view, CSV) from
 // SQLite and from PostgreSQL (with JITBOT_TEST_POSTGRES) and reports the
 // time and the peak Go heap while exporting, to show that memory stays
-// flat. Seeding the events is not timed. Run it on its own:
+// flat. Filling the chain (fillChain, shared with BenchmarkVerify) is not
+// timed. Run it on its own:
 //
 //	JITBOT_TEST_POSTGRES=... go test ./storage -run '^$' -bench BenchmarkExport -benchtime 1x -timeout 30m
 func BenchmarkExport(b *testing.B) {
@@ -41,7 +37,7 @@ func BenchmarkExport(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = db.Close() })
-			seedEvents(b, db, benchEvents)
+			fillChain(b, db, benchEvents)
 
 			b.ResetTimer()
 			var peak, base uint64
@@ -72,32 +68,6 @@ func BenchmarkExport(b *testing.B) {
 			b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
-}
-
-// seedEvents inserts n chained-looking audit events directly, in batches.
-func seedEvents(b *testing.B, db *DB, n int) {
-	b.Helper()
-	start := time.Now()
-	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	const batch = 1000
-	rows := make([]auditRow, 0, batch)
-	hash := func(i int) string { return fmt.Sprintf("%064x", i) }
-	for i := 1; i <= n; i++ {
-		rows = append(rows, auditRow{
-			Seq: int64(i), PrevHash: hash(i - 1), Hash: hash(i), At: at.Add(time.Duration(i) * time.Second),
-			ActorID: "11111111-1111-4111-8111-111111111111", ActorName: "Riley Responder", Action: string(access.ActionRequested),
-			RequestID: fmt.Sprintf("req-%d", i/4), Profile: "prod-db", GroupID: "aaaaaaaa-0000-4000-8000-000000000001",
-			TargetUserID: "11111111-1111-4111-8111-111111111111", Reason: "checkout latency spike " + strings.Repeat("x", 20),
-			ConversationID: "a:personal", ActivityID: "m-1",
-		})
-		if len(rows) == batch || i == n {
-			if err := db.gorm.Create(&rows).Error; err != nil {
-				b.Fatalf("seed: %v", err)
-			}
-			rows = rows[:0]
-		}
-	}
-	b.Logf("seeded %d events in %v", n, time.Since(start).Round(time.Millisecond))
 }
 
 func heapBytes() uint64 {

@@ -827,7 +827,7 @@ func (s *Store) AppendCheckpoint(_ context.Context, c access.Checkpoint) error {
 	c.At = stored(c.At)
 	i, found := slices.BinarySearchFunc(s.checkpoints, c.Seq, func(e access.Checkpoint, seq int64) int { return cmp.Compare(e.Seq, seq) })
 	if found {
-		return fmt.Errorf("store audit checkpoint at seq %d: already stored", c.Seq)
+		return fmt.Errorf("store audit checkpoint at seq %d: %w", c.Seq, access.ErrDuplicate)
 	}
 	s.checkpoints = slices.Insert(s.checkpoints, i, c)
 	return nil

@@ -19,25 +19,8 @@ import (
 	"github.com/jitbot/jitbot/storage"
 )
 
-const auditUsage = `Usage:
-  jitbot audit export --config jitbot.yaml [--since 2026-11-01] [--until 2026-12-01] [--profile P]
-                      [--user UPN-or-object-id] [--format csv|json|jsonl] [--view events|grants] [--out FILE]
-`
-
 // userResolver finds a user's object id from their user principal name.
 type userResolver func(ctx context.Context, cfg *Config, upn string) (string, error)
-
-// auditCmd runs `jitbot audit <subcommand>`.
-func auditCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger, getenv func(string) (string, bool)) error {
-	if len(args) == 0 {
-		return fmt.Errorf("audit: name a subcommand\n%s", auditUsage)
-	}
-	switch args[0] {
-	case "export":
-		return auditExport(ctx, args[1:], stdout, logger, getenv, graphUserID(getenv, logger))
-	}
-	return fmt.Errorf("audit: unknown subcommand %q\n%s", args[0], auditUsage)
-}
 
 // exportTime reads --since or --until: a UTC day (2026-11-01, its start)
 // or an RFC 3339 time.

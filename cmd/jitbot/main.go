@@ -4,7 +4,7 @@
 //
 // Subcommands: serve (production, jitbot.yaml), demo (everything on one
 // machine with no Azure account), manifest (the Teams app package), audit
-// export (the audit log or the grants of a period), version.
+// (verify and sign the tamper-evident audit log, export it), version.
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,9 +48,8 @@ Usage:
                                                 run the whole flow locally, no Azure account
   jitbot manifest --app-id <bot app id> [--out jitbot-teams-app.zip] [--print]
                                                 build the Teams app package
-  jitbot audit export --config jitbot.yaml [--since DAY] [--until DAY] [--profile P] [--user UPN-or-id]
-                      [--format csv|json|jsonl] [--view events|grants] [--out FILE]
-                                                export the audit log or the grants of a period
+  jitbot audit verify|checkpoint|keygen|export ...
+                                                check, sign and export the audit log (jitbot audit help)
   jitbot version
 `
 
@@ -95,6 +95,8 @@ type runtimeParts struct {
 	closeDB func() error
 	// download serves report downloads (nil: none).
 	download http.Handler
+	// jobs run beside the scheduler until shutdown (the audit checkpoints).
+	jobs []func(ctx context.Context)
 }
 
 // runServer serves /api/messages and runs the expiry scheduler until ctx is
@@ -125,6 +127,10 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	schedDone := make(chan error, 2)
 	go func() { schedDone <- p.service.Run(runCtx) }()
 	go func() { schedDone <- p.service.RunDrift(runCtx) }()
+	var jobs sync.WaitGroup
+	for _, job := range p.jobs {
+		jobs.Go(func() { job(runCtx) })
+	}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	logger.Info("jitbot listening", "addr", ln.Addr().String(), "endpoint", "/api/messages")
@@ -148,6 +154,7 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	cancelRun()
 	<-schedDone
 	<-schedDone
+	jobs.Wait()
 	if err := p.closeDB(); err != nil {
 		logger.Warn("close database", "err", err)
 	}
