@@ -85,10 +85,21 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 		_ = db.Close()
 		return fmt.Errorf("connector: %w", err)
 	}
+	// The demo's approvers may read audit reports; their download links
+	// point at this listener.
+	links, err := audit.NewRandomLinkSigner()
+	if err != nil {
+		_ = db.Close()
+		return err
+	}
 	parts, err := assemble(assembly{
 		tenantID: demoTenantID, profiles: []access.Profile{profile}, store: db, dir: dir,
 		conn: conn, local: true, botID: demoBotID, serviceURL: *serviceURL, logger: logger,
-		tune: func(c *access.Config) { c.DriftInterval = time.Minute },
+		links: links, publicURL: "http://" + *listen,
+		tune: func(c *access.Config) {
+			c.DriftInterval = time.Minute
+			c.AuditReaderGroups = []string{demoApproverGroupID}
+		},
 	})
 	if err != nil {
 		_ = db.Close()
