@@ -42,6 +42,13 @@ type RequestStore interface {
 	// OpenRequests returns the user's pending, approved and active requests,
 	// newest first, with their grants.
 	OpenRequests(ctx context.Context, userID string) ([]Request, error)
+	// RecordFeedback stores the requester's feedback f on request
+	// requestID (f.At is required) and appends ev, in one transaction,
+	// once: when the request already has feedback it changes nothing and
+	// returns ErrFeedbackRecorded (ErrNotFound when there is no such
+	// request). Whether feedback may be given is decided by the caller
+	// (see FeedbackAsked); requests are loaded with their Feedback.
+	RecordFeedback(ctx context.Context, requestID string, f Feedback, ev AuditEvent) error
 }
 
 // GrantStore keeps grants, their claims, the membership ledger and the

@@ -78,6 +78,20 @@ type grantRow struct {
 
 func (grantRow) TableName() string { return "grants" }
 
+// feedbackRow is a requester's feedback once their access ended: at most one
+// per request (the primary key), never updated.
+type feedbackRow struct {
+	RequestID  string    `gorm:"primaryKey"`
+	Useful     string    `gorm:"not null"`
+	FastEnough bool      `gorm:"not null"`
+	Comment    string    `gorm:"not null"`
+	At         time.Time `gorm:"not null"`
+
+	Request *requestRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`
+}
+
+func (feedbackRow) TableName() string { return "feedback" }
+
 // auditRow is one audit event. The table is append-only: nothing in this
 // package updates or deletes its rows.
 type auditRow struct {
@@ -133,5 +147,5 @@ func (membershipRow) TableName() string { return "demo_memberships" }
 
 // models lists the tables migrated at Open.
 func models() []any {
-	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}}
+	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &feedbackRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}}
 }
