@@ -37,6 +37,7 @@ var fixtureStamps = map[string]bool{
 	"2026-11-23T22:08:00Z": true, // the staging grant of the status card
 	"2026-11-23T19:08:00Z": true, // alertAt
 	"2026-11-23T20:08:00Z": true, // resolvedAt
+	"2026-11-23T16:31:00Z": true, // feedbackAt
 }
 
 func profileProdDB() access.Profile {
@@ -213,6 +214,9 @@ func goldenCards() map[string]Card {
 		all[name] = card
 	}
 	for name, card := range statusGoldens() {
+		all[name] = card
+	}
+	for name, card := range feedbackGoldens() {
 		all[name] = card
 	}
 	return all
