@@ -122,6 +122,45 @@ type AuditLog interface {
 	AppendAudit(ctx context.Context, ev AuditEvent) error
 	// Audit returns events matching the filter, oldest first.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// EachAudit calls fn with every event matching q in chain order
+	// (ascending Seq; the events from before the chain, Seq 0, first in
+	// the order they were appended), reading a page at a time so that
+	// memory stays flat. It stops at fn's first error and returns it.
+	EachAudit(ctx context.Context, q AuditQuery, fn func(AuditEvent) error) error
+	// ChainHead returns the last appended event's place in the chain
+	// (zero before the first).
+	ChainHead(ctx context.Context) (ChainHead, error)
+	// AppendCheckpoint stores a signed checkpoint. A second checkpoint of
+	// the same Seq is refused.
+	AppendCheckpoint(ctx context.Context, c Checkpoint) error
+	// EachCheckpoint calls fn with every stored checkpoint, ascending Seq,
+	// and stops at fn's first error, returning it.
+	EachCheckpoint(ctx context.Context, fn func(Checkpoint) error) error
+	// PruneAudit removes the events up to and including c.Seq and the
+	// checkpoints before c, which must be stored as given; c stays, so
+	// that the rest of the chain still verifies from it. It returns how
+	// many events it removed. Which checkpoint may be pruned to is the
+	// caller's decision (see audit.RetentionCut).
+	PruneAudit(ctx context.Context, c Checkpoint) (removed int64, err error)
+}
+
+// ChainHead is a place in the audit hash chain: the sequence number and
+// hash of the last event appended.
+type ChainHead struct {
+	Seq  int64
+	Hash string
+}
+
+// Checkpoint is a signed statement of the audit chain's head at a time
+// (see package audit for the signed message).
+type Checkpoint struct {
+	Seq  int64
+	Hash string
+	At   time.Time
+	// KeyID names the public key that verifies Signature (see
+	// audit.KeyID); Signature is its standard base64 encoding.
+	KeyID     string
+	Signature string
 }
 
 // AuditQuery selects audit events to stream in chain order (ascending

@@ -263,6 +263,10 @@ const (
 	// (someone other than the requester).
 	ActionFeedback        Action = "request.feedback"
 	ActionFeedbackRefused Action = "request.feedback_refused"
+
+	// ActionAuditGenesis seals the events written before the audit log
+	// was hash-chained (see package audit).
+	ActionAuditGenesis Action = "audit.genesis"
 )
 
 // AuditEvent is one append-only record of a transition.

@@ -157,6 +157,9 @@ func fromGrantRows(rows []grantRow) ([]access.Grant, error) {
 
 func toAuditRow(ev *access.AuditEvent) auditRow {
 	return auditRow{
+		Seq:            ev.Seq,
+		PrevHash:       ev.PrevHash,
+		Hash:           ev.Hash,
 		At:             dbTime(ev.At),
 		ActorID:        ev.Actor.ObjectID,
 		ActorName:      ev.Actor.Name,
@@ -174,6 +177,9 @@ func toAuditRow(ev *access.AuditEvent) auditRow {
 func fromAuditRow(row *auditRow) access.AuditEvent {
 	return access.AuditEvent{
 		ID:             row.ID,
+		Seq:            row.Seq,
+		PrevHash:       row.PrevHash,
+		Hash:           row.Hash,
 		At:             row.At.UTC(),
 		Actor:          access.Person{ObjectID: row.ActorID, Name: row.ActorName},
 		Action:         access.Action(row.Action),

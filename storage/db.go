@@ -195,6 +195,9 @@ func migrate(gdb *gorm.DB) error {
 	if err := gdb.AutoMigrate(models()...); err != nil {
 		return err
 	}
+	if err := migrateChain(gdb); err != nil {
+		return err
+	}
 	if !legacy {
 		return nil
 	}

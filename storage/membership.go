@@ -45,7 +45,17 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 			return err
 		}
 		m := &access.Membership{GroupID: groupID, UserID: userID, PreExisting: ledger.PreExisting, Grants: grants}
-		return fn(m, &membershipTx{tx: tx, groupID: groupID, userID: userID})
+		mtx := &membershipTx{tx: tx, groupID: groupID, userID: userID}
+		if err := fn(m, mtx); err != nil {
+			return err
+		}
+		// The events go last: appending locks the chain head.
+		for _, ev := range mtx.events {
+			if err := appendAudit(tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -53,6 +63,8 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 type membershipTx struct {
 	tx              *gorm.DB
 	groupID, userID string
+	// events are appended, in order, once the decision returns.
+	events []access.AuditEvent
 }
 
 // Decide records d on request requestID and moves it to state to, if the
@@ -181,5 +193,15 @@ func (m *membershipTx) SetPreExisting(pre bool, at time.Time) error {
 	return nil
 }
 
-// Append appends ev.
-func (m *membershipTx) Append(ev access.AuditEvent) error { return appendAudit(m.tx, ev) }
+// Append appends ev to the audit log when the decision returns (after its
+// other writes, see appendAudit).
+func (m *membershipTx) Append(ev access.AuditEvent) error {
+	if ev.Action == "" {
+		return errors.New("audit event has no action")
+	}
+	if ev.At.IsZero() {
+		return fmt.Errorf("audit event %s has no time", ev.Action)
+	}
+	m.events = append(m.events, ev)
+	return nil
+}

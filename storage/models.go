@@ -93,9 +93,15 @@ type feedbackRow struct {
 func (feedbackRow) TableName() string { return "feedback" }
 
 // auditRow is one audit event. The table is append-only: nothing in this
-// package updates or deletes its rows.
+// package updates its rows, and only PruneAudit deletes whole segments
+// below a signed checkpoint. Seq is the event's place in the hash chain (0
+// for the events from before the chain, which its genesis event seals):
+// unique among chained events.
 type auditRow struct {
 	ID             int64     `gorm:"primaryKey;autoIncrement"`
+	Seq            int64     `gorm:"not null;default:0;index:idx_audit_seq;uniqueIndex:idx_audit_chain_seq,where:seq > 0"`
+	PrevHash       string    `gorm:"not null;default:''"`
+	Hash           string    `gorm:"not null;default:''"`
 	At             time.Time `gorm:"not null;index"`
 	ActorID        string    `gorm:"not null"`
 	ActorName      string    `gorm:"not null"`
@@ -110,6 +116,27 @@ type auditRow struct {
 }
 
 func (auditRow) TableName() string { return "audit_events" }
+
+// chainHeadRow is the head of the audit hash chain: one row (ID 1), locked
+// by every append so that appends from every replica form one chain.
+type chainHeadRow struct {
+	ID   int64  `gorm:"primaryKey;autoIncrement:false"`
+	Seq  int64  `gorm:"not null"`
+	Hash string `gorm:"not null"`
+}
+
+func (chainHeadRow) TableName() string { return "audit_chain_head" }
+
+// checkpointRow is a signed checkpoint of the chain head.
+type checkpointRow struct {
+	Seq       int64     `gorm:"primaryKey;autoIncrement:false"`
+	Hash      string    `gorm:"not null"`
+	At        time.Time `gorm:"not null"`
+	KeyID     string    `gorm:"not null"`
+	Signature string    `gorm:"not null"`
+}
+
+func (checkpointRow) TableName() string { return "audit_checkpoints" }
 
 // ledgerRow is the membership ledger: one row per (group, user) that a
 // grant ever touched. It exists to be locked: WithMembership locks it for
@@ -147,5 +174,5 @@ func (membershipRow) TableName() string { return "demo_memberships" }
 
 // models lists the tables migrated at Open.
 func models() []any {
-	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &feedbackRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}}
+	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &feedbackRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}, &chainHeadRow{}, &checkpointRow{}}
 }

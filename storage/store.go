@@ -294,12 +294,12 @@ func (db *DB) Deny(ctx context.Context, id string, d access.Decision, ev access.
 		if err := storeDecision(tx, id, d); err != nil {
 			return err
 		}
-		if err := appendAudit(tx, ev); err != nil {
+		r, err := getRequest(tx, id)
+		if err != nil {
 			return err
 		}
-		r, err := getRequest(tx, id)
 		out = r
-		return err
+		return appendAudit(tx, ev)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deny request %s: %w", id, err)
@@ -358,25 +358,8 @@ func (db *DB) OpenRequests(ctx context.Context, userID string) ([]access.Request
 // AppendAudit appends an event that goes with no state change; its At is
 // required.
 func (db *DB) AppendAudit(ctx context.Context, ev access.AuditEvent) error {
-	conn, cancel := db.conn(ctx)
-	defer cancel()
-	if err := appendAudit(conn, ev); err != nil {
+	if err := db.tx(ctx, func(tx *gorm.DB) error { return appendAudit(tx, ev) }); err != nil {
 		return fmt.Errorf("append audit event: %w", err)
-	}
-	return nil
-}
-
-// appendAudit inserts ev, which must have an action and a time.
-func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
-	if ev.Action == "" {
-		return errors.New("audit event has no action")
-	}
-	if ev.At.IsZero() {
-		return fmt.Errorf("audit event %s has no time", ev.Action)
-	}
-	row := toAuditRow(&ev)
-	if err := tx.Create(&row).Error; err != nil {
-		return fmt.Errorf("store audit event %s: %w", ev.Action, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/audit"
 )
 
 func TestOpenRejectsUnsupportedURL(t *testing.T) {
@@ -380,7 +381,10 @@ func TestAudit(t *testing.T) {
 		if want := []string{"", "first", "second", "third"}; !equalStrings(reasons, want) {
 			t.Errorf("events of the request = %q, want oldest first %q", reasons, want)
 		}
-		if !reflect.DeepEqual(mine[2], access.AuditEvent{ID: mine[2].ID, At: extra[2].At, Actor: botP, Action: extra[2].Action,
+		if mine[2].Seq != 5 || mine[2].PrevHash != mine[1].Hash || mine[2].Hash != audit.HashEvent(mine[2]) {
+			t.Errorf("event read back is not chained to the one before: %+v after %+v", mine[2], mine[1])
+		}
+		if !reflect.DeepEqual(mine[2], access.AuditEvent{ID: mine[2].ID, Seq: mine[2].Seq, PrevHash: mine[2].PrevHash, Hash: mine[2].Hash, At: extra[2].At, Actor: botP, Action: extra[2].Action,
 			RequestID: req.ID, Profile: "db-admin", GroupID: "g", TargetUserID: alice.ObjectID, Reason: "second",
 			ConversationID: "19:c", ActivityID: "a1"}) {
 			t.Errorf("event read back = %+v, want every field of %+v", mine[2], extra[2])

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/audit"
 )
 
 var _ access.Store = (*Store)(nil)
@@ -31,8 +32,11 @@ type Store struct {
 	ledger   map[[2]string]*ledgerEntry // by {group, user}
 	drift    map[[2]string]time.Time
 	feedback map[string]access.Feedback // by request id
-	audit    []access.AuditEvent
-	nextID   int64
+	audit    []access.AuditEvent        // in chain order
+	head     access.ChainHead
+	// checkpoints are in ascending Seq.
+	checkpoints []access.Checkpoint
+	nextID      int64
 }
 
 type ledgerEntry struct {
@@ -109,7 +113,8 @@ func (s *Store) appendAudit(ev access.AuditEvent) error {
 	}
 	s.nextID++
 	ev.ID = s.nextID
-	ev.At = stored(ev.At)
+	ev = audit.Link(s.head, ev)
+	s.head = audit.Head(ev)
 	s.audit = append(s.audit, ev)
 	return nil
 }
@@ -274,6 +279,7 @@ type snapshot struct {
 	grants   map[string]access.Grant
 	ledger   map[[2]string]ledgerEntry
 	audit    int
+	head     access.ChainHead
 	nextID   int64
 }
 
@@ -282,7 +288,7 @@ func (s *Store) save() snapshot {
 		requests: make(map[string]access.Request, len(s.requests)),
 		grants:   make(map[string]access.Grant, len(s.grants)),
 		ledger:   make(map[[2]string]ledgerEntry, len(s.ledger)),
-		audit:    len(s.audit), nextID: s.nextID,
+		audit:    len(s.audit), head: s.head, nextID: s.nextID,
 	}
 	for k, r := range s.requests {
 		c := *r
@@ -312,6 +318,7 @@ func (s *Store) restore(sn snapshot) {
 		s.ledger[k] = &l
 	}
 	s.audit = s.audit[:sn.audit]
+	s.head = sn.head
 	s.nextID = sn.nextID
 }
 
@@ -740,4 +747,102 @@ func (s *Store) Audit(_ context.Context, f access.AuditFilter) ([]access.AuditEv
 		out = out[:f.Limit]
 	}
 	return out, nil
+}
+
+// auditPage is how many events EachAudit copies at a time.
+const auditPage = 1000
+
+// EachAudit calls fn with every event matching q in chain order, copying a
+// page at a time so that fn runs with the store unlocked.
+func (s *Store) EachAudit(_ context.Context, q access.AuditQuery, fn func(access.AuditEvent) error) error {
+	after := q.AfterSeq
+	sent := 0
+	for {
+		s.mu.Lock()
+		var page []access.AuditEvent
+		done := true
+		for _, ev := range s.audit {
+			if ev.Seq <= after {
+				continue
+			}
+			if len(page) == auditPage || (q.Limit > 0 && sent+len(page) == q.Limit) {
+				done = q.Limit > 0 && sent+len(page) == q.Limit
+				break
+			}
+			after = ev.Seq
+			switch {
+			case !q.Since.IsZero() && ev.At.Before(stored(q.Since)):
+			case !q.Until.IsZero() && !ev.At.Before(stored(q.Until)):
+			case q.Profile != "" && ev.Profile != q.Profile:
+			case q.UserID != "" && ev.Actor.ObjectID != q.UserID && ev.TargetUserID != q.UserID:
+			default:
+				page = append(page, ev)
+			}
+		}
+		s.mu.Unlock()
+		for _, ev := range page {
+			if err := fn(ev); err != nil {
+				return err
+			}
+		}
+		sent += len(page)
+		if done {
+			return nil
+		}
+	}
+}
+
+// ChainHead returns the chain's head.
+func (s *Store) ChainHead(context.Context) (access.ChainHead, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.head, nil
+}
+
+// AppendCheckpoint stores c; a second checkpoint of the same Seq is
+// refused.
+func (s *Store) AppendCheckpoint(_ context.Context, c access.Checkpoint) error {
+	if c.Seq <= 0 || c.Hash == "" || c.At.IsZero() || c.Signature == "" {
+		return fmt.Errorf("store audit checkpoint at seq %d: seq, hash, time and signature are required", c.Seq)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.At = stored(c.At)
+	i, found := slices.BinarySearchFunc(s.checkpoints, c.Seq, func(e access.Checkpoint, seq int64) int { return cmp.Compare(e.Seq, seq) })
+	if found {
+		return fmt.Errorf("store audit checkpoint at seq %d: already stored", c.Seq)
+	}
+	s.checkpoints = slices.Insert(s.checkpoints, i, c)
+	return nil
+}
+
+// EachCheckpoint calls fn with every checkpoint, ascending Seq.
+func (s *Store) EachCheckpoint(_ context.Context, fn func(access.Checkpoint) error) error {
+	s.mu.Lock()
+	cs := slices.Clone(s.checkpoints)
+	s.mu.Unlock()
+	for _, c := range cs {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PruneAudit removes the events up to c.Seq and the checkpoints before c,
+// which must be stored as given.
+func (s *Store) PruneAudit(_ context.Context, c access.Checkpoint) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, found := slices.BinarySearchFunc(s.checkpoints, c.Seq, func(e access.Checkpoint, seq int64) int { return cmp.Compare(e.Seq, seq) })
+	if !found || s.checkpoints[i].Hash != c.Hash || s.checkpoints[i].Signature != c.Signature {
+		return 0, fmt.Errorf("prune audit log to checkpoint %d: no such checkpoint stored", c.Seq)
+	}
+	n := 0
+	for n < len(s.audit) && s.audit[n].Seq <= c.Seq {
+		n++
+	}
+	s.audit = slices.Delete(s.audit, 0, n)
+	s.checkpoints = slices.Delete(s.checkpoints, 0, i)
+	return int64(n), nil
 }

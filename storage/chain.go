@@ -1,0 +1,245 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/audit"
+)
+
+// chainHeadID is the id of the chain head's one row.
+const chainHeadID = 1
+
+// auditPage is how many events EachAudit reads at a time.
+const auditPage = 1000
+
+// lockHead reads the chain head row, locked FOR UPDATE on PostgreSQL until
+// the transaction ends (SQLite's write transactions serialise already).
+func lockHead(tx *gorm.DB) (chainHeadRow, error) {
+	q := tx.Where("id = ?", chainHeadID)
+	if tx.Dialector.Name() == DriverPostgres {
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	var head chainHeadRow
+	if err := q.Take(&head).Error; err != nil {
+		return head, fmt.Errorf("lock audit chain head: %w", err)
+	}
+	return head, nil
+}
+
+// appendAudit links ev to the chain and inserts it, which must have an
+// action and a time. It locks the chain head row until tx ends, so it must
+// be the transaction's last write (it then never waits for a lock while
+// holding the head, and appends from every replica form one chain); when
+// the transaction rolls back the head does too, leaving no gap.
+func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
+	if ev.Action == "" {
+		return errors.New("audit event has no action")
+	}
+	if ev.At.IsZero() {
+		return fmt.Errorf("audit event %s has no time", ev.Action)
+	}
+	head, err := lockHead(tx)
+	if err != nil {
+		return err
+	}
+	ev = audit.Link(access.ChainHead{Seq: head.Seq, Hash: head.Hash}, ev)
+	row := toAuditRow(&ev)
+	if err := tx.Create(&row).Error; err != nil {
+		return fmt.Errorf("store audit event %s: %w", ev.Action, err)
+	}
+	res := tx.Model(&chainHeadRow{}).Where("id = ? AND seq = ?", chainHeadID, head.Seq).
+		Updates(map[string]any{"seq": ev.Seq, "hash": ev.Hash})
+	if res.Error != nil {
+		return fmt.Errorf("advance audit chain head: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return errors.New("advance audit chain head: the head moved during the append")
+	}
+	return nil
+}
+
+// migrateChain creates the chain head row and, when the database holds
+// events from before the chain, seals them with a genesis event. The head
+// row lock makes it happen once, however many replicas open the database
+// at the same time.
+func migrateChain(gdb *gorm.DB) error {
+	if err := gdb.Clauses(clause.OnConflict{DoNothing: true}).Create(&chainHeadRow{ID: chainHeadID}).Error; err != nil {
+		return fmt.Errorf("create audit chain head: %w", err)
+	}
+	return gdb.Transaction(func(tx *gorm.DB) error {
+		head, err := lockHead(tx)
+		if err != nil {
+			return err
+		}
+		if head.Seq != 0 {
+			return nil
+		}
+		var d audit.LegacyDigest
+		var last int64
+		for {
+			var rows []auditRow
+			if err := tx.Where("seq = 0 AND id > ?", last).Order("id").Limit(auditPage).Find(&rows).Error; err != nil {
+				return fmt.Errorf("read events from before the audit chain: %w", err)
+			}
+			for i := range rows {
+				d.Add(fromAuditRow(&rows[i]))
+			}
+			if len(rows) < auditPage {
+				break
+			}
+			last = rows[len(rows)-1].ID
+		}
+		if d.Count() == 0 {
+			return nil
+		}
+		if err := appendAudit(tx, d.Genesis()); err != nil {
+			return fmt.Errorf("seal %d events from before the audit chain: %w", d.Count(), err)
+		}
+		return nil
+	})
+}
+
+// EachAudit calls fn with every event matching q in chain order: the events
+// from before the chain (Seq 0) in id order, then ascending Seq. It reads
+// auditPage events at a time and stops at fn's first error, returning it.
+func (db *DB) EachAudit(ctx context.Context, q access.AuditQuery, fn func(access.AuditEvent) error) error {
+	ctx, cancel := db.ctx(ctx)
+	defer cancel()
+	// legacy is true while the events of Seq 0 are read, by id.
+	legacy := q.AfterSeq <= 0
+	var lastID int64
+	lastSeq := max(q.AfterSeq, 0)
+	sent := 0
+	for {
+		page := auditPage
+		if q.Limit > 0 {
+			page = min(page, q.Limit-sent)
+			if page <= 0 {
+				return nil
+			}
+		}
+		s := db.gorm.WithContext(ctx).Model(&auditRow{})
+		if legacy {
+			s = s.Where("seq = 0 AND id > ?", lastID).Order("id")
+		} else {
+			s = s.Where("seq > ?", lastSeq).Order("seq")
+		}
+		if !q.Since.IsZero() {
+			s = s.Where("at >= ?", dbTime(q.Since))
+		}
+		if !q.Until.IsZero() {
+			s = s.Where("at < ?", dbTime(q.Until))
+		}
+		if q.Profile != "" {
+			s = s.Where("profile = ?", q.Profile)
+		}
+		if q.UserID != "" {
+			s = s.Where("actor_id = ? OR target_user_id = ?", q.UserID, q.UserID)
+		}
+		var rows []auditRow
+		if err := s.Limit(page).Find(&rows).Error; err != nil {
+			return fmt.Errorf("read audit log: %w", err)
+		}
+		for i := range rows {
+			if err := fn(fromAuditRow(&rows[i])); err != nil {
+				return err
+			}
+		}
+		sent += len(rows)
+		if len(rows) < page {
+			if !legacy {
+				return nil
+			}
+			legacy = false
+			continue
+		}
+		if legacy {
+			lastID = rows[len(rows)-1].ID
+		} else {
+			lastSeq = rows[len(rows)-1].Seq
+		}
+	}
+}
+
+// ChainHead returns the chain's head as stored.
+func (db *DB) ChainHead(ctx context.Context) (access.ChainHead, error) {
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	var head chainHeadRow
+	if err := conn.Where("id = ?", chainHeadID).Take(&head).Error; err != nil {
+		return access.ChainHead{}, fmt.Errorf("read audit chain head: %w", err)
+	}
+	return access.ChainHead{Seq: head.Seq, Hash: head.Hash}, nil
+}
+
+// AppendCheckpoint stores c; a second checkpoint of the same Seq is
+// refused.
+func (db *DB) AppendCheckpoint(ctx context.Context, c access.Checkpoint) error {
+	if c.Seq <= 0 || c.Hash == "" || c.At.IsZero() || c.Signature == "" {
+		return fmt.Errorf("store audit checkpoint at seq %d: seq, hash, time and signature are required", c.Seq)
+	}
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	err := conn.Create(&checkpointRow{Seq: c.Seq, Hash: c.Hash, At: dbTime(c.At), KeyID: c.KeyID, Signature: c.Signature}).Error
+	if err != nil {
+		return fmt.Errorf("store audit checkpoint at seq %d: %w", c.Seq, err)
+	}
+	return nil
+}
+
+// EachCheckpoint calls fn with every checkpoint, ascending Seq, a page at a
+// time.
+func (db *DB) EachCheckpoint(ctx context.Context, fn func(access.Checkpoint) error) error {
+	ctx, cancel := db.ctx(ctx)
+	defer cancel()
+	var last int64 = -1
+	for {
+		var rows []checkpointRow
+		if err := db.gorm.WithContext(ctx).Where("seq > ?", last).Order("seq").Limit(auditPage).Find(&rows).Error; err != nil {
+			return fmt.Errorf("read audit checkpoints: %w", err)
+		}
+		for _, r := range rows {
+			if err := fn(access.Checkpoint{Seq: r.Seq, Hash: r.Hash, At: r.At.UTC(), KeyID: r.KeyID, Signature: r.Signature}); err != nil {
+				return err
+			}
+		}
+		if len(rows) < auditPage {
+			return nil
+		}
+		last = rows[len(rows)-1].Seq
+	}
+}
+
+// PruneAudit removes the events up to c.Seq and the checkpoints before it,
+// in one transaction; c must be stored exactly as given.
+func (db *DB) PruneAudit(ctx context.Context, c access.Checkpoint) (int64, error) {
+	var removed int64
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		var row checkpointRow
+		if err := tx.Where("seq = ?", c.Seq).Take(&row).Error; err != nil {
+			return fmt.Errorf("find checkpoint: %w", err)
+		}
+		if row.Hash != c.Hash || row.Signature != c.Signature {
+			return errors.New("the stored checkpoint differs from the one given")
+		}
+		res := tx.Where("seq <= ?", c.Seq).Delete(&auditRow{})
+		if res.Error != nil {
+			return fmt.Errorf("delete events: %w", res.Error)
+		}
+		removed = res.RowsAffected
+		if err := tx.Where("seq < ?", c.Seq).Delete(&checkpointRow{}).Error; err != nil {
+			return fmt.Errorf("delete older checkpoints: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune audit log to checkpoint %d: %w", c.Seq, err)
+	}
+	return removed, nil
+}
