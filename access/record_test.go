@@ -27,6 +27,10 @@ func TestGrantRecordsAndEachRequest(t *testing.T) {
 		if n, err := e.svc.Work(ctx); err != nil || n != 1 {
 			t.Fatalf("expiry: %d %v", n, err)
 		}
+		if _, err := e.svc.Feedback(ctx, access.FeedbackInput{TenantID: tenant, RequestID: expired.ID, Who: riley,
+			Useful: string(access.UsefulYes), FastEnough: access.AnswerYes}); err != nil {
+			t.Fatalf("feedback: %v", err)
+		}
 		e.clock.Advance(time.Minute)
 		denied := e.submit(sam, time.Hour)
 		e.clock.Advance(10 * time.Minute)
@@ -46,6 +50,9 @@ func TestGrantRecordsAndEachRequest(t *testing.T) {
 			ex.TimeToDecision != 3*time.Minute || ex.RequestedDuration != time.Hour || ex.ActualDuration != time.Hour ||
 			!ex.RequestedAt.Equal(start) || !ex.GrantedAt.Equal(start.Add(3*time.Minute)) || !ex.EndedAt.Equal(start.Add(63*time.Minute)) {
 			t.Errorf("expired grant's record: %+v", ex)
+		}
+		if f := ex.Feedback; f == nil || f.Useful != access.UsefulYes || !f.FastEnough || f.At.IsZero() {
+			t.Errorf("expired grant's feedback: %+v", f)
 		}
 		dn := all[1]
 		if dn.Outcome != access.OutcomeDenied || dn.DeniedBy != alex || dn.DenyReason != "no ticket" || len(dn.Approvals) != 0 ||

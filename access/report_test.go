@@ -54,6 +54,10 @@ func TestAuditReport(t *testing.T) {
 		if _, err := e.svc.Work(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := e.svc.Feedback(ctx, access.FeedbackInput{TenantID: tenant, RequestID: first.ID, Who: riley,
+			Useful: string(access.UsefulPartly), FastEnough: access.AnswerNo, Comment: "approval took a while"}); err != nil {
+			t.Fatalf("feedback: %v", err)
+		}
 		second := e.submit(riley, time.Hour)
 		e.clock.Advance(10 * time.Minute)
 		if _, err := e.decide(second.ID, alex, access.Deny, "not now"); err != nil {
@@ -93,6 +97,9 @@ func TestAuditReport(t *testing.T) {
 		if len(rep.TopRequesters) != 1 || rep.TopRequesters[0] != (access.PersonCount{Person: riley, Count: 3}) ||
 			len(rep.TopApprovers) != 1 || rep.TopApprovers[0] != (access.PersonCount{Person: alex, Count: 2}) {
 			t.Errorf("top: %+v %+v", rep.TopRequesters, rep.TopApprovers)
+		}
+		if rep.Feedback != (access.FeedbackCounts{Answers: 1, UsefulPartly: 1, NotFastEnough: 1, Comments: 1}) {
+			t.Errorf("feedback counts: %+v", rep.Feedback)
 		}
 		if rep.Irrevocable != 1 || rep.Drift != 2 {
 			t.Errorf("irrevocable %d, drift %d in the period, want 1 and 2", rep.Irrevocable, rep.Drift)

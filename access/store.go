@@ -58,6 +58,13 @@ type RequestStore interface {
 	// time so that memory stays flat however many there are. It stops at
 	// fn's first error and returns it.
 	EachRequest(ctx context.Context, q RequestQuery, fn func(Request) error) error
+	// RecordFeedback stores the requester's feedback f on request
+	// requestID (f.At is required) and appends ev, in one transaction,
+	// once: when the request already has feedback it changes nothing and
+	// returns ErrFeedbackRecorded (ErrNotFound when there is no such
+	// request). Whether feedback may be given is decided by the caller
+	// (see FeedbackAsked); requests are loaded with their Feedback.
+	RecordFeedback(ctx context.Context, requestID string, f Feedback, ev AuditEvent) error
 }
 
 // GrantStore keeps grants, their claims, the membership ledger and the

@@ -41,6 +41,7 @@ type Service interface {
 	RetryNow(ctx context.Context, tenantID, grantID string, who access.Person) (access.Alert, error)
 	Alert(ctx context.Context, tenantID, grantID string) (access.Alert, error)
 	AuditReport(ctx context.Context, in access.ReportInput) (*access.Report, error)
+	Feedback(ctx context.Context, in access.FeedbackInput) (*access.Request, error)
 }
 
 // LinkSigner signs a report's download link (audit.LinkSigner).
@@ -473,6 +474,16 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
 		return http.StatusOK, cards.InvokeResponse(cards.Alert(a))
+	case cards.VerbFeedback:
+		req, err := b.cfg.Service.Feedback(ctx, access.FeedbackInput{
+			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Who: personOf(act),
+			Useful: str(cards.InputUseful), FastEnough: str(cards.InputFastEnough), Comment: str(cards.InputComment),
+			ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+		})
+		if err != nil {
+			return http.StatusOK, cards.MessageResponse(b.userError(err))
+		}
+		return http.StatusOK, cards.InvokeResponse(cards.FeedbackRecorded(req))
 	case cards.VerbSubmitRequest:
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
 	default:

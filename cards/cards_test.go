@@ -39,6 +39,7 @@ var fixtureStamps = map[string]bool{
 	"2026-11-23T20:08:00Z": true, // resolvedAt
 	"2026-11-16T14:05:00Z": true, // reportSince
 	"2026-11-23T14:15:00Z": true, // the report's link expiry
+	"2026-11-23T16:31:00Z": true, // feedbackAt
 }
 
 func profileProdDB() access.Profile {
@@ -215,6 +216,9 @@ func goldenCards() map[string]Card {
 		all[name] = card
 	}
 	for name, card := range statusGoldens() {
+		all[name] = card
+	}
+	for name, card := range feedbackGoldens() {
 		all[name] = card
 	}
 	for name, card := range reportGoldens() {

@@ -31,7 +31,8 @@ type Store struct {
 	grants   map[string]*access.Grant
 	ledger   map[[2]string]*ledgerEntry // by {group, user}
 	drift    map[[2]string]time.Time
-	audit    []access.AuditEvent // in chain order
+	feedback map[string]access.Feedback // by request id
+	audit    []access.AuditEvent        // in chain order
 	head     access.ChainHead
 	// checkpoints are in ascending Seq.
 	checkpoints []access.Checkpoint
@@ -53,6 +54,7 @@ func NewStore() *Store {
 		ledger:    map[[2]string]*ledgerEntry{},
 		drift:     map[[2]string]time.Time{},
 		downloads: map[string]bool{},
+		feedback:  map[string]access.Feedback{},
 	}
 }
 
@@ -92,7 +94,10 @@ func (s *Store) request(id string) *access.Request {
 	}
 	out := *r
 	out.Decisions = slices.Clone(r.Decisions)
-	out.Grant = nil
+	out.Grant, out.Feedback = nil, nil
+	if f, ok := s.feedback[id]; ok {
+		out.Feedback = &f
+	}
 	for _, g := range s.grants {
 		if g.RequestID == id {
 			c := *g
@@ -165,6 +170,35 @@ func (s *Store) GetRequest(_ context.Context, id string) (*access.Request, error
 		return nil, fmt.Errorf("get request %s: %w", id, access.ErrNotFound)
 	}
 	return r, nil
+}
+
+// RecordFeedback stores the requester's feedback on a request once and
+// appends ev; a second time it changes nothing and returns
+// ErrFeedbackRecorded.
+func (s *Store) RecordFeedback(_ context.Context, requestID string, f access.Feedback, ev access.AuditEvent) error {
+	if f.At.IsZero() {
+		return fmt.Errorf("record feedback on %s: feedback has no time", requestID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.requests[requestID]; !ok {
+		return fmt.Errorf("record feedback on %s: %w", requestID, access.ErrNotFound)
+	}
+	if _, done := s.feedback[requestID]; done {
+		return fmt.Errorf("record feedback on %s: %w", requestID, access.ErrFeedbackRecorded)
+	}
+	if ev.At.IsZero() {
+		ev.At = f.At
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = requestID
+	}
+	if err := s.appendAudit(ev); err != nil {
+		return fmt.Errorf("record feedback on %s: %w", requestID, err)
+	}
+	f.At = stored(f.At)
+	s.feedback[requestID] = f
+	return nil
 }
 
 // SetApprovalCard records where the approval card was posted.

@@ -138,6 +138,9 @@ type ProfileSpec struct {
 		Groups    []string `yaml:"groups"`
 		ChannelID string   `yaml:"channel_id"`
 	} `yaml:"approvers"`
+	// Feedback asks the requester, once a grant ended by expiry, whether
+	// the access served them and approval was fast enough (default true).
+	Feedback *bool `yaml:"feedback"`
 }
 
 // Duration reads Go duration syntax (45m, 2h, 1h30m).
@@ -355,6 +358,7 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 		MinDuration: time.Duration(p.MinDuration), MaxDuration: time.Duration(p.MaxDuration),
 		RequireTicket: p.RequireTicket, RequesterGroups: p.Requesters.Groups,
 		ApproverGroups: p.Approvers.Groups, ApproverChannelID: p.Approvers.ChannelID,
+		NoFeedback: p.Feedback != nil && !*p.Feedback,
 	}
 	if p.TicketPattern != "" {
 		re, err := regexp.Compile(p.TicketPattern)

@@ -59,6 +59,27 @@ func TestParseValidConfig(t *testing.T) {
 	}
 }
 
+func TestProfileFeedbackKey(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		off  bool
+	}{{"", false}, {"\n    feedback: true", false}, {"\n    feedback: false", true}} {
+		text := strings.Replace(validConfig, `require_ticket: true`, `require_ticket: true`+c.line, 1)
+		cfg, err := ParseConfig([]byte(text), testEnv)
+		if err != nil {
+			t.Fatalf("%q: %v", c.line, err)
+		}
+		p, err := cfg.Profiles[0].Profile()
+		if err != nil || p.NoFeedback != c.off {
+			t.Fatalf("%q: NoFeedback %v (%v), want %v", c.line, p.NoFeedback, err, c.off)
+		}
+	}
+	_, err := ParseConfig([]byte(strings.Replace(validConfig, `require_ticket: true`, "require_ticket: true\n    feedback: sometimes", 1)), testEnv)
+	if err == nil || !strings.Contains(err.Error(), "sometimes") {
+		t.Fatalf("feedback: sometimes gave %v, want an error naming the value", err)
+	}
+}
+
 func TestSovereignCloud(t *testing.T) {
 	cfg, err := ParseConfig([]byte(validConfig+`
 cloud:
