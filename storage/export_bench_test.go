@@ -63,8 +63,8 @@ func BenchmarkExport(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(base)/(1<<20), "heap-before-MB")
-			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+			b.ReportMetric(float64(base)/(1<<20), "heap-before-MiB")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 			b.ReportMetric(float64(benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}

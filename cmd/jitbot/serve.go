@@ -151,6 +151,9 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		return err
 	}
 	a.publicURL = cfg.PublicURL
+	if len(cfg.Audit.ReaderGroups) > 0 && cfg.PublicURL == "" {
+		logger.Warn("public_url is not set: audit reports in Teams have no Download CSV link")
+	}
 	parts, err := assemble(a)
 	if err != nil {
 		_ = db.Close()
