@@ -148,7 +148,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		return false, s.ignoreStale(g, err)
 	}
 	if !remove {
-		s.afterRevoke(ctx, g, fmt.Sprintf("Your temporary access to %s has ended. Your membership of its group was left in place: it pre-existed this grant, or another active grant still holds it.", g.Profile))
+		s.afterRevoke(ctx, g, true, fmt.Sprintf("Your temporary access to %s has ended. Your membership of its group was left in place: it pre-existed this grant, or another active grant still holds it.", g.Profile))
 		return true, nil
 	}
 	s.cfg.Failpoint("revoke.after-intent")
@@ -173,7 +173,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
-	s.afterRevoke(ctx, g, fmt.Sprintf("Your temporary access to %s has ended: you were removed from its group.", g.Profile))
+	s.afterRevoke(ctx, g, true, fmt.Sprintf("Your temporary access to %s has ended: you were removed from its group.", g.Profile))
 	if g.AlertActivityID != "" {
 		s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
 	}
@@ -269,7 +269,10 @@ func (s *Service) ignoreStale(g *Grant, err error) error {
 	return fmt.Errorf("record revocation of grant %s: %w", g.ID, err)
 }
 
-func (s *Service) afterRevoke(ctx context.Context, g *Grant, text string) {
+// afterRevoke tells the requester and the approval card that grant g
+// ended; expired says it ended by expiry, which asks for feedback (see
+// FeedbackAsked).
+func (s *Service) afterRevoke(ctx context.Context, g *Grant, expired bool, text string) {
 	req, err := s.cfg.Store.GetRequest(ctx, g.RequestID)
 	if err != nil {
 		s.log.Warn("reload request after revoke", "request", g.RequestID, "err", err)
@@ -277,6 +280,9 @@ func (s *Service) afterRevoke(ctx context.Context, g *Grant, text string) {
 	}
 	s.notify(ctx, req, NoticeRevoked, text)
 	s.updateCard(ctx, req)
+	if expired {
+		s.askFeedback(ctx, req)
+	}
 }
 
 // backoff is the delay before revocation attempt n+1: exponential from

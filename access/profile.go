@@ -27,6 +27,9 @@ type Profile struct {
 	// AllowSelfApproval lets a requester decide their own request. Only the
 	// demo profile sets it.
 	AllowSelfApproval bool
+	// NoFeedback turns off the feedback card a requester gets when a grant
+	// of the profile ends (on by default).
+	NoFeedback bool
 }
 
 // Validate checks the profile's own consistency.

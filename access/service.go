@@ -50,6 +50,9 @@ type Config struct {
 	// ledger (0: never); DriftRemove removes unexplained members.
 	DriftInterval time.Duration
 	DriftRemove   bool
+	// AuditReaderGroups may read audit reports in Teams and download
+	// them (transitive members); with none, nobody may.
+	AuditReaderGroups []string
 	// GrantTimeout bounds one directory call of the lifecycle.
 	GrantTimeout time.Duration
 	// Jitter returns a number in [0,1); nil uses math/rand.

@@ -440,7 +440,7 @@ func TestApproveGrantExpire(t *testing.T) {
 		if final.State != access.RequestExpired || final.Grant.State != access.GrantRevoked {
 			t.Fatalf("after expiry: request %s grant %s", final.State, final.Grant.State)
 		}
-		wantNotices := []access.NoticeKind{access.NoticeReceived, access.NoticeApproved, access.NoticeGranted, access.NoticeRevoked}
+		wantNotices := []access.NoticeKind{access.NoticeReceived, access.NoticeApproved, access.NoticeGranted, access.NoticeRevoked, access.NoticeFeedback}
 		if got := e.notes.Notices(req.ID); !equal(got, wantNotices) {
 			t.Fatalf("notices %v, want %v", got, wantNotices)
 		}

@@ -21,6 +21,17 @@ type Store interface {
 	RequestStore
 	GrantStore
 	AuditLog
+	DownloadStore
+}
+
+// DownloadStore records the use of audit download links, so that a link is
+// used once across every replica.
+type DownloadStore interface {
+	// RedeemDownload records the use of download link linkID by userID
+	// and appends ev (its At is required, and is the time of use), in one
+	// transaction. When the link was used before it changes nothing and
+	// returns ErrLinkUsed.
+	RedeemDownload(ctx context.Context, linkID, userID string, ev AuditEvent) error
 }
 
 // RequestStore keeps requests and the decisions on them.
@@ -42,6 +53,18 @@ type RequestStore interface {
 	// OpenRequests returns the user's pending, approved and active requests,
 	// newest first, with their grants.
 	OpenRequests(ctx context.Context, userID string) ([]Request, error)
+	// EachRequest calls fn for every request matching q, oldest first,
+	// each with its decisions, grant and feedback, reading a page at a
+	// time so that memory stays flat however many there are. It stops at
+	// fn's first error and returns it.
+	EachRequest(ctx context.Context, q RequestQuery, fn func(Request) error) error
+	// RecordFeedback stores the requester's feedback f on request
+	// requestID (f.At is required) and appends ev, in one transaction,
+	// once: when the request already has feedback it changes nothing and
+	// returns ErrFeedbackRecorded (ErrNotFound when there is no such
+	// request). Whether feedback may be given is decided by the caller
+	// (see FeedbackAsked); requests are loaded with their Feedback.
+	RecordFeedback(ctx context.Context, requestID string, f Feedback, ev AuditEvent) error
 }
 
 // GrantStore keeps grants, their claims, the membership ledger and the

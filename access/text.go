@@ -16,6 +16,9 @@ const (
 	MaxTicket = 64
 	// MaxReason bounds an approver's reason for a decision.
 	MaxReason = 500
+	// MaxFeedbackComment bounds the comment a requester may add to their
+	// feedback once their access ended.
+	MaxFeedbackComment = 500
 	// maxQuoted bounds the text quoted back in a message: the longest
 	// text quoted in full is a reason.
 	maxQuoted = MaxReason

@@ -149,6 +149,12 @@ const (
 	UsefulNo     FeedbackUseful = "no"
 )
 
+// The answers to "Was approval fast enough?" as the card offers them.
+const (
+	AnswerYes = "yes"
+	AnswerNo  = "no"
+)
+
 // LastDecision returns the latest decision, or nil.
 func (r *Request) LastDecision() *Decision {
 	if len(r.Decisions) == 0 {
@@ -252,6 +258,23 @@ const (
 	ActionRequestRefused  Action = "request.refused"
 	ActionDecisionRefused Action = "request.decision_refused"
 
+	// ActionReportViewed: an audit reader was shown a report in Teams.
+	ActionReportViewed Action = "audit.report_viewed"
+	// ActionReportRefused: someone who is not an audit reader asked for
+	// a report.
+	ActionReportRefused Action = "audit.report_refused"
+	// ActionDownloaded: a report's CSV was downloaded through its link.
+	ActionDownloaded Action = "audit.downloaded"
+	// ActionDownloadRefused: a validly signed download link was refused
+	// (expired, used before, or its reader no longer is one).
+	ActionDownloadRefused Action = "audit.download_refused"
+
+	// ActionFeedback records the requester's feedback once their access
+	// ended; ActionFeedbackRefused an answer refused for who gave it
+	// (someone other than the requester).
+	ActionFeedback        Action = "request.feedback"
+	ActionFeedbackRefused Action = "request.feedback_refused"
+
 	// ActionAuditGenesis seals the events written before the audit log
 	// was hash-chained (see package audit).
 	ActionAuditGenesis Action = "audit.genesis"
@@ -287,6 +310,9 @@ var (
 	ErrNotPending = errors.New("request is no longer pending")
 	ErrDuplicate  = errors.New("a pending request for this profile already exists")
 	ErrStaleGrant = errors.New("grant changed concurrently or claimed by another replica")
+	// ErrFeedbackRecorded: the request's feedback was given already; the
+	// first answer is kept.
+	ErrFeedbackRecorded = errors.New("feedback already recorded")
 )
 
 // ErrPermanent marks a Directory error that retrying will not mend (a
@@ -320,6 +346,19 @@ var (
 	// ErrNothingToRetry: "Retry now" on a grant that has no failed
 	// removal to retry.
 	ErrNothingToRetry = errors.New("no failed removal to retry")
+	// ErrNotAuditReader: the caller is not in an audit reader group.
+	ErrNotAuditReader = errors.New("not an audit reader")
+	// ErrLinkExpired and ErrLinkUsed: a download link past its lifetime,
+	// or used before (links are single-use).
+	ErrLinkExpired = errors.New("download link expired")
+	ErrLinkUsed    = errors.New("download link already used")
+	// ErrNotRequester: someone other than the requester answered the
+	// feedback card of a request.
+	ErrNotRequester = errors.New("not the requester")
+	// ErrNoFeedbackAsked: feedback was sent for a request that does not
+	// ask for any (its access has not ended by expiry, or its profile
+	// asks none).
+	ErrNoFeedbackAsked = errors.New("no feedback asked")
 )
 
 // Directory is the identity directory that holds group memberships (Entra ID
@@ -398,6 +437,9 @@ const (
 	NoticeGranted  NoticeKind = "granted"
 	NoticeFailed   NoticeKind = "failed"
 	NoticeRevoked  NoticeKind = "revoked"
+	// NoticeFeedback asks the requester, once their access ended, for
+	// feedback: the bot sends the feedback card (Text is its fallback).
+	NoticeFeedback NoticeKind = "feedback"
 )
 
 // Notice is one message to a requester.

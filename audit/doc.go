@@ -55,4 +55,13 @@
 // -algorithm ed25519` and `jitbot audit keygen` write) or as the standard
 // base64 encoding of the 32-byte seed; public keys as PEM "PUBLIC KEY"
 // (PKIX) or the standard base64 encoding of the 32-byte key.
+//
+// # Exports and reports
+//
+// Writer streams an export (CSV, JSON, JSON lines) of the events view (one
+// row per event, every field, hashes included) or the grants view (one row
+// per request, see access.GrantRecord), holding no row after it is
+// written. CSV cells are made inert for spreadsheets (see Inert).
+// LinkSigner signs the short-lived, single-use download links of the
+// reports shown in Teams.
 package audit

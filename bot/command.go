@@ -15,6 +15,7 @@ const (
 	commandProfiles = "profiles"
 	commandRequest  = "request"
 	commandStatus   = "status"
+	commandAudit    = "audit"
 )
 
 // Command is a parsed chat message.
@@ -27,7 +28,13 @@ type Command struct {
 	Justification string
 	// Form is set for a bare `request`: reply with the request form.
 	Form bool
+	// Period is an audit report's period as typed ("" for the default).
+	Period string
 }
+
+// reportPeriod matches the words of `audit` that name a period rather than
+// a profile: a number of days, or a range of days.
+var reportPeriod = regexp.MustCompile(`(?i)^([0-9]+d|[0-9-]+\.\.[0-9-]+)$`)
 
 var mentionTag = regexp.MustCompile(`(?is)<at[^>]*>.*?</at>`)
 
@@ -57,6 +64,8 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return Command{Verb: commandHelp}, nil
 	case commandProfiles, commandStatus:
 		return Command{Verb: verb}, nil
+	case commandAudit:
+		return parseAudit(words[1:])
 	case commandRequest:
 	default:
 		return Command{}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))
@@ -81,5 +90,23 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		}
 	}
 	c.Justification = strings.Join(rest, " ")
+	return c, nil
+}
+
+// parseAudit reads `audit [7d | 30d | 2026-11-01..2026-11-30] [profile]`,
+// the two in either order; the period's meaning is the domain's (see
+// access.ParsePeriod).
+func parseAudit(args []string) (Command, error) {
+	c := Command{Verb: commandAudit}
+	for _, a := range args {
+		switch {
+		case reportPeriod.MatchString(a) && c.Period == "":
+			c.Period = a
+		case !reportPeriod.MatchString(a) && c.Profile == "":
+			c.Profile = strings.ToLower(a)
+		default:
+			return c, fmt.Errorf("Write %s, e.g. %s.", access.Quote("audit [7d | 30d | 2026-11-01..2026-11-30] [profile]"), access.Quote("audit 30d prod-db"))
+		}
+	}
 	return c, nil
 }

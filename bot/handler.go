@@ -40,7 +40,18 @@ type Service interface {
 	Request(ctx context.Context, tenantID, id string) (*access.Request, error)
 	RetryNow(ctx context.Context, tenantID, grantID string, who access.Person) (access.Alert, error)
 	Alert(ctx context.Context, tenantID, grantID string) (access.Alert, error)
+	AuditReport(ctx context.Context, in access.ReportInput) (*access.Report, error)
+	Feedback(ctx context.Context, in access.FeedbackInput) (*access.Request, error)
 }
+
+// LinkSigner signs a report's download link (audit.LinkSigner).
+type LinkSigner interface {
+	Sign(l access.DownloadLink) (string, error)
+}
+
+// DownloadPath is the path under which the bot's listener serves report
+// downloads: DownloadPath + token.
+const DownloadPath = "/api/audit/download/"
 
 var _ Service = (*access.Service)(nil)
 
@@ -64,6 +75,11 @@ type Config struct {
 	Logger       *slog.Logger
 	// HandlerTimeout bounds the work done for one activity.
 	HandlerTimeout time.Duration
+	// Links signs the download links of audit reports, and PublicURL is
+	// the https base they are served from (public_url); without either,
+	// a report card has no Download CSV button.
+	Links     LinkSigner
+	PublicURL string
 }
 
 // Bot handles the activities Teams posts to /api/messages.
@@ -287,6 +303,8 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 			return
 		}
 		b.reply(ctx, act, "", ptr(cards.Status(reqs)))
+	case commandAudit:
+		b.auditReport(ctx, act, cmd)
 	case commandRequest:
 		if cmd.Form {
 			if ps, ok := b.eligible(ctx, act, tenant, user); ok {
@@ -305,6 +323,34 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 		}
 		b.reply(ctx, act, "", ptr(cards.Submitted(req)))
 	}
+}
+
+// auditReport answers `audit` with the report card, in the asker's
+// personal chat only: the card's download link is for the asker alone, so
+// it is never posted where others can see it.
+func (b *Bot) auditReport(ctx context.Context, act *schema.Activity, cmd Command) {
+	if requesterChat(act).ConversationID == "" {
+		b.reply(ctx, act, "Audit reports are for you alone: send `audit` in your personal chat with me.", nil)
+		return
+	}
+	rep, err := b.cfg.Service.AuditReport(ctx, access.ReportInput{
+		TenantID: tenantOf(act), Who: personOf(act), Period: cmd.Period, Profile: cmd.Profile,
+		ConversationID: act.Conversation.ID, ActivityID: act.ID,
+	})
+	if err != nil {
+		b.reply(ctx, act, b.userError(err), nil)
+		return
+	}
+	var opts cards.ReportOptions
+	if b.cfg.Links != nil && b.cfg.PublicURL != "" {
+		token, err := b.cfg.Links.Sign(rep.Link)
+		if err != nil {
+			b.log.Error("sign download link", "err", err)
+		} else {
+			opts.DownloadURL = strings.TrimRight(b.cfg.PublicURL, "/") + DownloadPath + token
+		}
+	}
+	b.reply(ctx, act, "", ptr(cards.Report(rep, opts)))
 }
 
 // eligible returns the profiles the user may request; when there are none,
@@ -428,6 +474,16 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
 		return http.StatusOK, cards.InvokeResponse(cards.Alert(a))
+	case cards.VerbFeedback:
+		req, err := b.cfg.Service.Feedback(ctx, access.FeedbackInput{
+			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Who: personOf(act),
+			Useful: str(cards.InputUseful), FastEnough: str(cards.InputFastEnough), Comment: str(cards.InputComment),
+			ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+		})
+		if err != nil {
+			return http.StatusOK, cards.MessageResponse(b.userError(err))
+		}
+		return http.StatusOK, cards.InvokeResponse(cards.FeedbackRecorded(req))
 	case cards.VerbSubmitRequest:
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
 	default:
@@ -482,6 +538,7 @@ const helpText = `I grant temporary access to production systems, approved by yo
 - **request**: a form to ask for access
 - **request <profile> <duration> [<ticket>] <justification>**: ask in one line, e.g. ` + "`request prod-db 2h INC-4711 checkout latency spike`" + `
 - **status**: your pending requests and active access, with expiry times
+- **audit [7d | 30d | 2026-11-01..2026-11-30] [profile]**: for audit readers, a report of the period with a CSV download
 
 Approvers decide on a card in their channel; you are told here when access is granted and when it ends.`
 

@@ -80,10 +80,16 @@ func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) 
 }
 
 // NotifyRequester writes to the requester's personal chat, opening it first
-// when the request was made elsewhere.
+// when the request was made elsewhere. A feedback notice is sent as the
+// feedback card.
 func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg access.Notice) error {
 	chat := req.RequesterChat
 	act := &schema.Activity{Type: schema.Message, Text: msg.Text}
+	if msg.Kind == access.NoticeFeedback {
+		// The feedback card carries the questions; the text is what a
+		// client that shows no card (and the notification) says.
+		act = &schema.Activity{Type: schema.Message, Summary: msg.Text, Attachments: []schema.Attachment{attachment(cards.Feedback(req))}}
+	}
 	if chat.ConversationID != "" {
 		if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), chat.ConversationID, act); err != nil {
 			return fmt.Errorf("notify %s: %w", req.Requester.ObjectID, err)

@@ -203,6 +203,8 @@ const (
 	VerbRetryRevoke = "retryRevoke"
 	// VerbRefreshAlert is the refresh action of an irrevocable alert.
 	VerbRefreshAlert = "refreshAlert"
+	// VerbFeedback sends the feedback card's answers.
+	VerbFeedback = "feedback"
 )
 
 // Input ids: the keys under which the bot receives what a user entered.
@@ -212,6 +214,10 @@ const (
 	InputTicket        = "ticket"
 	InputJustification = "justification"
 	InputReason        = "reason"
+	// The feedback card's inputs.
+	InputUseful     = "useful"
+	InputFastEnough = "fastEnough"
+	InputComment    = "comment"
 )
 
 // Keys of an action's data.

@@ -37,6 +37,9 @@ var fixtureStamps = map[string]bool{
 	"2026-11-23T22:08:00Z": true, // the staging grant of the status card
 	"2026-11-23T19:08:00Z": true, // alertAt
 	"2026-11-23T20:08:00Z": true, // resolvedAt
+	"2026-11-16T14:05:00Z": true, // reportSince
+	"2026-11-23T14:15:00Z": true, // the report's link expiry
+	"2026-11-23T16:31:00Z": true, // feedbackAt
 }
 
 func profileProdDB() access.Profile {
@@ -213,6 +216,12 @@ func goldenCards() map[string]Card {
 		all[name] = card
 	}
 	for name, card := range statusGoldens() {
+		all[name] = card
+	}
+	for name, card := range feedbackGoldens() {
+		all[name] = card
+	}
+	for name, card := range reportGoldens() {
 		all[name] = card
 	}
 	return all

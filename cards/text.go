@@ -14,10 +14,11 @@ import (
 // limits the domain enforces are its own (access.MaxJustification,
 // access.MaxTicket, access.MaxReason); the cards' inputs offer the same.
 const (
-	maxJustification = access.MaxJustification // also the form's maxLength
-	maxReason        = access.MaxReason        // also the deny reason's maxLength
-	maxTicket        = access.MaxTicket        // also the form's maxLength
-	maxLine          = 200                     // names and other one-line values
+	maxJustification = access.MaxJustification   // also the form's maxLength
+	maxReason        = access.MaxReason          // also the deny reason's maxLength
+	maxTicket        = access.MaxTicket          // also the form's maxLength
+	maxComment       = access.MaxFeedbackComment // also the feedback card's maxLength
+	maxLine          = 200                       // names and other one-line values
 )
 
 // wordJoiner is an invisible character that never breaks a line. Put between

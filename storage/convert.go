@@ -72,6 +72,15 @@ func fromDecisionRow(row *decisionRow) access.Decision {
 	}
 }
 
+func fromFeedbackRow(row *feedbackRow) access.Feedback {
+	return access.Feedback{
+		Useful:     access.FeedbackUseful(row.Useful),
+		FastEnough: row.FastEnough,
+		Comment:    row.Comment,
+		At:         row.At.UTC(),
+	}
+}
+
 func toGrantRow(g *access.Grant) (grantRow, error) {
 	alertChat, err := marshalRef(g.AlertChat)
 	if err != nil {

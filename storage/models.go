@@ -78,6 +78,20 @@ type grantRow struct {
 
 func (grantRow) TableName() string { return "grants" }
 
+// feedbackRow is a requester's feedback once their access ended: at most one
+// per request (the primary key), never updated.
+type feedbackRow struct {
+	RequestID  string    `gorm:"primaryKey"`
+	Useful     string    `gorm:"not null"`
+	FastEnough bool      `gorm:"not null"`
+	Comment    string    `gorm:"not null"`
+	At         time.Time `gorm:"not null"`
+
+	Request *requestRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`
+}
+
+func (feedbackRow) TableName() string { return "feedback" }
+
 // auditRow is one audit event. The table is append-only: nothing in this
 // package updates its rows, and only PruneAudit deletes whole segments
 // below a signed checkpoint. Seq is the event's place in the hash chain (0
@@ -158,7 +172,17 @@ type membershipRow struct {
 
 func (membershipRow) TableName() string { return "demo_memberships" }
 
+// downloadRow records the use of an audit download link: links are
+// single-use across every replica sharing the database.
+type downloadRow struct {
+	LinkID string    `gorm:"primaryKey"`
+	UserID string    `gorm:"not null"`
+	UsedAt time.Time `gorm:"not null"`
+}
+
+func (downloadRow) TableName() string { return "audit_downloads" }
+
 // models lists the tables migrated at Open.
 func models() []any {
-	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}, &chainHeadRow{}, &checkpointRow{}}
+	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &feedbackRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}, &chainHeadRow{}, &checkpointRow{}, &downloadRow{}}
 }

@@ -158,6 +158,10 @@ func loadRequests(tx *gorm.DB, rows []requestRow) ([]access.Request, error) {
 	if err := tx.Where("request_id IN ?", ids).Find(&grants).Error; err != nil {
 		return nil, fmt.Errorf("load grants: %w", err)
 	}
+	var feedback []feedbackRow
+	if err := tx.Where("request_id IN ?", ids).Find(&feedback).Error; err != nil {
+		return nil, fmt.Errorf("load feedback: %w", err)
+	}
 	byID := make(map[string]*access.Request, len(rows))
 	out := make([]access.Request, len(rows))
 	for i := range rows {
@@ -182,7 +186,58 @@ func loadRequests(tx *gorm.DB, rows []requestRow) ([]access.Request, error) {
 			r.Grant = &g
 		}
 	}
+	for i := range feedback {
+		if r := byID[feedback[i].RequestID]; r != nil {
+			f := fromFeedbackRow(&feedback[i])
+			r.Feedback = &f
+		}
+	}
 	return out, nil
+}
+
+// RecordFeedback stores the requester's feedback f on request requestID
+// (f.At is required) and appends ev (At defaults to f.At, RequestID to
+// requestID) in one transaction, once: when the request already has
+// feedback it changes nothing and returns an error wrapping
+// access.ErrFeedbackRecorded (access.ErrNotFound without the request).
+func (db *DB) RecordFeedback(ctx context.Context, requestID string, f access.Feedback, ev access.AuditEvent) error {
+	if f.At.IsZero() {
+		return fmt.Errorf("record feedback on %s: feedback has no time", requestID)
+	}
+	row := feedbackRow{RequestID: requestID, Useful: string(f.Useful), FastEnough: f.FastEnough, Comment: f.Comment, At: dbTime(f.At)}
+	if ev.At.IsZero() {
+		ev.At = row.At
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = requestID
+	}
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&requestRow{}).Where("id = ?", requestID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return access.ErrNotFound
+		}
+		if err := tx.Model(&feedbackRow{}).Where("request_id = ?", requestID).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return access.ErrFeedbackRecorded
+		}
+		if err := tx.Omit(clause.Associations).Create(&row).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				// A concurrent answer was stored after this one looked.
+				return access.ErrFeedbackRecorded
+			}
+			return err
+		}
+		return appendAudit(tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("record feedback on %s: %w", requestID, err)
+	}
+	return nil
 }
 
 // SetApprovalCard records where the approval card was posted.

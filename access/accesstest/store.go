@@ -31,11 +31,14 @@ type Store struct {
 	grants   map[string]*access.Grant
 	ledger   map[[2]string]*ledgerEntry // by {group, user}
 	drift    map[[2]string]time.Time
-	audit    []access.AuditEvent // in chain order
+	feedback map[string]access.Feedback // by request id
+	audit    []access.AuditEvent        // in chain order
 	head     access.ChainHead
 	// checkpoints are in ascending Seq.
 	checkpoints []access.Checkpoint
 	nextID      int64
+	// downloads are the download links used, by id.
+	downloads map[string]bool
 }
 
 type ledgerEntry struct {
@@ -46,10 +49,12 @@ type ledgerEntry struct {
 // NewStore returns an empty store.
 func NewStore() *Store {
 	return &Store{
-		requests: map[string]*access.Request{},
-		grants:   map[string]*access.Grant{},
-		ledger:   map[[2]string]*ledgerEntry{},
-		drift:    map[[2]string]time.Time{},
+		requests:  map[string]*access.Request{},
+		grants:    map[string]*access.Grant{},
+		ledger:    map[[2]string]*ledgerEntry{},
+		drift:     map[[2]string]time.Time{},
+		downloads: map[string]bool{},
+		feedback:  map[string]access.Feedback{},
 	}
 }
 
@@ -89,7 +94,10 @@ func (s *Store) request(id string) *access.Request {
 	}
 	out := *r
 	out.Decisions = slices.Clone(r.Decisions)
-	out.Grant = nil
+	out.Grant, out.Feedback = nil, nil
+	if f, ok := s.feedback[id]; ok {
+		out.Feedback = &f
+	}
 	for _, g := range s.grants {
 		if g.RequestID == id {
 			c := *g
@@ -164,6 +172,35 @@ func (s *Store) GetRequest(_ context.Context, id string) (*access.Request, error
 	return r, nil
 }
 
+// RecordFeedback stores the requester's feedback on a request once and
+// appends ev; a second time it changes nothing and returns
+// ErrFeedbackRecorded.
+func (s *Store) RecordFeedback(_ context.Context, requestID string, f access.Feedback, ev access.AuditEvent) error {
+	if f.At.IsZero() {
+		return fmt.Errorf("record feedback on %s: feedback has no time", requestID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.requests[requestID]; !ok {
+		return fmt.Errorf("record feedback on %s: %w", requestID, access.ErrNotFound)
+	}
+	if _, done := s.feedback[requestID]; done {
+		return fmt.Errorf("record feedback on %s: %w", requestID, access.ErrFeedbackRecorded)
+	}
+	if ev.At.IsZero() {
+		ev.At = f.At
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = requestID
+	}
+	if err := s.appendAudit(ev); err != nil {
+		return fmt.Errorf("record feedback on %s: %w", requestID, err)
+	}
+	f.At = stored(f.At)
+	s.feedback[requestID] = f
+	return nil
+}
+
 // SetApprovalCard records where the approval card was posted.
 func (s *Store) SetApprovalCard(_ context.Context, id string, chat access.ConversationRef, activityID string) error {
 	s.mu.Lock()
@@ -229,6 +266,36 @@ func (s *Store) OpenRequests(_ context.Context, userID string) ([]access.Request
 		return cmp.Compare(b.ID, a.ID)
 	})
 	return out, nil
+}
+
+// EachRequest calls fn for every request matching q, oldest first (by
+// CreatedAt, then ID), as the database store does. The matching requests
+// are copied under the lock and fn runs without it, so fn may call the
+// store.
+func (s *Store) EachRequest(ctx context.Context, q access.RequestQuery, fn func(access.Request) error) error {
+	s.mu.Lock()
+	var out []access.Request
+	for _, r := range s.requests {
+		if access.MatchRequest(q, r) {
+			out = append(out, *s.request(r.ID))
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b access.Request) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	for _, r := range out {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // byApproval orders grants oldest approval first, then by id.
@@ -713,6 +780,24 @@ func (s *Store) Audit(_ context.Context, f access.AuditFilter) ([]access.AuditEv
 		out = out[:f.Limit]
 	}
 	return out, nil
+}
+
+// RedeemDownload records the use of a download link and appends ev, once
+// per link: a second use changes nothing and returns ErrLinkUsed.
+func (s *Store) RedeemDownload(_ context.Context, linkID, userID string, ev access.AuditEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if linkID == "" || userID == "" {
+		return errors.New("redeem download: link id and user are required")
+	}
+	if s.downloads[linkID] {
+		return fmt.Errorf("redeem download %s: %w", linkID, access.ErrLinkUsed)
+	}
+	if err := s.appendAudit(ev); err != nil {
+		return fmt.Errorf("redeem download %s: %w", linkID, err)
+	}
+	s.downloads[linkID] = true
+	return nil
 }
 
 // auditPage is how many events EachAudit copies at a time.

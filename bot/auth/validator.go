@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
+	"github.com/jitbot/jitbot/internal/jwks"
 	"github.com/jitbot/jitbot/internal/netutil"
 )
 
@@ -41,7 +41,7 @@ var (
 	ErrInvalidToken = errors.New("invalid token")
 	// ErrKeysUnavailable: the signing keys could not be fetched, so no token
 	// can be verified right now.
-	ErrKeysUnavailable = errors.New("signing keys unavailable")
+	ErrKeysUnavailable = jwks.ErrKeysUnavailable
 )
 
 // Config configures a [Validator]. Zero values take the defaults above.
@@ -110,7 +110,7 @@ type Validator struct {
 	issuer string
 	skew   time.Duration
 	now    func() time.Time
-	keys   *keyCache
+	keys   *jwks.Cache
 }
 
 // NewValidator returns a validator for cfg. httpClient fetches the metadata
@@ -122,14 +122,6 @@ func NewValidator(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Va
 	}
 	if cfg.OpenIDMetadataURL == "" {
 		cfg.OpenIDMetadataURL = DefaultOpenIDMetadataURL
-	}
-	if err := checkFetchURL(cfg.OpenIDMetadataURL); err != nil {
-		return nil, fmt.Errorf("auth: Config.OpenIDMetadataURL: %w", err)
-	}
-	for _, h := range cfg.KeyHosts {
-		if err := netutil.CheckHostPattern(h); err != nil {
-			return nil, fmt.Errorf("auth: Config.KeyHosts: %w", err)
-		}
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = DefaultIssuer
@@ -155,34 +147,22 @@ func NewValidator(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Va
 	if cfg.FetchTimeout == 0 {
 		cfg.FetchTimeout = DefaultFetchTimeout
 	}
-	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 30 * time.Second}
+	if err := jwks.CheckFetchURL(cfg.OpenIDMetadataURL); err != nil {
+		return nil, fmt.Errorf("auth: Config.OpenIDMetadataURL: %w", err)
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	meta, _ := url.Parse(cfg.OpenIDMetadataURL) // checked above
-	keys := &keyCache{
-		metadataURL:     cfg.OpenIDMetadataURL,
-		keyHosts:        append([]string{meta.Hostname()}, cfg.KeyHosts...),
-		logger:          logger,
-		now:             cfg.Now,
-		refetchInterval: cfg.KeyRefetchInterval,
-		ttl:             cfg.MetadataTTL,
-		fetchTimeout:    cfg.FetchTimeout,
-	}
-	// Keys must never arrive over a downgraded connection or from another
-	// host: redirects are followed only to https (or loopback) URLs on the
-	// metadata's host or a key host. (A copy, so the caller's client is
-	// unchanged.)
-	hc := *httpClient
-	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 5 {
-			return errors.New("too many redirects")
+	for _, h := range cfg.KeyHosts {
+		if err := netutil.CheckHostPattern(h); err != nil {
+			return nil, fmt.Errorf("auth: Config.KeyHosts: %w", err)
 		}
-		return keys.checkKeysURL(req.URL.String())
 	}
-	keys.client = &hc
+	keys, err := jwks.New(jwks.Config{
+		MetadataURL: cfg.OpenIDMetadataURL, KeyHosts: cfg.KeyHosts, Now: cfg.Now,
+		RefetchInterval: cfg.KeyRefetchInterval, TTL: cfg.MetadataTTL, FetchTimeout: cfg.FetchTimeout,
+		Name: "bot auth",
+	}, httpClient, logger)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
 	return &Validator{
 		appID:  cfg.AppID,
 		issuer: cfg.Issuer,
@@ -219,15 +199,15 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string, act *sc
 		if !ok || id == "" {
 			return nil, errors.New("token has no kid")
 		}
-		k, err := v.keys.lookup(ctx, id)
+		k, err := v.keys.Lookup(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		if !k.endorses(act.ChannelID) {
-			return nil, fmt.Errorf("signing key %s is not endorsed for channel %q", quoteKID(id), act.ChannelID)
+		if !k.Endorses(act.ChannelID) {
+			return nil, fmt.Errorf("signing key %s is not endorsed for channel %q", jwks.QuoteKID(id), act.ChannelID)
 		}
 		kid = id
-		return k.pub, nil
+		return k.Public, nil
 	}
 
 	parser := jwt.NewParser(

@@ -28,6 +28,9 @@ const auditUsage = `Usage:
                               sign the chain head now (and apply audit.retention)
   jitbot audit keygen --out FILE
                               write a new checkpoint signing key, print its public key
+  jitbot audit export --config jitbot.yaml [--since 2026-11-01] [--until 2026-12-01] [--profile P]
+                      [--user UPN-or-object-id] [--format csv|json|jsonl] [--view events|grants] [--out FILE]
+                              export the audit events, or the grants, of a period
 `
 
 // auditCmd runs the audit subcommands.
@@ -42,6 +45,8 @@ func auditCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		return auditCheckpoint(ctx, args[1:], stdout, logger, getenv)
 	case "keygen":
 		return auditKeygen(args[1:], stdout)
+	case "export":
+		return auditExport(ctx, args[1:], stdout, logger, getenv, graphUserID(getenv, logger))
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil

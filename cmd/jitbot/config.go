@@ -55,8 +55,14 @@ type AuditConfig struct {
 	// Retention removes whole segments below a signed checkpoint once
 	// they are older than this (0: keep forever).
 	Retention Duration `yaml:"retention"`
-	// ReaderGroups may ask for audit reports in Teams.
+	// ReaderGroups may ask for audit reports in Teams (transitive
+	// members) and download their CSV.
 	ReaderGroups []string `yaml:"reader_groups"`
+	// DownloadKeyFile holds the HMAC key (hex, at least 32 bytes) that
+	// signs report download links (or JITBOT_AUDIT_DOWNLOAD_KEY); without
+	// one each process signs with a random key of its own, and a link
+	// works only on the replica that made it.
+	DownloadKeyFile string `yaml:"download_key_file"`
 	// Feed configures GET /api/audit for SIEMs.
 	Feed AuditFeedConfig `yaml:"feed"`
 }
@@ -132,6 +138,9 @@ type ProfileSpec struct {
 		Groups    []string `yaml:"groups"`
 		ChannelID string   `yaml:"channel_id"`
 	} `yaml:"approvers"`
+	// Feedback asks the requester, once a grant ended by expiry, whether
+	// the access served them and approval was fast enough (default true).
+	Feedback *bool `yaml:"feedback"`
 }
 
 // Duration reads Go duration syntax (45m, 2h, 1h30m).
@@ -275,6 +284,16 @@ func (c *Config) validate() error {
 			bad(fmt.Sprintf("security.groups[%d]", i), "want a group object id (a GUID), got %q", g)
 		}
 	}
+	for i, g := range c.Audit.ReaderGroups {
+		if !access.IsObjectID(g) {
+			bad(fmt.Sprintf("audit.reader_groups[%d]", i), "want a group object id (a GUID), got %q", g)
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || !secureURL(c.PublicURL) || u.RawQuery != "" || u.Fragment != "" {
+			bad("public_url", "want the https address people reach jitbot at (no query), e.g. https://jitbot.example.com, got %q", c.PublicURL)
+		}
+	}
 	if c.Revoke.MaxAttempts < 1 {
 		bad("revoke.max_attempts", "must be at least 1")
 	}
@@ -339,6 +358,7 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 		MinDuration: time.Duration(p.MinDuration), MaxDuration: time.Duration(p.MaxDuration),
 		RequireTicket: p.RequireTicket, RequesterGroups: p.Requesters.Groups,
 		ApproverGroups: p.Approvers.Groups, ApproverChannelID: p.Approvers.ChannelID,
+		NoFeedback: p.Feedback != nil && !*p.Feedback,
 	}
 	if p.TicketPattern != "" {
 		re, err := regexp.Compile(p.TicketPattern)

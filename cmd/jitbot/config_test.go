@@ -59,6 +59,27 @@ func TestParseValidConfig(t *testing.T) {
 	}
 }
 
+func TestProfileFeedbackKey(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		off  bool
+	}{{"", false}, {"\n    feedback: true", false}, {"\n    feedback: false", true}} {
+		text := strings.Replace(validConfig, `require_ticket: true`, `require_ticket: true`+c.line, 1)
+		cfg, err := ParseConfig([]byte(text), testEnv)
+		if err != nil {
+			t.Fatalf("%q: %v", c.line, err)
+		}
+		p, err := cfg.Profiles[0].Profile()
+		if err != nil || p.NoFeedback != c.off {
+			t.Fatalf("%q: NoFeedback %v (%v), want %v", c.line, p.NoFeedback, err, c.off)
+		}
+	}
+	_, err := ParseConfig([]byte(strings.Replace(validConfig, `require_ticket: true`, "require_ticket: true\n    feedback: sometimes", 1)), testEnv)
+	if err == nil || !strings.Contains(err.Error(), "sometimes") {
+		t.Fatalf("feedback: sometimes gave %v, want an error naming the value", err)
+	}
+}
+
 func TestSovereignCloud(t *testing.T) {
 	cfg, err := ParseConfig([]byte(validConfig+`
 cloud:
@@ -106,6 +127,12 @@ cloud: { bot_service_hosts: ["*.infra.gcc.teams.microsoft.com"] }`, "cloud.bot_s
 cloud: { bot_service_url: "http://127.0.0.1:56150/_connector" }`, "cloud.bot_service_url", nil},
 		{"service host with a scheme", `listen: ":3978"|listen: ":3978"
 cloud: { bot_service_hosts: ["https://smba.trafficmanager.net/"] }`, "cloud.bot_service_hosts[0]", nil},
+		{"audit reader group not an id", `listen: ":3978"|listen: ":3978"
+audit: { reader_groups: ["security-team"] }`, "audit.reader_groups[0]", nil},
+		{"public url over http", `listen: ":3978"|listen: ":3978"
+public_url: "http://jitbot.example.com"`, "public_url", nil},
+		{"public url with a query", `listen: ":3978"|listen: ":3978"
+public_url: "https://jitbot.example.com/?x=1"`, "public_url", nil},
 		{"signing key host with a port", `listen: ":3978"|listen: ":3978"
 cloud: { bot_signing_key_hosts: ["login.botframework.com:443"] }`, "cloud.bot_signing_key_hosts[0]", nil},
 	}

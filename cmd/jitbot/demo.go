@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/api"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
@@ -82,10 +85,21 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 		_ = db.Close()
 		return fmt.Errorf("connector: %w", err)
 	}
+	// The demo's approvers may read audit reports; their download links
+	// point at this listener.
+	links, err := audit.NewRandomLinkSigner()
+	if err != nil {
+		_ = db.Close()
+		return err
+	}
 	parts, err := assemble(assembly{
 		tenantID: demoTenantID, profiles: []access.Profile{profile}, store: db, dir: dir,
 		conn: conn, local: true, botID: demoBotID, serviceURL: *serviceURL, logger: logger,
-		tune: func(c *access.Config) { c.DriftInterval = time.Minute },
+		links: links, publicURL: "http://" + *listen,
+		tune: func(c *access.Config) {
+			c.DriftInterval = time.Minute
+			c.AuditReaderGroups = []string{demoApproverGroupID}
+		},
 	})
 	if err != nil {
 		_ = db.Close()
@@ -125,6 +139,9 @@ type assembly struct {
 	// local mode.
 	serviceHosts []string
 	logger       *slog.Logger
+	// links signs report download links, served under publicURL.
+	links     *audit.LinkSigner
+	publicURL string
 }
 
 func assemble(a assembly) (runtimeParts, error) {
@@ -143,9 +160,15 @@ func assemble(a assembly) (runtimeParts, error) {
 		return runtimeParts{}, fmt.Errorf("configure access service: %w", err)
 	}
 	notifier.Profile = svc.Profile
-	h, err := bot.New(bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger})
+	bc := bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger}
+	var download http.Handler
+	if a.links != nil {
+		bc.Links, bc.PublicURL = a.links, a.publicURL
+		download = &api.Download{Links: a.links, Reports: svc, Logger: a.logger}
+	}
+	h, err := bot.New(bc)
 	if err != nil {
 		return runtimeParts{}, fmt.Errorf("configure bot: %w", err)
 	}
-	return runtimeParts{handler: h, service: svc}, nil
+	return runtimeParts{handler: h, service: svc, download: download}, nil
 }

@@ -150,6 +150,8 @@ type botOpts struct {
 	security    bool
 	// audit is the body of the configuration's audit block, if any.
 	audit string
+	// publicURL is the configuration's public_url, if any.
+	publicURL string
 }
 
 // config writes a configuration file for a process named replica; its Graph
@@ -193,6 +195,9 @@ drift:
 	}
 	if o.audit != "" {
 		b.WriteString("audit:\n" + o.audit)
+	}
+	if o.publicURL != "" {
+		fmt.Fprintf(&b, "public_url: %q\n", o.publicURL)
 	}
 	b.WriteString("profiles:\n")
 	for i := range r.groups {

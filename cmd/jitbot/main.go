@@ -4,7 +4,7 @@
 //
 // Subcommands: serve (production, jitbot.yaml), demo (everything on one
 // machine with no Azure account), manifest (the Teams app package), audit
-// (verify and sign the tamper-evident audit log), version.
+// (verify and sign the tamper-evident audit log, export it), version.
 package main
 
 import (
@@ -48,7 +48,8 @@ Usage:
                                                 run the whole flow locally, no Azure account
   jitbot manifest --app-id <bot app id> [--out jitbot-teams-app.zip] [--print]
                                                 build the Teams app package
-  jitbot audit verify|checkpoint|keygen ...    check and sign the audit log (jitbot audit help)
+  jitbot audit verify|checkpoint|keygen|export ...
+                                                check, sign and export the audit log (jitbot audit help)
   jitbot version
 `
 
@@ -92,6 +93,8 @@ type runtimeParts struct {
 	handler *bot.Bot
 	service *access.Service
 	closeDB func() error
+	// download serves report downloads (nil: none).
+	download http.Handler
 	// jobs run beside the scheduler until shutdown (the audit checkpoints).
 	jobs []func(ctx context.Context)
 }
@@ -106,6 +109,9 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/messages", p.handler)
+	if p.download != nil {
+		mux.Handle("GET "+bot.DownloadPath+"{token}", p.download)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n")

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/graph"
@@ -130,6 +131,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 				c.DriftInterval = time.Duration(cfg.Drift.Interval)
 			}
 			c.DriftRemove = cfg.Drift.RemoveUnexplained
+			c.AuditReaderGroups = cfg.Audit.ReaderGroups
 			if failpoint != "" {
 				c.Failpoint = func(name string) {
 					if name == failpoint {
@@ -143,6 +145,14 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 	}
 	if validator != nil {
 		a.auth = validator
+	}
+	if a.links, err = downloadSigner(cfg.Audit, env, logger); err != nil {
+		_ = db.Close()
+		return err
+	}
+	a.publicURL = cfg.PublicURL
+	if len(cfg.Audit.ReaderGroups) > 0 && cfg.PublicURL == "" {
+		logger.Warn("public_url is not set: audit reports in Teams have no Download CSV link")
 	}
 	parts, err := assemble(a)
 	if err != nil {
@@ -227,4 +237,27 @@ func botCredential(c CloudConfig, appID string, env func(string) string) (azcore
 	default:
 		return nil, fmt.Errorf("MicrosoftAppType %q: want SingleTenant, MultiTenant or UserAssignedMSI", appType)
 	}
+}
+
+// downloadSigner returns the signer of report download links: the key of
+// audit.download_key_file or JITBOT_AUDIT_DOWNLOAD_KEY, else a random key
+// for this process alone.
+func downloadSigner(c AuditConfig, env func(string) string, logger *slog.Logger) (*audit.LinkSigner, error) {
+	text, from := env("JITBOT_AUDIT_DOWNLOAD_KEY"), "JITBOT_AUDIT_DOWNLOAD_KEY"
+	if c.DownloadKeyFile != "" {
+		b, err := os.ReadFile(c.DownloadKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("audit.download_key_file: %w", err)
+		}
+		text, from = string(b), "audit.download_key_file"
+	}
+	if text == "" {
+		logger.Info("audit download links are signed with a key of this process only: with several replicas, give them one audit.download_key_file")
+		return audit.NewRandomLinkSigner()
+	}
+	key, err := audit.ParseLinkKey(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", from, err)
+	}
+	return audit.NewLinkSigner(key)
 }

@@ -50,6 +50,7 @@ const (
 	RouteListMembers       Route = "GET /groups/{id}/members"
 	RouteGetMember         Route = "GET /groups/{id}/members/{id}"
 	RouteGetGroup          Route = "GET /groups/{id}"
+	RouteGetUser           Route = "GET /users/{id or userPrincipalName}"
 	RouteUnknown           Route = "unknown"
 )
 
@@ -134,6 +135,7 @@ type Graph struct {
 	mu           sync.Mutex
 	token        string
 	users        map[string]string // id -> display name
+	upns         map[string]string // lower-case user principal name -> id
 	groups       map[string]*group
 	sticky       map[[2]string]bool // {group, member} keys whose removal silently fails
 	calls        []Call
@@ -173,6 +175,7 @@ func newGraph(t testing.TB) *Graph {
 		t:        t,
 		token:    DefaultToken,
 		users:    make(map[string]string),
+		upns:     make(map[string]string),
 		groups:   make(map[string]*group),
 		sticky:   make(map[[2]string]bool),
 		pageSize: DefaultPageSize,
@@ -232,6 +235,14 @@ func (g *Graph) AddUser(ids ...string) {
 	for _, id := range ids {
 		g.users[key(id)] = id
 	}
+}
+
+// SetUPN gives an existing user a user principal name (GET /users/{upn}
+// finds them by it, without regard to case).
+func (g *Graph) SetUPN(id, upn string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.upns[strings.ToLower(upn)] = id
 }
 
 // AddGroup creates groups without members.
@@ -525,6 +536,8 @@ func (g *Graph) handle(w http.ResponseWriter, req *request, rt route, c Call) {
 		g.getMember(w, req, rt.groupID, rt.objectID)
 	case RouteGetGroup:
 		g.getGroup(w, req, rt.groupID)
+	case RouteGetUser:
+		g.getUser(w, req, rt.objectID)
 	default:
 		writeError(w, req, rt.status, rt.code, rt.message)
 	}
@@ -763,6 +776,28 @@ func (g *Graph) getGroup(w http.ResponseWriter, req *request, groupID string) {
 	writeJSON(w, http.StatusOK, obj)
 }
 
+// GET /users/{id or upn}[?$select=...]
+func (g *Graph) getUser(w http.ResponseWriter, req *request, idOrUPN string) {
+	sel, ok := selectQuery(w, req)
+	if !ok {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	id := key(idOrUPN)
+	if u, ok := g.upns[strings.ToLower(idOrUPN)]; ok {
+		id = key(u)
+	}
+	if _, ok := g.users[id]; !ok {
+		writeError(w, req, http.StatusNotFound, CodeResourceNotFound, fmt.Sprintf(messageNotFoundFormat, idOrUPN))
+		return
+	}
+	obj := g.objectLocked(id, sel)
+	delete(obj, "@odata.type")
+	obj["@odata.context"] = req.base() + "/v1.0/$metadata#users" + contextSelect(sel) + "/$entity"
+	writeJSON(w, http.StatusOK, obj)
+}
+
 // objectLocked returns an existing user or group as Graph shows a
 // directory object, limited to the selected properties (all when sel is
 // empty).
@@ -891,6 +926,11 @@ func parseRoute(method, escapedPath string) route {
 	case len(segs) == 3 && segs[0] == "users" && segs[2] == "checkMemberGroups":
 		rt = route{route: RouteCheckMemberGroups, objectID: segs[1]}
 		if method != http.MethodPost {
+			return notAllowed()
+		}
+	case len(segs) == 2 && segs[0] == "users":
+		rt = route{route: RouteGetUser, objectID: segs[1]}
+		if method != http.MethodGet {
 			return notAllowed()
 		}
 	case len(segs) == 3 && segs[0] == "groups" && segs[2] == "members":

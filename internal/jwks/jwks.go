@@ -1,4 +1,11 @@
-package auth
+// Package jwks fetches and caches the RSA signing keys an OpenID provider
+// publishes (its OpenID metadata's jwks_uri), for validating the tokens it
+// signs: the Bot Framework channel's and Microsoft Entra ID's. Keys come only
+// over https (http for loopback test servers), only from the metadata's host
+// or configured key hosts, are refreshed after a TTL, re-fetched
+// (rate-limited) on an unknown key id, and dropped when they cannot be
+// refreshed for twice the TTL, so that validation fails closed.
+package jwks
 
 import (
 	"context"
@@ -20,6 +27,85 @@ import (
 	"github.com/jitbot/jitbot/internal/netutil"
 )
 
+// ErrKeysUnavailable: the signing keys could not be fetched, so no token
+// can be verified right now.
+var ErrKeysUnavailable = errors.New("signing keys unavailable")
+
+// Config configures a [Cache]. Zero durations are errors; callers apply
+// their defaults.
+type Config struct {
+	// MetadataURL is the OpenID metadata document; its jwks_uri names the
+	// keys. It must be https (http only for loopback hosts, for tests).
+	MetadataURL string
+	// KeyHosts are the hosts the keys may come from besides the metadata's
+	// own ("*.example.com" matches the sub-domains of example.com).
+	KeyHosts []string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RefetchInterval is the least time between two fetches; TTL is how
+	// long fetched keys are used before a refresh (they stay usable up to
+	// twice the TTL while refreshing fails); FetchTimeout bounds one fetch.
+	RefetchInterval time.Duration
+	TTL             time.Duration
+	FetchTimeout    time.Duration
+	// Name prefixes the cache's log messages ("bot auth", ...).
+	Name string
+}
+
+// New returns a cache for cfg. httpClient fetches the metadata and keys
+// (nil: a client with a 30 s timeout; a copy is used that follows redirects
+// only to https or loopback URLs on the allowed hosts); logger nil discards
+// logs. Nothing is fetched until the first Lookup.
+func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Cache, error) {
+	if err := CheckFetchURL(cfg.MetadataURL); err != nil {
+		return nil, fmt.Errorf("metadata URL: %w", err)
+	}
+	for _, h := range cfg.KeyHosts {
+		if err := netutil.CheckHostPattern(h); err != nil {
+			return nil, fmt.Errorf("key hosts: %w", err)
+		}
+	}
+	if cfg.RefetchInterval <= 0 || cfg.TTL <= 0 || cfg.FetchTimeout <= 0 {
+		return nil, errors.New("refetch interval, TTL and fetch timeout must be positive")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Name == "" {
+		cfg.Name = "jwks"
+	}
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	meta, _ := url.Parse(cfg.MetadataURL) // checked above
+	c := &Cache{
+		name:            cfg.Name,
+		metadataURL:     cfg.MetadataURL,
+		keyHosts:        append([]string{meta.Hostname()}, cfg.KeyHosts...),
+		logger:          logger,
+		now:             cfg.Now,
+		refetchInterval: cfg.RefetchInterval,
+		ttl:             cfg.TTL,
+		fetchTimeout:    cfg.FetchTimeout,
+	}
+	// Keys must never arrive over a downgraded connection or from another
+	// host: redirects are followed only to https (or loopback) URLs on the
+	// metadata's host or a key host. (A copy, so the caller's client is
+	// unchanged.)
+	hc := *httpClient
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		return c.checkKeysURL(req.URL.String())
+	}
+	c.client = &hc
+	return c, nil
+}
+
 const (
 	// maxDocumentBytes bounds the metadata and JWKS documents we read.
 	maxDocumentBytes = 1 << 20
@@ -31,20 +117,23 @@ const (
 	failureRetryCap = 10 * time.Second
 )
 
-// signingKey is one usable key from the JWKS.
-type signingKey struct {
-	kid          string
-	pub          *rsa.PublicKey
-	endorsements []string
+// Key is one usable RS256 key from the JWKS.
+type Key struct {
+	ID     string
+	Public *rsa.PublicKey
+	// Endorsements are the Bot Framework channels the key signs for (empty
+	// for other providers).
+	Endorsements []string
 }
 
-func (k *signingKey) endorses(channelID string) bool {
-	return channelID != "" && slices.Contains(k.endorsements, channelID)
+// Endorses reports whether the key is endorsed for the channel.
+func (k *Key) Endorses(channelID string) bool {
+	return channelID != "" && slices.Contains(k.Endorsements, channelID)
 }
 
 // keySet is one successfully fetched JWKS.
 type keySet struct {
-	keys    map[string]*signingKey
+	keys    map[string]*Key
 	fetched time.Time
 }
 
@@ -54,8 +143,10 @@ type fetchCall struct {
 	err  error
 }
 
-// keyCache holds the signing keys and rate-limits re-fetches.
-type keyCache struct {
+// Cache holds the signing keys and rate-limits re-fetches. It is safe for
+// concurrent use.
+type Cache struct {
+	name        string
 	metadataURL string
 	// keyHosts are the hosts the metadata and keys may come from: the
 	// metadata URL's host and the configured key hosts (see
@@ -74,11 +165,11 @@ type keyCache struct {
 	inflight    *fetchCall
 }
 
-// lookup returns the key with the given kid. It fetches the metadata and keys
+// Lookup returns the key with the given kid. It fetches the metadata and keys
 // when none are held, when they are older than the TTL, or when kid is
 // unknown, but starts at most one fetch per refetch interval; concurrent
 // callers share the fetch in flight.
-func (c *keyCache) lookup(ctx context.Context, kid string) (*signingKey, error) {
+func (c *Cache) Lookup(ctx context.Context, kid string) (*Key, error) {
 	for waited := false; ; waited = true {
 		c.mu.Lock()
 		now := c.now()
@@ -102,7 +193,7 @@ func (c *keyCache) lookup(ctx context.Context, kid string) (*signingKey, error) 
 			if set == nil {
 				return nil, fmt.Errorf("%w: no signing keys available", ErrKeysUnavailable)
 			}
-			return nil, fmt.Errorf("signing key %s not found in the published keys", quoteKID(kid))
+			return nil, fmt.Errorf("signing key %s not found in the published keys", QuoteKID(kid))
 		}
 		call := c.inflight
 		if call == nil {
@@ -111,7 +202,7 @@ func (c *keyCache) lookup(ctx context.Context, kid string) (*signingKey, error) 
 				if set == nil {
 					return nil, fmt.Errorf("%w: fetch failed recently, next attempt after back-off", ErrKeysUnavailable)
 				}
-				return nil, fmt.Errorf("signing key %s not found and keys were fetched less than %s ago", quoteKID(kid), c.refetchInterval)
+				return nil, fmt.Errorf("signing key %s not found and keys were fetched less than %s ago", QuoteKID(kid), c.refetchInterval)
 			}
 			call = c.startFetchLocked(ctx, now)
 		}
@@ -133,7 +224,7 @@ func (c *keyCache) lookup(ctx context.Context, kid string) (*signingKey, error) 
 // mayFetchLocked reports whether a new fetch may start now. With a usable
 // key set, fetches are spaced by the refetch interval; without one, by the
 // smaller of that and failureRetryCap.
-func (c *keyCache) mayFetchLocked(now time.Time, haveSet bool) bool {
+func (c *Cache) mayFetchLocked(now time.Time, haveSet bool) bool {
 	if c.lastAttempt.IsZero() {
 		return true
 	}
@@ -145,7 +236,7 @@ func (c *keyCache) mayFetchLocked(now time.Time, haveSet bool) bool {
 	return elapsed >= wait || elapsed < 0
 }
 
-func (c *keyCache) startFetchLocked(ctx context.Context, now time.Time) *fetchCall {
+func (c *Cache) startFetchLocked(ctx context.Context, now time.Time) *fetchCall {
 	call := &fetchCall{done: make(chan struct{})}
 	c.inflight = call
 	c.lastAttempt = now
@@ -163,10 +254,10 @@ func (c *keyCache) startFetchLocked(ctx context.Context, now time.Time) *fetchCa
 		c.mu.Unlock()
 		close(call.done)
 		if err != nil {
-			c.logger.LogAttrs(fctx, slog.LevelWarn, "bot auth: fetching signing keys failed",
+			c.logger.LogAttrs(fctx, slog.LevelWarn, c.name+": fetching signing keys failed",
 				slog.String("metadata_url", c.metadataURL), slog.Any("err", err))
 		} else {
-			c.logger.LogAttrs(fctx, slog.LevelInfo, "bot auth: signing keys fetched",
+			c.logger.LogAttrs(fctx, slog.LevelInfo, c.name+": signing keys fetched",
 				slog.Int("keys", len(set.keys)))
 		}
 	}()
@@ -175,7 +266,7 @@ func (c *keyCache) startFetchLocked(ctx context.Context, now time.Time) *fetchCa
 
 // fetchGuarded runs fetch and turns an unexpected panic into an error so a
 // bug in parsing can never take the process down or leave waiters hanging.
-func (c *keyCache) fetchGuarded(ctx context.Context) (set *keySet, err error) {
+func (c *Cache) fetchGuarded(ctx context.Context) (set *keySet, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			set, err = nil, fmt.Errorf("internal error while fetching keys: %v", r)
@@ -204,7 +295,7 @@ type jwkEntry struct {
 	Endorsements []string `json:"endorsements"`
 }
 
-func (c *keyCache) fetch(ctx context.Context) (*keySet, error) {
+func (c *Cache) fetch(ctx context.Context) (*keySet, error) {
 	var meta openIDMetadata
 	if err := c.getJSON(ctx, c.metadataURL, &meta); err != nil {
 		return nil, fmt.Errorf("openid metadata: %w", err)
@@ -219,20 +310,20 @@ func (c *keyCache) fetch(ctx context.Context) (*keySet, error) {
 	if err := c.getJSON(ctx, meta.JWKSURI, &doc); err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)
 	}
-	set := &keySet{keys: make(map[string]*signingKey, len(doc.Keys))}
+	set := &keySet{keys: make(map[string]*Key, len(doc.Keys))}
 	for idx, raw := range doc.Keys {
 		k, err := parseJWK(raw)
 		if err != nil {
-			c.logger.LogAttrs(ctx, slog.LevelDebug, "bot auth: skipping unusable JWK",
+			c.logger.LogAttrs(ctx, slog.LevelDebug, c.name+": skipping unusable JWK",
 				slog.Int("index", idx), slog.Any("err", err))
 			continue
 		}
-		if _, dup := set.keys[k.kid]; dup {
-			c.logger.LogAttrs(ctx, slog.LevelWarn, "bot auth: duplicate kid in JWKS, keeping the first",
-				slog.String("kid", k.kid))
+		if _, dup := set.keys[k.ID]; dup {
+			c.logger.LogAttrs(ctx, slog.LevelWarn, c.name+": duplicate kid in JWKS, keeping the first",
+				slog.String("kid", k.ID))
 			continue
 		}
-		set.keys[k.kid] = k
+		set.keys[k.ID] = k
 	}
 	if len(set.keys) == 0 {
 		return nil, errors.New("jwks contains no usable RS256 keys")
@@ -241,7 +332,7 @@ func (c *keyCache) fetch(ctx context.Context) (*keySet, error) {
 	return set, nil
 }
 
-func (c *keyCache) getJSON(ctx context.Context, rawURL string, v any) error {
+func (c *Cache) getJSON(ctx context.Context, rawURL string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
@@ -268,7 +359,7 @@ func (c *keyCache) getJSON(ctx context.Context, rawURL string, v any) error {
 	return nil
 }
 
-func parseJWK(raw json.RawMessage) (*signingKey, error) {
+func parseJWK(raw json.RawMessage) (*Key, error) {
 	var e jwkEntry
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
@@ -307,16 +398,16 @@ func parseJWK(raw json.RawMessage) (*signingKey, error) {
 	if exp < 3 || exp%2 == 0 || exp > 1<<31-1 {
 		return nil, fmt.Errorf("exponent %d is not acceptable", exp)
 	}
-	return &signingKey{
-		kid:          e.Kid,
-		pub:          &rsa.PublicKey{N: n, E: exp},
-		endorsements: e.Endorsements,
+	return &Key{
+		ID:           e.Kid,
+		Public:       &rsa.PublicKey{N: n, E: exp},
+		Endorsements: e.Endorsements,
 	}, nil
 }
 
-// checkFetchURL accepts https URLs, and http URLs only for loopback hosts
+// CheckFetchURL accepts https URLs, and http URLs only for loopback hosts
 // (local test servers).
-func checkFetchURL(raw string) error {
+func CheckFetchURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("parse %q: %w", raw, err)
@@ -340,8 +431,8 @@ func checkFetchURL(raw string) error {
 // checkKeysURL accepts what checkFetchURL accepts on the metadata's own
 // host or one of keyHosts: keys named by a tampered or misdirected metadata
 // document are never fetched from anywhere else.
-func (c *keyCache) checkKeysURL(raw string) error {
-	if err := checkFetchURL(raw); err != nil {
+func (c *Cache) checkKeysURL(raw string) error {
+	if err := CheckFetchURL(raw); err != nil {
 		return err
 	}
 	if err := netutil.URLHostAllowed(raw, c.keyHosts, false); err != nil {
@@ -350,8 +441,8 @@ func (c *keyCache) checkKeysURL(raw string) error {
 	return nil
 }
 
-// quoteKID renders an untrusted kid for error messages, bounded in length.
-func quoteKID(kid string) string {
+// QuoteKID renders an untrusted kid for error messages, bounded in length.
+func QuoteKID(kid string) string {
 	const max = 64
 	if len(kid) > max {
 		kid = kid[:max] + "..."

@@ -1,0 +1,186 @@
+package access
+
+import (
+	"strings"
+	"time"
+)
+
+// Outcome is how a request ended, or where it stands, as a security team
+// reads it: the "outcome" of the grants view.
+type Outcome string
+
+// The outcomes of a request. The data tells these apart today; a grant
+// ended by its requester before expiry does not exist yet.
+const (
+	// OutcomePending: waiting for an approver.
+	OutcomePending Outcome = "pending"
+	// OutcomeDenied: an approver said no.
+	OutcomeDenied Outcome = "denied"
+	// OutcomeClosed: closed without a decision because the request no
+	// longer fitted its profile when an approver clicked.
+	OutcomeClosed Outcome = "closed_no_longer_valid"
+	// OutcomeGranting: approved; the membership is being added.
+	OutcomeGranting Outcome = "granting"
+	// OutcomeFailed: approved, but the membership could not be added.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeActive: the requester holds the access now.
+	OutcomeActive Outcome = "active"
+	// OutcomeRevoking: due; the membership is being removed.
+	OutcomeRevoking Outcome = "revoking"
+	// OutcomeIrrevocable: the removal kept failing; the security channel
+	// was alerted and the removal is still retried.
+	OutcomeIrrevocable Outcome = "irrevocable"
+	// OutcomeExpired: the grant ran its time and ended.
+	OutcomeExpired Outcome = "expired"
+	// OutcomeEndedEarly: the grant ended before its expiry because the
+	// member had left the group outside jitbot.
+	OutcomeEndedEarly Outcome = "ended_early"
+)
+
+// Outcomes lists every outcome, in lifecycle order.
+var Outcomes = []Outcome{
+	OutcomePending, OutcomeDenied, OutcomeClosed, OutcomeGranting, OutcomeFailed, OutcomeActive,
+	OutcomeRevoking, OutcomeIrrevocable, OutcomeExpired, OutcomeEndedEarly,
+}
+
+// GrantRecord is one request as the grants view of an audit export shows
+// it: who had access to what, when, approved by whom, why and for how
+// long. Times are UTC; a zero time or duration means "not (yet)".
+type GrantRecord struct {
+	RequestID     string
+	Requester     Person
+	Profile       string
+	GroupID       string
+	Ticket        string
+	Justification string
+	// Approvals are the approving decisions, oldest first (approver and
+	// reason).
+	Approvals []Decision
+	// DeniedBy and DenyReason are set for a denied or closed request
+	// (DeniedBy is System for a closed one).
+	DeniedBy   Person
+	DenyReason string
+
+	RequestedAt time.Time
+	DecidedAt   time.Time
+	GrantedAt   time.Time
+	EndedAt     time.Time
+	ExpiresAt   time.Time
+	// TimeToDecision is DecidedAt - RequestedAt.
+	TimeToDecision time.Duration
+	// RequestedDuration is what was asked for; ActualDuration is how long
+	// the membership was held (EndedAt - GrantedAt), once it ended.
+	RequestedDuration time.Duration
+	ActualDuration    time.Duration
+
+	Outcome Outcome
+	// PreExisting and Shared tell that the membership was left in place
+	// when the grant ended (it pre-existed, or another grant held it).
+	PreExisting bool
+	Shared      bool
+	// RevokeAttempts counts failed removals; LastError is the latest.
+	RevokeAttempts int
+	LastError      string
+	Feedback       *Feedback
+}
+
+// NewGrantRecord builds the grants-view row of a request loaded with its
+// decisions, grant and feedback.
+func NewGrantRecord(r Request) GrantRecord {
+	rec := GrantRecord{
+		RequestID: r.ID, Requester: r.Requester, Profile: r.Profile, GroupID: r.GroupID,
+		Ticket: r.Ticket, Justification: r.Justification,
+		RequestedAt: r.CreatedAt.UTC(), RequestedDuration: r.Duration, Feedback: r.Feedback,
+	}
+	for _, d := range r.Decisions {
+		if rec.DecidedAt.IsZero() || d.DecidedAt.Before(rec.DecidedAt) {
+			rec.DecidedAt = d.DecidedAt.UTC()
+		}
+		switch d.Verdict {
+		case Approve:
+			rec.Approvals = append(rec.Approvals, d)
+		case Deny:
+			rec.DeniedBy, rec.DenyReason = d.Approver, d.Reason
+		}
+	}
+	if !rec.DecidedAt.IsZero() {
+		rec.TimeToDecision = rec.DecidedAt.Sub(rec.RequestedAt)
+	}
+	g := r.Grant
+	if g != nil {
+		rec.GrantedAt, rec.EndedAt, rec.ExpiresAt = g.GrantedAt.UTC(), g.RevokedAt.UTC(), g.ExpiresAt.UTC()
+		if g.GrantedAt.IsZero() {
+			rec.GrantedAt = time.Time{}
+		}
+		if g.RevokedAt.IsZero() {
+			rec.EndedAt = time.Time{}
+		}
+		if !rec.GrantedAt.IsZero() && !rec.EndedAt.IsZero() {
+			rec.ActualDuration = rec.EndedAt.Sub(rec.GrantedAt)
+		}
+		rec.PreExisting, rec.Shared = g.PreExisting, g.Shared
+		rec.RevokeAttempts, rec.LastError = g.Attempts, g.LastError
+	}
+	rec.Outcome = outcomeOf(r)
+	return rec
+}
+
+// outcomeOf tells a request's outcome from its state and its grant's.
+func outcomeOf(r Request) Outcome {
+	switch r.State {
+	case RequestPending:
+		return OutcomePending
+	case RequestDenied:
+		if d := r.LastDecision(); d != nil && d.Approver.ObjectID == System.ObjectID {
+			return OutcomeClosed
+		}
+		return OutcomeDenied
+	case RequestFailed:
+		return OutcomeFailed
+	}
+	g := r.Grant
+	if g == nil {
+		return OutcomeGranting
+	}
+	switch g.State {
+	case GrantGranting:
+		return OutcomeGranting
+	case GrantFailed:
+		return OutcomeFailed
+	case GrantActive:
+		return OutcomeActive
+	case GrantRevoking:
+		return OutcomeRevoking
+	case GrantIrrevocable:
+		return OutcomeIrrevocable
+	}
+	// Revoked.
+	if !g.RevokedAt.IsZero() && g.RevokedAt.Before(g.ExpiresAt) {
+		return OutcomeEndedEarly
+	}
+	return OutcomeExpired
+}
+
+// MatchRequest reports whether r is selected by q: created in [Since,
+// Until), of q's profile, and requested or decided by q's user (object ids
+// compare without regard to case).
+func MatchRequest(q RequestQuery, r *Request) bool {
+	if !q.Since.IsZero() && r.CreatedAt.Before(q.Since) {
+		return false
+	}
+	if !q.Until.IsZero() && !r.CreatedAt.Before(q.Until) {
+		return false
+	}
+	if q.Profile != "" && r.Profile != q.Profile {
+		return false
+	}
+	if q.UserID == "" || strings.EqualFold(r.Requester.ObjectID, q.UserID) {
+		return true
+	}
+	for _, d := range r.Decisions {
+		if strings.EqualFold(d.Approver.ObjectID, q.UserID) {
+			return true
+		}
+	}
+	return false
+}
