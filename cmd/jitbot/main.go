@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/api"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/storage"
 )
@@ -87,6 +88,9 @@ type runtimeParts struct {
 	handler *bot.Bot
 	service *access.Service
 	closeDB func() error
+	// auditFeed serves GET /api/audit when audit.feed is configured (nil:
+	// not served).
+	auditFeed http.Handler
 }
 
 // runServer serves /api/messages and runs the expiry scheduler until ctx is
@@ -99,6 +103,9 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/messages", p.handler)
+	if p.auditFeed != nil {
+		mux.Handle(api.AuditFeedPath, p.auditFeed)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n")

@@ -201,7 +201,7 @@ func (a *Authority) serveToken(w http.ResponseWriter, r *http.Request) {
 			req.Scopes = append(req.Scopes, s)
 		}
 	}
-	req.Status, req.Token = a.decide(w, req, r.PostForm.Get("client_secret"))
+	req.Status, req.Token = a.decide(w, req, r.PostForm.Get("client_secret"), "https://"+r.Host)
 
 	a.mu.Lock()
 	a.requests = append(a.requests, req)
@@ -213,7 +213,7 @@ func (a *Authority) serveToken(w http.ResponseWriter, r *http.Request) {
 
 // decide writes the answer to a token request and returns its status and
 // the token issued.
-func (a *Authority) decide(w http.ResponseWriter, req TokenRequest, secret string) (int, string) {
+func (a *Authority) decide(w http.ResponseWriter, req TokenRequest, secret, host string) (int, string) {
 	a.mu.Lock()
 	fail := a.failNext > 0
 	if fail {
@@ -249,7 +249,7 @@ func (a *Authority) decide(w http.ResponseWriter, req TokenRequest, secret strin
 	}
 	switch {
 	case isAPI:
-		signed, err := a.mint(api, resource, req.ClientID, roles, time.Now())
+		signed, err := a.mint(api, resource, req.ClientID, roles, host, time.Now())
 		if err != nil {
 			return oauthError(w, http.StatusInternalServerError, "server_error", 50000, err.Error())
 		}

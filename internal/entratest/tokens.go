@@ -166,8 +166,9 @@ func WithForeignKey(t testing.TB) TokenOption {
 
 // AccessToken mints an app-only access token as Entra ID issues it to
 // client clientID for api, with the given app roles, signed with the
-// authority's current key; opts change it for negative tests. Real
-// client-credentials grants (AddAPI) issue the same tokens.
+// authority's current key (a v2.0 token names the issuer at URL); opts
+// change it for negative tests. Real client-credentials grants (AddAPI)
+// issue the same tokens.
 func (a *Authority) AccessToken(t testing.TB, api API, clientID string, roles []string, opts ...TokenOption) string {
 	t.Helper()
 	if api.AppIDURI == "" {
@@ -176,15 +177,16 @@ func (a *Authority) AccessToken(t testing.TB, api API, clientID string, roles []
 	if api.TokenVersion == 0 {
 		api.TokenVersion = 1
 	}
-	tok, err := a.mint(api, api.AppIDURI, clientID, roles, time.Now(), opts...)
+	tok, err := a.mint(api, api.AppIDURI, clientID, roles, a.srv.URL, time.Now(), opts...)
 	if err != nil {
 		t.Fatalf("entratest: sign access token: %v", err)
 	}
 	return tok
 }
 
-// mint signs an access token for api, asked for as resource.
-func (a *Authority) mint(api API, resource, clientID string, roles []string, now time.Time, opts ...TokenOption) (string, error) {
+// mint signs an access token for api, asked for as resource at the
+// authority host (a v2.0 token's issuer is named after it).
+func (a *Authority) mint(api API, resource, clientID string, roles []string, host string, now time.Time, opts ...TokenOption) (string, error) {
 	a.mu.Lock()
 	s := a.signer
 	a.mu.Unlock()
@@ -208,7 +210,7 @@ func (a *Authority) mint(api API, resource, clientID string, roles []string, now
 	header := map[string]any{"typ": "JWT", "alg": "RS256", "kid": s.kid}
 	if api.TokenVersion == 2 {
 		claims["aud"] = api.AppID // v2.0 tokens always name the API by its client id
-		claims["iss"] = a.V2Issuer(api.TenantID)
+		claims["iss"] = host + "/" + api.TenantID + "/v2.0"
 		claims["azp"], claims["azpacr"] = clientID, "1"
 		claims["ver"] = "2.0"
 	} else {
