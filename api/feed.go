@@ -13,11 +13,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/api/entraauth"
+	"github.com/jitbot/jitbot/internal/lograte"
 )
 
 // AuditFeedPath is where the audit feed is served.
@@ -63,9 +63,8 @@ type AuditFeed struct {
 	lg   *slog.Logger
 	now  func() time.Time
 
-	rejectMu         sync.Mutex
-	rejectLogged     time.Time
-	rejectSuppressed int
+	// Refusals are logged at most once a second.
+	rejects lograte.Limiter
 }
 
 // NewAuditFeed returns the feed; logger nil uses slog.Default.
@@ -258,15 +257,9 @@ func (f *AuditFeed) stream(ctx context.Context, w http.ResponseWriter, q feedQue
 // logRejected logs a refused request at most once a second, with a count
 // of the ones left out, so that a flood of bad tokens cannot flood the log.
 func (f *AuditFeed) logRejected(err error, remote string) {
-	f.rejectMu.Lock()
-	now := f.now()
-	if now.Sub(f.rejectLogged) < time.Second {
-		f.rejectSuppressed++
-		f.rejectMu.Unlock()
+	ok, suppressed := f.rejects.Allow(f.now())
+	if !ok {
 		return
 	}
-	suppressed := f.rejectSuppressed
-	f.rejectLogged, f.rejectSuppressed = now, 0
-	f.rejectMu.Unlock()
 	f.lg.Warn("audit feed: request refused", "err", err, "remote", strings.TrimSpace(remote), "similar_not_logged", suppressed)
 }

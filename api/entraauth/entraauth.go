@@ -33,24 +33,14 @@ import (
 	"github.com/jitbot/jitbot/internal/jwks"
 )
 
-// Defaults for [Config].
-const (
-	DefaultClockSkew          = 5 * time.Minute
-	DefaultKeyRefetchInterval = 5 * time.Minute
-	DefaultMetadataTTL        = 24 * time.Hour
-	DefaultFetchTimeout       = 10 * time.Second
-	// MaxAuthorizationHeaderBytes bounds the Authorization header parsed.
-	MaxAuthorizationHeaderBytes = 16 << 10
-)
-
 // Errors callers can test for with errors.Is. Every error of Authenticate
 // means "refuse the request"; these only classify it.
 var (
 	// ErrNoToken: no bearer token (HTTP 401).
-	ErrNoToken = errors.New("missing bearer token")
+	ErrNoToken = jwks.ErrNoToken
 	// ErrInvalidToken: the token failed a check of who it is from or for
 	// (HTTP 401).
-	ErrInvalidToken = errors.New("invalid token")
+	ErrInvalidToken = jwks.ErrInvalidToken
 	// ErrForbidden: a valid token of the tenant for this API that lacks the
 	// required app role (HTTP 403).
 	ErrForbidden = errors.New("token lacks the required app role")
@@ -76,12 +66,13 @@ type Config struct {
 	Audiences []string
 	// Role is the app role the token must carry in "roles". Required.
 	Role string
-	// ClockSkew is the leeway on exp and nbf (default 5 minutes).
+	// ClockSkew is the leeway on exp and nbf (default
+	// jwks.DefaultClockSkew, 5 minutes).
 	ClockSkew time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// KeyRefetchInterval, MetadataTTL and FetchTimeout tune the key cache
-	// (see internal/jwks); zero takes the defaults above.
+	// KeyRefetchInterval, MetadataTTL and FetchTimeout tune the key cache;
+	// zero takes jwks's defaults.
 	KeyRefetchInterval time.Duration
 	MetadataTTL        time.Duration
 	FetchTimeout       time.Duration
@@ -135,7 +126,7 @@ func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Validator, 
 		}
 	}
 	if cfg.ClockSkew == 0 {
-		cfg.ClockSkew = DefaultClockSkew
+		cfg.ClockSkew = jwks.DefaultClockSkew
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -145,9 +136,9 @@ func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Validator, 
 			*d = v
 		}
 	}
-	def(&cfg.KeyRefetchInterval, DefaultKeyRefetchInterval)
-	def(&cfg.MetadataTTL, DefaultMetadataTTL)
-	def(&cfg.FetchTimeout, DefaultFetchTimeout)
+	def(&cfg.KeyRefetchInterval, jwks.DefaultRefetchInterval)
+	def(&cfg.MetadataTTL, jwks.DefaultTTL)
+	def(&cfg.FetchTimeout, jwks.DefaultFetchTimeout)
 	keys, err := jwks.New(jwks.Config{
 		MetadataURL: cfg.MetadataURL, KeyHosts: cfg.KeyHosts, Now: cfg.Now,
 		RefetchInterval: cfg.KeyRefetchInterval, TTL: cfg.MetadataTTL, FetchTimeout: cfg.FetchTimeout,
@@ -163,7 +154,7 @@ func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Validator, 
 // panics; its error says what failed, for logs, and must not be sent to the
 // caller.
 func (v *Validator) Authenticate(ctx context.Context, authHeader string) (Claims, error) {
-	raw, err := bearerToken(authHeader)
+	raw, err := jwks.BearerToken(authHeader)
 	if err != nil {
 		return Claims{}, err
 	}
@@ -277,22 +268,4 @@ func stringList(v any) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, nil
-}
-
-// bearerToken extracts the token from an Authorization header value.
-func bearerToken(h string) (string, error) {
-	if len(h) > MaxAuthorizationHeaderBytes {
-		return "", fmt.Errorf("%w: Authorization header longer than %d bytes", ErrInvalidToken, MaxAuthorizationHeaderBytes)
-	}
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
-	tok = strings.TrimSpace(tok)
-	switch {
-	case h == "":
-		return "", fmt.Errorf("%w: no Authorization header", ErrNoToken)
-	case !ok || !strings.EqualFold(scheme, "bearer") || tok == "":
-		return "", fmt.Errorf("%w: Authorization is not a bearer token", ErrNoToken)
-	case strings.ContainsAny(tok, " \t\r\n"):
-		return "", fmt.Errorf("%w: bearer token contains whitespace", ErrInvalidToken)
-	}
-	return tok, nil
 }
