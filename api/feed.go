@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -33,7 +34,12 @@ const (
 )
 
 // FeedContentType is the media type of the feed: one JSON object a line.
-const FeedContentType = "application/x-ndjson"
+// With format=json the same objects come as one JSON array
+// (FeedArrayContentType), for pollers that read JSON only.
+const (
+	FeedContentType      = "application/x-ndjson"
+	FeedArrayContentType = "application/json"
+)
 
 // AuditLog is the part of the audit log the feed reads: both stream, a page
 // at a time.
@@ -55,8 +61,9 @@ type Authenticator interface {
 // chain, each signed checkpoint of a streamed event's sequence number right
 // after that event, and the checkpoints of the sequence number given as
 // since first (a checkpoint may come again; its seq identifies it). A
-// stream that breaks off ends with a line of type "error". Only callers
-// whose Entra ID token carries AuditFeedRole are served.
+// stream that breaks off ends with a line of type "error". With
+// format=json the same objects come as one JSON array. Only callers whose
+// Entra ID token carries AuditFeedRole are served.
 type AuditFeed struct {
 	log  AuditLog
 	auth Authenticator
@@ -131,15 +138,17 @@ type feedQuery struct {
 	afterSeq int64
 	since    time.Time
 	limit    int
+	array    bool // format=json
 }
 
-// parseFeedQuery reads since and limit; any other parameter is an error.
+// parseFeedQuery reads since, limit and format; any other parameter is an
+// error.
 func parseFeedQuery(r *http.Request) (feedQuery, error) {
 	q := feedQuery{limit: DefaultFeedLimit}
 	vals := r.URL.Query()
 	for k, v := range vals {
-		if k != "since" && k != "limit" {
-			return q, fmt.Errorf("unknown parameter %q: the feed takes since and limit", k)
+		if k != "since" && k != "limit" && k != "format" {
+			return q, fmt.Errorf("unknown parameter %q: the feed takes since, limit and format", k)
 		}
 		if len(v) != 1 {
 			return q, fmt.Errorf("parameter %s given %d times", k, len(v))
@@ -156,6 +165,13 @@ func parseFeedQuery(r *http.Request) (feedQuery, error) {
 		} else {
 			return q, fmt.Errorf("since: want a sequence number or an RFC 3339 time (2026-11-01T00:00:00Z), got %q", s)
 		}
+	}
+	switch vals.Get("format") {
+	case "", "jsonl":
+	case "json":
+		q.array = true
+	default:
+		return q, fmt.Errorf("format: want jsonl (the default) or json, got %q", vals.Get("format"))
 	}
 	if s := vals.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -212,11 +228,15 @@ func (f *AuditFeed) stream(ctx context.Context, w http.ResponseWriter, q feedQue
 		http.Error(w, "the audit log could not be read; try again", http.StatusInternalServerError)
 		return
 	}
+	enc := &feedWriter{enc: json.NewEncoder(w), w: w, array: q.array}
 	w.Header().Set("Content-Type", FeedContentType)
+	if q.array {
+		w.Header().Set("Content-Type", FeedArrayContentType)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
+	defer enc.close()
 	rc := http.NewResponseController(w)
 	next := 0 // the next checkpoint of cps to write
 	// Checkpoints of the since sequence number itself come first.
@@ -252,6 +272,42 @@ func (f *AuditFeed) stream(ctx context.Context, w http.ResponseWriter, q feedQue
 		_ = enc.Encode(feedError{Type: "error", Message: "the stream broke off; poll again from the last seq received"})
 	}
 	_ = rc.Flush()
+}
+
+// feedWriter writes the feed's objects as JSON lines, or as the elements
+// of one JSON array.
+type feedWriter struct {
+	enc   *json.Encoder
+	w     io.Writer
+	array bool
+	n     int
+}
+
+// Encode writes one object.
+func (f *feedWriter) Encode(v any) error {
+	if f.array {
+		sep := ","
+		if f.n == 0 {
+			sep = "["
+		}
+		if _, err := io.WriteString(f.w, sep); err != nil {
+			return err
+		}
+	}
+	f.n++
+	return f.enc.Encode(v)
+}
+
+// close ends a JSON array.
+func (f *feedWriter) close() {
+	if !f.array {
+		return
+	}
+	end := "]\n"
+	if f.n == 0 {
+		end = "[]\n"
+	}
+	_, _ = io.WriteString(f.w, end)
 }
 
 // logRejected logs a refused request at most once a second, with a count

@@ -289,7 +289,20 @@ func TestFeedStreamsEventsAndCheckpointsInOrder(t *testing.T) {
 		t.Fatalf("since=time: %+v", lines)
 	}
 
-	for _, q := range []string{"?limit=0", "?limit=10001", "?limit=ten", "?since=-1", "?since=yesterday", "?since=1&since=2", "?from=1"} {
+	// The same as one JSON array, for pollers that read JSON only.
+	resp, body = w.get("?since=10&limit=10&format=json", token)
+	var array []line
+	if err := json.Unmarshal(body, &array); err != nil || resp.Header.Get("Content-Type") != api.FeedArrayContentType {
+		t.Fatalf("format=json: %v (%s): %s", err, resp.Header.Get("Content-Type"), body)
+	}
+	if len(array) != 12 || array[0].Type != "checkpoint" || array[1].Seq != 11 || array[11].Seq != 20 {
+		t.Fatalf("format=json: %+v", array)
+	}
+	if _, body = w.get("?since=25&format=json", token); strings.TrimSpace(string(body)) != "[]" {
+		t.Fatalf("format=json caught up: %s", body)
+	}
+
+	for _, q := range []string{"?format=xml", "?limit=0", "?limit=10001", "?limit=ten", "?since=-1", "?since=yesterday", "?since=1&since=2", "?from=1"} {
 		if resp, body := w.get(q, token); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: HTTP %d %s, want 400", q, resp.StatusCode, body)
 		}
