@@ -38,14 +38,14 @@ const (
 var jitbotAPI = entratest.API{TenantID: tenantID, AppID: jitbotApp}
 
 type feedWorld struct {
-	t         *testing.T
+	t         testing.TB
 	authority *entratest.Authority
 	store     *accesstest.Store
 	server    *httptest.Server
 	validator *entraauth.Validator
 }
 
-func newFeedWorld(t *testing.T, log api.AuditLog) *feedWorld {
+func newFeedWorld(t testing.TB, log api.AuditLog) *feedWorld {
 	t.Helper()
 	w := &feedWorld{t: t, authority: entratest.NewAuthority(t), store: accesstest.NewStore()}
 	if log == nil {
@@ -404,3 +404,80 @@ func TestFeedStreamsInFlatMemory(t *testing.T) {
 		t.Fatalf("the heap grew by %d bytes over the second half of the stream", grew)
 	}
 }
+
+// BenchmarkFeedMillionEvents polls 1,000,000 events through the feed, a
+// full page (MaxFeedLimit) at a time, from an audit log that makes them up
+// as they are read, and reports the peak heap seen while streaming:
+//
+//	go test ./api -run '^$' -bench FeedMillionEvents -benchtime 1x
+func BenchmarkFeedMillionEvents(b *testing.B) {
+	const total = 1_000_000
+	g := &paged{n: total}
+	w := newFeedWorld(b, g)
+	token := w.authority.AccessToken(b, jitbotAPI, siemApp, []string{api.AuditFeedRole})
+	var peak uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				runtime.ReadMemStats(&m)
+				peak = max(peak, m.HeapInuse)
+			}
+		}
+	}()
+	b.ResetTimer()
+	for range b.N {
+		since, got := int64(0), 0
+		for got < total {
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s%s?since=%d&limit=%d", w.server.URL, api.AuditFeedPath, since, api.MaxFeedLimit), nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sc := bufio.NewScanner(resp.Body)
+			n := 0
+			for sc.Scan() {
+				var l line
+				if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+					b.Fatal(err)
+				}
+				since = l.Seq
+				n++
+			}
+			resp.Body.Close()
+			if n == 0 {
+				b.Fatalf("no events after seq %d", since)
+			}
+			got += n
+		}
+	}
+	b.StopTimer()
+	close(stop)
+	<-sampled
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}
+
+// paged is an audit log of n made-up events that honours AfterSeq and
+// Limit, as the stores do.
+type paged struct{ n int }
+
+func (p *paged) EachAudit(_ context.Context, q access.AuditQuery, fn func(access.AuditEvent) error) error {
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i, sent := q.AfterSeq+1, 0; i <= int64(p.n) && (q.Limit == 0 || sent < q.Limit); i, sent = i+1, sent+1 {
+		ev := access.AuditEvent{Seq: i, PrevHash: "p", Hash: "h", At: at.Add(time.Duration(i) * time.Second),
+			Actor: access.Person{ObjectID: "jitbot", Name: "jitbot"}, Action: access.ActionRevoked, RequestID: fmt.Sprintf("req-%07d", i), Reason: "expired"}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *paged) EachCheckpoint(context.Context, func(access.Checkpoint) error) error { return nil }
