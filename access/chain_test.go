@@ -2,7 +2,9 @@ package access_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -68,6 +70,62 @@ func TestEachAuditStreamsTheChain(t *testing.T) {
 		seen := 0
 		if err := e.store.EachAudit(ctx, access.AuditQuery{}, func(access.AuditEvent) error { seen++; return stop }); !errors.Is(err, stop) || seen != 1 {
 			t.Errorf("EachAudit after the callback's error: %v after %d events", err, seen)
+		}
+	})
+}
+
+// TestCheckpointsAndRetention runs the checkpoint job on each store: it
+// signs the head once, prunes the segment below a checkpoint older than
+// the retention, and what is left verifies from that checkpoint.
+func TestCheckpointsAndRetention(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		ctx := context.Background()
+		privPEM, _, err := audit.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := audit.ParsePrivateKey(privPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := start
+		cp := &audit.Checkpointer{Store: e.store, Key: key, Retention: 24 * time.Hour, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)}
+		appendN := func(n int) {
+			for range n {
+				if err := e.store.AppendAudit(ctx, access.AuditEvent{At: now, Actor: riley, Action: access.ActionRequested}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, ok, err := cp.Checkpoint(ctx); ok || err != nil {
+			t.Fatalf("checkpoint of an empty chain: %v, %v", ok, err)
+		}
+		appendN(5)
+		first, ok, err := cp.Checkpoint(ctx)
+		if !ok || err != nil || first.Seq != 5 {
+			t.Fatalf("checkpoint: %+v, %v, %v", first, ok, err)
+		}
+		if _, ok, err := cp.Checkpoint(ctx); ok || err != nil {
+			t.Fatalf("second checkpoint of one head: %v, %v", ok, err)
+		}
+		if err := e.store.AppendCheckpoint(ctx, first); !errors.Is(err, access.ErrDuplicate) {
+			t.Errorf("a second checkpoint of seq 5: %v, want ErrDuplicate", err)
+		}
+		now = now.Add(25 * time.Hour)
+		appendN(3)
+		if n, err := cp.Prune(ctx); err != nil || n != 5 {
+			t.Fatalf("prune: %d, %v; want the 5 events up to the day-old checkpoint", n, err)
+		}
+		if n, err := cp.Prune(ctx); err != nil || n != 0 {
+			t.Fatalf("prune again: %d, %v", n, err)
+		}
+		if _, ok, err := cp.Checkpoint(ctx); !ok || err != nil {
+			t.Fatalf("checkpoint after pruning: %v, %v", ok, err)
+		}
+		res, err := audit.Verify(ctx, e.store, key.Public().(ed25519.PublicKey), nil)
+		if err != nil || res.Events != 3 || res.FirstSeq != 6 || res.LastSeq != 8 || res.Checkpoints != 2 {
+			t.Fatalf("verify after retention: %+v, %v", res, err)
 		}
 	})
 }

@@ -131,7 +131,7 @@ type AuditLog interface {
 	// (zero before the first).
 	ChainHead(ctx context.Context) (ChainHead, error)
 	// AppendCheckpoint stores a signed checkpoint. A second checkpoint of
-	// the same Seq is refused.
+	// the same Seq is refused with ErrDuplicate.
 	AppendCheckpoint(ctx context.Context, c Checkpoint) error
 	// EachCheckpoint calls fn with every stored checkpoint, ascending Seq,
 	// and stops at fn's first error, returning it.

@@ -49,7 +49,7 @@ func CheckSignature(pub ed25519.PublicKey, c access.Checkpoint) error {
 	}
 	if !ed25519.Verify(pub, SignedMessage(c), sig) {
 		if c.KeyID != KeyID(pub) {
-			return fmt.Errorf("its signature does not verify with the given public key (it names key %s, the given key is %s)", c.KeyID, KeyID(pub))
+			return fmt.Errorf("its signature does not verify: it names another key (%s) than the given public key (%s)", c.KeyID, KeyID(pub))
 		}
 		return errors.New("its signature does not verify: the checkpoint was altered or forged")
 	}

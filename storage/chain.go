@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -65,9 +66,9 @@ func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 }
 
 // migrateChain creates the chain head row and, when the database holds
-// events from before the chain, seals them with a genesis event. The head
-// row lock makes it happen once, however many replicas open the database
-// at the same time.
+// events from before the chain, seals them with a genesis event. It runs
+// inside migrate's transaction; the head row lock makes sealing happen
+// once, however many replicas open the database at the same time.
 func migrateChain(gdb *gorm.DB) error {
 	if err := gdb.Clauses(clause.OnConflict{DoNothing: true}).Create(&chainHeadRow{ID: chainHeadID}).Error; err != nil {
 		return fmt.Errorf("create audit chain head: %w", err)
@@ -111,10 +112,14 @@ func migrateChain(gdb *gorm.DB) error {
 func (db *DB) EachAudit(ctx context.Context, q access.AuditQuery, fn func(access.AuditEvent) error) error {
 	ctx, cancel := db.ctx(ctx)
 	defer cancel()
-	// legacy is true while the events of Seq 0 are read, by id.
-	legacy := q.AfterSeq <= 0
+	// The page after (lastSeq, lastID): by id among the events of Seq 0,
+	// then by Seq (and id, should a database administrator have added a
+	// second event of one Seq, which verification reports).
 	var lastID int64
 	lastSeq := max(q.AfterSeq, 0)
+	if lastSeq > 0 {
+		lastID = math.MaxInt64
+	}
 	sent := 0
 	for {
 		page := auditPage
@@ -124,12 +129,8 @@ func (db *DB) EachAudit(ctx context.Context, q access.AuditQuery, fn func(access
 				return nil
 			}
 		}
-		s := db.gorm.WithContext(ctx).Model(&auditRow{})
-		if legacy {
-			s = s.Where("seq = 0 AND id > ?", lastID).Order("id")
-		} else {
-			s = s.Where("seq > ?", lastSeq).Order("seq")
-		}
+		s := db.gorm.WithContext(ctx).Model(&auditRow{}).
+			Where("(seq, id) > (?, ?)", lastSeq, lastID).Order("seq, id")
 		if !q.Since.IsZero() {
 			s = s.Where("at >= ?", dbTime(q.Since))
 		}
@@ -153,17 +154,9 @@ func (db *DB) EachAudit(ctx context.Context, q access.AuditQuery, fn func(access
 		}
 		sent += len(rows)
 		if len(rows) < page {
-			if !legacy {
-				return nil
-			}
-			legacy = false
-			continue
+			return nil
 		}
-		if legacy {
-			lastID = rows[len(rows)-1].ID
-		} else {
-			lastSeq = rows[len(rows)-1].Seq
-		}
+		lastSeq, lastID = rows[len(rows)-1].Seq, rows[len(rows)-1].ID
 	}
 }
 
@@ -179,7 +172,7 @@ func (db *DB) ChainHead(ctx context.Context) (access.ChainHead, error) {
 }
 
 // AppendCheckpoint stores c; a second checkpoint of the same Seq is
-// refused.
+// refused with an error wrapping access.ErrDuplicate.
 func (db *DB) AppendCheckpoint(ctx context.Context, c access.Checkpoint) error {
 	if c.Seq <= 0 || c.Hash == "" || c.At.IsZero() || c.Signature == "" {
 		return fmt.Errorf("store audit checkpoint at seq %d: seq, hash, time and signature are required", c.Seq)
@@ -187,6 +180,9 @@ func (db *DB) AppendCheckpoint(ctx context.Context, c access.Checkpoint) error {
 	conn, cancel := db.conn(ctx)
 	defer cancel()
 	err := conn.Create(&checkpointRow{Seq: c.Seq, Hash: c.Hash, At: dbTime(c.At), KeyID: c.KeyID, Signature: c.Signature}).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return fmt.Errorf("store audit checkpoint at seq %d: %w", c.Seq, access.ErrDuplicate)
+	}
 	if err != nil {
 		return fmt.Errorf("store audit checkpoint at seq %d: %w", c.Seq, err)
 	}

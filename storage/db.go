@@ -124,6 +124,34 @@ func sqlitePath(u string) string {
 //
 // logger receives slow statements and database warnings; nil discards them.
 func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, error) {
+	return open(ctx, databaseURL, logger, true)
+}
+
+// OpenForReading connects like Open but changes nothing: no migration, no
+// genesis. It is for checking a database as it is (jitbot audit verify),
+// and refuses one whose schema predates the audit chain.
+func OpenForReading(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, error) {
+	if err := ValidateURL(databaseURL); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if path := sqlitePath(databaseURL); !isPostgres(databaseURL) && path != ":memory:" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+	}
+	db, err := open(ctx, databaseURL, logger, false)
+	if err != nil {
+		return nil, err
+	}
+	m := db.gorm.WithContext(ctx).Migrator()
+	if !m.HasTable(&chainHeadRow{}) || !m.HasTable(&checkpointRow{}) || !m.HasColumn(&auditRow{}, "Hash") {
+		_ = db.Close()
+		return nil, errors.New("open database: its schema predates the audit hash chain; start jitbot serve once to bring it up to date")
+	}
+	return db, nil
+}
+
+func open(ctx context.Context, databaseURL string, logger *slog.Logger, migrateSchema bool) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -175,6 +203,9 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open %s database: %w", db.driver, err)
 	}
+	if !migrateSchema {
+		return db, nil
+	}
 	if err := migrate(gdb.WithContext(ctx)); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("migrate %s database: %w", db.driver, err)
@@ -189,7 +220,25 @@ const legacyPermanent = "permanent: "
 // migrate brings the schema up to date. Grants from before
 // last_error_permanent existed get it from their last_error's prefix,
 // which is then dropped.
+//
+// It runs in one transaction, so that replicas opening the database at the
+// same time migrate it one after the other (on PostgreSQL under an advisory
+// lock, on SQLite under the write lock an immediate transaction takes).
 func migrate(gdb *gorm.DB) error {
+	return gdb.Transaction(func(tx *gorm.DB) error {
+		if tx.Dialector.Name() == DriverPostgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrateLockKey).Error; err != nil {
+				return fmt.Errorf("lock the schema for migration: %w", err)
+			}
+		}
+		return migrateLocked(tx)
+	})
+}
+
+// migrateLockKey is the PostgreSQL advisory lock migrations take.
+const migrateLockKey = 0x6a697462 // "jitb"
+
+func migrateLocked(gdb *gorm.DB) error {
 	m := gdb.Migrator()
 	legacy := m.HasTable(&grantRow{}) && !m.HasColumn(&grantRow{}, "LastErrorPermanent")
 	if err := gdb.AutoMigrate(models()...); err != nil {

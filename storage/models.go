@@ -98,8 +98,8 @@ func (feedbackRow) TableName() string { return "feedback" }
 // for the events from before the chain, which its genesis event seals):
 // unique among chained events.
 type auditRow struct {
-	ID             int64     `gorm:"primaryKey;autoIncrement"`
-	Seq            int64     `gorm:"not null;default:0;index:idx_audit_seq;uniqueIndex:idx_audit_chain_seq,where:seq > 0"`
+	ID             int64     `gorm:"primaryKey;autoIncrement;index:idx_audit_seq,priority:2"`
+	Seq            int64     `gorm:"not null;default:0;index:idx_audit_seq,priority:1;uniqueIndex:idx_audit_chain_seq,where:seq > 0"`
 	PrevHash       string    `gorm:"not null;default:''"`
 	Hash           string    `gorm:"not null;default:''"`
 	At             time.Time `gorm:"not null;index"`

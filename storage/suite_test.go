@@ -33,7 +33,7 @@ func backends() []backend {
 		{name: DriverSQLite, newURL: func(t *testing.T) string {
 			return "sqlite:" + filepath.Join(t.TempDir(), "jitbot.db")
 		}},
-		{name: DriverPostgres, newURL: newPostgresURL},
+		{name: DriverPostgres, newURL: func(t *testing.T) string { return newPostgresURL(t) }},
 	}
 }
 
@@ -89,7 +89,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // newPostgresURL creates a schema of its own for the test in the database
 // named by JITBOT_TEST_POSTGRES, drops it at the end, and returns a URL whose
 // search_path selects it.
-func newPostgresURL(t *testing.T) string {
+func newPostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(postgresEnv)
 	if base == "" {
@@ -123,7 +123,7 @@ func newPostgresURL(t *testing.T) string {
 }
 
 // withSearchPath adds search_path to a postgres:// URL.
-func withSearchPath(t *testing.T, dsn, schema string) string {
+func withSearchPath(t testing.TB, dsn, schema string) string {
 	t.Helper()
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
 		t.Skipf("%s must be a postgres:// URL (storage.Open accepts no other form)", postgresEnv)

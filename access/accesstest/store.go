@@ -761,10 +761,8 @@ func (s *Store) EachAudit(_ context.Context, q access.AuditQuery, fn func(access
 		s.mu.Lock()
 		var page []access.AuditEvent
 		done := true
-		for _, ev := range s.audit {
-			if ev.Seq <= after {
-				continue
-			}
+		from, _ := slices.BinarySearchFunc(s.audit, after+1, func(e access.AuditEvent, seq int64) int { return cmp.Compare(e.Seq, seq) })
+		for _, ev := range s.audit[from:] {
 			if len(page) == auditPage || (q.Limit > 0 && sent+len(page) == q.Limit) {
 				done = q.Limit > 0 && sent+len(page) == q.Limit
 				break
@@ -810,7 +808,7 @@ func (s *Store) AppendCheckpoint(_ context.Context, c access.Checkpoint) error {
 	c.At = stored(c.At)
 	i, found := slices.BinarySearchFunc(s.checkpoints, c.Seq, func(e access.Checkpoint, seq int64) int { return cmp.Compare(e.Seq, seq) })
 	if found {
-		return fmt.Errorf("store audit checkpoint at seq %d: already stored", c.Seq)
+		return fmt.Errorf("store audit checkpoint at seq %d: %w", c.Seq, access.ErrDuplicate)
 	}
 	s.checkpoints = slices.Insert(s.checkpoints, i, c)
 	return nil

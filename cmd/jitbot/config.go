@@ -255,6 +255,7 @@ func (c *Config) applyDefaults() {
 			c.Audit.Feed.Issuers = append(c.Audit.Feed.Issuers, "https://sts.windows.net/"+c.TenantID+"/")
 		}
 	}
+	defDur(&c.Audit.CheckpointInterval, time.Hour)
 }
 
 func (c *Config) validate() error {
@@ -315,6 +316,15 @@ func (c *Config) validate() error {
 		if d < Duration(time.Second) {
 			bad(key, "must be at least 1s")
 		}
+	}
+	if c.Audit.CheckpointInterval < Duration(time.Second) {
+		bad("audit.checkpoint_interval", "must be at least 1s")
+	}
+	switch {
+	case c.Audit.Retention < 0:
+		bad("audit.retention", "must not be negative (leave it out to keep events forever)")
+	case c.Audit.Retention > 0 && c.Audit.Retention < c.Audit.CheckpointInterval:
+		bad("audit.retention", "must not be below audit.checkpoint_interval (old events are removed in whole segments between checkpoints)")
 	}
 	if c.Revoke.BackoffMax < c.Revoke.Backoff {
 		bad("revoke.backoff_max", "must not be below revoke.backoff")

@@ -148,6 +148,8 @@ type botOpts struct {
 	sweep       string
 	lease       string
 	security    bool
+	// audit is the body of the configuration's audit block, if any.
+	audit string
 }
 
 // config writes a configuration file for a process named replica; its Graph
@@ -188,6 +190,9 @@ drift:
 		o.maxAttempts, o.backoff, o.backoffMax, o.sweep, o.lease)
 	if o.security {
 		fmt.Fprintf(&b, "security:\n  channel_id: %q\n  groups: [%q]\n", fSecurityChan, fSecurityGroup)
+	}
+	if o.audit != "" {
+		b.WriteString("audit:\n" + o.audit)
 	}
 	b.WriteString("profiles:\n")
 	for i := range r.groups {

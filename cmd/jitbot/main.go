@@ -3,7 +3,8 @@
 // Adaptive Card, and the bot grants the membership and removes it at expiry.
 //
 // Subcommands: serve (production, jitbot.yaml), demo (everything on one
-// machine with no Azure account), manifest (the Teams app package), version.
+// machine with no Azure account), manifest (the Teams app package), audit
+// (verify and sign the tamper-evident audit log), version.
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,6 +49,7 @@ Usage:
                                                 run the whole flow locally, no Azure account
   jitbot manifest --app-id <bot app id> [--out jitbot-teams-app.zip] [--print]
                                                 build the Teams app package
+  jitbot audit verify|checkpoint|keygen ...    check and sign the audit log (jitbot audit help)
   jitbot version
 `
 
@@ -64,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = demo(ctx, args[1:], logger)
 	case "manifest":
 		err = manifestCmd(args[1:], stdout, getenv)
+	case "audit":
+		err = auditCmd(ctx, args[1:], stdout, logger, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "jitbot", version)
 	case "help", "-h", "--help":
@@ -91,6 +96,8 @@ type runtimeParts struct {
 	// auditFeed serves GET /api/audit when audit.feed is configured (nil:
 	// not served).
 	auditFeed http.Handler
+	// jobs run beside the scheduler until shutdown (the audit checkpoints).
+	jobs []func(ctx context.Context)
 }
 
 // runServer serves /api/messages and runs the expiry scheduler until ctx is
@@ -121,6 +128,10 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	schedDone := make(chan error, 2)
 	go func() { schedDone <- p.service.Run(runCtx) }()
 	go func() { schedDone <- p.service.RunDrift(runCtx) }()
+	var jobs sync.WaitGroup
+	for _, job := range p.jobs {
+		jobs.Go(func() { job(runCtx) })
+	}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	logger.Info("jitbot listening", "addr", ln.Addr().String(), "endpoint", "/api/messages")
@@ -144,6 +155,7 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	cancelRun()
 	<-schedDone
 	<-schedDone
+	jobs.Wait()
 	if err := p.closeDB(); err != nil {
 		logger.Warn("close database", "err", err)
 	}

@@ -97,6 +97,10 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		return fmt.Errorf("connector: %w", err)
 	}
 
+	signer, err := signingKey(cfg, getenv)
+	if err != nil {
+		return err
+	}
 	db, err := openForServing(ctx, cfg.Database, storage.ModeServe, logger)
 	if err != nil {
 		return err
@@ -152,6 +156,12 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 	if parts.auditFeed, err = auditFeed(cfg, db, nil, logger); err != nil {
 		_ = db.Close()
 		return err
+	}
+	if cp := checkpointer(cfg, signer, db, logger); cp != nil {
+		logger.Info("audit log hash-chained; checkpoints signed", "key_id", cp.KeyID(), "every", time.Duration(cfg.Audit.CheckpointInterval))
+		parts.jobs = append(parts.jobs, func(ctx context.Context) { _ = cp.Run(ctx, time.Duration(cfg.Audit.CheckpointInterval)) })
+	} else {
+		logger.Warn("audit log is hash-chained but UNSIGNED: no checkpoint is signed; set audit.signing_key_file or " + signingKeyEnv + " (see jitbot audit keygen)")
 	}
 	return runServer(ctx, parts, logger, nil)
 }
