@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/jitbot/jitbot/api/entraauth"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/internal/entratest"
+	"github.com/jitbot/jitbot/storage"
 )
 
 const (
@@ -481,3 +483,60 @@ func (p *paged) EachAudit(_ context.Context, q access.AuditQuery, fn func(access
 }
 
 func (p *paged) EachCheckpoint(context.Context, func(access.Checkpoint) error) error { return nil }
+
+// TestFeedOverTheDatabase streams from the database store (SQLite; the
+// storage package's tests run its reads on PostgreSQL too): the chain as
+// stored, with its signed checkpoint, a page at a time.
+func TestFeedOverTheDatabase(t *testing.T) {
+	urls := map[string]string{"sqlite": "sqlite:" + filepath.Join(t.TempDir(), "jitbot.db")}
+	for name, dbURL := range urls {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := storage.Open(ctx, dbURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			head, err := db.ChainHead(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := newFeedWorld(t, db)
+			start := time.Now().UTC().Truncate(time.Second)
+			for i := range 30 {
+				ev := access.AuditEvent{At: start.Add(time.Duration(i) * time.Second), Actor: access.Person{ObjectID: "jitbot", Name: "jitbot"},
+					Action: access.ActionRequested, RequestID: fmt.Sprintf("feed-%s-%d", name, i), Reason: "feed test"}
+				if err := db.AppendAudit(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mid, err := db.ChainHead(ctx)
+			if err != nil || mid.Seq != head.Seq+30 {
+				t.Fatalf("head %+v after 30 events from %+v (%v)", mid, head, err)
+			}
+			_, key, _ := ed25519.GenerateKey(rand.Reader)
+			cp := audit.Sign(key, mid, start.Add(time.Minute))
+			if err := db.AppendCheckpoint(ctx, cp); err != nil {
+				t.Fatal(err)
+			}
+			token := w.authority.AccessToken(t, jitbotAPI, siemApp, []string{api.AuditFeedRole})
+			_, body := w.get(fmt.Sprintf("?since=%d&limit=20", head.Seq), token)
+			first := parseLines(t, body)
+			_, body = w.get(fmt.Sprintf("?since=%d", head.Seq+20), token)
+			rest := parseLines(t, body)
+			if len(first) != 20 || len(rest) != 11 {
+				t.Fatalf("%d and %d lines, want 20 events, then 10 events and the checkpoint", len(first), len(rest))
+			}
+			prev := ""
+			for i, l := range append(first, rest[:10]...) {
+				if l.Type != "event" || l.Seq != head.Seq+int64(i)+1 || (i > 0 && l.PrevHash != prev) || l.RequestID != fmt.Sprintf("feed-%s-%d", name, i) {
+					t.Fatalf("event %d: %+v", i, l)
+				}
+				prev = l.Hash
+			}
+			if c := rest[10]; c.Type != "checkpoint" || c.Seq != mid.Seq || c.Hash != mid.Hash || c.Hash != prev || c.Signature != cp.Signature {
+				t.Fatalf("checkpoint %+v, want %+v", c, cp)
+			}
+		})
+	}
+}
