@@ -1,5 +1,9 @@
 // Package api serves jitbot's HTTP endpoints for people and systems other
-// than Teams: the download of an audit report's CSV. Each handler calls the
-// domain through a small interface declared here; none reaches the
-// database directly.
+// than Teams (besides the Bot Framework's /api/messages, which package bot
+// serves): the audit feed for SIEMs (GET /api/audit), which authenticates
+// its caller with an Entra ID access token (package api/entraauth), and the
+// download of an audit report's CSV (GET /api/audit/download/{token}),
+// which the signed link itself authorises. Each handler calls the domain
+// through a small interface declared here; none reaches the database
+// directly.
 package api

@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
@@ -19,6 +18,7 @@ import (
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/cards"
+	"github.com/jitbot/jitbot/internal/lograte"
 	"github.com/jitbot/jitbot/internal/netutil"
 )
 
@@ -89,23 +89,15 @@ type Bot struct {
 
 	// Rejections are logged at most once a second, with a count of the
 	// ones left out, so that a flood of forged requests cannot flood the log.
-	rejectMu         sync.Mutex
-	rejectLogged     time.Time
-	rejectSuppressed int
+	rejects lograte.Limiter
 }
 
 // logRejected logs a refused activity, rate-limited.
 func (b *Bot) logRejected(msg string, err error, remote string) {
-	b.rejectMu.Lock()
-	now := time.Now()
-	if now.Sub(b.rejectLogged) < time.Second {
-		b.rejectSuppressed++
-		b.rejectMu.Unlock()
+	ok, suppressed := b.rejects.Allow(time.Now())
+	if !ok {
 		return
 	}
-	suppressed := b.rejectSuppressed
-	b.rejectLogged, b.rejectSuppressed = now, 0
-	b.rejectMu.Unlock()
 	b.log.Warn(msg, "err", err, "remote", remote, "similar_not_logged", suppressed)
 }
 

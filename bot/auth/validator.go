@@ -23,22 +23,22 @@ const (
 	DefaultOpenIDMetadataURL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 	// DefaultIssuer is the "iss" of tokens sent by Bot Framework channels.
 	DefaultIssuer             = "https://api.botframework.com"
-	DefaultClockSkew          = 5 * time.Minute
-	DefaultKeyRefetchInterval = 5 * time.Minute
-	DefaultMetadataTTL        = 24 * time.Hour
-	DefaultFetchTimeout       = 10 * time.Second
+	DefaultClockSkew          = jwks.DefaultClockSkew
+	DefaultKeyRefetchInterval = jwks.DefaultRefetchInterval
+	DefaultMetadataTTL        = jwks.DefaultTTL
+	DefaultFetchTimeout       = jwks.DefaultFetchTimeout
 
 	// MaxAuthorizationHeaderBytes bounds the Authorization header we parse.
-	MaxAuthorizationHeaderBytes = 16 << 10
+	MaxAuthorizationHeaderBytes = jwks.MaxAuthorizationHeaderBytes
 )
 
 // Errors callers can test for with errors.Is. Every error returned by
 // Authenticate means "reject the request" (HTTP 401); these only classify it.
 var (
 	// ErrNoToken: the Authorization header is missing, empty or not Bearer.
-	ErrNoToken = errors.New("missing bearer token")
+	ErrNoToken = jwks.ErrNoToken
 	// ErrInvalidToken: the token was present but failed a check.
-	ErrInvalidToken = errors.New("invalid token")
+	ErrInvalidToken = jwks.ErrInvalidToken
 	// ErrKeysUnavailable: the signing keys could not be fetched, so no token
 	// can be verified right now.
 	ErrKeysUnavailable = jwks.ErrKeysUnavailable
@@ -176,7 +176,7 @@ func NewValidator(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Va
 // It returns an error (never panics) for anything not provably valid; the
 // error says what failed, for logs, and must not be sent to the caller.
 func (v *Validator) Authenticate(ctx context.Context, authHeader string, act *schema.Activity) (Claims, error) {
-	raw, err := bearerToken(authHeader)
+	raw, err := jwks.BearerToken(authHeader)
 	if err != nil {
 		return Claims{}, err
 	}
@@ -253,32 +253,6 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string, act *sc
 		out.IssuedAt = t.Time
 	}
 	return out, nil
-}
-
-// bearerToken extracts the token from an Authorization header value.
-func bearerToken(h string) (string, error) {
-	if len(h) > MaxAuthorizationHeaderBytes {
-		return "", fmt.Errorf("%w: Authorization header longer than %d bytes", ErrInvalidToken, MaxAuthorizationHeaderBytes)
-	}
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return "", fmt.Errorf("%w: no Authorization header", ErrNoToken)
-	}
-	const scheme = "bearer "
-	if strings.EqualFold(h, strings.TrimSpace(scheme)) {
-		return "", fmt.Errorf("%w: empty bearer token", ErrNoToken)
-	}
-	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
-		return "", fmt.Errorf("%w: Authorization scheme is not Bearer", ErrNoToken)
-	}
-	tok := strings.TrimSpace(h[len(scheme):])
-	if tok == "" {
-		return "", fmt.Errorf("%w: empty bearer token", ErrNoToken)
-	}
-	if strings.ContainsAny(tok, " \t\r\n") {
-		return "", fmt.Errorf("%w: bearer token contains whitespace", ErrInvalidToken)
-	}
-	return tok, nil
 }
 
 // serviceURLClaim returns the service URL claim. Channels send "serviceurl";

@@ -70,8 +70,19 @@ type AuditConfig struct {
 // AuditFeedConfig says which Entra ID access tokens the SIEM feed accepts.
 type AuditFeedConfig struct {
 	// Audiences are the accepted "aud" values (the app registration's
-	// client id and its application id URI).
+	// client id and its application id URI). None: the feed is off.
 	Audiences []string `yaml:"audiences"`
+	// Issuers are the accepted "iss" values. Default: the tenant's v2.0
+	// issuer at cloud.authority_host ("{authority_host}{tenant}/v2.0")
+	// and, in the public cloud, its v1.0 issuer
+	// ("https://sts.windows.net/{tenant}/").
+	Issuers []string `yaml:"issuers"`
+}
+
+// FeedMetadataURL is the tenant's OpenID metadata, whose jwks_uri has the
+// keys that sign the feed's access tokens.
+func (c *Config) FeedMetadataURL() string {
+	return strings.TrimRight(c.Cloud.AuthorityHost, "/") + "/" + c.TenantID + "/v2.0/.well-known/openid-configuration"
 }
 
 // SecurityConfig is where alerts go and who may act on them.
@@ -244,6 +255,12 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Revoke.SweepInterval, time.Hour)
 	defDur(&c.Revoke.Lease, time.Minute)
 	defDur(&c.Drift.Interval, 15*time.Minute)
+	if len(c.Audit.Feed.Audiences) > 0 && len(c.Audit.Feed.Issuers) == 0 {
+		c.Audit.Feed.Issuers = []string{strings.TrimRight(c.Cloud.AuthorityHost, "/") + "/" + c.TenantID + "/v2.0"}
+		if !c.Cloud.CustomAuthority() {
+			c.Audit.Feed.Issuers = append(c.Audit.Feed.Issuers, "https://sts.windows.net/"+c.TenantID+"/")
+		}
+	}
 	defDur(&c.Audit.CheckpointInterval, time.Hour)
 }
 
@@ -292,6 +309,19 @@ func (c *Config) validate() error {
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || !secureURL(c.PublicURL) || u.RawQuery != "" || u.Fragment != "" {
 			bad("public_url", "want the https address people reach jitbot at (no query), e.g. https://jitbot.example.com, got %q", c.PublicURL)
+		}
+	}
+	for i, a := range c.Audit.Feed.Audiences {
+		if strings.TrimSpace(a) == "" {
+			bad(fmt.Sprintf("audit.feed.audiences[%d]", i), "is empty; want the app's client id or application id URI")
+		}
+	}
+	if len(c.Audit.Feed.Audiences) == 0 && len(c.Audit.Feed.Issuers) > 0 {
+		bad("audit.feed.issuers", "set without audit.feed.audiences (the feed is off without audiences)")
+	}
+	for i, iss := range c.Audit.Feed.Issuers {
+		if u, err := url.Parse(iss); err != nil || u.Scheme != "https" || u.Host == "" || !strings.Contains(strings.ToLower(iss), strings.ToLower(c.TenantID)) {
+			bad(fmt.Sprintf("audit.feed.issuers[%d]", i), "want an https issuer URL of tenant %s, got %q", c.TenantID, iss)
 		}
 	}
 	if c.Revoke.MaxAttempts < 1 {

@@ -80,6 +80,49 @@ func TestProfileFeedbackKey(t *testing.T) {
 	}
 }
 
+func TestAuditFeedIssuers(t *testing.T) {
+	cfg, err := ParseConfig([]byte(validConfig+`
+audit:
+  feed:
+    audiences: ["9b1c7f5e-2d4a-4e8b-8c6f-1a2b3c4d5e6f", "api://9b1c7f5e-2d4a-4e8b-8c6f-1a2b3c4d5e6f"]
+`), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"
+	want := []string{"https://login.microsoftonline.com/" + tenant + "/v2.0", "https://sts.windows.net/" + tenant + "/"}
+	if !slices.Equal(cfg.Audit.Feed.Issuers, want) {
+		t.Fatalf("public cloud issuers %v, want %v", cfg.Audit.Feed.Issuers, want)
+	}
+	if got := cfg.FeedMetadataURL(); got != "https://login.microsoftonline.com/"+tenant+"/v2.0/.well-known/openid-configuration" {
+		t.Fatalf("metadata %s", got)
+	}
+	gov, err := ParseConfig([]byte(validConfig+`
+cloud: { authority_host: "https://login.microsoftonline.us/" }
+audit: { feed: { audiences: ["api://jitbot"] } }
+`), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(gov.Audit.Feed.Issuers, []string{"https://login.microsoftonline.us/" + tenant + "/v2.0"}) {
+		t.Fatalf("sovereign cloud issuers %v: only the v2.0 issuer of its authority", gov.Audit.Feed.Issuers)
+	}
+	off, err := ParseConfig([]byte(validConfig), testEnv)
+	if err != nil || len(off.Audit.Feed.Issuers) != 0 {
+		t.Fatalf("without audiences: issuers %v (%v)", off.Audit.Feed.Issuers, err)
+	}
+	for edit, key := range map[string]string{
+		`audit: { feed: { audiences: [""] } }`:                                                       "audit.feed.audiences[0]",
+		`audit: { feed: { issuers: ["https://sts.windows.net/` + tenant + `/"] } }`:                  "audit.feed.issuers",
+		`audit: { feed: { audiences: ["x"], issuers: ["https://sts.windows.net/other/"] } }`:         "audit.feed.issuers[0]",
+		`audit: { feed: { audiences: ["x"], issuers: ["http://sts.windows.net/` + tenant + `/"] } }`: "audit.feed.issuers[0]",
+	} {
+		if _, err := ParseConfig([]byte(validConfig+edit+"\n"), testEnv); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: %v, want an error naming %s", edit, err, key)
+		}
+	}
+}
+
 func TestSovereignCloud(t *testing.T) {
 	cfg, err := ParseConfig([]byte(validConfig+`
 cloud:

@@ -26,6 +26,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/api"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/storage"
 )
@@ -95,6 +96,9 @@ type runtimeParts struct {
 	closeDB func() error
 	// download serves report downloads (nil: none).
 	download http.Handler
+	// auditFeed serves GET /api/audit when audit.feed is configured (nil:
+	// not served).
+	auditFeed http.Handler
 	// jobs run beside the scheduler until shutdown (the audit checkpoints).
 	jobs []func(ctx context.Context)
 }
@@ -111,6 +115,9 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	mux.Handle("POST /api/messages", p.handler)
 	if p.download != nil {
 		mux.Handle("GET "+bot.DownloadPath+"{token}", p.download)
+	}
+	if p.auditFeed != nil {
+		mux.Handle(api.AuditFeedPath, p.auditFeed)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)

@@ -17,6 +17,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/api"
+	"github.com/jitbot/jitbot/api/entraauth"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
@@ -161,6 +163,10 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 	}
 	parts.listen = listen
 	parts.closeDB = db.Close
+	if parts.auditFeed, err = auditFeed(cfg, db, nil, logger); err != nil {
+		_ = db.Close()
+		return err
+	}
 	if cp := checkpointer(cfg, signer, db, logger); cp != nil {
 		logger.Info("audit log hash-chained; checkpoints signed", "key_id", cp.KeyID(), "every", time.Duration(cfg.Audit.CheckpointInterval))
 		parts.jobs = append(parts.jobs, func(ctx context.Context) { _ = cp.Run(ctx, time.Duration(cfg.Audit.CheckpointInterval)) })
@@ -168,6 +174,32 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		logger.Warn("audit log is hash-chained but UNSIGNED: no checkpoint is signed; set audit.signing_key_file or " + signingKeyEnv + " (see jitbot audit keygen)")
 	}
 	return runServer(ctx, parts, logger, nil)
+}
+
+// auditFeed builds GET /api/audit from audit.feed, or returns nil (and says
+// so) when no audience is configured. httpClient fetches the tenant's keys
+// (nil: a client with a 15 s timeout).
+func auditFeed(cfg *Config, log api.AuditLog, httpClient *http.Client, logger *slog.Logger) (http.Handler, error) {
+	if len(cfg.Audit.Feed.Audiences) == 0 {
+		logger.Info("audit feed off: no audit.feed.audiences configured", "path", api.AuditFeedPath)
+		return nil, nil
+	}
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	v, err := entraauth.New(entraauth.Config{
+		TenantID: cfg.TenantID, MetadataURL: cfg.FeedMetadataURL(),
+		Issuers: cfg.Audit.Feed.Issuers, Audiences: cfg.Audit.Feed.Audiences, Role: api.AuditFeedRole,
+	}, httpClient, logger)
+	if err != nil {
+		return nil, fmt.Errorf("audit feed: %w", err)
+	}
+	feed, err := api.NewAuditFeed(log, v, logger)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("audit feed on", "path", api.AuditFeedPath, "role", api.AuditFeedRole, "audiences", cfg.Audit.Feed.Audiences)
+	return feed, nil
 }
 
 // loopbackOf keeps the port of a listen address and binds it to 127.0.0.1.

@@ -1,8 +1,10 @@
 // Package entratest is a fake Microsoft Entra ID authority (OpenID
-// configuration and the client-credentials token grant over HTTPS), faithful
-// enough on the wire for a real azidentity.ClientSecretCredential. It is the
-// one fake of Entra ID, shared by every test in the module that needs tokens:
-// the bot's for the Bot Connector and jitbot's for Microsoft Graph.
+// configuration, the published signing keys and the client-credentials token
+// grant over HTTPS), faithful enough on the wire for a real
+// azidentity.ClientSecretCredential. It is the one fake of Entra ID, shared by
+// every test in the module that needs tokens: the bot's for the Bot
+// Connector, jitbot's for Microsoft Graph, and a SIEM's for jitbot's own API
+// (signed access tokens with app roles, see AddAPI).
 //
 // The package must only be imported from tests. It must not import jitbot's
 // production packages (bot/..., graph), so that their tests can use it.
@@ -19,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -61,15 +64,23 @@ type Authority struct {
 	requests []TokenRequest
 	issued   map[string]TokenRequest
 	failNext int
+	signer   signer
+	apis     map[string]API      // tenant + "/" + app id
+	roles    map[string][]string // tenant + "/" + client id + "/" + API app id
 }
 
 // NewAuthority starts a fake authority that is closed when the test ends. It
-// knows no apps and issues a new random token for every grant.
+// knows no apps and issues a new random token for every grant, except for
+// the APIs registered with AddAPI, whose tokens are signed JWTs.
 func NewAuthority(t testing.TB) *Authority {
 	t.Helper()
-	a := &Authority{apps: map[string]string{}, issued: map[string]TokenRequest{}}
+	a := &Authority{
+		apps: map[string]string{}, issued: map[string]TokenRequest{}, signer: newSigner(t),
+		apis: map[string]API{}, roles: map[string][]string{},
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", a.serveDiscovery)
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", a.serveKeys)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", a.serveToken)
 	a.srv = httptest.NewTLSServer(mux)
 	t.Cleanup(a.srv.Close)
@@ -190,7 +201,7 @@ func (a *Authority) serveToken(w http.ResponseWriter, r *http.Request) {
 			req.Scopes = append(req.Scopes, s)
 		}
 	}
-	req.Status, req.Token = a.decide(w, req, r.PostForm.Get("client_secret"))
+	req.Status, req.Token = a.decide(w, req, r.PostForm.Get("client_secret"), "https://"+r.Host)
 
 	a.mu.Lock()
 	a.requests = append(a.requests, req)
@@ -202,7 +213,7 @@ func (a *Authority) serveToken(w http.ResponseWriter, r *http.Request) {
 
 // decide writes the answer to a token request and returns its status and
 // the token issued.
-func (a *Authority) decide(w http.ResponseWriter, req TokenRequest, secret string) (int, string) {
+func (a *Authority) decide(w http.ResponseWriter, req TokenRequest, secret, host string) (int, string) {
 	a.mu.Lock()
 	fail := a.failNext > 0
 	if fail {
@@ -210,6 +221,14 @@ func (a *Authority) decide(w http.ResponseWriter, req TokenRequest, secret strin
 	}
 	want, known := a.apps[req.Tenant+"/"+req.ClientID]
 	token := a.token
+	var api API
+	var resource string
+	var isAPI bool
+	var roles []string
+	if len(req.Scopes) == 1 {
+		api, resource, isAPI = a.apiForLocked(req.Tenant, req.Scopes[0])
+		roles = slices.Clone(a.roles[req.Tenant+"/"+req.ClientID+"/"+api.AppID])
+	}
 	a.mu.Unlock()
 
 	switch {
@@ -228,7 +247,14 @@ func (a *Authority) decide(w http.ResponseWriter, req TokenRequest, secret strin
 		return oauthError(w, http.StatusBadRequest, "invalid_scope", 1002012,
 			"The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
 	}
-	if token == "" {
+	switch {
+	case isAPI:
+		signed, err := a.mint(api, resource, req.ClientID, roles, host, time.Now())
+		if err != nil {
+			return oauthError(w, http.StatusInternalServerError, "server_error", 50000, err.Error())
+		}
+		token = signed
+	case token == "":
 		token = "fake-access-token-" + randomHex(16)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

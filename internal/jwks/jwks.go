@@ -27,9 +27,57 @@ import (
 	"github.com/jitbot/jitbot/internal/netutil"
 )
 
-// ErrKeysUnavailable: the signing keys could not be fetched, so no token
-// can be verified right now.
-var ErrKeysUnavailable = errors.New("signing keys unavailable")
+// Defaults shared by the token validators.
+const (
+	// DefaultClockSkew is the leeway on exp and nbf (Microsoft's SDKs
+	// allow five minutes).
+	DefaultClockSkew = 5 * time.Minute
+	// DefaultRefetchInterval, DefaultTTL and DefaultFetchTimeout are
+	// [Config]'s usual values.
+	DefaultRefetchInterval = 5 * time.Minute
+	DefaultTTL             = 24 * time.Hour
+	DefaultFetchTimeout    = 10 * time.Second
+	// MaxAuthorizationHeaderBytes bounds the Authorization header parsed.
+	MaxAuthorizationHeaderBytes = 16 << 10
+)
+
+// Errors of token validation, to be tested with errors.Is. Every one means
+// "refuse the request".
+var (
+	// ErrKeysUnavailable: the signing keys could not be fetched, so no
+	// token can be verified right now.
+	ErrKeysUnavailable = errors.New("signing keys unavailable")
+	// ErrNoToken: the Authorization header is missing, empty or not Bearer.
+	ErrNoToken = errors.New("missing bearer token")
+	// ErrInvalidToken: the token was present but failed a check.
+	ErrInvalidToken = errors.New("invalid token")
+)
+
+// BearerToken extracts the token from an Authorization header value.
+func BearerToken(h string) (string, error) {
+	if len(h) > MaxAuthorizationHeaderBytes {
+		return "", fmt.Errorf("%w: Authorization header longer than %d bytes", ErrInvalidToken, MaxAuthorizationHeaderBytes)
+	}
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return "", fmt.Errorf("%w: no Authorization header", ErrNoToken)
+	}
+	const scheme = "bearer "
+	if strings.EqualFold(h, strings.TrimSpace(scheme)) {
+		return "", fmt.Errorf("%w: empty bearer token", ErrNoToken)
+	}
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", fmt.Errorf("%w: Authorization scheme is not Bearer", ErrNoToken)
+	}
+	tok := strings.TrimSpace(h[len(scheme):])
+	if tok == "" {
+		return "", fmt.Errorf("%w: empty bearer token", ErrNoToken)
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%w: bearer token contains whitespace", ErrInvalidToken)
+	}
+	return tok, nil
+}
 
 // Config configures a [Cache]. Zero durations are errors; callers apply
 // their defaults.

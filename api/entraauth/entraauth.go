@@ -1,0 +1,271 @@
+// Package entraauth validates Microsoft Entra ID access tokens that other
+// applications (a SIEM) send to jitbot's own API: app-only tokens for
+// jitbot's app registration that carry an app role.
+//
+// A token is accepted only when every check passes: an RS256 signature by a
+// key the tenant publishes (the OpenID metadata's jwks_uri, cached and
+// re-fetched like the bot's channel keys, see internal/jwks); an issuer of
+// the tenant, paired with the token version (v2.0 tokens from
+// "{authority}{tenant}/v2.0", v1.0 tokens from "https://sts.windows.net/{tenant}/");
+// an audience among the configured ones (the app's client id, its
+// application id URI); exp (required) and nbf with five minutes of clock
+// skew; the tenant ("tid"); an app-only token (no "scp": no user's delegated
+// token is accepted); and the required app role in "roles".
+//
+// Both token versions are accepted because the version is not the caller's
+// choice: Entra ID issues the version the API's app registration asks for
+// (requestedAccessTokenVersion, v1.0 unless changed), and both are signed
+// by the same tenant keys. Each version is accepted only with its own issuer.
+package entraauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jitbot/jitbot/internal/jwks"
+)
+
+// Errors callers can test for with errors.Is. Every error of Authenticate
+// means "refuse the request"; these only classify it.
+var (
+	// ErrNoToken: no bearer token (HTTP 401).
+	ErrNoToken = jwks.ErrNoToken
+	// ErrInvalidToken: the token failed a check of who it is from or for
+	// (HTTP 401).
+	ErrInvalidToken = jwks.ErrInvalidToken
+	// ErrForbidden: a valid token of the tenant for this API that lacks the
+	// required app role (HTTP 403).
+	ErrForbidden = errors.New("token lacks the required app role")
+	// ErrKeysUnavailable: the tenant's signing keys could not be fetched.
+	ErrKeysUnavailable = jwks.ErrKeysUnavailable
+)
+
+// Config configures a [Validator].
+type Config struct {
+	// TenantID is the only tenant whose tokens are accepted ("tid").
+	TenantID string
+	// MetadataURL is the tenant's OpenID metadata,
+	// "{authority_host}{tenant}/v2.0/.well-known/openid-configuration".
+	MetadataURL string
+	// KeyHosts are hosts the keys may come from besides the metadata's.
+	KeyHosts []string
+	// Issuers are the accepted "iss" values, compared exactly. An issuer
+	// ending in "/v2.0" is accepted with "ver" 2.0 only, any other with
+	// 1.0 only.
+	Issuers []string
+	// Audiences are the accepted "aud" values (client id, application id
+	// URI). Required.
+	Audiences []string
+	// Role is the app role the token must carry in "roles". Required.
+	Role string
+	// ClockSkew is the leeway on exp and nbf (default
+	// jwks.DefaultClockSkew, 5 minutes).
+	ClockSkew time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// KeyRefetchInterval, MetadataTTL and FetchTimeout tune the key cache;
+	// zero takes jwks's defaults.
+	KeyRefetchInterval time.Duration
+	MetadataTTL        time.Duration
+	FetchTimeout       time.Duration
+}
+
+// Claims is what an accepted token proved.
+type Claims struct {
+	// AppID is the calling application's client id (azp or appid).
+	AppID string
+	// ObjectID is its service principal's object id (oid).
+	ObjectID string
+	TenantID string
+	Issuer   string
+	Audience string
+	Version  string
+	Roles    []string
+	KeyID    string
+	// ExpiresAt is the token's expiry.
+	ExpiresAt time.Time
+}
+
+// Validator validates access tokens. It is safe for concurrent use.
+type Validator struct {
+	cfg  Config
+	keys *jwks.Cache
+}
+
+// New returns a validator. httpClient fetches the metadata and keys (nil: a
+// client with a 30 s timeout); logger nil discards logs.
+func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Validator, error) {
+	switch {
+	case strings.TrimSpace(cfg.TenantID) == "":
+		return nil, errors.New("entraauth: Config.TenantID is required")
+	case len(cfg.Audiences) == 0:
+		return nil, errors.New("entraauth: Config.Audiences is required")
+	case len(cfg.Issuers) == 0:
+		return nil, errors.New("entraauth: Config.Issuers is required")
+	case strings.TrimSpace(cfg.Role) == "":
+		return nil, errors.New("entraauth: Config.Role is required")
+	case cfg.ClockSkew < 0:
+		return nil, errors.New("entraauth: Config.ClockSkew must not be negative")
+	}
+	for _, a := range cfg.Audiences {
+		if strings.TrimSpace(a) == "" {
+			return nil, errors.New("entraauth: Config.Audiences has an empty entry")
+		}
+	}
+	for _, iss := range cfg.Issuers {
+		if !strings.Contains(strings.ToLower(iss), strings.ToLower(cfg.TenantID)) {
+			return nil, fmt.Errorf("entraauth: issuer %q does not name tenant %s", iss, cfg.TenantID)
+		}
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = jwks.DefaultClockSkew
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.KeyRefetchInterval, jwks.DefaultRefetchInterval)
+	def(&cfg.MetadataTTL, jwks.DefaultTTL)
+	def(&cfg.FetchTimeout, jwks.DefaultFetchTimeout)
+	keys, err := jwks.New(jwks.Config{
+		MetadataURL: cfg.MetadataURL, KeyHosts: cfg.KeyHosts, Now: cfg.Now,
+		RefetchInterval: cfg.KeyRefetchInterval, TTL: cfg.MetadataTTL, FetchTimeout: cfg.FetchTimeout,
+		Name: "entra auth",
+	}, httpClient, logger)
+	if err != nil {
+		return nil, fmt.Errorf("entraauth: %w", err)
+	}
+	return &Validator{cfg: cfg, keys: keys}, nil
+}
+
+// Authenticate checks the Authorization header of a request. It never
+// panics; its error says what failed, for logs, and must not be sent to the
+// caller.
+func (v *Validator) Authenticate(ctx context.Context, authHeader string) (Claims, error) {
+	raw, err := jwks.BearerToken(authHeader)
+	if err != nil {
+		return Claims{}, err
+	}
+	var kid string
+	keyFunc := func(t *jwt.Token) (any, error) {
+		if t.Method == nil || t.Method.Alg() != jwt.SigningMethodRS256.Alg() {
+			return nil, errors.New("signing method is not RS256")
+		}
+		id, ok := t.Header["kid"].(string)
+		if !ok || id == "" {
+			return nil, errors.New("token has no kid")
+		}
+		k, err := v.keys.Lookup(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		kid = id
+		return k.Public, nil
+	}
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(v.cfg.ClockSkew),
+		jwt.WithTimeFunc(v.cfg.Now),
+		jwt.WithStrictDecoding(),
+	)
+	claims := jwt.MapClaims{}
+	if _, err := parser.ParseWithClaims(raw, claims, keyFunc); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	out, err := v.check(claims)
+	if err != nil {
+		return Claims{}, err
+	}
+	out.KeyID = kid
+	return out, nil
+}
+
+// check validates the claims of a token whose signature and times were
+// verified.
+func (v *Validator) check(c jwt.MapClaims) (Claims, error) {
+	invalid := func(format string, args ...any) (Claims, error) {
+		return Claims{}, fmt.Errorf("%w: %s", ErrInvalidToken, fmt.Sprintf(format, args...))
+	}
+	str := func(name string) (string, bool) {
+		s, ok := c[name].(string)
+		return s, ok && s != ""
+	}
+	iss, _ := str("iss")
+	if !slices.Contains(v.cfg.Issuers, iss) {
+		return invalid("issuer %q is not one of %v", iss, v.cfg.Issuers)
+	}
+	ver, _ := str("ver")
+	wantVer := "1.0"
+	if strings.HasSuffix(iss, "/v2.0") {
+		wantVer = "2.0"
+	}
+	if ver != wantVer {
+		return invalid("token version %q does not go with issuer %q", ver, iss)
+	}
+	if tid, _ := str("tid"); !strings.EqualFold(tid, v.cfg.TenantID) {
+		return invalid("tenant %q is not %s", tid, v.cfg.TenantID)
+	}
+	aud, err := c.GetAudience()
+	if err != nil || len(aud) != 1 {
+		return invalid("audience %v: want exactly one", c["aud"])
+	}
+	if !slices.Contains(v.cfg.Audiences, aud[0]) {
+		return invalid("audience %q is not one of %v", aud[0], v.cfg.Audiences)
+	}
+	if _, delegated := c["scp"]; delegated {
+		return invalid("a delegated (user) token; only app-only tokens are accepted")
+	}
+	app, ok := str("azp")
+	if ver == "1.0" {
+		app, ok = str("appid")
+	}
+	if !ok {
+		return invalid("token names no calling application")
+	}
+	oid, _ := str("oid")
+	roles, err := stringList(c["roles"])
+	if err != nil {
+		return invalid("roles: %v", err)
+	}
+	out := Claims{AppID: app, ObjectID: oid, TenantID: v.cfg.TenantID, Issuer: iss, Audience: aud[0], Version: ver, Roles: roles}
+	if t, err := c.GetExpirationTime(); err == nil && t != nil {
+		out.ExpiresAt = t.Time
+	}
+	if !slices.Contains(roles, v.cfg.Role) {
+		return out, fmt.Errorf("%w: app %s has roles %v, not %s", ErrForbidden, app, roles, v.cfg.Role)
+	}
+	return out, nil
+}
+
+// stringList reads a claim that is absent or a JSON array of strings.
+func stringList(v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, errors.New("not a list")
+	}
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			return nil, errors.New("not a list of strings")
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
