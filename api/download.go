@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/audit"
+	"github.com/jitbot/jitbot/internal/lograte"
 )
 
 // Downloads is the part of the domain a report download uses.
@@ -38,7 +40,21 @@ type Download struct {
 	Links   LinkVerifier
 	Reports Downloads
 	Logger  *slog.Logger
+
+	// Refusals are logged at most once a second, with a count of the rest,
+	// so that a flood of forged links cannot flood the log.
+	refusals lograte.Limiter
 }
+
+// refused logs a refused download, rate-limited.
+func (d *Download) refused(msg string, args ...any) {
+	if ok, suppressed := d.refusals.Allow(time.Now()); ok {
+		d.log().Warn(msg, append(args, "similar_not_logged", suppressed)...)
+	}
+}
+
+// downloadWriteTimeout bounds the writing of one download.
+const downloadWriteTimeout = 30 * time.Minute
 
 // ServeHTTP implements http.Handler; the token is the path's last segment.
 func (d *Download) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +70,7 @@ func (d *Download) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
 	link, err := d.Links.Verify(token)
 	if err != nil {
-		d.log().Warn("audit download refused: bad signature", "remote", r.RemoteAddr, "err", err)
+		d.refused("audit download refused: bad signature", "remote", r.RemoteAddr, "err", err)
 		http.Error(w, "This download link is not valid.", http.StatusNotFound)
 		return
 	}
@@ -72,12 +88,17 @@ func (d *Download) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			default:
 				status = http.StatusNotFound
 			}
-			d.log().Warn("audit download refused", "link", link.ID, "user", link.UserID, "err", err)
+			d.refused("audit download refused", "link", link.ID, "user", link.UserID, "err", err)
 		} else {
 			d.log().Error("audit download", "link", link.ID, "err", err)
 		}
 		http.Error(w, msg, status)
 		return
+	}
+	// A large period takes longer than the server's write timeout allows
+	// an ordinary response.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(downloadWriteTimeout)); err != nil {
+		d.log().Warn("audit download: cannot extend the write deadline", "link", link.ID, "err", err)
 	}
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="jitbot-grants-%s-%s.csv"`,

@@ -110,8 +110,6 @@ func migrateChain(gdb *gorm.DB) error {
 // from before the chain (Seq 0) in id order, then ascending Seq. It reads
 // auditPage events at a time and stops at fn's first error, returning it.
 func (db *DB) EachAudit(ctx context.Context, q access.AuditQuery, fn func(access.AuditEvent) error) error {
-	ctx, cancel := db.ctx(ctx)
-	defer cancel()
 	// The page after (lastSeq, lastID): by id among the events of Seq 0,
 	// then by Seq (and id, should a database administrator have added a
 	// second event of one Seq, which verification reports).
@@ -129,7 +127,10 @@ func (db *DB) EachAudit(ctx context.Context, q access.AuditQuery, fn func(access
 				return nil
 			}
 		}
-		s := db.gorm.WithContext(ctx).Model(&auditRow{}).
+		// Each page is bounded like any other statement; the stream as a
+		// whole runs as long as its reader takes.
+		conn, cancel := db.conn(ctx)
+		s := conn.Model(&auditRow{}).
 			Where("(seq, id) > (?, ?)", lastSeq, lastID).Order("seq, id")
 		if !q.Since.IsZero() {
 			s = s.Where("at >= ?", dbTime(q.Since))
@@ -144,7 +145,9 @@ func (db *DB) EachAudit(ctx context.Context, q access.AuditQuery, fn func(access
 			s = s.Where("actor_id = ? OR target_user_id = ?", q.UserID, q.UserID)
 		}
 		var rows []auditRow
-		if err := s.Limit(page).Find(&rows).Error; err != nil {
+		err := s.Limit(page).Find(&rows).Error
+		cancel()
+		if err != nil {
 			return fmt.Errorf("read audit log: %w", err)
 		}
 		for i := range rows {
@@ -192,12 +195,13 @@ func (db *DB) AppendCheckpoint(ctx context.Context, c access.Checkpoint) error {
 // EachCheckpoint calls fn with every checkpoint, ascending Seq, a page at a
 // time.
 func (db *DB) EachCheckpoint(ctx context.Context, fn func(access.Checkpoint) error) error {
-	ctx, cancel := db.ctx(ctx)
-	defer cancel()
 	var last int64 = -1
 	for {
 		var rows []checkpointRow
-		if err := db.gorm.WithContext(ctx).Where("seq > ?", last).Order("seq").Limit(auditPage).Find(&rows).Error; err != nil {
+		conn, cancel := db.conn(ctx)
+		err := conn.Where("seq > ?", last).Order("seq").Limit(auditPage).Find(&rows).Error
+		cancel()
+		if err != nil {
 			return fmt.Errorf("read audit checkpoints: %w", err)
 		}
 		for _, r := range rows {
