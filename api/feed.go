@@ -14,6 +14,7 @@ import (
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/api/entraauth"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/internal/lograte"
 )
 
@@ -81,52 +82,24 @@ func NewAuditFeed(log AuditLog, auth Authenticator, logger *slog.Logger) (*Audit
 	return &AuditFeed{log: log, auth: auth, lg: logger, now: time.Now}, nil
 }
 
-// FeedEvent is an audit event as the feed writes it.
-type FeedEvent struct {
-	Type           string    `json:"type"` // "event"
-	Seq            int64     `json:"seq"`
-	PrevHash       string    `json:"prev_hash"`
-	Hash           string    `json:"hash"`
-	At             time.Time `json:"at"`
-	ActorID        string    `json:"actor_id"`
-	ActorName      string    `json:"actor_name"`
-	Action         string    `json:"action"`
-	RequestID      string    `json:"request_id"`
-	Profile        string    `json:"profile"`
-	GroupID        string    `json:"group_id"`
-	TargetUserID   string    `json:"target_user_id"`
-	Reason         string    `json:"reason"`
-	ConversationID string    `json:"conversation_id"`
-	ActivityID     string    `json:"activity_id"`
-}
-
-// FeedCheckpoint is a signed checkpoint as the feed writes it.
-type FeedCheckpoint struct {
-	Type      string    `json:"type"` // "checkpoint"
-	Seq       int64     `json:"seq"`
-	Hash      string    `json:"hash"`
-	At        time.Time `json:"at"`
-	KeyID     string    `json:"key_id"`
-	Signature string    `json:"signature"`
-}
-
 // feedError is the last line of a stream that broke off.
 type feedError struct {
 	Type    string `json:"type"` // "error"
 	Message string `json:"message"`
 }
 
-func toFeedEvent(ev access.AuditEvent) FeedEvent {
-	return FeedEvent{
-		Type: "event", Seq: ev.Seq, PrevHash: ev.PrevHash, Hash: ev.Hash, At: ev.At.UTC(),
-		ActorID: ev.Actor.ObjectID, ActorName: ev.Actor.Name, Action: string(ev.Action),
-		RequestID: ev.RequestID, Profile: ev.Profile, GroupID: ev.GroupID, TargetUserID: ev.TargetUserID,
-		Reason: ev.Reason, ConversationID: ev.ConversationID, ActivityID: ev.ActivityID,
-	}
+// The feed's lines: an audit event or a signed checkpoint, as the exports
+// and the checkpoint file write them, with their type.
+func toFeedEvent(ev access.AuditEvent) audit.EventRecord {
+	r := audit.Event(ev)
+	r.Type = "event"
+	return r
 }
 
-func toFeedCheckpoint(c access.Checkpoint) FeedCheckpoint {
-	return FeedCheckpoint{Type: "checkpoint", Seq: c.Seq, Hash: c.Hash, At: c.At.UTC(), KeyID: c.KeyID, Signature: c.Signature}
+func toFeedCheckpoint(c access.Checkpoint) audit.CheckpointRecord {
+	r := audit.Record(c)
+	r.Type = "checkpoint"
+	return r
 }
 
 // feedQuery is a parsed request.

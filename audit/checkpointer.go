@@ -37,8 +37,10 @@ type Checkpointer struct {
 	Logger    *slog.Logger
 }
 
-// CheckpointRecord is a checkpoint as one JSON line of a checkpoint file.
+// CheckpointRecord is a checkpoint as one JSON line of a checkpoint file,
+// and as the feed for SIEMs writes it (there with "type": checkpoint).
 type CheckpointRecord struct {
+	Type      string `json:"type,omitempty"`
 	Seq       int64  `json:"seq"`
 	Hash      string `json:"hash"`
 	At        string `json:"at"`

@@ -216,33 +216,39 @@ func eventCells(ev access.AuditEvent) []string {
 	}
 }
 
-// eventJSON is an audit event in the JSON views; its keys are EventColumns.
-type eventJSON struct {
-	Seq            int64   `json:"seq"`
-	ID             int64   `json:"id"`
-	At             *string `json:"at"`
-	Action         string  `json:"action"`
-	ActorID        string  `json:"actor_id"`
-	ActorName      string  `json:"actor_name"`
-	RequestID      string  `json:"request_id"`
-	Profile        string  `json:"profile"`
-	GroupID        string  `json:"group_id"`
-	TargetUserID   string  `json:"target_user_id"`
-	Reason         string  `json:"reason"`
-	ConversationID string  `json:"conversation_id"`
-	ActivityID     string  `json:"activity_id"`
-	PrevHash       string  `json:"prev_hash"`
-	Hash           string  `json:"hash"`
+// EventRecord is an audit event as the JSON views and the feed for SIEMs
+// write it: its keys are EventColumns, and the feed adds "type" (event).
+// Times are RFC 3339 in UTC.
+type EventRecord struct {
+	Type           string    `json:"type,omitempty"`
+	Seq            int64     `json:"seq"`
+	ID             int64     `json:"id"`
+	At             time.Time `json:"at"`
+	Action         string    `json:"action"`
+	ActorID        string    `json:"actor_id"`
+	ActorName      string    `json:"actor_name"`
+	RequestID      string    `json:"request_id"`
+	Profile        string    `json:"profile"`
+	GroupID        string    `json:"group_id"`
+	TargetUserID   string    `json:"target_user_id"`
+	Reason         string    `json:"reason"`
+	ConversationID string    `json:"conversation_id"`
+	ActivityID     string    `json:"activity_id"`
+	PrevHash       string    `json:"prev_hash"`
+	Hash           string    `json:"hash"`
 }
 
-func eventObject(ev access.AuditEvent) any {
-	return eventJSON{
-		Seq: ev.Seq, ID: ev.ID, At: jsonTime(ev.At), Action: string(ev.Action), ActorID: ev.Actor.ObjectID,
+// Event is ev as an EventRecord.
+func Event(ev access.AuditEvent) EventRecord {
+	return EventRecord{
+		Seq: ev.Seq, ID: ev.ID, At: ev.At.UTC(), Action: string(ev.Action), ActorID: ev.Actor.ObjectID,
 		ActorName: ev.Actor.Name, RequestID: ev.RequestID, Profile: ev.Profile, GroupID: ev.GroupID,
 		TargetUserID: ev.TargetUserID, Reason: ev.Reason, ConversationID: ev.ConversationID,
 		ActivityID: ev.ActivityID, PrevHash: ev.PrevHash, Hash: ev.Hash,
 	}
 }
+
+func eventObject(ev access.AuditEvent) any { return Event(ev) }
 
 // GrantColumns are the columns of the grants view, in order. Durations are
 // whole seconds; several approvers are separated by "; " in CSV.

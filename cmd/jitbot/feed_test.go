@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jitbot/jitbot/api"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/internal/entratest"
 )
 
@@ -70,7 +71,7 @@ func TestServeBinaryServesTheAuditFeed(t *testing.T) {
 	prevSeq := int64(0)
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	for sc.Scan() {
-		var ev api.FeedEvent
+		var ev audit.EventRecord
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
