@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +127,30 @@ func TestCheckpointsAndRetention(t *testing.T) {
 		res, err := audit.Verify(ctx, e.store, key.Public().(ed25519.PublicKey), nil)
 		if err != nil || res.Events != 3 || res.FirstSeq != 6 || res.LastSeq != 8 || res.Checkpoints != 2 {
 			t.Fatalf("verify after retention: %+v, %v", res, err)
+		}
+	})
+}
+
+// TestAuditQueryMatchesObjectIDsWithoutCase: an export for a person given
+// by an upper-case object id finds their events, as Entra ID compares ids.
+func TestAuditQueryMatchesObjectIDsWithoutCase(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		ctx := context.Background()
+		for i, who := range []access.Person{riley, alex, riley} {
+			ev := access.AuditEvent{At: start.Add(time.Duration(i) * time.Second), Actor: who, Action: access.ActionRequested}
+			if err := e.store.AppendAudit(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{riley.ObjectID, strings.ToUpper(riley.ObjectID)} {
+			n := 0
+			if err := e.store.EachAudit(ctx, access.AuditQuery{UserID: id}, func(access.AuditEvent) error { n++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if n != 2 {
+				t.Errorf("events of %s: %d, want 2", id, n)
+			}
 		}
 	})
 }

@@ -36,6 +36,9 @@ type ReportInput struct {
 	// empty means DefaultReportPeriod.
 	Period  string
 	Profile string
+	// Private is set when the asker wrote in their personal chat with the
+	// bot: a report, and its download link, are shown there only.
+	Private bool
 	// ConversationID and ActivityID locate the asking message, for the audit.
 	ConversationID string
 	ActivityID     string
@@ -174,6 +177,9 @@ func (s *Service) AuditReport(ctx context.Context, in ReportInput) (*Report, err
 			s.log.Warn("audit refused report", "by", in.Who.ObjectID, "err", err)
 		}
 		return nil, r
+	}
+	if !in.Private {
+		return nil, refuse(ErrNotPrivate, "Audit reports are for you alone: send `audit` in your personal chat with me.")
 	}
 	since, until, err := ParsePeriod(in.Period, now)
 	if err != nil {
@@ -331,39 +337,45 @@ func (s *Service) EachGrantRecord(ctx context.Context, q RequestQuery, fn func(G
 }
 
 // RedeemDownload admits one use of a download link whose signature was
-// checked: the link has not expired, its reader still is one, and it was
-// not used before (recorded in the store, so across replicas). The use is
-// audited as audit.downloaded; a refusal (ErrLinkExpired,
-// ErrNotAuditReader, ErrLinkUsed) as audit.download_refused.
+// checked: the link has not expired, was not used before (recorded in the
+// store, so across replicas), and its reader still is one. The use is
+// audited as audit.downloaded. A link whose reader is no longer one is
+// spent by the refusal, audited once as audit.download_refused. Expired
+// and used links are refused without an audit event or a directory
+// question: whoever holds one may replay it at will, and its one use or
+// refusal is on record already.
 func (s *Service) RedeemDownload(ctx context.Context, link DownloadLink) error {
 	now := s.cfg.Clock.Now().UTC()
 	who := Person{ObjectID: link.UserID}
-	refused := func(r *Refusal, why string) error {
-		ev := auditEvent(now, who, ActionDownloadRefused, link.Profile, fmt.Sprintf("download link %s: %s", link.ID, why))
-		if err := s.cfg.Store.AppendAudit(ctx, ev); err != nil {
-			s.log.Warn("audit refused download", "link", link.ID, "err", err)
-		}
-		return r
-	}
 	if link.ID == "" || !IsObjectID(link.UserID) {
 		return refuse(ErrInvalidInput, "This download link is not valid.")
 	}
 	if !now.Before(link.ExpiresAt) {
-		return refused(refuse(ErrLinkExpired, "This download link has expired (links last %s). Send `audit` to the bot again for a new one.", FormatDuration(DownloadLinkTTL)), "expired")
+		return refuse(ErrLinkExpired, "This download link has expired (links last %s). Send `audit` to the bot again for a new one.", FormatDuration(DownloadLinkTTL))
+	}
+	used := refuse(ErrLinkUsed, "This download link was used already; each link works once. Send `audit` to the bot again for a new one.")
+	if spent, err := s.cfg.Store.DownloadUsed(ctx, link.ID); err != nil {
+		return fmt.Errorf("look up download %s: %w", link.ID, err)
+	} else if spent {
+		return used
 	}
 	ok, err := s.auditReader(ctx, link.UserID)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return refused(refuse(ErrNotAuditReader, "The person this link was made for is no longer an audit reader."), "not an audit reader")
+		ev := auditEvent(now, who, ActionDownloadRefused, link.Profile, fmt.Sprintf("download link %s: not an audit reader", link.ID))
+		if err := s.cfg.Store.RedeemDownload(ctx, link.ID, link.UserID, ev); err != nil && !errors.Is(err, ErrLinkUsed) {
+			s.log.Warn("audit refused download", "link", link.ID, "err", err)
+		}
+		return refuse(ErrNotAuditReader, "The person this link was made for is no longer an audit reader.")
 	}
 	ev := auditEvent(now, who, ActionDownloaded, link.Profile, fmt.Sprintf("download link %s: requests %s..%s", link.ID, link.Since.UTC().Format(time.RFC3339), link.Until.UTC().Format(time.RFC3339)))
 	err = s.cfg.Store.RedeemDownload(ctx, link.ID, link.UserID, ev)
+	if errors.Is(err, ErrLinkUsed) {
+		return used
+	}
 	if err != nil {
-		if errors.Is(err, ErrLinkUsed) {
-			return refused(refuse(ErrLinkUsed, "This download link was used already; each link works once. Send `audit` to the bot again for a new one."), "used before")
-		}
 		return fmt.Errorf("record download %s: %w", link.ID, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,9 @@ type DownloadStore interface {
 	// transaction. When the link was used before it changes nothing and
 	// returns ErrLinkUsed.
 	RedeemDownload(ctx context.Context, linkID, userID string, ev AuditEvent) error
+	// DownloadUsed reports whether download link linkID was used (or
+	// spent by a refusal) already.
+	DownloadUsed(ctx context.Context, linkID string) (bool, error)
 }
 
 // RequestStore keeps requests and the decisions on them.
@@ -191,6 +195,23 @@ type AuditQuery struct {
 	Profile  string
 	UserID   string
 	Limit    int
+}
+
+// MatchAudit reports whether ev is among the events q selects (every field
+// of q but AfterSeq and Limit, which are the stream's): object ids compare
+// without regard to case, as Entra ID's do.
+func MatchAudit(q AuditQuery, ev *AuditEvent) bool {
+	switch {
+	case !q.Since.IsZero() && ev.At.Before(q.Since):
+		return false
+	case !q.Until.IsZero() && !ev.At.Before(q.Until):
+		return false
+	case q.Profile != "" && ev.Profile != q.Profile:
+		return false
+	case q.UserID != "" && !strings.EqualFold(ev.Actor.ObjectID, q.UserID) && !strings.EqualFold(ev.TargetUserID, q.UserID):
+		return false
+	}
+	return true
 }
 
 // RequestQuery selects requests to stream, oldest first (by CreatedAt, then

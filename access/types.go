@@ -346,6 +346,9 @@ var (
 	// ErrNothingToRetry: "Retry now" on a grant that has no failed
 	// removal to retry.
 	ErrNothingToRetry = errors.New("no failed removal to retry")
+	// ErrNotPrivate: something for one person alone was asked for where
+	// others read along (a channel or a group chat).
+	ErrNotPrivate = errors.New("asked where others read along")
 	// ErrNotAuditReader: the caller is not in an audit reader group.
 	ErrNotAuditReader = errors.New("not an audit reader")
 	// ErrLinkExpired and ErrLinkUsed: a download link past its lifetime,

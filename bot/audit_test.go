@@ -180,8 +180,19 @@ func TestAuditReportOverHTTP(t *testing.T) {
 	if got := w.events(access.ActionDownloaded); len(got) != 1 {
 		t.Errorf("%d downloads audited, want 1", len(got))
 	}
-	if got := w.events(access.ActionDownloadRefused); len(got) != 3 {
-		t.Errorf("%d refused downloads audited, want 3 (reused, expired, no longer a reader)", len(got))
+	// The refusal spent the link: replays are refused without a directory
+	// question or an audit event.
+	w.graph.ResetCalls()
+	for i := 0; i < 3; i++ {
+		if code, _ := get(t, last); code != http.StatusGone {
+			t.Errorf("replay of the refused link: HTTP %d, want 410", code)
+		}
+	}
+	if n := len(w.graph.Calls()); n != 0 {
+		t.Errorf("replays of a spent link made %d Graph calls, want none", n)
+	}
+	if got := w.events(access.ActionDownloadRefused); len(got) != 1 {
+		t.Errorf("%d refused downloads audited, want 1 (the reader who left)", len(got))
 	}
 }
 
@@ -216,5 +227,17 @@ func TestAuditReportRefusedOverHTTP(t *testing.T) {
 	}
 	if len(w.events(access.ActionReportViewed)) != 0 {
 		t.Error("a report was made for a channel")
+	}
+
+	// A non-reader's `audit` in a channel is refused as a non-reader's,
+	// and audited like one.
+	msg = w.message(eve, "audit")
+	msg["conversation"] = map[string]any{"id": channelID + ";messageid=10", "conversationType": "channel", "isGroup": true, "tenantId": tenantID}
+	w.post(msg)
+	if got := w.texts(channelID + ";messageid=10"); !strings.Contains(got, "not in an audit reader group") {
+		t.Errorf("non-reader's audit in a channel: %s", got)
+	}
+	if refused := w.events(access.ActionReportRefused); len(refused) != 2 {
+		t.Errorf("%d refusals audited, want 2 (the personal chat's and the channel's)", len(refused))
 	}
 }

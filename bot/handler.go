@@ -321,12 +321,9 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 // personal chat only: the card's download link is for the asker alone, so
 // it is never posted where others can see it.
 func (b *Bot) auditReport(ctx context.Context, act *schema.Activity, cmd Command) {
-	if requesterChat(act).ConversationID == "" {
-		b.reply(ctx, act, "Audit reports are for you alone: send `audit` in your personal chat with me.", nil)
-		return
-	}
 	rep, err := b.cfg.Service.AuditReport(ctx, access.ReportInput{
 		TenantID: tenantOf(act), Who: personOf(act), Period: cmd.Period, Profile: cmd.Profile,
+		Private:        requesterChat(act).ConversationID != "",
 		ConversationID: act.Conversation.ID, ActivityID: act.ID,
 	})
 	if err != nil {

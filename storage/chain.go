@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -142,7 +143,9 @@ func (db *DB) EachAudit(ctx context.Context, q access.AuditQuery, fn func(access
 			s = s.Where("profile = ?", q.Profile)
 		}
 		if q.UserID != "" {
-			s = s.Where("actor_id = ? OR target_user_id = ?", q.UserID, q.UserID)
+			// Object ids compare without regard to case (access.MatchAudit).
+			u := strings.ToLower(q.UserID)
+			s = s.Where("(LOWER(actor_id) = ? OR LOWER(target_user_id) = ?)", u, u)
 		}
 		var rows []auditRow
 		err := s.Limit(page).Find(&rows).Error

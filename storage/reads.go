@@ -71,6 +71,17 @@ func (db *DB) requestPage(ctx context.Context, q access.RequestQuery, first bool
 	return loadRequests(conn, rows)
 }
 
+// DownloadUsed reports whether download link linkID was recorded as used.
+func (db *DB) DownloadUsed(ctx context.Context, linkID string) (bool, error) {
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	var n int64
+	if err := conn.Model(&downloadRow{}).Where("link_id = ?", linkID).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("look up download %s: %w", linkID, err)
+	}
+	return n > 0, nil
+}
+
 // RedeemDownload records the use of download link linkID by userID at
 // ev.At and appends ev, in one transaction; a link used before (by any
 // replica) changes nothing and gives an error wrapping access.ErrLinkUsed.

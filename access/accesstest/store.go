@@ -782,6 +782,13 @@ func (s *Store) Audit(_ context.Context, f access.AuditFilter) ([]access.AuditEv
 	return out, nil
 }
 
+// DownloadUsed reports whether the download link was recorded as used.
+func (s *Store) DownloadUsed(_ context.Context, linkID string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.downloads[linkID], nil
+}
+
 // RedeemDownload records the use of a download link and appends ev, once
 // per link: a second use changes nothing and returns ErrLinkUsed.
 func (s *Store) RedeemDownload(_ context.Context, linkID, userID string, ev access.AuditEvent) error {
@@ -819,12 +826,9 @@ func (s *Store) EachAudit(_ context.Context, q access.AuditQuery, fn func(access
 				break
 			}
 			after = ev.Seq
-			switch {
-			case !q.Since.IsZero() && ev.At.Before(stored(q.Since)):
-			case !q.Until.IsZero() && !ev.At.Before(stored(q.Until)):
-			case q.Profile != "" && ev.Profile != q.Profile:
-			case q.UserID != "" && ev.Actor.ObjectID != q.UserID && ev.TargetUserID != q.UserID:
-			default:
+			sel := q
+			sel.Since, sel.Until = stored(q.Since), stored(q.Until)
+			if access.MatchAudit(sel, &ev) {
 				page = append(page, ev)
 			}
 		}
