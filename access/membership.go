@@ -190,8 +190,12 @@ func RecordDecision(ctx context.Context, st Store, id string, d Decision, grant 
 		g := g
 		state := RequestApproved
 		if approvalShares(m) {
-			// Nothing to add: the membership is held already.
+			// Nothing to add: the membership is held already, and no
+			// work is in hand, so the grant holds no claim (were the
+			// backing grant to fail, this one must be free to be put
+			// back to granting).
 			g.Shared, g.State, g.GrantedAt = true, GrantActive, d.DecidedAt
+			g.ClaimedBy, g.ClaimUntil = "", time.Time{}
 			state = RequestActive
 		}
 		if err := tx.Decide(id, d, state); err != nil {

@@ -213,7 +213,7 @@ func TestFailGrantRescuesSharedGrants(t *testing.T) {
 		failing := mustApprove(t, db, req2, t0.Add(time.Minute)).Grant
 		// Only a re-add makes a granting grant next to an active one: do it by hand.
 		if err := db.gorm.Model(&grantRow{}).Where("id = ?", failing.ID).
-			Updates(map[string]any{"state": string(access.GrantGranting), "shared": false}).Error; err != nil {
+			Updates(map[string]any{"state": string(access.GrantGranting), "shared": false, "claimed_by": ownerA, "claim_until": t0.Add(time.Hour)}).Error; err != nil {
 			t.Fatal(err)
 		}
 		if err := access.FailGrant(ctx, db, failing.ID, ownerA, "403", access.AuditEvent{At: t0.Add(2 * time.Minute), Actor: botP, Action: access.ActionGrantFailed}); err != nil {
