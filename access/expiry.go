@@ -182,9 +182,6 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		// removed: put the member back for it.
 		r := readd[i]
 		s.log.Warn("re-adding a membership removed while another grant held it", "grant", r.ID, "group", r.GroupID, "user", r.User.ObjectID)
-		if err := s.cfg.Store.AppendAudit(ctx, s.event(now, System, ActionRegranted, r.request(), "membership removed by an overlapping grant's expiry")); err != nil {
-			s.log.Warn("audit re-add", "err", err)
-		}
 		if _, err := s.grant(ctx, &r); err != nil {
 			s.log.Error("re-add membership", "grant", r.ID, "err", err)
 		}
@@ -357,7 +354,7 @@ func (s *Service) RetryNow(ctx context.Context, tenantID, grantID string, who Pe
 		return Alert{}, fmt.Errorf("check whether %s may retry: %w", who.ObjectID, err)
 	}
 	if !ok {
-		return Alert{}, refuse(ErrNotApprover, "Only the security team can retry a removal.")
+		return Alert{}, s.refuseRetry(ctx, g, who, s.cfg.Clock.Now().UTC(), refuse(ErrNotApprover, "Only the security team can retry a removal."))
 	}
 	now := s.cfg.Clock.Now().UTC()
 	if r := Retryable(g, now); r != nil {

@@ -22,6 +22,7 @@ const (
 	ReasonKept        = "membership kept: another active grant holds it"
 	ReasonPreExisting = "membership pre-existed the grant; left in place"
 	ReasonOrphaned    = "the grant whose membership it shared could not add it: adding it for this grant"
+	ReasonReadded     = "membership removed by an overlapping grant's expiry"
 )
 
 // readdLease is how long the replica that removed a membership holds the
@@ -441,7 +442,8 @@ func closeGrantFrom(tx MembershipTx, g *Grant, from []GrantState, owner string, 
 // took away (readdAfterRemoval) are moved back to granting (Checked, not
 // PreExisting, not Shared) and claimed by owner for readdLease from at,
 // taking over any claim on them (its holder's next write fails with
-// ErrStaleGrant), and returned, so that the caller adds the member again.
+// ErrStaleGrant), each with a grant.readded event (ReasonReadded) in the
+// same transaction, and returned, so that the caller adds the member again.
 // Otherwise ErrStaleGrant (ErrNotFound) and no change.
 func FinishRevoke(ctx context.Context, st GrantStore, grantID, owner string, at time.Time, ev AuditEvent) ([]Grant, error) {
 	var readd []Grant
@@ -463,6 +465,13 @@ func FinishRevoke(ctx context.Context, st GrantStore, grantID, owner string, at 
 				})
 				if err != nil {
 					return fmt.Errorf("move grant %s back to granting: %w", o.ID, err)
+				}
+				err = tx.Append(AuditEvent{
+					At: at, Actor: ev.Actor, Action: ActionRegranted, RequestID: back.RequestID,
+					Profile: back.Profile, GroupID: back.GroupID, TargetUserID: back.User.ObjectID, Reason: ReasonReadded,
+				})
+				if err != nil {
+					return err
 				}
 				readd = append(readd, back)
 			}

@@ -523,9 +523,12 @@ func (s *Service) auditRefusal(ctx context.Context, who Person, action Action, r
 }
 
 // stillValid checks a pending request against its profile as configured
-// now: the duration within the bounds and the requester still in a
-// requester group. It returns why the request no longer fits, or "".
+// now: the same group, the duration within the bounds and the requester
+// still in a requester group. It returns why the request no longer fits, or "".
 func (s *Service) stillValid(ctx context.Context, p Profile, req *Request) (string, error) {
+	if !strings.EqualFold(req.GroupID, p.GroupID) {
+		return fmt.Sprintf("profile %s now grants membership of another group", p.Name), nil
+	}
 	if req.Duration < p.MinDuration || req.Duration > p.MaxDuration || req.Duration <= 0 {
 		return fmt.Sprintf("%s was asked for, but profile %s now grants %s", FormatDuration(req.Duration), p.Name, durationSpan(p)), nil
 	}

@@ -11,6 +11,9 @@ import (
 	"github.com/jitbot/jitbot/graph/graphtest"
 )
 
+// otherGroup is a group a profile may be moved to.
+const otherGroup = "aaaaaaaa-0000-4000-8000-0000000000b1"
+
 // audited reports whether the request's audit trail has an event of action
 // by actor.
 func (w *world) audited(requestID string, action access.Action, actor string) bool {
@@ -52,6 +55,14 @@ func TestApprovalRechecksTheProfileAsItIsNow(t *testing.T) {
 				c.Profiles = []access.Profile{p}
 			})
 		}, "now grants 1h to 4h", true},
+		{"profile moved to another group", "2h", func(w *world) {
+			w.graph.AddGroup(otherGroup)
+			w.reconfigure(func(c *access.Config) {
+				p := c.Profiles[0]
+				p.GroupID = otherGroup
+				c.Profiles = []access.Profile{p}
+			})
+		}, "now grants membership of another group", true},
 		{"profile no longer configured", "2h", func(w *world) {
 			w.reconfigure(func(c *access.Config) {
 				p := c.Profiles[0]

@@ -200,3 +200,26 @@ func TestRetryNowOnIrrevocableGrantRemoves(t *testing.T) {
 		t.Fatalf("no %s event by alex in %+v", access.ActionRetryNow, evs)
 	}
 }
+
+// TestRetryNowByAnOutsiderIsRefusedAndAudited: someone outside the security
+// groups gets a refusal, the grant is untouched, and the attempt is on
+// record with them as its actor.
+func TestRetryNowByAnOutsiderIsRefusedAndAudited(t *testing.T) {
+	w := newWorld(t)
+	g := w.approved().Grant
+	before := w.grant(g.ID)
+	code, resp := w.retryClick(eve, g.ID)
+	if msg, _ := resp["value"].(string); code != http.StatusOK || !strings.Contains(msg, "Only the security team") {
+		t.Fatalf("outsider's retry: HTTP %d %v", code, resp)
+	}
+	if after := w.grant(g.ID); !reflect.DeepEqual(before, after) {
+		t.Errorf("an outsider's retry changed the grant:\nbefore %+v\nafter  %+v", before, after)
+	}
+	evs, err := w.db.Audit(context.Background(), access.AuditFilter{RequestID: g.RequestID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Action != access.ActionRetryRefused || last.Actor.ObjectID != eveID {
+		t.Errorf("last audit event %+v, want %s by eve", last, access.ActionRetryRefused)
+	}
+}

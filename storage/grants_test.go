@@ -496,6 +496,10 @@ func TestFinishRevokeReaddsOverlappingGrants(t *testing.T) {
 			if req := mustGet(t, db, g.RequestID); req.State != access.RequestActive {
 				t.Errorf("request of the grant to add again is %s, want active", req.State)
 			}
+			// Its move back is on record, written with the move itself.
+			if n := auditCount(t, db, g.RequestID, access.ActionRegranted); n != 1 {
+				t.Errorf("%d %s events for %s, want 1", n, access.ActionRegranted, g.RequestID)
+			}
 		}
 		if users, _ := db.PreExisting(ctx, x.GroupID); len(users) != 0 {
 			t.Errorf("PreExisting after the removal = %v, want none", users)

@@ -149,3 +149,18 @@ func TestDemoAndServeNeverShareADatabase(t *testing.T) {
 		t.Fatalf("demo on a serve database: exit %d: %s", code, out)
 	}
 }
+
+// TestServeLocalRefusesARemoteServiceURLWithAnAppID: serve --local writes
+// only to this machine, whether or not a bot credential is set.
+func TestServeLocalRefusesARemoteServiceURLWithAnAppID(t *testing.T) {
+	text := strings.Replace(strings.Replace(validConfig, `sqlite:jitbot.db`, "sqlite:"+filepath.Join(t.TempDir(), "x.db"), 1), `":3978"`, `"127.0.0.1:0"`, 1)
+	cfg := writeConfig(t, text)
+	tenant := "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"
+	env := map[string]string{"TENANT": tenant,
+		"MicrosoftAppId": "11111111-2222-4333-8444-555555555555", "MicrosoftAppTenantId": tenant, "MicrosoftAppPassword": "x",
+		"AZURE_TENANT_ID": tenant, "AZURE_CLIENT_ID": "11111111-2222-4333-8444-555555555555"}
+	code, out := runCmd(t, env, "serve", "--config", cfg, "--local")
+	if code == 0 || !strings.Contains(out, "cloud.bot_service_url") {
+		t.Fatalf("serve --local with an app id and the public service URL: exit %d: %s", code, out)
+	}
+}

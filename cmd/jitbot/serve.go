@@ -80,6 +80,10 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		}
 	} else {
 		connOpts.LocalMode = true
+	}
+	if *local {
+		// Unauthenticated activities must not make the bot write anywhere
+		// but to this machine, with or without a bot credential.
 		if err := netutil.URLHostAllowed(cfg.Cloud.BotServiceURL, nil, true); err != nil {
 			return fmt.Errorf("cloud.bot_service_url: %w", err)
 		}
