@@ -99,6 +99,31 @@ func ValidateURL(databaseURL string) error {
 	}
 }
 
+// DriverOf names the database a URL opens: DriverSQLite, DriverPostgres,
+// or "" for a form Open does not accept.
+func DriverOf(databaseURL string) string {
+	switch {
+	case isPostgres(databaseURL):
+		return DriverPostgres
+	case strings.HasPrefix(databaseURL, "sqlite:"):
+		return DriverSQLite
+	}
+	return ""
+}
+
+// ShowURL is databaseURL as it may be shown: without the password a
+// PostgreSQL URL may carry, and only the scheme of one that does not parse.
+func ShowURL(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	switch {
+	case err != nil:
+		return redactURL(databaseURL)
+	case u.User != nil:
+		return u.Redacted()
+	}
+	return databaseURL
+}
+
 func isPostgres(u string) bool {
 	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }

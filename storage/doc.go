@@ -2,7 +2,8 @@
 // implementing access.Store.
 //
 // It locks, persists and answers queries; it decides nothing about memberships (those decisions are access's, made
-// inside DB.WithMembership) and reads no clock (every stored time is its caller's). Several replicas may share one
+// inside DB.WithMembership) and reads no clock for what it keeps of requests, grants and the audit log (every such time is its caller's; only
+// the demo directory stamps its own rows). Several replicas may share one
 // PostgreSQL database: work on grants is claimed with FOR UPDATE SKIP LOCKED, and every decision about one membership
 // runs in DB.WithMembership with that membership's ledger row locked. SQLite serialises all writers and serves one
 // replica only (see DB.LockForServing).

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/access"
@@ -61,8 +60,8 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	if err := requireLoopback(*listen); err != nil {
 		return err
 	}
-	if !strings.HasPrefix(*database, "sqlite:") {
-		return fmt.Errorf("--database %s: the demo runs on a SQLite file of its own (e.g. sqlite:jitbot-demo.db), never on a PostgreSQL database, which is for serve", redactedDB(*database))
+	if storage.DriverOf(*database) != storage.DriverSQLite {
+		return fmt.Errorf("--database %s: the demo runs on a SQLite file of its own (e.g. sqlite:jitbot-demo.db), never on a PostgreSQL database, which is for serve", storage.ShowURL(*database))
 	}
 	if err := netutil.URLHostAllowed(*serviceURL, nil, true); err != nil {
 		return fmt.Errorf("--service-url: %w", err)

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -202,16 +201,8 @@ func checkMode(ctx context.Context, db *storage.DB, databaseURL string, mode sto
 	case got == mode:
 		return nil
 	case mode == storage.ModeServe:
-		return fmt.Errorf("database %s was created by `jitbot demo` and holds demo data (a simulated directory, self-approval): serve never uses it; set `database` to a new database, e.g. sqlite:jitbot.db or postgres://...", redactedDB(databaseURL))
+		return fmt.Errorf("database %s was created by `jitbot demo` and holds demo data (a simulated directory, self-approval): serve never uses it; set `database` to a new database, e.g. sqlite:jitbot.db or postgres://...", storage.ShowURL(databaseURL))
 	default:
-		return fmt.Errorf("database %s belongs to `jitbot serve`: the demo never uses a real deployment's database; run the demo with its own file, e.g. --database sqlite:jitbot-demo.db", redactedDB(databaseURL))
+		return fmt.Errorf("database %s belongs to `jitbot serve`: the demo never uses a real deployment's database; run the demo with its own file, e.g. --database sqlite:jitbot-demo.db", storage.ShowURL(databaseURL))
 	}
-}
-
-// redactedDB names a database without the password a URL may carry.
-func redactedDB(databaseURL string) string {
-	if u, err := url.Parse(databaseURL); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return databaseURL
 }
