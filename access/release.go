@@ -225,7 +225,8 @@ func (s *Service) endEarly(ctx context.Context, req *Request, end EarlyEnd, acti
 	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
 	g := req.Grant
 	err := withGrant(ctx, s.cfg.Store, g.ID, now, func(_ *Membership, cur *Grant, tx MembershipTx) error {
-		if cur.State != GrantActive || cur.Early.Kind != "" {
+		// A grant already due is the scheduler's to end (as expired).
+		if cur.State != GrantActive || cur.Early.Kind != "" || !cur.DueAt.After(now) {
 			return ErrStaleGrant
 		}
 		if _, err := tx.UpdateGrant(GrantUpdate{

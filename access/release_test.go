@@ -312,3 +312,27 @@ func TestEarlyEndSurvivesCrash(t *testing.T) {
 		}
 	})
 }
+
+func TestReleaseOfADueGrantLeavesItToExpiry(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		req := activeGrant(t, e)
+		e.clock.Advance(time.Hour) // due, not yet worked on
+		if _, err := e.release(req.ID, riley); !errors.Is(err, access.ErrStaleGrant) {
+			t.Fatalf("release of a due grant: %v, want ErrStaleGrant", err)
+		}
+		if g := mustGrant(t, e, req.ID); g.Early.Kind != "" {
+			t.Fatalf("a due grant was marked %s", g.Early.Kind)
+		}
+		if _, err := e.svc.Work(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.store.GetRequest(context.Background(), req.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec := access.NewGrantRecord(*got); rec.Outcome != access.OutcomeExpired {
+			t.Fatalf("outcome %s, want expired", rec.Outcome)
+		}
+	})
+}
