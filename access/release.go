@@ -279,7 +279,7 @@ func endReason(g *Grant) string {
 	return "expired"
 }
 
-// endedText tells the requester how their grant ended; removed says
+// endedNotice tells the requester how their grant ended; removed says
 // whether the member was removed (else it was left in place: pre-existing
 // or held by another grant).
 func endedNotice(g *Grant, removed bool) string {
