@@ -143,12 +143,13 @@ type retryAfter interface{ RetryAfterHint() time.Duration }
 func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 	base := g.request()
 	now := s.cfg.Clock.Now().UTC()
-	remove, err := PlanRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, "expired"))
+	expired := g.Early.Kind == ""
+	remove, err := PlanRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, endReason(g)))
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
 	if !remove {
-		s.afterRevoke(ctx, g, true, fmt.Sprintf("Your temporary access to %s has ended. Your membership of its group was left in place: it pre-existed this grant, or another active grant still holds it.", g.Profile))
+		s.afterRevoke(ctx, g, expired, endedNotice(g, false))
 		return true, nil
 	}
 	s.cfg.Failpoint("revoke.after-intent")
@@ -169,11 +170,11 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		return false, s.revokeFailed(ctx, g, base, now, err)
 	}
 	s.cfg.Failpoint("revoke.after-remove")
-	readd, err := FinishRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoked, base, "expired"))
+	readd, err := FinishRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoked, base, endReason(g)))
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
-	s.afterRevoke(ctx, g, true, fmt.Sprintf("Your temporary access to %s has ended: you were removed from its group.", g.Profile))
+	s.afterRevoke(ctx, g, expired, endedNotice(g, true))
 	if g.AlertActivityID != "" {
 		s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
 	}

@@ -9,8 +9,7 @@ import (
 // reads it: the "outcome" of the grants view.
 type Outcome string
 
-// The outcomes of a request. The data tells these apart today; a grant
-// ended by its requester before expiry does not exist yet.
+// The outcomes of a request, as the data tells them apart.
 const (
 	// OutcomePending: waiting for an approver.
 	OutcomePending Outcome = "pending"
@@ -35,12 +34,19 @@ const (
 	// OutcomeEndedEarly: the grant ended before its expiry because the
 	// member had left the group outside jitbot.
 	OutcomeEndedEarly Outcome = "ended_early"
+	// OutcomeReleased: the requester ended the grant before its expiry
+	// ("I'm done").
+	OutcomeReleased Outcome = "released"
+	// OutcomeRevokedEarly: an approver or the security team revoked the
+	// grant before its expiry ("Revoke now").
+	OutcomeRevokedEarly Outcome = "revoked_early"
 )
 
 // Outcomes lists every outcome, in lifecycle order.
 var Outcomes = []Outcome{
 	OutcomePending, OutcomeDenied, OutcomeClosed, OutcomeGranting, OutcomeFailed, OutcomeActive,
 	OutcomeRevoking, OutcomeIrrevocable, OutcomeExpired, OutcomeEndedEarly,
+	OutcomeReleased, OutcomeRevokedEarly,
 }
 
 // GrantRecord is one request as the grants view of an audit export shows
@@ -155,6 +161,12 @@ func outcomeOf(r Request) Outcome {
 		return OutcomeIrrevocable
 	}
 	// Revoked.
+	switch g.Early.Kind {
+	case EndReleased:
+		return OutcomeReleased
+	case EndRevoked:
+		return OutcomeRevokedEarly
+	}
 	if !g.RevokedAt.IsZero() && g.RevokedAt.Before(g.ExpiresAt) {
 		return OutcomeEndedEarly
 	}

@@ -305,6 +305,10 @@ type GrantUpdate struct {
 	Release    bool
 	ClaimBy    string
 	ClaimUntil time.Time
+	// DueAt sets when the grant is next due; Early records who ended it
+	// early (nil leaves it as it is).
+	DueAt time.Time
+	Early *EarlyEnd
 }
 
 // RevokeFailure is a failed removal as RetryRevoke records it.

@@ -218,6 +218,30 @@ type Grant struct {
 	// irrevocable grant.
 	AlertChat       ConversationRef
 	AlertActivityID string
+	// Early is set when a person ended the grant before its expiry: its
+	// requester released it, or an approver or the security team revoked
+	// it. From then on the grant is due (the same durable path as expiry).
+	Early EarlyEnd
+}
+
+// EndKind says how a person ended a grant before its expiry.
+type EndKind string
+
+// The early endings of a grant.
+const (
+	// EndReleased: the requester said they were done.
+	EndReleased EndKind = "released"
+	// EndRevoked: an approver or the security team revoked it.
+	EndRevoked EndKind = "revoked_early"
+)
+
+// EarlyEnd is who ended a grant before its expiry, how, why and when they
+// asked. A zero Kind means the grant was not ended early.
+type EarlyEnd struct {
+	Kind   EndKind
+	By     Person
+	Reason string
+	At     time.Time
 }
 
 // request is the grant's request as far as the grant knows it: enough to
@@ -278,6 +302,16 @@ const (
 	// ActionAuditGenesis seals the events written before the audit log
 	// was hash-chained (see package audit).
 	ActionAuditGenesis Action = "audit.genesis"
+
+	// ActionReleased: the requester ended their grant early ("I'm done");
+	// ActionReleaseRefused: someone else tried to.
+	ActionReleased       Action = "grant.released"
+	ActionReleaseRefused Action = "grant.release_refused"
+	// ActionRevokedEarly: an approver or the security team revoked an
+	// active grant ("Revoke now", with a reason); ActionRevokeRefused:
+	// someone who may not tried to.
+	ActionRevokedEarly  Action = "grant.revoked_early"
+	ActionRevokeRefused Action = "grant.revoke_now_refused"
 )
 
 // AuditEvent is one append-only record of a transition.
@@ -362,6 +396,9 @@ var (
 	// ask for any (its access has not ended by expiry, or its profile
 	// asks none).
 	ErrNoFeedbackAsked = errors.New("no feedback asked")
+	// ErrNotActive: a release or revoke of a grant that is not active
+	// (not yet granted, already ending, or ended).
+	ErrNotActive = errors.New("grant not active")
 )
 
 // Directory is the identity directory that holds group memberships (Entra ID

@@ -16,6 +16,9 @@ const (
 	commandRequest  = "request"
 	commandStatus   = "status"
 	commandAudit    = "audit"
+	// commandRelease ends the sender's active grant early: `release` (their
+	// single active grant) or `release <request id>`.
+	commandRelease = "release"
 )
 
 // Command is a parsed chat message.
@@ -30,6 +33,8 @@ type Command struct {
 	Form bool
 	// Period is an audit report's period as typed ("" for the default).
 	Period string
+	// RequestID is the request a command names (`release <request id>`).
+	RequestID string
 }
 
 // reportPeriod matches the words of `audit` that name a period rather than
@@ -66,6 +71,8 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return Command{Verb: verb}, nil
 	case commandAudit:
 		return parseAudit(words[1:])
+	case commandRelease:
+		return parseRelease(words[1:])
 	case commandRequest:
 	default:
 		return Command{}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))

@@ -42,6 +42,8 @@ type Service interface {
 	Alert(ctx context.Context, tenantID, grantID string) (access.Alert, error)
 	AuditReport(ctx context.Context, in access.ReportInput) (*access.Report, error)
 	Feedback(ctx context.Context, in access.FeedbackInput) (*access.Request, error)
+	Release(ctx context.Context, in access.EndInput) (*access.Request, error)
+	RevokeNow(ctx context.Context, in access.EndInput) (*access.Request, error)
 }
 
 // LinkSigner signs a report's download link (audit.LinkSigner).
@@ -297,6 +299,8 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 		b.reply(ctx, act, "", ptr(cards.Status(reqs)))
 	case commandAudit:
 		b.auditReport(ctx, act, cmd)
+	case commandRelease:
+		b.releaseCommand(ctx, act, cmd)
 	case commandRequest:
 		if cmd.Form {
 			if ps, ok := b.eligible(ctx, act, tenant, user); ok {
@@ -475,6 +479,8 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		return http.StatusOK, cards.InvokeResponse(cards.FeedbackRecorded(req))
 	case cards.VerbSubmitRequest:
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
+	case cards.VerbRelease, cards.VerbRevokeNow:
+		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
 	default:
 		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %s.", access.Quote(v.Action.Verb)))
 	}
@@ -527,6 +533,7 @@ const helpText = `I grant temporary access to production systems, approved by yo
 - **request**: a form to ask for access
 - **request <profile> <duration> [<ticket>] <justification>**: ask in one line, e.g. ` + "`request prod-db 2h INC-4711 checkout latency spike`" + `
 - **status**: your pending requests and active access, with expiry times
+- **release [<request id>]**: you are done with your active access: it ends now
 - **audit [7d | 30d | 2026-11-01..2026-11-30] [profile]**: for audit readers, a report of the period with a CSV download
 
 Approvers decide on a card in their channel; you are told here when access is granted and when it ends.`

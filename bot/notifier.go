@@ -90,6 +90,9 @@ func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg
 		// client that shows no card (and the notification) says.
 		act = &schema.Activity{Type: schema.Message, Summary: msg.Text, Attachments: []schema.Attachment{attachment(cards.Feedback(req))}}
 	}
+	if msg.Kind == access.NoticeGranted && req.Grant != nil {
+		act = grantedActivity(req, msg)
+	}
 	if chat.ConversationID != "" {
 		if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), chat.ConversationID, act); err != nil {
 			return fmt.Errorf("notify %s: %w", req.Requester.ObjectID, err)

@@ -61,6 +61,7 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 
 	c.Refresh = &Refresh{Action: requestAction("", VerbRefresh, req.ID), UserIDs: opts.RefreshUserIDs}
 	if req.State != access.RequestPending {
+		addRevokeNow(&c, req)
 		return c
 	}
 	c.Body = append(c.Body, inputText{
@@ -114,6 +115,9 @@ func banner(req *access.Request) Element {
 		return box("good", items...)
 
 	case access.RequestActive:
+		if g != nil && g.Early.Kind != "" {
+			return earlyBanner(req)
+		}
 		if g != nil && (g.State == access.GrantRevoking || g.State == access.GrantIrrevocable) {
 			return endingBanner(g, d)
 		}
@@ -149,6 +153,9 @@ func banner(req *access.Request) Element {
 		return box("attention", items...)
 
 	case access.RequestExpired:
+		if g != nil && g.Early.Kind != "" {
+			return earlyBanner(req)
+		}
 		at := time.Time{}
 		if g != nil {
 			at = g.RevokedAt

@@ -205,6 +205,12 @@ const (
 	VerbRefreshAlert = "refreshAlert"
 	// VerbFeedback sends the feedback card's answers.
 	VerbFeedback = "feedback"
+	// VerbRelease is the I'm done button of the requester's access
+	// granted card: they end their grant early.
+	VerbRelease = "release"
+	// VerbRevokeNow is the Revoke now button of the approval card, with
+	// InputRevokeReason.
+	VerbRevokeNow = "revokeNow"
 )
 
 // Input ids: the keys under which the bot receives what a user entered.
@@ -218,6 +224,9 @@ const (
 	InputUseful     = "useful"
 	InputFastEnough = "fastEnough"
 	InputComment    = "comment"
+	// InputRevokeReason is why an approver revokes an active grant
+	// (required).
+	InputRevokeReason = "revokeReason"
 )
 
 // Keys of an action's data.

@@ -224,6 +224,9 @@ func goldenCards() map[string]Card {
 	for name, card := range reportGoldens() {
 		all[name] = card
 	}
+	for name, card := range lifecycleGoldens() {
+		all[name] = card
+	}
 	return all
 }
 
@@ -439,7 +442,7 @@ func TestApprovalPendingHasApproveAndDeny(t *testing.T) {
 
 func TestApprovalDecidedHasNoButtons(t *testing.T) {
 	for name, req := range map[string]*access.Request{
-		"approved": approvedRequest(), "active": activeRequest(), "denied": deniedRequest(),
+		"approved": approvedRequest(), "denied": deniedRequest(),
 		"failed": failedRequest(), "expired": expiredRequest(),
 	} {
 		m := decode(t, Approval(req, profileProdDB(), refreshUsers))

@@ -109,6 +109,11 @@ func toGrantRow(g *access.Grant) (grantRow, error) {
 		ClaimUntil:         optionalTime(g.ClaimUntil),
 		AlertChat:          alertChat,
 		AlertActivityID:    g.AlertActivityID,
+		EarlyKind:          string(g.Early.Kind),
+		EarlyByID:          g.Early.By.ObjectID,
+		EarlyByName:        g.Early.By.Name,
+		EarlyReason:        g.Early.Reason,
+		EarlyAt:            optionalTime(g.Early.At),
 	}, nil
 }
 
@@ -139,6 +144,10 @@ func fromGrantRow(row *grantRow) (access.Grant, error) {
 		ClaimUntil:         fromOptionalTime(row.ClaimUntil),
 		AlertChat:          alertChat,
 		AlertActivityID:    row.AlertActivityID,
+		Early: access.EarlyEnd{
+			Kind: access.EndKind(row.EarlyKind), By: access.Person{ObjectID: row.EarlyByID, Name: row.EarlyByName},
+			Reason: row.EarlyReason, At: fromOptionalTime(row.EarlyAt),
+		},
 	}, nil
 }
 

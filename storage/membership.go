@@ -128,6 +128,13 @@ func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	if u.ClearShared {
 		set["shared"] = false
 	}
+	if !u.DueAt.IsZero() {
+		set["due_at"] = dbTime(u.DueAt)
+	}
+	if e := u.Early; e != nil {
+		set["early_kind"], set["early_by_id"], set["early_by_name"] = string(e.Kind), e.By.ObjectID, e.By.Name
+		set["early_reason"], set["early_at"] = e.Reason, optionalTime(e.At)
+	}
 	switch {
 	case u.Release && u.ClaimBy != "":
 		return access.Grant{}, fmt.Errorf("update grant %s: release and claim at once", u.ID)

@@ -74,6 +74,13 @@ type grantRow struct {
 	ClaimUntil         *time.Time ``
 	AlertChat          string     `gorm:"type:text;not null;default:''"`
 	AlertActivityID    string     `gorm:"not null;default:''"`
+	// The Early columns record who ended the grant before its expiry, how
+	// (EarlyKind "" when nobody did), why and when they asked.
+	EarlyKind   string     `gorm:"not null;default:''"`
+	EarlyByID   string     `gorm:"not null;default:''"`
+	EarlyByName string     `gorm:"not null;default:''"`
+	EarlyReason string     `gorm:"not null;default:''"`
+	EarlyAt     *time.Time ``
 }
 
 func (grantRow) TableName() string { return "grants" }

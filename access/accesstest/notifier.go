@@ -94,3 +94,14 @@ func (n *Notifier) CardStates(requestID string) []access.RequestState {
 	defer n.mu.Unlock()
 	return append([]access.RequestState(nil), n.cards[requestID]...)
 }
+
+// Texts returns the texts of the notices sent for a request, in order.
+func (n *Notifier) Texts(requestID string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, m := range n.notices[requestID] {
+		out = append(out, m.Text)
+	}
+	return out
+}

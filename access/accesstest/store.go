@@ -444,7 +444,7 @@ func (t *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	case u.Owner == "" && !u.AnyClaim && u.At.IsZero():
 		return access.Grant{}, fmt.Errorf("update grant %s: no owner and no time to check the claim at", u.ID)
 	case u.State == "" && u.GrantedAt.IsZero() && u.RevokedAt.IsZero() && u.LastError == "" && !u.MarkChecked &&
-		!u.ClearPreExisting && !u.ClearShared && !u.Release && u.ClaimBy == "":
+		!u.ClearPreExisting && !u.ClearShared && !u.Release && u.ClaimBy == "" && u.DueAt.IsZero() && u.Early == nil:
 		return access.Grant{}, fmt.Errorf("update grant %s: nothing to change", u.ID)
 	}
 	g, ok := t.s.grants[u.ID]
@@ -470,6 +470,14 @@ func (t *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	}
 	if u.LastError != "" {
 		g.LastError = u.LastError
+	}
+	if !u.DueAt.IsZero() {
+		g.DueAt = stored(u.DueAt)
+	}
+	if u.Early != nil {
+		e := *u.Early
+		e.At = stored(e.At)
+		g.Early = e
 	}
 	g.Checked = g.Checked || u.MarkChecked
 	g.PreExisting = g.PreExisting && !u.ClearPreExisting

@@ -1,0 +1,302 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Ending a grant early: its requester releases it ("I'm done"), or an
+// approver of its profile or a member of the security groups revokes it
+// ("Revoke now", with a reason). Both take the durable path of expiry: the
+// intent is stored first (the grant records who ended it and becomes due
+// now), then Work removes the member exactly as at expiry (shared and
+// pre-existing memberships are left in place, failures are retried and
+// end irrevocable), so a crash in between is finished on restart.
+
+// endBudget bounds the removal done while an "I'm done" or "Revoke now"
+// click waits; the scheduler finishes whatever is left.
+const endBudget = retryNowBudget
+
+// EndInput is a person's ask to end a grant early.
+type EndInput struct {
+	TenantID string
+	// RequestID is the grant's request. A release may leave it empty: the
+	// requester's single active grant is meant.
+	RequestID string
+	Who       Person
+	// Reason is why (required to revoke; not asked for a release).
+	Reason         string
+	ConversationID string
+	ActivityID     string
+}
+
+// Release ends the caller's active grant before its expiry. Only the
+// requester may; anyone else is refused (audited as grant.release_refused)
+// and nothing changes. Without a request id the requester's single active
+// grant is released; with several, the refusal lists them. It returns the
+// request as it stands after the removal was attempted.
+func (s *Service) Release(ctx context.Context, in EndInput) (*Request, error) {
+	if err := s.checkCaller(in.TenantID, in.Who); err != nil {
+		return nil, err
+	}
+	var req *Request
+	if strings.TrimSpace(in.RequestID) == "" {
+		r, err := s.singleActive(ctx, in.Who)
+		if err != nil {
+			return nil, err
+		}
+		req = r
+	} else {
+		r, err := s.loadForEnd(ctx, in.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		req = r
+	}
+	if !strings.EqualFold(req.Requester.ObjectID, in.Who.ObjectID) {
+		s.auditRefusal(ctx, in.Who, ActionReleaseRefused, req, "not the requester", in.ConversationID, in.ActivityID)
+		r := refuse(ErrNotRequester, "Only %s, who asked for this access, can say they are done with it.", Escape(req.Requester.Name))
+		r.Request = req
+		return nil, r
+	}
+	if r := Endable(req); r != nil {
+		return nil, r
+	}
+	end := EarlyEnd{Kind: EndReleased, By: in.Who}
+	return s.endEarly(ctx, req, end, ActionReleased, "released by the requester", in)
+}
+
+// RevokeNow ends an active grant before its expiry, on the click of an
+// approver of its profile or a member of the security groups, with a
+// reason (required, at most MaxReason characters). The requester may
+// revoke their own grant only where the profile lets them approve their own
+// requests. Anyone else is refused (audited as grant.revoke_now_refused) and
+// nothing changes. The requester is told who revoked it and why.
+func (s *Service) RevokeNow(ctx context.Context, in EndInput) (*Request, error) {
+	if err := s.checkCaller(in.TenantID, in.Who); err != nil {
+		return nil, err
+	}
+	in.Reason = strings.TrimSpace(in.Reason)
+	switch n := Length(in.Reason); {
+	case n == 0:
+		return nil, refuse(ErrInvalidInput, "Say why you revoke this access: the reason is shown to the requester.")
+	case n > MaxReason:
+		return nil, refuse(ErrInvalidInput, "The reason is too long (%d characters); keep it to %d.", n, MaxReason)
+	}
+	req, err := s.loadForEnd(ctx, in.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	if why, err := s.mayRevoke(ctx, req, in.Who); err != nil {
+		return nil, err
+	} else if why != nil {
+		s.auditRefusal(ctx, in.Who, ActionRevokeRefused, req, why.audit, in.ConversationID, in.ActivityID)
+		why.refusal.Request = req
+		return nil, why.refusal
+	}
+	if r := Endable(req); r != nil {
+		return nil, r
+	}
+	end := EarlyEnd{Kind: EndRevoked, By: in.Who, Reason: in.Reason}
+	return s.endEarly(ctx, req, end, ActionRevokedEarly, in.Reason, in)
+}
+
+// revokeRefusal is why a person may not revoke: what they are told and what
+// the audit log records.
+type revokeRefusal struct {
+	refusal *Refusal
+	audit   string
+}
+
+// mayRevoke decides whether who may revoke req's grant: a member of the
+// profile's approver groups or of the security groups; the requester only
+// when the profile allows self-approval. It returns nil when they may.
+func (s *Service) mayRevoke(ctx context.Context, req *Request, who Person) (*revokeRefusal, error) {
+	p, known := s.profiles[req.Profile]
+	if strings.EqualFold(who.ObjectID, req.Requester.ObjectID) {
+		if known && p.AllowSelfApproval {
+			return nil, nil
+		}
+		return &revokeRefusal{
+			refusal: refuse(ErrSelfApproval, "You cannot revoke your own access with Revoke now; send `release` (or press I'm done) to end it."),
+			audit:   "the requester tried to revoke their own grant",
+		}, nil
+	}
+	var groups []string
+	if known {
+		groups = append(groups, p.ApproverGroups...)
+	}
+	groups = append(groups, s.cfg.SecurityGroups...)
+	ok, err := s.inGroups(ctx, who.ObjectID, groups, false)
+	if err != nil {
+		return nil, fmt.Errorf("check whether %s may revoke %s: %w", who.ObjectID, req.ID, err)
+	}
+	if ok {
+		return nil, nil
+	}
+	return &revokeRefusal{
+		refusal: refuse(ErrNotApprover, "Only an approver of %s or the security team can revoke this access.", req.Profile),
+		audit:   "not an approver of the profile nor in a security group",
+	}, nil
+}
+
+// Endable says whether req's grant may be ended early now: it must be
+// active (its membership in place) and not already ending. When it may
+// not, the refusal says why, with the request.
+func Endable(req *Request) *Refusal {
+	g := req.Grant
+	var r *Refusal
+	switch {
+	case req.State == RequestPending:
+		r = refuse(ErrNotActive, "This request has not been approved yet: there is no access to end.")
+	case g == nil || g.State == GrantGranting || req.State == RequestApproved:
+		r = refuse(ErrNotActive, "This access is still being granted; try again in a minute.")
+	case g.Early.Kind != "" && g.State.Live():
+		r = refuse(ErrNotActive, "This access is already being ended (%s); the card shows the outcome.", earlyText(g.Early))
+	case g.State == GrantRevoking || g.State == GrantIrrevocable:
+		r = refuse(ErrNotActive, "This access has expired and is being removed already.")
+	case g.State == GrantActive && req.State == RequestActive:
+		return nil
+	default:
+		r = refuse(ErrNotActive, "This access is not active any more (the request is %s); there is nothing to end.", req.State)
+	}
+	r.Request = req
+	return r
+}
+
+// earlyText says who ended a grant early.
+func earlyText(e EarlyEnd) string {
+	if e.Kind == EndReleased {
+		return "released by " + Escape(e.By.Name)
+	}
+	return "revoked by " + Escape(e.By.Name)
+}
+
+// loadForEnd loads the request a release or revoke names.
+func (s *Service) loadForEnd(ctx context.Context, id string) (*Request, error) {
+	req, err := s.cfg.Store.GetRequest(ctx, strings.TrimSpace(id))
+	if errors.Is(err, ErrNotFound) {
+		return nil, refuse(ErrNotFound, "There is no request %s. Send `status` to see your access.", Quote(id))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load request %s: %w", id, err)
+	}
+	return req, nil
+}
+
+// singleActive returns the user's one active grant's request; with none or
+// several it refuses, naming them.
+func (s *Service) singleActive(ctx context.Context, who Person) (*Request, error) {
+	open, err := s.cfg.Store.OpenRequests(ctx, who.ObjectID)
+	if err != nil {
+		return nil, fmt.Errorf("list requests of %s: %w", who.ObjectID, err)
+	}
+	var active []Request
+	for _, r := range open {
+		if Endable(&r) == nil {
+			active = append(active, r)
+		}
+	}
+	switch len(active) {
+	case 0:
+		return nil, refuse(ErrNotActive, "You have no active access to release. Send `status` to see your requests.")
+	case 1:
+		return &active[0], nil
+	}
+	var b strings.Builder
+	for _, r := range active {
+		fmt.Fprintf(&b, "\n- %s until %s: `release %s`", r.Profile, r.Grant.ExpiresAt.UTC().Format(time.RFC3339), r.ID)
+	}
+	return nil, refuse(ErrInvalidInput, "You have %d active grants; say which one you are done with:%s", len(active), b.String())
+}
+
+// endEarly stores the intent to end req's grant early (who, how, why; due
+// now) with its audit event, then removes the member through Work within a
+// bounded time and returns the request as it then stands. A grant that
+// changed meanwhile (it fell due and a replica is removing it, or someone
+// else ended it first) is refused and left as it is.
+func (s *Service) endEarly(ctx context.Context, req *Request, end EarlyEnd, action Action, reason string, in EndInput) (*Request, error) {
+	now := s.cfg.Clock.Now().UTC()
+	end.At = now
+	ev := s.event(now, in.Who, action, req, reason)
+	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
+	g := req.Grant
+	err := withGrant(ctx, s.cfg.Store, g.ID, now, func(_ *Membership, cur *Grant, tx MembershipTx) error {
+		// A grant already due is the scheduler's to end (as expired).
+		if cur.State != GrantActive || cur.Early.Kind != "" || !cur.DueAt.After(now) {
+			return ErrStaleGrant
+		}
+		if _, err := tx.UpdateGrant(GrantUpdate{
+			ID: g.ID, From: []GrantState{GrantActive}, At: now, DueAt: now, Early: &end,
+		}); err != nil {
+			return err
+		}
+		return tx.Append(grantEvent(ev, cur, now))
+	})
+	if errors.Is(err, ErrStaleGrant) {
+		cur, gerr := s.cfg.Store.GetRequest(ctx, req.ID)
+		if gerr != nil {
+			return nil, fmt.Errorf("reload request %s: %w", req.ID, gerr)
+		}
+		if r := Endable(cur); r != nil {
+			return nil, r
+		}
+		r := refuse(ErrStaleGrant, "This access is being worked on right now (it may be expiring); the card will show the outcome. Try again in a minute if it is still active.")
+		r.Request = cur
+		return nil, r
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end grant %s early: %w", g.ID, err)
+	}
+	s.log.Info("grant ended early", "request", req.ID, "grant", g.ID, "how", end.Kind, "by", in.Who.ObjectID)
+	// The intent is stored: the removal is the scheduler's, done here for
+	// a bounded time so that the click can show the outcome.
+	wctx, cancel := context.WithTimeout(ctx, endBudget)
+	if _, err := s.Work(wctx); err != nil {
+		s.log.Warn("remove member after early end; the scheduler will finish it", "grant", g.ID, "err", err)
+	}
+	cancel()
+	s.Wake()
+	out, err := s.cfg.Store.GetRequest(ctx, req.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reload request %s: %w", req.ID, err)
+	}
+	return out, nil
+}
+
+// endReason is the reason recorded with a grant's removal: "expired", or
+// who ended it early.
+func endReason(g *Grant) string {
+	switch g.Early.Kind {
+	case EndReleased:
+		return "released early by the requester"
+	case EndRevoked:
+		return "revoked early by " + g.Early.By.Name + ": " + g.Early.Reason
+	}
+	return "expired"
+}
+
+// endedNotice tells the requester how their grant ended; removed says
+// whether the member was removed (else it was left in place: pre-existing
+// or held by another grant).
+func endedNotice(g *Grant, removed bool) string {
+	var head string
+	switch g.Early.Kind {
+	case EndReleased:
+		head = fmt.Sprintf("Your access to %s has ended, as you asked", g.Profile)
+	case EndRevoked:
+		head = fmt.Sprintf("Your access to %s was revoked by %s. Reason: %s", g.Profile, Escape(g.Early.By.Name), Quote(g.Early.Reason))
+	default:
+		if removed {
+			return fmt.Sprintf("Your temporary access to %s has ended: you were removed from its group.", g.Profile)
+		}
+		return fmt.Sprintf("Your temporary access to %s has ended. Your membership of its group was left in place: it pre-existed this grant, or another active grant still holds it.", g.Profile)
+	}
+	if removed {
+		return head + ". You were removed from its group."
+	}
+	return head + ". Your membership of its group was left in place: it pre-existed this grant, or another active grant still holds it."
+}

@@ -1,0 +1,83 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/cards"
+)
+
+// Ending a grant early from Teams: the requester's `release` command and
+// I'm done button, and the approval card's Revoke now button. Who may do
+// what is the access service's decision; the bot passes on who clicked.
+
+// parseRelease reads `release [<request id>]`.
+func parseRelease(args []string) (Command, error) {
+	c := Command{Verb: commandRelease}
+	switch len(args) {
+	case 0:
+	case 1:
+		c.RequestID = args[0]
+	default:
+		return c, fmt.Errorf("Write %s, or %s when you have several active grants.", access.Quote("release"), access.Quote("release <request id>"))
+	}
+	return c, nil
+}
+
+// releaseCommand answers `release`: the grant's card as it now stands, or
+// why nothing was released.
+func (b *Bot) releaseCommand(ctx context.Context, act *schema.Activity, cmd Command) {
+	req, err := b.cfg.Service.Release(ctx, access.EndInput{
+		TenantID: tenantOf(act), RequestID: cmd.RequestID, Who: personOf(act),
+		ConversationID: act.Conversation.ID, ActivityID: act.ID,
+	})
+	if err != nil {
+		b.reply(ctx, act, b.userError(err), nil)
+		return
+	}
+	b.reply(ctx, act, "", ptr(cards.Granted(req)))
+}
+
+// endEarly handles I'm done (on the requester's access granted card) and
+// Revoke now (on the approval card). The answer replaces the card acted on
+// with its current state; a refusal is a message and leaves the card.
+func (b *Bot) endEarly(ctx context.Context, act *schema.Activity, verb string, data map[string]any) cards.Response {
+	in := access.EndInput{
+		TenantID: tenantOf(act), RequestID: field(data, cards.DataRequestID), Who: personOf(act),
+		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+	}
+	view := cards.Granted
+	var req *access.Request
+	var err error
+	if verb == cards.VerbRelease {
+		req, err = b.cfg.Service.Release(ctx, in)
+	} else {
+		view = b.approvalCard
+		in.Reason = field(data, cards.InputRevokeReason)
+		req, err = b.cfg.Service.RevokeNow(ctx, in)
+	}
+	if err != nil {
+		var r *access.Refusal
+		if errors.As(err, &r) && r.Request != nil && errors.Is(err, access.ErrNotActive) {
+			// A repeated or late click: show the card as it stands.
+			return cards.InvokeResponse(view(r.Request))
+		}
+		return cards.MessageResponse(b.userError(err))
+	}
+	return cards.InvokeResponse(view(req))
+}
+
+// grantedActivity is the access granted notice: the card with the I'm done
+// button, the notice's text as its summary.
+func grantedActivity(req *access.Request, msg access.Notice) *schema.Activity {
+	summary := strings.TrimSpace(msg.Text)
+	if summary == "" {
+		summary = cards.GrantedSummary(req)
+	}
+	return &schema.Activity{Type: schema.Message, Summary: summary, Attachments: []schema.Attachment{attachment(cards.Granted(req))}}
+}
