@@ -205,6 +205,9 @@ const (
 	VerbRefreshAlert = "refreshAlert"
 	// VerbFeedback sends the feedback card's answers.
 	VerbFeedback = "feedback"
+	// VerbCancel is the requester's Cancel on their "request received"
+	// card.
+	VerbCancel = "cancelRequest"
 )
 
 // Input ids: the keys under which the bot receives what a user entered.
