@@ -16,6 +16,7 @@ const (
 	commandRequest  = "request"
 	commandStatus   = "status"
 	commandAudit    = "audit"
+	commandCancel   = "cancel"
 )
 
 // Command is a parsed chat message.
@@ -30,6 +31,9 @@ type Command struct {
 	Form bool
 	// Period is an audit report's period as typed ("" for the default).
 	Period string
+	// RequestID names the request of `cancel <request id>` ("" for the
+	// sender's one pending request).
+	RequestID string
 }
 
 // reportPeriod matches the words of `audit` that name a period rather than
@@ -66,6 +70,8 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return Command{Verb: verb}, nil
 	case commandAudit:
 		return parseAudit(words[1:])
+	case commandCancel:
+		return parseCancel(words[1:])
 	case commandRequest:
 	default:
 		return Command{}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))
