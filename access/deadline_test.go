@@ -269,3 +269,35 @@ func TestCancelAmongSeveralAsksWhich(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestReportCountsCancelledAndTimedOut: requests closed without a decision
+// are counted as such, never as grants.
+func TestReportCountsCancelledAndTimedOut(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind storeKind) {
+		e := readerEnv(t, kind)
+		e.openWith(func(c *access.Config) {
+			withDeadline(time.Hour, 0)(c)
+			c.AuditReaderGroups = []string{auditGroup}
+		})
+		ctx := context.Background()
+		cancelled := e.submit(riley, time.Hour)
+		if _, err := e.svc.Cancel(ctx, access.CancelInput{TenantID: tenant, Who: riley}); err != nil {
+			t.Fatal(err)
+		}
+		timedOut := e.submit(riley, time.Hour)
+		e.workAt(time.Hour)
+		rep, err := e.svc.AuditReport(ctx, access.ReportInput{TenantID: tenant, Who: sam})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Requests != 2 || rep.Cancelled != 1 || rep.TimedOut != 1 || rep.Grants != 0 || rep.Denials != 0 || rep.Pending != 0 {
+			t.Fatalf("report: %+v", rep)
+		}
+		for id, want := range map[string]access.Outcome{cancelled.ID: access.OutcomeCancelled, timedOut.ID: access.OutcomeTimedOut} {
+			r, _ := e.store.GetRequest(ctx, id)
+			if got := access.NewGrantRecord(*r).Outcome; got != want {
+				t.Errorf("outcome %s, want %s", got, want)
+			}
+		}
+	})
+}

@@ -35,12 +35,17 @@ const (
 	// OutcomeEndedEarly: the grant ended before its expiry because the
 	// member had left the group outside jitbot.
 	OutcomeEndedEarly Outcome = "ended_early"
+	// OutcomeCancelled: the requester cancelled it while it was pending.
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeTimedOut: no approver decided before its deadline.
+	OutcomeTimedOut Outcome = "timed_out"
 )
 
 // Outcomes lists every outcome, in lifecycle order.
 var Outcomes = []Outcome{
 	OutcomePending, OutcomeDenied, OutcomeClosed, OutcomeGranting, OutcomeFailed, OutcomeActive,
 	OutcomeRevoking, OutcomeIrrevocable, OutcomeExpired, OutcomeEndedEarly,
+	OutcomeCancelled, OutcomeTimedOut,
 }
 
 // GrantRecord is one request as the grants view of an audit export shows
@@ -137,6 +142,10 @@ func outcomeOf(r Request) Outcome {
 		return OutcomeDenied
 	case RequestFailed:
 		return OutcomeFailed
+	case RequestCancelled:
+		return OutcomeCancelled
+	case RequestTimedOut:
+		return OutcomeTimedOut
 	}
 	g := r.Grant
 	if g == nil {
