@@ -52,8 +52,9 @@ func (s *Service) Run(ctx context.Context) error {
 		if _, err := s.Work(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("work on due grants", "err", err)
 		}
-		if _, err := s.WorkPending(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("work on pending requests", "err", err)
+		_, pendingErr := s.WorkPending(ctx)
+		if pendingErr != nil && ctx.Err() == nil {
+			s.log.Error("work on pending requests", "err", pendingErr)
 		}
 		now := s.cfg.Clock.Now()
 		// Other replicas change grants without waking this one: look again
@@ -70,9 +71,11 @@ func (s *Service) Run(ctx context.Context) error {
 		case ok && due.Before(wake):
 			wake = due
 		}
+		// After a failure the pending work waits for the next look (at
+		// most a lease) rather than being retried at once.
 		if pdue, pok, perr := s.cfg.Store.NextPending(ctx); perr != nil {
 			s.log.Error("find next pending deadline", "err", perr)
-		} else if pok && pdue.Before(wake) {
+		} else if pok && pdue.Before(wake) && pendingErr == nil {
 			wake = pdue
 		}
 		t := s.cfg.Clock.TimerAt(wake)
