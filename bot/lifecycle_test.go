@@ -240,3 +240,33 @@ func TestPersonalAnswersInAChannelGoToThePersonalChat(t *testing.T) {
 		t.Fatalf("the received card in the personal chat has no Cancel: %s", got)
 	}
 }
+
+func TestRemindersAtMostThreeAndNoneRepeatedAfterARestart(t *testing.T) {
+	w := newWorld(t)
+	w.withDeadline(4*time.Hour, 15*time.Minute)
+	w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike"))
+	thread, _ := w.approvalThread()
+	reminders := func() int { return strings.Count(w.texts(thread), "still waits for a decision") }
+	workAt := func(d time.Duration) {
+		w.clock.Set(start.Add(d))
+		if _, err := w.svc.WorkPending(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	workAt(15 * time.Minute)
+	if n := reminders(); n != 1 {
+		t.Fatalf("%d reminders at +15m", n)
+	}
+	w.reconfigure(nil) // restarted with the same configuration
+	workAt(16 * time.Minute)
+	if n := reminders(); n != 1 {
+		t.Fatalf("%d reminders after a restart, want 1", n)
+	}
+	for _, d := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 3*time.Hour + 59*time.Minute} {
+		workAt(d)
+	}
+	got := w.texts(thread)
+	if n := reminders(); n != 3 || !strings.Contains(got, "Reminder 3 of 3") {
+		t.Fatalf("%d reminders by +4h, want 3:\n%s", n, got)
+	}
+}
