@@ -52,6 +52,10 @@ func (s *Service) Run(ctx context.Context) error {
 		if _, err := s.Work(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("work on due grants", "err", err)
 		}
+		_, pendingErr := s.WorkPending(ctx)
+		if pendingErr != nil && ctx.Err() == nil {
+			s.log.Error("work on pending requests", "err", pendingErr)
+		}
 		now := s.cfg.Clock.Now()
 		// Other replicas change grants without waking this one: look again
 		// at least once a lease, so that a grant whose replica died is not
@@ -66,6 +70,13 @@ func (s *Service) Run(ctx context.Context) error {
 			wake = now.Add(s.cfg.RevokeBackoff)
 		case ok && due.Before(wake):
 			wake = due
+		}
+		// After a failure the pending work waits for the next look (at
+		// most a lease) rather than being retried at once.
+		if pdue, pok, perr := s.cfg.Store.NextPending(ctx); perr != nil {
+			s.log.Error("find next pending deadline", "err", perr)
+		} else if pok && pdue.Before(wake) && pendingErr == nil {
+			wake = pdue
 		}
 		t := s.cfg.Clock.TimerAt(wake)
 		select {

@@ -30,6 +30,12 @@ type Profile struct {
 	// NoFeedback turns off the feedback card a requester gets when a grant
 	// of the profile ends (on by default).
 	NoFeedback bool
+	// ApprovalTimeout is how long a request waits for a decision before it
+	// times out (0: DefaultApprovalTimeout). RemindApprovers is the delay
+	// of the first reminder to the approvers' thread, doubling for each
+	// next one, at most MaxReminders (0: no reminders).
+	ApprovalTimeout time.Duration
+	RemindApprovers time.Duration
 }
 
 // Validate checks the profile's own consistency.
@@ -51,6 +57,10 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: approvers.groups is empty", p.Name)
 	case p.ApproverChannelID == "":
 		return fmt.Errorf("profile %s: approvers.channel_id is empty", p.Name)
+	case p.ApprovalTimeout < 0:
+		return fmt.Errorf("profile %s: approval_timeout must not be negative", p.Name)
+	case p.RemindApprovers < 0:
+		return fmt.Errorf("profile %s: remind_approvers must not be negative", p.Name)
 	}
 	return nil
 }

@@ -40,13 +40,17 @@ const (
 	// OutcomeRevokedEarly: an approver or the security team revoked the
 	// grant before its expiry ("Revoke now").
 	OutcomeRevokedEarly Outcome = "revoked_early"
+	// OutcomeCancelled: the requester cancelled it while it was pending.
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeTimedOut: no approver decided before its deadline.
+	OutcomeTimedOut Outcome = "timed_out"
 )
 
 // Outcomes lists every outcome, in lifecycle order.
 var Outcomes = []Outcome{
 	OutcomePending, OutcomeDenied, OutcomeClosed, OutcomeGranting, OutcomeFailed, OutcomeActive,
 	OutcomeRevoking, OutcomeIrrevocable, OutcomeExpired, OutcomeEndedEarly,
-	OutcomeReleased, OutcomeRevokedEarly,
+	OutcomeReleased, OutcomeRevokedEarly, OutcomeCancelled, OutcomeTimedOut,
 }
 
 // GrantRecord is one request as the grants view of an audit export shows
@@ -143,6 +147,10 @@ func outcomeOf(r Request) Outcome {
 		return OutcomeDenied
 	case RequestFailed:
 		return OutcomeFailed
+	case RequestCancelled:
+		return OutcomeCancelled
+	case RequestTimedOut:
+		return OutcomeTimedOut
 	}
 	g := r.Grant
 	if g == nil {

@@ -132,6 +132,8 @@ func TestGrantOutcomes(t *testing.T) {
 		{"irrevocable", withGrant(access.RequestActive, access.GrantIrrevocable, time.Time{}), access.OutcomeIrrevocable},
 		{"expired", withGrant(access.RequestExpired, access.GrantRevoked, exp.Add(time.Second)), access.OutcomeExpired},
 		{"member left early", withGrant(access.RequestExpired, access.GrantRevoked, exp.Add(-time.Minute)), access.OutcomeEndedEarly},
+		{"cancelled", access.Request{State: access.RequestCancelled}, access.OutcomeCancelled},
+		{"timed out", access.Request{State: access.RequestTimedOut}, access.OutcomeTimedOut},
 	} {
 		if got := access.NewGrantRecord(c.r).Outcome; got != c.want {
 			t.Errorf("%s: outcome %s, want %s", c.name, got, c.want)

@@ -51,6 +51,9 @@ type Report struct {
 	// Requests counts the requests made in the period; the others count
 	// them by outcome (Grants: approved, whatever happened next).
 	Requests, Grants, Denials, Closed, Pending, Failed int
+	// Cancelled counts the requests their requester cancelled, TimedOut
+	// those no approver decided in time.
+	Cancelled, TimedOut int
 	// ApprovalRate is Grants / (Grants + Denials), NaN when none was
 	// decided by a person.
 	ApprovalRate float64
@@ -223,6 +226,10 @@ func (s *Service) report(ctx context.Context, since, until time.Time, profile st
 			rep.Denials++
 		case OutcomeClosed:
 			rep.Closed++
+		case OutcomeCancelled:
+			rep.Cancelled++
+		case OutcomeTimedOut:
+			rep.TimedOut++
 		default:
 			rep.Grants++
 			if g.Outcome == OutcomeFailed {

@@ -116,6 +116,9 @@ func New(cfg Config) (*Service, error) {
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("access service: %w", err)
 		}
+		if p.ApprovalTimeout == 0 {
+			p.ApprovalTimeout = DefaultApprovalTimeout
+		}
 		if _, dup := s.profiles[p.Name]; dup {
 			return nil, fmt.Errorf("access service: profile %s is defined twice", p.Name)
 		}
@@ -300,6 +303,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		SelfApproval:  p.AllowSelfApproval,
 		RequesterChat: sub.Chat,
 	}
+	setDeadline(p, req)
 	ev := s.event(now, sub.Requester, ActionRequested, req, sub.Justification)
 	ev.ConversationID, ev.ActivityID = sub.ConversationID, sub.ActivityID
 	existing, err := s.cfg.Store.CreateRequest(ctx, req, ev)
@@ -411,6 +415,9 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		r := refuse(ErrNotPending, "This request was already decided; the card shows its current state.")
 		r.Request = req
 		return nil, r
+	}
+	if late := s.lateDecision(ctx, req); late != nil {
+		return nil, late
 	}
 	p, ok := s.profiles[req.Profile]
 	if !ok {

@@ -69,6 +69,28 @@ type RequestStore interface {
 	// request). Whether feedback may be given is decided by the caller
 	// (see FeedbackAsked); requests are loaded with their Feedback.
 	RecordFeedback(ctx context.Context, requestID string, f Feedback, ev AuditEvent) error
+
+	// CloseRequest moves request id, if it is still pending, to the final
+	// state to (RequestCancelled or RequestTimedOut) at at and appends ev,
+	// in one transaction, and returns the request as stored. When it is no
+	// longer pending it changes nothing and returns ErrNotPending
+	// (ErrNotFound when there is no such request): of concurrent closes and
+	// decisions exactly one wins. Whether it may be closed is the caller's
+	// decision (see Service.Cancel and the deadline).
+	CloseRequest(ctx context.Context, id string, to RequestState, at time.Time, ev AuditEvent) (*Request, error)
+	// DuePending returns up to limit pending requests whose DecideBy or
+	// NextReminderAt is set and at or before now, oldest first.
+	DuePending(ctx context.Context, now time.Time, limit int) ([]Request, error)
+	// NextPending returns the earliest DecideBy or NextReminderAt of a
+	// pending request; ok is false when there is none.
+	NextPending(ctx context.Context) (due time.Time, ok bool, err error)
+	// RecordReminder records reminder n of request id as sent, if the
+	// request is pending and has sent n-1 reminders: Reminders becomes n,
+	// NextReminderAt next (zero: no further reminder), and ev is appended,
+	// in one transaction. Otherwise it changes nothing and returns
+	// ErrNotPending (ErrNotFound): another replica sent it, or the request
+	// was closed.
+	RecordReminder(ctx context.Context, id string, n int, next time.Time, ev AuditEvent) error
 }
 
 // GrantStore keeps grants, their claims, the membership ledger and the

@@ -18,12 +18,17 @@ const (
 	RequestDenied   RequestState = "denied"   // an approver said no
 	RequestFailed   RequestState = "failed"   // approved, but the membership could not be added
 	RequestExpired  RequestState = "expired"  // the grant ended and the membership was removed
+
+	// RequestCancelled: the requester withdrew the request while it was
+	// pending. RequestTimedOut: no approver decided before its deadline.
+	RequestCancelled RequestState = "cancelled"
+	RequestTimedOut  RequestState = "timed_out"
 )
 
 // Final reports whether no further transition can happen.
 func (s RequestState) Final() bool {
 	switch s {
-	case RequestDenied, RequestFailed, RequestExpired:
+	case RequestDenied, RequestFailed, RequestExpired, RequestCancelled, RequestTimedOut:
 		return true
 	}
 	return false
@@ -127,6 +132,14 @@ type Request struct {
 	// Feedback is what the requester answered once the grant ended, if
 	// anything.
 	Feedback *Feedback
+
+	// DecideBy is the request's deadline: still pending then, it times out
+	// (zero: none). Reminders counts the reminders sent to the approvers'
+	// thread, and NextReminderAt is when the next one is due (zero: none
+	// is left).
+	DecideBy       time.Time
+	Reminders      int
+	NextReminderAt time.Time
 }
 
 // Feedback is a requester's answer, once their access ended, to whether it
@@ -312,6 +325,15 @@ const (
 	// someone who may not tried to.
 	ActionRevokedEarly  Action = "grant.revoked_early"
 	ActionRevokeRefused Action = "grant.revoke_now_refused"
+	// ActionTimedOut: a pending request reached its deadline without a
+	// decision. ActionReminded: the approvers were reminded of a pending
+	// request.
+	ActionTimedOut Action = "request.timed_out"
+	ActionReminded Action = "request.reminded"
+	// ActionCancelled: the requester cancelled their pending request;
+	// ActionCancelRefused: someone else tried to.
+	ActionCancelled     Action = "request.cancelled"
+	ActionCancelRefused Action = "request.cancel_refused"
 )
 
 // AuditEvent is one append-only record of a transition.
@@ -431,6 +453,10 @@ type Notifier interface {
 	PostAlert(ctx context.Context, a Alert, channelID string) (chat ConversationRef, activityID string, err error)
 	// UpdateAlert replaces an alert card (for example once a retry worked).
 	UpdateAlert(ctx context.Context, a Alert, chat ConversationRef, activityID string) error
+	// RemindApprovers replies in the approval card's thread that request
+	// req still waits for a decision; n is the reminder's number (1, 2,
+	// ...).
+	RemindApprovers(ctx context.Context, req *Request, n int) error
 }
 
 // AlertKind says what a security alert is about.
@@ -480,6 +506,8 @@ const (
 	// NoticeFeedback asks the requester, once their access ended, for
 	// feedback: the bot sends the feedback card (Text is its fallback).
 	NoticeFeedback NoticeKind = "feedback"
+	// NoticeTimedOut: the request got no decision before its deadline.
+	NoticeTimedOut NoticeKind = "timed_out"
 )
 
 // Notice is one message to a requester.

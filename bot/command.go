@@ -19,6 +19,9 @@ const (
 	// commandRelease ends the sender's active grant early: `release` (their
 	// single active grant) or `release <request id>`.
 	commandRelease = "release"
+	// commandCancel withdraws the sender's pending request: `cancel` (their
+	// single pending request) or `cancel <request id>`.
+	commandCancel = "cancel"
 )
 
 // Command is a parsed chat message.
@@ -33,7 +36,8 @@ type Command struct {
 	Form bool
 	// Period is an audit report's period as typed ("" for the default).
 	Period string
-	// RequestID is the request a command names (`release <request id>`).
+	// RequestID is the request a command names (`release <request id>`,
+	// `cancel <request id>`; "" for the sender's only one).
 	RequestID string
 }
 
@@ -73,6 +77,8 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return parseAudit(words[1:])
 	case commandRelease:
 		return parseRelease(words[1:])
+	case commandCancel:
+		return parseCancel(words[1:])
 	case commandRequest:
 	default:
 		return Command{}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))

@@ -31,6 +31,9 @@ func TestParseCommand(t *testing.T) {
 		{"request prod-db two-hours because", Command{}, "not a duration"},
 		{"request prod-db", Command{}, "how long"},
 		{"grant me root", Command{}, "don't know"},
+		{"cancel", Command{Verb: "cancel"}, ""},
+		{"<at>jitbot</at> Cancel 7d1c2f0e-1111-4111-8111-111111111111", Command{Verb: "cancel", RequestID: "7d1c2f0e-1111-4111-8111-111111111111"}, ""},
+		{"cancel this and that", Command{}, "cancel <request id>"},
 	}
 	for _, c := range cases {
 		got, err := parseCommand(c.text, isTicket)

@@ -44,6 +44,7 @@ type Service interface {
 	Feedback(ctx context.Context, in access.FeedbackInput) (*access.Request, error)
 	Release(ctx context.Context, in access.EndInput) (*access.Request, error)
 	RevokeNow(ctx context.Context, in access.EndInput) (*access.Request, error)
+	Cancel(ctx context.Context, in access.CancelInput) (*access.Request, error)
 }
 
 // LinkSigner signs a report's download link (audit.LinkSigner).
@@ -288,7 +289,7 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 		b.reply(ctx, act, helpText, nil)
 	case commandProfiles:
 		if ps, ok := b.eligible(ctx, act, tenant, user); ok {
-			b.reply(ctx, act, "", ptr(cards.Profiles(ps)))
+			b.replyPrivately(ctx, act, cards.Profiles(ps))
 		}
 	case commandStatus:
 		reqs, err := b.cfg.Service.Status(ctx, tenant, user)
@@ -296,7 +297,7 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 			b.reply(ctx, act, b.userError(err), nil)
 			return
 		}
-		b.reply(ctx, act, "", ptr(cards.Status(reqs)))
+		b.replyPrivately(ctx, act, cards.Status(reqs))
 	case commandAudit:
 		b.auditReport(ctx, act, cmd)
 	case commandRelease:
@@ -304,7 +305,7 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 	case commandRequest:
 		if cmd.Form {
 			if ps, ok := b.eligible(ctx, act, tenant, user); ok {
-				b.reply(ctx, act, "", ptr(cards.RequestForm(ps, cards.FormOptions{})))
+				b.replyPrivately(ctx, act, cards.RequestForm(ps, cards.FormOptions{}))
 			}
 			return
 		}
@@ -317,7 +318,14 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 			b.reply(ctx, act, b.userError(err), nil)
 			return
 		}
+		if requesterChat(act).ConversationID == "" {
+			// The "request received" card went to the personal chat.
+			b.reply(ctx, act, SentPrivately, nil)
+			return
+		}
 		b.reply(ctx, act, "", ptr(cards.Submitted(req)))
+	case commandCancel:
+		b.cancelCommand(ctx, act, cmd)
 	}
 }
 
@@ -481,6 +489,8 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
 	case cards.VerbRelease, cards.VerbRevokeNow:
 		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
+	case cards.VerbCancel:
+		return b.cancelClick(ctx, act, str(cards.DataRequestID))
 	default:
 		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %s.", access.Quote(v.Action.Verb)))
 	}
@@ -534,6 +544,7 @@ const helpText = `I grant temporary access to production systems, approved by yo
 - **request <profile> <duration> [<ticket>] <justification>**: ask in one line, e.g. ` + "`request prod-db 2h INC-4711 checkout latency spike`" + `
 - **status**: your pending requests and active access, with expiry times
 - **release [<request id>]**: you are done with your active access: it ends now
+- **cancel [<request id>]**: withdraw your pending request before anyone decides
 - **audit [7d | 30d | 2026-11-01..2026-11-30] [profile]**: for audit readers, a report of the period with a CSV download
 
 Approvers decide on a card in their channel; you are told here when access is granted and when it ends.`

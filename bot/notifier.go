@@ -93,21 +93,18 @@ func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg
 	if msg.Kind == access.NoticeGranted && req.Grant != nil {
 		act = grantedActivity(req, msg)
 	}
+	if msg.Kind == access.NoticeReceived {
+		// Asked outside the personal chat: the "request received" card,
+		// with its Cancel button, goes to the requester alone.
+		act = &schema.Activity{Type: schema.Message, Summary: msg.Text, Attachments: []schema.Attachment{attachment(cards.Submitted(req))}}
+	}
 	if chat.ConversationID != "" {
 		if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), chat.ConversationID, act); err != nil {
 			return fmt.Errorf("notify %s: %w", req.Requester.ObjectID, err)
 		}
 		return nil
 	}
-	member := schema.ChannelAccount{ID: chat.UserID, AadObjectID: req.Requester.ObjectID}
-	if member.ID == "" {
-		member.ID = req.Requester.ObjectID
-	}
-	res, err := n.Connector.CreateConversation(ctx, n.serviceURL(chat), connector.PersonalChat(n.bot(), n.TenantID, member))
-	if err != nil {
-		return fmt.Errorf("open personal chat with %s: %w", req.Requester.ObjectID, err)
-	}
-	if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), res.ID, act); err != nil {
+	if err := sendPersonal(ctx, n.Connector, n.serviceURL(chat), n.bot(), n.TenantID, chat.UserID, req.Requester.ObjectID, act); err != nil {
 		return fmt.Errorf("notify %s: %w", req.Requester.ObjectID, err)
 	}
 	return nil

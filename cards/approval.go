@@ -101,9 +101,7 @@ func banner(req *access.Request) Element {
 	}
 	switch req.State {
 	case access.RequestPending:
-		return box("accent",
-			stateLine("Pending", "Accent"),
-			subtle("Waiting for an approver."))
+		return pendingBanner(req)
 
 	case access.RequestApproved:
 		until := ""
@@ -178,6 +176,9 @@ func banner(req *access.Request) Element {
 		items := []Element{stateLine(line, "")}
 		items = append(items, decidedBy("Approved", "", d, "")...)
 		return box("emphasis", items...)
+	}
+	if b, ok := closedBanner(req); ok {
+		return b
 	}
 	return box("emphasis", stateLine(oneLine(string(req.State), maxLine), ""))
 }

@@ -211,6 +211,9 @@ const (
 	// VerbRevokeNow is the Revoke now button of the approval card, with
 	// InputRevokeReason.
 	VerbRevokeNow = "revokeNow"
+	// VerbCancel is the requester's Cancel on their "request received"
+	// card.
+	VerbCancel = "cancelRequest"
 )
 
 // Input ids: the keys under which the bot receives what a user entered.

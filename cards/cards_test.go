@@ -40,6 +40,7 @@ var fixtureStamps = map[string]bool{
 	"2026-11-16T14:05:00Z": true, // reportSince
 	"2026-11-23T14:15:00Z": true, // the report's link expiry
 	"2026-11-23T16:31:00Z": true, // feedbackAt
+	"2026-11-23T15:05:00Z": true, // deadlineAt
 }
 
 func profileProdDB() access.Profile {
@@ -225,6 +226,9 @@ func goldenCards() map[string]Card {
 		all[name] = card
 	}
 	for name, card := range lifecycleGoldens() {
+		all[name] = card
+	}
+	for name, card := range pendingGoldens() {
 		all[name] = card
 	}
 	return all

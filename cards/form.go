@@ -137,8 +137,12 @@ func code(s string) textRun {
 }
 
 // Submitted replaces the request form once a request has been sent: what was
-// asked for, and what happens next.
+// asked for, what happens next, and a Cancel button while it is pending.
+// Once it is no longer pending it says where it stands, without buttons.
 func Submitted(req *access.Request) Card {
+	if req.State != access.RequestPending {
+		return submittedClosed(req)
+	}
 	fs := []Fact{
 		TextFact("Profile", req.Profile),
 		TextFact("Duration", FormatDuration(req.Duration)),
@@ -147,11 +151,13 @@ func Submitted(req *access.Request) Card {
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}
 	fs = append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
-	return newCard(
+	c := newCard(
 		textBlock{Type: "TextBlock", Text: "Request sent to approvers", Wrap: true, Size: "Medium", Weight: "Bolder", Color: "Good"},
 		para("You will get a message here as soon as an approver decides."),
 		facts(fs...),
 		label("Justification"),
 		justification(req.Justification),
 	)
+	c.Actions = append(c.Actions, cancelAction(req))
+	return c
 }

@@ -51,6 +51,8 @@ func Report(r *access.Report, opts ReportOptions) Card {
 		TextFact("Denied", strconv.Itoa(r.Denials)),
 		TextFact("Approval rate", rate),
 		TextFact("Closed as no longer valid", strconv.Itoa(r.Closed)),
+		TextFact("Cancelled by the requester", strconv.Itoa(r.Cancelled)),
+		TextFact("Expired without a decision", strconv.Itoa(r.TimedOut)),
 		TextFact("Failed to grant", strconv.Itoa(r.Failed)),
 		TextFact("Still pending", strconv.Itoa(r.Pending)),
 	))

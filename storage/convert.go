@@ -33,6 +33,9 @@ func toRequestRow(r *access.Request) (requestRow, error) {
 		ApprovalActivityID: r.ApprovalActivityID,
 		CreatedAt:          dbTime(r.CreatedAt),
 		UpdatedAt:          dbTime(r.UpdatedAt),
+		DecideBy:           optionalTime(r.DecideBy),
+		Reminders:          int64(r.Reminders),
+		NextReminderAt:     optionalTime(r.NextReminderAt),
 	}, nil
 }
 
@@ -60,6 +63,9 @@ func fromRequestRow(row *requestRow) (access.Request, error) {
 		RequesterChat:      requesterChat,
 		ApprovalChat:       approvalChat,
 		ApprovalActivityID: row.ApprovalActivityID,
+		DecideBy:           fromOptionalTime(row.DecideBy),
+		Reminders:          int(row.Reminders),
+		NextReminderAt:     fromOptionalTime(row.NextReminderAt),
 	}, nil
 }
 

@@ -24,6 +24,12 @@ type requestRow struct {
 	ApprovalActivityID string    `gorm:"not null"`
 	CreatedAt          time.Time `gorm:"not null;autoCreateTime:false"`
 	UpdatedAt          time.Time `gorm:"not null;autoUpdateTime:false"`
+	// DecideBy is the deadline of a pending request, NextReminderAt its
+	// next reminder to the approvers (NULL: none) and Reminders how many
+	// were sent. NULL and 0 for the requests stored before deadlines.
+	DecideBy       *time.Time `gorm:"index"`
+	Reminders      int64      `gorm:"not null;default:0"`
+	NextReminderAt *time.Time `gorm:"index"`
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`

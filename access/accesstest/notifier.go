@@ -18,6 +18,8 @@ type Notifier struct {
 	FailPost bool
 	n        int
 	alerts   []access.Alert
+	// reminders are the reminder numbers sent, by request id.
+	reminders map[string][]int
 }
 
 // PostAlert records a security alert.
@@ -104,4 +106,23 @@ func (n *Notifier) Texts(requestID string) []string {
 		out = append(out, m.Text)
 	}
 	return out
+}
+
+// RemindApprovers records a reminder to the approvers' thread.
+func (n *Notifier) RemindApprovers(_ context.Context, req *access.Request, num int) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.reminders == nil {
+		n.reminders = map[string][]int{}
+	}
+	n.reminders[req.ID] = append(n.reminders[req.ID], num)
+	return nil
+}
+
+// Reminders returns the numbers of the reminders sent for a request, in
+// order.
+func (n *Notifier) Reminders(requestID string) []int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]int(nil), n.reminders[requestID]...)
 }

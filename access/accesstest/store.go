@@ -142,6 +142,7 @@ func (s *Store) CreateRequest(_ context.Context, req *access.Request, ev access.
 		return nil, err
 	}
 	r.CreatedAt, r.UpdatedAt = stored(r.CreatedAt), stored(r.UpdatedAt)
+	r.DecideBy, r.NextReminderAt = stored(r.DecideBy), stored(r.NextReminderAt)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ex := range s.requests {

@@ -152,6 +152,13 @@ type ProfileSpec struct {
 	// Feedback asks the requester, once a grant ended by expiry, whether
 	// the access served them and approval was fast enough (default true).
 	Feedback *bool `yaml:"feedback"`
+	// ApprovalTimeout is how long a request waits for a decision before
+	// it times out (default access.DefaultApprovalTimeout);
+	// RemindApprovers the delay of the first reminder to the approvers,
+	// doubling for each next one (default access.DefaultRemindApprovers;
+	// 0 turns reminders off).
+	ApprovalTimeout *Duration `yaml:"approval_timeout"`
+	RemindApprovers *Duration `yaml:"remind_approvers"`
 }
 
 // Duration reads Go duration syntax (45m, 2h, 1h30m).
@@ -388,7 +395,20 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 		MinDuration: time.Duration(p.MinDuration), MaxDuration: time.Duration(p.MaxDuration),
 		RequireTicket: p.RequireTicket, RequesterGroups: p.Requesters.Groups,
 		ApproverGroups: p.Approvers.Groups, ApproverChannelID: p.Approvers.ChannelID,
-		NoFeedback: p.Feedback != nil && !*p.Feedback,
+		NoFeedback:      p.Feedback != nil && !*p.Feedback,
+		ApprovalTimeout: access.DefaultApprovalTimeout, RemindApprovers: access.DefaultRemindApprovers,
+	}
+	if p.ApprovalTimeout != nil {
+		if *p.ApprovalTimeout <= 0 {
+			return ap, fmt.Errorf("approval_timeout: must be positive, got %s", time.Duration(*p.ApprovalTimeout))
+		}
+		ap.ApprovalTimeout = time.Duration(*p.ApprovalTimeout)
+	}
+	if p.RemindApprovers != nil {
+		if *p.RemindApprovers < 0 {
+			return ap, fmt.Errorf("remind_approvers: must not be negative, got %s (0 turns reminders off)", time.Duration(*p.RemindApprovers))
+		}
+		ap.RemindApprovers = time.Duration(*p.RemindApprovers)
 	}
 	if p.TicketPattern != "" {
 		re, err := regexp.Compile(p.TicketPattern)

@@ -1,0 +1,140 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// CancelInput is a requester's Cancel: the button on their "request
+// received" card, or the `cancel` command.
+type CancelInput struct {
+	TenantID string
+	// RequestID names the request; empty means the caller's one pending
+	// request.
+	RequestID string
+	Who       Person
+	// ConversationID and ActivityID locate the click or message, for the
+	// audit.
+	ConversationID string
+	ActivityID     string
+}
+
+// Cancel withdraws a pending request on its requester's behalf: it becomes
+// cancelled (final, audited request.cancelled), its approval card says so
+// without buttons, and the requester may ask again. It returns the request
+// as it now stands. A *Refusal says why nothing was cancelled, and nothing
+// changes then: a request of someone else (audited as
+// request.cancel_refused, with Request unset so that the caller learns
+// nothing of it), one no longer pending (with Request set), no pending
+// request, or several when none was named (the reason lists them).
+func (s *Service) Cancel(ctx context.Context, in CancelInput) (*Request, error) {
+	if err := s.checkCaller(in.TenantID, in.Who); err != nil {
+		return nil, err
+	}
+	in.RequestID = strings.TrimSpace(in.RequestID)
+	if in.RequestID == "" {
+		id, err := s.onlyPending(ctx, in.Who)
+		if err != nil {
+			return nil, err
+		}
+		in.RequestID = id
+	}
+	req, err := s.cfg.Store.GetRequest(ctx, in.RequestID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, refuse(ErrNotFound, "There is no request %s. Send `status` to see yours.", Quote(in.RequestID))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load request %s: %w", in.RequestID, err)
+	}
+	if !strings.EqualFold(in.Who.ObjectID, req.Requester.ObjectID) {
+		s.auditRefusal(ctx, in.Who, ActionCancelRefused, req, "cancel by someone other than the requester", in.ConversationID, in.ActivityID)
+		return nil, refuse(ErrNotRequester, "Only the person who asked for this access can cancel the request.")
+	}
+	if req.State != RequestPending {
+		return nil, notCancellable(req)
+	}
+	now := s.cfg.Clock.Now().UTC()
+	if pastDeadline(req, now) {
+		if _, err := s.timeOut(ctx, req); err != nil {
+			return nil, err
+		}
+		return nil, s.reloadNotCancellable(ctx, req.ID)
+	}
+	ev := s.event(now, in.Who, ActionCancelled, req, "cancelled by the requester")
+	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
+	updated, err := s.cfg.Store.CloseRequest(ctx, req.ID, RequestCancelled, now, ev)
+	if errors.Is(err, ErrNotPending) {
+		return nil, s.reloadNotCancellable(ctx, req.ID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cancel request %s: %w", req.ID, err)
+	}
+	s.log.Info("request cancelled by its requester", "request", req.ID, "profile", req.Profile)
+	s.updateCard(ctx, updated)
+	return updated, nil
+}
+
+// onlyPending returns the id of the user's one pending request, or a
+// refusal: none, or several (listed, to be named).
+func (s *Service) onlyPending(ctx context.Context, who Person) (string, error) {
+	open, err := s.cfg.Store.OpenRequests(ctx, who.ObjectID)
+	if err != nil {
+		return "", fmt.Errorf("list requests of %s: %w", who.ObjectID, err)
+	}
+	var pending []Request
+	for _, r := range open {
+		if r.State == RequestPending {
+			pending = append(pending, r)
+		}
+	}
+	switch len(pending) {
+	case 0:
+		return "", refuse(ErrNotFound, "You have no pending request to cancel.")
+	case 1:
+		return pending[0].ID, nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "You have %d pending requests; say which one to cancel with `cancel <request id>`:", len(pending))
+	for _, r := range pending {
+		fmt.Fprintf(&b, "\n- `%s`: %s for %s, asked %s", r.ID, r.Profile, FormatDuration(r.Duration), r.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return "", refuse(ErrInvalidInput, "%s", b.String())
+}
+
+func (s *Service) reloadNotCancellable(ctx context.Context, id string) error {
+	cur, err := s.cfg.Store.GetRequest(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reload request %s: %w", id, err)
+	}
+	return notCancellable(cur)
+}
+
+// notCancellable is the refusal of a Cancel on a request that is no longer
+// pending, saying where it stands.
+func notCancellable(req *Request) *Refusal {
+	r := refuse(ErrNotPending, "This request is no longer pending (%s), so there is nothing to cancel.", stateText(req.State))
+	r.Request = req
+	return r
+}
+
+// stateText says where a request stands, for people.
+func stateText(st RequestState) string {
+	switch st {
+	case RequestApproved, RequestActive:
+		return "it was approved"
+	case RequestDenied:
+		return "it was denied"
+	case RequestFailed:
+		return "it was approved but could not be granted"
+	case RequestExpired:
+		return "its access has ended"
+	case RequestCancelled:
+		return "it was cancelled"
+	case RequestTimedOut:
+		return "it got no decision in time and expired"
+	}
+	return string(st)
+}

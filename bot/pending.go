@@ -1,0 +1,122 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/infracloudio/msbotbuilder-go/schema"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/cards"
+)
+
+// RemindApprovers replies in the approval card's thread that the request
+// still waits for a decision, and until when.
+func (n *Notifier) RemindApprovers(ctx context.Context, req *access.Request, num int) error {
+	chat := req.ApprovalChat
+	if chat.ConversationID == "" {
+		return fmt.Errorf("remind approvers of %s: no approval thread", req.ID)
+	}
+	text := fmt.Sprintf("Reminder %d of %d: %s's request for %s (%s) still waits for a decision.",
+		num, access.MaxReminders, access.Escape(req.Requester.Name), req.Profile, access.FormatDuration(req.Duration))
+	if !req.DecideBy.IsZero() {
+		text += fmt.Sprintf(" Without one it expires at %s.", req.DecideBy.UTC().Format(time.RFC3339))
+	}
+	act := &schema.Activity{Type: schema.Message, Text: text}
+	if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), chat.ConversationID, act); err != nil {
+		return fmt.Errorf("remind approvers of %s: %w", req.ID, err)
+	}
+	return nil
+}
+
+// SentPrivately is the one-line reply in a channel or group chat to a
+// command whose answer is for the sender alone.
+const SentPrivately = "I sent it to you in a private chat."
+
+// parseCancel reads `cancel [<request id>]`.
+func parseCancel(args []string) (Command, error) {
+	c := Command{Verb: commandCancel}
+	switch len(args) {
+	case 0:
+	case 1:
+		c.RequestID = args[0]
+	default:
+		return c, fmt.Errorf("Write %s, or %s to name one.", access.Quote("cancel"), access.Quote("cancel <request id>"))
+	}
+	return c, nil
+}
+
+// sendPersonal opens the 1:1 chat of the bot with a user (member is the
+// user's channel account id "29:...", or empty for their object id) and
+// sends act there.
+func sendPersonal(ctx context.Context, conn Connector, serviceURL string, bot schema.ChannelAccount, tenantID, memberID, objectID string, act *schema.Activity) error {
+	member := schema.ChannelAccount{ID: memberID, AadObjectID: objectID}
+	if member.ID == "" {
+		member.ID = objectID
+	}
+	res, err := conn.CreateConversation(ctx, serviceURL, connector.PersonalChat(bot, tenantID, member))
+	if err != nil {
+		return fmt.Errorf("open personal chat with %s: %w", objectID, err)
+	}
+	if _, err := conn.SendActivity(ctx, serviceURL, res.ID, act); err != nil {
+		return fmt.Errorf("send to the personal chat of %s: %w", objectID, err)
+	}
+	return nil
+}
+
+// replyPrivately answers with a card meant for the sender alone: in place
+// in their personal chat; from a channel or group chat in their personal
+// chat, with a one-line reply in place. Nothing of the card is posted where
+// others read.
+func (b *Bot) replyPrivately(ctx context.Context, act *schema.Activity, card cards.Card) {
+	if requesterChat(act).ConversationID != "" {
+		b.reply(ctx, act, "", &card)
+		return
+	}
+	out := &schema.Activity{Type: schema.Message, Attachments: []schema.Attachment{attachment(card)}}
+	if err := sendPersonal(ctx, b.cfg.Connector, act.ServiceURL, act.Recipient, tenantOf(act), act.From.ID, act.From.AadObjectID, out); err != nil {
+		b.log.Error("reply in the personal chat", "conversation", act.Conversation.ID, "err", err)
+		b.reply(ctx, act, "I could not open a private chat with you; send me the command in our personal chat.", nil)
+		return
+	}
+	b.reply(ctx, act, SentPrivately, nil)
+}
+
+// cancelCommand handles `cancel [<request id>]`.
+func (b *Bot) cancelCommand(ctx context.Context, act *schema.Activity, cmd Command) {
+	req, err := b.cfg.Service.Cancel(ctx, access.CancelInput{
+		TenantID: tenantOf(act), RequestID: cmd.RequestID, Who: personOf(act),
+		ConversationID: act.Conversation.ID, ActivityID: act.ID,
+	})
+	if err != nil {
+		b.reply(ctx, act, b.userError(err), nil)
+		return
+	}
+	b.reply(ctx, act, fmt.Sprintf("Your request for %s (%s) is cancelled; nothing was granted.", req.Profile, access.FormatDuration(req.Duration)), nil)
+}
+
+// cancelClick handles the Cancel button of a "request received" card: the
+// card is replaced by the request as it now stands. A Cancel of a request
+// that is no longer pending shows it as it stands; anyone else's is told
+// why and sees nothing of the request.
+func (b *Bot) cancelClick(ctx context.Context, act *schema.Activity, requestID string) (int, any) {
+	if requestID == "" {
+		return http.StatusOK, cards.MessageResponse("This card names no request.")
+	}
+	req, err := b.cfg.Service.Cancel(ctx, access.CancelInput{
+		TenantID: tenantOf(act), RequestID: requestID, Who: personOf(act),
+		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+	})
+	if err != nil {
+		var r *access.Refusal
+		if errors.As(err, &r) && r.Request != nil && errors.Is(err, access.ErrNotPending) {
+			return http.StatusOK, cards.InvokeResponse(cards.Submitted(r.Request))
+		}
+		return http.StatusOK, cards.MessageResponse(b.userError(err))
+	}
+	return http.StatusOK, cards.InvokeResponse(cards.Submitted(req))
+}

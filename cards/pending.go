@@ -1,0 +1,78 @@
+package cards
+
+import (
+	"github.com/jitbot/jitbot/access"
+)
+
+// pendingBanner is the approval card's state while a request waits for a
+// decision, with its deadline when it has one.
+func pendingBanner(req *access.Request) Element {
+	items := []Element{stateLine("Pending", "Accent"), subtle("Waiting for an approver.")}
+	if !req.DecideBy.IsZero() {
+		items = append(items, subtle("Expires without a decision at "+when(req.DecideBy)+"."))
+	}
+	return box("accent", items...)
+}
+
+// closedBanner is the approval card's state of a request closed without a
+// decision: cancelled by its requester, or timed out. ok is false for any
+// other state.
+func closedBanner(req *access.Request) (Element, bool) {
+	switch req.State {
+	case access.RequestCancelled:
+		line := "Cancelled by the requester"
+		if !req.UpdatedAt.IsZero() {
+			line += " at " + when(req.UpdatedAt)
+		}
+		return box("emphasis", stateLine(line, ""), subtle("Nothing was granted.")), true
+	case access.RequestTimedOut:
+		at := req.DecideBy
+		if at.IsZero() {
+			at = req.UpdatedAt
+		}
+		line := "Expired without a decision"
+		if !at.IsZero() {
+			line += " at " + when(at)
+		}
+		return box("emphasis", stateLine(line, "Warning"), subtle("Nothing was granted; the requester was told and may ask again.")), true
+	}
+	return nil, false
+}
+
+// cancelAction is the requester's Cancel button of a pending request.
+func cancelAction(req *access.Request) executeAction {
+	a := requestAction("Cancel request", VerbCancel, req.ID)
+	a.Style = "destructive"
+	return a
+}
+
+// submittedClosed is the requester's "request received" card once the
+// request is no longer pending: where it stands, and no buttons.
+func submittedClosed(req *access.Request) Card {
+	title, color, text := "Request no longer pending", "Default", "Send `status` to see your requests and access."
+	switch req.State {
+	case access.RequestCancelled:
+		title, text = "Request cancelled", "You cancelled this request; nothing was granted. Ask again whenever you need access."
+	case access.RequestTimedOut:
+		title, color, text = "Request expired", "Warning", "No approver decided in time; nothing was granted. Ask again if you still need access."
+	case access.RequestApproved, access.RequestActive, access.RequestExpired:
+		title, color = "Request approved", "Good"
+	case access.RequestDenied:
+		title, color = "Request denied", "Attention"
+	case access.RequestFailed:
+		title, color = "Request approved, but access could not be granted", "Attention"
+	}
+	fs := []Fact{
+		TextFact("Profile", req.Profile),
+		TextFact("Duration", FormatDuration(req.Duration)),
+	}
+	if req.Ticket != "" {
+		fs = append(fs, TextFact("Ticket", req.Ticket))
+	}
+	fs = append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
+	return newCard(
+		textBlock{Type: "TextBlock", Text: title, Wrap: true, Size: "Medium", Weight: "Bolder", Color: color},
+		para(text),
+		facts(fs...),
+	)
+}

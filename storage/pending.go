@@ -1,0 +1,135 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/jitbot/jitbot/access"
+)
+
+// CloseRequest moves request id, if it is still pending, to the final
+// state to (cancelled or timed out) at at and appends ev (At defaults to
+// at, RequestID to id), in one transaction; its next reminder is dropped.
+// It returns the request as stored. Otherwise it changes nothing and
+// returns an error wrapping access.ErrNotPending (access.ErrNotFound): the
+// conditional update lets one of concurrent closes and decisions win.
+func (db *DB) CloseRequest(ctx context.Context, id string, to access.RequestState, at time.Time, ev access.AuditEvent) (*access.Request, error) {
+	if to != access.RequestCancelled && to != access.RequestTimedOut {
+		return nil, fmt.Errorf("close request %s: %s is not a closing state", id, to)
+	}
+	if at.IsZero() {
+		return nil, fmt.Errorf("close request %s: no time", id)
+	}
+	at = dbTime(at)
+	if ev.At.IsZero() {
+		ev.At = at
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = id
+	}
+	var out *access.Request
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&requestRow{}).
+			Where("id = ? AND state = ?", id, string(access.RequestPending)).
+			Updates(map[string]any{"state": string(to), "updated_at": at, "next_reminder_at": nil})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return missingOr(tx, &requestRow{}, id, access.ErrNotPending)
+		}
+		r, err := getRequest(tx, id)
+		if err != nil {
+			return err
+		}
+		out = r
+		return appendAudit(tx, ev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("close request %s as %s: %w", id, to, err)
+	}
+	return out, nil
+}
+
+// DuePending returns up to limit pending requests whose deadline or next
+// reminder is at or before now, oldest first, with their decisions.
+func (db *DB) DuePending(ctx context.Context, now time.Time, limit int) ([]access.Request, error) {
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	now = dbTime(now)
+	var rows []requestRow
+	q := conn.Where("state = ? AND (decide_by <= ? OR next_reminder_at <= ?)", string(access.RequestPending), now, now).
+		Order("created_at, id")
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find due pending requests: %w", err)
+	}
+	reqs, err := loadRequests(conn, rows)
+	if err != nil {
+		return nil, fmt.Errorf("find due pending requests: %w", err)
+	}
+	return reqs, nil
+}
+
+// NextPending returns the earliest deadline or next reminder of a pending
+// request; ok is false when there is none.
+func (db *DB) NextPending(ctx context.Context) (time.Time, bool, error) {
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	var next time.Time
+	for _, col := range []string{"decide_by", "next_reminder_at"} {
+		var rows []requestRow
+		err := conn.Select(col).Where("state = ? AND "+col+" IS NOT NULL", string(access.RequestPending)).
+			Order(col).Limit(1).Find(&rows).Error
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("find next pending deadline: %w", err)
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		t := rows[0].DecideBy
+		if col == "next_reminder_at" {
+			t = rows[0].NextReminderAt
+		}
+		if t != nil && (next.IsZero() || t.Before(next)) {
+			next = t.UTC()
+		}
+	}
+	return next, !next.IsZero(), nil
+}
+
+// RecordReminder records reminder n of request id as sent, if the request
+// is pending with n-1 reminders sent: the count becomes n and the next
+// reminder next (zero: none), and ev is appended (its At is required), in
+// one transaction. Otherwise an error wrapping access.ErrNotPending
+// (access.ErrNotFound) and no change: of replicas racing for one reminder,
+// one wins.
+func (db *DB) RecordReminder(ctx context.Context, id string, n int, next time.Time, ev access.AuditEvent) error {
+	if ev.At.IsZero() {
+		return fmt.Errorf("record reminder of %s: event has no time", id)
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = id
+	}
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&requestRow{}).
+			Where("id = ? AND state = ? AND reminders = ?", id, string(access.RequestPending), n-1).
+			Updates(map[string]any{"reminders": n, "next_reminder_at": optionalTime(next)})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return missingOr(tx, &requestRow{}, id, access.ErrNotPending)
+		}
+		return appendAudit(tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("record reminder %d of %s: %w", n, id, err)
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/access"
+)
+
+func pendingEvent(req *access.Request, action access.Action, at time.Time) access.AuditEvent {
+	return access.AuditEvent{At: at, Actor: access.System, Action: action, RequestID: req.ID, Profile: req.Profile, GroupID: req.GroupID, TargetUserID: req.Requester.ObjectID}
+}
+
+func TestPendingDeadlinesAndReminders(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		req := newRequest(alice, "prod-db", t0)
+		req.DecideBy, req.NextReminderAt = t0.Add(time.Hour), t0.Add(15*time.Minute)
+		got := mustCreate(t, db, req)
+		if !got.DecideBy.Equal(req.DecideBy) || !got.NextReminderAt.Equal(req.NextReminderAt) || got.Reminders != 0 {
+			t.Fatalf("stored %s / %s / %d", got.DecideBy, got.NextReminderAt, got.Reminders)
+		}
+		mustCreate(t, db, newRequest(bob, "prod-db", t0)) // stored without a deadline
+		next, ok, err := db.NextPending(ctx)
+		if err != nil || !ok || !next.Equal(req.NextReminderAt) {
+			t.Fatalf("NextPending: %s %v %v", next, ok, err)
+		}
+		if due, err := db.DuePending(ctx, t0.Add(14*time.Minute), 10); err != nil || len(due) != 0 {
+			t.Fatalf("due at +14m: %d, %v", len(due), err)
+		}
+		due, err := db.DuePending(ctx, t0.Add(15*time.Minute), 10)
+		if err != nil || len(due) != 1 || due[0].ID != got.ID {
+			t.Fatalf("due at +15m: %v, %v", due, err)
+		}
+
+		// Two replicas record reminder 1: one wins.
+		at := t0.Add(15 * time.Minute)
+		errs := race(2, func(int) error {
+			return db.RecordReminder(ctx, got.ID, 1, t0.Add(30*time.Minute), pendingEvent(got, access.ActionReminded, at))
+		})
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, access.ErrNotPending):
+				t.Fatalf("RecordReminder: %v", err)
+			}
+		}
+		if won != 1 || auditCount(t, db, got.ID, access.ActionReminded) != 1 {
+			t.Fatalf("%d replicas recorded reminder 1", won)
+		}
+		if cur := mustGet(t, db, got.ID); cur.Reminders != 1 || !cur.NextReminderAt.Equal(t0.Add(30*time.Minute)) {
+			t.Fatalf("after reminder 1: %d, %s", cur.Reminders, cur.NextReminderAt)
+		}
+
+		// Two replicas close it at its deadline: one wins, and then nothing is due.
+		closeAt := t0.Add(time.Hour)
+		closed := race(2, func(i int) error {
+			to := access.RequestTimedOut
+			if i == 1 {
+				to = access.RequestCancelled
+			}
+			_, err := db.CloseRequest(ctx, got.ID, to, closeAt, pendingEvent(got, access.ActionTimedOut, closeAt))
+			return err
+		})
+		won = 0
+		for _, err := range closed {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, access.ErrNotPending):
+				t.Fatalf("CloseRequest: %v", err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d closes won", won)
+		}
+		if cur := mustGet(t, db, got.ID); !cur.State.Final() || !cur.NextReminderAt.IsZero() {
+			t.Fatalf("closed request: %s, next reminder %s", cur.State, cur.NextReminderAt)
+		}
+		if err := db.RecordReminder(ctx, got.ID, 2, time.Time{}, pendingEvent(got, access.ActionReminded, closeAt)); !errors.Is(err, access.ErrNotPending) {
+			t.Fatalf("reminder of a closed request: %v", err)
+		}
+		if _, err := db.CloseRequest(ctx, "missing", access.RequestCancelled, closeAt, pendingEvent(got, access.ActionCancelled, closeAt)); !errors.Is(err, access.ErrNotFound) {
+			t.Fatalf("closing a missing request: %v", err)
+		}
+		if due, err := db.DuePending(ctx, t0.Add(10*time.Hour), 10); err != nil || len(due) != 0 {
+			t.Fatalf("due after closing: %v, %v", due, err)
+		}
+		if _, ok, err := db.NextPending(ctx); err != nil || ok {
+			t.Fatalf("NextPending after closing: %v %v", ok, err)
+		}
+		// The requester may ask again for the profile.
+		mustCreate(t, db, newRequest(alice, "prod-db", closeAt))
+	})
+}
