@@ -109,7 +109,9 @@ func newAuditRig(t *testing.T, dbURL, extraAudit string) *auditRig {
 func (r *auditRig) fill(db *storage.DB, from, n int) {
 	r.t.Helper()
 	ctx := context.Background()
-	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	// Recent, as events not yet covered by a checkpoint are: verify
+	// reports older ones (checkpoints are signed every interval).
+	at := time.Now().UTC().Truncate(time.Second).Add(-10 * time.Minute)
 	for i := from; i < from+n; i++ {
 		user := access.Person{ObjectID: fUser(i + 1), Name: fmt.Sprintf("User %d", i+1)}
 		approver := access.Person{ObjectID: fUser(100), Name: "Approver"}
@@ -246,6 +248,27 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 	})
 }
 
+// TestAuditCheckpointRefusesAChainRewrittenWithItsCheckpointsDeleted: an
+// administrator rewrites the chain and deletes every checkpoint row. The
+// checkpoint file still holds the last checkpoint: verify reports the
+// rewrite, and jitbot audit checkpoint refuses to sign the forgery.
+func TestAuditCheckpointRefusesAChainRewrittenWithItsCheckpointsDeleted(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "")
+		r.rewrite(3)
+		r.exec("DELETE FROM audit_checkpoints")
+		r.verifyFails(8, "rewritten")
+		code, out := r.run("audit", "checkpoint")
+		if code != 1 || !strings.Contains(out, "refusing to sign") || !strings.Contains(out, "missing from the database") {
+			t.Fatalf("audit checkpoint over the forgery: exit %d: %s", code, out)
+		}
+		var n int64
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_checkpoints").Scan(&n).Error; err != nil || n != 0 {
+			t.Fatalf("%d checkpoints stored (%v) over the forgery, want 0", n, err)
+		}
+	})
+}
+
 // TestAuditVerifyCatchesAChainRewrittenWithoutAKey checks the checks that
 // need no public key: a rewritten chain is caught by the stored
 // checkpoint's hash, and a rewritten stored checkpoint by the copy in the
@@ -289,8 +312,11 @@ func TestAuditRetentionKeepsTheRestVerifiable(t *testing.T) {
 		}
 		r.exec("UPDATE audit_checkpoints SET at = ? WHERE seq = 12", time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))
 		code, out = r.run("audit", "checkpoint")
-		if code != 1 || !strings.Contains(out, "nothing removed") {
+		if code != 1 || !strings.Contains(out, "refusing to sign") || !strings.Contains(out, "altered or forged") {
 			t.Fatalf("audit checkpoint with a backdated checkpoint: exit %d: %s", code, out)
+		}
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events").Scan(&left).Error; err != nil || left != 4 {
+			t.Fatalf("%d events left (%v) after a backdated checkpoint, want 4", left, err)
 		}
 		r.verifyFails(12, "differs from its copy in the checkpoint file")
 		r.exec("UPDATE audit_checkpoints SET at = ? WHERE seq = 12", signedAt)
