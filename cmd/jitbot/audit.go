@@ -174,7 +174,10 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer, logger *s
 		return err
 	}
 	span := "empty"
-	if res.LastSeq > 0 {
+	switch {
+	case res.Events == 0 && res.LastSeq > 0:
+		span = fmt.Sprintf("retention removed every event up to seq %d", res.LastSeq)
+	case res.LastSeq > 0:
 		span = fmt.Sprintf("seq %d to %d", res.FirstSeq, res.LastSeq)
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d events (%s), %d checkpoints\n", res.Events, span, res.Checkpoints)

@@ -327,6 +327,107 @@ func TestAuditRetentionKeepsTheRestVerifiable(t *testing.T) {
 	})
 }
 
+// TestAuditVerifyRefusesADeletedPrefix deletes the oldest events up to the
+// signed checkpoint while audit.retention is off: verify reports it.
+func TestAuditVerifyRefusesADeletedPrefix(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "")
+		r.exec("DELETE FROM audit_events WHERE seq <= 8")
+		r.verifyFails(8, "audit.retention is 0")
+	})
+}
+
+// TestAuditRetentionKeepsTamperedEvents edits an event below the retention
+// cut: retention refuses to remove the segment, so the edit stays visible.
+func TestAuditRetentionKeepsTamperedEvents(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "  checkpoint_interval: 1s\n  retention: 1s\n")
+		r.exec("UPDATE audit_events SET reason = 'approved' WHERE seq = 3")
+		time.Sleep(1100 * time.Millisecond) // the checkpoint at seq 8 is older than the retention
+		code, out := r.run("audit", "checkpoint")
+		if code != 1 || !strings.Contains(out, "nothing removed") || !strings.Contains(out, "seq 3") {
+			t.Fatalf("audit checkpoint over an edited segment: exit %d: %s", code, out)
+		}
+		var left int64
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events").Scan(&left).Error; err != nil || left != 12 {
+			t.Fatalf("%d events left (%v), want all 12", left, err)
+		}
+		r.verifyFails(3, "edited")
+	})
+}
+
+// TestAuditVerifyAfterRetentionRemovedEveryEvent lets retention remove
+// every event (none came after the newest checkpoint): the log verifies.
+func TestAuditVerifyAfterRetentionRemovedEveryEvent(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "  checkpoint_interval: 1s\n  retention: 1s\n")
+		time.Sleep(1100 * time.Millisecond)
+		if code, out := r.run("audit", "checkpoint"); code != 0 || !strings.Contains(out, "retention removed 8 events") {
+			t.Fatalf("audit checkpoint: exit %d: %s", code, out)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		if code, out := r.run("audit", "checkpoint"); code != 0 || !strings.Contains(out, "retention removed 4 events") {
+			t.Fatalf("audit checkpoint: exit %d: %s", code, out)
+		}
+		code, out := r.run("audit", "verify", "--public-key", r.pubKey)
+		if code != 0 || !strings.Contains(out, "audit log intact: 0 events (retention removed every event up to seq 12), 2 checkpoints") {
+			t.Fatalf("audit verify: exit %d: %s", code, out)
+		}
+	})
+}
+
+// TestAuditKeyRotation replaces the signing key: with the old public key in
+// audit.previous_public_keys the job signs on, and verify given both public
+// keys checks each checkpoint with the key it names.
+func TestAuditKeyRotation(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "")
+		dir := t.TempDir()
+		newKey, newPub := filepath.Join(dir, "new.key"), filepath.Join(dir, "new.pub")
+		code, out := runCmd(t, nil, "audit", "keygen", "--out", newKey)
+		if code != 0 {
+			t.Fatalf("keygen: exit %d: %s", code, out)
+		}
+		if err := os.WriteFile(newPub, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		oldPEM, err := os.ReadFile(r.pubKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := audit.ParsePublicKey(oldPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := os.ReadFile(r.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldKeyFile := filepath.Join(filepath.Dir(r.pubKey), "audit.key")
+		rotated := strings.Replace(string(cfg), oldKeyFile, newKey, 1)
+		if rotated == string(cfg) {
+			t.Fatal("the signing key file is not in the configuration")
+		}
+		r.config = writeConfig(t, rotated)
+		if code, out := r.run("audit", "checkpoint"); code != 1 || !strings.Contains(out, "refusing to sign") || !strings.Contains(out, audit.KeyID(old)) {
+			t.Fatalf("checkpoint with the new key, the old one unknown: exit %d: %s", code, out)
+		}
+		r.config = writeConfig(t, rotated+fmt.Sprintf("  previous_public_keys: [%q]\n", base64.StdEncoding.EncodeToString(old)))
+		if code, out := r.run("audit", "checkpoint"); code != 0 || !strings.Contains(out, "checkpoint signed: seq 12") {
+			t.Fatalf("checkpoint with the previous key configured: exit %d: %s", code, out)
+		}
+		r.verifyIntact(12, 1, 12, 2, "--public-key", r.pubKey, "--public-key", newPub)
+		code, out = r.run("audit", "verify", "--public-key", newPub)
+		if code != 1 || !strings.Contains(out, "audit chain broken at seq 8") || !strings.Contains(out, audit.KeyID(old)) {
+			t.Fatalf("verify with the new key only: exit %d: %s", code, out)
+		}
+		r.config = writeConfig(t, rotated+"  previous_public_keys: [\"not a key\"]\n")
+		if code, out := r.run("audit", "checkpoint"); code != 1 || !strings.Contains(out, "audit.previous_public_keys") || !strings.Contains(out, "key 1") {
+			t.Fatalf("a bad previous key: exit %d: %s", code, out)
+		}
+	})
+}
+
 // TestServeSignsCheckpoints runs two replicas on one PostgreSQL database:
 // the one with a signing key (JITBOT_AUDIT_SIGNING_KEY, a base64 seed)
 // signs the chain head every checkpoint_interval and appends each
