@@ -278,6 +278,10 @@ const (
 	// ActionAuditGenesis seals the events written before the audit log
 	// was hash-chained (see package audit).
 	ActionAuditGenesis Action = "audit.genesis"
+	// ActionAuditTamperFound: the checkpoint job refused to sign the
+	// chain head because the log or its checkpoints were tampered with;
+	// the reason says where.
+	ActionAuditTamperFound Action = "audit.tamper_found"
 )
 
 // AuditEvent is one append-only record of a transition.

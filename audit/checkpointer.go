@@ -24,7 +24,15 @@ type CheckpointStore interface {
 	PruneAudit(ctx context.Context, c access.Checkpoint) (int64, error)
 }
 
-// Checkpointer signs the chain head and applies retention.
+// auditAppender is the part of a store that records in the audit log that
+// the job refused to sign a tampered chain.
+type auditAppender interface {
+	AppendAudit(ctx context.Context, ev access.AuditEvent) error
+}
+
+// Checkpointer signs the chain head and applies retention. When its Store
+// can append audit events, a refusal to sign a tampered chain is audited
+// (ActionAuditTamperFound) as well as returned.
 type Checkpointer struct {
 	Store CheckpointStore
 	Key   ed25519.PrivateKey
@@ -117,7 +125,15 @@ func (cp *Checkpointer) Checkpoint(ctx context.Context) (c access.Checkpoint, ok
 		return c, false, nil
 	}
 	if err := cp.checkSegment(ctx, head); err != nil {
-		return c, false, fmt.Errorf("checkpoint: refusing to sign the chain head at seq %d: %w", head.Seq, err)
+		err = fmt.Errorf("checkpoint: refusing to sign the chain head at seq %d: %w", head.Seq, err)
+		var b *Break
+		if a, ok := cp.Store.(auditAppender); ok && errors.As(err, &b) {
+			ev := access.AuditEvent{At: cp.Now(), Actor: access.System, Action: access.ActionAuditTamperFound, Reason: err.Error()}
+			if aerr := a.AppendAudit(ctx, ev); aerr != nil {
+				err = errors.Join(err, fmt.Errorf("audit the refusal: %w", aerr))
+			}
+		}
+		return c, false, err
 	}
 	c = Sign(cp.Key, head, cp.Now())
 	if err := cp.Store.AppendCheckpoint(ctx, c); err != nil {

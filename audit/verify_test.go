@@ -63,6 +63,16 @@ func (m *memLog) EachCheckpoint(ctx context.Context, fn func(access.Checkpoint) 
 
 func (m *memLog) ChainHead(ctx context.Context) (access.ChainHead, error) { return m.head, nil }
 
+// tamperLog is a memLog that takes audit events, as the stores do.
+type tamperLog struct{ *memLog }
+
+func (m tamperLog) AppendAudit(ctx context.Context, ev access.AuditEvent) error {
+	ev = audit.Link(m.head, ev)
+	m.evs = append(m.evs, ev)
+	m.head = audit.Head(ev)
+	return nil
+}
+
 func (m *memLog) AppendCheckpoint(ctx context.Context, c access.Checkpoint) error {
 	for _, x := range m.cps {
 		if x.Seq == c.Seq {
@@ -171,8 +181,12 @@ func TestDeletedCheckpointsDoNotHideARewrite(t *testing.T) {
 		m.head = audit.Head(ev)
 	}
 	now = t0.Add(3 * time.Hour)
+	cp.Store = tamperLog{m}
 	if _, ok, err := cp.Checkpoint(ctx); ok || !strings.Contains(errString(err), "missing from the database") {
 		t.Fatalf("checkpoint over the forgery: ok %v, %v; want a refusal", ok, err)
+	}
+	if last := m.evs[len(m.evs)-1]; last.Action != access.ActionAuditTamperFound || !strings.Contains(last.Reason, "missing from the database") {
+		t.Fatalf("the refusal is not audited: last event %+v", last)
 	}
 	// A restarted job reads its anchor from the checkpoint file.
 	restarted := &audit.Checkpointer{Store: m, Key: key, File: file, Now: func() time.Time { return now }}

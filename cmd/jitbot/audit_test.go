@@ -266,6 +266,9 @@ func TestAuditCheckpointRefusesAChainRewrittenWithItsCheckpointsDeleted(t *testi
 		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_checkpoints").Scan(&n).Error; err != nil || n != 0 {
 			t.Fatalf("%d checkpoints stored (%v) over the forgery, want 0", n, err)
 		}
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events WHERE action = ? AND reason LIKE ?", access.ActionAuditTamperFound, "%missing from the database%").Scan(&n).Error; err != nil || n != 1 {
+			t.Fatalf("%d audited refusals (%v), want 1", n, err)
+		}
 	})
 }
 
@@ -315,12 +318,18 @@ func TestAuditRetentionKeepsTheRestVerifiable(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "refusing to sign") || !strings.Contains(out, "altered or forged") {
 			t.Fatalf("audit checkpoint with a backdated checkpoint: exit %d: %s", code, out)
 		}
-		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events").Scan(&left).Error; err != nil || left != 4 {
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events WHERE seq <= 12").Scan(&left).Error; err != nil || left != 4 {
 			t.Fatalf("%d events left (%v) after a backdated checkpoint, want 4", left, err)
+		}
+		var refusals int64
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events WHERE seq = 13 AND action = ?", access.ActionAuditTamperFound).Scan(&refusals).Error; err != nil || refusals != 1 {
+			t.Fatalf("%d audited refusals (%v), want 1", refusals, err)
 		}
 		r.verifyFails(12, "differs from its copy in the checkpoint file")
 		r.exec("UPDATE audit_checkpoints SET at = ? WHERE seq = 12", signedAt)
-		r.verifyIntact(4, 9, 12, 2, "--public-key", r.pubKey)
+		// Without the key: the refusal (seq 13) is not signed yet, and
+		// checkpoints are due every second.
+		r.verifyIntact(5, 9, 13, 2)
 		// Deleting the oldest event kept leaves a chain no checkpoint anchors.
 		r.exec("DELETE FROM audit_events WHERE seq = 9")
 		r.verifyFails(9, "no checkpoint at seq 9 anchors it")
@@ -413,10 +422,11 @@ func TestAuditKeyRotation(t *testing.T) {
 			t.Fatalf("checkpoint with the new key, the old one unknown: exit %d: %s", code, out)
 		}
 		r.config = writeConfig(t, rotated+fmt.Sprintf("  previous_public_keys: [%q]\n", base64.StdEncoding.EncodeToString(old)))
-		if code, out := r.run("audit", "checkpoint"); code != 0 || !strings.Contains(out, "checkpoint signed: seq 12") {
+		// The refusal was audited: seq 13.
+		if code, out := r.run("audit", "checkpoint"); code != 0 || !strings.Contains(out, "checkpoint signed: seq 13") {
 			t.Fatalf("checkpoint with the previous key configured: exit %d: %s", code, out)
 		}
-		r.verifyIntact(12, 1, 12, 2, "--public-key", r.pubKey, "--public-key", newPub)
+		r.verifyIntact(13, 1, 13, 2, "--public-key", r.pubKey, "--public-key", newPub)
 		code, out = r.run("audit", "verify", "--public-key", newPub)
 		if code != 1 || !strings.Contains(out, "audit chain broken at seq 8") || !strings.Contains(out, audit.KeyID(old)) {
 			t.Fatalf("verify with the new key only: exit %d: %s", code, out)
