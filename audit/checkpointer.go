@@ -32,7 +32,8 @@ type auditAppender interface {
 
 // Checkpointer signs the chain head and applies retention. When its Store
 // can append audit events, a refusal to sign a tampered chain is audited
-// (ActionAuditTamperFound) as well as returned.
+// (ActionAuditTamperFound) as well as returned. It remembers the last
+// checkpoint it signed, so one goroutine uses it at a time (Run does).
 type Checkpointer struct {
 	Store CheckpointStore
 	Key   ed25519.PrivateKey
