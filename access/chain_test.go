@@ -124,7 +124,7 @@ func TestCheckpointsAndRetention(t *testing.T) {
 		if _, ok, err := cp.Checkpoint(ctx); !ok || err != nil {
 			t.Fatalf("checkpoint after pruning: %v, %v", ok, err)
 		}
-		res, err := audit.Verify(ctx, e.store, key.Public().(ed25519.PublicKey), nil)
+		res, err := audit.Verify(ctx, e.store, audit.Options{Keys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, Retention: 24 * time.Hour, Now: func() time.Time { return now }})
 		if err != nil || res.Events != 3 || res.FirstSeq != 6 || res.LastSeq != 8 || res.Checkpoints != 2 {
 			t.Fatalf("verify after retention: %+v, %v", res, err)
 		}

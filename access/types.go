@@ -334,6 +334,10 @@ const (
 	// ActionCancelRefused: someone else tried to.
 	ActionCancelled     Action = "request.cancelled"
 	ActionCancelRefused Action = "request.cancel_refused"
+	// ActionAuditTamperFound: the checkpoint job refused to sign the
+	// chain head because the log or its checkpoints were tampered with;
+	// the reason says where.
+	ActionAuditTamperFound Action = "audit.tamper_found"
 )
 
 // AuditEvent is one append-only record of a transition.

@@ -69,7 +69,11 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 }
 
 func verify(evs []access.AuditEvent, head access.ChainHead, cps []access.Checkpoint, pub ed25519.PublicKey) (audit.Result, error) {
-	v := audit.NewVerifier(cps, pub)
+	var keys []ed25519.PublicKey
+	if pub != nil {
+		keys = []ed25519.PublicKey{pub}
+	}
+	v := audit.NewVerifier(cps, audit.Options{Keys: keys, Retention: 24 * time.Hour, Now: func() time.Time { return t0.Add(48 * time.Hour) }})
 	for _, ev := range evs {
 		if err := v.Add(ev); err != nil {
 			return audit.Result{}, err

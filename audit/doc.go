@@ -51,6 +51,24 @@
 // events and recomputes every hash after a checkpoint cannot sign a new one,
 // so Verifier reports the checkpoint that no longer matches.
 //
+// Verify (with Options from the deployment) also reports: rows after the
+// chain head; a chain that does not start at seq 1 while retention is off,
+// or that starts after a checkpoint younger than the retention; and, with
+// public keys, an event older than twice the checkpoint interval that no
+// signed checkpoint covers. Checkpoints are checked with the key their
+// KeyID names, so a rotated key's checkpoints verify when its public key is
+// given too.
+//
+// Deleted checkpoint rows are detected only with a copy outside the
+// database: a checkpoint file or the checkpoints a SIEM pulled from the feed
+// (passed as Options.Extra), or the age rule above once the rewritten events
+// are old enough. The Checkpointer refuses to sign when the last checkpoint
+// it signed (kept in memory, or the last line of its File) is missing or
+// differs, or when a stored checkpoint is not signed by its key or one of
+// PreviousKeys; and it prunes only a segment that verifies. Keep a
+// checkpoint file where the database administrator cannot write, or feed a
+// SIEM.
+//
 // Private keys are read as PEM "PRIVATE KEY" (PKCS#8, as `openssl genpkey
 // -algorithm ed25519` and `jitbot audit keygen` write) or as the standard
 // base64 encoding of the 32-byte seed; public keys as PEM "PUBLIC KEY"

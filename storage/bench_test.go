@@ -62,7 +62,7 @@ func BenchmarkVerify(b *testing.B) {
 			})
 			b.ResetTimer()
 			for b.Loop() {
-				res, err := audit.Verify(context.Background(), db, nil, nil)
+				res, err := audit.Verify(context.Background(), db, audit.Options{})
 				if err != nil || res.Events != benchEvents {
 					b.Fatalf("verify: %+v, %v", res, err)
 				}

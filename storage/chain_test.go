@@ -61,7 +61,7 @@ func rawDB(t *testing.T, dbURL string) *gorm.DB {
 
 func verifyDB(t *testing.T, db *DB) (audit.Result, error) {
 	t.Helper()
-	return audit.Verify(context.Background(), db, nil, nil)
+	return audit.Verify(context.Background(), db, audit.Options{})
 }
 
 // TestGenesisSealsThePreviousSchemasEvents opens a database written before

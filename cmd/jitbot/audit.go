@@ -22,7 +22,7 @@ import (
 const signingKeyEnv = "JITBOT_AUDIT_SIGNING_KEY"
 
 const auditUsage = `Usage:
-  jitbot audit verify --config jitbot.yaml [--public-key FILE]
+  jitbot audit verify --config jitbot.yaml [--public-key FILE]...
                               check the hash chain and the signed checkpoints
   jitbot audit checkpoint --config jitbot.yaml
                               sign the chain head now (and apply audit.retention)
@@ -82,22 +82,51 @@ func signingKey(cfg *Config, getenv func(string) (string, bool)) (ed25519.Privat
 	return nil, nil
 }
 
+// previousKeys parses audit.previous_public_keys; an error names the key
+// by its place in the list.
+func previousKeys(cfg *Config) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for i, s := range cfg.Audit.PreviousPublicKeys {
+		k, err := audit.ParsePublicKey([]byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
 // checkpointer returns the checkpoint job of the configuration, or nil
 // without a signing key.
-func checkpointer(cfg *Config, key ed25519.PrivateKey, store audit.CheckpointStore, logger *slog.Logger) *audit.Checkpointer {
+func checkpointer(cfg *Config, key ed25519.PrivateKey, store audit.CheckpointStore, logger *slog.Logger) (*audit.Checkpointer, error) {
 	if key == nil {
-		return nil
+		return nil, nil
+	}
+	prev, err := previousKeys(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("audit.previous_public_keys: %w", err)
 	}
 	return &audit.Checkpointer{
-		Store: store, Key: key, File: cfg.Audit.CheckpointFile, Retention: time.Duration(cfg.Audit.Retention),
+		Store: store, Key: key, PreviousKeys: prev, File: cfg.Audit.CheckpointFile, Retention: time.Duration(cfg.Audit.Retention),
 		Now: time.Now, Logger: logger,
-	}
+	}, nil
+}
+
+// publicKeyFiles collects the files of a repeated --public-key flag.
+type publicKeyFiles []string
+
+func (p *publicKeyFiles) String() string { return strings.Join(*p, ",") }
+
+func (p *publicKeyFiles) Set(v string) error {
+	*p = append(*p, v)
+	return nil
 }
 
 func auditVerify(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger, getenv func(string) (string, bool)) error {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	configPath := fs.String("config", "jitbot.yaml", "configuration file")
-	pubPath := fs.String("public-key", "", "the checkpoint signing key's public key, as `jitbot audit keygen` printed it")
+	var pubPaths publicKeyFiles
+	fs.Var(&pubPaths, "public-key", "a checkpoint signing key's public key, as `jitbot audit keygen` printed it; repeat it for the keys used before a rotation")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,15 +134,17 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer, logger *s
 	if err != nil {
 		return err
 	}
-	var pub ed25519.PublicKey
-	if *pubPath != "" {
-		data, err := os.ReadFile(*pubPath)
+	var keys []ed25519.PublicKey
+	for _, path := range pubPaths {
+		data, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("--public-key: %w", err)
 		}
-		if pub, err = audit.ParsePublicKey(data); err != nil {
-			return fmt.Errorf("--public-key %s: %w", *pubPath, err)
+		pub, err := audit.ParsePublicKey(data)
+		if err != nil {
+			return fmt.Errorf("--public-key %s: %w", path, err)
 		}
+		keys = append(keys, pub)
 	}
 	var extra []access.Checkpoint
 	if path := cfg.Audit.CheckpointFile; path != "" {
@@ -135,17 +166,27 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer, logger *s
 		return err
 	}
 	defer func() { _ = db.Close() }()
-	res, err := audit.Verify(ctx, db, pub, extra)
+	res, err := audit.Verify(ctx, db, audit.Options{
+		Keys: keys, Extra: extra, Retention: time.Duration(cfg.Audit.Retention),
+		CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval), Now: time.Now,
+	})
 	if err != nil {
 		return err
 	}
 	span := "empty"
-	if res.LastSeq > 0 {
+	switch {
+	case res.Events == 0 && res.LastSeq > 0:
+		span = fmt.Sprintf("retention removed every event up to seq %d", res.LastSeq)
+	case res.LastSeq > 0:
 		span = fmt.Sprintf("seq %d to %d", res.FirstSeq, res.LastSeq)
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d events (%s), %d checkpoints\n", res.Events, span, res.Checkpoints)
 	if res.SignaturesChecked {
-		fmt.Fprintf(stdout, "checkpoint signatures verified with key %s\n", audit.KeyID(pub))
+		ids := make([]string, len(keys))
+		for i, k := range keys {
+			ids[i] = audit.KeyID(k)
+		}
+		fmt.Fprintf(stdout, "checkpoint signatures verified with key %s\n", strings.Join(ids, ", "))
 	} else {
 		fmt.Fprintln(stdout, "checkpoint signatures NOT checked: pass --public-key to check them (without it a rewrite of the whole log, checkpoints included, goes unnoticed)")
 	}
@@ -174,7 +215,10 @@ func auditCheckpoint(ctx context.Context, args []string, stdout io.Writer, logge
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer func() { _ = db.Close() }()
-	cp := checkpointer(cfg, key, db, logger)
+	cp, err := checkpointer(cfg, key, db, logger)
+	if err != nil {
+		return err
+	}
 	c, ok, err := cp.Checkpoint(ctx)
 	if err != nil {
 		return err

@@ -109,7 +109,9 @@ func newAuditRig(t *testing.T, dbURL, extraAudit string) *auditRig {
 func (r *auditRig) fill(db *storage.DB, from, n int) {
 	r.t.Helper()
 	ctx := context.Background()
-	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	// Recent, as events not yet covered by a checkpoint are: verify
+	// reports older ones (checkpoints are signed every interval).
+	at := time.Now().UTC().Truncate(time.Second).Add(-10 * time.Minute)
 	for i := from; i < from+n; i++ {
 		user := access.Person{ObjectID: fUser(i + 1), Name: fmt.Sprintf("User %d", i+1)}
 		approver := access.Person{ObjectID: fUser(100), Name: "Approver"}
@@ -246,6 +248,30 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 	})
 }
 
+// TestAuditCheckpointRefusesAChainRewrittenWithItsCheckpointsDeleted: an
+// administrator rewrites the chain and deletes every checkpoint row. The
+// checkpoint file still holds the last checkpoint: verify reports the
+// rewrite, and jitbot audit checkpoint refuses to sign the forgery.
+func TestAuditCheckpointRefusesAChainRewrittenWithItsCheckpointsDeleted(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "")
+		r.rewrite(3)
+		r.exec("DELETE FROM audit_checkpoints")
+		r.verifyFails(8, "rewritten")
+		code, out := r.run("audit", "checkpoint")
+		if code != 1 || !strings.Contains(out, "refusing to sign") || !strings.Contains(out, "missing from the database") {
+			t.Fatalf("audit checkpoint over the forgery: exit %d: %s", code, out)
+		}
+		var n int64
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_checkpoints").Scan(&n).Error; err != nil || n != 0 {
+			t.Fatalf("%d checkpoints stored (%v) over the forgery, want 0", n, err)
+		}
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events WHERE action = ? AND reason LIKE ?", access.ActionAuditTamperFound, "%missing from the database%").Scan(&n).Error; err != nil || n != 1 {
+			t.Fatalf("%d audited refusals (%v), want 1", n, err)
+		}
+	})
+}
+
 // TestAuditVerifyCatchesAChainRewrittenWithoutAKey checks the checks that
 // need no public key: a rewritten chain is caught by the stored
 // checkpoint's hash, and a rewritten stored checkpoint by the copy in the
@@ -289,15 +315,126 @@ func TestAuditRetentionKeepsTheRestVerifiable(t *testing.T) {
 		}
 		r.exec("UPDATE audit_checkpoints SET at = ? WHERE seq = 12", time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC))
 		code, out = r.run("audit", "checkpoint")
-		if code != 1 || !strings.Contains(out, "nothing removed") {
+		if code != 1 || !strings.Contains(out, "refusing to sign") || !strings.Contains(out, "altered or forged") {
 			t.Fatalf("audit checkpoint with a backdated checkpoint: exit %d: %s", code, out)
+		}
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events WHERE seq <= 12").Scan(&left).Error; err != nil || left != 4 {
+			t.Fatalf("%d events left (%v) after a backdated checkpoint, want 4", left, err)
+		}
+		var refusals int64
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events WHERE seq = 13 AND action = ?", access.ActionAuditTamperFound).Scan(&refusals).Error; err != nil || refusals != 1 {
+			t.Fatalf("%d audited refusals (%v), want 1", refusals, err)
 		}
 		r.verifyFails(12, "differs from its copy in the checkpoint file")
 		r.exec("UPDATE audit_checkpoints SET at = ? WHERE seq = 12", signedAt)
-		r.verifyIntact(4, 9, 12, 2, "--public-key", r.pubKey)
+		// Without the key: the refusal (seq 13) is not signed yet, and
+		// checkpoints are due every second.
+		r.verifyIntact(5, 9, 13, 2)
 		// Deleting the oldest event kept leaves a chain no checkpoint anchors.
 		r.exec("DELETE FROM audit_events WHERE seq = 9")
 		r.verifyFails(9, "no checkpoint at seq 9 anchors it")
+	})
+}
+
+// TestAuditVerifyRefusesADeletedPrefix deletes the oldest events up to the
+// signed checkpoint while audit.retention is off: verify reports it.
+func TestAuditVerifyRefusesADeletedPrefix(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "")
+		r.exec("DELETE FROM audit_events WHERE seq <= 8")
+		r.verifyFails(8, "audit.retention is 0")
+	})
+}
+
+// TestAuditRetentionKeepsTamperedEvents edits an event below the retention
+// cut: retention refuses to remove the segment, so the edit stays visible.
+func TestAuditRetentionKeepsTamperedEvents(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "  checkpoint_interval: 1s\n  retention: 1s\n")
+		r.exec("UPDATE audit_events SET reason = 'approved' WHERE seq = 3")
+		time.Sleep(1100 * time.Millisecond) // the checkpoint at seq 8 is older than the retention
+		code, out := r.run("audit", "checkpoint")
+		if code != 1 || !strings.Contains(out, "nothing removed") || !strings.Contains(out, "seq 3") {
+			t.Fatalf("audit checkpoint over an edited segment: exit %d: %s", code, out)
+		}
+		var left int64
+		if err := r.sql.Raw("SELECT COUNT(*) FROM audit_events").Scan(&left).Error; err != nil || left != 12 {
+			t.Fatalf("%d events left (%v), want all 12", left, err)
+		}
+		r.verifyFails(3, "edited")
+	})
+}
+
+// TestAuditVerifyAfterRetentionRemovedEveryEvent lets retention remove
+// every event (none came after the newest checkpoint): the log verifies.
+func TestAuditVerifyAfterRetentionRemovedEveryEvent(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "  checkpoint_interval: 1s\n  retention: 1s\n")
+		time.Sleep(1100 * time.Millisecond)
+		if code, out := r.run("audit", "checkpoint"); code != 0 || !strings.Contains(out, "retention removed 8 events") {
+			t.Fatalf("audit checkpoint: exit %d: %s", code, out)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		if code, out := r.run("audit", "checkpoint"); code != 0 || !strings.Contains(out, "retention removed 4 events") {
+			t.Fatalf("audit checkpoint: exit %d: %s", code, out)
+		}
+		code, out := r.run("audit", "verify", "--public-key", r.pubKey)
+		if code != 0 || !strings.Contains(out, "audit log intact: 0 events (retention removed every event up to seq 12), 2 checkpoints") {
+			t.Fatalf("audit verify: exit %d: %s", code, out)
+		}
+	})
+}
+
+// TestAuditKeyRotation replaces the signing key: with the old public key in
+// audit.previous_public_keys the job signs on, and verify given both public
+// keys checks each checkpoint with the key it names.
+func TestAuditKeyRotation(t *testing.T) {
+	auditBackends(t, func(t *testing.T, dbURL string) {
+		r := newAuditRig(t, dbURL, "")
+		dir := t.TempDir()
+		newKey, newPub := filepath.Join(dir, "new.key"), filepath.Join(dir, "new.pub")
+		code, out := runCmd(t, nil, "audit", "keygen", "--out", newKey)
+		if code != 0 {
+			t.Fatalf("keygen: exit %d: %s", code, out)
+		}
+		if err := os.WriteFile(newPub, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		oldPEM, err := os.ReadFile(r.pubKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := audit.ParsePublicKey(oldPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := os.ReadFile(r.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldKeyFile := filepath.Join(filepath.Dir(r.pubKey), "audit.key")
+		rotated := strings.Replace(string(cfg), oldKeyFile, newKey, 1)
+		if rotated == string(cfg) {
+			t.Fatal("the signing key file is not in the configuration")
+		}
+		r.config = writeConfig(t, rotated)
+		if code, out := r.run("audit", "checkpoint"); code != 1 || !strings.Contains(out, "refusing to sign") || !strings.Contains(out, audit.KeyID(old)) {
+			t.Fatalf("checkpoint with the new key, the old one unknown: exit %d: %s", code, out)
+		}
+		r.config = writeConfig(t, rotated+fmt.Sprintf("  previous_public_keys: [%q]\n", base64.StdEncoding.EncodeToString(old)))
+		// The refusal was audited: seq 13.
+		if code, out := r.run("audit", "checkpoint"); code != 0 || !strings.Contains(out, "checkpoint signed: seq 13") {
+			t.Fatalf("checkpoint with the previous key configured: exit %d: %s", code, out)
+		}
+		r.verifyIntact(13, 1, 13, 2, "--public-key", r.pubKey, "--public-key", newPub)
+		code, out = r.run("audit", "verify", "--public-key", newPub)
+		if code != 1 || !strings.Contains(out, "audit chain broken at seq 8") || !strings.Contains(out, audit.KeyID(old)) {
+			t.Fatalf("verify with the new key only: exit %d: %s", code, out)
+		}
+		r.config = writeConfig(t, rotated+"  previous_public_keys: [\"not a key\"]\n")
+		if code, out := r.run("audit", "checkpoint"); code != 1 || !strings.Contains(out, "audit.previous_public_keys") || !strings.Contains(out, "key 1") {
+			t.Fatalf("a bad previous key: exit %d: %s", code, out)
+		}
 	})
 }
 

@@ -55,6 +55,11 @@ type AuditConfig struct {
 	// Retention removes whole segments below a signed checkpoint once
 	// they are older than this (0: keep forever).
 	Retention Duration `yaml:"retention"`
+	// PreviousPublicKeys are the public keys (PEM or base64, as `jitbot
+	// audit keygen` prints them) of signing keys replaced by the current
+	// one: the checkpoint job and retention accept the stored checkpoints
+	// they signed.
+	PreviousPublicKeys []string `yaml:"previous_public_keys"`
 	// ReaderGroups may ask for audit reports in Teams (transitive
 	// members) and download their CSV.
 	ReaderGroups []string `yaml:"reader_groups"`
@@ -348,6 +353,9 @@ func (c *Config) validate() error {
 		bad("audit.retention", "must not be negative (leave it out to keep events forever)")
 	case c.Audit.Retention > 0 && c.Audit.Retention < c.Audit.CheckpointInterval:
 		bad("audit.retention", "must not be below audit.checkpoint_interval (old events are removed in whole segments between checkpoints)")
+	}
+	if _, err := previousKeys(c); err != nil {
+		bad("audit.previous_public_keys", "%v", err)
 	}
 	if c.Revoke.BackoffMax < c.Revoke.Backoff {
 		bad("revoke.backoff_max", "must not be below revoke.backoff")

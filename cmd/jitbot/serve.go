@@ -171,7 +171,12 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		_ = db.Close()
 		return err
 	}
-	if cp := checkpointer(cfg, signer, db, logger); cp != nil {
+	cp, err := checkpointer(cfg, signer, db, logger)
+	if err != nil {
+		_ = db.Close()
+		return err
+	}
+	if cp != nil {
 		logger.Info("audit log hash-chained; checkpoints signed", "key_id", cp.KeyID(), "every", time.Duration(cfg.Audit.CheckpointInterval))
 		parts.jobs = append(parts.jobs, func(ctx context.Context) { _ = cp.Run(ctx, time.Duration(cfg.Audit.CheckpointInterval)) })
 	} else {
