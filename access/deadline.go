@@ -133,6 +133,14 @@ func (s *Service) remind(ctx context.Context, req *Request, now time.Time) (bool
 	var next time.Time
 	if p, ok := s.profiles[req.Profile]; ok {
 		next = ReminderAt(p, req.CreatedAt, req.DecideBy, n+1)
+		if !next.IsZero() && !next.After(now) {
+			// Overdue after downtime: the next one waits the first
+			// interval, so approvers are not sent several at once.
+			next = now.Add(p.RemindApprovers)
+			if !req.DecideBy.IsZero() && !next.Before(req.DecideBy) {
+				next = time.Time{}
+			}
+		}
 	}
 	ev := s.event(now, System, ActionReminded, req, fmt.Sprintf("reminder %d of at most %d", n, MaxReminders))
 	err := s.cfg.Store.RecordReminder(ctx, req.ID, n, next, ev)

@@ -58,7 +58,7 @@ func (s *Service) Release(ctx context.Context, in EndInput) (*Request, error) {
 	}
 	if !strings.EqualFold(req.Requester.ObjectID, in.Who.ObjectID) {
 		s.auditRefusal(ctx, in.Who, ActionReleaseRefused, req, "not the requester", in.ConversationID, in.ActivityID)
-		r := refuse(ErrNotRequester, "Only %s, who asked for this access, can say they are done with it.", Escape(req.Requester.Name))
+		r := refuse(ErrNotRequester, "Only the person who asked for this access can say they are done with it.")
 		r.Request = req
 		return nil, r
 	}
@@ -79,23 +79,25 @@ func (s *Service) RevokeNow(ctx context.Context, in EndInput) (*Request, error) 
 	if err := s.checkCaller(in.TenantID, in.Who); err != nil {
 		return nil, err
 	}
-	in.Reason = strings.TrimSpace(in.Reason)
-	switch n := Length(in.Reason); {
-	case n == 0:
-		return nil, refuse(ErrInvalidInput, "Say why you revoke this access: the reason is shown to the requester.")
-	case n > MaxReason:
-		return nil, refuse(ErrInvalidInput, "The reason is too long (%d characters); keep it to %d.", n, MaxReason)
-	}
 	req, err := s.loadForEnd(ctx, in.RequestID)
 	if err != nil {
 		return nil, err
 	}
+	// Who may revoke is checked first, so that every refused outsider is
+	// on record, whatever the reason they typed.
 	if why, err := s.mayRevoke(ctx, req, in.Who); err != nil {
 		return nil, err
 	} else if why != nil {
 		s.auditRefusal(ctx, in.Who, ActionRevokeRefused, req, why.audit, in.ConversationID, in.ActivityID)
 		why.refusal.Request = req
 		return nil, why.refusal
+	}
+	in.Reason = strings.TrimSpace(in.Reason)
+	switch n := Length(in.Reason); {
+	case n == 0:
+		return nil, refuse(ErrInvalidInput, "Say why you revoke this access: the reason is shown to the requester.")
+	case n > MaxReason:
+		return nil, refuse(ErrInvalidInput, "The reason is too long (%d characters); keep it to %d.", n, MaxReason)
 	}
 	if r := Endable(req); r != nil {
 		return nil, r

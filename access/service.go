@@ -455,6 +455,11 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		}
 	}
 
+	// The directory questions above take time: the deadline holds up to
+	// the moment the decision is stored.
+	if late := s.lateDecision(ctx, req); late != nil {
+		return nil, late
+	}
 	now := s.cfg.Clock.Now().UTC()
 	d := Decision{Approver: in.Approver, Verdict: in.Verdict, Reason: in.Reason, DecidedAt: now}
 	action := ActionDenied
@@ -476,6 +481,12 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 			return nil, fmt.Errorf("reload request %s: %w", req.ID, gerr)
 		}
 		r := refuse(ErrNotPending, "Another approver decided this request first; the card shows the outcome.")
+		switch cur.State {
+		case RequestTimedOut:
+			r = refuse(ErrNotPending, "This request got no decision before its deadline and has expired; nothing was granted. The card shows it.")
+		case RequestCancelled:
+			r = refuse(ErrNotPending, "The requester cancelled this request; nothing was granted. The card shows it.")
+		}
 		r.Request = cur
 		return nil, r
 	}

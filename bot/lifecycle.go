@@ -29,18 +29,18 @@ func parseRelease(args []string) (Command, error) {
 	return c, nil
 }
 
-// releaseCommand answers `release`: the grant's card as it now stands, or
-// why nothing was released.
+// releaseCommand answers `release`, in the sender's personal chat: the
+// grant's card as it now stands, or why nothing was released.
 func (b *Bot) releaseCommand(ctx context.Context, act *schema.Activity, cmd Command) {
 	req, err := b.cfg.Service.Release(ctx, access.EndInput{
 		TenantID: tenantOf(act), RequestID: cmd.RequestID, Who: personOf(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ID,
 	})
 	if err != nil {
-		b.reply(ctx, act, b.userError(err), nil)
+		b.replyTextPrivately(ctx, act, b.userError(err))
 		return
 	}
-	b.reply(ctx, act, "", ptr(cards.Granted(req)))
+	b.replyPrivately(ctx, act, cards.Granted(req))
 }
 
 // endEarly handles I'm done (on the requester's access granted card) and

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/graph/graphtest"
 )
 
@@ -75,7 +76,7 @@ func TestImDoneFromTheGrantedCard(t *testing.T) {
 
 	// Anyone else's click is refused and changes nothing.
 	code, resp := w.post(w.personalClick(eve, "release", req.ID, nil))
-	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.message" || !strings.Contains(cardJSON(resp["value"]), "Only Riley Responder") {
+	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.message" || !strings.Contains(cardJSON(resp["value"]), "Only the person who asked") {
 		t.Fatalf("eve's I'm done: HTTP %d %v", code, resp)
 	}
 	w.unchanged(req.ID)
@@ -138,7 +139,7 @@ func TestReleaseCommand(t *testing.T) {
 	if code, _ := w.post(w.message(alex, "release "+req.ID)); code != http.StatusOK {
 		t.Fatal(code)
 	}
-	if got := w.texts("a:personal-" + alexID); !strings.Contains(got, "Only Riley Responder") {
+	if got := w.texts("a:personal-" + alexID); !strings.Contains(got, "Only the person who asked") {
 		t.Fatalf("alex's release:\n%s", got)
 	}
 	w.unchanged(req.ID)
@@ -216,5 +217,28 @@ func TestRevokeNowFromTheApprovalCard(t *testing.T) {
 	texts := w.texts("a:personal-" + rileyID)
 	if !strings.Contains(texts, "revoked by Alex Approver") || !strings.Contains(texts, access.Quote("incident closed `rm -rf` <b>")) {
 		t.Fatalf("requester not told who and why:\n%s", texts)
+	}
+}
+
+// TestReleaseInAChannelStaysPrivate: `release` typed in a team channel
+// answers in the sender's personal chat; the channel sees one line, nothing
+// of the grant.
+func TestReleaseInAChannelStaysPrivate(t *testing.T) {
+	w := newWorld(t)
+	req := w.granted()
+	conv := "19:general@thread.tacv2;messageid=77"
+	for _, text := range []string{"release " + req.ID, "release nope", "cancel"} {
+		msg := w.message(riley, text)
+		msg["conversation"] = map[string]any{"id": conv, "conversationType": "channel", "isGroup": true, "tenantId": tenantID}
+		if code, _ := w.post(msg); code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d", text, code)
+		}
+	}
+	got := w.texts(conv)
+	if strings.Contains(got, "AdaptiveCard") || strings.Contains(got, req.ID) || strings.Count(got, bot.SentPrivately) != 3 {
+		t.Fatalf("the channel saw more than the one-line replies:\n%s", got)
+	}
+	if personal := w.texts("a:personal-" + rileyID); !strings.Contains(personal, req.ID) {
+		t.Fatalf("the released grant's card did not reach the personal chat:\n%s", personal)
 	}
 }

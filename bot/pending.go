@@ -73,11 +73,24 @@ func sendPersonal(ctx context.Context, conn Connector, serviceURL string, bot sc
 // chat, with a one-line reply in place. Nothing of the card is posted where
 // others read.
 func (b *Bot) replyPrivately(ctx context.Context, act *schema.Activity, card cards.Card) {
+	b.sendPrivately(ctx, act, "", &card)
+}
+
+// replyTextPrivately is replyPrivately for a text about the sender's own
+// requests and grants.
+func (b *Bot) replyTextPrivately(ctx context.Context, act *schema.Activity, text string) {
+	b.sendPrivately(ctx, act, text, nil)
+}
+
+func (b *Bot) sendPrivately(ctx context.Context, act *schema.Activity, text string, card *cards.Card) {
 	if requesterChat(act).ConversationID != "" {
-		b.reply(ctx, act, "", &card)
+		b.reply(ctx, act, text, card)
 		return
 	}
-	out := &schema.Activity{Type: schema.Message, Attachments: []schema.Attachment{attachment(card)}}
+	out := &schema.Activity{Type: schema.Message, Text: text}
+	if card != nil {
+		out.Attachments = []schema.Attachment{attachment(*card)}
+	}
 	if err := sendPersonal(ctx, b.cfg.Connector, act.ServiceURL, act.Recipient, tenantOf(act), act.From.ID, act.From.AadObjectID, out); err != nil {
 		b.log.Error("reply in the personal chat", "conversation", act.Conversation.ID, "err", err)
 		b.reply(ctx, act, "I could not open a private chat with you; send me the command in our personal chat.", nil)
@@ -93,10 +106,10 @@ func (b *Bot) cancelCommand(ctx context.Context, act *schema.Activity, cmd Comma
 		ConversationID: act.Conversation.ID, ActivityID: act.ID,
 	})
 	if err != nil {
-		b.reply(ctx, act, b.userError(err), nil)
+		b.replyTextPrivately(ctx, act, b.userError(err))
 		return
 	}
-	b.reply(ctx, act, fmt.Sprintf("Your request for %s (%s) is cancelled; nothing was granted.", req.Profile, access.FormatDuration(req.Duration)), nil)
+	b.replyTextPrivately(ctx, act, fmt.Sprintf("Your request for %s (%s) is cancelled; nothing was granted.", req.Profile, access.FormatDuration(req.Duration)))
 }
 
 // cancelClick handles the Cancel button of a "request received" card: the
