@@ -18,13 +18,19 @@ import (
 
 // parseRelease reads `release [<request id>]`.
 func parseRelease(args []string) (Command, error) {
-	c := Command{Verb: commandRelease}
+	return parseRequestID(commandRelease, args, "when you have several active grants")
+}
+
+// parseRequestID reads `<verb> [<request id>]`: without an id the command
+// is about the sender's only request of its kind.
+func parseRequestID(verb string, args []string, several string) (Command, error) {
+	c := Command{Verb: verb}
 	switch len(args) {
 	case 0:
 	case 1:
 		c.RequestID = args[0]
 	default:
-		return c, fmt.Errorf("Write %s, or %s when you have several active grants.", access.Quote("release"), access.Quote("release <request id>"))
+		return c, fmt.Errorf("Write %s, or %s %s.", access.Quote(verb), access.Quote(verb+" <request id>"), several)
 	}
 	return c, nil
 }

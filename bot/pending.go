@@ -39,15 +39,7 @@ const SentPrivately = "I sent it to you in a private chat."
 
 // parseCancel reads `cancel [<request id>]`.
 func parseCancel(args []string) (Command, error) {
-	c := Command{Verb: commandCancel}
-	switch len(args) {
-	case 0:
-	case 1:
-		c.RequestID = args[0]
-	default:
-		return c, fmt.Errorf("Write %s, or %s to name one.", access.Quote("cancel"), access.Quote("cancel <request id>"))
-	}
-	return c, nil
+	return parseRequestID(commandCancel, args, "to name one")
 }
 
 // sendPersonal opens the 1:1 chat of the bot with a user (member is the

@@ -143,14 +143,7 @@ func Submitted(req *access.Request) Card {
 	if req.State != access.RequestPending {
 		return submittedClosed(req)
 	}
-	fs := []Fact{
-		TextFact("Profile", req.Profile),
-		TextFact("Duration", FormatDuration(req.Duration)),
-	}
-	if req.Ticket != "" {
-		fs = append(fs, TextFact("Ticket", req.Ticket))
-	}
-	fs = append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
+	fs := submittedFacts(req)
 	c := newCard(
 		textBlock{Type: "TextBlock", Text: "Request sent to approvers", Wrap: true, Size: "Medium", Weight: "Bolder", Color: "Good"},
 		para("You will get a message here as soon as an approver decides."),
@@ -160,4 +153,17 @@ func Submitted(req *access.Request) Card {
 	)
 	c.Actions = append(c.Actions, cancelAction(req))
 	return c
+}
+
+// submittedFacts are the facts of the requester's "request received" card,
+// pending or not.
+func submittedFacts(req *access.Request) []Fact {
+	fs := []Fact{
+		TextFact("Profile", req.Profile),
+		TextFact("Duration", FormatDuration(req.Duration)),
+	}
+	if req.Ticket != "" {
+		fs = append(fs, TextFact("Ticket", req.Ticket))
+	}
+	return append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
 }

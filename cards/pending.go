@@ -62,14 +62,7 @@ func submittedClosed(req *access.Request) Card {
 	case access.RequestFailed:
 		title, color = "Request approved, but access could not be granted", "Attention"
 	}
-	fs := []Fact{
-		TextFact("Profile", req.Profile),
-		TextFact("Duration", FormatDuration(req.Duration)),
-	}
-	if req.Ticket != "" {
-		fs = append(fs, TextFact("Ticket", req.Ticket))
-	}
-	fs = append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
+	fs := submittedFacts(req)
 	return newCard(
 		textBlock{Type: "TextBlock", Text: title, Wrap: true, Size: "Medium", Weight: "Bolder", Color: color},
 		para(text),
