@@ -36,11 +36,11 @@ func (s *Service) Cancel(ctx context.Context, in CancelInput) (*Request, error) 
 	}
 	in.RequestID = strings.TrimSpace(in.RequestID)
 	if in.RequestID == "" {
-		id, err := s.onlyPending(ctx, in.Who)
+		r, err := s.onlyPending(ctx, in.Who)
 		if err != nil {
 			return nil, err
 		}
-		in.RequestID = id
+		in.RequestID = r.ID
 	}
 	req, err := s.cfg.Store.GetRequest(ctx, in.RequestID)
 	if errors.Is(err, ErrNotFound) {
@@ -77,31 +77,44 @@ func (s *Service) Cancel(ctx context.Context, in CancelInput) (*Request, error) 
 	return updated, nil
 }
 
-// onlyPending returns the id of the user's one pending request, or a
-// refusal: none, or several (listed, to be named).
-func (s *Service) onlyPending(ctx context.Context, who Person) (string, error) {
+// onlyOpen returns the user's one open request that keep selects, or a
+// refusal: none (noneErr with none as its reason), or several, listed one
+// line each (line) under severalHead, which takes their count.
+func (s *Service) onlyOpen(ctx context.Context, who Person, keep func(*Request) bool, noneErr error, none, severalHead string, line func(*Request) string) (*Request, error) {
 	open, err := s.cfg.Store.OpenRequests(ctx, who.ObjectID)
 	if err != nil {
-		return "", fmt.Errorf("list requests of %s: %w", who.ObjectID, err)
+		return nil, fmt.Errorf("list requests of %s: %w", who.ObjectID, err)
 	}
-	var pending []Request
-	for _, r := range open {
-		if r.State == RequestPending {
-			pending = append(pending, r)
+	var found []Request
+	for i := range open {
+		if keep(&open[i]) {
+			found = append(found, open[i])
 		}
 	}
-	switch len(pending) {
+	switch len(found) {
 	case 0:
-		return "", refuse(ErrNotFound, "You have no pending request to cancel.")
+		return nil, refuse(noneErr, "%s", none)
 	case 1:
-		return pending[0].ID, nil
+		return &found[0], nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "You have %d pending requests; say which one to cancel with `cancel <request id>`:", len(pending))
-	for _, r := range pending {
-		fmt.Fprintf(&b, "\n- `%s`: %s for %s, asked %s", r.ID, r.Profile, FormatDuration(r.Duration), r.CreatedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, severalHead, len(found))
+	for i := range found {
+		b.WriteString("\n- ")
+		b.WriteString(line(&found[i]))
 	}
-	return "", refuse(ErrInvalidInput, "%s", b.String())
+	return nil, refuse(ErrInvalidInput, "%s", b.String())
+}
+
+// onlyPending returns the user's one pending request, or a refusal: none,
+// or several (listed, to be named).
+func (s *Service) onlyPending(ctx context.Context, who Person) (*Request, error) {
+	return s.onlyOpen(ctx, who, func(r *Request) bool { return r.State == RequestPending },
+		ErrNotFound, "You have no pending request to cancel.",
+		"You have %d pending requests; say which one to cancel with `cancel <request id>`:",
+		func(r *Request) string {
+			return fmt.Sprintf("`%s`: %s for %s, asked %s", r.ID, r.Profile, FormatDuration(r.Duration), r.CreatedAt.UTC().Format(time.RFC3339))
+		})
 }
 
 func (s *Service) reloadNotCancellable(ctx context.Context, id string) error {

@@ -38,6 +38,11 @@ type Profile struct {
 	RemindApprovers time.Duration
 }
 
+// allows reports whether the profile grants access for d.
+func (p *Profile) allows(d time.Duration) bool {
+	return d > 0 && d >= p.MinDuration && d <= p.MaxDuration
+}
+
 // Validate checks the profile's own consistency.
 func (p *Profile) Validate() error {
 	switch {

@@ -192,27 +192,12 @@ func (s *Service) loadForEnd(ctx context.Context, id string) (*Request, error) {
 // singleActive returns the user's one active grant's request; with none or
 // several it refuses, naming them.
 func (s *Service) singleActive(ctx context.Context, who Person) (*Request, error) {
-	open, err := s.cfg.Store.OpenRequests(ctx, who.ObjectID)
-	if err != nil {
-		return nil, fmt.Errorf("list requests of %s: %w", who.ObjectID, err)
-	}
-	var active []Request
-	for _, r := range open {
-		if Endable(&r) == nil {
-			active = append(active, r)
-		}
-	}
-	switch len(active) {
-	case 0:
-		return nil, refuse(ErrNotActive, "You have no active access to release. Send `status` to see your requests.")
-	case 1:
-		return &active[0], nil
-	}
-	var b strings.Builder
-	for _, r := range active {
-		fmt.Fprintf(&b, "\n- %s until %s: `release %s`", r.Profile, r.Grant.ExpiresAt.UTC().Format(time.RFC3339), r.ID)
-	}
-	return nil, refuse(ErrInvalidInput, "You have %d active grants; say which one you are done with:%s", len(active), b.String())
+	return s.onlyOpen(ctx, who, func(r *Request) bool { return Endable(r) == nil },
+		ErrNotActive, "You have no active access to release. Send `status` to see your requests.",
+		"You have %d active grants; say which one you are done with:",
+		func(r *Request) string {
+			return fmt.Sprintf("%s until %s: `release %s`", r.Profile, r.Grant.ExpiresAt.UTC().Format(time.RFC3339), r.ID)
+		})
 }
 
 // endEarly stores the intent to end req's grant early (who, how, why; due

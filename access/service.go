@@ -364,7 +364,7 @@ func checkSubmission(p Profile, d time.Duration, ticket, justification string) e
 
 // checkDuration checks a duration against the profile's bounds.
 func checkDuration(p Profile, d time.Duration) error {
-	if d >= p.MinDuration && d <= p.MaxDuration && d > 0 {
+	if p.allows(d) {
 		return nil
 	}
 	return refuse(ErrInvalidInput, "Profile %s can be granted for %s; you asked for %s. Ask again with a duration in that range.",
@@ -480,15 +480,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		if gerr != nil {
 			return nil, fmt.Errorf("reload request %s: %w", req.ID, gerr)
 		}
-		r := refuse(ErrNotPending, "Another approver decided this request first; the card shows the outcome.")
-		switch cur.State {
-		case RequestTimedOut:
-			r = refuse(ErrNotPending, "This request got no decision before its deadline and has expired; nothing was granted. The card shows it.")
-		case RequestCancelled:
-			r = refuse(ErrNotPending, "The requester cancelled this request; nothing was granted. The card shows it.")
-		}
-		r.Request = cur
-		return nil, r
+		return nil, decidedFirst(cur)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("record decision on %s: %w", req.ID, err)
@@ -529,6 +521,20 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	return final, nil
 }
 
+// decidedFirst is the refusal of a decision that lost the race to close a
+// pending request: to another approver, the deadline or the requester.
+func decidedFirst(cur *Request) *Refusal {
+	r := refuse(ErrNotPending, "Another approver decided this request first; the card shows the outcome.")
+	switch cur.State {
+	case RequestTimedOut:
+		r = refuse(ErrNotPending, "This request got no decision before its deadline and has expired; nothing was granted. The card shows it.")
+	case RequestCancelled:
+		r = refuse(ErrNotPending, "The requester cancelled this request; nothing was granted. The card shows it.")
+	}
+	r.Request = cur
+	return r
+}
+
 // auditRefusal records a refused attempt by an identified person (its
 // object id was checked): the refusal itself changes nothing else. A
 // failure to record it is logged; the refusal stands.
@@ -547,7 +553,7 @@ func (s *Service) stillValid(ctx context.Context, p Profile, req *Request) (stri
 	if !strings.EqualFold(req.GroupID, p.GroupID) {
 		return fmt.Sprintf("profile %s now grants membership of another group", p.Name), nil
 	}
-	if req.Duration < p.MinDuration || req.Duration > p.MaxDuration || req.Duration <= 0 {
+	if !p.allows(req.Duration) {
 		return fmt.Sprintf("%s was asked for, but profile %s now grants %s", FormatDuration(req.Duration), p.Name, durationSpan(p)), nil
 	}
 	eligible, err := s.inGroups(ctx, req.Requester.ObjectID, p.RequesterGroups, true)
@@ -576,9 +582,7 @@ func (s *Service) invalidate(ctx context.Context, req *Request, in DecisionInput
 		if gerr != nil {
 			return fmt.Errorf("reload request %s: %w", req.ID, gerr)
 		}
-		r := refuse(ErrNotPending, "Another approver decided this request first; the card shows the outcome.")
-		r.Request = cur
-		return r
+		return decidedFirst(cur)
 	}
 	if err != nil {
 		return fmt.Errorf("close request %s as no longer valid: %w", req.ID, err)
