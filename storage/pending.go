@@ -32,14 +32,8 @@ func (db *DB) CloseRequest(ctx context.Context, id string, to access.RequestStat
 	}
 	var out *access.Request
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&requestRow{}).
-			Where("id = ? AND state = ?", id, string(access.RequestPending)).
-			Updates(map[string]any{"state": string(to), "updated_at": at, "next_reminder_at": nil})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return missingOr(tx, &requestRow{}, id, access.ErrNotPending)
+		if err := closePending(tx, id, map[string]any{"state": string(to), "updated_at": at, "next_reminder_at": nil}); err != nil {
+			return err
 		}
 		r, err := getRequest(tx, id)
 		if err != nil {

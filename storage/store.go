@@ -282,14 +282,8 @@ func (db *DB) Deny(ctx context.Context, id string, d access.Decision, ev access.
 	}
 	var out *access.Request
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&requestRow{}).
-			Where("id = ? AND state = ?", id, string(access.RequestPending)).
-			Updates(map[string]any{"state": string(access.RequestDenied), "updated_at": decidedAt})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return missingOr(tx, &requestRow{}, id, access.ErrNotPending)
+		if err := closePending(tx, id, map[string]any{"state": string(access.RequestDenied), "updated_at": decidedAt}); err != nil {
+			return err
 		}
 		if err := storeDecision(tx, id, d); err != nil {
 			return err
@@ -305,6 +299,20 @@ func (db *DB) Deny(ctx context.Context, id string, d access.Decision, ev access.
 		return nil, fmt.Errorf("deny request %s: %w", id, err)
 	}
 	return out, nil
+}
+
+// closePending applies set to request id if it is still pending, else
+// gives access.ErrNotPending (access.ErrNotFound) and changes nothing: the
+// conditional update by which one of concurrent decisions and closes wins.
+func closePending(tx *gorm.DB, id string, set map[string]any) error {
+	res := tx.Model(&requestRow{}).Where("id = ? AND state = ?", id, string(access.RequestPending)).Updates(set)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return missingOr(tx, &requestRow{}, id, access.ErrNotPending)
+	}
+	return nil
 }
 
 // storeDecision inserts decision d on request id.
