@@ -85,5 +85,5 @@ func grantedActivity(req *access.Request, msg access.Notice) *schema.Activity {
 	if summary == "" {
 		summary = cards.GrantedSummary(req)
 	}
-	return &schema.Activity{Type: schema.Message, Summary: summary, Attachments: []schema.Attachment{attachment(cards.Granted(req))}}
+	return cardNotice(summary, cards.Granted(req))
 }

@@ -85,18 +85,16 @@ func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) 
 func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg access.Notice) error {
 	chat := req.RequesterChat
 	act := &schema.Activity{Type: schema.Message, Text: msg.Text}
-	if msg.Kind == access.NoticeFeedback {
-		// The feedback card carries the questions; the text is what a
-		// client that shows no card (and the notification) says.
-		act = &schema.Activity{Type: schema.Message, Summary: msg.Text, Attachments: []schema.Attachment{attachment(cards.Feedback(req))}}
-	}
-	if msg.Kind == access.NoticeGranted && req.Grant != nil {
+	switch {
+	case msg.Kind == access.NoticeFeedback:
+		// The feedback card carries the questions.
+		act = cardNotice(msg.Text, cards.Feedback(req))
+	case msg.Kind == access.NoticeGranted && req.Grant != nil:
 		act = grantedActivity(req, msg)
-	}
-	if msg.Kind == access.NoticeReceived {
+	case msg.Kind == access.NoticeReceived:
 		// Asked outside the personal chat: the "request received" card,
 		// with its Cancel button, goes to the requester alone.
-		act = &schema.Activity{Type: schema.Message, Summary: msg.Text, Attachments: []schema.Attachment{attachment(cards.Submitted(req))}}
+		act = cardNotice(msg.Text, cards.Submitted(req))
 	}
 	if chat.ConversationID != "" {
 		if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), chat.ConversationID, act); err != nil {
@@ -108,6 +106,12 @@ func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg
 		return fmt.Errorf("notify %s: %w", req.Requester.ObjectID, err)
 	}
 	return nil
+}
+
+// cardNotice is a notice sent as a card, with summary as what a client that
+// shows no card (and the notification) says.
+func cardNotice(summary string, c cards.Card) *schema.Activity {
+	return &schema.Activity{Type: schema.Message, Summary: summary, Attachments: []schema.Attachment{attachment(c)}}
 }
 
 func (n *Notifier) bot() schema.ChannelAccount {
