@@ -58,21 +58,17 @@ func auditCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog
 // signingKey returns the checkpoint signing key: audit.signing_key_file,
 // else JITBOT_AUDIT_SIGNING_KEY, else nil.
 func signingKey(cfg *Config, getenv func(string) (string, bool)) (ed25519.PrivateKey, error) {
-	if path := cfg.Audit.SigningKeyFile; path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("audit.signing_key_file: %w", err)
-		}
-		key, err := audit.ParsePrivateKey(data)
-		if err != nil {
-			return nil, fmt.Errorf("audit.signing_key_file %s: %w", path, err)
-		}
-		return key, nil
+	text, from, err := secret("audit.signing_key_file", cfg.Audit.SigningKeyFile, signingKeyEnv, func(k string) string {
+		v, _ := getenv(k)
+		return v
+	})
+	if err != nil {
+		return nil, err
 	}
-	if v, ok := getenv(signingKeyEnv); ok && strings.TrimSpace(v) != "" {
-		key, err := audit.ParsePrivateKey([]byte(v))
+	if text != "" {
+		key, err := audit.ParsePrivateKey([]byte(text))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", signingKeyEnv, err)
+			return nil, fmt.Errorf("%s: %w", from, err)
 		}
 		return key, nil
 	}
@@ -80,6 +76,24 @@ func signingKey(cfg *Config, getenv func(string) (string, bool)) (ed25519.Privat
 		return nil, fmt.Errorf("audit.retention: removing old events needs signed checkpoints; set audit.signing_key_file or %s", signingKeyEnv)
 	}
 	return nil, nil
+}
+
+// secret reads a key from the file that configuration key fileKey names
+// (path), or, when none is named, from the environment variable envName
+// (set but blank is a key that does not parse, not an absent one). from
+// says where it came from, for errors; text is "" when neither is set.
+func secret(fileKey, path, envName string, env func(string) string) (text, from string, err error) {
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return "", fileKey, fmt.Errorf("%s: %w", fileKey, err)
+		}
+		return string(data), fileKey + " " + path, nil
+	}
+	if v := env(envName); v != "" {
+		return v, envName, nil
+	}
+	return "", "", nil
 }
 
 // previousKeys parses audit.previous_public_keys; an error names the key

@@ -284,13 +284,9 @@ func botCredential(c CloudConfig, appID string, env func(string) string) (azcore
 // audit.download_key_file or JITBOT_AUDIT_DOWNLOAD_KEY, else a random key
 // for this process alone.
 func downloadSigner(c AuditConfig, env func(string) string, logger *slog.Logger) (*audit.LinkSigner, error) {
-	text, from := env("JITBOT_AUDIT_DOWNLOAD_KEY"), "JITBOT_AUDIT_DOWNLOAD_KEY"
-	if c.DownloadKeyFile != "" {
-		b, err := os.ReadFile(c.DownloadKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("audit.download_key_file: %w", err)
-		}
-		text, from = string(b), "audit.download_key_file"
+	text, from, err := secret("audit.download_key_file", c.DownloadKeyFile, "JITBOT_AUDIT_DOWNLOAD_KEY", env)
+	if err != nil {
+		return nil, err
 	}
 	if text == "" {
 		logger.Info("audit download links are signed with a key of this process only: with several replicas, give them one audit.download_key_file")
