@@ -159,21 +159,7 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string) (Claims
 		return Claims{}, err
 	}
 	var kid string
-	keyFunc := func(t *jwt.Token) (any, error) {
-		if t.Method == nil || t.Method.Alg() != jwt.SigningMethodRS256.Alg() {
-			return nil, errors.New("signing method is not RS256")
-		}
-		id, ok := t.Header["kid"].(string)
-		if !ok || id == "" {
-			return nil, errors.New("token has no kid")
-		}
-		k, err := v.keys.Lookup(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		kid = id
-		return k.Public, nil
-	}
+	keyFunc := v.keys.KeyFunc(ctx, nil, &kid)
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
 		jwt.WithExpirationRequired(),

@@ -191,24 +191,12 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string, act *sc
 	}
 
 	var kid string
-	keyFunc := func(t *jwt.Token) (any, error) {
-		if t.Method == nil || t.Method.Alg() != jwt.SigningMethodRS256.Alg() {
-			return nil, errors.New("signing method is not RS256")
-		}
-		id, ok := t.Header["kid"].(string)
-		if !ok || id == "" {
-			return nil, errors.New("token has no kid")
-		}
-		k, err := v.keys.Lookup(ctx, id)
-		if err != nil {
-			return nil, err
-		}
+	keyFunc := v.keys.KeyFunc(ctx, func(id string, k *jwks.Key) error {
 		if !k.Endorses(act.ChannelID) {
-			return nil, fmt.Errorf("signing key %s is not endorsed for channel %q", jwks.QuoteKID(id), act.ChannelID)
+			return fmt.Errorf("signing key %s is not endorsed for channel %q", jwks.QuoteKID(id), act.ChannelID)
 		}
-		kid = id
-		return k.Public, nil
-	}
+		return nil
+	}, &kid)
 
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/jitbot/jitbot/internal/netutil"
 )
 
@@ -211,6 +213,33 @@ type Cache struct {
 	set         *keySet
 	lastAttempt time.Time
 	inflight    *fetchCall
+}
+
+// KeyFunc is the jwt.Keyfunc of a token signed with one of the cache's
+// keys: RS256 only, a kid required and known (an unknown one is fetched as
+// Lookup does); check, when set, may still refuse the key. The kid of the
+// key used is stored in *used.
+func (c *Cache) KeyFunc(ctx context.Context, check func(kid string, k *Key) error, used *string) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		if t.Method == nil || t.Method.Alg() != jwt.SigningMethodRS256.Alg() {
+			return nil, errors.New("signing method is not RS256")
+		}
+		id, ok := t.Header["kid"].(string)
+		if !ok || id == "" {
+			return nil, errors.New("token has no kid")
+		}
+		k, err := c.Lookup(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if check != nil {
+			if err := check(id, k); err != nil {
+				return nil, err
+			}
+		}
+		*used = id
+		return k.Public, nil
+	}
 }
 
 // Lookup returns the key with the given kid. It fetches the metadata and keys
