@@ -14,7 +14,9 @@
 //
 // The images are regenerated from whatever golden files exist: PNGs of golden
 // files that are gone are removed, and a golden file without a line in
-// card-states.json is still rendered and listed, with a warning.
+// card-states.json is still rendered and listed, with a warning; a card the
+// renderer cannot parse gets no image, is left out of the index, and makes
+// the script exit 1.
 // DATE/TIME functions are rendered by the renderer itself, in en-US and UTC,
 // so the images do not depend on the machine's locale or zone.
 // Exit status: 1 when a card failed to parse or render, 2 on bad usage.
@@ -206,6 +208,7 @@ async function main() {
 
   const browser = await chromium.launch({ executablePath: opts.chromium, args: BROWSER_ARGS });
   let failed = 0;
+  const rendered = [];
   try {
     const context = await browser.newContext({
       locale: 'en-US', timezoneId: 'UTC', deviceScaleFactor: 1, viewport: { width: WIDTH + 2 * MARGIN + 40, height: 800 },
@@ -231,6 +234,7 @@ async function main() {
       } catch (err) {
         console.error(`${name}: not JSON: ${err.message}`);
         failed++;
+        fs.rmSync(path.join(opts.out, `${name}.png`), { force: true });
         continue;
       }
       const problems = await page.evaluate((card) => {
@@ -253,10 +257,12 @@ async function main() {
       if (problems.length > 0) {
         for (const p of problems) console.error(`${name}: ${p}`);
         failed++;
+        fs.rmSync(path.join(opts.out, `${name}.png`), { force: true }); // no image of an older card
         continue;
       }
       await page.evaluate(() => document.fonts.ready);
       await page.locator('#frame').screenshot({ path: path.join(opts.out, `${name}.png`) });
+      rendered.push(name);
     }
   } finally {
     await browser.close();
@@ -269,11 +275,11 @@ async function main() {
       console.log(`removed ${f} (no golden file)`);
     }
   }
-  const undescribed = names.filter((n) => !states[n]);
+  const undescribed = rendered.filter((n) => !states[n]);
   for (const n of undescribed) console.error(`warning: ${n} has no line in e2e/card-states.json`);
   const playgroundDir = path.join(opts.out, 'playground');
   const playgroundShots = fs.existsSync(playgroundDir) ? fs.readdirSync(playgroundDir).filter((f) => f.endsWith('.png')) : [];
-  writeIndex(opts.out, order(names, states), states, playgroundShots);
+  writeIndex(opts.out, order(rendered, states), states, playgroundShots);
   console.log(`screenshots: ${names.length - failed} passed, ${failed} failed`);
   return failed > 0 ? 1 : 0;
 }
