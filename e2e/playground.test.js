@@ -535,7 +535,7 @@ test('jitbot demo: request, approve in the channel, status, I\'m done, expiry (A
       const granted = await seen(`${label}: "Access granted" in the personal chat`, mark, (e) =>
         toRiley(/access granted/i)(e) && releaseOf(cardOf(e.message), requestId));
       await shot(`${label}-4-granted`, `${label}: Riley's "access granted" card, with I'm done`, PERSONAL_CHAT, new RegExp(`Access granted[\\s\\S]*${requestId}`));
-      return { requestId, cardId, granted };
+      return { requestId, cardId, granted, mark };
     };
 
     // 4. Done early: request, approve, `status`, I'm done.
@@ -582,7 +582,7 @@ test('jitbot demo: request, approve in the channel, status, I\'m done, expiry (A
 
     // 6. Expiry: a second grant that runs out on its own.
     const short = await requestApproved(EXPIRY_REQUEST, 'expiry');
-    mark = stream.events.length;
+    mark = short.mark; // from the request on: the screenshots may take a while
     await seen('"has ended" (expired) in the personal chat', mark,
       toRiley(/Your temporary access to demo has ended: you were removed from its group/), EXPIRY_TIMEOUT_MS);
     const expired = await seen('the approval card updated to expired', mark, cardUpdate(short.cardId, /Expired at/));
