@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,6 +66,9 @@ type reqWorld struct {
 	clock     *accesstest.Clock
 	svc       *access.Service
 	server    *httptest.Server
+	// notInstalled makes opening a personal chat fail, as it does for a
+	// user who has not installed the bot.
+	notInstalled atomic.Bool
 }
 
 func newReqWorld(t *testing.T) *reqWorld {
@@ -98,7 +103,7 @@ func newReqWorld(t *testing.T) *reqWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notifier := &bot.Notifier{Connector: client, TenantID: tenantID, BotID: "28:" + jitbotApp, BotName: "jitbot", ServiceURL: w.conn.ServiceURL()}
+	notifier := &bot.Notifier{Connector: notInstalledFor{client, &w.notInstalled}, TenantID: tenantID, BotID: "28:" + jitbotApp, BotName: "jitbot", ServiceURL: w.conn.ServiceURL()}
 	svc, err := access.New(access.Config{
 		TenantID: tenantID, Store: db, Directory: dir, Notifier: notifier, Clock: w.clock, Logger: logger, NewID: uuid.NewString,
 		Profiles: []access.Profile{{
@@ -610,6 +615,48 @@ func (w *reqWorld) activity(act map[string]any) int {
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode
+}
+
+// notInstalledFor refuses to open a personal chat while on is set, as the
+// Bot Connector does for a user who has not installed the bot.
+type notInstalledFor struct {
+	*connector.Client
+	on *atomic.Bool
+}
+
+func (n notInstalledFor) CreateConversation(ctx context.Context, serviceURL string, p connector.ConversationParameters) (connector.ConversationResource, error) {
+	if !p.IsGroup && n.on.Load() {
+		return connector.ConversationResource{}, errors.New("403 Forbidden: the bot is not installed for this user")
+	}
+	return n.Client.CreateConversation(ctx, serviceURL, p)
+}
+
+// A requester whom jitbot cannot reach in Teams does not stop the request:
+// it is made, its card posted, and its state readable.
+func TestRequestsAPIRequestStandsWhenTheRequesterCannotBeTold(t *testing.T) {
+	w := newReqWorld(t)
+	w.notInstalled.Store(true)
+	token := w.token(deployApp, api.RequestCreateRole)
+	made := w.post(token, goodBody)
+	if made.status != http.StatusCreated {
+		t.Fatalf("POST: HTTP %d %s", made.status, made.raw)
+	}
+	v := made.view(t)
+	var cards, personal int
+	for _, conv := range w.conn.Conversations() {
+		switch {
+		case strings.HasPrefix(conv, approvers):
+			cards++
+		case strings.HasPrefix(conv, "a:"):
+			personal++
+		}
+	}
+	if cards != 1 || personal != 0 {
+		t.Fatalf("%d approval threads and %d personal chats, want 1 and 0", cards, personal)
+	}
+	if got := w.get(token, v.ID); got.status != http.StatusOK || got.view(t).State != access.RequestPending {
+		t.Fatalf("GET: HTTP %d %s", got.status, got.raw)
+	}
 }
 
 // tokenClaim reads a string claim of a JWT without checking it.
