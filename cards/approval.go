@@ -40,6 +40,9 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		heading("Access request"),
 		rich(bold(oneLine(req.Requester.Name, maxLine)), run(" asks for temporary access to "), bold(oneLine(profileName, maxLine))),
 	)
+	if !req.Client.IsZero() {
+		c.Body = append(c.Body, viaAPI(req))
+	}
 	if profile.Description != "" {
 		c.Body = append(c.Body, subtle(oneLine(profile.Description, maxLine)))
 	}

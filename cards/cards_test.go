@@ -231,6 +231,9 @@ func goldenCards() map[string]Card {
 	for name, card := range pendingGoldens() {
 		all[name] = card
 	}
+	for name, card := range apiGoldens() {
+		all[name] = card
+	}
 	return all
 }
 

@@ -39,6 +39,8 @@ type Config struct {
 	// deployment (the messaging endpoint's host), for links the bot hands
 	// out (audit downloads).
 	PublicURL string `yaml:"public_url"`
+	// API configures the requests API for pipelines and tools.
+	API APIConfig `yaml:"api"`
 }
 
 // AuditConfig configures the audit log: its signed checkpoints, retention,
@@ -268,10 +270,10 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Revoke.Lease, time.Minute)
 	defDur(&c.Drift.Interval, 15*time.Minute)
 	if len(c.Audit.Feed.Audiences) > 0 && len(c.Audit.Feed.Issuers) == 0 {
-		c.Audit.Feed.Issuers = []string{strings.TrimRight(c.Cloud.AuthorityHost, "/") + "/" + c.TenantID + "/v2.0"}
-		if !c.Cloud.CustomAuthority() {
-			c.Audit.Feed.Issuers = append(c.Audit.Feed.Issuers, "https://sts.windows.net/"+c.TenantID+"/")
-		}
+		c.Audit.Feed.Issuers = c.defaultIssuers()
+	}
+	if len(c.API.Audiences) > 0 && len(c.API.Issuers) == 0 {
+		c.API.Issuers = c.defaultIssuers()
 	}
 	defDur(&c.Audit.CheckpointInterval, time.Hour)
 }
@@ -336,6 +338,7 @@ func (c *Config) validate() error {
 			bad(fmt.Sprintf("audit.feed.issuers[%d]", i), "want an https issuer URL of tenant %s, got %q", c.TenantID, iss)
 		}
 	}
+	c.validateAPI(bad)
 	if c.Revoke.MaxAttempts < 1 {
 		bad("revoke.max_attempts", "must be at least 1")
 	}
