@@ -67,6 +67,9 @@ type token struct {
 // trimPunct is the punctuation taken off both ends of a word.
 const trimPunct = `.,;:!?()[]{}"'“”‘’`
 
+// core is the word as typed without the punctuation around it.
+func (t token) core() string { return strings.Trim(t.raw, trimPunct) }
+
 func tokenize(text string) []token {
 	fields := strings.Fields(cleanText(text))
 	out := make([]token, 0, len(fields))
@@ -81,6 +84,12 @@ func tokenize(text string) []token {
 func parsePlain(text string, profiles []access.Profile) plainRequest {
 	p := &plainParse{toks: tokenize(text), profiles: profiles}
 	p.used = make([]bool, len(p.toks))
+	p.ticketLike = make([]bool, len(p.toks))
+	for i, t := range p.toks {
+		for _, pr := range profiles {
+			p.ticketLike[i] = p.ticketLike[i] || (!p.isName(t.word) && ticketWord(t.core(), pr.TicketPattern))
+		}
+	}
 	return p.parse()
 }
 
@@ -89,6 +98,8 @@ type plainParse struct {
 	used     []bool // words already read as part of something
 	profiles []access.Profile
 	spans    []profileSpan // where profiles were matched
+	// ticketLike marks the words that may be a ticket of some profile.
+	ticketLike []bool
 }
 
 func (p *plainParse) w(i int) string {
@@ -103,6 +114,11 @@ func (p *plainParse) parse() plainRequest {
 	r.Severity = p.severity()
 	durations := p.durations()
 	strong, fuzzy, partial := p.profileMatches()
+	if len(strong)+len(fuzzy) == 0 && len(durations) == 0 {
+		// No profile and no duration, or only part of a name ("is prod
+		// down?"): no request.
+		return plainRequest{Outcome: plainNotRequest, Severity: r.Severity}
+	}
 
 	var questions []string
 	var chosen *access.Profile
@@ -128,15 +144,8 @@ func (p *plainParse) parse() plainRequest {
 		r.Profile = chosen.Name
 	}
 	p.takeProfile(levelOf(len(strong), len(fuzzy), len(partial)))
-	if chosen == nil && r.Profile == "" && len(r.Candidates) == 0 {
-		if len(durations) == 0 {
-			return plainRequest{Outcome: plainNotRequest, Severity: r.Severity}
-		}
+	if r.Profile == "" && len(r.Candidates) == 0 {
 		questions = append(questions, "Which profile do you need?")
-	}
-	if len(strong) == 0 && len(fuzzy) == 0 && len(partial) > 0 && len(durations) == 0 {
-		// A partial name alone ("is prod down?") is no request.
-		return plainRequest{Outcome: plainNotRequest, Severity: r.Severity}
 	}
 
 	switch len(durations) {
@@ -196,17 +205,17 @@ func orList(xs []string) string {
 	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
 }
 
-// isTicketLike reports whether the word at i matches any profile's ticket
-// pattern: such a word is never read as a profile, a duration or a
+// isTicketLike reports whether the word at i may be a ticket of some
+// profile (see ticketWord): such a word is never read as a profile or a
 // severity.
-func (p *plainParse) isTicketLike(i int) bool {
-	core := strings.Trim(p.toks[i].raw, trimPunct)
-	for _, pr := range p.profiles {
-		if pr.TicketPattern != nil && pr.TicketPattern.MatchString(core) {
-			return true
-		}
-	}
-	return false
+func (p *plainParse) isTicketLike(i int) bool { return p.ticketLike[i] }
+
+// ticketWord reports whether a word (as typed, without the punctuation
+// around it) may be a ticket matching pattern: it matches, and it has a
+// digit, as every ticket reference has, so that a loose pattern does not
+// make ordinary words tickets.
+func ticketWord(core string, pattern *regexp.Regexp) bool {
+	return pattern != nil && strings.ContainsAny(core, "0123456789") && pattern.MatchString(core)
 }
 
 var (
@@ -284,13 +293,27 @@ var durationFiller = map[string]bool{"for": true, "the": true, "next": true, "ab
 // distinct values are returned in order of appearance.
 func (p *plainParse) durations() []time.Duration {
 	var out []time.Duration
+	add := func(d time.Duration) {
+		for _, o := range out {
+			if o == d {
+				return
+			}
+		}
+		out = append(out, d)
+	}
 	for i := 0; i < len(p.toks); i++ {
-		if p.w(i) == "" || p.isTicketLike(i) {
+		if p.w(i) == "" {
 			continue
 		}
-		d, n := p.durationAt(i)
+		d, unit, n := p.durationAt(i)
 		if n == 0 {
 			continue
+		}
+		// "30 or 45 minutes", "an hour or two": two durations.
+		var alt time.Duration
+		if q, ok := quantity(p.w(i - 2)); ok && p.w(i-1) == "or" {
+			alt = time.Duration(q * float64(unit))
+			p.used[i-2], p.used[i-1] = true, true
 		}
 		for k := i; k < i+n; k++ {
 			p.used[k] = true
@@ -298,14 +321,17 @@ func (p *plainParse) durations() []time.Duration {
 		for j := i - 1; j >= 0 && durationFiller[p.w(j)]; j-- {
 			p.used[j] = true
 		}
+		if alt > 0 {
+			add(alt.Round(time.Minute)) // the first of the two
+		}
+		add(d)
+		if q, ok := quantity(p.w(i + n + 1)); ok && p.w(i+n) == "or" {
+			if _, _, more := p.durationAt(i + n + 1); more == 0 {
+				add(time.Duration(q * float64(unit)).Round(time.Minute))
+				p.used[i+n], p.used[i+n+1] = true, true
+			}
+		}
 		i += n - 1
-		seen := false
-		for _, o := range out {
-			seen = seen || o == d
-		}
-		if !seen {
-			out = append(out, d)
-		}
 	}
 	return out
 }
@@ -313,11 +339,12 @@ func (p *plainParse) durations() []time.Duration {
 // durationAt reads a duration starting at word i: one part ("2 hours", "an
 // hour and a half", "1h30m") and maybe a second in smaller units ("2 hours
 // and 30 minutes", "1h 30m"). It returns the duration, rounded to the
-// minute, and the number of words read (0: none).
-func (p *plainParse) durationAt(i int) (time.Duration, int) {
+// minute, the unit of its first part and the number of words read (0:
+// none).
+func (p *plainParse) durationAt(i int) (time.Duration, time.Duration, int) {
 	d, unit, n := p.durationPart(i)
 	if n == 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	j := i + n
 	k := j
@@ -330,9 +357,22 @@ func (p *plainParse) durationAt(i int) (time.Duration, int) {
 	}
 	d = d.Round(time.Minute)
 	if d <= 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
-	return d, j - i
+	return d, unit, j - i
+}
+
+// quantity reads a number in digits (90, 1.5, 1,5) or in words (an, two,
+// twelve).
+func quantity(w string) (float64, bool) {
+	if q, ok := numberWords[w]; ok {
+		return q, true
+	}
+	if !number.MatchString(w) {
+		return 0, false
+	}
+	q, err := strconv.ParseFloat(strings.Replace(w, ",", ".", 1), 64)
+	return q, err == nil
 }
 
 // durationPart reads one number and unit at word i. It returns the
@@ -375,11 +415,7 @@ func (p *plainParse) durationPart(i int) (time.Duration, time.Duration, int) {
 			return d, u, 1
 		}
 	}
-	q, ok := numberWords[w]
-	if !ok && number.MatchString(w) {
-		q, _ = strconv.ParseFloat(strings.Replace(w, ",", ".", 1), 64)
-		ok = true
-	}
+	q, ok := quantity(w)
 	if !ok {
 		return 0, 0, 0
 	}
@@ -525,12 +561,19 @@ func matchLevel(words []string, key, nm string, common bool) int {
 		return matchStrong
 	case common:
 		return 0
-	case len(words) <= 2 && len(key) >= 4 && editDistance(key, nk) <= maxTypos(len(nk)):
+	case len(words) <= 2 && len(key) >= 4 && abs(len(key)-len(nk)) <= maxTypos(len(nk)) && editDistance(key, nk) <= maxTypos(len(nk)):
 		return matchFuzzy
 	case len(words) == 1 && strings.Contains(nm, "-") && strings.HasPrefix(nm, words[0]+"-") && len(nameKey(words[0])) >= 2:
 		return matchPartial
 	}
 	return 0
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // takeProfile takes the words that named the profiles at level (and the
@@ -595,9 +638,9 @@ func (p *plainParse) ticket(r *plainRequest, chosen *access.Profile) []string {
 		if p.used[i] {
 			continue
 		}
-		core := strings.Trim(t.raw, trimPunct)
+		core := t.core()
 		switch {
-		case chosen != nil && chosen.TicketPattern != nil && chosen.TicketPattern.MatchString(core):
+		case chosen != nil && ticketWord(core, chosen.TicketPattern):
 			mine = appendNew(mine, core)
 		case p.isTicketLike(i):
 			other = appendNew(other, core)
@@ -718,6 +761,9 @@ func wordsAre(ts []token, ws []string) bool {
 // when the message is no request at all.
 func (b *Bot) plainRequest(ctx context.Context, act *schema.Activity, text string) bool {
 	r := parsePlain(text, b.cfg.Service.Profiles())
+	if r.Outcome != plainNotRequest {
+		b.log.Debug("request in plain words", "profile", r.Profile, "confident", r.Outcome == plainConfident, "severity", r.Severity)
+	}
 	switch r.Outcome {
 	case plainNotRequest:
 		return false

@@ -3,6 +3,7 @@ package bot
 import (
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,10 @@ func TestParsePlain(t *testing.T) {
 		{"prod-db for 1h INC-1 and INC-2 slow", form("prod-db", h, "", "slow", "Which ticket: INC-1 or INC-2?")},
 		{"prod-db 2h INC-20", form("prod-db", 2*h, "INC-20", "", "Why do you need it?")},
 		{"prod-db please", form("prod-db", 0, "", "", "How long do you need it (for example 2h or 90 minutes)? prod-db needs a ticket (format ^INC-[0-9]+$). Why do you need it?")},
+		{"staging for an hour or two, testing", form("staging", 0, "", "testing", "How long: 1h or 2h?")},
+		{"staging for 30 or 45 minutes testing", form("staging", 0, "", "testing", "How long: 30m or 45m?")},
+		{"prod-db 2-3 hours INC-1 slow", form("prod-db", 0, "INC-1", "2-3 hours slow", "How long do you need it (for example 2h or 90 minutes)?")},
+		{"prod-db until 5pm INC-1 slow", form("prod-db", 0, "INC-1", "until 5pm slow", "How long do you need it (for example 2h or 90 minutes)?")},
 		{"for 45 minutes INC-3 because checkout is slow", form("", 45*m, "INC-3", "checkout is slow", "Which profile do you need?")},
 
 		// Not a request: the answer stays "I don't know" (or help).
@@ -115,5 +120,39 @@ func TestEditDistance(t *testing.T) {
 		if got := editDistance(c.a, c.b); got != c.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
 		}
+	}
+}
+
+func TestParsePlainLooseTicketPattern(t *testing.T) {
+	// A pattern that any word matches: only a word with a digit is a ticket.
+	ops := []access.Profile{{Name: "ops", MaxDuration: 4 * time.Hour, RequireTicket: true, TicketPattern: regexp.MustCompile(`.+`)}}
+	want := plainRequest{Outcome: plainConfident, Profile: "ops", Duration: 2 * time.Hour, Ticket: "INC-1", Justification: "restart the queue"}
+	if got := parsePlain("ops for 2 hours INC-1 restart the queue", ops); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func TestParsePlainLongMessage(t *testing.T) {
+	text := "I need prod-db for 2 hours for INC-1, " + strings.Repeat("checkout is slow again ", 5000)
+	begin := time.Now()
+	got := parsePlain(text, plainProfiles())
+	if got.Outcome != plainConfident || got.Profile != "prod-db" || len(got.Justification) < 100000 {
+		t.Fatalf("got %v %q and %d characters of justification", got.Outcome, got.Profile, len(got.Justification))
+	}
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Fatalf("parsing 20,000 words took %v", d)
+	}
+}
+
+func TestParsePlainPartialNameIsAskedAbout(t *testing.T) {
+	// "prod" is the start of one profile's name only: still not enough
+	// to choose it without asking.
+	one := plainProfiles()[:1]
+	want := plainRequest{Outcome: plainUncertain, Profile: "prod-db", Duration: time.Hour, Ticket: "INC-1", Justification: "slow", Question: "Did you mean prod-db?"}
+	if got := parsePlain("prod for 1h INC-1 slow", one); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	if got := parsePlain("is prod down?", one); got.Outcome != plainNotRequest {
+		t.Fatalf("a partial name without a duration: %+v", got)
 	}
 }
