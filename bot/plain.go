@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
@@ -59,7 +60,8 @@ type plainRequest struct {
 }
 
 // token is a word of the message: as typed (raw) and lower-cased without
-// the punctuation around it (word).
+// the punctuation around it (word; "" for a dash or other punctuation
+// alone).
 type token struct {
 	raw, word string
 }
@@ -74,7 +76,11 @@ func tokenize(text string) []token {
 	fields := strings.Fields(cleanText(text))
 	out := make([]token, 0, len(fields))
 	for _, f := range fields {
-		out = append(out, token{raw: f, word: strings.ToLower(strings.Trim(f, trimPunct))})
+		t := token{raw: f}
+		if strings.IndexFunc(f, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0 {
+			t.word = strings.ToLower(strings.Trim(f, trimPunct))
+		}
+		out = append(out, t)
 	}
 	return out
 }
@@ -280,8 +286,9 @@ var (
 	compactDuration = regexp.MustCompile(`^([0-9]+(?:[.,][0-9]+)?)-?(h|hr|hrs|hour|hours|m|min|mins|minute|minutes|day|days)$`)
 	// hoursAndMinutes is 2h30 (minutes without their unit).
 	hoursAndMinutes = regexp.MustCompile(`^([0-9]+)h([0-9]{1,2})$`)
-	// goDuration is Go's duration syntax in hours, minutes and seconds.
-	goDuration = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(h|m|s))+$`)
+	// goDuration is Go's duration syntax in hours and minutes: seconds
+	// (a latency of 45s) are no access duration.
+	goDuration = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(h|m))+$`)
 	number     = regexp.MustCompile(`^[0-9]+(?:[.,][0-9]+)?$`)
 )
 
@@ -703,7 +710,7 @@ var (
 		{"i", "need"}, {"i", "want"}, {"i'd", "like"}, {"i’d", "like"}, {"id", "like"}, {"i", "would", "like"},
 		{"can", "i", "get"}, {"can", "i", "have"}, {"could", "i", "get"}, {"could", "i", "have"}, {"may", "i", "have"},
 		{"can", "you", "give", "me"}, {"could", "you", "give", "me"}, {"can", "you", "grant", "me"},
-		{"give", "me"}, {"grant", "me"}, {"get", "me"}, {"need"}, {"want"}, {"requesting"},
+		{"give", "me"}, {"grant", "me"}, {"get", "me"}, {"need"}, {"want"}, {"request"}, {"requesting"},
 		{"access"}, {"to"}, {"for"}, {"on"}, {"me"}, {"because"}, {"since"}, {"as"}, {"so"}, {"and"}, {"or"},
 	}
 	politeness  = map[string]bool{"please": true, "pls": true, "plz": true, "kindly": true, "thanks": true, "thx": true}
@@ -715,8 +722,8 @@ var (
 func (p *plainParse) justification() string {
 	var left []token
 	for i, t := range p.toks {
-		if p.used[i] || politeness[t.word] {
-			continue
+		if p.used[i] || politeness[t.word] || t.word == "" {
+			continue // read already, politeness, or a lone dash
 		}
 		if t.word == "thank" && i+1 < len(p.toks) && p.toks[i+1].word == "you" {
 			p.used[i+1] = true
@@ -726,9 +733,6 @@ func (p *plainParse) justification() string {
 	}
 	for again := true; again; {
 		again = false
-		for len(left) > 0 && left[0].word == "" { // a lone comma or dash
-			left, again = left[1:], true
-		}
 		for _, f := range leadFiller {
 			if len(left) >= len(f) && wordsAre(left[:len(f)], f) {
 				left, again = left[len(f):], true
@@ -736,7 +740,7 @@ func (p *plainParse) justification() string {
 			}
 		}
 	}
-	for len(left) > 0 && (left[len(left)-1].word == "" || trailFiller[left[len(left)-1].word]) {
+	for len(left) > 0 && trailFiller[left[len(left)-1].word] {
 		left = left[:len(left)-1]
 	}
 	raws := make([]string, len(left))

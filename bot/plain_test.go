@@ -65,6 +65,8 @@ func TestParsePlain(t *testing.T) {
 		{"prod-db 2 hours and 30 minutes INC-11 slow", ok("prod-db", 2*h+30*m, "INC-11", "slow", "")},
 		{"prod-db 1h 30m INC-12 slow", ok("prod-db", 90*m, "INC-12", "slow", "")},
 		{"prod-db 90 mins INC-13 slow", ok("prod-db", 90*m, "INC-13", "slow", "")},
+		{"prod-db for 2 hours, INC-4711. Checkout p95 is 45s", ok("prod-db", 2*h, "INC-4711", "Checkout p95 is 45s", "")},
+		{"Could I please get access to prod-db for the next 2 hours? Working on INC-4711 — checkout is slow.", ok("prod-db", 2*h, "INC-4711", "Working on checkout is slow.", "")},
 		{"prod-db for 2hrs ticket INC-18 thanks, checkout slow", ok("prod-db", 2*h, "INC-18", "checkout slow", "")},
 		{"please prod-db for the next 45 minutes for INC-19 the cache is cold", ok("prod-db", 45*m, "INC-19", "the cache is cold", "")},
 		{"hey, I need prod-db for 2 hours to check why 2 approvers were paged INC-20", ok("prod-db", 2*h, "INC-20", "check why 2 approvers were paged", "")},
