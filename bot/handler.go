@@ -279,7 +279,7 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 		return
 	}
 	cmd, err := parseCommand(act.Text, b.isTicket)
-	if cmd.Plain != "" && b.plainRequest(ctx, act, cmd.Plain) {
+	if cmd.Plain != "" && b.answerPlain(ctx, act, cmd.Plain) {
 		return
 	}
 	if err != nil {

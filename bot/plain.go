@@ -759,11 +759,11 @@ func wordsAre(ts []token, ws []string) bool {
 	return true
 }
 
-// plainRequest answers a message in plain words: a confident reading is
+// answerPlain answers a message in plain words: a confident reading is
 // submitted like the one-liner; an uncertain one gets the request form,
 // pre-filled, with what to answer, and creates nothing. It reports false
 // when the message is no request at all.
-func (b *Bot) plainRequest(ctx context.Context, act *schema.Activity, text string) bool {
+func (b *Bot) answerPlain(ctx context.Context, act *schema.Activity, text string) bool {
 	r := parsePlain(text, b.cfg.Service.Profiles())
 	if r.Outcome != plainNotRequest {
 		b.log.Debug("request in plain words", "profile", r.Profile, "confident", r.Outcome == plainConfident, "severity", r.Severity)
