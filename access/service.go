@@ -125,6 +125,9 @@ func New(cfg Config) (*Service, error) {
 		s.profiles[p.Name] = p
 		s.order = append(s.order, p.Name)
 	}
+	if err := CheckNames(cfg.Profiles); err != nil {
+		return nil, fmt.Errorf("access service: %w", err)
+	}
 	return s, nil
 }
 

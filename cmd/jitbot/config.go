@@ -142,7 +142,10 @@ func (c CloudConfig) CustomAuthority() bool {
 
 // ProfileSpec is one profile as written in the file.
 type ProfileSpec struct {
-	Name          string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// Aliases are other names for the profile in plain-language requests;
+	// written like names, unique across every profile's name and aliases.
+	Aliases       []string `yaml:"aliases"`
 	Description   string   `yaml:"description"`
 	GroupID       string   `yaml:"group_id"`
 	MinDuration   Duration `yaml:"min_duration"`
@@ -363,16 +366,36 @@ func (c *Config) validate() error {
 	if c.Revoke.BackoffMax < c.Revoke.Backoff {
 		bad("revoke.backoff_max", "must not be below revoke.backoff")
 	}
-	seen := map[string]bool{}
+	profileKey := func(i int) string {
+		if n := c.Profiles[i].Name; n != "" {
+			return fmt.Sprintf("profiles[%d] (%s)", i, n)
+		}
+		return fmt.Sprintf("profiles[%d]", i)
+	}
+	// owner maps each name, then each alias, to the key of the first
+	// profile that has it: a word names one profile only.
+	owner := map[string]string{}
 	for i, p := range c.Profiles {
-		key := fmt.Sprintf("profiles[%d]", i)
-		if p.Name != "" {
-			key = fmt.Sprintf("profiles[%d] (%s)", i, p.Name)
+		if _, taken := owner[p.Name]; taken {
+			bad(profileKey(i)+".name", "defined twice")
+		} else if p.Name != "" {
+			owner[p.Name] = profileKey(i)
 		}
-		if seen[p.Name] {
-			bad(key+".name", "defined twice")
+	}
+	for i, p := range c.Profiles {
+		key := profileKey(i)
+		for j, a := range p.Aliases {
+			akey := fmt.Sprintf("%s.aliases[%d]", key, j)
+			if !access.IsProfileName(a) {
+				bad(akey, "%q: use lower-case letters, digits and dashes, like a profile name", a)
+				continue
+			}
+			if o, taken := owner[a]; taken {
+				bad(akey, "%q is already a name or alias of %s", a, o)
+				continue
+			}
+			owner[a] = key
 		}
-		seen[p.Name] = true
 		if p.GroupID != "" && !access.IsObjectID(p.GroupID) {
 			bad(key+".group_id", "want a group object id (a GUID), got %q", p.GroupID)
 		}
@@ -392,6 +415,7 @@ func (c *Config) validate() error {
 			bad(key, "%v", err)
 			continue
 		}
+		ap.Aliases = nil // checked above, each under its own key
 		if err := ap.Validate(); err != nil {
 			bad(key, "%v", err)
 		}
@@ -402,7 +426,7 @@ func (c *Config) validate() error {
 // Profile converts the file's form into the domain's.
 func (p ProfileSpec) Profile() (access.Profile, error) {
 	ap := access.Profile{
-		Name: p.Name, Description: p.Description, GroupID: p.GroupID,
+		Name: p.Name, Aliases: p.Aliases, Description: p.Description, GroupID: p.GroupID,
 		MinDuration: time.Duration(p.MinDuration), MaxDuration: time.Duration(p.MaxDuration),
 		RequireTicket: p.RequireTicket, RequesterGroups: p.Requesters.Groups,
 		ApproverGroups: p.Approvers.Groups, ApproverChannelID: p.Approvers.ChannelID,
