@@ -134,7 +134,10 @@ func (p *plainParse) parse() plainRequest {
 	case len(strong) > 1:
 		r.Candidates = strong
 	case len(fuzzy) == 1:
-		chosen = p.profile(fuzzy[0])
+		// A name with a typo may be an ordinary word ("staying" for
+		// staging): asked about, never chosen silently.
+		r.Profile = fuzzy[0]
+		questions = append(questions, fmt.Sprintf("Did you mean %s?", fuzzy[0]))
 	case len(fuzzy) > 1:
 		r.Candidates = fuzzy
 	case len(partial) == 1:
