@@ -213,12 +213,17 @@ func (w *world) postWith(act map[string]any, authHeader string) (int, map[string
 	return resp.StatusCode, out
 }
 
-// texts returns every text and card text the bot sent to a conversation.
+// texts returns every text, summary (what a notification shows) and card
+// the bot sent to a conversation.
 func (w *world) texts(conversationID string) string {
 	var b strings.Builder
 	for _, a := range w.conn.Activities(conversationID) {
 		b.WriteString(a.Text())
 		b.WriteString(" ")
+		if s, _ := a.Fields()["summary"].(string); s != "" {
+			b.WriteString(s)
+			b.WriteString(" ")
+		}
 		if c := a.Card(); c != nil {
 			raw, _ := json.Marshal(c)
 			b.Write(raw)

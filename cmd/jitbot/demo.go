@@ -144,8 +144,15 @@ type assembly struct {
 }
 
 func assemble(a assembly) (runtimeParts, error) {
+	// Display names on the cards come from the directory when it can tell
+	// them (Microsoft Graph; the demo's simulated directory cannot).
+	var names *bot.Names
+	if lookup, ok := a.dir.(bot.NameLookup); ok {
+		names = bot.NewNames(lookup, bot.NamesOptions{Logger: a.logger})
+	}
 	notifier := &bot.Notifier{
 		Connector: a.conn, TenantID: a.tenantID, BotID: a.botID, BotName: "jitbot", ServiceURL: a.serviceURL,
+		Names: names,
 	}
 	cfg := access.Config{
 		TenantID: a.tenantID, Profiles: a.profiles, Store: a.store, Directory: a.dir,
@@ -159,7 +166,7 @@ func assemble(a assembly) (runtimeParts, error) {
 		return runtimeParts{}, fmt.Errorf("configure access service: %w", err)
 	}
 	notifier.Profile = svc.Profile
-	bc := bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger}
+	bc := bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger, Names: names}
 	var download http.Handler
 	if a.links != nil {
 		bc.Links, bc.PublicURL = a.links, a.publicURL
