@@ -37,7 +37,9 @@ func noticeCases() map[string]struct {
 	notice access.Notice
 	title  string
 } {
-	n := func(k access.NoticeKind) access.Notice { return access.Notice{Kind: k, Text: "plain text of " + string(k)} }
+	n := func(k access.NoticeKind) access.Notice {
+		return access.Notice{Kind: k, Text: "plain text of " + string(k)}
+	}
 	ended := func(m access.MembershipOutcome) access.Notice {
 		x := n(access.NoticeRevoked)
 		x.Membership = m
