@@ -224,7 +224,7 @@ func (w *world) texts(conversationID string) string {
 	for _, a := range w.conn.Activities(conversationID) {
 		b.WriteString(a.Text())
 		b.WriteString(" ")
-		if s, _ := a.Fields()["summary"].(string); s != "" {
+		if s := a.Summary(); s != "" {
 			b.WriteString(s)
 			b.WriteString(" ")
 		}
