@@ -16,6 +16,7 @@ import (
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
 )
@@ -142,6 +143,10 @@ type assembly struct {
 	links     *audit.LinkSigner
 	publicURL string
 }
+
+// Microsoft Graph tells the cards display names (serve); the demo's
+// simulated directory does not.
+var _ bot.NameLookup = (*graph.Directory)(nil)
 
 func assemble(a assembly) (runtimeParts, error) {
 	// Display names on the cards come from the directory when it can tell
