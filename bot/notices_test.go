@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/cards"
 	"github.com/jitbot/jitbot/graph/graphtest"
 )
@@ -218,6 +219,15 @@ func TestStatusCardCancel(t *testing.T) {
 	}
 	if len(w.conn.Requests()) != sentBefore || len(w.graph.Calls()) != graphBefore {
 		t.Errorf("eve's click sent %d connector and %d Graph requests", len(w.conn.Requests())-sentBefore, len(w.graph.Calls())-graphBefore)
+	}
+
+	// The same click outside the personal chat does nothing.
+	code, resp = w.post(w.click(riley, cards.VerbCancel, req.ID, map[string]any{cards.DataFrom: cards.FromStatus}))
+	if code != http.StatusOK || resp["type"] != cards.MessageContentType || resp["value"] != bot.StatusElsewhere {
+		t.Fatalf("a status click in a channel: HTTP %d %v", code, resp)
+	}
+	if got, _ := w.db.GetRequest(context.Background(), req.ID); got.State != access.RequestPending {
+		t.Fatalf("a status click in a channel changed the request: %s", got.State)
 	}
 
 	// Riley's click cancels and answers with the new status.

@@ -36,6 +36,10 @@ func (n *Notifier) RemindApprovers(ctx context.Context, req *access.Request, num
 // command whose answer is for the sender alone.
 const SentPrivately = "I sent it to you in a private chat."
 
+// StatusElsewhere answers a click on a status card's button outside the
+// personal chat, which does nothing.
+const StatusElsewhere = "Your status and its buttons work in your personal chat with me: send `status` there."
+
 // parseCancel reads `cancel [<request id>]`.
 func parseCancel(args []string) (Command, error) {
 	return parseRequestID(commandCancel, args, "to name one")
@@ -142,8 +146,13 @@ func (b *Bot) statusCard(ctx context.Context, tenant string, user access.Person,
 // statusClick handles Cancel and I'm done on the status card: the card is
 // replaced by the clicker's status as it now stands, with a line saying
 // what the click did, or why it did nothing (a refusal changes nothing;
-// someone else's click shows nothing of the request).
+// someone else's click shows nothing of the request). The status card is
+// only ever sent to a personal chat: a click from anywhere else does
+// nothing, so that no one's status is shown where others read along.
 func (b *Bot) statusClick(ctx context.Context, act *schema.Activity, verb, requestID string) cards.Response {
+	if requesterChat(act).ConversationID == "" {
+		return cards.MessageResponse(StatusElsewhere)
+	}
 	tenant, who := tenantOf(act), personOf(act)
 	var opts cards.StatusOptions
 	var err error
