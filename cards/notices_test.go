@@ -75,8 +75,12 @@ func noticeGoldens() map[string]Card {
 	drift := driftUnnamedFixture()
 	names := namedGroups()
 	names.Set(drift.User.ObjectID, "Dana Drift")
-	names.Set(drift.GroupID, "Payments admins")
 	out["alert_drift_named"] = Alert(drift, names)
+	irrevocable := irrevocableFixture()
+	out["alert_irrevocable_named"] = Alert(irrevocable, names)
+	reqs := []access.Request{*activeRequest(), *pendingRequest()}
+	reqs[1].ID = "req-0004"
+	out["status_named_note"] = Status(reqs, namedGroups(), StatusOptions{Note: "Your request for prod-db (2h) is cancelled; nothing was granted."})
 	return out
 }
 
