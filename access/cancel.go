@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // CancelInput is a requester's Cancel: the button on their "request
@@ -113,7 +112,7 @@ func (s *Service) onlyPending(ctx context.Context, who Person) (*Request, error)
 		ErrNotFound, "You have no pending request to cancel.",
 		"You have %d pending requests; say which one to cancel with `cancel <request id>`:",
 		func(r *Request) string {
-			return fmt.Sprintf("`%s`: %s for %s, asked %s", r.ID, r.Profile, FormatDuration(r.Duration), r.CreatedAt.UTC().Format(time.RFC3339))
+			return fmt.Sprintf("`%s`: %s for %s, asked %s", r.ID, r.Profile, FormatDuration(r.Duration), FormatTime(r.CreatedAt))
 		})
 }
 

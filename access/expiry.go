@@ -163,7 +163,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		return false, s.ignoreStale(g, err)
 	}
 	if !remove {
-		s.afterRevoke(ctx, g, expired, endedNotice(g, false))
+		s.afterRevoke(ctx, g, expired, endedNotice(g, false), MembershipLeft)
 		return true, nil
 	}
 	s.cfg.Failpoint("revoke.after-intent")
@@ -188,7 +188,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
-	s.afterRevoke(ctx, g, expired, endedNotice(g, true))
+	s.afterRevoke(ctx, g, expired, endedNotice(g, true), MembershipRemoved)
 	if g.AlertActivityID != "" {
 		s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
 	}
@@ -283,14 +283,16 @@ func (s *Service) ignoreStale(g *Grant, err error) error {
 
 // afterRevoke tells the requester and the approval card that grant g
 // ended; expired says it ended by expiry, which asks for feedback (see
-// FeedbackAsked).
-func (s *Service) afterRevoke(ctx context.Context, g *Grant, expired bool, text string) {
+// FeedbackAsked); membership says what became of the group membership.
+func (s *Service) afterRevoke(ctx context.Context, g *Grant, expired bool, text string, membership MembershipOutcome) {
 	req, err := s.cfg.Store.GetRequest(ctx, g.RequestID)
 	if err != nil {
 		s.log.Warn("reload request after revoke", "request", g.RequestID, "err", err)
 		return
 	}
-	s.notify(ctx, req, NoticeRevoked, text)
+	if err := s.cfg.Notifier.NotifyRequester(ctx, req, Notice{Kind: NoticeRevoked, Text: text, Membership: membership}); err != nil {
+		s.log.Warn("notify requester", "request", req.ID, "notice", NoticeRevoked, "err", err)
+	}
 	s.updateCard(ctx, req)
 	if expired {
 		s.askFeedback(ctx, req)
@@ -325,7 +327,7 @@ func Retryable(g *Grant, now time.Time) *Refusal {
 	case g.State == GrantGranting:
 		return refuse(ErrNothingToRetry, "This grant's membership is still being added; there is no failed removal to retry.")
 	case g.State == GrantActive && g.DueAt.After(now):
-		return refuse(ErrNothingToRetry, "This grant's access is active until %s; there is no failed removal to retry.", g.ExpiresAt.UTC().Format(time.RFC3339))
+		return refuse(ErrNothingToRetry, "This grant's access is active until %s; there is no failed removal to retry.", FormatTime(g.ExpiresAt))
 	case g.State == GrantActive || g.State == GrantRevoking:
 		return refuse(ErrNothingToRetry, "This grant's removal is under way and has not failed; there is no failed removal to retry.")
 	case g.State == GrantFailed:
@@ -339,7 +341,7 @@ func endedText(g *Grant) string {
 	if g.RevokedAt.IsZero() {
 		return "revoked"
 	}
-	return "revoked at " + g.RevokedAt.UTC().Format(time.RFC3339)
+	return "revoked at " + FormatTime(g.RevokedAt)
 }
 
 // RetryNow is the security channel's "Retry now" on an irrevocable grant:

@@ -137,12 +137,12 @@ func TestRetryable(t *testing.T) {
 		{"active past due after a failed attempt", g(GrantActive, 1, at), nil, ""},
 		{"irrevocable under a claim that ended", claimedBy(g(GrantIrrevocable, 8, at), at), nil, ""},
 		{"irrevocable under a live claim", claimedBy(g(GrantIrrevocable, 8, at), at.Add(time.Second)), ErrStaleGrant, "being worked on right now"},
-		{"active, not due", g(GrantActive, 0, expires), ErrNothingToRetry, "active until " + expires.Format(time.RFC3339)},
+		{"active, not due", g(GrantActive, 0, expires), ErrNothingToRetry, "active until " + FormatTime(expires)},
 		{"active, not due, with attempts", g(GrantActive, 1, at.Add(time.Minute)), ErrNothingToRetry, "active until"},
 		{"active, due, no failed attempt", g(GrantActive, 0, at), ErrNothingToRetry, "has not failed"},
 		{"revoking, no failed attempt", g(GrantRevoking, 0, at), ErrNothingToRetry, "has not failed"},
 		{"granting", g(GrantGranting, 0, expires), ErrNothingToRetry, "still being added"},
-		{"revoked", &Grant{State: GrantRevoked, RevokedAt: at}, ErrNothingToRetry, "already ended (revoked at " + at.Format(time.RFC3339)},
+		{"revoked", &Grant{State: GrantRevoked, RevokedAt: at}, ErrNothingToRetry, "already ended (revoked at " + FormatTime(at)},
 		{"failed", &Grant{State: GrantFailed}, ErrNothingToRetry, "could never be added"},
 	} {
 		r := Retryable(c.g, at)

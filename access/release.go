@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // Ending a grant early: its requester releases it ("I'm done"), or an
@@ -196,7 +195,7 @@ func (s *Service) singleActive(ctx context.Context, who Person) (*Request, error
 		ErrNotActive, "You have no active access to release. Send `status` to see your requests.",
 		"You have %d active grants; say which one you are done with:",
 		func(r *Request) string {
-			return fmt.Sprintf("%s until %s: `release %s`", r.Profile, r.Grant.ExpiresAt.UTC().Format(time.RFC3339), r.ID)
+			return fmt.Sprintf("%s until %s: `release %s`", r.Profile, FormatTime(r.Grant.ExpiresAt), r.ID)
 		})
 }
 

@@ -316,7 +316,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 	existing, err := s.cfg.Store.CreateRequest(ctx, req, ev)
 	if errors.Is(err, ErrDuplicate) {
 		r := refuse(ErrDuplicate, "You already have a pending request for %s (asked %s). Wait for an approver, or send `status` to see it.",
-			p.Name, existing.CreatedAt.UTC().Format(time.RFC3339))
+			p.Name, FormatTime(existing.CreatedAt))
 		r.Request = existing
 		return nil, r
 	}
@@ -508,7 +508,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		return updated, nil
 	}
 	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was approved by %s. Access until %s.",
-		req.Profile, Escape(in.Approver.Name), grant.ExpiresAt.Format(time.RFC3339)))
+		req.Profile, Escape(in.Approver.Name), FormatTime(grant.ExpiresAt)))
 	g := updated.Grant
 	if g == nil {
 		return nil, fmt.Errorf("approved request %s has no grant", req.ID)
@@ -670,9 +670,9 @@ func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 func grantedText(g *Grant) string {
 	if g.PreExisting {
 		return fmt.Sprintf("You already were a member of the group for %s; that membership pre-existed and will be left in place when this grant ends at %s.",
-			g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339))
+			g.Profile, FormatTime(g.ExpiresAt))
 	}
-	return fmt.Sprintf("Access granted: you are in the group for %s until %s.", g.Profile, g.ExpiresAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("Access granted: you are in the group for %s until %s.", g.Profile, FormatTime(g.ExpiresAt))
 }
 
 // Status returns the user's open requests and active grants.
@@ -721,6 +721,14 @@ func (s *Service) updateCard(ctx context.Context, req *Request) {
 	if err := s.cfg.Notifier.UpdateApprovalCard(ctx, req); err != nil {
 		s.log.Warn("update approval card", "request", req.ID, "err", err)
 	}
+}
+
+// FormatTime writes an instant for plain text a person reads without a
+// card (a notification, a message): the time of day and the date in UTC,
+// "14:30 UTC on 23 Nov 2026". Cards show times in the viewer's own zone
+// instead.
+func FormatTime(t time.Time) string {
+	return t.UTC().Format("15:04 UTC on 2 Jan 2006")
 }
 
 // FormatDuration writes a duration the way users type it: 2h, 1h30m, 45m.

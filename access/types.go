@@ -520,8 +520,31 @@ const (
 // Notice is one message to a requester.
 type Notice struct {
 	Kind NoticeKind
-	Text string // plain text, complete
+	// Text is the plain-text notice, complete: what a notification or a
+	// client without cards shows. Times in it are written with FormatTime,
+	// never as RFC 3339 stamps.
+	Text string
+	// Membership says, for NoticeRevoked, what became of the group
+	// membership when the grant ended (the request alone cannot tell:
+	// another grant may hold it by then).
+	Membership MembershipOutcome
 }
+
+// MembershipOutcome is what became of a group membership when its grant
+// ended.
+type MembershipOutcome string
+
+// The outcomes of a grant's end for its membership.
+const (
+	// MembershipRemoved: jitbot removed the member from the group.
+	MembershipRemoved MembershipOutcome = "removed"
+	// MembershipLeft: the membership was left in place: it pre-existed
+	// the grant, or another active grant still holds it.
+	MembershipLeft MembershipOutcome = "left"
+	// MembershipGone: the member had already left the group outside
+	// jitbot.
+	MembershipGone MembershipOutcome = "gone"
+)
 
 // Clock tells the time; tests inject a fake.
 type Clock interface {

@@ -70,6 +70,8 @@ type world struct {
 	botCfg  bot.Config
 	// client is the bot's Bot Connector client (tokens from the fake Entra ID).
 	client *connector.Client
+	// names is the cache of display names the notifier and the bot share.
+	names *bot.Names
 }
 
 func newWorld(t *testing.T) *world {
@@ -105,7 +107,9 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.client = client
-	notifier := &bot.Notifier{Connector: client, TenantID: tenantID, BotID: "28:" + appID, BotName: "jitbot", ServiceURL: w.conn.ServiceURL()}
+	// Display names from the fake Graph, cached on the world's clock.
+	w.names = bot.NewNames(dir, bot.NamesOptions{Now: w.clock.Now, Logger: logger})
+	notifier := &bot.Notifier{Connector: client, TenantID: tenantID, BotID: "28:" + appID, BotName: "jitbot", ServiceURL: w.conn.ServiceURL(), Names: w.names}
 	w.svcCfg = access.Config{
 		TenantID: tenantID, Store: db, Directory: dir, Notifier: notifier, Clock: w.clock, Logger: logger, NewID: uuid.NewString,
 		SecurityChannelID: securityChannel, MaxAttempts: 2, SecurityGroups: []string{approverGroup}, Owner: "replica-1",
@@ -120,7 +124,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.botCfg = bot.Config{Auth: validator, Connector: client, Logger: logger, ServiceHosts: testServiceHosts}
+	w.botCfg = bot.Config{Auth: validator, Connector: client, Logger: logger, ServiceHosts: testServiceHosts, Names: w.names}
 	w.reconfigure(nil)
 	w.server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.handler.Load().ServeHTTP(rw, r)
@@ -213,12 +217,17 @@ func (w *world) postWith(act map[string]any, authHeader string) (int, map[string
 	return resp.StatusCode, out
 }
 
-// texts returns every text and card text the bot sent to a conversation.
+// texts returns every text, summary (what a notification shows) and card
+// the bot sent to a conversation.
 func (w *world) texts(conversationID string) string {
 	var b strings.Builder
 	for _, a := range w.conn.Activities(conversationID) {
 		b.WriteString(a.Text())
 		b.WriteString(" ")
+		if s := a.Summary(); s != "" {
+			b.WriteString(s)
+			b.WriteString(" ")
+		}
 		if c := a.Card(); c != nil {
 			raw, _ := json.Marshal(c)
 			b.Write(raw)

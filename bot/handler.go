@@ -84,6 +84,9 @@ type Config struct {
 	// a report card has no Download CSV button.
 	Links     LinkSigner
 	PublicURL string
+	// Names gives the display names of groups and users on the cards; nil
+	// shows object ids.
+	Names *Names
 }
 
 // Bot handles the activities Teams posts to /api/messages.
@@ -296,12 +299,12 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 			b.replyPrivately(ctx, act, cards.Profiles(ps))
 		}
 	case commandStatus:
-		reqs, err := b.cfg.Service.Status(ctx, tenant, user)
+		card, err := b.statusCard(ctx, tenant, user, cards.StatusOptions{})
 		if err != nil {
 			b.reply(ctx, act, b.userError(err), nil)
 			return
 		}
-		b.replyPrivately(ctx, act, cards.Status(reqs))
+		b.replyPrivately(ctx, act, card)
 	case commandAudit:
 		b.auditReport(ctx, act, cmd)
 	case commandRelease:
@@ -337,7 +340,7 @@ func (b *Bot) submitLine(ctx context.Context, act *schema.Activity, cmd Command)
 		b.reply(ctx, act, SentPrivately, nil)
 		return
 	}
-	b.reply(ctx, act, "", ptr(cards.Submitted(req)))
+	b.reply(ctx, act, "", ptr(cards.Submitted(req, b.cfg.Names.forRequests(ctx, req))))
 }
 
 // auditReport answers `audit` with the report card, in the asker's
@@ -463,17 +466,17 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 			if errors.As(err, &r) && r.Request != nil && (errors.Is(err, access.ErrNotPending) || errors.Is(err, access.ErrNoLongerValid)) {
 				// A stale or repeated click, or a request closed as no longer
 				// valid: show the card as it stands.
-				return http.StatusOK, cards.InvokeResponse(b.approvalCard(r.Request))
+				return http.StatusOK, cards.InvokeResponse(b.approvalCard(ctx, r.Request))
 			}
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
-		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
+		return http.StatusOK, cards.InvokeResponse(b.approvalCard(ctx, req))
 	case cards.VerbRefresh:
 		req, err := b.cfg.Service.Request(ctx, tenantOf(act), str(cards.DataRequestID))
 		if err != nil {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
-		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
+		return http.StatusOK, cards.InvokeResponse(b.approvalCard(ctx, req))
 	case cards.VerbRetryRevoke, cards.VerbRefreshAlert:
 		var a access.Alert
 		var err error
@@ -485,7 +488,7 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		if err != nil {
 			return http.StatusOK, cards.MessageResponse(b.userError(err))
 		}
-		return http.StatusOK, cards.InvokeResponse(cards.Alert(a))
+		return http.StatusOK, cards.InvokeResponse(cards.Alert(a, b.cfg.Names.forAlert(ctx, a)))
 	case cards.VerbFeedback:
 		req, err := b.cfg.Service.Feedback(ctx, access.FeedbackInput{
 			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Who: personOf(act),
@@ -498,10 +501,16 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		return http.StatusOK, cards.InvokeResponse(cards.FeedbackRecorded(req))
 	case cards.VerbSubmitRequest:
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
-	case cards.VerbRelease, cards.VerbRevokeNow:
+	case cards.VerbRelease, cards.VerbCancel:
+		if str(cards.DataFrom) == cards.FromStatus {
+			return http.StatusOK, b.statusClick(ctx, act, v.Action.Verb, str(cards.DataRequestID))
+		}
+		if v.Action.Verb == cards.VerbCancel {
+			return b.cancelClick(ctx, act, str(cards.DataRequestID))
+		}
 		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
-	case cards.VerbCancel:
-		return b.cancelClick(ctx, act, str(cards.DataRequestID))
+	case cards.VerbRevokeNow:
+		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
 	default:
 		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %s.", access.Quote(v.Action.Verb)))
 	}
@@ -540,12 +549,12 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 		}
 		return again(b.userError(err))
 	}
-	return cards.Submitted(req)
+	return cards.Submitted(req, b.cfg.Names.forRequests(ctx, req))
 }
 
-func (b *Bot) approvalCard(req *access.Request) cards.Card {
+func (b *Bot) approvalCard(ctx context.Context, req *access.Request) cards.Card {
 	p, _ := b.cfg.Service.Profile(req.Profile)
-	return cards.Approval(req, p, cards.ApprovalOptions{})
+	return approvalCard(ctx, b.cfg.Names, req, p)
 }
 
 const helpText = `I grant temporary access to production systems, approved by your managers in Teams.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
@@ -46,7 +45,7 @@ func (b *Bot) releaseCommand(ctx context.Context, act *schema.Activity, cmd Comm
 		b.replyTextPrivately(ctx, act, b.userError(err))
 		return
 	}
-	b.replyPrivately(ctx, act, cards.Granted(req))
+	b.replyPrivately(ctx, act, cards.Granted(req, b.cfg.Names.forRequests(ctx, req)))
 }
 
 // endEarly handles I'm done (on the requester's access granted card) and
@@ -57,13 +56,13 @@ func (b *Bot) endEarly(ctx context.Context, act *schema.Activity, verb string, d
 		TenantID: tenantOf(act), RequestID: field(data, cards.DataRequestID), Who: personOf(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 	}
-	view := cards.Granted
+	view := func(req *access.Request) cards.Card { return cards.Granted(req, b.cfg.Names.forRequests(ctx, req)) }
 	var req *access.Request
 	var err error
 	if verb == cards.VerbRelease {
 		req, err = b.cfg.Service.Release(ctx, in)
 	} else {
-		view = b.approvalCard
+		view = func(req *access.Request) cards.Card { return b.approvalCard(ctx, req) }
 		in.Reason = field(data, cards.InputRevokeReason)
 		req, err = b.cfg.Service.RevokeNow(ctx, in)
 	}
@@ -76,14 +75,4 @@ func (b *Bot) endEarly(ctx context.Context, act *schema.Activity, verb string, d
 		return cards.MessageResponse(b.userError(err))
 	}
 	return cards.InvokeResponse(view(req))
-}
-
-// grantedActivity is the access granted notice: the card with the I'm done
-// button, the notice's text as its summary.
-func grantedActivity(req *access.Request, msg access.Notice) *schema.Activity {
-	summary := strings.TrimSpace(msg.Text)
-	if summary == "" {
-		summary = cards.GrantedSummary(req)
-	}
-	return cardNotice(summary, cards.Granted(req))
 }

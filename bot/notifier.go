@@ -33,6 +33,9 @@ type Notifier struct {
 	// ServiceURL is used for conversations the bot starts itself when no
 	// activity has told it a better one.
 	ServiceURL string
+	// Names gives the display names of groups and users on the cards; nil
+	// shows object ids.
+	Names *Names
 }
 
 var _ access.Notifier = (*Notifier)(nil)
@@ -44,9 +47,22 @@ func (n *Notifier) serviceURL(ref access.ConversationRef) string {
 	return n.ServiceURL
 }
 
-func (n *Notifier) approvalCard(req *access.Request) cards.Card {
+func (n *Notifier) approvalCard(ctx context.Context, req *access.Request) cards.Card {
 	p, _ := n.Profile(req.Profile)
-	return cards.Approval(req, p, cards.ApprovalOptions{})
+	return approvalCard(ctx, n.Names, req, p)
+}
+
+// approvalCard is the approval card of req with its group's display name.
+func approvalCard(ctx context.Context, names *Names, req *access.Request, p access.Profile) cards.Card {
+	groupID := req.GroupID
+	if groupID == "" {
+		groupID = p.GroupID
+	}
+	var opts cards.ApprovalOptions
+	if groupID != "" {
+		opts.GroupName = names.For(ctx, []string{groupID}, nil).Name(groupID)
+	}
+	return cards.Approval(req, p, opts)
 }
 
 // PostApprovalCard opens a new thread in the approvers' channel with the card.
@@ -55,7 +71,7 @@ func (n *Notifier) PostApprovalCard(ctx context.Context, req *access.Request, ch
 	first := &schema.Activity{
 		Type:        schema.Message,
 		Summary:     fmt.Sprintf("%s asks for %s", req.Requester.Name, req.Profile),
-		Attachments: []schema.Attachment{attachment(n.approvalCard(req))},
+		Attachments: []schema.Attachment{attachment(n.approvalCard(ctx, req))},
 	}
 	params := connector.ChannelThread(n.bot(), n.TenantID, channelID, first)
 	res, err := n.Connector.CreateConversation(ctx, svc, params)
@@ -71,7 +87,7 @@ func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) 
 	act := &schema.Activity{
 		Type:        schema.Message,
 		ID:          req.ApprovalActivityID,
-		Attachments: []schema.Attachment{attachment(n.approvalCard(req))},
+		Attachments: []schema.Attachment{attachment(n.approvalCard(ctx, req))},
 	}
 	if err := n.Connector.UpdateActivity(ctx, n.serviceURL(chat), chat.ConversationID, req.ApprovalActivityID, act); err != nil {
 		return fmt.Errorf("update approval card of %s: %w", req.ID, err)
@@ -80,22 +96,17 @@ func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) 
 }
 
 // NotifyRequester writes to the requester's personal chat, opening it first
-// when the request was made elsewhere. A feedback notice is sent as the
-// feedback card.
+// when the request was made elsewhere. Every notice is a card
+// (cards.NoticeCard, with the group's display name), the notice's plain
+// text its summary: what a notification and a client that shows no card
+// say.
 func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg access.Notice) error {
 	chat := req.RequesterChat
-	act := &schema.Activity{Type: schema.Message, Text: msg.Text}
-	switch {
-	case msg.Kind == access.NoticeFeedback:
-		// The feedback card carries the questions.
-		act = cardNotice(msg.Text, cards.Feedback(req))
-	case msg.Kind == access.NoticeGranted && req.Grant != nil:
-		act = grantedActivity(req, msg)
-	case msg.Kind == access.NoticeReceived:
-		// Asked outside the personal chat: the "request received" card,
-		// with its Cancel button, goes to the requester alone.
-		act = cardNotice(msg.Text, cards.Submitted(req))
+	summary := strings.TrimSpace(msg.Text)
+	if summary == "" && msg.Kind == access.NoticeGranted {
+		summary = cards.GrantedSummary(req)
 	}
+	act := cardNotice(summary, cards.NoticeCard(req, msg, n.Names.forRequests(ctx, req)))
 	if chat.ConversationID != "" {
 		if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), chat.ConversationID, act); err != nil {
 			return fmt.Errorf("notify %s: %w", req.Requester.ObjectID, err)
@@ -123,7 +134,7 @@ func (n *Notifier) PostAlert(ctx context.Context, a access.Alert, channelID stri
 	first := &schema.Activity{
 		Type:        schema.Message,
 		Summary:     fmt.Sprintf("jitbot alert: %s in group %s", a.Kind, a.GroupID),
-		Attachments: []schema.Attachment{attachment(cards.Alert(a))},
+		Attachments: []schema.Attachment{attachment(cards.Alert(a, n.Names.forAlert(ctx, a)))},
 	}
 	res, err := n.Connector.CreateConversation(ctx, n.ServiceURL, connector.ChannelThread(n.bot(), n.TenantID, channelID, first))
 	if err != nil {
@@ -134,7 +145,7 @@ func (n *Notifier) PostAlert(ctx context.Context, a access.Alert, channelID stri
 
 // UpdateAlert replaces an alert card.
 func (n *Notifier) UpdateAlert(ctx context.Context, a access.Alert, chat access.ConversationRef, activityID string) error {
-	act := &schema.Activity{Type: schema.Message, ID: activityID, Attachments: []schema.Attachment{attachment(cards.Alert(a))}}
+	act := &schema.Activity{Type: schema.Message, ID: activityID, Attachments: []schema.Attachment{attachment(cards.Alert(a, n.Names.forAlert(ctx, a)))}}
 	if err := n.Connector.UpdateActivity(ctx, n.serviceURL(chat), chat.ConversationID, activityID, act); err != nil {
 		return fmt.Errorf("update alert of grant %s: %w", a.GrantID, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
@@ -24,7 +23,7 @@ func (n *Notifier) RemindApprovers(ctx context.Context, req *access.Request, num
 	text := fmt.Sprintf("Reminder %d of %d: %s's request for %s (%s) still waits for a decision.",
 		num, access.MaxReminders, access.Escape(req.Requester.Name), req.Profile, access.FormatDuration(req.Duration))
 	if !req.DecideBy.IsZero() {
-		text += fmt.Sprintf(" Without one it expires at %s.", req.DecideBy.UTC().Format(time.RFC3339))
+		text += fmt.Sprintf(" Without one it expires at %s.", access.FormatTime(req.DecideBy))
 	}
 	act := &schema.Activity{Type: schema.Message, Text: text}
 	if _, err := n.Connector.SendActivity(ctx, n.serviceURL(chat), chat.ConversationID, act); err != nil {
@@ -36,6 +35,10 @@ func (n *Notifier) RemindApprovers(ctx context.Context, req *access.Request, num
 // SentPrivately is the one-line reply in a channel or group chat to a
 // command whose answer is for the sender alone.
 const SentPrivately = "I sent it to you in a private chat."
+
+// StatusElsewhere answers a click on a status card's button outside the
+// personal chat, which does nothing.
+const StatusElsewhere = "Your status and its buttons work in your personal chat with me: send `status` there."
 
 // parseCancel reads `cancel [<request id>]`.
 func parseCancel(args []string) (Command, error) {
@@ -119,9 +122,75 @@ func (b *Bot) cancelClick(ctx context.Context, act *schema.Activity, requestID s
 	if err != nil {
 		var r *access.Refusal
 		if errors.As(err, &r) && r.Request != nil && errors.Is(err, access.ErrNotPending) {
-			return http.StatusOK, cards.InvokeResponse(cards.Submitted(r.Request))
+			return http.StatusOK, cards.InvokeResponse(cards.Submitted(r.Request, b.cfg.Names.forRequests(ctx, r.Request)))
 		}
 		return http.StatusOK, cards.MessageResponse(b.userError(err))
 	}
-	return http.StatusOK, cards.InvokeResponse(cards.Submitted(req))
+	return http.StatusOK, cards.InvokeResponse(cards.Submitted(req, b.cfg.Names.forRequests(ctx, req)))
+}
+
+// statusCard is the user's status card, with their groups' display names
+// and opts' line on top.
+func (b *Bot) statusCard(ctx context.Context, tenant string, user access.Person, opts cards.StatusOptions) (cards.Card, error) {
+	reqs, err := b.cfg.Service.Status(ctx, tenant, user)
+	if err != nil {
+		return cards.Card{}, err
+	}
+	ptrs := make([]*access.Request, len(reqs))
+	for i := range reqs {
+		ptrs[i] = &reqs[i]
+	}
+	return cards.Status(reqs, b.cfg.Names.forRequests(ctx, ptrs...), opts), nil
+}
+
+// statusClick handles Cancel and I'm done on the status card: the card is
+// replaced by the clicker's status as it now stands, with a line saying
+// what the click did, or why it did nothing (a refusal changes nothing;
+// someone else's click shows nothing of the request). The status card is
+// only ever sent to a personal chat: a click from anywhere else does
+// nothing, so that no one's status is shown where others read along.
+func (b *Bot) statusClick(ctx context.Context, act *schema.Activity, verb, requestID string) cards.Response {
+	if requesterChat(act).ConversationID == "" {
+		return cards.MessageResponse(StatusElsewhere)
+	}
+	tenant, who := tenantOf(act), personOf(act)
+	var opts cards.StatusOptions
+	var err error
+	switch {
+	case requestID == "":
+		opts.Refused = "This button names no request."
+	case verb == cards.VerbCancel:
+		var req *access.Request
+		req, err = b.cfg.Service.Cancel(ctx, access.CancelInput{
+			TenantID: tenant, RequestID: requestID, Who: who,
+			ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+		})
+		if err == nil {
+			opts.Note = fmt.Sprintf("Your request for %s (%s) is cancelled; nothing was granted.", req.Profile, access.FormatDuration(req.Duration))
+		}
+	default:
+		var req *access.Request
+		req, err = b.cfg.Service.Release(ctx, access.EndInput{
+			TenantID: tenant, RequestID: requestID, Who: who,
+			ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+		})
+		if err == nil {
+			opts.Note = fmt.Sprintf("Your access to %s has ended.", req.Profile)
+			if req.State != access.RequestExpired {
+				opts.Note = fmt.Sprintf("Your access to %s is ending: its membership is being removed.", req.Profile)
+			}
+		}
+	}
+	var r *access.Refusal
+	switch {
+	case errors.As(err, &r):
+		opts.Refused = r.Reason
+	case err != nil:
+		return cards.MessageResponse(b.userError(err))
+	}
+	card, err := b.statusCard(ctx, tenant, who, opts)
+	if err != nil {
+		return cards.MessageResponse(b.userError(err))
+	}
+	return cards.InvokeResponse(card)
 }

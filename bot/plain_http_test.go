@@ -259,7 +259,7 @@ func TestNotARequestKeepsItsAnswer(t *testing.T) {
 		{"hello there", "I grant temporary access"},
 		// Known commands keep priority over plain words.
 		{"help me get prod-db for 2 hours for INC-1, checkout is slow", "I grant temporary access"},
-		{"status of prod-db for 2 hours INC-1", "Nothing pending"},
+		{"status of prod-db for 2 hours INC-1", "You have nothing pending"},
 	} {
 		w.post(w.message(riley, c.text))
 		acts := w.conn.Activities(personal)

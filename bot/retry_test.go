@@ -85,7 +85,7 @@ func TestRetryNowOnActiveGrantChangesNothing(t *testing.T) {
 		t.Fatalf("grant %s, want active", req.Grant.State)
 	}
 	w.clock.Advance(10 * time.Minute)
-	w.retryRefused(req.Grant.ID, "active until "+req.Grant.ExpiresAt.UTC().Format(time.RFC3339))
+	w.retryRefused(req.Grant.ID, "active until "+access.FormatTime(req.Grant.ExpiresAt))
 	if !w.graph.IsMember(prodGroup, rileyID) {
 		t.Fatal("riley lost the membership after Retry now on an active grant")
 	}

@@ -37,21 +37,27 @@ const maxError = 500
 // buttons and no refresh.
 //
 // The directory error, the user's name and every other value are shown
-// inert; a.At is shown in each viewer's own time zone.
-func Alert(a access.Alert) Card {
+// inert; a.At is shown in each viewer's own time zone. names gives the
+// group's display name and, for a drift finding, which knows only the
+// user's object id, the user's.
+func Alert(a access.Alert, names Names) Card {
+	if a.User.Name == "" {
+		// A drift finding knows only the object id.
+		a.User.Name = names.name(a.User.ObjectID)
+	}
 	switch a.Kind {
 	case access.AlertIrrevocable:
-		return irrevocableAlert(a)
+		return irrevocableAlert(a, names)
 	case access.AlertDrift:
-		return driftAlert(a)
+		return driftAlert(a, names)
 	}
 	c := newCard(heading("Security alert"),
 		box("attention", stateLine("Security alert: "+oneLine(string(a.Kind), maxLine), "Attention")))
-	c.Body = append(c.Body, alertFacts(a, true)...)
+	c.Body = append(c.Body, alertFacts(a, true, names)...)
 	return c
 }
 
-func irrevocableAlert(a access.Alert) Card {
+func irrevocableAlert(a access.Alert, names Names) Card {
 	c := newCard(heading("Security alert"))
 	if a.Resolved {
 		note := "The membership was removed."
@@ -81,7 +87,7 @@ func irrevocableAlert(a access.Alert) Card {
 			),
 		)
 	}
-	c.Body = append(c.Body, alertFacts(a, true)...)
+	c.Body = append(c.Body, alertFacts(a, true, names)...)
 	if !a.Resolved && a.Error != "" {
 		c.Body = append(c.Body, label("Latest error"), rich(textRun{Type: "TextRun", Text: block(a.Error, maxError), FontType: "Monospace"}))
 	}
@@ -95,7 +101,7 @@ func irrevocableAlert(a access.Alert) Card {
 	return c
 }
 
-func driftAlert(a access.Alert) Card {
+func driftAlert(a access.Alert, names Names) Card {
 	c := newCard(heading("Security alert"))
 	if a.Resolved {
 		note := "Removed from the group."
@@ -119,7 +125,7 @@ func driftAlert(a access.Alert) Card {
 		c.Body = append(c.Body,
 			rich(who(a.User), run(" is a member of the group of "), bold(oneLine(a.Profile, maxLine)), run(", but no grant of jitbot accounts for it.")))
 	}
-	c.Body = append(c.Body, alertFacts(a, false)...)
+	c.Body = append(c.Body, alertFacts(a, false, names)...)
 	return c
 }
 
@@ -143,16 +149,16 @@ func who(p access.Person) textRun {
 
 // alertFacts lists an alert's subject: the user, the group, the profile and
 // when; withGrant adds the failed attempts and the grant.
-func alertFacts(a access.Alert, withGrant bool) []Element {
+func alertFacts(a access.Alert, withGrant bool, names Names) []Element {
 	var fs []Fact
 	if a.User.Name != "" {
 		fs = append(fs, TextFact("User", a.User.Name))
 	}
 	fs = append(fs,
 		TextFact("Object id", orDash(a.User.ObjectID)),
-		TextFact("Group", orDash(a.GroupID)),
-		TextFact("Profile", orDash(a.Profile)),
 	)
+	fs = append(fs, groupFacts(a.GroupID, names)...)
+	fs = append(fs, TextFact("Profile", orDash(a.Profile)))
 	if withGrant {
 		fs = append(fs, TextFact("Failed attempts", strconv.Itoa(a.Attempts)))
 		if a.GrantID != "" {

@@ -144,13 +144,13 @@ func hostileAlertFixture() access.Alert {
 
 func alertGoldens() map[string]Card {
 	return map[string]Card{
-		"alert_irrevocable":           Alert(irrevocableFixture()),
-		"alert_irrevocable_permanent": Alert(permanentFixture()),
-		"alert_irrevocable_resolved":  Alert(resolvedFixture()),
-		"alert_drift":                 Alert(driftFixture()),
-		"alert_drift_unnamed":         Alert(driftUnnamedFixture()),
-		"alert_drift_removed":         Alert(driftRemovedFixture()),
-		"alert_hostile":               Alert(hostileAlertFixture()),
+		"alert_irrevocable":           Alert(irrevocableFixture(), nil),
+		"alert_irrevocable_permanent": Alert(permanentFixture(), nil),
+		"alert_irrevocable_resolved":  Alert(resolvedFixture(), nil),
+		"alert_drift":                 Alert(driftFixture(), nil),
+		"alert_drift_unnamed":         Alert(driftUnnamedFixture(), nil),
+		"alert_drift_removed":         Alert(driftRemovedFixture(), nil),
+		"alert_hostile":               Alert(hostileAlertFixture(), nil),
 	}
 }
 
@@ -189,7 +189,7 @@ func TestAlertActions(t *testing.T) {
 		{"drift unnamed", driftUnnamedFixture(), false, false},
 		{"drift removed", driftRemovedFixture(), false, false},
 	} {
-		m := decode(t, Alert(tc.a))
+		m := decode(t, Alert(tc.a, nil))
 		checkCommon(t, tc.name, m)
 		bs := buttons(m)
 		if !tc.retry {
@@ -268,7 +268,7 @@ func TestAlertText(t *testing.T) {
 			[]string{AlertDriftOpenLine},
 		},
 	} {
-		m := decode(t, Alert(tc.a))
+		m := decode(t, Alert(tc.a, nil))
 		style, line := bannerOf(t, m)
 		if style != tc.style || line != tc.line {
 			t.Errorf("%s: banner = %s %q, want %s %q", tc.name, style, line, tc.style, tc.line)
@@ -302,7 +302,7 @@ func TestAlertText(t *testing.T) {
 // TestAlertHostileError: the directory error and the user's name are shown
 // whole, in text runs, and inert.
 func TestAlertHostileError(t *testing.T) {
-	m := decode(t, Alert(hostileAlertFixture()))
+	m := decode(t, Alert(hostileAlertFixture(), nil))
 	checkCommon(t, "hostile alert", m) // no DATE/TIME call with the injected 2030 time
 	for _, s := range strs(m) {
 		for _, bad := range []string{"](", "<at", "${", "\u202e"} {

@@ -15,6 +15,9 @@ type ApprovalOptions struct {
 	// the card's current state from the bot when they show it. Empty: every
 	// viewer does, which Teams allows in conversations of up to 60 members.
 	RefreshUserIDs []string
+	// GroupName is the display name of the profile's group (from the
+	// directory); empty shows the group's object id alone.
+	GroupName string
 }
 
 // SelfApprovalWarning is the line an approval card shows when the requester
@@ -53,9 +56,11 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 
 	fs := []Fact{
 		TextFact("Profile", profileName),
-		TextFact("Group", groupID),
-		TextFact("Duration", FormatDuration(req.Duration)),
 	}
+	groupNames := Names{}
+	groupNames.Set(groupID, opts.GroupName)
+	fs = append(fs, groupFacts(groupID, groupNames)...)
+	fs = append(fs, TextFact("Duration", FormatDuration(req.Duration)))
 	if req.Ticket != "" {
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}

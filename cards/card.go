@@ -144,6 +144,14 @@ type container struct {
 
 func (container) isElement() {}
 
+// actionSet holds buttons inside the body, next to what they act on.
+type actionSet struct {
+	Type    string   `json:"type"`
+	Actions []Action `json:"actions"`
+}
+
+func (actionSet) isElement() {}
+
 type inputText struct {
 	Type         string `json:"type"`
 	ID           string `json:"id"`
@@ -238,7 +246,15 @@ const (
 	DataRequestID = "requestId"
 	// DataGrantID is the key of the grant id (alert card actions).
 	DataGrantID = "grantId"
+	// DataFrom says which card a button is on, when the same verb is on
+	// several cards and the answer depends on it: FromStatus for the
+	// status card's buttons.
+	DataFrom = "from"
 )
+
+// FromStatus is the DataFrom of the status card's buttons: the bot answers
+// their clicks with the status card refreshed.
+const FromStatus = "status"
 
 func requestAction(title, verb, requestID string) executeAction {
 	return executeAction{

@@ -139,11 +139,11 @@ func code(s string) textRun {
 // Submitted replaces the request form once a request has been sent: what was
 // asked for, what happens next, and a Cancel button while it is pending.
 // Once it is no longer pending it says where it stands, without buttons.
-func Submitted(req *access.Request) Card {
+func Submitted(req *access.Request, names Names) Card {
 	if req.State != access.RequestPending {
-		return submittedClosed(req)
+		return submittedClosed(req, names)
 	}
-	fs := submittedFacts(req)
+	fs := submittedFacts(req, names)
 	c := newCard(
 		textBlock{Type: "TextBlock", Text: "Request sent to approvers", Wrap: true, Size: "Medium", Weight: "Bolder", Color: "Good"},
 		para("You will get a message here as soon as an approver decides."),
@@ -157,11 +157,10 @@ func Submitted(req *access.Request) Card {
 
 // submittedFacts are the facts of the requester's "request received" card,
 // pending or not.
-func submittedFacts(req *access.Request) []Fact {
-	fs := []Fact{
-		TextFact("Profile", req.Profile),
-		TextFact("Duration", FormatDuration(req.Duration)),
-	}
+func submittedFacts(req *access.Request, names Names) []Fact {
+	fs := []Fact{TextFact("Profile", req.Profile)}
+	fs = append(fs, groupFacts(req.GroupID, names)...)
+	fs = append(fs, TextFact("Duration", FormatDuration(req.Duration)))
 	if req.Ticket != "" {
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}

@@ -71,14 +71,14 @@ func GrantedSummary(req *access.Request) string {
 	if req.Grant == nil {
 		return "Access to " + req.Profile + " granted."
 	}
-	return "Access granted: you are in the group for " + req.Profile + " until " + stamp(req.Grant.ExpiresAt) + "."
+	return "Access granted: you are in the group for " + req.Profile + " until " + access.FormatTime(req.Grant.ExpiresAt) + "."
 }
 
 // Granted is the requester's "access granted" card: the profile, until when
 // (in the viewer's time zone), and an I'm done button while the grant may
 // be ended early. Once it is ending or ended the card says so, without the
 // button.
-func Granted(req *access.Request) Card {
+func Granted(req *access.Request, names Names) Card {
 	g := req.Grant
 	profile := oneLine(req.Profile, maxLine)
 	var early access.EarlyEnd
@@ -86,6 +86,7 @@ func Granted(req *access.Request) Card {
 		early = g.Early
 	}
 	fs := []Fact{TextFact("Profile", req.Profile)}
+	fs = append(fs, groupFacts(req.GroupID, names)...)
 	if g != nil {
 		fs = append(fs, TimeFact("Until", g.ExpiresAt))
 	}

@@ -39,9 +39,9 @@ func lifecycleGoldens() map[string]Card {
 		"approval_released_removing":   Approval(endedEarly(access.EndReleased, false), prod, refreshUsers),
 		"approval_revoked_early":       Approval(endedEarly(access.EndRevoked, true), prod, refreshUsers),
 		"approval_revoked_early_doing": Approval(endedEarly(access.EndRevoked, false), prod, refreshUsers),
-		"granted":                      Granted(activeRequest()),
-		"granted_released":             Granted(endedEarly(access.EndReleased, true)),
-		"granted_revoked":              Granted(endedEarly(access.EndRevoked, true)),
+		"granted":                      Granted(activeRequest(), nil),
+		"granted_released":             Granted(endedEarly(access.EndReleased, true), nil),
+		"granted_revoked":              Granted(endedEarly(access.EndRevoked, true), nil),
 	}
 }
 
@@ -90,18 +90,18 @@ func TestEarlyEndShownOnApprovalCard(t *testing.T) {
 }
 
 func TestGrantedHasImDone(t *testing.T) {
-	m := decode(t, Granted(activeRequest()))
+	m := decode(t, Granted(activeRequest(), nil))
 	bs := buttons(m)
 	if len(bs) != 1 || bs[0]["verb"] != VerbRelease || bs[0]["title"] != "I'm done" {
 		t.Fatalf("buttons %v, want I'm done", bs)
 	}
-	if got := string(render(t, Granted(activeRequest()))); !strings.Contains(got, "{{DATE(2026-11-23T16:08:00Z, SHORT)}}") {
+	if got := string(render(t, Granted(activeRequest(), nil))); !strings.Contains(got, "{{DATE(2026-11-23T16:08:00Z, SHORT)}}") {
 		t.Fatalf("granted card does not show the expiry through DATE:\n%s", got)
 	}
-	if bs := buttons(decode(t, Granted(endedEarly(access.EndReleased, true)))); len(bs) != 0 {
+	if bs := buttons(decode(t, Granted(endedEarly(access.EndReleased, true), nil))); len(bs) != 0 {
 		t.Fatalf("released card has buttons %v", bs)
 	}
-	if s := GrantedSummary(activeRequest()); !strings.Contains(s, "until 2026-11-23T16:08:00Z") {
+	if s := GrantedSummary(activeRequest()); !strings.Contains(s, "until 16:08 UTC on 23 Nov 2026") || rawStamp.MatchString(s) {
 		t.Fatalf("summary %q", s)
 	}
 }

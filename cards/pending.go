@@ -48,7 +48,7 @@ func cancelAction(req *access.Request) executeAction {
 
 // submittedClosed is the requester's "request received" card once the
 // request is no longer pending: where it stands, and no buttons.
-func submittedClosed(req *access.Request) Card {
+func submittedClosed(req *access.Request, names Names) Card {
 	title, color, text := "Request no longer pending", "Default", "Send `status` to see your requests and access."
 	switch req.State {
 	case access.RequestCancelled:
@@ -62,7 +62,7 @@ func submittedClosed(req *access.Request) Card {
 	case access.RequestFailed:
 		title, color = "Request approved, but access could not be granted", "Attention"
 	}
-	fs := submittedFacts(req)
+	fs := submittedFacts(req, names)
 	return newCard(
 		textBlock{Type: "TextBlock", Text: title, Wrap: true, Size: "Medium", Weight: "Bolder", Color: color},
 		para(text),

@@ -35,8 +35,8 @@ func pendingGoldens() map[string]Card {
 		"approval_pending_deadline": Approval(withDeadlineRequest(), prod, refreshUsers),
 		"approval_cancelled":        Approval(cancelledRequest(), prod, refreshUsers),
 		"approval_timed_out":        Approval(timedOutRequest(), prod, refreshUsers),
-		"submitted_cancelled":       Submitted(cancelledRequest()),
-		"submitted_timed_out":       Submitted(timedOutRequest()),
+		"submitted_cancelled":       Submitted(cancelledRequest(), nil),
+		"submitted_timed_out":       Submitted(timedOutRequest(), nil),
 	}
 }
 
@@ -56,7 +56,7 @@ func TestClosedApprovalCardsHaveNoButtons(t *testing.T) {
 		if raw := string(render(t, c)); !strings.Contains(raw, tc.says) || strings.Contains(raw, "Input.") {
 			t.Errorf("%s: the card does not say %q, or has inputs", name, tc.says)
 		}
-		if s := Submitted(tc.req); len(s.Actions) != 0 {
+		if s := Submitted(tc.req, nil); len(s.Actions) != 0 {
 			t.Errorf("%s: the requester's card keeps %d buttons", name, len(s.Actions))
 		}
 	}
@@ -64,7 +64,7 @@ func TestClosedApprovalCardsHaveNoButtons(t *testing.T) {
 
 func TestSubmittedHasCancel(t *testing.T) {
 	req := pendingRequest()
-	bs := buttons(decode(t, Submitted(req)))
+	bs := buttons(decode(t, Submitted(req, nil)))
 	if len(bs) != 1 {
 		t.Fatalf("%d actions, want Cancel only: %v", len(bs), bs)
 	}

@@ -1,6 +1,7 @@
 package cards
 
 import (
+	"sort"
 	"time"
 
 	"github.com/jitbot/jitbot/access"
@@ -23,30 +24,57 @@ const (
 	noteShared      = "shared with another of your grants"
 )
 
+// StatusEmpty is what the status card says when there is nothing to show.
+const StatusEmpty = "You have nothing pending and no active access."
+
+// StatusOptions adjusts the status card.
+type StatusOptions struct {
+	// Note is a short line at the top: what a button on the card just did.
+	Note string
+	// Refused is a short line at the top, in the colour of a warning: why a
+	// button on the card did nothing.
+	Refused string
+}
+
 // Status lists a user's open requests, each under a heading: access they
 // hold or are being given, with its expiry ("Active access"); access whose
 // time is up but whose membership is still being removed, or could not be
 // removed ("Ended access"); requests waiting for approval; anything else
-// last. Within a heading requests keep the order they come in (the store
-// returns them newest first).
+// last. Within a heading the newest request (by when it was asked) comes
+// first, whatever order they come in. Each request has its buttons in its own container: Cancel
+// while it is pending, I'm done while its grant may be ended early
+// (statusActions). Their data carries DataFrom = FromStatus, so that the
+// bot answers a click with this card refreshed. names gives the groups'
+// display names.
 //
 // Where a request stands is read from its grant when it has one: an active
 // request's grant may be granting again (the membership is re-added),
 // revoking (removal in progress) or irrevocable (removal failed; security
 // was alerted), and the store reads requests and grants separately, so the
 // two may be a transition apart.
-func Status(reqs []access.Request) Card {
+func Status(reqs []access.Request, names Names, opts StatusOptions) Card {
 	c := newCard(heading("Your access"))
-	sections := map[string][]Element{}
-	for i := range reqs {
-		section, line := statusLine(&reqs[i])
-		sections[section] = append(sections[section], statusItem(&reqs[i], line))
+	if opts.Note != "" {
+		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: oneLine(opts.Note, maxNotice), Wrap: true, Color: "Good", Spacing: "Small"})
 	}
-	if len(sections) == 0 {
+	if opts.Refused != "" {
+		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: oneLine(opts.Refused, maxNotice), Wrap: true, Color: "Warning", Spacing: "Small"})
+	}
+	if len(reqs) == 0 {
 		c.Body = append(c.Body,
-			para("Nothing pending, and no access granted right now."),
-			subtle("When you need access, ask for it with the request form."))
+			para(StatusEmpty),
+			subtle("When you need access, ask for it with the request form (send `request`)."))
 		return c
+	}
+	order := make([]*access.Request, len(reqs))
+	for i := range reqs {
+		order[i] = &reqs[i]
+	}
+	sort.SliceStable(order, func(i, j int) bool { return order[i].CreatedAt.After(order[j].CreatedAt) })
+	sections := map[string][]Element{}
+	for _, r := range order {
+		section, line := statusLine(r)
+		sections[section] = append(sections[section], statusItem(r, line, names))
 	}
 	for _, title := range []string{statusActive, statusEnded, statusPending, statusOther} {
 		if items := sections[title]; len(items) > 0 {
@@ -55,6 +83,26 @@ func Status(reqs []access.Request) Card {
 		}
 	}
 	return c
+}
+
+// statusActions are the buttons of one request on the status card: Cancel
+// while it is pending, I'm done while its grant may be ended early. (The
+// place for the buttons of further actions on a grant, such as Extend.)
+func statusActions(r *access.Request) []Action {
+	var as []Action
+	if r.State == access.RequestPending {
+		as = append(as, fromStatus(cancelAction(r)))
+	}
+	if access.Endable(r) == nil {
+		as = append(as, fromStatus(requestAction("I'm done", VerbRelease, r.ID)))
+	}
+	return as
+}
+
+// fromStatus marks a button as one of the status card's.
+func fromStatus(a executeAction) executeAction {
+	a.Data[DataFrom] = FromStatus
+	return a
 }
 
 // statusLine says where r stands, and under which heading of the status
@@ -122,16 +170,20 @@ func timedLine(what, sep string, t time.Time, color string) textBlock {
 
 // statusItem is one request of the status card: its profile, where it
 // stands (line), and its facts.
-func statusItem(r *access.Request, line textBlock) Element {
+func statusItem(r *access.Request, line textBlock, names Names) Element {
 	line.Weight = ""
 	line.Spacing = "None"
 
-	fs := []Fact{TextFact("Duration", FormatDuration(r.Duration))}
+	fs := groupFacts(r.GroupID, names)
+	fs = append(fs, TextFact("Duration", FormatDuration(r.Duration)))
 	if r.Ticket != "" {
 		fs = append(fs, TextFact("Ticket", r.Ticket))
 	}
 	fs = append(fs, TextFact("Request", r.ID))
 	c := box("", rich(bold(oneLine(r.Profile, maxLine))), line, facts(fs...))
+	if as := statusActions(r); len(as) > 0 {
+		c.Items = append(c.Items, actionSet{Type: "ActionSet", Actions: as})
+	}
 	c.Separator = true
 	return c
 }

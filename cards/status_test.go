@@ -75,12 +75,12 @@ func statusGoldens() map[string]Card {
 			withID(preExistingActiveRequest(), "req-0007"),
 			withID(approvedRequest(), "req-0006"),
 			withID(activeRequest(), "req-0005"),
-		}),
+		}, nil, StatusOptions{}),
 		// One request for each kind of line: pending, active with a note,
 		// revoking, irrevocable, failed.
 		"status_hostile": func() Card {
 			all := hostileStatus()
-			return Status([]access.Request{all[0], all[3], all[5], all[7], all[10]})
+			return Status([]access.Request{all[0], all[3], all[5], all[7], all[10]}, nil, StatusOptions{})
 		}(),
 	}
 }
@@ -187,7 +187,7 @@ func TestStatusLines(t *testing.T) {
 			[]string{"Approved", permanentError}},
 		{"final", expiredRequest(), "Other requests", "Expired", nil, nil},
 	} {
-		m := decode(t, Status([]access.Request{*tc.req}))
+		m := decode(t, Status([]access.Request{*tc.req}, nil, StatusOptions{}))
 		checkCommon(t, tc.name, m)
 		headings, items := statusSections(t, m)
 		if !reflect.DeepEqual(headings, []string{tc.section}) {
@@ -230,7 +230,7 @@ func TestStatusOrder(t *testing.T) {
 		withID(approvedRequest(), "active-2"),
 		withID(sharedActiveRequest(), "active-3"),
 	}
-	headings, items := statusSections(t, decode(t, Status(in)))
+	headings, items := statusSections(t, decode(t, Status(in, nil, StatusOptions{})))
 	if want := []string{"Active access", "Ended access", "Waiting for approval", "Other requests"}; !reflect.DeepEqual(headings, want) {
 		t.Errorf("headings = %q, want %q", headings, want)
 	}
@@ -256,11 +256,11 @@ func TestStatusOrder(t *testing.T) {
 // expiry in the past as a time access lasts "until".
 func TestStatusTimes(t *testing.T) {
 	cards := statusGoldens()
-	cards["all states"] = Status(hostileStatus())
+	cards["all states"] = Status(hostileStatus(), nil, StatusOptions{})
 	for name, card := range cards {
 		m := decode(t, card)
 		checkCommon(t, name, m)
-		walk(m, "$", "", func(path string, obj map[string]any) {
+		walk(m, "$", "data", func(path string, obj map[string]any) {
 			if obj["type"] == "TextBlock" {
 				return
 			}
@@ -289,7 +289,7 @@ func TestStatusTimes(t *testing.T) {
 		{irrevocableRequest(), expiresAt},
 		{closingRequest(), revokedAt},
 	} {
-		_, items := statusSections(t, decode(t, Status([]access.Request{*tc.req})))
+		_, items := statusSections(t, decode(t, Status([]access.Request{*tc.req}, nil, StatusOptions{})))
 		for _, its := range items {
 			line := its[0].line["text"].(string)
 			calls := dateTimeCall.FindAllStringSubmatch(line, -1)
@@ -312,7 +312,7 @@ func TestStatusTimes(t *testing.T) {
 // fact values, rendered inert, and never in a status line.
 func TestStatusTypedTextIsInert(t *testing.T) {
 	reqs := hostileStatus()
-	m := decode(t, Status(reqs))
+	m := decode(t, Status(reqs, nil, StatusOptions{}))
 	checkCommon(t, "hostile status", m) // no DATE/TIME call with an injected 2030 time
 	for _, s := range strs(m) {
 		for _, bad := range []string{"](", "<at", "${", "\u202e", "evil.example/fix"} {

@@ -108,6 +108,13 @@ func (n *Notifier) Texts(requestID string) []string {
 	return out
 }
 
+// Sent returns the notices sent for a request, in order.
+func (n *Notifier) Sent(requestID string) []access.Notice {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]access.Notice(nil), n.notices[requestID]...)
+}
+
 // RemindApprovers records a reminder to the approvers' thread.
 func (n *Notifier) RemindApprovers(_ context.Context, req *access.Request, num int) error {
 	n.mu.Lock()

@@ -79,6 +79,13 @@ func (a Activity) Text() string {
 	return s
 }
 
+// Summary is the activity's "summary": what a notification, and a client
+// that shows no card, say of a card.
+func (a Activity) Summary() string {
+	s, _ := a.Fields()["summary"].(string)
+	return s
+}
+
 // Card returns the content of the activity's first Adaptive Card
 // attachment, or nil.
 func (a Activity) Card() map[string]any {

@@ -298,7 +298,7 @@ profiles:
 	for {
 		var texts []string
 		for _, a := range conn.Activities("a:" + riley) {
-			texts = append(texts, a.Text())
+			texts = append(texts, a.Text()+a.Summary())
 		}
 		if strings.Contains(strings.Join(texts, "\n"), "has ended") {
 			break

@@ -16,6 +16,7 @@ import (
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
 )
@@ -143,9 +144,20 @@ type assembly struct {
 	publicURL string
 }
 
+// Microsoft Graph tells the cards display names (serve); the demo's
+// simulated directory does not.
+var _ bot.NameLookup = (*graph.Directory)(nil)
+
 func assemble(a assembly) (runtimeParts, error) {
+	// Display names on the cards come from the directory when it can tell
+	// them (Microsoft Graph; the demo's simulated directory cannot).
+	var names *bot.Names
+	if lookup, ok := a.dir.(bot.NameLookup); ok {
+		names = bot.NewNames(lookup, bot.NamesOptions{Logger: a.logger})
+	}
 	notifier := &bot.Notifier{
 		Connector: a.conn, TenantID: a.tenantID, BotID: a.botID, BotName: "jitbot", ServiceURL: a.serviceURL,
+		Names: names,
 	}
 	cfg := access.Config{
 		TenantID: a.tenantID, Profiles: a.profiles, Store: a.store, Directory: a.dir,
@@ -159,7 +171,7 @@ func assemble(a assembly) (runtimeParts, error) {
 		return runtimeParts{}, fmt.Errorf("configure access service: %w", err)
 	}
 	notifier.Profile = svc.Profile
-	bc := bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger}
+	bc := bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger, Names: names}
 	var download http.Handler
 	if a.links != nil {
 		bc.Links, bc.PublicURL = a.links, a.publicURL

@@ -515,10 +515,11 @@ func (r *rig) lastText(conv string) string {
 	return acts[len(acts)-1].Text()
 }
 
-// told reports whether the bot wrote text containing s in user's chat.
+// told reports whether the bot wrote text (or a card's summary) containing
+// s in user's chat.
 func (r *rig) told(user, s string) bool {
 	for _, a := range r.conn.Activities("a:" + user) {
-		if strings.Contains(a.Text(), s) {
+		if strings.Contains(a.Text(), s) || strings.Contains(a.Summary(), s) {
 			return true
 		}
 	}

@@ -237,6 +237,26 @@ func (g *Graph) AddUser(ids ...string) {
 	}
 }
 
+// SetDisplayName gives an existing user or group its display name (what
+// GET /users/{id} and GET /groups/{id} answer as displayName; a new object's
+// display name is its id). An empty name makes the object answer without one
+// ("displayName": null), as Graph does for an object that has none.
+func (g *Graph) SetDisplayName(id, name string) {
+	g.t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := key(id)
+	if _, ok := g.users[k]; ok {
+		g.users[k] = name
+		return
+	}
+	if gr, ok := g.groups[k]; ok {
+		gr.name = name
+		return
+	}
+	g.t.Fatalf("graphtest: SetDisplayName(%s): no such user or group", id)
+}
+
 // SetUPN gives an existing user a user principal name (GET /users/{upn}
 // finds them by it, without regard to case).
 func (g *Graph) SetUPN(id, upn string) {
@@ -813,6 +833,9 @@ func (g *Graph) objectLocked(id string, sel []string) map[string]any {
 	}
 	if len(sel) == 0 || slices.Contains(sel, "displayName") {
 		obj["displayName"] = name
+		if name == "" {
+			obj["displayName"] = nil
+		}
 	}
 	if len(sel) > 0 && !slices.Contains(sel, "id") {
 		delete(obj, "id")

@@ -1,0 +1,182 @@
+package cards
+
+import (
+	"github.com/jitbot/jitbot/access"
+)
+
+// The requester's notices: one small card for each thing that happens to
+// their request, with its facts and times in the viewer's own time zone.
+// NoticeCard is the one place that maps a notice to its card.
+
+// NoticeCard is the card of a notice to the requester about req: received
+// (the "request received" card, with Cancel), approved, denied (with the
+// reason), closed (no longer valid), granted (the access granted card,
+// with I'm done), failed, ended (expired, released or revoked early, or
+// removed outside jitbot; n.Membership tells whether the membership was
+// removed or left in place), timed out, and the feedback card. A kind
+// without a card of its own shows the notice's text with the request's
+// facts. names gives the group's display name.
+func NoticeCard(req *access.Request, n access.Notice, names Names) Card {
+	switch n.Kind {
+	case access.NoticeReceived:
+		return Submitted(req, names)
+	case access.NoticeApproved:
+		return approvedNotice(req, names)
+	case access.NoticeDenied:
+		return deniedNotice(req, names)
+	case access.NoticeClosed:
+		return closedNotice(req, names)
+	case access.NoticeGranted:
+		if req.Grant != nil {
+			return Granted(req, names)
+		}
+	case access.NoticeFailed:
+		return failedNotice(req, names)
+	case access.NoticeRevoked:
+		if req.Grant != nil {
+			return endedNotice(req, n.Membership, names)
+		}
+	case access.NoticeTimedOut:
+		return timedOutNotice(req, names)
+	case access.NoticeFeedback:
+		return Feedback(req)
+	}
+	return Notice(n.Text, noticeFacts(req, names)...)
+}
+
+// noticeTitle is a notice card's heading, in the colour of its news.
+func noticeTitle(text, color string) textBlock {
+	return textBlock{Type: "TextBlock", Text: text, Wrap: true, Size: "Medium", Weight: "Bolder", Color: color}
+}
+
+// noticeFacts are a notice's facts: the profile, the group, the duration
+// and the ticket, then the times given, then the request id.
+func noticeFacts(req *access.Request, names Names, times ...Fact) []Fact {
+	fs := []Fact{TextFact("Profile", req.Profile)}
+	fs = append(fs, groupFacts(req.GroupID, names)...)
+	fs = append(fs, TextFact("Duration", FormatDuration(req.Duration)))
+	if req.Ticket != "" {
+		fs = append(fs, TextFact("Ticket", req.Ticket))
+	}
+	fs = append(fs, times...)
+	return append(fs, TextFact("Request", req.ID))
+}
+
+// decider names who decided: the approver, or jitbot.
+func decider(d *access.Decision) textRun {
+	if d == nil || d.Approver.ObjectID == access.System.ObjectID {
+		return bold("jitbot")
+	}
+	return who(d.Approver)
+}
+
+// decisionTime is a fact of when the latest decision was made.
+func decisionTime(title string, req *access.Request) Fact {
+	if d := req.LastDecision(); d != nil {
+		return TimeFact(title, d.DecidedAt)
+	}
+	return TimeFact(title, req.UpdatedAt)
+}
+
+func approvedNotice(req *access.Request, names Names) Card {
+	profile := oneLine(req.Profile, maxLine)
+	c := newCard(noticeTitle("Request approved", "Good"),
+		rich(decider(req.LastDecision()), run(" approved your request for "), bold(profile), run(".")),
+		para("You are being added to the group; you will be told here as soon as the access is in place."))
+	var times []Fact
+	if req.Grant != nil {
+		times = append(times, TimeFact("Until", req.Grant.ExpiresAt))
+	}
+	times = append(times, decisionTime("Approved", req))
+	c.Body = append(c.Body, facts(noticeFacts(req, names, times...)...))
+	return c
+}
+
+func deniedNotice(req *access.Request, names Names) Card {
+	profile := oneLine(req.Profile, maxLine)
+	d := req.LastDecision()
+	c := newCard(noticeTitle("Request denied", "Attention"),
+		rich(decider(d), run(" denied your request for "), bold(profile), run(".")))
+	if d != nil && d.Reason != "" {
+		c.Body = append(c.Body, label("Reason"), rich(run(block(d.Reason, maxReason))))
+	}
+	c.Body = append(c.Body, para("Nothing was granted. Ask again if you still need access."),
+		facts(noticeFacts(req, names, TimeFact("Requested", req.CreatedAt), decisionTime("Denied", req))...))
+	return c
+}
+
+func closedNotice(req *access.Request, names Names) Card {
+	profile := oneLine(req.Profile, maxLine)
+	c := newCard(noticeTitle("Request closed", "Warning"),
+		rich(run("Your request for "), bold(profile), run(" was closed without a decision: it no longer fits its profile as configured now.")))
+	if d := req.LastDecision(); d != nil && d.Reason != "" {
+		c.Body = append(c.Body, label("Why"), rich(run(block(d.Reason, maxReason))))
+	}
+	c.Body = append(c.Body, para("Nothing was granted. Ask again if you still need access."),
+		facts(noticeFacts(req, names, TimeFact("Requested", req.CreatedAt), decisionTime("Closed", req))...))
+	return c
+}
+
+func failedNotice(req *access.Request, names Names) Card {
+	profile := oneLine(req.Profile, maxLine)
+	c := newCard(noticeTitle("Access could not be granted", "Attention"),
+		rich(run("Your request for "), bold(profile), run(" was approved, but adding you to its group failed.")),
+		para("Nothing was granted. Ask again, or tell your administrator."))
+	if g := req.Grant; g != nil && g.LastError != "" {
+		c.Body = append(c.Body, label("Error"), rich(textRun{Type: "TextRun", Text: block(g.LastError, maxError), FontType: "Monospace"}))
+	}
+	c.Body = append(c.Body, facts(noticeFacts(req, names, decisionTime("Approved", req))...))
+	return c
+}
+
+// endedNotice is the card of a grant that ended: how (expired, released,
+// revoked early with who and why, or removed outside jitbot) and what
+// became of the membership.
+func endedNotice(req *access.Request, membership access.MembershipOutcome, names Names) Card {
+	g := req.Grant
+	profile := oneLine(req.Profile, maxLine)
+	c := newCard(noticeTitle("Access ended", "Default"))
+	ended := g.RevokedAt
+	switch {
+	case membership == access.MembershipGone:
+		c.Body = append(c.Body, rich(run("Your access to "), bold(profile), run(" has ended: you are no longer in its group (you were removed outside jitbot).")))
+	case g.Early.Kind == access.EndReleased:
+		c.Body = append(c.Body, rich(run("Your access to "), bold(profile), run(" has ended, as you asked.")))
+	case g.Early.Kind == access.EndRevoked:
+		c.Body = append(c.Body, rich(who(g.Early.By), run(" revoked your access to "), bold(profile), run(".")),
+			label("Reason"), rich(run(block(g.Early.Reason, maxReason))))
+	default:
+		c.Body = append(c.Body, rich(run("Your temporary access to "), bold(profile), run(" has ended.")))
+	}
+	if ended.IsZero() {
+		ended = g.Early.At
+	}
+	if ended.IsZero() {
+		ended = g.ExpiresAt
+	}
+	switch membership {
+	case access.MembershipRemoved:
+		c.Body = append(c.Body, para("You were removed from its group."))
+	case access.MembershipLeft:
+		c.Body = append(c.Body, para("Your membership of its group was left in place: it pre-existed this grant, or another active grant still holds it."))
+	}
+	c.Body = append(c.Body, facts(noticeFacts(req, names, TimeFact("Granted until", g.ExpiresAt), TimeFact("Ended", ended))...))
+	return c
+}
+
+func timedOutNotice(req *access.Request, names Names) Card {
+	profile := oneLine(req.Profile, maxLine)
+	at := req.DecideBy
+	if at.IsZero() {
+		at = req.UpdatedAt
+	}
+	line := []textRun{run("No approver decided your request for "), bold(profile)}
+	if !req.DecideBy.IsZero() {
+		line = append(line, run(" within "+FormatDuration(req.DecideBy.Sub(req.CreatedAt))))
+	}
+	line = append(line, run(", so it expired and nothing was granted."))
+	c := newCard(noticeTitle("Request expired", "Warning"), rich(line...),
+		para("Ask again if you still need access."),
+		facts(noticeFacts(req, names, TimeFact("Requested", req.CreatedAt), TimeFact("Expired", at))...))
+	return c
+}
