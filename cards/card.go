@@ -238,7 +238,14 @@ const (
 	DataRequestID = "requestId"
 	// DataGrantID is the key of the grant id (alert card actions).
 	DataGrantID = "grantId"
+	// DataCard names the card a button is on when the same verb is on
+	// several cards (CardApproval: the request's card in the approvers'
+	// channel, whose answer is the clicker's view of it).
+	DataCard = "card"
 )
+
+// CardApproval is DataCard's value on the approval card.
+const CardApproval = "approval"
 
 func requestAction(title, verb, requestID string) executeAction {
 	return executeAction{
