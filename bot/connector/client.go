@@ -289,6 +289,28 @@ func (c *Client) DeleteActivity(ctx context.Context, serviceURL, conversationID,
 	return err
 }
 
+// ConversationMembers lists the members of a conversation (GET
+// {serviceURL}/v3/conversations/{conversationID}/members): for a Teams
+// channel, the members of its team. Each is a channel account with the
+// member's Teams id ("29:..."), name and Entra object id; Teams adds other
+// fields, which are ignored. The whole roster comes in one response, so it
+// is bounded by the client's MaxResponseBytes.
+func (c *Client) ConversationMembers(ctx context.Context, serviceURL, conversationID string) ([]schema.ChannelAccount, error) {
+	u, err := c.conversationURL(serviceURL, conversationID, "members")
+	if err != nil {
+		return nil, fmt.Errorf("connector: list conversation members: %w", err)
+	}
+	resp, err := c.do(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	var members []schema.ChannelAccount
+	if err := json.Unmarshal(resp, &members); err != nil {
+		return nil, fmt.Errorf("connector: GET %s: decode members: %w", u, err)
+	}
+	return members, nil
+}
+
 // CreateConversation creates a conversation: a 1:1 chat or a new channel
 // thread (see ConversationParameters).
 func (c *Client) CreateConversation(ctx context.Context, serviceURL string, params ConversationParameters) (ConversationResource, error) {
