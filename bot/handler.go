@@ -45,6 +45,7 @@ type Service interface {
 	Release(ctx context.Context, in access.EndInput) (*access.Request, error)
 	RevokeNow(ctx context.Context, in access.EndInput) (*access.Request, error)
 	Cancel(ctx context.Context, in access.CancelInput) (*access.Request, error)
+	Viewer(ctx context.Context, tenantID string, req *access.Request, who access.Person) (access.Viewer, error)
 }
 
 // LinkSigner signs a report's download link (audit.LinkSigner).
@@ -83,6 +84,9 @@ type Config struct {
 	// a report card has no Download CSV button.
 	Links     LinkSigner
 	PublicURL string
+	// Audience finds the Teams ids whose clients ask for their own view of
+	// an approval card; nil: the requester alone.
+	Audience *Audience
 }
 
 // Bot handles the activities Teams posts to /api/messages.
@@ -447,22 +451,12 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),
 			Verdict: verdict, Reason: str(cards.InputReason), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 		})
-		if err != nil {
-			var r *access.Refusal
-			if errors.As(err, &r) && r.Request != nil && (errors.Is(err, access.ErrNotPending) || errors.Is(err, access.ErrNoLongerValid)) {
-				// A stale or repeated click, or a request closed as no longer
-				// valid: show the card as it stands.
-				return http.StatusOK, cards.InvokeResponse(b.approvalCard(r.Request))
-			}
-			return http.StatusOK, cards.MessageResponse(b.userError(err))
-		}
-		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
+		// A refused click (not an approver, the requester, a stale or
+		// repeated click, a missing reason) shows the clicker's own card
+		// with the reason.
+		return http.StatusOK, b.clickAnswer(ctx, act, str(cards.DataRequestID), req, err)
 	case cards.VerbRefresh:
-		req, err := b.cfg.Service.Request(ctx, tenantOf(act), str(cards.DataRequestID))
-		if err != nil {
-			return http.StatusOK, cards.MessageResponse(b.userError(err))
-		}
-		return http.StatusOK, cards.InvokeResponse(b.approvalCard(req))
+		return http.StatusOK, b.refreshCard(ctx, act, str(cards.DataRequestID))
 	case cards.VerbRetryRevoke, cards.VerbRefreshAlert:
 		var a access.Alert
 		var err error
@@ -490,7 +484,7 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 	case cards.VerbRelease, cards.VerbRevokeNow:
 		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
 	case cards.VerbCancel:
-		return b.cancelClick(ctx, act, str(cards.DataRequestID))
+		return b.cancelClick(ctx, act, str(cards.DataRequestID), str(cards.DataCard) == cards.CardApproval)
 	default:
 		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %s.", access.Quote(v.Action.Verb)))
 	}
@@ -530,11 +524,6 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 		return again(b.userError(err))
 	}
 	return cards.Submitted(req)
-}
-
-func (b *Bot) approvalCard(req *access.Request) cards.Card {
-	p, _ := b.cfg.Service.Profile(req.Profile)
-	return cards.Approval(req, p, cards.ApprovalOptions{})
 }
 
 const helpText = `I grant temporary access to production systems, approved by your managers in Teams.

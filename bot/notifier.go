@@ -33,6 +33,9 @@ type Notifier struct {
 	// ServiceURL is used for conversations the bot starts itself when no
 	// activity has told it a better one.
 	ServiceURL string
+	// Audience finds the Teams ids whose clients ask for their own view of
+	// an approval card; nil: the requester alone.
+	Audience *Audience
 }
 
 var _ access.Notifier = (*Notifier)(nil)
@@ -44,9 +47,12 @@ func (n *Notifier) serviceURL(ref access.ConversationRef) string {
 	return n.ServiceURL
 }
 
-func (n *Notifier) approvalCard(req *access.Request) cards.Card {
+// approvalCard is the card posted in the approvers' channel, with the
+// approvers' buttons (every click on it is checked); serviceURL is where
+// the channel's roster is read for the refresh's user ids.
+func (n *Notifier) approvalCard(ctx context.Context, serviceURL string, req *access.Request) cards.Card {
 	p, _ := n.Profile(req.Profile)
-	return cards.Approval(req, p, cards.ApprovalOptions{})
+	return cards.Approval(req, p, cards.ApprovalOptions{RefreshUserIDs: n.Audience.UserIDs(ctx, serviceURL, req, p)})
 }
 
 // PostApprovalCard opens a new thread in the approvers' channel with the card.
@@ -55,7 +61,7 @@ func (n *Notifier) PostApprovalCard(ctx context.Context, req *access.Request, ch
 	first := &schema.Activity{
 		Type:        schema.Message,
 		Summary:     fmt.Sprintf("%s asks for %s", req.Requester.Name, req.Profile),
-		Attachments: []schema.Attachment{attachment(n.approvalCard(req))},
+		Attachments: []schema.Attachment{attachment(n.approvalCard(ctx, svc, req))},
 	}
 	params := connector.ChannelThread(n.bot(), n.TenantID, channelID, first)
 	res, err := n.Connector.CreateConversation(ctx, svc, params)
@@ -71,7 +77,7 @@ func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) 
 	act := &schema.Activity{
 		Type:        schema.Message,
 		ID:          req.ApprovalActivityID,
-		Attachments: []schema.Attachment{attachment(n.approvalCard(req))},
+		Attachments: []schema.Attachment{attachment(n.approvalCard(ctx, n.serviceURL(chat), req))},
 	}
 	if err := n.Connector.UpdateActivity(ctx, n.serviceURL(chat), chat.ConversationID, req.ApprovalActivityID, act); err != nil {
 		return fmt.Errorf("update approval card of %s: %w", req.ID, err)
