@@ -134,21 +134,27 @@ func addDecision(c *Card, req *access.Request, profile access.Profile, v access.
 // requesterActions are the requester's buttons on their view of the
 // card: Cancel while the request is pending, I'm done while the grant is
 // active. Each says it was pressed on this card (DataCard), so that the
-// answer is this card again. This is the place for the requester's other
+// answer is this card again, and sends no input (a self-approving
+// requester's card also has the approvers' required reasons, which these
+// buttons must not wait for). This is the place for the requester's other
 // buttons on their request.
 func requesterActions(req *access.Request, v access.Viewer) []Action {
 	var out []Action
 	if v.May.Has(access.CanCancel) {
-		a := cancelAction(req)
-		a.Data[DataCard] = CardApproval
-		out = append(out, a)
+		out = append(out, onApprovalCard(cancelAction(req)))
 	}
 	if v.May.Has(access.CanRelease) {
-		a := requestAction("I'm done", VerbRelease, req.ID)
-		a.Data[DataCard] = CardApproval
-		out = append(out, a)
+		out = append(out, onApprovalCard(requestAction("I'm done", VerbRelease, req.ID)))
 	}
 	return out
+}
+
+// onApprovalCard marks a requester's button as pressed on the approval
+// card, sending no input.
+func onApprovalCard(a executeAction) executeAction {
+	a.Data[DataCard] = CardApproval
+	a.AssociatedInputs = "none"
+	return a
 }
 
 // NotFound is the read-only card shown in place of a card whose request

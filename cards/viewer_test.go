@@ -42,6 +42,9 @@ func viewerGoldens() map[string]Card {
 		"approval_pending_reason_needed":  Approval(pendingRequest(), reasonRequired(prod), refreshUsers),
 		"approval_active_approval_reason": Approval(approvedWithReason(), prod, refreshUsers),
 		"approval_not_found":              NotFound("req-0404"),
+		"approval_self_approval_requester": Approval(selfApprovalRequest(), profileDemo(), viewed(access.Viewer{
+			Requester: true, Approver: true, May: access.CanCancel | access.CanApprove | access.CanDeny,
+		}, "")),
 	}
 }
 
@@ -138,6 +141,11 @@ func TestRequesterButtonsComeBackToTheApprovalCard(t *testing.T) {
 		bs := buttons(decode(t, Approval(tc.req, profileProdDB(), viewed(tc.view, ""))))
 		if len(bs) != 1 || !reflect.DeepEqual(bs[0]["data"], map[string]any{DataRequestID: tc.req.ID, DataCard: CardApproval}) {
 			t.Errorf("%s: %v", tc.req.State, bs)
+		}
+		// No input to wait for: a self-approving requester's card has
+		// the approvers' required reasons too.
+		if len(bs) == 1 && bs[0]["associatedInputs"] != "none" {
+			t.Errorf("%s: associatedInputs %v", tc.req.State, bs[0]["associatedInputs"])
 		}
 	}
 	// The personal "request received" card's Cancel does not say so.
