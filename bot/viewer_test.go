@@ -3,6 +3,8 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -32,7 +34,7 @@ func (w *world) withAudience() *bot.Audience {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	aud := &bot.Audience{Roster: w.client, Directory: dir, Now: w.clock.Now}
+	aud := &bot.Audience{Roster: w.client, Directory: dir, Now: w.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	w.svcCfg.Notifier.(*bot.Notifier).Audience = aud
 	w.botCfg.Audience = aud
 	w.reconfigure(nil)
@@ -239,7 +241,8 @@ func TestRefreshAudienceIsCachedCappedAndFallsBack(t *testing.T) {
 
 	// The roster cannot be read: the requester alone.
 	w2 := newWorld(t)
-	w2.withAudience()
+	var logs lockedBuffer
+	w2.withAudience().Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	w2.conn.SetRoster(channelID, member(alex))
 	w2.graph.InjectFault(graphtest.Fault{Route: graphtest.RouteTransitiveMembers, Status: http.StatusForbidden})
 	w2.post(w2.message(riley, "request prod-db 1h INC-1 graph says no"))
@@ -249,6 +252,40 @@ func TestRefreshAudienceIsCachedCappedAndFallsBack(t *testing.T) {
 	}
 	if c := cardJSON(card); !strings.Contains(c, `"verb":"approve"`) {
 		t.Fatal("the channel card lost the approvers' buttons")
+	}
+	if !strings.Contains(logs.String(), "only the requester gets their own view") || !strings.Contains(logs.String(), "403") {
+		t.Fatalf("the failure is not logged:\n%s", logs.String())
+	}
+	// A failure is tried again a minute later, not at every card.
+	first := w2.onlyRequest()
+	w2.post(w2.click(alex, "deny", first.ID, map[string]any{"reason": "try again"}))
+	if n := w2.graph.Count(graphtest.RouteTransitiveMembers); n != 1 {
+		t.Fatalf("%d transitiveMembers calls within a minute of the failure", n)
+	}
+	w2.clock.Advance(2 * time.Minute)
+	w2.post(w2.message(riley, "request prod-db 1h INC-2 graph is back"))
+	conv := w2.conn.Conversations()
+	slices.Sort(conv)
+	var latest map[string]any
+	for _, c := range conv {
+		if strings.HasPrefix(c, channelID+";") {
+			if acts := w2.conn.Activities(c); len(acts) > 0 && strings.Contains(cardJSON(acts[0].Card()), "graph is back") {
+				latest = acts[0].Card()
+			}
+		}
+	}
+	if got := refreshIDs(latest); !slices.Equal(got, []string{teamsID(riley), teamsID(alex)}) {
+		t.Fatalf("userIds %v once Graph answers again", got)
+	}
+
+	// No roster for the channel (the bot is not in the team): the
+	// requester alone.
+	w3 := newWorld(t)
+	w3.withAudience()
+	w3.post(w3.message(riley, "request prod-db 1h INC-1 no roster"))
+	_, card = w3.approvalThread()
+	if got := refreshIDs(card); !slices.Equal(got, []string{teamsID(riley)}) || w3.rosterReads() != 1 {
+		t.Fatalf("userIds %v without a roster (%d reads), want the requester alone", got, w3.rosterReads())
 	}
 }
 
