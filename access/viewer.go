@@ -44,6 +44,7 @@ type Viewer struct {
 	// allows self-approval).
 	Approver bool
 	// Security: the person is in the security groups (may revoke grants).
+	// Not asked about the requester, who revokes only by self-approval.
 	Security bool
 	// May is what they may do on the request as it stands.
 	May Can

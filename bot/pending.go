@@ -107,8 +107,10 @@ func (b *Bot) cancelCommand(ctx context.Context, act *schema.Activity, cmd Comma
 // cancelClick handles the Cancel button of a "request received" card, or
 // of the requester's view of the approval card (onApproval): the card is
 // replaced by the request as it now stands. A Cancel of a request
-// that is no longer pending shows it as it stands; anyone else's is told
-// why and sees nothing of the request.
+// that is no longer pending shows it as it stands. Anyone else's is
+// refused: on the "request received" card they are told why and see
+// nothing of the request; on the approval card they get their own view of
+// it, which a refresh would give them anyway.
 func (b *Bot) cancelClick(ctx context.Context, act *schema.Activity, requestID string, onApproval bool) (int, any) {
 	if requestID == "" {
 		return http.StatusOK, cards.MessageResponse("This card names no request.")
