@@ -71,7 +71,7 @@ type audienceEntry struct {
 func (a *Audience) UserIDs(ctx context.Context, serviceURL string, req *access.Request, p access.Profile) []string {
 	var out []string
 	requester := req.RequesterChat.UserID
-	if strings.HasPrefix(requester, "29:") {
+	if isPerson(requester) {
 		out = append(out, requester)
 	}
 	if a == nil || p.ApproverChannelID == "" {
@@ -140,12 +140,19 @@ func (a *Audience) lookup(ctx context.Context, serviceURL string, p access.Profi
 	var ids []string
 	seen := map[string]bool{}
 	for _, m := range members {
-		if strings.HasPrefix(m.ID, "29:") && approver[strings.ToLower(m.AadObjectID)] && !seen[m.ID] {
+		if isPerson(m.ID) && approver[strings.ToLower(m.AadObjectID)] && !seen[m.ID] {
 			seen[m.ID] = true
 			ids = append(ids, m.ID)
 		}
 	}
 	return ids, nil
+}
+
+// isPerson reports whether a channel account id can be a user's: not
+// empty and not a bot's ("28:..."). Teams users are "29:..."; the Agents
+// Playground names them "user-id-N".
+func isPerson(id string) bool {
+	return id != "" && !strings.HasPrefix(id, "28:")
 }
 
 func (a *Audience) log() *slog.Logger {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -750,6 +751,17 @@ func TestConversationMembers(t *testing.T) {
 	reqs := fake.Requests()
 	if len(reqs) != 1 || reqs[0].Method != http.MethodGet || reqs[0].EscapedPath != "/amer/v3/conversations/19:approvers@thread.tacv2/members" {
 		t.Fatalf("requests %+v", reqs)
+	}
+	// Teams' REST reference and the Agents Playground name the object id
+	// "objectId".
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `[{"id":"user-id-1","objectId":"22222222-2222-4222-8222-222222222222","name":"Alex Approver","givenName":"Alex","userRole":"user"}]`)
+	}))
+	defer srv.Close()
+	got, err = c.ConversationMembers(ctxT(t), srv.URL+"/_connector", channel)
+	if err != nil || len(got) != 1 || got[0].AadObjectID != "22222222-2222-4222-8222-222222222222" || got[0].ID != "user-id-1" {
+		t.Fatalf("objectId roster: %+v %v", got, err)
 	}
 	// A conversation the bot is not in: an error, never an empty roster.
 	if _, err := c.ConversationMembers(ctxT(t), fake.ServiceURL(), "19:other@thread.tacv2"); err == nil {

@@ -558,17 +558,31 @@ func (c *Connector) createConversation(rec *Request) (int, string, map[string]st
 	return http.StatusCreated, string(b), nil
 }
 
-// Member is a member of a conversation's roster, as the Bot Connector
-// lists it: a Teams channel account.
+// Member is a member of a conversation's roster: a Teams channel account.
 type Member struct {
 	// ID is the member's Teams id ("29:...").
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
+	ID   string
+	Name string
 	// AadObjectID is the member's Entra object id.
-	AadObjectID string `json:"aadObjectId,omitempty"`
+	AadObjectID string
 	// UserPrincipalName and TenantID are among the fields Teams adds.
-	UserPrincipalName string `json:"userPrincipalName,omitempty"`
-	TenantID          string `json:"tenantId,omitempty"`
+	UserPrincipalName string
+	TenantID          string
+}
+
+// MarshalJSON writes the member as Teams lists it: the Entra object id
+// both as "objectId" (Teams' REST reference) and "aadObjectId" (the Bot
+// Framework's ChannelAccount), with "userRole".
+func (m Member) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID                string `json:"id"`
+		Name              string `json:"name,omitempty"`
+		ObjectID          string `json:"objectId,omitempty"`
+		AadObjectID       string `json:"aadObjectId,omitempty"`
+		UserPrincipalName string `json:"userPrincipalName,omitempty"`
+		TenantID          string `json:"tenantId,omitempty"`
+		UserRole          string `json:"userRole"`
+	}{m.ID, m.Name, m.AadObjectID, m.AadObjectID, m.UserPrincipalName, m.TenantID, "user"})
 }
 
 // SetRoster sets the members of a conversation (for a Teams channel: its
