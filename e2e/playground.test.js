@@ -333,6 +333,40 @@ test('jitbot demo: request, approve in the channel, grant, expiry (Agents Playgr
       /sent to (the )?approvers/i.test(shownText(e.message))), STEP_TIMEOUT_MS, procs);
     note('ack', ack);
 
+    // 5b. Each viewer's own card: the refresh invoke a listed client sends. The demo's requester may
+    // approve their own request (and cancel it); Dana, in no approver group, sees it read-only.
+    assert.ok(card.refresh && card.refresh.action.verb === 'refresh', 'the card has a refresh action');
+    assert.deepEqual(card.refresh.userIds, [riley.id, alex.id], 'refresh.userIds: the requester, then the approvers in the team');
+    const dana = config.users.find((u) => u.name === 'Dana Security');
+    const refreshAs = (userId) => postJSON(`${base}/_conversation/v1/invoke`, {
+      name: 'adaptiveCard/action',
+      value: { action: { type: 'Action.Execute', verb: 'refresh', data: card.refresh.action.data }, trigger: 'automatic' },
+      conversation: { id: thread },
+      replyToId: cardId,
+      from: { id: userId },
+    });
+    for (const [who, userId, want] of [['Riley', riley.id, ['approve', 'deny', 'cancelRequest']], ['Alex', alex.id, ['approve', 'deny']], ['Dana', dana.id, []]]) {
+      const r = await refreshAs(userId);
+      note(`refresh as ${who}`, r);
+      assert.equal(r.status, 200, `refresh as ${who}: ${r.body}`);
+      assert.equal(r.json && r.json.type, CARD, `refresh as ${who} answers a card: ${r.body}`);
+      assert.deepEqual(executeActions(r.json.value).map((a) => a.verb).filter((v) => v !== 'refresh'), want, `${who}'s buttons`);
+      assert.match(JSON.stringify(r.json.value), /Pending/, `${who}'s card shows the state`);
+    }
+
+    // 5c. Dana's Approve is refused (and audited): the answer is her read-only card saying why.
+    const refused = await postJSON(`${base}/_conversation/v1/invoke`, {
+      name: 'adaptiveCard/action',
+      value: { action: { type: 'Action.Execute', id: approve.id, verb: 'approve', data: approve.data }, trigger: 'manual' },
+      conversation: { id: thread },
+      replyToId: cardId,
+      from: { id: dana.id },
+    });
+    note('invoke approve as Dana', refused);
+    assert.equal(refused.json && refused.json.type, CARD, `a refused click answers a card: ${refused.body}`);
+    assert.deepEqual(executeActions(refused.json.value).map((a) => a.verb).filter((v) => v !== 'refresh'), [], "Dana's card has no buttons");
+    assert.match(JSON.stringify(refused.json.value), /not an approver for demo/, 'the card says why');
+
     // 6. Alex Approver clicks Approve.
     const inv = await postJSON(`${base}/_conversation/v1/invoke`, {
       name: 'adaptiveCard/action',
