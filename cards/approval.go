@@ -21,7 +21,9 @@ type ApprovalOptions struct {
 	// card posted in the approvers' channel, access.ChannelViewer.
 	View *access.Viewer
 	// Note is a short line for the viewer at the top of the card, such as
-	// why their click changed nothing. It is the bot's own words.
+	// why their click changed nothing: the bot's own words (a refusal's
+	// reason), whose markdown (a command in a code span) is kept, while
+	// anything quoted in it is made inert.
 	Note string
 }
 
@@ -54,7 +56,7 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		rich(bold(oneLine(req.Requester.Name, maxLine)), run(" asks for temporary access to "), bold(oneLine(profileName, maxLine))),
 	)
 	if opts.Note != "" {
-		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: opts.Note, Wrap: true, Weight: "Bolder", Color: "Warning", Spacing: "Small"})
+		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: inert(truncate(opts.Note, maxReason)), Wrap: true, Weight: "Bolder", Color: "Warning", Spacing: "Small"})
 	}
 	if profile.Description != "" {
 		c.Body = append(c.Body, subtle(oneLine(profile.Description, maxLine)))

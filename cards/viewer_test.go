@@ -192,3 +192,17 @@ func TestNotFoundIsReadOnly(t *testing.T) {
 		t.Fatalf("not found card: %s", render(t, c))
 	}
 }
+
+func TestNoteIsInert(t *testing.T) {
+	note := "There is no request `[x](https://evil.example) {{DATE(2030-01-01T00:00:00Z)}} <at>all</at>`."
+	m := decode(t, Approval(pendingRequest(), profileProdDB(), viewed(readOnly, note)))
+	var got string
+	walk(m, "$", "", func(_ string, obj map[string]any) {
+		if obj["type"] == "TextBlock" && obj["color"] == "Warning" && obj["spacing"] == "Small" {
+			got = obj["text"].(string)
+		}
+	})
+	if visible(got) != note || strings.Contains(got, "](") || strings.Contains(got, "{{") || strings.Contains(got, "<a") {
+		t.Fatalf("note %q", got)
+	}
+}
