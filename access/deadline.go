@@ -181,3 +181,49 @@ func (s *Service) lateDecision(ctx context.Context, req *Request) error {
 	r.Request = cur
 	return r
 }
+
+// DatePending gives every pending request stored without a deadline (by a
+// version of jitbot before deadlines existed) its profile's deadline, so
+// that no request waits for ever. Nobody was told of a deadline when such a
+// request was made, so it gets the later of its own deadline and a whole
+// approval timeout from now; its approval card is updated to show it.
+// Several replicas may run it at once: each request is dated once. It
+// returns how many requests it dated.
+func (s *Service) DatePending(ctx context.Context) (int, error) {
+	done := 0
+	for range pendingRounds {
+		reqs, err := s.cfg.Store.UndatedPending(ctx, pendingBatch)
+		if err != nil {
+			return done, fmt.Errorf("find pending requests without a deadline: %w", err)
+		}
+		if len(reqs) == 0 {
+			return done, nil
+		}
+		for i := range reqs {
+			req := &reqs[i]
+			p, ok := s.profiles[req.Profile]
+			if !ok {
+				// Its profile is gone: the default timeout applies, and
+				// the request is closed at the first click anyway.
+				p = Profile{Name: req.Profile, ApprovalTimeout: DefaultApprovalTimeout}
+			}
+			now := s.cfg.Clock.Now().UTC()
+			dated := *req
+			setDeadline(p, &dated)
+			if later := now.Add(p.ApprovalTimeout); dated.DecideBy.Before(later) {
+				dated.DecideBy = later
+			}
+			err := s.cfg.Store.SetDeadline(ctx, req.ID, dated.DecideBy, dated.NextReminderAt)
+			if errors.Is(err, ErrNotPending) || errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return done, fmt.Errorf("set deadline of request %s: %w", req.ID, err)
+			}
+			done++
+			s.log.Info("pending request given a deadline", "request", req.ID, "decide_by", dated.DecideBy)
+			s.updateCard(ctx, &dated)
+		}
+	}
+	return done, nil
+}

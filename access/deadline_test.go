@@ -301,3 +301,54 @@ func TestReportCountsCancelledAndTimedOut(t *testing.T) {
 		}
 	})
 }
+
+// A pending request stored before deadlines existed has none: at start it
+// gets its profile's, at the earliest a whole timeout from then, once, and
+// then times out like any other.
+func TestUndatedPendingRequestGetsADeadline(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind storeKind) {
+		e := newEnv(t, kind)
+		e.openWith(withDeadline(time.Hour, 15*time.Minute))
+		ctx := context.Background()
+		old := &access.Request{
+			ID: "old-request", Profile: "prod-db", GroupID: prodGroup, Requester: riley, Duration: time.Hour,
+			Ticket: "INC-1", Justification: "asked before deadlines", State: access.RequestPending,
+			CreatedAt: start, UpdatedAt: start,
+		}
+		if _, err := e.store.CreateRequest(ctx, old, access.AuditEvent{At: start, Actor: riley, Action: access.ActionRequested, RequestID: old.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.SetApprovalCard(ctx, old.ID, access.ConversationRef{ConversationID: "19:approvers@thread.tacv2;messageid=1"}, "1"); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Set(start.Add(2 * time.Hour))
+		n, err := e.svc.DatePending(ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("DatePending = %d, %v; want 1 request dated", n, err)
+		}
+		got, err := e.store.GetRequest(ctx, old.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := start.Add(3 * time.Hour); !got.DecideBy.Equal(want) {
+			t.Fatalf("deadline %s, want %s (a whole timeout after it was dated)", got.DecideBy, want)
+		}
+		if states := e.notes.CardStates(old.ID); len(states) != 1 || states[0] != access.RequestPending {
+			t.Fatalf("card updates %v, want one showing the pending request with its deadline", states)
+		}
+		if n, err := e.svc.DatePending(ctx); err != nil || n != 0 {
+			t.Fatalf("second DatePending = %d, %v; want nothing to do", n, err)
+		}
+		if err := e.store.SetDeadline(ctx, old.ID, start.Add(9*time.Hour), time.Time{}); !errors.Is(err, access.ErrNotPending) {
+			t.Fatalf("dating a dated request: %v, want ErrNotPending", err)
+		}
+		e.workAt(3*time.Hour - time.Second)
+		if got, _ := e.store.GetRequest(ctx, old.ID); got.State != access.RequestPending {
+			t.Fatalf("state before the deadline %s", got.State)
+		}
+		e.workAt(3 * time.Hour)
+		if got, _ := e.store.GetRequest(ctx, old.ID); got.State != access.RequestTimedOut {
+			t.Fatalf("state at the deadline %s, want timed out", got.State)
+		}
+	})
+}

@@ -48,6 +48,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.cfg.Store.ReleaseClaims(ctx, s.cfg.Owner); err != nil {
 		s.log.Warn("release claims of a previous run", "err", err)
 	}
+	if _, err := s.DatePending(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("give pending requests a deadline", "err", err)
+	}
 	for {
 		if _, err := s.Work(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("work on due grants", "err", err)

@@ -9,7 +9,11 @@ import (
 // Profile is a kind of access that can be requested: membership of one group
 // for a bounded time, approved by members of the approver groups.
 type Profile struct {
-	Name          string
+	Name string
+	// Aliases are other names people may use for the profile when they ask
+	// in plain words ("db" for prod-db); each is written like a name and
+	// is unique across all profiles' names and aliases.
+	Aliases       []string
 	Description   string
 	GroupID       string
 	MinDuration   time.Duration
@@ -71,7 +75,40 @@ func (p *Profile) Validate() error {
 	case p.RemindApprovers < 0:
 		return fmt.Errorf("profile %s: remind_approvers must not be negative", p.Name)
 	}
+	seen := map[string]bool{p.Name: true}
+	for i, a := range p.Aliases {
+		switch {
+		case !profileName.MatchString(a):
+			return fmt.Errorf("profile %s: aliases[%d] %q: use lower-case letters, digits and dashes", p.Name, i, a)
+		case seen[a]:
+			return fmt.Errorf("profile %s: aliases[%d] %q repeats the name or another alias", p.Name, i, a)
+		}
+		seen[a] = true
+	}
 	return nil
 }
+
+// CheckNames checks that no two profiles share a name or an alias: each
+// word names at most one profile. The error names the word and both
+// profiles.
+func CheckNames(ps []Profile) error {
+	owner := map[string]string{}
+	for _, p := range ps {
+		for _, n := range append([]string{p.Name}, p.Aliases...) {
+			if o, dup := owner[n]; dup {
+				if o == p.Name {
+					return fmt.Errorf("profile %s: %q is used twice", p.Name, n)
+				}
+				return fmt.Errorf("profile %s: %q is already a name or alias of profile %s", p.Name, n, o)
+			}
+			owner[n] = p.Name
+		}
+	}
+	return nil
+}
+
+// IsProfileName reports whether s is written as a profile's name or alias
+// must be: lower-case letters, digits and dashes, not starting with a dash.
+func IsProfileName(s string) bool { return profileName.MatchString(s) }
 
 var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)

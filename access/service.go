@@ -125,6 +125,9 @@ func New(cfg Config) (*Service, error) {
 		s.profiles[p.Name] = p
 		s.order = append(s.order, p.Name)
 	}
+	if err := CheckNames(cfg.Profiles); err != nil {
+		return nil, fmt.Errorf("access service: %w", err)
+	}
 	return s, nil
 }
 
@@ -259,6 +262,9 @@ type Submission struct {
 	// ConversationID and ActivityID locate the asking message, for the audit.
 	ConversationID string
 	ActivityID     string
+	// Client is the API client that submits on the requester's behalf
+	// (zero in Teams).
+	Client APIClient
 }
 
 // Submit validates a submission, stores it as a pending request and posts the
@@ -302,6 +308,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		UpdatedAt:     now,
 		SelfApproval:  p.AllowSelfApproval,
 		RequesterChat: sub.Chat,
+		Client:        sub.Client,
 	}
 	setDeadline(p, req)
 	ev := s.event(now, sub.Requester, ActionRequested, req, sub.Justification)
@@ -336,7 +343,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		// Asked in the personal chat: the reply there already says so.
 		return req, nil
 	}
-	s.notify(ctx, req, NoticeReceived, fmt.Sprintf("Your request for %s (%s) was sent to the approvers.", p.Name, FormatDuration(req.Duration)))
+	received := fmt.Sprintf("Your request for %s (%s) was sent to the approvers.", p.Name, FormatDuration(req.Duration))
+	if !sub.Client.IsZero() {
+		received = fmt.Sprintf("%s asked for %s (%s) on your behalf through jitbot's API; the request was sent to the approvers.",
+			Escape(sub.Client.Name), p.Name, FormatDuration(req.Duration))
+	}
+	s.notify(ctx, req, NoticeReceived, received)
 	return req, nil
 }
 

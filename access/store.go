@@ -91,6 +91,15 @@ type RequestStore interface {
 	// ErrNotPending (ErrNotFound): another replica sent it, or the request
 	// was closed.
 	RecordReminder(ctx context.Context, id string, n int, next time.Time, ev AuditEvent) error
+	// UndatedPending returns up to limit pending requests that have no
+	// deadline (stored before deadlines existed), oldest first.
+	UndatedPending(ctx context.Context, limit int) ([]Request, error)
+	// SetDeadline gives pending request id without a deadline its
+	// deadline decideBy and first reminder next (zero: none). When the
+	// request is no longer pending or has a deadline already it changes
+	// nothing and returns ErrNotPending (ErrNotFound): another replica set
+	// it, or the request was closed.
+	SetDeadline(ctx context.Context, id string, decideBy, next time.Time) error
 }
 
 // GrantStore keeps grants, their claims, the membership ledger and the

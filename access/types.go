@@ -115,6 +115,9 @@ type Request struct {
 	// SelfApproval is set when the profile allowed the requester to decide
 	// their own request (demo mode only); the card says so.
 	SelfApproval bool
+	// Client is the API client that made the request on the requester's
+	// behalf (POST /api/requests); zero for a request made in Teams.
+	Client APIClient
 
 	// RequesterChat is where the requester is told about progress: their
 	// personal chat with the bot.

@@ -39,6 +39,11 @@ type Command struct {
 	// RequestID is the request a command names (`release <request id>`,
 	// `cancel <request id>`; "" for the sender's only one).
 	RequestID string
+	// Plain is the message, without mentions, when it starts with no
+	// command (or with a greeting and more words): it may be a request in
+	// plain words (see parsePlain), read before the answer parseCommand
+	// gives otherwise.
+	Plain string
 }
 
 // reportPeriod matches the words of `audit` that name a period rather than
@@ -69,8 +74,14 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 	}
 	verb := strings.ToLower(strings.TrimPrefix(words[0], "/"))
 	switch verb {
-	case commandHelp, "?", "hi", "hello":
+	case commandHelp, "?":
 		return Command{Verb: commandHelp}, nil
+	case "hi", "hello", "hey":
+		c := Command{Verb: commandHelp}
+		if len(words) > 1 {
+			c.Plain = strings.Join(words, " ")
+		}
+		return c, nil
 	case commandProfiles, commandStatus:
 		return Command{Verb: verb}, nil
 	case commandAudit:
@@ -81,7 +92,7 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return parseCancel(words[1:])
 	case commandRequest:
 	default:
-		return Command{}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))
+		return Command{Plain: strings.Join(words, " ")}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))
 	}
 	args := words[1:]
 	if len(args) == 0 {

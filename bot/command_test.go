@@ -48,3 +48,24 @@ func TestParseCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCommandHandsOnPlainWords(t *testing.T) {
+	none := func(string, string) (bool, bool) { return false, false }
+	for _, c := range []struct {
+		text, verb, plain string
+		err               bool
+	}{
+		{"<at>jitbot</at> I need prod-db for 2 hours", "", "I need prod-db for 2 hours", true},
+		{"hi I need prod-db", "help", "hi I need prod-db", false},
+		{"Hey", "help", "", false},
+		{"hello", "help", "", false},
+		{"help me get prod-db for 2h", "help", "", false},
+		{"status of prod-db", "status", "", false},
+		{"request prod-db for 2 hours", "request", "", true},
+	} {
+		got, err := parseCommand(c.text, none)
+		if got.Verb != c.verb || got.Plain != c.plain || (err != nil) != c.err {
+			t.Errorf("%q: verb %q, plain %q, err %v; want %q, %q, error %v", c.text, got.Verb, got.Plain, err, c.verb, c.plain, c.err)
+		}
+	}
+}

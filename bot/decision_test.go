@@ -143,7 +143,7 @@ func TestUserTextCannotInjectMarkup(t *testing.T) {
 	personal := "a:personal-" + rileyID
 	for _, c := range []struct{ text, want string }{
 		{"request [x](https://evil.example) 1h INC-1 why", "There is no profile called `[x](https://evil.example)`"},
-		{"**bold**<img/src=x> 1h", "I don't know `**bold**<img/src=x>`"},
+		{"**bold**<img/src=x> soon", "I don't know `**bold**<img/src=x>`"},
 		{"request prod-db [1h](https://evil.example) INC-1 why", "`[1h](https://evil.example)` is not a duration"},
 		{"request prod-db 1h INC-1", "Say why"},
 		{"request prod-db 1h INC-1`x` because", "needs a ticket"},

@@ -34,6 +34,7 @@ const TeamsChannelID = "msteams"
 type Service interface {
 	EligibleProfiles(ctx context.Context, tenantID string, user access.Person) ([]access.Profile, error)
 	Profile(name string) (access.Profile, bool)
+	Profiles() []access.Profile
 	Submit(ctx context.Context, sub access.Submission) (*access.Request, error)
 	Decide(ctx context.Context, in access.DecisionInput) (*access.Request, error)
 	Status(ctx context.Context, tenantID string, user access.Person) ([]access.Request, error)
@@ -282,6 +283,9 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 		return
 	}
 	cmd, err := parseCommand(act.Text, b.isTicket)
+	if cmd.Plain != "" && b.answerPlain(ctx, act, cmd.Plain) {
+		return
+	}
 	if err != nil {
 		b.reply(ctx, act, err.Error(), nil)
 		return
@@ -313,24 +317,31 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 			}
 			return
 		}
-		req, err := b.cfg.Service.Submit(ctx, access.Submission{
-			TenantID: tenant, Requester: user, Profile: cmd.Profile, Duration: cmd.Duration,
-			Ticket: cmd.Ticket, Justification: cmd.Justification, Chat: requesterChat(act),
-			ConversationID: act.Conversation.ID, ActivityID: act.ID,
-		})
-		if err != nil {
-			b.reply(ctx, act, b.userError(err), nil)
-			return
-		}
-		if requesterChat(act).ConversationID == "" {
-			// The "request received" card went to the personal chat.
-			b.reply(ctx, act, SentPrivately, nil)
-			return
-		}
-		b.reply(ctx, act, "", ptr(cards.Submitted(req)))
+		b.submitLine(ctx, act, cmd)
 	case commandCancel:
 		b.cancelCommand(ctx, act, cmd)
 	}
+}
+
+// submitLine submits a request written in one message (the one-liner, or
+// plain words understood with confidence) and answers with the "request
+// received" card or the refusal.
+func (b *Bot) submitLine(ctx context.Context, act *schema.Activity, cmd Command) {
+	req, err := b.cfg.Service.Submit(ctx, access.Submission{
+		TenantID: tenantOf(act), Requester: personOf(act), Profile: cmd.Profile, Duration: cmd.Duration,
+		Ticket: cmd.Ticket, Justification: cmd.Justification, Chat: requesterChat(act),
+		ConversationID: act.Conversation.ID, ActivityID: act.ID,
+	})
+	if err != nil {
+		b.reply(ctx, act, b.userError(err), nil)
+		return
+	}
+	if requesterChat(act).ConversationID == "" {
+		// The "request received" card went to the personal chat.
+		b.reply(ctx, act, SentPrivately, nil)
+		return
+	}
+	b.reply(ctx, act, "", ptr(cards.Submitted(req)))
 }
 
 // auditReport answers `audit` with the report card, in the asker's
@@ -531,6 +542,7 @@ const helpText = `I grant temporary access to production systems, approved by yo
 - **profiles**: the access you may request
 - **request**: a form to ask for access
 - **request <profile> <duration> [<ticket>] <justification>**: ask in one line, e.g. ` + "`request prod-db 2h INC-4711 checkout latency spike`" + `
+- or ask in plain words, e.g. ` + "`I need prod-db for 2 hours for INC-4711, checkout is slow`" + `: when I am not sure what you mean, I answer with the form filled in
 - **status**: your pending requests and active access, with expiry times
 - **release [<request id>]**: you are done with your active access: it ends now
 - **cancel [<request id>]**: withdraw your pending request before anyone decides

@@ -55,6 +55,9 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		heading("Access request"),
 		rich(bold(oneLine(req.Requester.Name, maxLine)), run(" asks for temporary access to "), bold(oneLine(profileName, maxLine))),
 	)
+	if !req.Client.IsZero() {
+		c.Body = append(c.Body, viaAPI(req))
+	}
 	if opts.Note != "" {
 		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: inert(truncate(opts.Note, maxReason)), Wrap: true, Weight: "Bolder", Color: "Warning", Spacing: "Small"})
 	}

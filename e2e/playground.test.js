@@ -4,13 +4,19 @@
 // Riley Responder asks for access in the personal chat, the approval card
 // arrives in the approvers' General channel, Alex Approver clicks Approve
 // (Action.Execute invoke sent through the Playground's internal JSON route),
-// Riley is told access was granted, and after the grant expires Riley is told
-// it ended and the card shows it expired.
+// and Riley gets the "access granted" card. Then `status` shows the grant,
+// Riley presses I'm done, is told the access ended, and the approval card
+// says it was released. A second request is approved and left to expire:
+// Riley is told it ended and the card shows it expired.
 //
 // Run: e2e/run.sh (or `npm test` in e2e/ after `npm ci`).
-// Env: JITBOT_BIN     use this binary instead of building ./cmd/jitbot
-//      E2E_KEEP_TMP=1 keep the temporary directory (logs, database)
-//      E2E_VERBOSE=1  print the report (events, logs) on success too
+// Env: JITBOT_BIN          use this binary instead of building ./cmd/jitbot
+//      E2E_KEEP_TMP=1      keep the temporary directory (logs, database)
+//      E2E_VERBOSE=1       print the report (events, logs) on success too
+//      E2E_SCREENSHOTS=DIR also open the Playground's web UI in headless
+//                          Chromium (playwright-core, $CHROMIUM or
+//                          /usr/bin/chromium) and save a PNG of the chat at
+//                          each step in DIR
 // See PROTOCOL.md for the routes and payloads used here.
 
 const { test } = require('node:test');
@@ -21,6 +27,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const WebSocket = require('ws');
+const { BROWSER_ARGS } = require('./screenshots.js');
 
 const REPO = path.resolve(__dirname, '..');
 const CONFIG_FILE = path.join(REPO, '.m365agentsplayground.yml');
@@ -35,13 +42,35 @@ const EXPECT = {
   generalChannel: '19:jitbot-approvers@thread.tacv2',
 };
 const CARD = 'application/vnd.microsoft.card.adaptive';
-const REQUEST_TEXT = 'request demo 20s INC-4711 e2e check';
+// The first grant is ended early with I'm done: its duration only has to
+// outlast the test. The second runs out: the demo profile's shortest.
+const RELEASE_REQUEST = 'request demo 1h INC-4711 e2e release';
+const EXPIRY_REQUEST = 'request demo 10s INC-4712 e2e expiry';
+
+// The status card's I'm done button (cards.VerbRelease, data.requestId).
+// Until cards.Status has it, the test presses I'm done on the "access
+// granted" card, and fails with a reminder once the status card has it: then
+// set this to true, and the test presses the one on the status card.
+const STATUS_HAS_RELEASE = false;
+
+const SCREENSHOTS_DIR = process.env.E2E_SCREENSHOTS ? path.resolve(process.env.E2E_SCREENSHOTS) : '';
 
 const BUILD_TIMEOUT_MS = 15 * 60_000;
 const START_TIMEOUT_MS = 30_000;
 const STEP_TIMEOUT_MS = 20_000;
 const EXPIRY_TIMEOUT_MS = 60_000;
 const POLL_MS = 200;
+
+// goConst reads a string constant of the cards package, so that the verbs
+// and data keys the test presses are the ones the bot defines.
+function goConst(name) {
+  const src = fs.readFileSync(path.join(REPO, 'cards', 'card.go'), 'utf8');
+  const m = new RegExp(`\\b${name}\\s*=\\s*"([^"]*)"`).exec(src);
+  if (!m) throw new Error(`cards/card.go defines no constant ${name}`);
+  return m[1];
+}
+const VERB_RELEASE = goConst('VerbRelease');
+const DATA_REQUEST_ID = goConst('DataRequestID');
 
 // ---------------------------------------------------------------- helpers
 
@@ -209,12 +238,128 @@ function demoFlags(bin) {
   });
 }
 
+// The Playground's own web UI in headless Chromium (E2E_SCREENSHOTS): Riley
+// types and clicks there, as a user would, and each step's message is saved
+// as a PNG. Approvers still act through the JSON route: the UI signs in as
+// the config's current user only.
+const PERSONAL_CHAT = 'Personal Chat'; // the UI's name of the bot's personal chat
+const SHOT_FILE = /^(release|expiry)-\d+-[a-z-]+\.png$/; // the names shot() gives
+
+class PlaygroundUi {
+  static async open(base, dir, t) {
+    let chromium;
+    try {
+      ({ chromium } = require('playwright-core'));
+    } catch (err) {
+      throw new Error(`E2E_SCREENSHOTS needs npm playwright-core (npm ci in e2e/): ${err.message}`);
+    }
+    const exe = process.env.CHROMIUM || '/usr/bin/chromium';
+    if (!fs.existsSync(exe)) throw new Error(`E2E_SCREENSHOTS needs a browser at ${exe} (apt-get install -y chromium, or set CHROMIUM)`);
+    fs.mkdirSync(dir, { recursive: true });
+    // The images of an earlier run, so that a renamed step leaves none behind.
+    for (const f of fs.readdirSync(dir)) if (SHOT_FILE.test(f)) fs.rmSync(path.join(dir, f));
+    const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-e2e-chromium-'));
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: exe, headless: true, args: BROWSER_ARGS,
+      viewport: { width: 1300, height: 1000 }, locale: 'en-US', timezoneId: 'UTC', deviceScaleFactor: 1,
+    });
+    const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    await page.goto(`${base}/`, { waitUntil: 'load' });
+    await page.getByRole('treeitem', { name: PERSONAL_CHAT }).waitFor();
+    await page.getByTitle('Hide log panel').click();
+    t.diagnostic(`saving Playground screenshots in ${dir}`);
+    return new PlaygroundUi(context, page, dir, profile);
+  }
+
+  constructor(context, page, dir, profile) {
+    this.context = context;
+    this.page = page;
+    this.dir = dir;
+    this.profile = profile;
+    this.shots = [];
+  }
+
+  async openChat(chat) {
+    await this.page.getByRole('treeitem', { name: chat }).click();
+  }
+
+  // message is the last message of chat whose text matches re: in a chat
+  // the block under a message header, in a channel the post (a card).
+  message(chat, re) {
+    const all = chat === PERSONAL_CHAT
+      ? this.page.locator('[aria-label="Message header"]').locator('xpath=..')
+      : this.page.locator('.fui-Card').filter({ has: this.page.locator('[id^="fui-CardHeader"]') });
+    return all.filter({ hasText: re }).last();
+  }
+
+  // say types text in the personal chat and sends it with Enter; it returns
+  // the Playground's answer to the UI's POST.
+  async say(text) {
+    await this.openChat(PERSONAL_CHAT);
+    const box = this.page.locator('[data-lexical-editor="true"]');
+    await box.click();
+    await this.page.keyboard.type(text);
+    const answer = this.page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/_conversation/v1/conversations/'));
+    await this.page.keyboard.press('Enter');
+    const r = await answer;
+    return { status: r.status(), body: await r.text() };
+  }
+
+  // click presses the button titled title on the last message of chat
+  // matching re; it returns the Playground's answer to the UI's invoke.
+  async click(chat, re, title) {
+    await this.openChat(chat);
+    const button = this.message(chat, re).getByRole('button', { name: title, exact: true });
+    const answer = this.page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/_conversation/v1/invoke'));
+    await button.click();
+    const r = await answer;
+    return { status: r.status(), body: await r.text() };
+  }
+
+  // shot saves the last message of chat matching re as name.png, once the
+  // UI shows it: its header and card, cut to the card's width (a channel
+  // post spans the pane).
+  async shot(name, caption, chat, re) {
+    await this.openChat(chat);
+    const m = this.message(chat, re);
+    await m.waitFor();
+    await m.scrollIntoViewIfNeeded();
+    await this.page.waitForTimeout(300); // let the card finish laying out
+    const box = await m.boundingBox();
+    const card = m.locator('[id^="__ac-"]').first();
+    const inner = (await card.count()) > 0 ? await card.boundingBox() : null;
+    const right = inner ? Math.min(box.x + box.width, inner.x + inner.width + 16) : box.x + box.width;
+    await this.page.screenshot({ path: path.join(this.dir, `${name}.png`), clip: { x: box.x, y: box.y, width: right - box.x, height: box.height } });
+    this.shots.push({ name, caption });
+  }
+
+  // writeIndex writes README.md in the directory: each image and its caption.
+  writeIndex() {
+    const lines = ['# The end-to-end flow in the Agents Playground', '',
+      'Saved by the end-to-end test (`e2e/playground.test.js`) from the Agents Playground\'s web UI in headless',
+      'Chromium, while it runs `jitbot demo`: Riley Responder types and clicks in the UI, Alex Approver approves',
+      'through the Playground\'s JSON route (the UI is signed in as Riley only). Times are those of the run, in UTC.',
+      'The notices under each card ("Full width control is not supported …") are the Playground\'s own.',
+      '', 'Regenerate (needs Debian\'s `chromium`):', '', '```sh',
+      'cd e2e && npm ci && npm run screenshots:playground', '```', ''];
+    for (const s of this.shots) lines.push(`## ${s.caption}`, '', `![${s.name}](${s.name}.png)`, '');
+    fs.writeFileSync(path.join(this.dir, 'README.md'), lines.join('\n'));
+  }
+
+  async close() {
+    try { await this.context.close(); } catch { /* already gone */ }
+    fs.rmSync(this.profile, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- the test
 
-test('jitbot demo: request, approve in the channel, grant, expiry (Agents Playground)', { timeout: BUILD_TIMEOUT_MS + 5 * 60_000 }, async (t) => {
+test('jitbot demo: request, approve in the channel, status, I\'m done, expiry (Agents Playground)', { timeout: BUILD_TIMEOUT_MS + 5 * 60_000 }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jitbot-e2e-'));
   const procs = [];
   let stream;
+  let ui;
   let pgDir;
   const trail = []; // what the test sent and got, for the report
   const note = (what, v) => trail.push(`${what}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
@@ -305,112 +450,188 @@ test('jitbot demo: request, approve in the channel, grant, expiry (Agents Playgr
 
     stream = new Stream(`ws://127.0.0.1:${pgPort}/_ws_conversation/v1/conversations/stream`);
     await stream.opened;
+    if (SCREENSHOTS_DIR) {
+      ui = await PlaygroundUi.open(base, SCREENSHOTS_DIR, t);
+    }
+    const GENERAL = `${config.teams[0].name} - ${general.name}`;
+    const shot = async (name, caption, chat, re) => { if (ui) await ui.shot(name, caption, chat, re); };
 
-    // 4. Riley asks in the personal chat.
-    const sent = await postJSON(`${base}/_conversation/v1/conversations/${encodeURIComponent(personalChat)}/messages`, {
-      text: REQUEST_TEXT, textFormat: 'plain', from: { id: riley.id },
-    });
-    note('send request', sent);
-    assert.equal(sent.status, 200, `sending the request: ${sent.body}`);
+    // What the test does, as Riley (the Playground's current user) or as Alex.
+    const say = async (text) => {
+      const r = ui ? await ui.say(text) : await postJSON(`${base}/_conversation/v1/conversations/${encodeURIComponent(personalChat)}/messages`, {
+        text, textFormat: 'plain', from: { id: riley.id },
+      });
+      note(`say ${JSON.stringify(text)}`, r);
+      assert.equal(r.status, 200, `sending ${JSON.stringify(text)}: ${r.body}`);
+    };
+    // click presses an Action.Execute button of a message, as `who`; the
+    // answer is the card that replaces the clicked one. With the UI open,
+    // Riley's clicks go through it (the button titled action.title on the
+    // last message of uiChat matching uiText).
+    const click = async (what, { action, conversation, messageId, who, uiChat, uiText }) => {
+      let r;
+      if (ui && who === riley) {
+        r = await ui.click(uiChat, uiText, action.title);
+        try { r.json = JSON.parse(r.body); } catch { r.json = undefined; }
+      } else {
+        r = await postJSON(`${base}/_conversation/v1/invoke`, {
+          name: 'adaptiveCard/action',
+          value: { action: { type: 'Action.Execute', id: action.id, verb: action.verb, data: action.data }, trigger: 'manual' },
+          conversation: { id: conversation },
+          replyToId: messageId,
+          from: { id: who.id },
+        });
+      }
+      note(`click ${what}`, r);
+      assert.equal(r.status, 200, `${what} failed: ${r.body}`);
+      assert.equal(r.json && r.json.type, CARD, `${what}: the invoke response is a card: ${r.body}`);
+      return r.json.value;
+    };
+    // seen waits for a bot message (createMessage/updateMessage) pushed
+    // after the stream had `mark` events.
+    const seen = (what, mark, pred, timeoutMs = STEP_TIMEOUT_MS) => waitFor(what, () => {
+      const e = stream.events.slice(mark).find((x) => x.message && pred(x));
+      if (e) note(what, e);
+      return e;
+    }, timeoutMs, procs);
+    const toRiley = (re) => (e) => e.action === 'createMessage' && e.actionConversationId === personalChat &&
+      re.test(shownText(e.message));
+    const cardUpdate = (cardId, re) => (e) => e.action === 'updateMessage' && e.message.messageId === cardId &&
+      re.test(shownText(e.message));
+    const releaseOf = (card, requestId) => executeActions(card).find((a) =>
+      a.verb === VERB_RELEASE && a.data && a.data[DATA_REQUEST_ID] === requestId);
 
-    // 5. The approval card in the channel, and the reply to Riley.
-    const approval = await waitFor('the approval card in the General channel', () => stream.find((e) =>
-      e.action === 'createMessage' && e.actionConversationId === channel &&
-      executeActions(cardOf(e.message)).some((a) => a.verb === 'approve')), STEP_TIMEOUT_MS, procs);
-    note('approval card', approval);
-    const card = cardOf(approval.message);
-    const verbs = executeActions(card).map((a) => a.verb);
-    assert.ok(verbs.includes('approve') && verbs.includes('deny'), `card actions: ${verbs}`);
-    const approve = executeActions(card).find((a) => a.verb === 'approve');
-    assert.ok(approve.data && approve.data.requestId, 'the Approve action carries data.requestId');
-    assert.ok(approval.message.postConversationId, 'the card opened a thread (postConversationId)');
-    assert.match(shownText(approval.message), /Riley Responder/, 'the card names the requester');
-    const thread = approval.message.postConversationId;
-    const cardId = approval.message.messageId;
-
-    const ack = await waitFor('"sent to the approvers" in the personal chat', () => stream.find((e) =>
-      e.action === 'createMessage' && e.actionConversationId === personalChat &&
-      /sent to (the )?approvers/i.test(shownText(e.message))), STEP_TIMEOUT_MS, procs);
-    note('ack', ack);
-
-    // 5b. Each viewer's own card: the refresh invoke a listed client sends. The demo's requester may
-    // approve their own request (and cancel it); Dana, in no approver group, sees it read-only.
-    assert.ok(card.refresh && card.refresh.action.verb === 'refresh', 'the card has a refresh action');
-    assert.deepEqual(card.refresh.userIds, [riley.id, alex.id], 'refresh.userIds: the requester, then the approvers in the team');
+    // viewers checks each viewer's own card of a pending request: the
+    // refresh invoke a client in refresh.userIds sends. The demo's
+    // requester may approve their own request (and cancel it); Dana, in no
+    // approver group, sees it read-only, and her Approve is refused (and
+    // audited) with her read-only card saying why.
     const dana = config.users.find((u) => u.name === 'Dana Security');
-    const refreshAs = (userId) => postJSON(`${base}/_conversation/v1/invoke`, {
-      name: 'adaptiveCard/action',
-      value: { action: { type: 'Action.Execute', verb: 'refresh', data: card.refresh.action.data }, trigger: 'automatic' },
-      conversation: { id: thread },
-      replyToId: cardId,
-      from: { id: userId },
-    });
-    for (const [who, userId, want] of [['Riley', riley.id, ['approve', 'deny', 'cancelRequest']], ['Alex', alex.id, ['approve', 'deny']], ['Dana', dana.id, []]]) {
-      const r = await refreshAs(userId);
-      note(`refresh as ${who}`, r);
-      assert.equal(r.status, 200, `refresh as ${who}: ${r.body}`);
-      assert.equal(r.json && r.json.type, CARD, `refresh as ${who} answers a card: ${r.body}`);
-      assert.deepEqual(executeActions(r.json.value).map((a) => a.verb).filter((v) => v !== 'refresh'), want, `${who}'s buttons`);
-      assert.match(JSON.stringify(r.json.value), /Pending/, `${who}'s card shows the state`);
+    const buttonsOf = (c) => executeActions(c).map((a) => a.verb).filter((v) => v !== 'refresh');
+    const viewers = async (card, approve, message) => {
+      assert.ok(card.refresh && card.refresh.action.verb === 'refresh', 'the card has a refresh action');
+      assert.deepEqual(card.refresh.userIds, [riley.id, alex.id], 'refresh.userIds: the requester, then the approvers in the team');
+      const invoke = (verb, data, userId, trigger) => postJSON(`${base}/_conversation/v1/invoke`, {
+        name: 'adaptiveCard/action',
+        value: { action: { type: 'Action.Execute', verb, data }, trigger },
+        conversation: { id: message.postConversationId },
+        replyToId: message.messageId,
+        from: { id: userId },
+      });
+      for (const [who, userId, want] of [['Riley', riley.id, ['approve', 'deny', 'cancelRequest']], ['Alex', alex.id, ['approve', 'deny']], ['Dana', dana.id, []]]) {
+        const r = await invoke('refresh', card.refresh.action.data, userId, 'automatic');
+        note(`refresh as ${who}`, r);
+        assert.equal(r.json && r.json.type, CARD, `refresh as ${who} answers a card: ${r.body}`);
+        assert.deepEqual(buttonsOf(r.json.value), want, `${who}'s buttons`);
+        assert.match(JSON.stringify(r.json.value), /Pending/, `${who}'s card shows the state`);
+      }
+      const refused = await invoke('approve', approve.data, dana.id, 'manual');
+      note('Approve as Dana', refused);
+      assert.equal(refused.json && refused.json.type, CARD, `a refused click answers a card: ${refused.body}`);
+      assert.deepEqual(buttonsOf(refused.json.value), [], "Dana's card has no buttons");
+      assert.match(JSON.stringify(refused.json.value), /not an approver for demo/, 'the card says why');
+    };
+
+    // requestApproved: Riley asks in the personal chat, the approval card
+    // arrives in the General channel, Alex Approver approves it there, and
+    // Riley gets the "access granted" card with its I'm done button.
+    const requestApproved = async (text, label) => {
+      const mark = stream.events.length;
+      await say(text);
+      const approval = await seen(`${label}: the approval card in the General channel`, mark, (e) =>
+        e.action === 'createMessage' && e.actionConversationId === channel &&
+        executeActions(cardOf(e.message)).some((a) => a.verb === 'approve'));
+      const card = cardOf(approval.message);
+      const verbs = executeActions(card).map((a) => a.verb);
+      assert.ok(verbs.includes('approve') && verbs.includes('deny'), `card actions: ${verbs}`);
+      const approve = executeActions(card).find((a) => a.verb === 'approve');
+      const requestId = approve.data && approve.data[DATA_REQUEST_ID];
+      assert.ok(requestId, 'the Approve action carries data.requestId');
+      assert.ok(approval.message.postConversationId, 'the card opened a thread (postConversationId)');
+      assert.match(shownText(approval.message), /Riley Responder/, 'the card names the requester');
+      assert.match(shownText(approval.message), /Pending/, 'the card says the request is pending');
+      await viewers(card, approve, approval.message);
+      await seen(`${label}: "sent to the approvers" in the personal chat`, mark, toRiley(/sent to (the )?approvers/i));
+      await shot(`${label}-1-request-sent`, `${label}: Riley's "request sent to approvers" card in the personal chat`, PERSONAL_CHAT, new RegExp(`Request sent to approvers[\\s\\S]*${requestId}`));
+      await shot(`${label}-2-approval-pending`, `${label}: the approval card in the General channel, pending`, GENERAL, new RegExp(`Pending[\\s\\S]*${requestId}`));
+
+      const cardId = approval.message.messageId;
+      const decided = await click(`${label}: Approve (Alex Approver)`, {
+        action: approve, conversation: approval.message.postConversationId, messageId: cardId, who: alex,
+      });
+      assert.match(shownText({ attachments: [{ content: decided }] }), /Approved by Alex Approver|Active until/,
+        `the card after Approve: ${JSON.stringify(decided)}`);
+      assert.ok(!executeActions(decided).some((a) => a.verb === 'approve'), 'no Approve button after approval');
+      await shot(`${label}-3-approval-active`, `${label}: the approval card once Alex Approver approved: active`, GENERAL, new RegExp(`Active until[\\s\\S]*${requestId}`));
+
+      const granted = await seen(`${label}: "Access granted" in the personal chat`, mark, (e) =>
+        toRiley(/access granted/i)(e) && releaseOf(cardOf(e.message), requestId));
+      await shot(`${label}-4-granted`, `${label}: Riley's "access granted" card, with I'm done`, PERSONAL_CHAT, new RegExp(`Access granted[\\s\\S]*${requestId}`));
+      return { requestId, cardId, granted, mark };
+    };
+
+    // 4. Done early: request, approve, `status`, I'm done.
+    const early = await requestApproved(RELEASE_REQUEST, 'release');
+
+    let mark = stream.events.length;
+    await say('status');
+    const status = await seen('the status card in the personal chat', mark, (e) =>
+      toRiley(/Your access/)(e) && shownText(e.message).includes(early.requestId));
+    const statusCard = cardOf(status.message);
+    assert.ok(statusCard, `status answers with a card: ${JSON.stringify(status.message)}`);
+    assert.match(shownText(status.message), /Active access[\s\S]*demo[\s\S]*Active until/,
+      'the status card lists the grant under Active access, with its expiry');
+    const statusRelease = releaseOf(statusCard, early.requestId);
+    await shot('release-5-status', 'release: `status` in the personal chat', PERSONAL_CHAT, new RegExp(`Your access[\\s\\S]*${early.requestId}`));
+    let done;
+    if (STATUS_HAS_RELEASE) {
+      assert.ok(statusRelease, `the status card has an I'm done button (verb ${VERB_RELEASE}, data.${DATA_REQUEST_ID} ${early.requestId})`);
+      done = { action: statusRelease, messageId: status.message.messageId, what: "I'm done on the status card",
+        uiText: new RegExp(`Your access[\\s\\S]*${early.requestId}`), after: /Your access/ };
+    } else {
+      assert.ok(!statusRelease, `the status card now has an I'm done button: set STATUS_HAS_RELEASE = true in ${path.basename(__filename)}`);
+      done = { action: releaseOf(cardOf(early.granted.message), early.requestId), messageId: early.granted.message.messageId,
+        what: 'I\'m done on the "access granted" card', uiText: new RegExp(`Access granted[\\s\\S]*${early.requestId}`),
+        after: new RegExp(`Access ended[\\s\\S]*${early.requestId}`) };
     }
 
-    // 5c. Dana's Approve is refused (and audited): the answer is her read-only card saying why.
-    const refused = await postJSON(`${base}/_conversation/v1/invoke`, {
-      name: 'adaptiveCard/action',
-      value: { action: { type: 'Action.Execute', id: approve.id, verb: 'approve', data: approve.data }, trigger: 'manual' },
-      conversation: { id: thread },
-      replyToId: cardId,
-      from: { id: dana.id },
+    // 5. I'm done: the pressed card no longer offers it, Riley is told the
+    // access ended, and the approval card shows it was released.
+    mark = stream.events.length;
+    const after = await click(done.what, {
+      action: done.action, conversation: personalChat, messageId: done.messageId, who: riley, uiChat: PERSONAL_CHAT, uiText: done.uiText,
     });
-    note('invoke approve as Dana', refused);
-    assert.equal(refused.json && refused.json.type, CARD, `a refused click answers a card: ${refused.body}`);
-    assert.deepEqual(executeActions(refused.json.value).map((a) => a.verb).filter((v) => v !== 'refresh'), [], "Dana's card has no buttons");
-    assert.match(JSON.stringify(refused.json.value), /not an approver for demo/, 'the card says why');
+    assert.ok(!releaseOf(after, early.requestId), `no I'm done button after pressing it: ${JSON.stringify(after)}`);
+    if (!STATUS_HAS_RELEASE) {
+      assert.match(shownText({ attachments: [{ content: after }] }), /Access ended[\s\S]*You released your access to demo/,
+        `the card after I'm done: ${JSON.stringify(after)}`);
+    }
+    await seen('"has ended, as you asked" in the personal chat', mark, toRiley(/Your access to demo has ended, as you asked/));
+    await seen('the approval card updated to released', mark, cardUpdate(early.cardId, /Released early by the requester/));
+    await shot('release-6-done', 'release: the card Riley pressed I\'m done on, as it stands after', PERSONAL_CHAT, done.after);
+    await shot('release-7-ended', 'release: the notice that the access ended', PERSONAL_CHAT, /has ended, as you asked/);
+    await shot('release-8-approval-released', 'release: the approval card, released early', GENERAL, new RegExp(`Released early[\\s\\S]*${early.requestId}`));
 
-    // 6. Alex Approver clicks Approve.
-    const inv = await postJSON(`${base}/_conversation/v1/invoke`, {
-      name: 'adaptiveCard/action',
-      value: { action: { type: 'Action.Execute', id: approve.id, verb: 'approve', data: approve.data }, trigger: 'manual' },
-      conversation: { id: thread },
-      replyToId: cardId,
-      from: { id: alex.id },
-    });
-    note('invoke approve', inv);
-    assert.equal(inv.status, 200, `invoke failed: ${inv.body}`);
-    assert.equal(inv.json && inv.json.type, CARD, `the invoke response is a card: ${inv.body}`);
-    const invokeCard = JSON.stringify(inv.json.value);
-    assert.match(invokeCard, /approved|active/i, `the card after Approve: ${invokeCard}`);
-    assert.ok(!executeActions(inv.json.value).some((a) => a.verb === 'approve'), 'no Approve button after approval');
-
-    // 7. Riley is told; the card shows approved/active.
-    const granted = await waitFor('"Access granted" in the personal chat', () => stream.find((e) =>
-      e.action === 'createMessage' && e.actionConversationId === personalChat &&
-      /access granted/i.test(shownText(e.message))), STEP_TIMEOUT_MS, procs);
-    note('granted', granted);
-    const cardUpdates = () => stream.events.filter((e) =>
-      e.action === 'updateMessage' && e.message && e.message.messageId === cardId);
-    const active = cardUpdates().find((e) => /approved|active/i.test(shownText(e.message)));
-    if (active) note('card update (active)', active);
-    else t.diagnostic('no card update before expiry; the invoke response showed the approved card');
-
-    // 8. Expiry: Riley is told, the card shows expired.
-    const ended = await waitFor('"has ended" in the personal chat', () => stream.find((e) =>
-      e.action === 'createMessage' && e.actionConversationId === personalChat &&
-      /has ended/i.test(shownText(e.message))), EXPIRY_TIMEOUT_MS, procs);
-    note('ended', ended);
-    const expired = await waitFor('the approval card updated to expired', () => cardUpdates().find((e) =>
-      /expired/i.test(shownText(e.message))), STEP_TIMEOUT_MS, procs);
-    note('card update (expired)', expired);
+    // 6. Expiry: a second grant that runs out on its own.
+    const short = await requestApproved(EXPIRY_REQUEST, 'expiry');
+    mark = short.mark; // from the request on: the screenshots may take a while
+    await seen('"has ended" (expired) in the personal chat', mark,
+      toRiley(/Your temporary access to demo has ended: you were removed from its group/), EXPIRY_TIMEOUT_MS);
+    const expired = await seen('the approval card updated to expired', mark, cardUpdate(short.cardId, /Expired at/));
     assert.equal(expired.actionConversationId, channel, 'the update is for the card in the General channel');
     assert.ok(!executeActions(cardOf(expired.message)).some((a) => a.verb === 'approve'), 'no Approve button on the expired card');
+    await shot('expiry-5-ended', 'expiry: the notice that the access ended', PERSONAL_CHAT, /temporary access to demo has ended/);
+    await shot('expiry-6-approval-expired', 'expiry: the approval card, expired', GENERAL, new RegExp(`Expired at[\\s\\S]*${short.requestId}`));
 
     // Nothing went wrong in the bot's replies (the Playground rejects bad activities with 4xx).
     for (const p of procs) p.assertRunning();
+    if (ui) ui.writeIndex();
     if (process.env.E2E_VERBOSE) console.error(report());
   } catch (err) {
     console.error(report());
     throw err;
   } finally {
+    if (ui) await ui.close();
     if (stream) stream.close();
     await Promise.all(procs.map((p) => p.stop()));
     if (!process.env.E2E_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });

@@ -36,6 +36,8 @@ func toRequestRow(r *access.Request) (requestRow, error) {
 		DecideBy:           optionalTime(r.DecideBy),
 		Reminders:          int64(r.Reminders),
 		NextReminderAt:     optionalTime(r.NextReminderAt),
+		APIClientID:        r.Client.AppID,
+		APIClientName:      r.Client.Name,
 	}, nil
 }
 
@@ -66,6 +68,7 @@ func fromRequestRow(row *requestRow) (access.Request, error) {
 		DecideBy:           fromOptionalTime(row.DecideBy),
 		Reminders:          int(row.Reminders),
 		NextReminderAt:     fromOptionalTime(row.NextReminderAt),
+		Client:             access.APIClient{AppID: row.APIClientID, Name: row.APIClientName},
 	}, nil
 }
 

@@ -30,6 +30,11 @@ type requestRow struct {
 	DecideBy       *time.Time `gorm:"index"`
 	Reminders      int64      `gorm:"not null;default:0"`
 	NextReminderAt *time.Time `gorm:"index"`
+	// APIClientID and APIClientName name the API client that made the
+	// request on the requester's behalf; '' for requests made in Teams
+	// (and every request stored before the API existed).
+	APIClientID   string `gorm:"column:api_client_id;not null;default:''"`
+	APIClientName string `gorm:"column:api_client_name;not null;default:''"`
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`

@@ -127,3 +127,48 @@ func (db *DB) RecordReminder(ctx context.Context, id string, n int, next time.Ti
 	}
 	return nil
 }
+
+// UndatedPending returns up to limit pending requests without a deadline
+// (stored before deadlines existed), oldest first, with their decisions.
+func (db *DB) UndatedPending(ctx context.Context, limit int) ([]access.Request, error) {
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	var rows []requestRow
+	q := conn.Where("state = ? AND decide_by IS NULL", string(access.RequestPending)).Order("created_at, id")
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("find pending requests without a deadline: %w", err)
+	}
+	reqs, err := loadRequests(conn, rows)
+	if err != nil {
+		return nil, fmt.Errorf("find pending requests without a deadline: %w", err)
+	}
+	return reqs, nil
+}
+
+// SetDeadline gives pending request id, if it has no deadline yet, the
+// deadline decideBy and the first reminder next (zero: none). Otherwise an
+// error wrapping access.ErrNotPending (access.ErrNotFound) and no change.
+func (db *DB) SetDeadline(ctx context.Context, id string, decideBy, next time.Time) error {
+	if decideBy.IsZero() {
+		return fmt.Errorf("set deadline of %s: no deadline", id)
+	}
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&requestRow{}).
+			Where("id = ? AND state = ? AND decide_by IS NULL", id, string(access.RequestPending)).
+			Updates(map[string]any{"decide_by": dbTime(decideBy), "next_reminder_at": optionalTime(next)})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return missingOr(tx, &requestRow{}, id, access.ErrNotPending)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set deadline of %s: %w", id, err)
+	}
+	return nil
+}

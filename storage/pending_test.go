@@ -97,3 +97,43 @@ func TestPendingDeadlinesAndReminders(t *testing.T) {
 		mustCreate(t, db, newRequest(alice, "prod-db", closeAt))
 	})
 }
+
+// Requests stored before deadlines existed are found and dated once, by one
+// of racing replicas; a dated or closed request is left as it is.
+func TestUndatedPendingAndSetDeadline(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		dated := newRequest(alice, "prod-db", t0)
+		dated.DecideBy = t0.Add(time.Hour)
+		mustCreate(t, db, dated)
+		old := mustCreate(t, db, newRequest(bob, "prod-db", t0.Add(time.Minute)))
+		undated, err := db.UndatedPending(ctx, 10)
+		if err != nil || len(undated) != 1 || undated[0].ID != old.ID {
+			t.Fatalf("UndatedPending: %v, %v; want only %s", undated, err, old.ID)
+		}
+		deadline, first := t0.Add(3*time.Hour), t0.Add(2*time.Hour+15*time.Minute)
+		errs := race(2, func(int) error { return db.SetDeadline(ctx, old.ID, deadline, first) })
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, access.ErrNotPending):
+				t.Fatalf("losing SetDeadline: %v, want ErrNotPending", err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d replicas set the deadline, want 1", won)
+		}
+		got := mustGet(t, db, old.ID)
+		if !got.DecideBy.Equal(deadline) || !got.NextReminderAt.Equal(first) {
+			t.Fatalf("stored deadline %s, reminder %s", got.DecideBy, got.NextReminderAt)
+		}
+		if undated, err := db.UndatedPending(ctx, 10); err != nil || len(undated) != 0 {
+			t.Fatalf("UndatedPending after dating: %v, %v", undated, err)
+		}
+		if err := db.SetDeadline(ctx, "no-such-request", deadline, time.Time{}); !errors.Is(err, access.ErrNotFound) {
+			t.Fatalf("SetDeadline of a missing request: %v, want ErrNotFound", err)
+		}
+	})
+}

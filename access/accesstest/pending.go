@@ -111,3 +111,44 @@ func (s *Store) RecordReminder(_ context.Context, id string, n int, next time.Ti
 	r.Reminders, r.NextReminderAt = n, stored(next)
 	return nil
 }
+
+// UndatedPending returns the pending requests without a deadline, oldest
+// first.
+func (s *Store) UndatedPending(_ context.Context, limit int) ([]access.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []access.Request
+	for id, r := range s.requests {
+		if r.State == access.RequestPending && r.DecideBy.IsZero() {
+			out = append(out, *s.request(id))
+		}
+	}
+	slices.SortFunc(out, func(a, b access.Request) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// SetDeadline dates a pending request that has no deadline, once.
+func (s *Store) SetDeadline(_ context.Context, id string, decideBy, next time.Time) error {
+	if decideBy.IsZero() {
+		return fmt.Errorf("set deadline of %s: no deadline", id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.requests[id]
+	switch {
+	case !ok:
+		return fmt.Errorf("set deadline of %s: %w", id, access.ErrNotFound)
+	case r.State != access.RequestPending || !r.DecideBy.IsZero():
+		return fmt.Errorf("set deadline of %s: %w", id, access.ErrNotPending)
+	}
+	r.DecideBy, r.NextReminderAt = stored(decideBy), stored(next)
+	return nil
+}

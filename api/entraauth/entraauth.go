@@ -90,6 +90,9 @@ type Claims struct {
 	Version  string
 	Roles    []string
 	KeyID    string
+	// TokenID is the token's unique identifier ("uti"), which Entra ID's
+	// sign-in logs show as the unique token identifier.
+	TokenID string
 	// ExpiresAt is the token's expiry.
 	ExpiresAt time.Time
 }
@@ -227,6 +230,7 @@ func (v *Validator) check(c jwt.MapClaims) (Claims, error) {
 		return invalid("roles: %v", err)
 	}
 	out := Claims{AppID: app, ObjectID: oid, TenantID: v.cfg.TenantID, Issuer: iss, Audience: aud[0], Version: ver, Roles: roles}
+	out.TokenID, _ = str("uti")
 	if t, err := c.GetExpirationTime(); err == nil && t != nil {
 		out.ExpiresAt = t.Time
 	}

@@ -39,6 +39,8 @@ type Config struct {
 	// deployment (the messaging endpoint's host), for links the bot hands
 	// out (audit downloads).
 	PublicURL string `yaml:"public_url"`
+	// API configures the requests API for pipelines and tools.
+	API APIConfig `yaml:"api"`
 }
 
 // AuditConfig configures the audit log: its signed checkpoints, retention,
@@ -140,7 +142,10 @@ func (c CloudConfig) CustomAuthority() bool {
 
 // ProfileSpec is one profile as written in the file.
 type ProfileSpec struct {
-	Name          string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// Aliases are other names for the profile in plain-language requests;
+	// written like names, unique across every profile's name and aliases.
+	Aliases       []string `yaml:"aliases"`
 	Description   string   `yaml:"description"`
 	GroupID       string   `yaml:"group_id"`
 	MinDuration   Duration `yaml:"min_duration"`
@@ -271,10 +276,10 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Revoke.Lease, time.Minute)
 	defDur(&c.Drift.Interval, 15*time.Minute)
 	if len(c.Audit.Feed.Audiences) > 0 && len(c.Audit.Feed.Issuers) == 0 {
-		c.Audit.Feed.Issuers = []string{strings.TrimRight(c.Cloud.AuthorityHost, "/") + "/" + c.TenantID + "/v2.0"}
-		if !c.Cloud.CustomAuthority() {
-			c.Audit.Feed.Issuers = append(c.Audit.Feed.Issuers, "https://sts.windows.net/"+c.TenantID+"/")
-		}
+		c.Audit.Feed.Issuers = c.defaultIssuers()
+	}
+	if len(c.API.Audiences) > 0 && len(c.API.Issuers) == 0 {
+		c.API.Issuers = c.defaultIssuers()
 	}
 	defDur(&c.Audit.CheckpointInterval, time.Hour)
 }
@@ -339,6 +344,7 @@ func (c *Config) validate() error {
 			bad(fmt.Sprintf("audit.feed.issuers[%d]", i), "want an https issuer URL of tenant %s, got %q", c.TenantID, iss)
 		}
 	}
+	c.validateAPI(bad)
 	if c.Revoke.MaxAttempts < 1 {
 		bad("revoke.max_attempts", "must be at least 1")
 	}
@@ -363,16 +369,36 @@ func (c *Config) validate() error {
 	if c.Revoke.BackoffMax < c.Revoke.Backoff {
 		bad("revoke.backoff_max", "must not be below revoke.backoff")
 	}
-	seen := map[string]bool{}
+	profileKey := func(i int) string {
+		if n := c.Profiles[i].Name; n != "" {
+			return fmt.Sprintf("profiles[%d] (%s)", i, n)
+		}
+		return fmt.Sprintf("profiles[%d]", i)
+	}
+	// owner maps each name, then each alias, to the key of the first
+	// profile that has it: a word names one profile only.
+	owner := map[string]string{}
 	for i, p := range c.Profiles {
-		key := fmt.Sprintf("profiles[%d]", i)
-		if p.Name != "" {
-			key = fmt.Sprintf("profiles[%d] (%s)", i, p.Name)
+		if _, taken := owner[p.Name]; taken {
+			bad(profileKey(i)+".name", "defined twice")
+		} else if p.Name != "" {
+			owner[p.Name] = profileKey(i)
 		}
-		if seen[p.Name] {
-			bad(key+".name", "defined twice")
+	}
+	for i, p := range c.Profiles {
+		key := profileKey(i)
+		for j, a := range p.Aliases {
+			akey := fmt.Sprintf("%s.aliases[%d]", key, j)
+			if !access.IsProfileName(a) {
+				bad(akey, "%q: use lower-case letters, digits and dashes, like a profile name", a)
+				continue
+			}
+			if o, taken := owner[a]; taken {
+				bad(akey, "%q is already a name or alias of %s", a, o)
+				continue
+			}
+			owner[a] = key
 		}
-		seen[p.Name] = true
 		if p.GroupID != "" && !access.IsObjectID(p.GroupID) {
 			bad(key+".group_id", "want a group object id (a GUID), got %q", p.GroupID)
 		}
@@ -392,6 +418,7 @@ func (c *Config) validate() error {
 			bad(key, "%v", err)
 			continue
 		}
+		ap.Aliases = nil // checked above, each under its own key
 		if err := ap.Validate(); err != nil {
 			bad(key, "%v", err)
 		}
@@ -402,7 +429,7 @@ func (c *Config) validate() error {
 // Profile converts the file's form into the domain's.
 func (p ProfileSpec) Profile() (access.Profile, error) {
 	ap := access.Profile{
-		Name: p.Name, Description: p.Description, GroupID: p.GroupID,
+		Name: p.Name, Aliases: p.Aliases, Description: p.Description, GroupID: p.GroupID,
 		MinDuration: time.Duration(p.MinDuration), MaxDuration: time.Duration(p.MaxDuration),
 		RequireTicket: p.RequireTicket, RequesterGroups: p.Requesters.Groups,
 		ApproverGroups: p.Approvers.Groups, ApproverChannelID: p.Approvers.ChannelID,

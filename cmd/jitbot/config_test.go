@@ -200,3 +200,48 @@ cloud: { bot_signing_key_hosts: ["login.botframework.com:443"] }`, "cloud.bot_si
 		})
 	}
 }
+
+// secondProfile is a profile appended to validConfig by the alias tests.
+const secondProfile = `
+  - name: prod-db-admin
+    description: "Write access to the production databases"
+    group_id: "aaaaaaaa-0000-4000-8000-000000000004"
+    max_duration: 1h
+    approvers: { groups: ["aaaaaaaa-0000-4000-8000-000000000003"], channel_id: "19:abc@thread.tacv2" }
+`
+
+func TestProfileAliases(t *testing.T) {
+	withAliases := func(first, second string) string {
+		text := strings.Replace(validConfig, `require_ticket: true`, "require_ticket: true\n    aliases: "+first, 1)
+		return text + strings.Replace(secondProfile, "max_duration: 1h", "max_duration: 1h\n    aliases: "+second, 1)
+	}
+	cfg, err := ParseConfig([]byte(withAliases(`[db, database]`, `[dba]`)), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := cfg.Profiles[0].Profile()
+	if err != nil || !slices.Equal(p.Aliases, []string{"db", "database"}) {
+		t.Fatalf("aliases %v (%v), want [db database]", p.Aliases, err)
+	}
+	cases := []struct {
+		name, first, second, want string
+	}{
+		{"upper case", `[DB]`, `[]`, `profiles[0] (prod-db).aliases[0]: "DB": use lower-case letters`},
+		{"a space", `[db, "prod db"]`, `[]`, `profiles[0] (prod-db).aliases[1]: "prod db"`},
+		{"empty", `[""]`, `[]`, `profiles[0] (prod-db).aliases[0]: ""`},
+		{"its own name", `[prod-db]`, `[]`, `profiles[0] (prod-db).aliases[0]: "prod-db" is already a name or alias of profiles[0] (prod-db)`},
+		{"twice in one profile", `[db, db]`, `[]`, `profiles[0] (prod-db).aliases[1]: "db" is already a name or alias of profiles[0] (prod-db)`},
+		{"another profile's name", `[]`, `[prod-db]`, `profiles[1] (prod-db-admin).aliases[0]: "prod-db" is already a name or alias of profiles[0] (prod-db)`},
+		{"another profile's alias", `[db]`, `[db]`, `profiles[1] (prod-db-admin).aliases[0]: "db" is already a name or alias of profiles[0] (prod-db)`},
+		{"a later profile's name", `[prod-db-admin]`, `[]`, `profiles[0] (prod-db).aliases[0]: "prod-db-admin" is already a name or alias of profiles[1] (prod-db-admin)`},
+		{"not a list", `db`, `[]`, "line 12"}, // the decoder names the line
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(withAliases(c.first, c.second)), testEnv)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("want an error containing %q, got %v", c.want, err)
+			}
+		})
+	}
+}

@@ -98,6 +98,9 @@ type runtimeParts struct {
 	// auditFeed serves GET /api/audit when audit.feed is configured (nil:
 	// not served).
 	auditFeed http.Handler
+	// requests serves the requests API when api is configured (nil: not
+	// served).
+	requests http.Handler
 	// jobs run beside the scheduler until shutdown (the audit checkpoints).
 	jobs []func(ctx context.Context)
 }
@@ -117,6 +120,10 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	}
 	if p.auditFeed != nil {
 		mux.Handle(api.AuditFeedPath, p.auditFeed)
+	}
+	if p.requests != nil {
+		mux.Handle(api.RequestsPath, p.requests)
+		mux.Handle(api.RequestsPath+"/", p.requests)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)

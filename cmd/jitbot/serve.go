@@ -180,6 +180,10 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		_ = db.Close()
 		return err
 	}
+	if parts.requests, err = requestsAPI(cfg, parts.service, nil, logger); err != nil {
+		_ = db.Close()
+		return err
+	}
 	cp, err := checkpointer(cfg, signer, db, logger)
 	if err != nil {
 		_ = db.Close()
