@@ -31,6 +31,10 @@ type Profile struct {
 	// AllowSelfApproval lets a requester decide their own request. Only the
 	// demo profile sets it.
 	AllowSelfApproval bool
+	// RequireReason makes an approval need a reason too (a denial always
+	// needs one); the reason is shown on the card, told to the requester
+	// and audited.
+	RequireReason bool
 	// NoFeedback turns off the feedback card a requester gets when a grant
 	// of the profile ends (on by default).
 	NoFeedback bool

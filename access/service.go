@@ -455,6 +455,9 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 			return nil, r
 		}
 	}
+	if r := missingReason(p, req, in); r != nil {
+		return nil, r
+	}
 	if in.Verdict == Approve {
 		// The profile may have changed since the request was made: an
 		// approval is checked against the profile as it is now.
@@ -507,8 +510,12 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		s.updateCard(ctx, updated)
 		return updated, nil
 	}
-	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was approved by %s. Access until %s.",
-		req.Profile, Escape(in.Approver.Name), FormatTime(grant.ExpiresAt)))
+	approved := fmt.Sprintf("Your request for %s was approved by %s. Access until %s.",
+		req.Profile, Escape(in.Approver.Name), FormatTime(grant.ExpiresAt))
+	if d.Reason != "" {
+		approved += " Reason: " + Quote(d.Reason)
+	}
+	s.notify(ctx, updated, NoticeApproved, approved)
 	g := updated.Grant
 	if g == nil {
 		return nil, fmt.Errorf("approved request %s has no grant", req.ID)
@@ -531,6 +538,27 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		return updated, nil
 	}
 	return final, nil
+}
+
+// missingReason refuses a decision without the reason it needs: a denial
+// always (the requester is told why), an approval where the profile
+// requires one. The refusal carries the request, so the approver sees
+// their card again with the line saying why; nothing changes.
+func missingReason(p Profile, req *Request, in DecisionInput) *Refusal {
+	if in.Reason != "" {
+		return nil
+	}
+	var r *Refusal
+	switch {
+	case in.Verdict == Deny:
+		r = refuse(ErrInvalidInput, "Say why you deny this request: the reason is shown to the requester.")
+	case p.RequireReason:
+		r = refuse(ErrInvalidInput, "Profile %s needs a reason to approve: say why this access is right, it is shown to the requester and audited.", p.Name)
+	default:
+		return nil
+	}
+	r.Request = req
+	return r
 }
 
 // decidedFirst is the refusal of a decision that lost the race to close a

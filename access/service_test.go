@@ -537,11 +537,11 @@ func TestTwoApproversAtOnce(t *testing.T) {
 			wg.Add(1)
 			go func(who access.Person) {
 				defer wg.Done()
-				v := access.Approve
+				v, reason := access.Approve, ""
 				if who == sam {
-					v = access.Deny
+					v, reason = access.Deny, "not now"
 				}
-				_, err := e.decide(req.ID, who, v, "")
+				_, err := e.decide(req.ID, who, v, reason)
 				switch {
 				case err == nil:
 					wins.Add(1)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -457,13 +458,15 @@ func TestRefusalsOverHTTP(t *testing.T) {
 	req := w.onlyRequest()
 
 	// Decisions by the wrong people change nothing.
+	// Each sees their own card, with why.
 	for _, c := range []struct {
-		who  person
-		want string
-	}{{riley, "own request"}, {eve, "not an approver"}} {
-		code, resp := w.post(w.click(c.who, "approve", req.ID, nil))
-		if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.message" || !strings.Contains(cardJSON(resp["value"]), c.want) {
-			t.Errorf("%s approving: %d %v", c.who.name, code, resp)
+		who   person
+		want  string
+		verbs []string
+	}{{riley, "own request", []string{"cancelRequest"}}, {eve, "not an approver", nil}} {
+		note, verbs := w.viewIn(w.post(w.click(c.who, "approve", req.ID, nil)))
+		if !strings.Contains(note, c.want) || !slices.Equal(verbs, c.verbs) {
+			t.Errorf("%s approving: note %q, buttons %v", c.who.name, note, verbs)
 		}
 	}
 	foreignClick := w.click(alex, "approve", req.ID, nil)

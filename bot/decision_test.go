@@ -181,7 +181,7 @@ func TestTextLimitsCountCharacters(t *testing.T) {
 	if req.Justification != long {
 		t.Fatalf("a justification of %d characters (%d bytes) was not stored whole", access.Length(long), len(long))
 	}
-	w.post(w.click(alex, "deny", req.ID, nil))
+	w.post(w.click(alex, "deny", req.ID, map[string]any{"reason": "not needed"}))
 
 	tooLong := strings.Repeat("é", access.MaxJustification+1)
 	w.post(w.message(riley, "request prod-db 1h INC-2 "+tooLong))

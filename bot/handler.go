@@ -46,6 +46,7 @@ type Service interface {
 	Release(ctx context.Context, in access.EndInput) (*access.Request, error)
 	RevokeNow(ctx context.Context, in access.EndInput) (*access.Request, error)
 	Cancel(ctx context.Context, in access.CancelInput) (*access.Request, error)
+	Viewer(ctx context.Context, tenantID string, req *access.Request, who access.Person) (access.Viewer, error)
 }
 
 // LinkSigner signs a report's download link (audit.LinkSigner).
@@ -87,6 +88,9 @@ type Config struct {
 	// Names gives the display names of groups and users on the cards; nil
 	// shows object ids.
 	Names *Names
+	// Audience finds the Teams ids whose clients ask for their own view of
+	// an approval card; nil: the requester alone.
+	Audience *Audience
 }
 
 // Bot handles the activities Teams posts to /api/messages.
@@ -461,22 +465,12 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),
 			Verdict: verdict, Reason: str(cards.InputReason), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 		})
-		if err != nil {
-			var r *access.Refusal
-			if errors.As(err, &r) && r.Request != nil && (errors.Is(err, access.ErrNotPending) || errors.Is(err, access.ErrNoLongerValid)) {
-				// A stale or repeated click, or a request closed as no longer
-				// valid: show the card as it stands.
-				return http.StatusOK, cards.InvokeResponse(b.approvalCard(ctx, r.Request))
-			}
-			return http.StatusOK, cards.MessageResponse(b.userError(err))
-		}
-		return http.StatusOK, cards.InvokeResponse(b.approvalCard(ctx, req))
+		// A refused click (not an approver, the requester, a stale or
+		// repeated click, a missing reason) shows the clicker's own card
+		// with the reason.
+		return http.StatusOK, b.clickAnswer(ctx, act, str(cards.DataRequestID), req, err)
 	case cards.VerbRefresh:
-		req, err := b.cfg.Service.Request(ctx, tenantOf(act), str(cards.DataRequestID))
-		if err != nil {
-			return http.StatusOK, cards.MessageResponse(b.userError(err))
-		}
-		return http.StatusOK, cards.InvokeResponse(b.approvalCard(ctx, req))
+		return http.StatusOK, b.refreshCard(ctx, act, str(cards.DataRequestID))
 	case cards.VerbRetryRevoke, cards.VerbRefreshAlert:
 		var a access.Alert
 		var err error
@@ -502,11 +496,11 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 	case cards.VerbSubmitRequest:
 		return http.StatusOK, cards.InvokeResponse(b.submitForm(ctx, act, data))
 	case cards.VerbRelease, cards.VerbCancel:
-		if str(cards.DataFrom) == cards.FromStatus {
+		if str(cards.DataCard) == cards.CardStatus {
 			return http.StatusOK, b.statusClick(ctx, act, v.Action.Verb, str(cards.DataRequestID))
 		}
 		if v.Action.Verb == cards.VerbCancel {
-			return b.cancelClick(ctx, act, str(cards.DataRequestID))
+			return b.cancelClick(ctx, act, str(cards.DataRequestID), str(cards.DataCard) == cards.CardApproval)
 		}
 		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
 	case cards.VerbRevokeNow:
@@ -550,11 +544,6 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 		return again(b.userError(err))
 	}
 	return cards.Submitted(req, b.cfg.Names.forRequests(ctx, req))
-}
-
-func (b *Bot) approvalCard(ctx context.Context, req *access.Request) cards.Card {
-	p, _ := b.cfg.Service.Profile(req.Profile)
-	return approvalCard(ctx, b.cfg.Names, req, p)
 }
 
 const helpText = `I grant temporary access to production systems, approved by your managers in Teams.

@@ -48,24 +48,29 @@ func (b *Bot) releaseCommand(ctx context.Context, act *schema.Activity, cmd Comm
 	b.replyPrivately(ctx, act, cards.Granted(req, b.cfg.Names.forRequests(ctx, req)))
 }
 
-// endEarly handles I'm done (on the requester's access granted card) and
-// Revoke now (on the approval card). The answer replaces the card acted on
-// with its current state; a refusal is a message and leaves the card.
+// endEarly handles I'm done (on the requester's access granted card, or
+// their view of the approval card) and Revoke now (on the approval card).
+// The answer replaces the card acted on with its current state. On the
+// approval card that is the clicker's own view, with the reason when the
+// click was refused; on the access granted card a refusal is a message and
+// leaves the card.
 func (b *Bot) endEarly(ctx context.Context, act *schema.Activity, verb string, data map[string]any) cards.Response {
 	in := access.EndInput{
 		TenantID: tenantOf(act), RequestID: field(data, cards.DataRequestID), Who: personOf(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 	}
-	view := func(req *access.Request) cards.Card { return cards.Granted(req, b.cfg.Names.forRequests(ctx, req)) }
 	var req *access.Request
 	var err error
 	if verb == cards.VerbRelease {
 		req, err = b.cfg.Service.Release(ctx, in)
 	} else {
-		view = func(req *access.Request) cards.Card { return b.approvalCard(ctx, req) }
 		in.Reason = field(data, cards.InputRevokeReason)
 		req, err = b.cfg.Service.RevokeNow(ctx, in)
 	}
+	if verb == cards.VerbRevokeNow || field(data, cards.DataCard) == cards.CardApproval {
+		return b.clickAnswer(ctx, act, in.RequestID, req, err)
+	}
+	view := func(req *access.Request) cards.Card { return cards.Granted(req, b.cfg.Names.forRequests(ctx, req)) }
 	if err != nil {
 		var r *access.Refusal
 		if errors.As(err, &r) && r.Request != nil && errors.Is(err, access.ErrNotActive) {

@@ -148,7 +148,7 @@ func statusButtons(t *testing.T, card map[string]any) []string {
 				for _, a := range x["actions"].([]any) {
 					b := a.(map[string]any)
 					d := b["data"].(map[string]any)
-					if d[cards.DataFrom] != cards.FromStatus {
+					if d[cards.DataCard] != cards.CardStatus {
 						t.Errorf("button %v is not marked as the status card's", b)
 					}
 					out = append(out, b["title"].(string)+"/"+b["verb"].(string)+"/"+d[cards.DataRequestID].(string))
@@ -171,7 +171,7 @@ func statusButtons(t *testing.T, card map[string]any) []string {
 // statusClick is a click by p on a button of the status card in p's
 // personal chat.
 func (w *world) statusClick(p person, verb, requestID string) (int, map[string]any) {
-	return w.post(w.personalClick(p, verb, requestID, map[string]any{cards.DataFrom: cards.FromStatus}))
+	return w.post(w.personalClick(p, verb, requestID, map[string]any{cards.DataCard: cards.CardStatus}))
 }
 
 // rileyCard is the latest card the bot sent to riley's personal chat.
@@ -222,7 +222,7 @@ func TestStatusCardCancel(t *testing.T) {
 	}
 
 	// The same click outside the personal chat does nothing.
-	code, resp = w.post(w.click(riley, cards.VerbCancel, req.ID, map[string]any{cards.DataFrom: cards.FromStatus}))
+	code, resp = w.post(w.click(riley, cards.VerbCancel, req.ID, map[string]any{cards.DataCard: cards.CardStatus}))
 	if code != http.StatusOK || resp["type"] != cards.MessageContentType || resp["value"] != bot.StatusElsewhere {
 		t.Fatalf("a status click in a channel: HTTP %d %v", code, resp)
 	}

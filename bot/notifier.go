@@ -36,6 +36,9 @@ type Notifier struct {
 	// Names gives the display names of groups and users on the cards; nil
 	// shows object ids.
 	Names *Names
+	// Audience finds the Teams ids whose clients ask for their own view of
+	// an approval card; nil: the requester alone.
+	Audience *Audience
 }
 
 var _ access.Notifier = (*Notifier)(nil)
@@ -47,22 +50,28 @@ func (n *Notifier) serviceURL(ref access.ConversationRef) string {
 	return n.ServiceURL
 }
 
-func (n *Notifier) approvalCard(ctx context.Context, req *access.Request) cards.Card {
+// approvalCard is the card posted in the approvers' channel, with the
+// approvers' buttons (every click on it is checked) and its group's display
+// name; serviceURL is where the channel's roster is read for the refresh's
+// user ids.
+func (n *Notifier) approvalCard(ctx context.Context, serviceURL string, req *access.Request) cards.Card {
 	p, _ := n.Profile(req.Profile)
-	return approvalCard(ctx, n.Names, req, p)
+	return cards.Approval(req, p, cards.ApprovalOptions{
+		GroupName:      groupName(ctx, n.Names, req, p),
+		RefreshUserIDs: n.Audience.UserIDs(ctx, serviceURL, req, p),
+	})
 }
 
-// approvalCard is the approval card of req with its group's display name.
-func approvalCard(ctx context.Context, names *Names, req *access.Request, p access.Profile) cards.Card {
+// groupName is the display name of the group req grants ("" when unknown).
+func groupName(ctx context.Context, names *Names, req *access.Request, p access.Profile) string {
 	groupID := req.GroupID
 	if groupID == "" {
 		groupID = p.GroupID
 	}
-	var opts cards.ApprovalOptions
-	if groupID != "" {
-		opts.GroupName = names.For(ctx, []string{groupID}, nil).Name(groupID)
+	if groupID == "" {
+		return ""
 	}
-	return cards.Approval(req, p, opts)
+	return names.For(ctx, []string{groupID}, nil).Name(groupID)
 }
 
 // PostApprovalCard opens a new thread in the approvers' channel with the card.
@@ -71,7 +80,7 @@ func (n *Notifier) PostApprovalCard(ctx context.Context, req *access.Request, ch
 	first := &schema.Activity{
 		Type:        schema.Message,
 		Summary:     fmt.Sprintf("%s asks for %s", req.Requester.Name, req.Profile),
-		Attachments: []schema.Attachment{attachment(n.approvalCard(ctx, req))},
+		Attachments: []schema.Attachment{attachment(n.approvalCard(ctx, svc, req))},
 	}
 	params := connector.ChannelThread(n.bot(), n.TenantID, channelID, first)
 	res, err := n.Connector.CreateConversation(ctx, svc, params)
@@ -87,7 +96,7 @@ func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) 
 	act := &schema.Activity{
 		Type:        schema.Message,
 		ID:          req.ApprovalActivityID,
-		Attachments: []schema.Attachment{attachment(n.approvalCard(ctx, req))},
+		Attachments: []schema.Attachment{attachment(n.approvalCard(ctx, n.serviceURL(chat), req))},
 	}
 	if err := n.Connector.UpdateActivity(ctx, n.serviceURL(chat), chat.ConversationID, req.ApprovalActivityID, act); err != nil {
 		return fmt.Errorf("update approval card of %s: %w", req.ID, err)

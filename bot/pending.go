@@ -107,11 +107,14 @@ func (b *Bot) cancelCommand(ctx context.Context, act *schema.Activity, cmd Comma
 	b.replyTextPrivately(ctx, act, fmt.Sprintf("Your request for %s (%s) is cancelled; nothing was granted.", req.Profile, access.FormatDuration(req.Duration)))
 }
 
-// cancelClick handles the Cancel button of a "request received" card: the
-// card is replaced by the request as it now stands. A Cancel of a request
-// that is no longer pending shows it as it stands; anyone else's is told
-// why and sees nothing of the request.
-func (b *Bot) cancelClick(ctx context.Context, act *schema.Activity, requestID string) (int, any) {
+// cancelClick handles the Cancel button of a "request received" card, or
+// of the requester's view of the approval card (onApproval): the card is
+// replaced by the request as it now stands. A Cancel of a request
+// that is no longer pending shows it as it stands. Anyone else's is
+// refused: on the "request received" card they are told why and see
+// nothing of the request; on the approval card they get their own view of
+// it, which a refresh would give them anyway.
+func (b *Bot) cancelClick(ctx context.Context, act *schema.Activity, requestID string, onApproval bool) (int, any) {
 	if requestID == "" {
 		return http.StatusOK, cards.MessageResponse("This card names no request.")
 	}
@@ -119,6 +122,11 @@ func (b *Bot) cancelClick(ctx context.Context, act *schema.Activity, requestID s
 		TenantID: tenantOf(act), RequestID: requestID, Who: personOf(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 	})
+	if onApproval {
+		// The requester's view of the approval card: the answer is the
+		// clicker's own view of it, as a refresh would give them.
+		return http.StatusOK, b.clickAnswer(ctx, act, requestID, req, err)
+	}
 	if err != nil {
 		var r *access.Refusal
 		if errors.As(err, &r) && r.Request != nil && errors.Is(err, access.ErrNotPending) {

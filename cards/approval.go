@@ -12,23 +12,38 @@ import (
 // ApprovalOptions adjusts the approval card.
 type ApprovalOptions struct {
 	// RefreshUserIDs are the Teams user ids ("29:...") whose clients fetch
-	// the card's current state from the bot when they show it. Empty: every
-	// viewer does, which Teams allows in conversations of up to 60 members.
+	// their own view of the card from the bot when they show it (at most
+	// MaxRefreshUsers; the rest are dropped). Empty: every viewer does,
+	// which Teams allows in conversations of up to 60 members.
 	RefreshUserIDs []string
 	// GroupName is the display name of the profile's group (from the
 	// directory); empty shows the group's object id alone.
 	GroupName string
+	// View is whose card it is: it has the buttons of what they may do now
+	// and no others (the zero Viewer: none, a read-only card). nil is the
+	// card posted in the approvers' channel, access.ChannelViewer.
+	View *access.Viewer
+	// Note is a short line for the viewer at the top of the card, such as
+	// why their click changed nothing: the bot's own words (a refusal's
+	// reason), whose markdown (a command in a code span) is kept, while
+	// anything quoted in it is made inert.
+	Note string
 }
+
+// MaxRefreshUsers is the most user ids Teams takes in refresh.userIds.
+const MaxRefreshUsers = 60
 
 // SelfApprovalWarning is the line an approval card shows when the requester
 // may decide their own request.
 const SelfApprovalWarning = "Demo profile: the requester may approve their own request."
 
-// Approval is the card approvers see in their channel: who asks for which
-// access, for how long and why, and where the request stands. While the
-// request is pending it has an optional reason input and the Approve and
-// Deny buttons; afterwards it has no buttons. Its refresh action lets every
-// viewer's client fetch the current state.
+// Approval is the card of a request: who asks for which access, for how
+// long and why, and where the request stands. Its body is the same for
+// every viewer; its buttons are the viewer's (opts.View): an approver's
+// Approve and Deny with a reason while the request is pending and Revoke
+// now while its grant is active, the requester's Cancel and I'm done, and
+// none for anyone else. Its refresh action lets the clients of
+// opts.RefreshUserIDs fetch their own view.
 func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions) Card {
 	profileName := profile.Name
 	if profileName == "" {
@@ -45,6 +60,9 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 	)
 	if !req.Client.IsZero() {
 		c.Body = append(c.Body, viaAPI(req))
+	}
+	if opts.Note != "" {
+		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: inert(truncate(opts.Note, maxReason)), Wrap: true, Weight: "Bolder", Color: "Warning", Spacing: "Small"})
 	}
 	if profile.Description != "" {
 		c.Body = append(c.Body, subtle(oneLine(profile.Description, maxLine)))
@@ -67,25 +85,95 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 	fs = append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
 	c.Body = append(c.Body, facts(fs...), label("Justification"), justification(req.Justification))
 
-	c.Refresh = &Refresh{Action: requestAction("", VerbRefresh, req.ID), UserIDs: opts.RefreshUserIDs}
-	if req.State != access.RequestPending {
-		addRevokeNow(&c, req)
-		return c
+	ids := opts.RefreshUserIDs
+	if len(ids) > MaxRefreshUsers {
+		ids = ids[:MaxRefreshUsers]
 	}
-	c.Body = append(c.Body, inputText{
-		Type:        "Input.Text",
-		ID:          InputReason,
-		Label:       "Reason, if you deny (optional)",
-		Placeholder: "Shown to the requester",
-		MaxLength:   maxReason,
-		Spacing:     "Medium",
-	})
-	approve := requestAction("Approve", VerbApprove, req.ID)
-	approve.Style = "positive"
-	approve.AssociatedInputs = "none" // the reason goes with a denial only
-	deny := requestAction("Deny", VerbDeny, req.ID)
-	deny.Style = "destructive"
-	c.Actions = []Action{approve, deny}
+	c.Refresh = &Refresh{Action: requestAction("", VerbRefresh, req.ID), UserIDs: ids}
+	v := access.ChannelViewer(req)
+	if opts.View != nil {
+		v = *opts.View
+	}
+	addDecision(&c, req, profile, v)
+	if v.May.Has(access.CanRevoke) {
+		addRevokeNow(&c, req)
+	}
+	c.Actions = append(c.Actions, requesterActions(req, v)...)
+	return c
+}
+
+// addDecision puts the reason input and the Approve and Deny buttons on
+// the card of a viewer who may decide. Deny always sends the reason, which
+// it requires; Approve sends it only where the profile requires a reason.
+func addDecision(c *Card, req *access.Request, profile access.Profile, v access.Viewer) {
+	if !v.May.Has(access.CanApprove) && !v.May.Has(access.CanDeny) {
+		return
+	}
+	in := inputText{
+		Type:         "Input.Text",
+		ID:           InputReason,
+		Label:        "Reason (required to deny; shown to the requester)",
+		Placeholder:  "Why you decide as you do",
+		MaxLength:    maxReason,
+		IsRequired:   true,
+		ErrorMessage: "Say why you deny this request.",
+		Spacing:      "Medium",
+	}
+	if profile.RequireReason {
+		in.Label = "Reason (required; shown to the requester)"
+		in.ErrorMessage = "Say why you approve or deny this request."
+	}
+	c.Body = append(c.Body, in)
+	if v.May.Has(access.CanApprove) {
+		approve := requestAction("Approve", VerbApprove, req.ID)
+		approve.Style = "positive"
+		approve.AssociatedInputs = "none" // the reason goes with a denial only
+		if profile.RequireReason {
+			approve.AssociatedInputs = "auto"
+		}
+		c.Actions = append(c.Actions, approve)
+	}
+	if v.May.Has(access.CanDeny) {
+		deny := requestAction("Deny", VerbDeny, req.ID)
+		deny.Style = "destructive"
+		deny.AssociatedInputs = "auto"
+		c.Actions = append(c.Actions, deny)
+	}
+}
+
+// requesterActions are the requester's buttons on their view of the
+// card: Cancel while the request is pending, I'm done while the grant is
+// active. Each says it was pressed on this card (DataCard), so that the
+// answer is this card again, and sends no input (a self-approving
+// requester's card also has the approvers' required reasons, which these
+// buttons must not wait for). This is the place for the requester's other
+// buttons on their request.
+func requesterActions(req *access.Request, v access.Viewer) []Action {
+	var out []Action
+	if v.May.Has(access.CanCancel) {
+		out = append(out, onApprovalCard(cancelAction(req)))
+	}
+	if v.May.Has(access.CanRelease) {
+		out = append(out, onApprovalCard(requestAction("I'm done", VerbRelease, req.ID)))
+	}
+	return out
+}
+
+// onApprovalCard marks a requester's button as pressed on the approval
+// card, sending no input.
+func onApprovalCard(a executeAction) executeAction {
+	a.Data[DataCard] = CardApproval
+	a.AssociatedInputs = "none"
+	return a
+}
+
+// NotFound is the read-only card shown in place of a card whose request
+// does not exist (any more).
+func NotFound(requestID string) Card {
+	c := newCard(heading("Access request"), box("emphasis", stateLine("Request not found", ""), subtle("This request does not exist (any more); there is nothing to do on it.")))
+	if requestID != "" {
+		c.Body = append(c.Body, facts(TextFact("Request", requestID)))
+	}
 	return c
 }
 
@@ -234,7 +322,7 @@ func stateLine(s, color string) textBlock {
 }
 
 // decidedBy renders "<verb> by <approver>" and, below it, when, followed by
-// more (", more" after the time, or on its own). The approver's name is a
+// more (", more" after the time, or on its own), and an approval's reason. The approver's name is a
 // text run, so it stays inert; times are in a text block, where every client
 // applies DATE/TIME. color "" makes it a secondary line.
 func decidedBy(verb, color string, d *access.Decision, more string) []Element {
@@ -265,6 +353,10 @@ func decidedBy(verb, color string, d *access.Decision, more string) []Element {
 		items = append(items, subtle("at "+at))
 	case more != "":
 		items = append(items, subtle(capitalize(more)))
+	}
+	if d != nil && d.Verdict == access.Approve && d.Reason != "" {
+		// A denial's reason has its own line in the denied banner.
+		items = append(items, rich(bold("Reason: "), run(block(d.Reason, maxReason))))
 	}
 	return items
 }

@@ -246,15 +246,19 @@ const (
 	DataRequestID = "requestId"
 	// DataGrantID is the key of the grant id (alert card actions).
 	DataGrantID = "grantId"
-	// DataFrom says which card a button is on, when the same verb is on
-	// several cards and the answer depends on it: FromStatus for the
-	// status card's buttons.
-	DataFrom = "from"
+	// DataCard names the card a button is on when the same verb is on
+	// several cards and the answer depends on it: CardApproval for the
+	// request's card in the approvers' channel (the answer is the
+	// clicker's view of it), CardStatus for the status card (the answer
+	// is the status card refreshed).
+	DataCard = "card"
 )
 
-// FromStatus is the DataFrom of the status card's buttons: the bot answers
-// their clicks with the status card refreshed.
-const FromStatus = "status"
+// The values of DataCard.
+const (
+	CardApproval = "approval"
+	CardStatus   = "status"
+)
 
 func requestAction(title, verb, requestID string) executeAction {
 	return executeAction{

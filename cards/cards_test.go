@@ -231,6 +231,9 @@ func goldenCards() map[string]Card {
 	for name, card := range pendingGoldens() {
 		all[name] = card
 	}
+	for name, card := range viewerGoldens() {
+		all[name] = card
+	}
 	for name, card := range apiGoldens() {
 		all[name] = card
 	}
@@ -421,6 +424,7 @@ func TestApprovalPendingHasApproveAndDeny(t *testing.T) {
 	}{
 		{"prod-db", pendingRequest(), profileProdDB()},
 		{"self-approval", selfApprovalRequest(), profileDemo()},
+		{"reason required", pendingRequest(), reasonRequired(profileProdDB())},
 	} {
 		m := decode(t, Approval(tc.req, tc.prof, refreshUsers))
 		bs := buttons(m)
@@ -436,16 +440,22 @@ func TestApprovalPendingHasApproveAndDeny(t *testing.T) {
 				t.Errorf("%s: %s data = %v", tc.name, want.title, b["data"])
 			}
 		}
-		// Deny carries the optional reason; Approve sends no input.
-		if bs[0]["associatedInputs"] != "none" || bs[1]["associatedInputs"] != nil {
+		// Deny carries the reason, which it requires; Approve sends no
+		// input unless the profile requires a reason.
+		approveInputs := "none"
+		if tc.prof.RequireReason {
+			approveInputs = "auto"
+		}
+		if bs[0]["associatedInputs"] != approveInputs || bs[1]["associatedInputs"] != "auto" {
 			t.Errorf("%s: associatedInputs = %v / %v", tc.name, bs[0]["associatedInputs"], bs[1]["associatedInputs"])
 		}
 		var inputs []string
 		walk(m, "$", "", func(_ string, obj map[string]any) {
 			if ty, _ := obj["type"].(string); strings.HasPrefix(ty, "Input.") {
 				inputs = append(inputs, ty+"#"+obj["id"].(string))
-				if obj["isRequired"] == true {
-					t.Errorf("%s: the reason must be optional", tc.name)
+				label, _ := obj["label"].(string)
+				if obj["isRequired"] != true || obj["errorMessage"] == nil || !strings.Contains(label, "required") {
+					t.Errorf("%s: the reason must be required, with a label and an error message saying so: %v", tc.name, obj)
 				}
 			}
 		})

@@ -9,8 +9,8 @@ import (
 // button and reason, and the banner of a grant released or revoked early.
 
 // addRevokeNow puts the Revoke now button and its required reason on an
-// approval card whose grant may be ended early (access.Endable). Whether
-// the clicker may revoke is decided by the bot's service when they click.
+// approval card whose grant may be ended early (access.Endable), for a
+// viewer who may revoke. The service checks the clicker again.
 func addRevokeNow(c *Card, req *access.Request) {
 	if access.Endable(req) != nil {
 		return

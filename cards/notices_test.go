@@ -197,7 +197,7 @@ func TestStatusButtons(t *testing.T) {
 				for _, a := range o["actions"].([]any) {
 					b := a.(map[string]any)
 					d := b["data"].(map[string]any)
-					if b["type"] != "Action.Execute" || d[DataFrom] != FromStatus || d[DataRequestID] != id {
+					if b["type"] != "Action.Execute" || d[DataCard] != CardStatus || d[DataRequestID] != id {
 						t.Errorf("%s: button %v", id, b)
 					}
 					titles = append(titles, b["title"].(string)+"/"+b["verb"].(string))

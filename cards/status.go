@@ -43,7 +43,7 @@ type StatusOptions struct {
 // last. Within a heading the newest request (by when it was asked) comes
 // first, whatever order they come in. Each request has its buttons in its own container: Cancel
 // while it is pending, I'm done while its grant may be ended early
-// (statusActions). Their data carries DataFrom = FromStatus, so that the
+// (statusActions). Their data carries DataCard = CardStatus, so that the
 // bot answers a click with this card refreshed. names gives the groups'
 // display names.
 //
@@ -101,7 +101,7 @@ func statusActions(r *access.Request) []Action {
 
 // fromStatus marks a button as one of the status card's.
 func fromStatus(a executeAction) executeAction {
-	a.Data[DataFrom] = FromStatus
+	a.Data[DataCard] = CardStatus
 	return a
 }
 

@@ -646,3 +646,46 @@ func TestNewConfig(t *testing.T) {
 		t.Error("nil credential accepted")
 	}
 }
+
+func TestTransitiveMembers(t *testing.T) {
+	g := graphtest.New(t)
+	g.AddUser("u1", "u2", "u3", "u4", "u5")
+	g.AddGroup("approvers", "oncall", "leads", "other")
+	// approvers: u1, oncall (u2, leads (u3, u1)), u4; u5 is elsewhere.
+	for _, m := range []string{"u1", "oncall", "u4"} {
+		g.AddMember("approvers", m)
+	}
+	g.AddMember("oncall", "u2")
+	g.AddMember("oncall", "leads")
+	g.AddMember("leads", "u3")
+	g.AddMember("leads", "u1")
+	g.AddMember("other", "u5")
+	g.SetPageSize(2)
+	d := newDirectory(t, g, graph.Config{})
+
+	got, err := d.TransitiveMembers(context.Background(), "approvers")
+	if err != nil {
+		t.Fatalf("TransitiveMembers: %v", err)
+	}
+	// Users only, each once, however they are reached.
+	if want := []string{"u1", "u2", "u3", "u4"}; !slices.Equal(got, want) {
+		t.Errorf("TransitiveMembers = %v, want %v", got, want)
+	}
+	if n := g.Count(graphtest.RouteTransitiveMembers); n != 3 {
+		t.Errorf("%d pages fetched, want 3 (6 members, 2 a page)", n)
+	}
+	if n := g.Count(graphtest.RouteCheckMemberGroups) + g.Count(graphtest.RouteListMembers); n != 0 {
+		t.Errorf("%d other calls", n)
+	}
+	if q := g.CallsTo(graphtest.RouteTransitiveMembers)[0].Query; q.Get("$select") != "id" || q.Get("$top") != "999" {
+		t.Errorf("first page query %v", q)
+	}
+	if _, err := d.TransitiveMembers(context.Background(), "missing"); !errors.Is(err, access.ErrPermanent) {
+		t.Errorf("missing group: %v", err)
+	}
+	g.InjectFault(graphtest.Fault{Route: graphtest.RouteTransitiveMembers, Status: http.StatusForbidden})
+	if _, err := d.TransitiveMembers(context.Background(), "approvers"); err == nil {
+		t.Error("403: no error")
+	}
+	checkWire(t, g)
+}

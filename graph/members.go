@@ -265,37 +265,78 @@ func (d *Directory) Members(ctx context.Context, groupID string) ([]Member, erro
 	if err != nil {
 		return nil, fmt.Errorf("list members of group %s: build request: %w", groupID, err)
 	}
+	return d.pages(ctx, "list members of group "+groupID, info, func(next string) (*abs.RequestInformation, error) {
+		return builder.WithUrl(next).ToGetRequestInformation(ctx, nil)
+	})
+}
 
+// TransitiveMembers returns the object ids of the users who are members of
+// the group, directly or through nested groups (GET
+// /groups/{groupID}/transitiveMembers?$select=id), each once, following
+// Graph's paging: one paged call per group, where asking about each of a
+// channel's members (checkMemberGroups) would cost a call per member.
+func (d *Directory) TransitiveMembers(ctx context.Context, groupID string) ([]string, error) {
+	if err := checkID("group", groupID); err != nil {
+		return nil, fmt.Errorf("list transitive members of group %s: %w", groupID, err)
+	}
+	builder := d.groups().ByGroupId(groupID).TransitiveMembers()
+	top := membersPageSize
+	info, err := builder.ToGetRequestInformation(ctx, &groups.ItemTransitiveMembersRequestBuilderGetRequestConfiguration{
+		QueryParameters: &groups.ItemTransitiveMembersRequestBuilderGetQueryParameters{Select: []string{"id"}, Top: &top},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list transitive members of group %s: build request: %w", groupID, err)
+	}
+	members, err := d.pages(ctx, "list transitive members of group "+groupID, info, func(next string) (*abs.RequestInformation, error) {
+		return builder.WithUrl(next).ToGetRequestInformation(ctx, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	seen := make(map[string]bool, len(members))
+	for _, m := range members {
+		// Nested groups are listed too; only users can view a card.
+		if k := strings.ToLower(m.ID); m.Type == "user" && !seen[k] {
+			seen[k] = true
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids, nil
+}
+
+// pages sends info and follows the answer's next links, collecting the
+// members of every page; what names the call in errors.
+func (d *Directory) pages(ctx context.Context, what string, info *abs.RequestInformation, next func(link string) (*abs.RequestInformation, error)) ([]Member, error) {
 	var out []Member
 	seenLinks := make(map[string]bool)
 	for page := 1; ; page++ {
 		callCtx, t := withTrace(ctx)
 		res, err := d.adapter.Send(callCtx, info, newMemberPage, errorMapping())
 		if err != nil {
-			return nil, fmt.Errorf("list members of group %s, page %d: %w", groupID, page, newError(err, t))
+			return nil, fmt.Errorf("%s, page %d: %w", what, page, newError(err, t))
 		}
 		r, ok := res.(*memberPage)
 		if !ok || r == nil {
 			return out, nil
 		}
 		out = append(out, r.members...)
-		next := r.nextLink
-		if next == "" {
+		link := r.nextLink
+		if link == "" {
 			return out, nil
 		}
 		// The next link is followed only on the configured Graph host: the
 		// token is not sent elsewhere, and a link back to an earlier page
 		// would loop.
-		if err := d.checkNextLink(next); err != nil {
-			return nil, fmt.Errorf("list members of group %s, page %d: %w", groupID, page, err)
+		if err := d.checkNextLink(link); err != nil {
+			return nil, fmt.Errorf("%s, page %d: %w", what, page, err)
 		}
-		if seenLinks[next] {
-			return nil, fmt.Errorf("list members of group %s, page %d: next link repeats an earlier page", groupID, page)
+		if seenLinks[link] {
+			return nil, fmt.Errorf("%s, page %d: next link repeats an earlier page", what, page)
 		}
-		seenLinks[next] = true
-		info, err = builder.WithUrl(next).ToGetRequestInformation(ctx, nil)
-		if err != nil {
-			return nil, fmt.Errorf("list members of group %s, page %d: build request: %w", groupID, page+1, err)
+		seenLinks[link] = true
+		if info, err = next(link); err != nil {
+			return nil, fmt.Errorf("%s, page %d: build request: %w", what, page+1, err)
 		}
 	}
 }

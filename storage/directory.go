@@ -95,6 +95,12 @@ func (d *DemoDirectory) Members(ctx context.Context, groupID string) ([]string, 
 	return users, nil
 }
 
+// TransitiveMembers returns the user ids in the group, sorted: the demo
+// directory has no nested groups, so they are its members.
+func (d *DemoDirectory) TransitiveMembers(ctx context.Context, groupID string) ([]string, error) {
+	return d.Members(ctx, groupID)
+}
+
 func checkMembership(groupID, userID string) error {
 	if groupID == "" || userID == "" {
 		return errors.New("group id and user id are required")

@@ -289,6 +289,43 @@ func (c *Client) DeleteActivity(ctx context.Context, serviceURL, conversationID,
 	return err
 }
 
+// ConversationMembers lists the members of a conversation (GET
+// {serviceURL}/v3/conversations/{conversationID}/members): for a Teams
+// channel, the members of its team. Each is a channel account with the
+// member's Teams id ("29:..."), name and Entra object id. Teams' REST
+// reference names the object id "objectId" (so does the Agents
+// Playground), the Bot Framework's ChannelAccount "aadObjectId": either is
+// read. Other fields Teams adds are ignored. The whole roster comes in one
+// response, so it is bounded by the client's MaxResponseBytes.
+func (c *Client) ConversationMembers(ctx context.Context, serviceURL, conversationID string) ([]schema.ChannelAccount, error) {
+	u, err := c.conversationURL(serviceURL, conversationID, "members")
+	if err != nil {
+		return nil, fmt.Errorf("connector: list conversation members: %w", err)
+	}
+	resp, err := c.do(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	var wire []struct {
+		ID          string `json:"id"`
+		Name        string `json:"name"`
+		AadObjectID string `json:"aadObjectId"`
+		ObjectID    string `json:"objectId"`
+	}
+	if err := json.Unmarshal(resp, &wire); err != nil {
+		return nil, fmt.Errorf("connector: GET %s: decode members: %w", u, err)
+	}
+	members := make([]schema.ChannelAccount, 0, len(wire))
+	for _, m := range wire {
+		oid := m.AadObjectID
+		if oid == "" {
+			oid = m.ObjectID
+		}
+		members = append(members, schema.ChannelAccount{ID: m.ID, Name: m.Name, AadObjectID: oid})
+	}
+	return members, nil
+}
+
 // CreateConversation creates a conversation: a 1:1 chat or a new channel
 // thread (see ConversationParameters).
 func (c *Client) CreateConversation(ctx context.Context, serviceURL string, params ConversationParameters) (ConversationResource, error) {

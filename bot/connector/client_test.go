@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -725,5 +727,48 @@ func TestServiceHosts(t *testing.T) {
 	local := localClient(t, func(o *connector.Options) { o.HTTPClient = fake.Client(); o.ServiceHosts = []string{"*.example.com"} })
 	if _, err := local.SendActivity(ctx, "https://smba.example.com/amer/", "a:1", &schema.Activity{Text: "x"}); err == nil {
 		t.Error("local mode sent to a non-loopback host")
+	}
+}
+
+func TestConversationMembers(t *testing.T) {
+	fake := connectortest.NewConnector(t)
+	c := localClient(t)
+	const channel = "19:approvers@thread.tacv2"
+	fake.SetRoster(channel,
+		connectortest.Member{ID: "29:1alex", Name: "Alex Approver", AadObjectID: "22222222-2222-4222-8222-222222222222", UserPrincipalName: "alex@example.com"},
+		connectortest.Member{ID: "29:1sam", Name: "Sam Second", AadObjectID: "33333333-3333-4333-8333-333333333333"})
+	got, err := c.ConversationMembers(ctxT(t), fake.ServiceURL(), channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []schema.ChannelAccount{
+		{ID: "29:1alex", Name: "Alex Approver", AadObjectID: "22222222-2222-4222-8222-222222222222"},
+		{ID: "29:1sam", Name: "Sam Second", AadObjectID: "33333333-3333-4333-8333-333333333333"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("members %+v, want %+v", got, want)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 1 || reqs[0].Method != http.MethodGet || reqs[0].EscapedPath != "/amer/v3/conversations/19:approvers@thread.tacv2/members" {
+		t.Fatalf("requests %+v", reqs)
+	}
+	// Teams' REST reference and the Agents Playground name the object id
+	// "objectId".
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `[{"id":"user-id-1","objectId":"22222222-2222-4222-8222-222222222222","name":"Alex Approver","givenName":"Alex","userRole":"user"}]`)
+	}))
+	defer srv.Close()
+	got, err = c.ConversationMembers(ctxT(t), srv.URL+"/_connector", channel)
+	if err != nil || len(got) != 1 || got[0].AadObjectID != "22222222-2222-4222-8222-222222222222" || got[0].ID != "user-id-1" {
+		t.Fatalf("objectId roster: %+v %v", got, err)
+	}
+	// A conversation the bot is not in: an error, never an empty roster.
+	if _, err := c.ConversationMembers(ctxT(t), fake.ServiceURL(), "19:other@thread.tacv2"); err == nil {
+		t.Fatal("unknown conversation: no error")
+	}
+	fake.FailNext(1, connectortest.ServerError())
+	if _, err := c.ConversationMembers(ctxT(t), fake.ServiceURL(), channel); err == nil {
+		t.Fatal("server error: no error")
 	}
 }

@@ -168,6 +168,7 @@ type Connector struct {
 
 	mu        sync.Mutex
 	cfg       connectorConfig
+	rosters   map[string][]Member // conversation id -> members
 	requests  []Request
 	convs     map[string][]*Activity
 	personal  map[string]string // member id -> 1:1 conversation id
@@ -192,6 +193,7 @@ func NewConnector(t testing.TB, opts ...ConnectorOption) *Connector {
 		cfg:      cfg,
 		convs:    map[string][]*Activity{},
 		personal: map[string]string{},
+		rosters:  map[string][]Member{},
 	}
 	if cfg.tls {
 		c.srv = httptest.NewTLSServer(http.HandlerFunc(c.serve))
@@ -398,6 +400,9 @@ func (c *Connector) handle(r *http.Request, rec *Request, body []byte, fail *Fai
 	switch {
 	case len(segs) == 0 && r.Method == http.MethodPost:
 		return c.createConversation(rec)
+	case len(segs) == 2 && segs[1] == "members" && r.Method == http.MethodGet:
+		rec.ConversationID = segs[0]
+		return c.members(rec)
 	case len(segs) == 2 && segs[1] == "activities" && r.Method == http.MethodPost:
 		rec.ConversationID = segs[0]
 		return c.postActivity(rec, "")
@@ -558,6 +563,59 @@ func (c *Connector) createConversation(rec *Request) (int, string, map[string]st
 	}
 	b, _ := json.Marshal(resp)
 	return http.StatusCreated, string(b), nil
+}
+
+// Member is a member of a conversation's roster: a Teams channel account.
+type Member struct {
+	// ID is the member's Teams id ("29:...").
+	ID   string
+	Name string
+	// AadObjectID is the member's Entra object id.
+	AadObjectID string
+	// UserPrincipalName and TenantID are among the fields Teams adds.
+	UserPrincipalName string
+	TenantID          string
+}
+
+// MarshalJSON writes the member as Teams lists it: the Entra object id
+// both as "objectId" (Teams' REST reference) and "aadObjectId" (the Bot
+// Framework's ChannelAccount), with "userRole".
+func (m Member) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID                string `json:"id"`
+		Name              string `json:"name,omitempty"`
+		ObjectID          string `json:"objectId,omitempty"`
+		AadObjectID       string `json:"aadObjectId,omitempty"`
+		UserPrincipalName string `json:"userPrincipalName,omitempty"`
+		TenantID          string `json:"tenantId,omitempty"`
+		UserRole          string `json:"userRole"`
+	}{m.ID, m.Name, m.AadObjectID, m.AadObjectID, m.UserPrincipalName, m.TenantID, "user"})
+}
+
+// SetRoster sets the members of a conversation (for a Teams channel: its
+// team's members), which GET /v3/conversations/{id}/members lists. A
+// conversation without a roster answers 404, as Teams does for a
+// conversation the bot is not in.
+func (c *Connector) SetRoster(conversationID string, members ...Member) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rosters[conversationID] = append([]Member(nil), members...)
+}
+
+// members answers GET /v3/conversations/{id}/members with the roster, a
+// JSON array of channel accounts.
+func (c *Connector) members(rec *Request) (int, string, map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	roster, ok := c.rosters[rec.ConversationID]
+	if !ok {
+		return http.StatusNotFound, errorBody("ConversationNotFound", "Conversation not found."), nil
+	}
+	if roster == nil {
+		roster = []Member{}
+	}
+	b, _ := json.Marshal(roster)
+	return http.StatusOK, string(b), nil
 }
 
 // withID returns the JSON object raw with "id" set.

@@ -158,6 +158,9 @@ type ProfileSpec struct {
 	Approvers struct {
 		Groups    []string `yaml:"groups"`
 		ChannelID string   `yaml:"channel_id"`
+		// RequireReason makes Approve need a reason too (Deny always
+		// does); default false.
+		RequireReason bool `yaml:"require_reason"`
 	} `yaml:"approvers"`
 	// Feedback asks the requester, once a grant ended by expiry, whether
 	// the access served them and approval was fast enough (default true).
@@ -430,6 +433,7 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 		MinDuration: time.Duration(p.MinDuration), MaxDuration: time.Duration(p.MaxDuration),
 		RequireTicket: p.RequireTicket, RequesterGroups: p.Requesters.Groups,
 		ApproverGroups: p.Approvers.Groups, ApproverChannelID: p.Approvers.ChannelID,
+		RequireReason:   p.Approvers.RequireReason,
 		NoFeedback:      p.Feedback != nil && !*p.Feedback,
 		ApprovalTimeout: access.DefaultApprovalTimeout, RemindApprovers: access.DefaultRemindApprovers,
 	}

@@ -38,3 +38,23 @@ func TestProfileDeadlineKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestProfileRequireReasonKey(t *testing.T) {
+	const key = `channel_id: "19:abc@thread.tacv2"`
+	for line, want := range map[string]bool{"": false, ", require_reason: true": true, ", require_reason: false": false} {
+		cfg, err := ParseConfig([]byte(strings.Replace(validConfig, key, key+line, 1)), testEnv)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		p, err := cfg.Profiles[0].Profile()
+		if err != nil || p.RequireReason != want {
+			t.Fatalf("%q: require_reason %v (%v), want %v", line, p.RequireReason, err, want)
+		}
+	}
+	// Not a boolean: refused (like every boolean key, with the line).
+	for line, want := range map[string]string{", require_reason: sometimes": "sometimes", ", require_reason: 1": "into bool", ", require_reasons: true": "require_reasons"} {
+		if _, err := ParseConfig([]byte(strings.Replace(validConfig, key, key+line, 1)), testEnv); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q gave %v, want an error saying %s", line, err, want)
+		}
+	}
+}

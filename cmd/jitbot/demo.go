@@ -172,6 +172,14 @@ func assemble(a assembly) (runtimeParts, error) {
 	}
 	notifier.Profile = svc.Profile
 	bc := bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger, Names: names}
+	// Who gets their own view of an approval card: the requester and the
+	// approvers in the channel's team (one lookup per profile, cached).
+	users, hasUsers := a.dir.(bot.GroupUsers)
+	roster, hasRoster := a.conn.(bot.Roster)
+	if hasUsers && hasRoster {
+		audience := &bot.Audience{Roster: roster, Directory: users, Now: access.SystemClock{}.Now, Logger: a.logger}
+		notifier.Audience, bc.Audience = audience, audience
+	}
 	var download http.Handler
 	if a.links != nil {
 		bc.Links, bc.PublicURL = a.links, a.publicURL

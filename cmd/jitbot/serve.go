@@ -20,11 +20,20 @@ import (
 	"github.com/jitbot/jitbot/api"
 	"github.com/jitbot/jitbot/api/entraauth"
 	"github.com/jitbot/jitbot/audit"
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
+)
+
+// What assemble needs for the approval cards' refresh audience, in both
+// modes.
+var (
+	_ bot.GroupUsers = (*graph.Directory)(nil)
+	_ bot.GroupUsers = (*storage.DemoDirectory)(nil)
+	_ bot.Roster     = (*connector.Client)(nil)
 )
 
 func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(string) (string, bool)) error {

@@ -48,6 +48,9 @@ const (
 	RouteRemoveMember      Route = "DELETE /groups/{id}/members/{id}/$ref"
 	RouteCheckMemberGroups Route = "POST /users/{id}/checkMemberGroups"
 	RouteListMembers       Route = "GET /groups/{id}/members"
+	// RouteTransitiveMembers lists a group's members, directly or through
+	// nested groups (the nested groups included), with the same paging.
+	RouteTransitiveMembers Route = "GET /groups/{id}/transitiveMembers"
 	RouteGetMember         Route = "GET /groups/{id}/members/{id}"
 	RouteGetGroup          Route = "GET /groups/{id}"
 	RouteGetUser           Route = "GET /users/{id or userPrincipalName}"
@@ -551,7 +554,9 @@ func (g *Graph) handle(w http.ResponseWriter, req *request, rt route, c Call) {
 	case RouteCheckMemberGroups:
 		g.checkMemberGroups(w, req, rt.objectID)
 	case RouteListMembers:
-		g.listMembers(w, req, rt.groupID)
+		g.listMembers(w, req, rt.groupID, false)
+	case RouteTransitiveMembers:
+		g.listMembers(w, req, rt.groupID, true)
 	case RouteGetMember:
 		g.getMember(w, req, rt.groupID, rt.objectID)
 	case RouteGetGroup:
@@ -688,8 +693,11 @@ func (g *Graph) transitiveLocked(groupKey, memberKey string, visited map[string]
 	return false
 }
 
-// GET /groups/{g}/members[?$top=n][&$skiptoken=t][&$select=...]
-func (g *Graph) listMembers(w http.ResponseWriter, req *request, groupID string) {
+// GET /groups/{g}/members[?$top=n][&$skiptoken=t][&$select=...], and with
+// transitive GET /groups/{g}/transitiveMembers: every member reached
+// through nested groups, each once, nested groups included, in the order
+// found.
+func (g *Graph) listMembers(w http.ResponseWriter, req *request, groupID string, transitive bool) {
 	q := req.r.URL.Query()
 	size := DefaultPageSize
 	if v := q.Get("$top"); v != "" {
@@ -718,10 +726,14 @@ func (g *Graph) listMembers(w http.ResponseWriter, req *request, groupID string)
 		writeError(w, req, http.StatusNotFound, CodeResourceNotFound, fmt.Sprintf(messageNotFoundFormat, groupID))
 		return
 	}
+	members, relation := gr.members, "members"
+	if transitive {
+		members, relation = g.flattenLocked(key(groupID)), "transitiveMembers"
+	}
 	size = min(size, g.pageSize)
-	end := min(offset+size, len(gr.members))
+	end := min(offset+size, len(members))
 	value := []map[string]any{}
-	for _, m := range gr.members[min(offset, end):end] {
+	for _, m := range members[min(offset, end):end] {
 		obj := map[string]any{"id": m}
 		if name, isUser := g.users[m]; isUser {
 			obj["@odata.type"] = "#microsoft.graph.user"
@@ -740,7 +752,7 @@ func (g *Graph) listMembers(w http.ResponseWriter, req *request, groupID string)
 		"@odata.context": req.base() + "/v1.0/$metadata#directoryObjects",
 		"value":          value,
 	}
-	if end < len(gr.members) {
+	if end < len(members) {
 		next := url.Values{}
 		for k, vs := range q {
 			if k != "$skiptoken" {
@@ -752,9 +764,35 @@ func (g *Graph) listMembers(w http.ResponseWriter, req *request, groupID string)
 		if base == "" {
 			base = req.base()
 		}
-		page["@odata.nextLink"] = base + "/v1.0/groups/" + url.PathEscape(groupID) + "/members?" + next.Encode()
+		page["@odata.nextLink"] = base + "/v1.0/groups/" + url.PathEscape(groupID) + "/" + relation + "?" + next.Encode()
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// flattenLocked returns the members of a group and of its nested groups,
+// each once, depth first in the order added.
+func (g *Graph) flattenLocked(groupKey string) []string {
+	var out []string
+	seen := map[string]bool{groupKey: true}
+	var walk func(string)
+	walk = func(k string) {
+		gr, ok := g.groups[k]
+		if !ok {
+			return
+		}
+		for _, m := range gr.members {
+			if seen[m] {
+				continue
+			}
+			seen[m] = true
+			out = append(out, m)
+			if _, isGroup := g.groups[m]; isGroup {
+				walk(m)
+			}
+		}
+	}
+	walk(groupKey)
+	return out
 }
 
 // GET /groups/{g}/members/{id}[?$select=...]: the member as a directory
@@ -953,6 +991,11 @@ func parseRoute(method, escapedPath string) route {
 		}
 	case len(segs) == 2 && segs[0] == "users":
 		rt = route{route: RouteGetUser, objectID: segs[1]}
+		if method != http.MethodGet {
+			return notAllowed()
+		}
+	case len(segs) == 3 && segs[0] == "groups" && segs[2] == "transitiveMembers":
+		rt = route{route: RouteTransitiveMembers, groupID: segs[1]}
 		if method != http.MethodGet {
 			return notAllowed()
 		}
