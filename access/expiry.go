@@ -59,6 +59,10 @@ func (s *Service) Run(ctx context.Context) error {
 		if pendingErr != nil && ctx.Err() == nil {
 			s.log.Error("work on pending requests", "err", pendingErr)
 		}
+		_, remindErr := s.WorkExpiryReminders(ctx)
+		if remindErr != nil && ctx.Err() == nil {
+			s.log.Error("send expiry reminders", "err", remindErr)
+		}
 		now := s.cfg.Clock.Now()
 		// Other replicas change grants without waking this one: look again
 		// at least once a lease, so that a grant whose replica died is not
@@ -80,6 +84,11 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("find next pending deadline", "err", perr)
 		} else if pok && pdue.Before(wake) && pendingErr == nil {
 			wake = pdue
+		}
+		if rdue, rok, rerr := s.cfg.Store.NextExpiryReminder(ctx, now.UTC()); rerr != nil {
+			s.log.Error("find next expiry reminder", "err", rerr)
+		} else if rok && rdue.Before(wake) && remindErr == nil {
+			wake = rdue
 		}
 		t := s.cfg.Clock.TimerAt(wake)
 		select {

@@ -40,6 +40,9 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		heading("Access request"),
 		rich(bold(oneLine(req.Requester.Name, maxLine)), run(" asks for temporary access to "), bold(oneLine(profileName, maxLine))),
 	)
+	if req.ExtendsRequestID != "" {
+		c = newCard(extensionHead(req, profileName)...)
+	}
 	if !req.Client.IsZero() {
 		c.Body = append(c.Body, viaAPI(req))
 	}
@@ -60,7 +63,11 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}
 	fs = append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
-	c.Body = append(c.Body, facts(fs...), label("Justification"), justification(req.Justification))
+	why := "Justification"
+	if req.ExtendsRequestID != "" {
+		why = "Reason for the extension"
+	}
+	c.Body = append(c.Body, facts(fs...), label(why), justification(req.Justification))
 
 	c.Refresh = &Refresh{Action: requestAction("", VerbRefresh, req.ID), UserIDs: opts.RefreshUserIDs}
 	if req.State != access.RequestPending {
@@ -127,6 +134,7 @@ func banner(req *access.Request) Element {
 			line = "Active until " + when(expires)
 		}
 		items := []Element{stateLine(line, "Good")}
+		items = append(items, extensionLines(req)...)
 		items = append(items, decidedBy("Approved", "", d, "")...)
 		switch {
 		case g != nil && g.PreExisting:
@@ -135,6 +143,9 @@ func banner(req *access.Request) Element {
 			items = append(items, subtle("Membership shared with another active grant: nothing was added for this request, and the membership is removed only once no grant holds it."))
 		}
 		return box("good", items...)
+
+	case access.RequestExtended:
+		return extendedBanner(req)
 
 	case access.RequestDenied:
 		items := decidedBy("Denied", "Attention", d, "")

@@ -234,6 +234,9 @@ func goldenCards() map[string]Card {
 	for name, card := range apiGoldens() {
 		all[name] = card
 	}
+	for name, card := range extendGoldens() {
+		all[name] = card
+	}
 	return all
 }
 
