@@ -39,6 +39,8 @@ type Command struct {
 	// RequestID is the request a command names (`release <request id>`,
 	// `cancel <request id>`; "" for the sender's only one).
 	RequestID string
+	// Reason is why (`extend ... <reason...>`).
+	Reason string
 }
 
 // reportPeriod matches the words of `audit` that name a period rather than
@@ -79,6 +81,8 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return parseRelease(words[1:])
 	case commandCancel:
 		return parseCancel(words[1:])
+	case commandExtend:
+		return parseExtend(words[1:])
 	case commandRequest:
 	default:
 		return Command{}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))

@@ -45,6 +45,7 @@ type Service interface {
 	Release(ctx context.Context, in access.EndInput) (*access.Request, error)
 	RevokeNow(ctx context.Context, in access.EndInput) (*access.Request, error)
 	Cancel(ctx context.Context, in access.CancelInput) (*access.Request, error)
+	Extend(ctx context.Context, in access.ExtendInput) (*access.ExtendResult, error)
 }
 
 // LinkSigner signs a report's download link (audit.LinkSigner).
@@ -326,6 +327,8 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 		b.reply(ctx, act, "", ptr(cards.Submitted(req)))
 	case commandCancel:
 		b.cancelCommand(ctx, act, cmd)
+	case commandExtend:
+		b.extendCommand(ctx, act, cmd)
 	}
 }
 
@@ -491,6 +494,8 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
 	case cards.VerbCancel:
 		return b.cancelClick(ctx, act, str(cards.DataRequestID))
+	case cards.VerbExtend:
+		return http.StatusOK, b.extendClick(ctx, act, data)
 	default:
 		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %s.", access.Quote(v.Action.Verb)))
 	}
@@ -545,6 +550,7 @@ const helpText = `I grant temporary access to production systems, approved by yo
 - **status**: your pending requests and active access, with expiry times
 - **release [<request id>]**: you are done with your active access: it ends now
 - **cancel [<request id>]**: withdraw your pending request before anyone decides
+- **extend [<request id>] <duration> <reason>**: you need your active access longer, e.g. ` + "`extend 30m the migration is still running`" + `
 - **audit [7d | 30d | 2026-11-01..2026-11-30] [profile]**: for audit readers, a report of the period with a CSV download
 
 Approvers decide on a card in their channel; you are told here when access is granted and when it ends.`

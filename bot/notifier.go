@@ -91,6 +91,10 @@ func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg
 		act = cardNotice(msg.Text, cards.Feedback(req))
 	case msg.Kind == access.NoticeGranted && req.Grant != nil:
 		act = grantedActivity(req, msg)
+	case msg.Kind == access.NoticeExpiring || msg.Kind == access.NoticeExtended:
+		if a, ok := extensionActivity(req, msg); ok {
+			act = a
+		}
 	case msg.Kind == access.NoticeReceived:
 		// Asked outside the personal chat: the "request received" card,
 		// with its Cancel button, goes to the requester alone.
