@@ -301,6 +301,7 @@ func (s *Service) afterRevoke(ctx context.Context, g *Grant, expired bool, text 
 	}
 	s.notify(ctx, req, NoticeRevoked, text)
 	s.updateCard(ctx, req)
+	s.closeExtensions(ctx, req)
 	if expired {
 		s.askFeedback(ctx, req)
 	}

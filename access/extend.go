@@ -516,3 +516,30 @@ func ExtendedText(req *Request) string {
 	return fmt.Sprintf("Your access to %s was extended by %s (+%s): it now ends at %s. Reason: %s",
 		req.Profile, who, FormatDuration(x.Added), g.ExpiresAt.UTC().Format(time.RFC3339), Quote(x.Reason))
 }
+
+// closeExtensions closes the pending extension request of req's grant, once
+// the grant has ended: it is denied by jitbot as no longer valid, its card
+// says so and the requester is told. A failure is logged: the extension
+// is closed anyway when it is decided or reaches its deadline.
+func (s *Service) closeExtensions(ctx context.Context, req *Request) {
+	ext, err := s.pendingExtension(ctx, req)
+	if err != nil || ext == nil {
+		if err != nil {
+			s.log.Warn("find pending extension of an ended grant", "request", req.ID, "err", err)
+		}
+		return
+	}
+	now := s.cfg.Clock.Now().UTC()
+	why := "the access it extends has ended"
+	d := Decision{Approver: System, Verdict: Deny, Reason: "No longer valid: " + why + ".", DecidedAt: now}
+	updated, err := s.cfg.Store.Deny(ctx, ext.ID, d, s.event(now, System, ActionInvalidated, ext, why))
+	if err != nil {
+		if !errors.Is(err, ErrNotPending) {
+			s.log.Warn("close pending extension of an ended grant", "extension", ext.ID, "err", err)
+		}
+		return
+	}
+	s.log.Info("pending extension closed: its grant ended", "request", req.ID, "extension", ext.ID)
+	s.updateCard(ctx, updated)
+	s.notify(ctx, updated, NoticeClosed, fmt.Sprintf("Your extension of %s (+%s) was closed: %s.", ext.Profile, FormatDuration(ext.Duration), why))
+}

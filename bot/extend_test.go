@@ -427,8 +427,9 @@ func TestExtensionRacingExpiry(t *testing.T) {
 	})
 }
 
-// TestExtensionOfAnEndedGrant: an extension approved after its grant was
-// released changes nothing and says so.
+// TestExtensionOfAnEndedGrant: a pending extension of a grant that is
+// released is closed at once; a later approval changes nothing and the
+// card says why.
 func TestExtensionOfAnEndedGrant(t *testing.T) {
 	w := newWorld(t)
 	w.withExtensions(0, 0, 0)
@@ -444,13 +445,19 @@ func TestExtensionOfAnEndedGrant(t *testing.T) {
 	if code, _ := w.post(w.personalClick(riley, "release", req.ID, nil)); code != http.StatusOK {
 		t.Fatal("release: HTTP", code)
 	}
+	got, _ := w.db.GetRequest(context.Background(), ext.ID)
+	if got.State != access.RequestDenied || access.NewGrantRecord(*got).Outcome != access.OutcomeClosed {
+		t.Fatalf("extension of a released grant: %s", got.State)
+	}
+	if c := w.currentCard(w.threads()[1]); !strings.Contains(c, "No longer valid: the access it extends has ended.") || strings.Contains(c, `"verb":"approve"`) {
+		t.Fatalf("extension card after the release: %s", c)
+	}
+	if got := w.texts("a:personal-" + rileyID); !strings.Contains(got, "Your extension of prod-db (+30m) was closed: the access it extends has ended.") {
+		t.Fatalf("requester not told:\n%s", got)
+	}
 	code, resp := w.post(w.click(alex, "approve", ext.ID, nil))
 	if code != http.StatusOK || !strings.Contains(cardJSON(resp["value"]), "No longer valid") {
 		t.Fatalf("late approval: HTTP %d %v", code, resp)
-	}
-	got, _ := w.db.GetRequest(context.Background(), ext.ID)
-	if got.State != access.RequestDenied || access.NewGrantRecord(*got).Outcome != access.OutcomeClosed {
-		t.Fatalf("extension after the grant ended: %s", got.State)
 	}
 	g := w.grantOf(req.ID)
 	if g.State != access.GrantRevoked || g.Extended.Count != 0 || !g.ExpiresAt.Equal(start.Add(time.Minute+2*time.Hour)) {
@@ -458,6 +465,51 @@ func TestExtensionOfAnEndedGrant(t *testing.T) {
 	}
 	if n := w.graph.CountFor(graphtest.RouteRemoveMember, prodGroup, rileyID); n != 1 || w.graph.CountFor(graphtest.RouteAddMember, prodGroup, rileyID) != 1 {
 		t.Fatal("the membership was touched again")
+	}
+}
+
+// TestExtensionOfAnEndingGrant: an extension approved while its grant is
+// being removed (the removal failed; it is irrevocable) is closed as no longer valid
+// and changes nothing.
+func TestExtensionOfAnEndingGrant(t *testing.T) {
+	w := newWorld(t)
+	w.withExtensions(0, 0, 0)
+	req := w.granted()
+	end := start.Add(time.Minute + 2*time.Hour)
+	w.clock.Set(end.Add(-20 * time.Minute))
+	if code, _ := w.post(w.message(riley, "extend 30m need more")); code != http.StatusOK {
+		t.Fatal("extend: HTTP", code)
+	}
+	ext := w.extension(req.ID)
+	if ext == nil {
+		t.Fatal("no extension request")
+	}
+	w.graph.InjectFault(graphtest.Fault{Route: graphtest.RouteRemoveMember, Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
+	// The removal runs on a replica whose clock reached the end; the
+	// approver's is a second behind, before the extension's deadline (the
+	// grant's end).
+	w.clock.Set(end.Add(-time.Second))
+	cfg := w.svcCfg
+	cfg.Owner, cfg.Clock = "replica-2", accesstest.NewClock(end)
+	sched, err := access.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sched.Work(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if g := w.grantOf(req.ID); g.Attempts == 0 || g.State == access.GrantRevoked {
+		t.Fatalf("the removal did not fail: %+v", g)
+	}
+	code, resp := w.post(w.click(alex, "approve", ext.ID, nil))
+	if code != http.StatusOK || !strings.Contains(cardJSON(resp["value"]), "No longer valid") {
+		t.Fatalf("approval of an ending grant's extension: HTTP %d %v", code, resp)
+	}
+	if g := w.grantOf(req.ID); !g.ExpiresAt.Equal(end) || g.Extended.Count != 0 {
+		t.Fatalf("the ending grant was extended: %+v", g)
+	}
+	if w.auditBy(req.ID, access.ActionExtended, alexID) != 0 || w.auditBy(ext.ID, access.ActionInvalidated, alexID) != 1 {
+		t.Fatal("audit of the closed extension")
 	}
 	if got := w.texts("a:personal-" + rileyID); !strings.Contains(got, "the access it extends has ended or is being ended") {
 		t.Fatalf("requester not told:\n%s", got)
