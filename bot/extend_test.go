@@ -377,6 +377,40 @@ func TestExtensionRacingExpiry(t *testing.T) {
 		}
 	})
 
+	t.Run("the scheduler between the checks and the update", func(t *testing.T) {
+		w, req, end, sched, reached, proceed := setup(t)
+		done := make(chan int, 1)
+		var once sync.Once
+		w.reconfigure(func(c *access.Config) {
+			c.Directory = &hookDirectory{Directory: c.Directory, beforeMemberGroups: func() {
+				// The extension passed its checks (the grant was active
+				// and not due on its replica's clock) and asks whether
+				// riley is still eligible: the expiry starts now.
+				once.Do(func() {
+					go func() { n, _ := sched.Work(context.Background()); done <- n }()
+					<-reached
+				})
+			}}
+		})
+		if code, _ := w.post(w.message(riley, "extend "+req.ID+" 20m not done yet")); code != http.StatusOK {
+			t.Fatal("extend: HTTP", code)
+		}
+		close(proceed)
+		if n := <-done; n != 1 {
+			t.Fatalf("scheduler finished %d grants", n)
+		}
+		if got := w.texts("a:personal-" + rileyID); !strings.Contains(got, "reached its end and is being removed") {
+			t.Fatalf("the extension was not refused:\n%s", got)
+		}
+		g := w.grantOf(req.ID)
+		if g.State != access.GrantRevoked || !g.ExpiresAt.Equal(end) || g.Extended.Count != 0 || w.auditBy(req.ID, access.ActionExtended, rileyID) != 0 {
+			t.Fatalf("grant both removed and extended: %+v", g)
+		}
+		if w.graph.IsMember(prodGroup, rileyID) || w.graph.CountFor(graphtest.RouteRemoveMember, prodGroup, rileyID) != 1 {
+			t.Fatal("the member was not removed once")
+		}
+	})
+
 	t.Run("the extension first", func(t *testing.T) {
 		w, req, end, sched, _, proceed := setup(t)
 		close(proceed)
@@ -514,4 +548,16 @@ func TestExtensionOfAnEndingGrant(t *testing.T) {
 	if got := w.texts("a:personal-" + rileyID); !strings.Contains(got, "the access it extends has ended or is being ended") {
 		t.Fatalf("requester not told:\n%s", got)
 	}
+}
+
+// hookDirectory is a directory that runs beforeMemberGroups before each
+// MemberGroups question.
+type hookDirectory struct {
+	access.Directory
+	beforeMemberGroups func()
+}
+
+func (h *hookDirectory) MemberGroups(ctx context.Context, userID string, groupIDs []string) ([]string, error) {
+	h.beforeMemberGroups()
+	return h.Directory.MemberGroups(ctx, userID, groupIDs)
 }
