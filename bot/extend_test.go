@@ -561,3 +561,47 @@ func (h *hookDirectory) MemberGroups(ctx context.Context, userID string, groupID
 	h.beforeMemberGroups()
 	return h.Directory.MemberGroups(ctx, userID, groupIDs)
 }
+
+// TestSchedulerWakesForTheExpiryReminder: the scheduler sleeps until the
+// reminder is due, sends it once, and a restart does not send it again.
+func TestSchedulerWakesForTheExpiryReminder(t *testing.T) {
+	w := newWorld(t)
+	w.withExtensions(10*time.Minute, 0, 0)
+	// A long lease, so that the scheduler's periodic look does not come
+	// between the steps below: it must wake for the reminder itself.
+	w.reconfigure(func(c *access.Config) { c.Lease = 2 * time.Hour })
+	personal := "a:personal-" + rileyID
+	w.granted()
+	end := start.Add(time.Minute + 2*time.Hour)
+	reminders := func() int { return strings.Count(w.texts(personal), "Your access ends soon") }
+	run := func() func() {
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.svc.Run(ctx) }()
+		return func() { stop(); <-done }
+	}
+	stop := run()
+	step := func(to time.Time) {
+		waitFor(t, "the scheduler to sleep", func() bool { return w.clock.Timers() > 0 })
+		w.clock.Set(to)
+	}
+	step(end.Add(-10*time.Minute - time.Second))
+	time.Sleep(50 * time.Millisecond)
+	if n := reminders(); n != 0 {
+		t.Fatalf("%d reminders before their time", n)
+	}
+	step(end.Add(-10 * time.Minute))
+	waitFor(t, "the expiry reminder", func() bool { return reminders() == 1 })
+	stop()
+
+	// Restarted: the reminder is recorded as sent and not repeated.
+	w.reconfigure(nil)
+	stop = run()
+	defer stop()
+	step(end.Add(-5 * time.Minute))
+	waitFor(t, "the scheduler to sleep again", func() bool { return w.clock.Timers() > 0 })
+	time.Sleep(50 * time.Millisecond)
+	if n := reminders(); n != 1 {
+		t.Fatalf("%d reminders after a restart, want 1", n)
+	}
+}
