@@ -605,3 +605,57 @@ func TestSchedulerWakesForTheExpiryReminder(t *testing.T) {
 		t.Fatalf("%d reminders after a restart, want 1", n)
 	}
 }
+
+// TestExtensionDeniedAndCancelled: a denied extension leaves the grant as
+// it was and tells the requester; a pending one can be cancelled like any
+// request, and then another may be asked.
+func TestExtensionDeniedAndCancelled(t *testing.T) {
+	w := newWorld(t)
+	w.withExtensions(0, 0, 0)
+	personal := "a:personal-" + rileyID
+	req := w.granted()
+	end := start.Add(time.Minute + 2*time.Hour)
+	w.clock.Advance(time.Hour)
+	w.post(w.message(riley, "extend 30m need more"))
+	ext := w.extension(req.ID)
+	if ext == nil {
+		t.Fatal("no extension request")
+	}
+	code, resp := w.post(w.click(alex, "deny", ext.ID, map[string]any{"reason": "wrap up today"}))
+	if code != http.StatusOK || !strings.Contains(cardJSON(resp["value"]), "Denied by") {
+		t.Fatalf("deny: HTTP %d %v", code, resp)
+	}
+	if got, _ := w.db.GetRequest(context.Background(), ext.ID); got.State != access.RequestDenied {
+		t.Fatalf("denied extension is %s", got.State)
+	}
+	w.unchanged(req.ID)
+	if g := w.grantOf(req.ID); !g.ExpiresAt.Equal(end) || g.Extended.Count != 0 {
+		t.Fatalf("a denied extension changed the grant: %+v", g)
+	}
+	want := "Your extension of prod-db (+30m) was denied by Alex Approver. Your access still ends at 2026-11-23T11:01:00Z. Reason: `wrap up today`"
+	if got := w.texts(personal); !strings.Contains(got, want) {
+		t.Fatalf("requester not told %q:\n%s", want, got)
+	}
+
+	// Asked again and cancelled: the card says so, and a third may be asked.
+	w.post(w.message(riley, "extend 20m really need more"))
+	ext2 := w.extension(req.ID)
+	if ext2 == nil || ext2.ID == ext.ID {
+		t.Fatal("no second extension request")
+	}
+	if code, _ := w.post(w.message(riley, "cancel "+ext2.ID)); code != http.StatusOK {
+		t.Fatal("cancel: HTTP", code)
+	}
+	if got, _ := w.db.GetRequest(context.Background(), ext2.ID); got.State != access.RequestCancelled {
+		t.Fatalf("cancelled extension is %s", got.State)
+	}
+	if c := w.currentCard(w.threads()[2]); !strings.Contains(c, "Cancelled by the requester") {
+		t.Fatalf("extension card after cancel: %s", c)
+	}
+	w.unchanged(req.ID)
+	w.post(w.message(riley, "extend 10m last try"))
+	if ext3 := w.extension(req.ID); ext3 == nil || ext3.ID == ext2.ID || ext3.State != access.RequestPending {
+		t.Fatalf("third extension %+v", ext3)
+	}
+	w.neverRemoved()
+}
