@@ -147,6 +147,8 @@ func stateText(st RequestState) string {
 		return "it was cancelled"
 	case RequestTimedOut:
 		return "it got no decision in time and expired"
+	case RequestExtended:
+		return "the extension was approved"
 	}
 	return string(st)
 }

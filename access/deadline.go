@@ -117,8 +117,13 @@ func (s *Service) timeOut(ctx context.Context, req *Request) (bool, error) {
 	}
 	s.log.Info("request timed out", "request", req.ID, "profile", req.Profile, "waited", waited)
 	s.updateCard(ctx, updated)
-	s.notify(ctx, updated, NoticeTimedOut, fmt.Sprintf("Your request for %s got no decision within %s, so it has expired and nothing was granted. Ask again if you still need access.",
-		req.Profile, waited))
+	text := fmt.Sprintf("Your request for %s got no decision within %s, so it has expired and nothing was granted. Ask again if you still need access.",
+		req.Profile, waited)
+	if req.ExtendsRequestID != "" {
+		text = fmt.Sprintf("Your extension of %s (+%s) got no decision within %s, so it has expired; your access was not extended.",
+			req.Profile, FormatDuration(req.Duration), waited)
+	}
+	s.notify(ctx, updated, NoticeTimedOut, text)
 	return true, nil
 }
 

@@ -59,6 +59,10 @@ func (s *Service) Run(ctx context.Context) error {
 		if pendingErr != nil && ctx.Err() == nil {
 			s.log.Error("work on pending requests", "err", pendingErr)
 		}
+		_, remindErr := s.WorkExpiryReminders(ctx)
+		if remindErr != nil && ctx.Err() == nil {
+			s.log.Error("send expiry reminders", "err", remindErr)
+		}
 		now := s.cfg.Clock.Now()
 		// Other replicas change grants without waking this one: look again
 		// at least once a lease, so that a grant whose replica died is not
@@ -80,6 +84,11 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("find next pending deadline", "err", perr)
 		} else if pok && pdue.Before(wake) && pendingErr == nil {
 			wake = pdue
+		}
+		if rdue, rok, rerr := s.cfg.Store.NextExpiryReminder(ctx, now.UTC()); rerr != nil {
+			s.log.Error("find next expiry reminder", "err", rerr)
+		} else if rok && rdue.Before(wake) && remindErr == nil {
+			wake = rdue
 		}
 		t := s.cfg.Clock.TimerAt(wake)
 		select {
@@ -294,6 +303,7 @@ func (s *Service) afterRevoke(ctx context.Context, g *Grant, expired bool, text 
 		s.log.Warn("notify requester", "request", req.ID, "notice", NoticeRevoked, "err", err)
 	}
 	s.updateCard(ctx, req)
+	s.closeExtensions(ctx, req)
 	if expired {
 		s.askFeedback(ctx, req)
 	}

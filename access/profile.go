@@ -44,6 +44,23 @@ type Profile struct {
 	// next one, at most MaxReminders (0: no reminders).
 	ApprovalTimeout time.Duration
 	RemindApprovers time.Duration
+	// RemindBefore is how long before a grant's end its requester is
+	// reminded, with Extend and I'm done (0: no reminder). SelfExtendMax
+	// is the longest extension the requester may apply without approval
+	// (0: every extension needs approval). MaxTotalDuration bounds a
+	// grant's whole time, extensions included (0: MaxDuration).
+	RemindBefore     time.Duration
+	SelfExtendMax    time.Duration
+	MaxTotalDuration time.Duration
+}
+
+// MaxTotal is the longest a grant of the profile may last in all,
+// extensions included.
+func (p *Profile) MaxTotal() time.Duration {
+	if p.MaxTotalDuration > 0 {
+		return p.MaxTotalDuration
+	}
+	return p.MaxDuration
 }
 
 // allows reports whether the profile grants access for d.
@@ -74,6 +91,12 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: approval_timeout must not be negative", p.Name)
 	case p.RemindApprovers < 0:
 		return fmt.Errorf("profile %s: remind_approvers must not be negative", p.Name)
+	case p.RemindBefore < 0:
+		return fmt.Errorf("profile %s: remind_before must not be negative", p.Name)
+	case p.SelfExtendMax < 0:
+		return fmt.Errorf("profile %s: self_extend_max must not be negative", p.Name)
+	case p.MaxTotalDuration != 0 && p.MaxTotalDuration < p.MaxDuration:
+		return fmt.Errorf("profile %s: max_total_duration must be at least max_duration (%s)", p.Name, FormatDuration(p.MaxDuration))
 	}
 	seen := map[string]bool{p.Name: true}
 	for i, a := range p.Aliases {

@@ -44,13 +44,16 @@ const (
 	OutcomeCancelled Outcome = "cancelled"
 	// OutcomeTimedOut: no approver decided before its deadline.
 	OutcomeTimedOut Outcome = "timed_out"
+	// OutcomeExtended: an extension request that was approved; its time
+	// was added to the grant of the request it extends.
+	OutcomeExtended Outcome = "extended"
 )
 
 // Outcomes lists every outcome, in lifecycle order.
 var Outcomes = []Outcome{
 	OutcomePending, OutcomeDenied, OutcomeClosed, OutcomeGranting, OutcomeFailed, OutcomeActive,
 	OutcomeRevoking, OutcomeIrrevocable, OutcomeExpired, OutcomeEndedEarly,
-	OutcomeReleased, OutcomeRevokedEarly, OutcomeCancelled, OutcomeTimedOut,
+	OutcomeReleased, OutcomeRevokedEarly, OutcomeCancelled, OutcomeTimedOut, OutcomeExtended,
 }
 
 // GrantRecord is one request as the grants view of an audit export shows
@@ -151,6 +154,8 @@ func outcomeOf(r Request) Outcome {
 		return OutcomeCancelled
 	case RequestTimedOut:
 		return OutcomeTimedOut
+	case RequestExtended:
+		return OutcomeExtended
 	}
 	g := r.Grant
 	if g == nil {

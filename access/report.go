@@ -54,6 +54,9 @@ type Report struct {
 	// Cancelled counts the requests their requester cancelled, TimedOut
 	// those no approver decided in time.
 	Cancelled, TimedOut int
+	// Extensions counts the approved extension requests (their time went
+	// to the grant they extend; they are not counted as grants).
+	Extensions int
 	// ApprovalRate is Grants / (Grants + Denials), NaN when none was
 	// decided by a person.
 	ApprovalRate float64
@@ -230,6 +233,8 @@ func (s *Service) report(ctx context.Context, since, until time.Time, profile st
 			rep.Cancelled++
 		case OutcomeTimedOut:
 			rep.TimedOut++
+		case OutcomeExtended:
+			rep.Extensions++
 		default:
 			rep.Grants++
 			if g.Outcome == OutcomeFailed {

@@ -458,6 +458,9 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	if r := missingReason(p, req, in); r != nil {
 		return nil, r
 	}
+	if req.ExtendsRequestID != "" {
+		return s.decideExtension(ctx, req, p, in)
+	}
 	if in.Verdict == Approve {
 		// The profile may have changed since the request was made: an
 		// approval is checked against the profile as it is now.
@@ -485,6 +488,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 			ID: s.cfg.NewID(), RequestID: req.ID, Profile: req.Profile, GroupID: req.GroupID,
 			User: req.Requester, State: GrantGranting, ApprovedAt: now,
 			ExpiresAt: now.Add(req.Duration), DueAt: now.Add(req.Duration),
+			RemindAt: RemindAt(p, now, now.Add(req.Duration)),
 		}
 	}
 	ev := s.event(now, in.Approver, action, req, d.Reason)

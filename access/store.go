@@ -164,6 +164,21 @@ type GrantStore interface {
 	// ClearDrift forgets the recorded unexplained members of a group that
 	// are not in present.
 	ClearDrift(ctx context.Context, groupID string, present []string) error
+
+	// DueExpiryReminders returns up to limit active grants not ended
+	// early whose RemindAt is set and at or before now while ExpiresAt
+	// and DueAt are after now, earliest reminder first.
+	DueExpiryReminders(ctx context.Context, now time.Time, limit int) ([]Grant, error)
+	// NextExpiryReminder returns the earliest RemindAt of an active grant
+	// not ended early whose ExpiresAt and DueAt are after now; ok is false
+	// when there is none.
+	NextExpiryReminder(ctx context.Context, now time.Time) (due time.Time, ok bool, err error)
+	// RecordExpiryReminder records the expiry reminder of grant grantID as
+	// sent, if it is still due at now (active, not ended early, RemindAt
+	// set and at or before now): RemindAt is cleared and ev appended, in
+	// one transaction. Otherwise ErrStaleGrant (ErrNotFound) and no
+	// change: of replicas racing for one reminder, one wins.
+	RecordExpiryReminder(ctx context.Context, grantID string, now time.Time, ev AuditEvent) error
 }
 
 // AuditLog is the append-only record of transitions.
@@ -340,6 +355,16 @@ type GrantUpdate struct {
 	// early (nil leaves it as it is).
 	DueAt time.Time
 	Early *EarlyEnd
+
+	// NotDueAt, when set, is a further condition: the grant's DueAt must
+	// be after it (the grant has not fallen due). ExpiresAt sets a new end;
+	// RemindAt a new expiry reminder, ClearRemind drops it; Extended
+	// records an extension (nil leaves it as it is).
+	NotDueAt    time.Time
+	ExpiresAt   time.Time
+	RemindAt    time.Time
+	ClearRemind bool
+	Extended    *Extension
 }
 
 // RevokeFailure is a failed removal as RetryRevoke records it.

@@ -19,6 +19,8 @@ const (
 	// MaxFeedbackComment bounds the comment a requester may add to their
 	// feedback once their access ended.
 	MaxFeedbackComment = 500
+	// MaxDurationText bounds a duration as typed in a card (2h, 1h30m).
+	MaxDurationText = 16
 	// maxQuoted bounds the text quoted back in a message: the longest
 	// text quoted in full is a reason.
 	maxQuoted = MaxReason

@@ -23,12 +23,16 @@ const (
 	// pending. RequestTimedOut: no approver decided before its deadline.
 	RequestCancelled RequestState = "cancelled"
 	RequestTimedOut  RequestState = "timed_out"
+
+	// RequestExtended: an extension request (see Request.ExtendsRequestID)
+	// was approved and its time added to the grant it extends.
+	RequestExtended RequestState = "extended"
 )
 
 // Final reports whether no further transition can happen.
 func (s RequestState) Final() bool {
 	switch s {
-	case RequestDenied, RequestFailed, RequestExpired, RequestCancelled, RequestTimedOut:
+	case RequestDenied, RequestFailed, RequestExpired, RequestCancelled, RequestTimedOut, RequestExtended:
 		return true
 	}
 	return false
@@ -143,6 +147,12 @@ type Request struct {
 	DecideBy       time.Time
 	Reminders      int
 	NextReminderAt time.Time
+
+	// ExtendsRequestID is set on an extension request: the request whose
+	// grant it asks to extend by Duration; ExtendsFrom is that grant's end
+	// when the extension was asked.
+	ExtendsRequestID string
+	ExtendsFrom      time.Time
 }
 
 // Feedback is a requester's answer, once their access ended, to whether it
@@ -238,6 +248,23 @@ type Grant struct {
 	// requester released it, or an approver or the security team revoked
 	// it. From then on the grant is due (the same durable path as expiry).
 	Early EarlyEnd
+	// RemindAt is when the requester is reminded that the grant ends
+	// (zero: no reminder is due, or it was sent); Extended is the grant's
+	// latest extension, if any.
+	RemindAt time.Time
+	Extended Extension
+}
+
+// Extension is the latest extension of a grant: who extended it (the
+// approver, or the requester within the profile's self_extend_max), by how
+// much, why (the requester's reason) and when; Count counts the grant's
+// extensions. A zero Count means it was never extended.
+type Extension struct {
+	By     Person
+	Added  time.Duration
+	Reason string
+	At     time.Time
+	Count  int
 }
 
 // EndKind says how a person ended a grant before its expiry.
@@ -341,6 +368,17 @@ const (
 	// chain head because the log or its checkpoints were tampered with;
 	// the reason says where.
 	ActionAuditTamperFound Action = "audit.tamper_found"
+
+	// ActionExtended: a grant's end was moved later (by its requester
+	// within self_extend_max, or by the approver of an extension
+	// request); ActionExtendRequested: the requester asked approvers for
+	// an extension; ActionExtendRefused: someone other than the requester
+	// tried to extend. ActionExpiryReminded: the requester was reminded
+	// that their grant ends soon.
+	ActionExtended        Action = "grant.extended"
+	ActionExtendRequested Action = "grant.extend_requested"
+	ActionExtendRefused   Action = "grant.extend_refused"
+	ActionExpiryReminded  Action = "grant.expiry_reminded"
 )
 
 // AuditEvent is one append-only record of a transition.
@@ -515,6 +553,11 @@ const (
 	NoticeFeedback NoticeKind = "feedback"
 	// NoticeTimedOut: the request got no decision before its deadline.
 	NoticeTimedOut NoticeKind = "timed_out"
+	// NoticeExpiring reminds the requester that their grant ends soon
+	// (the bot sends the reminder card with Extend and I'm done);
+	// NoticeExtended tells them it was extended (the extended card).
+	NoticeExpiring NoticeKind = "expiring"
+	NoticeExtended NoticeKind = "extended"
 )
 
 // Notice is one message to a requester.

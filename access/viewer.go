@@ -29,6 +29,9 @@ const (
 	// CanRevoke: an approver or a member of the security groups ends an
 	// active grant ("Revoke now").
 	CanRevoke
+	// CanExtend: the requester asks for more time on their active grant
+	// (see MayExtend).
+	CanExtend
 )
 
 // Has reports whether every one of c is in the set.
@@ -82,8 +85,8 @@ func permitted(req *Request, v Viewer) Viewer {
 }
 
 // Viewer says what who may do on req now, with the rules of the actions
-// themselves: the requester may cancel their pending request and release
-// their active grant, and decide or revoke only where the profile allows
+// themselves: the requester may cancel their pending request, release
+// their active grant and extend it (MayExtend), and decide or revoke only where the profile allows
 // self-approval; a transitive member of the profile's approver groups may
 // decide a pending request and revoke an active grant; a member of the
 // security groups may revoke. A request past its decision deadline can no
@@ -123,6 +126,9 @@ func (s *Service) Viewer(ctx context.Context, tenantID string, req *Request, who
 		v.Security = containsFold(found, security)
 	}
 	v = permitted(req, v)
+	if v.Requester && s.MayExtend(req) {
+		v.May |= CanExtend
+	}
 	if pastDeadline(req, s.cfg.Clock.Now().UTC()) {
 		v.May &^= CanApprove | CanDeny | CanCancel
 	}

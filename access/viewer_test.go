@@ -67,7 +67,7 @@ func TestViewerFollowsTheRulesOfTheActions(t *testing.T) {
 			who  access.Person
 			want access.Viewer
 		}{
-			{riley, access.Viewer{Requester: true, May: access.CanRelease}},
+			{riley, access.Viewer{Requester: true, May: access.CanRelease | access.CanExtend}},
 			{alex, access.Viewer{Approver: true, May: access.CanRevoke}},
 			{eve, access.Viewer{Security: true, May: access.CanRevoke}},
 			{access.Person{ObjectID: "55555555-5555-4555-8555-555555555555", Name: "Bystander"}, access.Viewer{}},
@@ -116,7 +116,7 @@ func TestViewerSelfApprovalAndDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.viewer(active, riley); got.May != access.CanRelease|access.CanRevoke {
+	if got := e.viewer(active, riley); got.May != access.CanRelease|access.CanRevoke|access.CanExtend {
 		t.Fatalf("self-approving requester, active: %+v", got)
 	}
 }

@@ -44,6 +44,8 @@ type Command struct {
 	// plain words (see parsePlain), read before the answer parseCommand
 	// gives otherwise.
 	Plain string
+	// Reason is why (`extend ... <reason...>`).
+	Reason string
 }
 
 // reportPeriod matches the words of `audit` that name a period rather than
@@ -90,6 +92,8 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return parseRelease(words[1:])
 	case commandCancel:
 		return parseCancel(words[1:])
+	case commandExtend:
+		return parseExtend(words[1:])
 	case commandRequest:
 	default:
 		return Command{Plain: strings.Join(words, " ")}, fmt.Errorf("I don't know %s. Send `help` for the commands.", access.Quote(words[0]))

@@ -47,6 +47,8 @@ type Service interface {
 	RevokeNow(ctx context.Context, in access.EndInput) (*access.Request, error)
 	Cancel(ctx context.Context, in access.CancelInput) (*access.Request, error)
 	Viewer(ctx context.Context, tenantID string, req *access.Request, who access.Person) (access.Viewer, error)
+	Extend(ctx context.Context, in access.ExtendInput) (*access.ExtendResult, error)
+	MayExtend(req *access.Request) bool
 }
 
 // LinkSigner signs a report's download link (audit.LinkSigner).
@@ -323,6 +325,8 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 		b.submitLine(ctx, act, cmd)
 	case commandCancel:
 		b.cancelCommand(ctx, act, cmd)
+	case commandExtend:
+		b.extendCommand(ctx, act, cmd)
 	}
 }
 
@@ -505,6 +509,13 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
 	case cards.VerbRevokeNow:
 		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
+	case cards.VerbExtend:
+		if from := str(cards.DataCard); from == cards.CardStatus || from == cards.CardApproval {
+			// Extend on the status card or the requester's view of the
+			// approval card: the form that asks how much longer and why.
+			return http.StatusOK, b.extendForm(ctx, act, from, str(cards.DataRequestID))
+		}
+		return http.StatusOK, b.extendClick(ctx, act, data)
 	default:
 		return http.StatusOK, cards.MessageResponse(fmt.Sprintf("Unknown card action %s.", access.Quote(v.Action.Verb)))
 	}
@@ -555,6 +566,7 @@ const helpText = `I grant temporary access to production systems, approved by yo
 - **status**: your pending requests and active access, with expiry times
 - **release [<request id>]**: you are done with your active access: it ends now
 - **cancel [<request id>]**: withdraw your pending request before anyone decides
+- **extend [<request id>] <duration> <reason>**: you need your active access longer, e.g. ` + "`extend 30m the migration is still running`" + `
 - **audit [7d | 30d | 2026-11-01..2026-11-30] [profile]**: for audit readers, a report of the period with a CSV download
 
 Approvers decide on a card in their channel; you are told here when access is granted and when it ends.`

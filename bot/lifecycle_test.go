@@ -10,6 +10,7 @@ import (
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/cards"
 	"github.com/jitbot/jitbot/graph/graphtest"
 )
 
@@ -183,7 +184,7 @@ func TestRevokeNowFromTheApprovalCard(t *testing.T) {
 		audit access.Action
 	}{
 		{eve, reason, "Only an approver of prod-db or the security team", nil, access.ActionRevokeRefused},
-		{riley, reason, "cannot revoke your own access", []string{"release"}, access.ActionRevokeRefused},
+		{riley, reason, "cannot revoke your own access", []string{cards.VerbRelease, cards.VerbExtend}, access.ActionRevokeRefused},
 		{alex, nil, "Say why you revoke", []string{"revokeNow"}, ""},
 		{alex, map[string]any{"revokeReason": strings.Repeat("x", access.MaxReason+1)}, "too long", []string{"revokeNow"}, ""},
 	} {

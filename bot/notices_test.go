@@ -256,7 +256,7 @@ func TestStatusCardImDone(t *testing.T) {
 	w := newWorld(t)
 	req := w.granted()
 	w.post(w.message(riley, "status"))
-	if got := statusButtons(t, w.rileyCard()); len(got) != 1 || got[0] != "I'm done/"+cards.VerbRelease+"/"+req.ID {
+	if got := statusButtons(t, w.rileyCard()); len(got) != 2 || got[0] != "I'm done/"+cards.VerbRelease+"/"+req.ID || got[1] != "Extend/"+cards.VerbExtend+"/"+req.ID {
 		t.Fatalf("status buttons = %q", got)
 	}
 

@@ -112,8 +112,15 @@ func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) 
 func (n *Notifier) NotifyRequester(ctx context.Context, req *access.Request, msg access.Notice) error {
 	chat := req.RequesterChat
 	summary := strings.TrimSpace(msg.Text)
-	if summary == "" && msg.Kind == access.NoticeGranted {
-		summary = cards.GrantedSummary(req)
+	if summary == "" && req.Grant != nil {
+		switch msg.Kind {
+		case access.NoticeGranted:
+			summary = cards.GrantedSummary(req)
+		case access.NoticeExpiring:
+			summary = cards.ExpiryReminderSummary(req)
+		case access.NoticeExtended:
+			summary = cards.ExtendedSummary(req)
+		}
 	}
 	act := cardNotice(summary, cards.NoticeCard(req, msg, n.Names.forRequests(ctx, req)))
 	if chat.ConversationID != "" {

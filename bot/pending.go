@@ -148,6 +148,12 @@ func (b *Bot) statusCard(ctx context.Context, tenant string, user access.Person,
 	for i := range reqs {
 		ptrs[i] = &reqs[i]
 	}
+	opts.Extendable = map[string]bool{}
+	for _, r := range ptrs {
+		if b.cfg.Service.MayExtend(r) {
+			opts.Extendable[r.ID] = true
+		}
+	}
 	return cards.Status(reqs, b.cfg.Names.forRequests(ctx, ptrs...), opts), nil
 }
 
@@ -196,7 +202,17 @@ func (b *Bot) statusClick(ctx context.Context, act *schema.Activity, verb, reque
 	case err != nil:
 		return cards.MessageResponse(b.userError(err))
 	}
-	card, err := b.statusCard(ctx, tenant, who, opts)
+	return b.statusClickAnswer(ctx, act, opts)
+}
+
+// statusClickAnswer answers a click on the status card with the clicker's
+// status card as it now stands, opts' line on top; outside the personal
+// chat, with a message only (see statusClick).
+func (b *Bot) statusClickAnswer(ctx context.Context, act *schema.Activity, opts cards.StatusOptions) cards.Response {
+	if requesterChat(act).ConversationID == "" {
+		return cards.MessageResponse(StatusElsewhere)
+	}
+	card, err := b.statusCard(ctx, tenantOf(act), personOf(act), opts)
 	if err != nil {
 		return cards.MessageResponse(b.userError(err))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/bot/connectortest"
+	"github.com/jitbot/jitbot/cards"
 	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/graph/graphtest"
 )
@@ -187,7 +188,7 @@ func TestEachViewerGetsTheirOwnCardFromTheRefresh(t *testing.T) {
 	for _, c := range []struct {
 		who   person
 		verbs []string
-	}{{riley, []string{"release"}}, {sam, []string{"revokeNow"}}, {eve, nil}} {
+	}{{riley, []string{cards.VerbRelease, cards.VerbExtend}}, {sam, []string{"revokeNow"}}, {eve, nil}} {
 		if _, verbs := w.viewIn(w.post(w.refresh(c.who, req.ID))); !slices.Equal(verbs, c.verbs) {
 			t.Errorf("active, %s's buttons %v, want %v", c.who.name, verbs, c.verbs)
 		}

@@ -58,6 +58,9 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		heading("Access request"),
 		rich(bold(oneLine(req.Requester.Name, maxLine)), run(" asks for temporary access to "), bold(oneLine(profileName, maxLine))),
 	)
+	if req.ExtendsRequestID != "" {
+		c = newCard(extensionHead(req, profileName)...)
+	}
 	if !req.Client.IsZero() {
 		c.Body = append(c.Body, viaAPI(req))
 	}
@@ -83,7 +86,11 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}
 	fs = append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
-	c.Body = append(c.Body, facts(fs...), label("Justification"), justification(req.Justification))
+	why := "Justification"
+	if req.ExtendsRequestID != "" {
+		why = "Reason for the extension"
+	}
+	c.Body = append(c.Body, facts(fs...), label(why), justification(req.Justification))
 
 	ids := opts.RefreshUserIDs
 	if len(ids) > MaxRefreshUsers {
@@ -143,11 +150,11 @@ func addDecision(c *Card, req *access.Request, profile access.Profile, v access.
 
 // requesterActions are the requester's buttons on their view of the
 // card: Cancel while the request is pending, I'm done while the grant is
-// active. Each says it was pressed on this card (DataCard), so that the
-// answer is this card again, and sends no input (a self-approving
+// active, Extend while it may be extended. Each says it was pressed on
+// this card (DataCard), so that the answer is this card again (for Extend:
+// the extend form), and sends no input (a self-approving
 // requester's card also has the approvers' required reasons, which these
-// buttons must not wait for). This is the place for the requester's other
-// buttons on their request.
+// buttons must not wait for).
 func requesterActions(req *access.Request, v access.Viewer) []Action {
 	var out []Action
 	if v.May.Has(access.CanCancel) {
@@ -155,6 +162,10 @@ func requesterActions(req *access.Request, v access.Viewer) []Action {
 	}
 	if v.May.Has(access.CanRelease) {
 		out = append(out, onApprovalCard(requestAction("I'm done", VerbRelease, req.ID)))
+	}
+	if v.May.Has(access.CanExtend) {
+		// Opens the extend form, which asks how much longer and why.
+		out = append(out, onApprovalCard(extendOpener(req)))
 	}
 	return out
 }
@@ -220,6 +231,7 @@ func banner(req *access.Request) Element {
 			line = "Active until " + when(expires)
 		}
 		items := []Element{stateLine(line, "Good")}
+		items = append(items, extensionLines(req)...)
 		items = append(items, decidedBy("Approved", "", d, "")...)
 		switch {
 		case g != nil && g.PreExisting:
@@ -228,6 +240,9 @@ func banner(req *access.Request) Element {
 			items = append(items, subtle("Membership shared with another active grant: nothing was added for this request, and the membership is removed only once no grant holds it."))
 		}
 		return box("good", items...)
+
+	case access.RequestExtended:
+		return extendedBanner(req)
 
 	case access.RequestDenied:
 		items := decidedBy("Denied", "Attention", d, "")

@@ -222,6 +222,9 @@ const (
 	// VerbCancel is the requester's Cancel on their "request received"
 	// card.
 	VerbCancel = "cancelRequest"
+	// VerbExtend is the requester's Extend on their expiry reminder, with
+	// InputExtendDuration and InputExtendReason.
+	VerbExtend = "extendGrant"
 )
 
 // Input ids: the keys under which the bot receives what a user entered.
@@ -238,6 +241,10 @@ const (
 	// InputRevokeReason is why an approver revokes an active grant
 	// (required).
 	InputRevokeReason = "revokeReason"
+	// InputExtendDuration and InputExtendReason are how much longer the
+	// requester needs their access and why (both required).
+	InputExtendDuration = "extendDuration"
+	InputExtendReason   = "extendReason"
 )
 
 // Keys of an action's data.

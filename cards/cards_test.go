@@ -203,7 +203,7 @@ func goldenCards() map[string]Card {
 		"form_single":    RequestForm([]access.Profile{profileStaging()}, FormOptions{}),
 		"form_none":      RequestForm(nil, FormOptions{}),
 		"submitted":      Submitted(pendingRequest(), nil),
-		"status":         Status(sessionStatus, nil, StatusOptions{}),
+		"status":         Status(sessionStatus, nil, StatusOptions{Extendable: map[string]bool{"req-0001": true}}),
 		"status_empty":   Status(nil, nil, StatusOptions{}),
 		"profiles":       Profiles([]access.Profile{prod, profileStaging(), profileDemo()}),
 		"profiles_empty": Profiles(nil),
@@ -238,6 +238,9 @@ func goldenCards() map[string]Card {
 		all[name] = card
 	}
 	for name, card := range noticeGoldens() {
+		all[name] = card
+	}
+	for name, card := range extendGoldens() {
 		all[name] = card
 	}
 	return all

@@ -40,6 +40,14 @@ func NoticeCard(req *access.Request, n access.Notice, names Names) Card {
 		return timedOutNotice(req, names)
 	case access.NoticeFeedback:
 		return Feedback(req)
+	case access.NoticeExpiring:
+		if req.Grant != nil {
+			return ExpiryReminder(req, names)
+		}
+	case access.NoticeExtended:
+		if req.Grant != nil {
+			return Extended(req, names)
+		}
 	}
 	return Notice(n.Text, noticeFacts(req, names)...)
 }

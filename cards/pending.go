@@ -57,6 +57,8 @@ func submittedClosed(req *access.Request, names Names) Card {
 		title, color, text = "Request expired", "Warning", "No approver decided in time; nothing was granted. Ask again if you still need access."
 	case access.RequestApproved, access.RequestActive, access.RequestExpired:
 		title, color = "Request approved", "Good"
+	case access.RequestExtended:
+		title, color, text = "Extension approved", "Good", "Your access was extended; its card shows the new end."
 	case access.RequestDenied:
 		title, color = "Request denied", "Attention"
 	case access.RequestFailed:

@@ -34,6 +34,9 @@ type StatusOptions struct {
 	// Refused is a short line at the top, in the colour of a warning: why a
 	// button on the card did nothing.
 	Refused string
+	// Extendable holds the ids of the requests whose grants may be
+	// extended now (access.Service.MayExtend): they get an Extend button.
+	Extendable map[string]bool
 }
 
 // Status lists a user's open requests, each under a heading: access they
@@ -74,7 +77,7 @@ func Status(reqs []access.Request, names Names, opts StatusOptions) Card {
 	sections := map[string][]Element{}
 	for _, r := range order {
 		section, line := statusLine(r)
-		sections[section] = append(sections[section], statusItem(r, line, names))
+		sections[section] = append(sections[section], statusItem(r, line, names, opts.Extendable[r.ID]))
 	}
 	for _, title := range []string{statusActive, statusEnded, statusPending, statusOther} {
 		if items := sections[title]; len(items) > 0 {
@@ -86,15 +89,18 @@ func Status(reqs []access.Request, names Names, opts StatusOptions) Card {
 }
 
 // statusActions are the buttons of one request on the status card: Cancel
-// while it is pending, I'm done while its grant may be ended early. (The
-// place for the buttons of further actions on a grant, such as Extend.)
-func statusActions(r *access.Request) []Action {
+// while it is pending, I'm done while its grant may be ended early, and
+// Extend (which opens ExtendForm) while it may be extended.
+func statusActions(r *access.Request, extendable bool) []Action {
 	var as []Action
 	if r.State == access.RequestPending {
 		as = append(as, fromStatus(cancelAction(r)))
 	}
 	if access.Endable(r) == nil {
 		as = append(as, fromStatus(requestAction("I'm done", VerbRelease, r.ID)))
+	}
+	if extendable {
+		as = append(as, fromStatus(extendOpener(r)))
 	}
 	return as
 }
@@ -170,7 +176,7 @@ func timedLine(what, sep string, t time.Time, color string) textBlock {
 
 // statusItem is one request of the status card: its profile, where it
 // stands (line), and its facts.
-func statusItem(r *access.Request, line textBlock, names Names) Element {
+func statusItem(r *access.Request, line textBlock, names Names, extendable bool) Element {
 	line.Weight = ""
 	line.Spacing = "None"
 
@@ -181,7 +187,7 @@ func statusItem(r *access.Request, line textBlock, names Names) Element {
 	}
 	fs = append(fs, TextFact("Request", r.ID))
 	c := box("", rich(bold(oneLine(r.Profile, maxLine))), line, facts(fs...))
-	if as := statusActions(r); len(as) > 0 {
+	if as := statusActions(r, extendable); len(as) > 0 {
 		c.Items = append(c.Items, actionSet{Type: "ActionSet", Actions: as})
 	}
 	c.Separator = true

@@ -143,7 +143,7 @@ function parseArgs(argv) {
 // The sections of the index, by the golden file's name; the first match wins.
 const SECTIONS = [
   { title: 'Approval card (approvers\' channel)', match: (n) => n.startsWith('approval_') },
-  { title: 'Requester\'s cards (personal chat)', match: (n) => /^(submitted|granted|notice|feedback)/.test(n) },
+  { title: 'Requester\'s cards (personal chat)', match: (n) => /^(submitted|granted|notice|feedback|expiry|extended)/.test(n) },
   { title: 'Commands', match: (n) => /^(form|profiles|status|audit|help)/.test(n) },
   { title: 'Security alerts (security channel)', match: (n) => n.startsWith('alert_') },
   { title: 'Other cards', match: () => true },

@@ -38,6 +38,8 @@ func toRequestRow(r *access.Request) (requestRow, error) {
 		NextReminderAt:     optionalTime(r.NextReminderAt),
 		APIClientID:        r.Client.AppID,
 		APIClientName:      r.Client.Name,
+		ExtendsRequestID:   r.ExtendsRequestID,
+		ExtendsFrom:        optionalTime(r.ExtendsFrom),
 	}, nil
 }
 
@@ -69,6 +71,8 @@ func fromRequestRow(row *requestRow) (access.Request, error) {
 		Reminders:          int(row.Reminders),
 		NextReminderAt:     fromOptionalTime(row.NextReminderAt),
 		Client:             access.APIClient{AppID: row.APIClientID, Name: row.APIClientName},
+		ExtendsRequestID:   row.ExtendsRequestID,
+		ExtendsFrom:        fromOptionalTime(row.ExtendsFrom),
 	}, nil
 }
 
@@ -123,6 +127,13 @@ func toGrantRow(g *access.Grant) (grantRow, error) {
 		EarlyByName:        g.Early.By.Name,
 		EarlyReason:        g.Early.Reason,
 		EarlyAt:            optionalTime(g.Early.At),
+		RemindAt:           optionalTime(g.RemindAt),
+		ExtendedByID:       g.Extended.By.ObjectID,
+		ExtendedByName:     g.Extended.By.Name,
+		ExtendedNS:         int64(g.Extended.Added),
+		ExtendedReason:     g.Extended.Reason,
+		ExtendedAt:         optionalTime(g.Extended.At),
+		ExtendedCount:      int64(g.Extended.Count),
 	}, nil
 }
 
@@ -156,6 +167,11 @@ func fromGrantRow(row *grantRow) (access.Grant, error) {
 		Early: access.EarlyEnd{
 			Kind: access.EndKind(row.EarlyKind), By: access.Person{ObjectID: row.EarlyByID, Name: row.EarlyByName},
 			Reason: row.EarlyReason, At: fromOptionalTime(row.EarlyAt),
+		},
+		RemindAt: fromOptionalTime(row.RemindAt),
+		Extended: access.Extension{
+			By: access.Person{ObjectID: row.ExtendedByID, Name: row.ExtendedByName}, Added: time.Duration(row.ExtendedNS),
+			Reason: row.ExtendedReason, At: fromOptionalTime(row.ExtendedAt), Count: int(row.ExtendedCount),
 		},
 	}, nil
 }

@@ -136,6 +136,21 @@ func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 		set["early_reason"], set["early_at"] = e.Reason, optionalTime(e.At)
 	}
 	switch {
+	case !u.RemindAt.IsZero() && u.ClearRemind:
+		return access.Grant{}, fmt.Errorf("update grant %s: set and clear the reminder at once", u.ID)
+	case !u.RemindAt.IsZero():
+		set["remind_at"] = dbTime(u.RemindAt)
+	case u.ClearRemind:
+		set["remind_at"] = nil
+	}
+	if !u.ExpiresAt.IsZero() {
+		set["expires_at"] = dbTime(u.ExpiresAt)
+	}
+	if x := u.Extended; x != nil {
+		set["extended_by_id"], set["extended_by_name"], set["extended_ns"] = x.By.ObjectID, x.By.Name, int64(x.Added)
+		set["extended_reason"], set["extended_at"], set["extended_count"] = x.Reason, optionalTime(x.At), int64(x.Count)
+	}
+	switch {
 	case u.Release && u.ClaimBy != "":
 		return access.Grant{}, fmt.Errorf("update grant %s: release and claim at once", u.ID)
 	case u.Release:
@@ -158,6 +173,9 @@ func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 		return access.Grant{}, fmt.Errorf("update grant %s: no owner and no time to check the claim at", u.ID)
 	default:
 		q = q.Where("claim_until IS NULL OR claim_until <= ?", dbTime(u.At))
+	}
+	if !u.NotDueAt.IsZero() {
+		q = q.Where("due_at > ?", dbTime(u.NotDueAt))
 	}
 	res := q.Updates(set)
 	if res.Error != nil {

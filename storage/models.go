@@ -35,6 +35,12 @@ type requestRow struct {
 	// (and every request stored before the API existed).
 	APIClientID   string `gorm:"column:api_client_id;not null;default:''"`
 	APIClientName string `gorm:"column:api_client_name;not null;default:''"`
+	// ExtendsRequestID is set on an extension request: the request whose
+	// grant it extends ('' for any other request, and for the requests
+	// stored before extensions); ExtendsFrom is that grant's end when it
+	// was asked.
+	ExtendsRequestID string     `gorm:"not null;default:'';index"`
+	ExtendsFrom      *time.Time ``
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`
@@ -92,6 +98,17 @@ type grantRow struct {
 	EarlyByName string     `gorm:"not null;default:''"`
 	EarlyReason string     `gorm:"not null;default:''"`
 	EarlyAt     *time.Time ``
+	// RemindAt is when the requester is reminded of the grant's end (NULL:
+	// no reminder is due, it was sent, or the grant was stored before
+	// reminders). The Extended columns are the grant's latest extension
+	// (ExtendedCount 0: never extended).
+	RemindAt       *time.Time `gorm:"index"`
+	ExtendedByID   string     `gorm:"not null;default:''"`
+	ExtendedByName string     `gorm:"not null;default:''"`
+	ExtendedNS     int64      `gorm:"column:extended_ns;not null;default:0"`
+	ExtendedReason string     `gorm:"not null;default:''"`
+	ExtendedAt     *time.Time ``
+	ExtendedCount  int64      `gorm:"not null;default:0"`
 }
 
 func (grantRow) TableName() string { return "grants" }

@@ -142,7 +142,7 @@ func (s *Store) CreateRequest(_ context.Context, req *access.Request, ev access.
 		return nil, err
 	}
 	r.CreatedAt, r.UpdatedAt = stored(r.CreatedAt), stored(r.UpdatedAt)
-	r.DecideBy, r.NextReminderAt = stored(r.DecideBy), stored(r.NextReminderAt)
+	r.DecideBy, r.NextReminderAt, r.ExtendsFrom = stored(r.DecideBy), stored(r.NextReminderAt), stored(r.ExtendsFrom)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ex := range s.requests {
@@ -429,7 +429,7 @@ func (t *membershipTx) InsertGrant(g access.Grant) error {
 			return fmt.Errorf("store grant %s: request %s has a grant already", g.ID, g.RequestID)
 		}
 	}
-	for _, p := range []*time.Time{&g.ApprovedAt, &g.ExpiresAt, &g.GrantedAt, &g.RevokedAt, &g.DueAt, &g.ClaimUntil} {
+	for _, p := range []*time.Time{&g.ApprovedAt, &g.ExpiresAt, &g.GrantedAt, &g.RevokedAt, &g.DueAt, &g.ClaimUntil, &g.RemindAt} {
 		*p = stored(*p)
 	}
 	t.s.grants[g.ID] = &g
@@ -445,7 +445,8 @@ func (t *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	case u.Owner == "" && !u.AnyClaim && u.At.IsZero():
 		return access.Grant{}, fmt.Errorf("update grant %s: no owner and no time to check the claim at", u.ID)
 	case u.State == "" && u.GrantedAt.IsZero() && u.RevokedAt.IsZero() && u.LastError == "" && !u.MarkChecked &&
-		!u.ClearPreExisting && !u.ClearShared && !u.Release && u.ClaimBy == "" && u.DueAt.IsZero() && u.Early == nil:
+		!u.ClearPreExisting && !u.ClearShared && !u.Release && u.ClaimBy == "" && u.DueAt.IsZero() && u.Early == nil &&
+		u.ExpiresAt.IsZero() && u.RemindAt.IsZero() && !u.ClearRemind && u.Extended == nil:
 		return access.Grant{}, fmt.Errorf("update grant %s: nothing to change", u.ID)
 	}
 	g, ok := t.s.grants[u.ID]
@@ -459,6 +460,24 @@ func (t *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 		return access.Grant{}, access.ErrStaleGrant
 	case u.Owner == "" && !u.AnyClaim && !claimFree(g, stored(u.At)):
 		return access.Grant{}, access.ErrStaleGrant
+	case !u.NotDueAt.IsZero() && !g.DueAt.After(stored(u.NotDueAt)):
+		return access.Grant{}, access.ErrStaleGrant
+	}
+	switch {
+	case !u.RemindAt.IsZero() && u.ClearRemind:
+		return access.Grant{}, fmt.Errorf("update grant %s: set and clear the reminder at once", u.ID)
+	case !u.RemindAt.IsZero():
+		g.RemindAt = stored(u.RemindAt)
+	case u.ClearRemind:
+		g.RemindAt = time.Time{}
+	}
+	if !u.ExpiresAt.IsZero() {
+		g.ExpiresAt = stored(u.ExpiresAt)
+	}
+	if u.Extended != nil {
+		x := *u.Extended
+		x.At = stored(x.At)
+		g.Extended = x
 	}
 	if u.State != "" {
 		g.State = u.State

@@ -172,6 +172,16 @@ type ProfileSpec struct {
 	// 0 turns reminders off).
 	ApprovalTimeout *Duration `yaml:"approval_timeout"`
 	RemindApprovers *Duration `yaml:"remind_approvers"`
+	// RemindBefore is how long before a grant ends its requester is
+	// reminded, with Extend and I'm done (default
+	// access.DefaultRemindBefore; 0 turns the reminder off);
+	// SelfExtendMax the longest extension a requester may apply without
+	// approval (default 0: every extension is approved);
+	// MaxTotalDuration bounds a grant's whole time, extensions included
+	// (default max_duration; at least max_duration).
+	RemindBefore     *Duration `yaml:"remind_before"`
+	SelfExtendMax    *Duration `yaml:"self_extend_max"`
+	MaxTotalDuration *Duration `yaml:"max_total_duration"`
 }
 
 // Duration reads Go duration syntax (45m, 2h, 1h30m).
@@ -436,6 +446,25 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 		RequireReason:   p.Approvers.RequireReason,
 		NoFeedback:      p.Feedback != nil && !*p.Feedback,
 		ApprovalTimeout: access.DefaultApprovalTimeout, RemindApprovers: access.DefaultRemindApprovers,
+		RemindBefore: access.DefaultRemindBefore,
+	}
+	if p.RemindBefore != nil {
+		if *p.RemindBefore < 0 {
+			return ap, fmt.Errorf("remind_before: must not be negative, got %s (0 turns the expiry reminder off)", time.Duration(*p.RemindBefore))
+		}
+		ap.RemindBefore = time.Duration(*p.RemindBefore)
+	}
+	if p.SelfExtendMax != nil {
+		if *p.SelfExtendMax < 0 {
+			return ap, fmt.Errorf("self_extend_max: must not be negative, got %s (0: every extension needs approval)", time.Duration(*p.SelfExtendMax))
+		}
+		ap.SelfExtendMax = time.Duration(*p.SelfExtendMax)
+	}
+	if p.MaxTotalDuration != nil {
+		if d := time.Duration(*p.MaxTotalDuration); d < ap.MaxDuration {
+			return ap, fmt.Errorf("max_total_duration: must be at least max_duration (%s), got %s", ap.MaxDuration, d)
+		}
+		ap.MaxTotalDuration = time.Duration(*p.MaxTotalDuration)
 	}
 	if p.ApprovalTimeout != nil {
 		if *p.ApprovalTimeout <= 0 {

@@ -46,6 +46,11 @@ func demoProfile(channelID string) access.Profile {
 		ApproverGroups:    []string{demoApproverGroupID},
 		ApproverChannelID: channelID,
 		AllowSelfApproval: true,
+		// Short enough for the demo's minutes-long grants: the expiry
+		// reminder comes a minute before the end, and an extension of up
+		// to 15m applies at once, while a longer one goes to the approvers.
+		RemindBefore:  time.Minute,
+		SelfExtendMax: 15 * time.Minute,
 	}
 }
 
