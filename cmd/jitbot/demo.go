@@ -33,6 +33,45 @@ const (
 	demoServiceURL      = "http://localhost:56150/_connector"
 )
 
+// demoNames are the display names of the demo's groups and people, as the
+// Agents Playground's configuration names the people.
+var demoNames = map[string]string{
+	demoGroupID:                            "demo-debug-access",
+	demoApproverGroupID:                    "demo-approvers",
+	"11111111-1111-4111-8111-111111111111": "Riley Responder",
+	demoApproverID:                         "Alex Approver",
+	"33333333-3333-4333-8333-333333333333": "Casey Oncall",
+	"44444444-4444-4444-8444-444444444444": "Dana Security",
+	"55555555-5555-4555-8555-555555555555": "Morgan Manager",
+	"66666666-6666-4666-8666-666666666666": "Sam Observer",
+}
+
+// demoDirectory is the demo's simulated directory with the display names
+// of its groups and people, so that the demo's cards name them as a real
+// tenant's would.
+type demoDirectory struct {
+	*storage.DemoDirectory
+}
+
+var _ bot.NameLookup = demoDirectory{}
+
+// GroupName is the demo group's display name.
+func (d demoDirectory) GroupName(_ context.Context, groupID string) (string, error) {
+	return demoName(groupID)
+}
+
+// UserName is the demo person's display name.
+func (d demoDirectory) UserName(_ context.Context, userID string) (string, error) {
+	return demoName(userID)
+}
+
+func demoName(id string) (string, error) {
+	if n, ok := demoNames[id]; ok {
+		return n, nil
+	}
+	return "", fmt.Errorf("demo directory: no object %s: %w", id, access.ErrPermanent)
+}
+
 // demoProfile is the one profile of the demo. It alone may allow
 // self-approval, so that one person can try the whole loop.
 func demoProfile(channelID string) access.Profile {
@@ -79,7 +118,7 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	dir := db.DemoDirectory()
+	dir := demoDirectory{db.DemoDirectory()}
 	if err := dir.SetMember(ctx, demoApproverGroupID, demoApproverID); err != nil {
 		_ = db.Close()
 		return fmt.Errorf("seed demo directory: %w", err)
