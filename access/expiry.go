@@ -63,6 +63,10 @@ func (s *Service) Run(ctx context.Context) error {
 		if remindErr != nil && ctx.Err() == nil {
 			s.log.Error("send expiry reminders", "err", remindErr)
 		}
+		_, reviewErr := s.WorkReviews(ctx)
+		if reviewErr != nil && ctx.Err() == nil {
+			s.log.Error("work on break-glass reviews", "err", reviewErr)
+		}
 		now := s.cfg.Clock.Now()
 		// Other replicas change grants without waking this one: look again
 		// at least once a lease, so that a grant whose replica died is not
@@ -89,6 +93,11 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("find next expiry reminder", "err", rerr)
 		} else if rok && rdue.Before(wake) && remindErr == nil {
 			wake = rdue
+		}
+		if vdue, vok, verr := s.cfg.Store.NextReview(ctx); verr != nil {
+			s.log.Error("find next break-glass review step", "err", verr)
+		} else if vok && vdue.Before(wake) && reviewErr == nil {
+			wake = vdue
 		}
 		t := s.cfg.Clock.TimerAt(wake)
 		select {

@@ -224,6 +224,7 @@ func newGrant(in *Grant, req *Request, decidedAt time.Time, owner string, claimU
 		ID: in.ID, RequestID: req.ID, Profile: in.Profile, GroupID: in.GroupID, User: in.User,
 		State: GrantGranting, ApprovedAt: in.ApprovedAt, ExpiresAt: in.ExpiresAt, DueAt: in.DueAt,
 		ClaimedBy: owner, ClaimUntil: claimUntil, RemindAt: in.RemindAt,
+		BreakGlass: in.BreakGlass, ReviewBy: in.ReviewBy, ReviewDueAt: in.ReviewDueAt,
 	}
 	if g.Profile == "" {
 		g.Profile = req.Profile

@@ -52,6 +52,15 @@ type Profile struct {
 	RemindBefore     time.Duration
 	SelfExtendMax    time.Duration
 	MaxTotalDuration time.Duration
+	// BreakGlass grants a request at once, without an approver: the
+	// approvers' channel and the security channel are told, and the
+	// security team reviews the grant afterwards (see breakglass.go)
+	// within ReviewWithin (0: DefaultReviewWithin). RevokeIfUnreviewed
+	// revokes a grant still unreviewed then; without it the reminders go
+	// on (at most MaxReviewReminders).
+	BreakGlass         bool
+	ReviewWithin       time.Duration
+	RevokeIfUnreviewed bool
 }
 
 // MaxTotal is the longest a grant of the profile may last in all,
@@ -95,6 +104,12 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: remind_before must not be negative", p.Name)
 	case p.SelfExtendMax < 0:
 		return fmt.Errorf("profile %s: self_extend_max must not be negative", p.Name)
+	case p.ReviewWithin < 0:
+		return fmt.Errorf("profile %s: review_within must not be negative", p.Name)
+	case !p.BreakGlass && (p.ReviewWithin != 0 || p.RevokeIfUnreviewed):
+		return fmt.Errorf("profile %s: review_within and revoke_if_unreviewed need break_glass: true", p.Name)
+	case p.BreakGlass && p.AllowSelfApproval:
+		return fmt.Errorf("profile %s: break_glass and self-approval exclude each other", p.Name)
 	case p.MaxTotalDuration != 0 && p.MaxTotalDuration < p.MaxDuration:
 		return fmt.Errorf("profile %s: max_total_duration must be at least max_duration (%s)", p.Name, FormatDuration(p.MaxDuration))
 	}

@@ -177,7 +177,7 @@ func outcomeOf(r Request) Outcome {
 	switch g.Early.Kind {
 	case EndReleased:
 		return OutcomeReleased
-	case EndRevoked:
+	case EndRevoked, EndUnreviewed:
 		return OutcomeRevokedEarly
 	}
 	if !g.RevokedAt.IsZero() && g.RevokedAt.Before(g.ExpiresAt) {

@@ -170,8 +170,11 @@ func Endable(req *Request) *Refusal {
 
 // earlyText says who ended a grant early.
 func earlyText(e EarlyEnd) string {
-	if e.Kind == EndReleased {
+	switch e.Kind {
+	case EndReleased:
 		return "released by " + Escape(e.By.Name)
+	case EndUnreviewed:
+		return "revoked by jitbot: " + e.Reason
 	}
 	return "revoked by " + Escape(e.By.Name)
 }
@@ -261,6 +264,8 @@ func endReason(g *Grant) string {
 		return "released early by the requester"
 	case EndRevoked:
 		return "revoked early by " + g.Early.By.Name + ": " + g.Early.Reason
+	case EndUnreviewed:
+		return "revoked by jitbot: break-glass access " + g.Early.Reason
 	}
 	return "expired"
 }
@@ -275,6 +280,8 @@ func endedNotice(g *Grant, removed bool) string {
 		head = fmt.Sprintf("Your access to %s has ended, as you asked", g.Profile)
 	case EndRevoked:
 		head = fmt.Sprintf("Your access to %s was revoked by %s. Reason: %s", g.Profile, Escape(g.Early.By.Name), Quote(g.Early.Reason))
+	case EndUnreviewed:
+		head = fmt.Sprintf("Your break-glass access to %s was revoked by jitbot: it was %s by the security team", g.Profile, g.Early.Reason)
 	default:
 		if removed {
 			return fmt.Sprintf("Your temporary access to %s has ended: you were removed from its group.", g.Profile)

@@ -122,6 +122,9 @@ func New(cfg Config) (*Service, error) {
 		if _, dup := s.profiles[p.Name]; dup {
 			return nil, fmt.Errorf("access service: profile %s is defined twice", p.Name)
 		}
+		if p.BreakGlass && cfg.SecurityChannelID == "" {
+			return nil, fmt.Errorf("access service: profile %s: break_glass needs security.channel_id for its alerts", p.Name)
+		}
 		s.profiles[p.Name] = p
 		s.order = append(s.order, p.Name)
 	}
@@ -322,6 +325,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store request: %w", err)
+	}
+	if p.BreakGlass {
+		return s.grantBreakGlass(ctx, p, req, sub)
 	}
 
 	chat, activityID, err := s.cfg.Notifier.PostApprovalCard(ctx, req, p.ApproverChannelID)
@@ -747,6 +753,7 @@ func (s *Service) notify(ctx context.Context, req *Request, kind NoticeKind, tex
 }
 
 func (s *Service) updateCard(ctx context.Context, req *Request) {
+	s.updateReviewCard(ctx, req)
 	if req.ApprovalActivityID == "" {
 		return
 	}

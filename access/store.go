@@ -179,6 +179,29 @@ type GrantStore interface {
 	// one transaction. Otherwise ErrStaleGrant (ErrNotFound) and no
 	// change: of replicas racing for one reminder, one wins.
 	RecordExpiryReminder(ctx context.Context, grantID string, now time.Time, ev AuditEvent) error
+
+	// DueReviews returns up to limit active break-glass grants not ended
+	// early and not reviewed whose ReviewDueAt is set and at or before
+	// now, earliest first.
+	DueReviews(ctx context.Context, now time.Time, limit int) ([]Grant, error)
+	// NextReview returns the earliest ReviewDueAt of such a grant; ok is
+	// false when there is none.
+	NextReview(ctx context.Context) (due time.Time, ok bool, err error)
+	// RecordReviewReminder records review reminder n of break-glass grant
+	// grantID as sent, if the grant is active, not ended early, not
+	// reviewed and has sent n-1: ReviewReminders becomes n, ReviewDueAt
+	// next (zero: none), and ev is appended, in one transaction.
+	// Otherwise ErrStaleGrant (ErrNotFound) and no change: of replicas
+	// racing for one reminder, one wins.
+	RecordReviewReminder(ctx context.Context, grantID string, n int, next time.Time, ev AuditEvent) error
+	// RecordReview stores the review r of break-glass grant grantID (r.At
+	// is required) and clears its ReviewDueAt, and appends ev, in one
+	// transaction, once: a grant reviewed already is left as it is with
+	// ErrReviewed (ErrNotFound when there is no such break-glass grant).
+	RecordReview(ctx context.Context, grantID string, r Review, ev AuditEvent) error
+	// SetReviewCard records where the review card of a break-glass grant
+	// was posted, or ErrNotFound.
+	SetReviewCard(ctx context.Context, grantID string, chat ConversationRef, activityID string) error
 }
 
 // AuditLog is the append-only record of transitions.
@@ -365,6 +388,10 @@ type GrantUpdate struct {
 	RemindAt    time.Time
 	ClearRemind bool
 	Extended    *Extension
+
+	// Unreviewed, when set, is a further condition: the grant has no
+	// review (a break-glass grant is revoked as unreviewed only then).
+	Unreviewed bool
 }
 
 // RevokeFailure is a failed removal as RetryRevoke records it.

@@ -253,6 +253,29 @@ type Grant struct {
 	// latest extension, if any.
 	RemindAt time.Time
 	Extended Extension
+	// BreakGlass marks a grant made at once, without an approver, under
+	// a break-glass profile; it awaits a review by the security team (see
+	// breakglass.go): ReviewBy is the review's deadline, ReviewDueAt when
+	// its next step (a reminder, or the revocation) is due (zero: none),
+	// ReviewReminders counts the reminders sent, Review is the review once
+	// given, and ReviewChat and ReviewActivityID locate the review alert
+	// card in the security channel.
+	BreakGlass       bool
+	ReviewBy         time.Time
+	ReviewDueAt      time.Time
+	ReviewReminders  int
+	Review           Review
+	ReviewChat       ConversationRef
+	ReviewActivityID string
+}
+
+// Review is the after-the-fact review of a break-glass grant: who
+// acknowledged it, when, and their note (optional). A zero At means it was
+// not reviewed.
+type Review struct {
+	By   Person
+	Note string
+	At   time.Time
 }
 
 // Extension is the latest extension of a grant: who extended it (the
@@ -276,7 +299,14 @@ const (
 	EndReleased EndKind = "released"
 	// EndRevoked: an approver or the security team revoked it.
 	EndRevoked EndKind = "revoked_early"
+	// EndUnreviewed: jitbot revoked a break-glass grant nobody reviewed
+	// within its profile's review_within (revoke_if_unreviewed).
+	EndUnreviewed EndKind = "revoked_unreviewed"
 )
+
+// Revoked reports whether k is a revocation (by a person, or by jitbot for
+// want of a review) rather than a release.
+func (k EndKind) Revoked() bool { return k == EndRevoked || k == EndUnreviewed }
 
 // EarlyEnd is who ended a grant before its expiry, how, why and when they
 // asked. A zero Kind means the grant was not ended early.
@@ -379,6 +409,18 @@ const (
 	ActionExtendRequested Action = "grant.extend_requested"
 	ActionExtendRefused   Action = "grant.extend_refused"
 	ActionExpiryReminded  Action = "grant.expiry_reminded"
+
+	// ActionBreakGlass: a request under a break-glass profile was granted
+	// at once, without an approver. ActionReviewed: a member of the
+	// security team acknowledged a break-glass grant; ActionReviewRefused:
+	// someone who may not tried to. ActionReviewReminded: the security
+	// channel was reminded of an unreviewed break-glass grant;
+	// ActionRevokedUnreviewed: jitbot revoked one nobody reviewed in time.
+	ActionBreakGlass        Action = "request.break_glass"
+	ActionReviewed          Action = "grant.reviewed"
+	ActionReviewRefused     Action = "grant.review_refused"
+	ActionReviewReminded    Action = "grant.review_reminded"
+	ActionRevokedUnreviewed Action = "grant.revoked_unreviewed"
 )
 
 // AuditEvent is one append-only record of a transition.
@@ -414,6 +456,9 @@ var (
 	// ErrFeedbackRecorded: the request's feedback was given already; the
 	// first answer is kept.
 	ErrFeedbackRecorded = errors.New("feedback already recorded")
+	// ErrReviewed: the break-glass grant was reviewed already; the first
+	// review is kept.
+	ErrReviewed = errors.New("already reviewed")
 )
 
 // ErrPermanent marks a Directory error that retrying will not mend (a
@@ -502,6 +547,15 @@ type Notifier interface {
 	// req still waits for a decision; n is the reminder's number (1, 2,
 	// ...).
 	RemindApprovers(ctx context.Context, req *Request, n int) error
+	// PostReviewAlert starts a thread in the security channel with the
+	// review card of req's break-glass grant (Acknowledge, Revoke now).
+	PostReviewAlert(ctx context.Context, req *Request, channelID string) (chat ConversationRef, activityID string, err error)
+	// UpdateReviewAlert replaces the review card with the grant's current
+	// state.
+	UpdateReviewAlert(ctx context.Context, req *Request) error
+	// RemindReview replies in the review card's thread that req's
+	// break-glass grant is still unreviewed; n is the reminder's number.
+	RemindReview(ctx context.Context, req *Request, n int) error
 }
 
 // AlertKind says what a security alert is about.

@@ -49,6 +49,7 @@ type Service interface {
 	Viewer(ctx context.Context, tenantID string, req *access.Request, who access.Person) (access.Viewer, error)
 	Extend(ctx context.Context, in access.ExtendInput) (*access.ExtendResult, error)
 	MayExtend(req *access.Request) bool
+	Acknowledge(ctx context.Context, in access.ReviewInput) (*access.Request, error)
 }
 
 // LinkSigner signs a report's download link (audit.LinkSigner).
@@ -508,7 +509,12 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		}
 		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
 	case cards.VerbRevokeNow:
+		if str(cards.DataCard) == cards.CardReview {
+			return http.StatusOK, b.reviewClick(ctx, act, v.Action.Verb, data)
+		}
 		return http.StatusOK, b.endEarly(ctx, act, v.Action.Verb, data)
+	case cards.VerbAcknowledge:
+		return http.StatusOK, b.reviewClick(ctx, act, v.Action.Verb, data)
 	case cards.VerbExtend:
 		if from := str(cards.DataCard); from == cards.CardStatus || from == cards.CardApproval {
 			// Extend on the status card or the requester's view of the

@@ -71,6 +71,9 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		c.Body = append(c.Body, subtle(oneLine(profile.Description, maxLine)))
 	}
 	c.Body = append(c.Body, banner(req))
+	if req.Grant != nil && req.Grant.BreakGlass {
+		c.Body = append(c.Body, breakGlassBanner(req))
+	}
 	if req.SelfApproval || profile.AllowSelfApproval {
 		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: SelfApprovalWarning, Wrap: true, Weight: "Bolder", Color: "Warning"})
 	}

@@ -34,6 +34,8 @@ var fixtureStamps = map[string]bool{
 	"2026-11-23T14:08:00Z": true,
 	"2026-11-23T16:08:00Z": true,
 	"2026-11-23T16:08:20Z": true,
+	"2026-11-23T15:08:00Z": true, // reviewBy, a break-glass grant's review deadline
+	"2026-11-23T14:38:00Z": true, // reviewedAt
 	"2026-11-23T22:08:00Z": true, // the staging grant of the status card
 	"2026-11-23T19:08:00Z": true, // alertAt
 	"2026-11-23T20:08:00Z": true, // resolvedAt
@@ -241,6 +243,9 @@ func goldenCards() map[string]Card {
 		all[name] = card
 	}
 	for name, card := range extendGoldens() {
+		all[name] = card
+	}
+	for name, card := range breakGlassGoldens() {
 		all[name] = card
 	}
 	return all

@@ -50,7 +50,7 @@ func earlyBanner(req *access.Request) Element {
 		items = append(items, rich(textRun{Type: "TextRun", Text: "Revoked early by ", Weight: "Bolder", Color: "Warning"}, textRun{Type: "TextRun", Text: who, Weight: "Bolder", Color: "Warning"}),
 			subtle("at "+when(e.At)+" — removal in progress"))
 	}
-	if e.Kind == access.EndRevoked {
+	if e.Kind.Revoked() {
 		items = append(items, rich(bold("Reason: "), run(block(e.Reason, maxReason))))
 	}
 	switch {
@@ -108,7 +108,7 @@ func Granted(req *access.Request, names Names) Card {
 	switch {
 	case req.State == access.RequestExpired && early.Kind == access.EndReleased:
 		line = "You released your access to " + profile + " at " + when(early.At) + "."
-	case req.State == access.RequestExpired && early.Kind == access.EndRevoked:
+	case req.State == access.RequestExpired && early.Kind.Revoked():
 		line = "Your access to " + profile + " was revoked at " + when(early.At) + "."
 	case req.State == access.RequestExpired:
 		line = "Your access to " + profile + " has ended."
@@ -118,7 +118,7 @@ func Granted(req *access.Request, names Names) Card {
 		line = "Your access to " + profile + " is not active."
 	}
 	c := newCard(heading("Access ended"), para(line))
-	if early.Kind == access.EndRevoked {
+	if early.Kind.Revoked() {
 		c.Body = append(c.Body, rich(bold("Revoked by "), run(oneLine(early.By.Name, maxLine))),
 			rich(bold("Reason: "), run(block(early.Reason, maxReason))))
 	}

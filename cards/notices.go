@@ -150,7 +150,7 @@ func endedNotice(req *access.Request, membership access.MembershipOutcome, names
 		c.Body = append(c.Body, rich(run("Your access to "), bold(profile), run(" has ended: you are no longer in its group (you were removed outside jitbot).")))
 	case g.Early.Kind == access.EndReleased:
 		c.Body = append(c.Body, rich(run("Your access to "), bold(profile), run(" has ended, as you asked.")))
-	case g.Early.Kind == access.EndRevoked:
+	case g.Early.Kind.Revoked():
 		c.Body = append(c.Body, rich(who(g.Early.By), run(" revoked your access to "), bold(profile), run(".")),
 			label("Reason"), rich(run(block(g.Early.Reason, maxReason))))
 	default:

@@ -99,6 +99,10 @@ func toGrantRow(g *access.Grant) (grantRow, error) {
 	if err != nil {
 		return grantRow{}, fmt.Errorf("grant %s: alert chat: %w", g.ID, err)
 	}
+	reviewChat, err := marshalRef(g.ReviewChat)
+	if err != nil {
+		return grantRow{}, fmt.Errorf("grant %s: review chat: %w", g.ID, err)
+	}
 	return grantRow{
 		ID:                 g.ID,
 		RequestID:          g.RequestID,
@@ -134,6 +138,16 @@ func toGrantRow(g *access.Grant) (grantRow, error) {
 		ExtendedReason:     g.Extended.Reason,
 		ExtendedAt:         optionalTime(g.Extended.At),
 		ExtendedCount:      int64(g.Extended.Count),
+		BreakGlass:         g.BreakGlass,
+		ReviewBy:           optionalTime(g.ReviewBy),
+		ReviewDueAt:        optionalTime(g.ReviewDueAt),
+		ReviewReminders:    int64(g.ReviewReminders),
+		ReviewedByID:       g.Review.By.ObjectID,
+		ReviewedByName:     g.Review.By.Name,
+		ReviewNote:         g.Review.Note,
+		ReviewedAt:         optionalTime(g.Review.At),
+		ReviewChat:         reviewChat,
+		ReviewActivityID:   g.ReviewActivityID,
 	}, nil
 }
 
@@ -141,6 +155,10 @@ func fromGrantRow(row *grantRow) (access.Grant, error) {
 	alertChat, err := unmarshalRef(row.AlertChat)
 	if err != nil {
 		return access.Grant{}, fmt.Errorf("grant %s: alert chat: %w", row.ID, err)
+	}
+	reviewChat, err := unmarshalRef(row.ReviewChat)
+	if err != nil {
+		return access.Grant{}, fmt.Errorf("grant %s: review chat: %w", row.ID, err)
 	}
 	return access.Grant{
 		ID:                 row.ID,
@@ -173,6 +191,15 @@ func fromGrantRow(row *grantRow) (access.Grant, error) {
 			By: access.Person{ObjectID: row.ExtendedByID, Name: row.ExtendedByName}, Added: time.Duration(row.ExtendedNS),
 			Reason: row.ExtendedReason, At: fromOptionalTime(row.ExtendedAt), Count: int(row.ExtendedCount),
 		},
+		BreakGlass:      row.BreakGlass,
+		ReviewBy:        fromOptionalTime(row.ReviewBy),
+		ReviewDueAt:     fromOptionalTime(row.ReviewDueAt),
+		ReviewReminders: int(row.ReviewReminders),
+		Review: access.Review{
+			By: access.Person{ObjectID: row.ReviewedByID, Name: row.ReviewedByName}, Note: row.ReviewNote, At: fromOptionalTime(row.ReviewedAt),
+		},
+		ReviewChat:       reviewChat,
+		ReviewActivityID: row.ReviewActivityID,
 	}, nil
 }
 

@@ -177,6 +177,9 @@ func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	if !u.NotDueAt.IsZero() {
 		q = q.Where("due_at > ?", dbTime(u.NotDueAt))
 	}
+	if u.Unreviewed {
+		q = q.Where("reviewed_at IS NULL")
+	}
 	res := q.Updates(set)
 	if res.Error != nil {
 		return access.Grant{}, fmt.Errorf("update grant %s: %w", u.ID, res.Error)

@@ -109,6 +109,22 @@ type grantRow struct {
 	ExtendedReason string     `gorm:"not null;default:''"`
 	ExtendedAt     *time.Time ``
 	ExtendedCount  int64      `gorm:"not null;default:0"`
+	// BreakGlass marks a grant made without an approver under a
+	// break-glass profile; ReviewBy is its review's deadline, ReviewDueAt
+	// the next review step (NULL: none), ReviewReminders the reminders
+	// sent, the Reviewed columns the review (ReviewedAt NULL: none) and
+	// ReviewChat and ReviewActivityID the review card. false and NULL for
+	// every grant stored before break-glass existed.
+	BreakGlass       bool       `gorm:"not null;default:false"`
+	ReviewBy         *time.Time ``
+	ReviewDueAt      *time.Time `gorm:"index"`
+	ReviewReminders  int64      `gorm:"not null;default:0"`
+	ReviewedByID     string     `gorm:"not null;default:''"`
+	ReviewedByName   string     `gorm:"not null;default:''"`
+	ReviewNote       string     `gorm:"not null;default:''"`
+	ReviewedAt       *time.Time ``
+	ReviewChat       string     `gorm:"type:text;not null;default:''"`
+	ReviewActivityID string     `gorm:"not null;default:''"`
 }
 
 func (grantRow) TableName() string { return "grants" }

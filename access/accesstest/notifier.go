@@ -20,6 +20,10 @@ type Notifier struct {
 	alerts   []access.Alert
 	// reminders are the reminder numbers sent, by request id.
 	reminders map[string][]int
+	// reviews are the break-glass review cards posted and updated;
+	// reviewReminders the review reminder numbers sent, by request id.
+	reviews         []ReviewCard
+	reviewReminders map[string][]int
 }
 
 // PostAlert records a security alert.

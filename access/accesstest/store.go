@@ -429,7 +429,7 @@ func (t *membershipTx) InsertGrant(g access.Grant) error {
 			return fmt.Errorf("store grant %s: request %s has a grant already", g.ID, g.RequestID)
 		}
 	}
-	for _, p := range []*time.Time{&g.ApprovedAt, &g.ExpiresAt, &g.GrantedAt, &g.RevokedAt, &g.DueAt, &g.ClaimUntil, &g.RemindAt} {
+	for _, p := range []*time.Time{&g.ApprovedAt, &g.ExpiresAt, &g.GrantedAt, &g.RevokedAt, &g.DueAt, &g.ClaimUntil, &g.RemindAt, &g.ReviewBy, &g.ReviewDueAt} {
 		*p = stored(*p)
 	}
 	t.s.grants[g.ID] = &g
@@ -461,6 +461,8 @@ func (t *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	case u.Owner == "" && !u.AnyClaim && !claimFree(g, stored(u.At)):
 		return access.Grant{}, access.ErrStaleGrant
 	case !u.NotDueAt.IsZero() && !g.DueAt.After(stored(u.NotDueAt)):
+		return access.Grant{}, access.ErrStaleGrant
+	case u.Unreviewed && !g.Review.At.IsZero():
 		return access.Grant{}, access.ErrStaleGrant
 	}
 	switch {

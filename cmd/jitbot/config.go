@@ -182,6 +182,14 @@ type ProfileSpec struct {
 	RemindBefore     *Duration `yaml:"remind_before"`
 	SelfExtendMax    *Duration `yaml:"self_extend_max"`
 	MaxTotalDuration *Duration `yaml:"max_total_duration"`
+	// BreakGlass grants requests at once, without an approver, alerts the
+	// security channel and asks the security team for a review within
+	// ReviewWithin (default access.DefaultReviewWithin);
+	// RevokeIfUnreviewed revokes a grant still unreviewed then (default
+	// false: the reminders go on).
+	BreakGlass         bool      `yaml:"break_glass"`
+	ReviewWithin       *Duration `yaml:"review_within"`
+	RevokeIfUnreviewed bool      `yaml:"revoke_if_unreviewed"`
 }
 
 // Duration reads Go duration syntax (45m, 2h, 1h30m).
@@ -423,6 +431,14 @@ func (c *Config) validate() error {
 				continue
 			}
 		}
+		switch {
+		case p.BreakGlass && c.Security.ChannelID == "":
+			bad(key+".break_glass", "needs security.channel_id: every break-glass grant is posted there for review")
+		case !p.BreakGlass && p.ReviewWithin != nil:
+			bad(key+".review_within", "set without break_glass: true (only break-glass grants are reviewed)")
+		case !p.BreakGlass && p.RevokeIfUnreviewed:
+			bad(key+".revoke_if_unreviewed", "set without break_glass: true (only break-glass grants are reviewed)")
+		}
 		ap, err := p.Profile()
 		if err != nil {
 			bad(key, "%v", err)
@@ -477,6 +493,15 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 			return ap, fmt.Errorf("remind_approvers: must not be negative, got %s (0 turns reminders off)", time.Duration(*p.RemindApprovers))
 		}
 		ap.RemindApprovers = time.Duration(*p.RemindApprovers)
+	}
+	if p.BreakGlass {
+		ap.BreakGlass, ap.RevokeIfUnreviewed, ap.ReviewWithin = true, p.RevokeIfUnreviewed, access.DefaultReviewWithin
+		if p.ReviewWithin != nil {
+			if *p.ReviewWithin <= 0 {
+				return ap, fmt.Errorf("review_within: must be positive, got %s", time.Duration(*p.ReviewWithin))
+			}
+			ap.ReviewWithin = time.Duration(*p.ReviewWithin)
+		}
 	}
 	if p.TicketPattern != "" {
 		re, err := regexp.Compile(p.TicketPattern)
