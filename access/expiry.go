@@ -67,6 +67,10 @@ func (s *Service) Run(ctx context.Context) error {
 		if reviewErr != nil && ctx.Err() == nil {
 			s.log.Error("work on break-glass reviews", "err", reviewErr)
 		}
+		_, escalateErr := s.WorkEscalations(ctx)
+		if escalateErr != nil && ctx.Err() == nil {
+			s.log.Error("escalate pending requests", "err", escalateErr)
+		}
 		now := s.cfg.Clock.Now()
 		// Other replicas change grants without waking this one: look again
 		// at least once a lease, so that a grant whose replica died is not
@@ -98,6 +102,11 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("find next break-glass review step", "err", verr)
 		} else if vok && vdue.Before(wake) && reviewErr == nil {
 			wake = vdue
+		}
+		if edue, eok, eerr := s.cfg.Store.NextEscalation(ctx); eerr != nil {
+			s.log.Error("find next escalation", "err", eerr)
+		} else if eok && edue.Before(wake) && escalateErr == nil {
+			wake = edue
 		}
 		t := s.cfg.Clock.TimerAt(wake)
 		select {

@@ -61,6 +61,12 @@ type Profile struct {
 	BreakGlass         bool
 	ReviewWithin       time.Duration
 	RevokeIfUnreviewed bool
+	// EscalateAfter is how long a request waits for a decision before its
+	// card is posted to EscalationChannelID too, from when the members of
+	// EscalationGroups may decide as well (0: no escalation).
+	EscalateAfter       time.Duration
+	EscalationChannelID string
+	EscalationGroups    []string
 }
 
 // MaxTotal is the longest a grant of the profile may last in all,
@@ -108,6 +114,18 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: review_within must not be negative", p.Name)
 	case !p.BreakGlass && (p.ReviewWithin != 0 || p.RevokeIfUnreviewed):
 		return fmt.Errorf("profile %s: review_within and revoke_if_unreviewed need break_glass: true", p.Name)
+	case p.EscalateAfter < 0:
+		return fmt.Errorf("profile %s: approvers.escalate_after must not be negative", p.Name)
+	case p.EscalateAfter > 0 && p.EscalationChannelID == "":
+		return fmt.Errorf("profile %s: approvers.escalate_after needs approvers.escalation_channel_id", p.Name)
+	case p.EscalateAfter > 0 && len(p.EscalationGroups) == 0:
+		return fmt.Errorf("profile %s: approvers.escalate_after needs approvers.escalation_groups", p.Name)
+	case p.EscalateAfter == 0 && (p.EscalationChannelID != "" || len(p.EscalationGroups) > 0):
+		return fmt.Errorf("profile %s: approvers.escalation_channel_id and escalation_groups need approvers.escalate_after", p.Name)
+	case p.EscalateAfter > 0 && p.EscalateAfter >= p.timeout():
+		return fmt.Errorf("profile %s: approvers.escalate_after (%s) must be shorter than approval_timeout (%s)", p.Name, FormatDuration(p.EscalateAfter), FormatDuration(p.timeout()))
+	case p.BreakGlass && p.EscalateAfter > 0:
+		return fmt.Errorf("profile %s: break_glass requests are never pending, so approvers.escalate_after does not apply", p.Name)
 	case p.BreakGlass && p.AllowSelfApproval:
 		return fmt.Errorf("profile %s: break_glass and self-approval exclude each other", p.Name)
 	case p.MaxTotalDuration != 0 && p.MaxTotalDuration < p.MaxDuration:

@@ -314,6 +314,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		Client:        sub.Client,
 	}
 	setDeadline(p, req)
+	if p.EscalateAfter > 0 && !p.BreakGlass {
+		req.EscalateAt = now.Add(p.EscalateAfter)
+	}
 	ev := s.event(now, sub.Requester, ActionRequested, req, sub.Justification)
 	ev.ConversationID, ev.ActivityID = sub.ConversationID, sub.ActivityID
 	existing, err := s.cfg.Store.CreateRequest(ctx, req, ev)
@@ -450,7 +453,7 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		return nil, r
 	}
 	if !self {
-		ok, err := s.inGroups(ctx, in.Approver.ObjectID, p.ApproverGroups, false)
+		ok, err := s.inGroups(ctx, in.Approver.ObjectID, deciderGroups(p, req), false)
 		if err != nil {
 			return nil, fmt.Errorf("check whether %s may approve %s: %w", in.Approver.ObjectID, p.Name, err)
 		}

@@ -100,6 +100,21 @@ type RequestStore interface {
 	// nothing and returns ErrNotPending (ErrNotFound): another replica set
 	// it, or the request was closed.
 	SetDeadline(ctx context.Context, id string, decideBy, next time.Time) error
+
+	// DueEscalations returns up to limit pending requests whose
+	// EscalateAt is set and at or before now, oldest first.
+	DueEscalations(ctx context.Context, now time.Time, limit int) ([]Request, error)
+	// NextEscalation returns the earliest EscalateAt of a pending request;
+	// ok is false when there is none.
+	NextEscalation(ctx context.Context) (due time.Time, ok bool, err error)
+	// RecordEscalation records the escalation of request id at at, if it
+	// is pending and not escalated yet: EscalateAt is cleared, EscalatedAt
+	// set, and ev appended, in one transaction. Otherwise ErrNotPending
+	// (ErrNotFound) and no change: of replicas racing, one wins.
+	RecordEscalation(ctx context.Context, id string, at time.Time, ev AuditEvent) error
+	// SetEscalationCard records where the escalation card was posted, or
+	// ErrNotFound.
+	SetEscalationCard(ctx context.Context, id string, chat ConversationRef, activityID string) error
 }
 
 // GrantStore keeps grants, their claims, the membership ledger and the

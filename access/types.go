@@ -153,6 +153,16 @@ type Request struct {
 	// when the extension was asked.
 	ExtendsRequestID string
 	ExtendsFrom      time.Time
+
+	// EscalateAt is when a pending request is escalated (zero: never, or
+	// done); EscalatedAt is when it was (zero: not escalated), and
+	// EscalationChat and EscalationActivityID locate the second approval
+	// card, in the profile's escalation channel. From then on the members
+	// of the profile's escalation groups may decide too.
+	EscalateAt           time.Time
+	EscalatedAt          time.Time
+	EscalationChat       ConversationRef
+	EscalationActivityID string
 }
 
 // Feedback is a requester's answer, once their access ended, to whether it
@@ -421,6 +431,11 @@ const (
 	ActionReviewRefused     Action = "grant.review_refused"
 	ActionReviewReminded    Action = "grant.review_reminded"
 	ActionRevokedUnreviewed Action = "grant.revoked_unreviewed"
+
+	// ActionEscalated: a pending request got no decision within its
+	// profile's escalate_after; its card was posted to the escalation
+	// channel too.
+	ActionEscalated Action = "request.escalated"
 )
 
 // AuditEvent is one append-only record of a transition.

@@ -111,7 +111,7 @@ func (s *Service) Viewer(ctx context.Context, tenantID string, req *Request, who
 	}
 	var approverGroups []string
 	if known && !v.Requester {
-		approverGroups = p.ApproverGroups
+		approverGroups = deciderGroups(p, req)
 	}
 	security := s.cfg.SecurityGroups
 	if v.Requester {

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -90,7 +91,8 @@ func (n *Notifier) PostApprovalCard(ctx context.Context, req *access.Request, ch
 	return n.threadRef(res, svc)
 }
 
-// UpdateApprovalCard replaces the approval card with the request's state.
+// UpdateApprovalCard replaces the approval card with the request's state,
+// and its second card in the escalation channel when it was escalated.
 func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) error {
 	chat := req.ApprovalChat
 	act := &schema.Activity{
@@ -98,10 +100,11 @@ func (n *Notifier) UpdateApprovalCard(ctx context.Context, req *access.Request) 
 		ID:          req.ApprovalActivityID,
 		Attachments: []schema.Attachment{attachment(n.approvalCard(ctx, n.serviceURL(chat), req))},
 	}
-	if err := n.Connector.UpdateActivity(ctx, n.serviceURL(chat), chat.ConversationID, req.ApprovalActivityID, act); err != nil {
-		return fmt.Errorf("update approval card of %s: %w", req.ID, err)
+	err := n.Connector.UpdateActivity(ctx, n.serviceURL(chat), chat.ConversationID, req.ApprovalActivityID, act)
+	if err != nil {
+		err = fmt.Errorf("update approval card of %s: %w", req.ID, err)
 	}
-	return nil
+	return errors.Join(err, n.updateEscalationCard(ctx, req))
 }
 
 // NotifyRequester writes to the requester's personal chat, opening it first

@@ -74,6 +74,9 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 	if req.Grant != nil && req.Grant.BreakGlass {
 		c.Body = append(c.Body, breakGlassBanner(req))
 	}
+	if !req.EscalatedAt.IsZero() {
+		c.Body = append(c.Body, escalatedLine(req))
+	}
 	if req.SelfApproval || profile.AllowSelfApproval {
 		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: SelfApprovalWarning, Wrap: true, Weight: "Bolder", Color: "Warning"})
 	}

@@ -248,6 +248,9 @@ func goldenCards() map[string]Card {
 	for name, card := range breakGlassGoldens() {
 		all[name] = card
 	}
+	for name, card := range escalationGoldens() {
+		all[name] = card
+	}
 	return all
 }
 

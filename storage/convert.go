@@ -17,29 +17,37 @@ func toRequestRow(r *access.Request) (requestRow, error) {
 	if err != nil {
 		return requestRow{}, err
 	}
+	escalationChat, err := marshalRef(r.EscalationChat)
+	if err != nil {
+		return requestRow{}, err
+	}
 	return requestRow{
-		ID:                 r.ID,
-		RequesterID:        r.Requester.ObjectID,
-		Profile:            r.Profile,
-		State:              string(r.State),
-		GroupID:            r.GroupID,
-		RequesterName:      r.Requester.Name,
-		DurationNS:         int64(r.Duration),
-		Ticket:             r.Ticket,
-		Justification:      r.Justification,
-		SelfApproval:       r.SelfApproval,
-		RequesterChat:      requesterChat,
-		ApprovalChat:       approvalChat,
-		ApprovalActivityID: r.ApprovalActivityID,
-		CreatedAt:          dbTime(r.CreatedAt),
-		UpdatedAt:          dbTime(r.UpdatedAt),
-		DecideBy:           optionalTime(r.DecideBy),
-		Reminders:          int64(r.Reminders),
-		NextReminderAt:     optionalTime(r.NextReminderAt),
-		APIClientID:        r.Client.AppID,
-		APIClientName:      r.Client.Name,
-		ExtendsRequestID:   r.ExtendsRequestID,
-		ExtendsFrom:        optionalTime(r.ExtendsFrom),
+		ID:                   r.ID,
+		RequesterID:          r.Requester.ObjectID,
+		Profile:              r.Profile,
+		State:                string(r.State),
+		GroupID:              r.GroupID,
+		RequesterName:        r.Requester.Name,
+		DurationNS:           int64(r.Duration),
+		Ticket:               r.Ticket,
+		Justification:        r.Justification,
+		SelfApproval:         r.SelfApproval,
+		RequesterChat:        requesterChat,
+		ApprovalChat:         approvalChat,
+		ApprovalActivityID:   r.ApprovalActivityID,
+		CreatedAt:            dbTime(r.CreatedAt),
+		UpdatedAt:            dbTime(r.UpdatedAt),
+		DecideBy:             optionalTime(r.DecideBy),
+		Reminders:            int64(r.Reminders),
+		NextReminderAt:       optionalTime(r.NextReminderAt),
+		APIClientID:          r.Client.AppID,
+		APIClientName:        r.Client.Name,
+		ExtendsRequestID:     r.ExtendsRequestID,
+		ExtendsFrom:          optionalTime(r.ExtendsFrom),
+		EscalateAt:           optionalTime(r.EscalateAt),
+		EscalatedAt:          optionalTime(r.EscalatedAt),
+		EscalationChat:       escalationChat,
+		EscalationActivityID: r.EscalationActivityID,
 	}, nil
 }
 
@@ -52,27 +60,35 @@ func fromRequestRow(row *requestRow) (access.Request, error) {
 	if err != nil {
 		return access.Request{}, fmt.Errorf("request %s: approval chat: %w", row.ID, err)
 	}
+	escalationChat, err := unmarshalRef(row.EscalationChat)
+	if err != nil {
+		return access.Request{}, fmt.Errorf("request %s: escalation chat: %w", row.ID, err)
+	}
 	return access.Request{
-		ID:                 row.ID,
-		Profile:            row.Profile,
-		GroupID:            row.GroupID,
-		Requester:          access.Person{ObjectID: row.RequesterID, Name: row.RequesterName},
-		Duration:           time.Duration(row.DurationNS),
-		Ticket:             row.Ticket,
-		Justification:      row.Justification,
-		State:              access.RequestState(row.State),
-		CreatedAt:          row.CreatedAt.UTC(),
-		UpdatedAt:          row.UpdatedAt.UTC(),
-		SelfApproval:       row.SelfApproval,
-		RequesterChat:      requesterChat,
-		ApprovalChat:       approvalChat,
-		ApprovalActivityID: row.ApprovalActivityID,
-		DecideBy:           fromOptionalTime(row.DecideBy),
-		Reminders:          int(row.Reminders),
-		NextReminderAt:     fromOptionalTime(row.NextReminderAt),
-		Client:             access.APIClient{AppID: row.APIClientID, Name: row.APIClientName},
-		ExtendsRequestID:   row.ExtendsRequestID,
-		ExtendsFrom:        fromOptionalTime(row.ExtendsFrom),
+		ID:                   row.ID,
+		Profile:              row.Profile,
+		GroupID:              row.GroupID,
+		Requester:            access.Person{ObjectID: row.RequesterID, Name: row.RequesterName},
+		Duration:             time.Duration(row.DurationNS),
+		Ticket:               row.Ticket,
+		Justification:        row.Justification,
+		State:                access.RequestState(row.State),
+		CreatedAt:            row.CreatedAt.UTC(),
+		UpdatedAt:            row.UpdatedAt.UTC(),
+		SelfApproval:         row.SelfApproval,
+		RequesterChat:        requesterChat,
+		ApprovalChat:         approvalChat,
+		ApprovalActivityID:   row.ApprovalActivityID,
+		DecideBy:             fromOptionalTime(row.DecideBy),
+		Reminders:            int(row.Reminders),
+		NextReminderAt:       fromOptionalTime(row.NextReminderAt),
+		Client:               access.APIClient{AppID: row.APIClientID, Name: row.APIClientName},
+		ExtendsRequestID:     row.ExtendsRequestID,
+		ExtendsFrom:          fromOptionalTime(row.ExtendsFrom),
+		EscalateAt:           fromOptionalTime(row.EscalateAt),
+		EscalatedAt:          fromOptionalTime(row.EscalatedAt),
+		EscalationChat:       escalationChat,
+		EscalationActivityID: row.EscalationActivityID,
 	}, nil
 }
 

@@ -41,6 +41,14 @@ type requestRow struct {
 	// was asked.
 	ExtendsRequestID string     `gorm:"not null;default:'';index"`
 	ExtendsFrom      *time.Time ``
+	// EscalateAt is when a pending request is escalated (NULL: never, or
+	// done), EscalatedAt when it was, and EscalationChat and
+	// EscalationActivityID the second approval card. NULL and '' for the
+	// requests stored before escalation existed.
+	EscalateAt           *time.Time `gorm:"index"`
+	EscalatedAt          *time.Time ``
+	EscalationChat       string     `gorm:"type:text;not null;default:''"`
+	EscalationActivityID string     `gorm:"not null;default:''"`
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`

@@ -143,6 +143,7 @@ func (s *Store) CreateRequest(_ context.Context, req *access.Request, ev access.
 	}
 	r.CreatedAt, r.UpdatedAt = stored(r.CreatedAt), stored(r.UpdatedAt)
 	r.DecideBy, r.NextReminderAt, r.ExtendsFrom = stored(r.DecideBy), stored(r.NextReminderAt), stored(r.ExtendsFrom)
+	r.EscalateAt = stored(r.EscalateAt)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ex := range s.requests {

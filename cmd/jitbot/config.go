@@ -161,6 +161,13 @@ type ProfileSpec struct {
 		// RequireReason makes Approve need a reason too (Deny always
 		// does); default false.
 		RequireReason bool `yaml:"require_reason"`
+		// EscalateAfter is how long a request waits for a decision
+		// before its card is posted to EscalationChannelID too, from
+		// when the members of EscalationGroups may decide as well
+		// (default: no escalation; shorter than approval_timeout).
+		EscalateAfter       *Duration `yaml:"escalate_after"`
+		EscalationChannelID string    `yaml:"escalation_channel_id"`
+		EscalationGroups    []string  `yaml:"escalation_groups"`
 	} `yaml:"approvers"`
 	// Feedback asks the requester, once a grant ended by expiry, whether
 	// the access served them and approval was fast enough (default true).
@@ -431,6 +438,32 @@ func (c *Config) validate() error {
 				continue
 			}
 		}
+		for j, g := range p.Approvers.EscalationGroups {
+			if !access.IsObjectID(g) {
+				bad(fmt.Sprintf("%s.approvers.escalation_groups[%d]", key, j), "want a group object id (a GUID), got %q", g)
+			}
+		}
+		esc := p.Approvers.EscalateAfter
+		timeout := Duration(access.DefaultApprovalTimeout)
+		if p.ApprovalTimeout != nil {
+			timeout = *p.ApprovalTimeout
+		}
+		switch {
+		case esc != nil && *esc <= 0:
+			bad(key+".approvers.escalate_after", "must be positive, got %s", time.Duration(*esc))
+		case esc != nil && *esc >= timeout:
+			bad(key+".approvers.escalate_after", "must be shorter than approval_timeout (%s), got %s", time.Duration(timeout), time.Duration(*esc))
+		case esc != nil && p.Approvers.EscalationChannelID == "":
+			bad(key+".approvers.escalation_channel_id", "is empty; approvers.escalate_after posts the card there")
+		case esc != nil && len(p.Approvers.EscalationGroups) == 0:
+			bad(key+".approvers.escalation_groups", "is empty; approvers.escalate_after lets them decide")
+		case esc != nil && p.BreakGlass:
+			bad(key+".approvers.escalate_after", "does not apply to a break_glass profile (its requests are never pending)")
+		case esc == nil && p.Approvers.EscalationChannelID != "":
+			bad(key+".approvers.escalation_channel_id", "set without approvers.escalate_after")
+		case esc == nil && len(p.Approvers.EscalationGroups) > 0:
+			bad(key+".approvers.escalation_groups", "set without approvers.escalate_after")
+		}
 		switch {
 		case p.BreakGlass && c.Security.ChannelID == "":
 			bad(key+".break_glass", "needs security.channel_id: every break-glass grant is posted there for review")
@@ -493,6 +526,10 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 			return ap, fmt.Errorf("remind_approvers: must not be negative, got %s (0 turns reminders off)", time.Duration(*p.RemindApprovers))
 		}
 		ap.RemindApprovers = time.Duration(*p.RemindApprovers)
+	}
+	if esc := p.Approvers.EscalateAfter; esc != nil && *esc > 0 {
+		ap.EscalateAfter = time.Duration(*esc)
+		ap.EscalationChannelID, ap.EscalationGroups = p.Approvers.EscalationChannelID, p.Approvers.EscalationGroups
 	}
 	if p.BreakGlass {
 		ap.BreakGlass, ap.RevokeIfUnreviewed, ap.ReviewWithin = true, p.RevokeIfUnreviewed, access.DefaultReviewWithin
