@@ -46,6 +46,9 @@ type Config struct {
 	// may press "Retry now" (with none, the profile's approvers may).
 	SecurityChannelID string
 	SecurityGroups    []string
+	// AdminGroups may force-approve any pending request, with a reason
+	// (none: nobody may).
+	AdminGroups []string
 	// DriftInterval is how often managed groups are compared with the
 	// ledger (0: never); DriftRemove removes unexplained members.
 	DriftInterval time.Duration

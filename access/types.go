@@ -214,6 +214,9 @@ type Decision struct {
 	Verdict   Verdict
 	Reason    string
 	DecidedAt time.Time
+	// Forced marks an admin's force-approval (see ForceApprove): it
+	// settles the request whatever the approvers' rules ask.
+	Forced bool
 }
 
 // Grant is a temporary membership of a user in a group.
@@ -436,6 +439,11 @@ const (
 	// profile's escalate_after; its card was posted to the escalation
 	// channel too.
 	ActionEscalated Action = "request.escalated"
+	// ActionForceApproved: an admin approved a pending request past the
+	// approvers' rules ("Force approve", with a reason);
+	// ActionForceRefused: someone who is not an admin tried to.
+	ActionForceApproved Action = "request.force_approved"
+	ActionForceRefused  Action = "request.force_approve_refused"
 )
 
 // AuditEvent is one append-only record of a transition.

@@ -32,6 +32,9 @@ const (
 	// CanExtend: the requester asks for more time on their active grant
 	// (see MayExtend).
 	CanExtend
+	// CanForceApprove: an admin approves a pending request past the
+	// approvers' rules (see ForceApprove).
+	CanForceApprove
 )
 
 // Has reports whether every one of c is in the set.
@@ -49,6 +52,9 @@ type Viewer struct {
 	// Security: the person is in the security groups (may revoke grants).
 	// Not asked about the requester, who revokes only by self-approval.
 	Security bool
+	// Admin: the person is in the admin groups (may force-approve). Not
+	// asked about the requester.
+	Admin bool
 	// May is what they may do on the request as it stands.
 	May Can
 }
@@ -117,20 +123,28 @@ func (s *Service) Viewer(ctx context.Context, tenantID string, req *Request, who
 	if v.Requester {
 		security = nil // mayRevoke: the requester revokes only by self-approval
 	}
-	if len(approverGroups)+len(security) > 0 {
-		found, err := s.cfg.Directory.MemberGroups(ctx, who.ObjectID, append(append([]string{}, approverGroups...), security...))
+	admins := s.cfg.AdminGroups
+	if v.Requester {
+		admins = nil // nobody force-approves their own request
+	}
+	if len(approverGroups)+len(security)+len(admins) > 0 {
+		found, err := s.cfg.Directory.MemberGroups(ctx, who.ObjectID, append(append(append([]string{}, approverGroups...), security...), admins...))
 		if err != nil {
 			return Viewer{}, fmt.Errorf("check what %s may do on %s: %w", who.ObjectID, req.ID, err)
 		}
 		v.Approver = v.Approver || containsFold(found, approverGroups)
 		v.Security = containsFold(found, security)
+		v.Admin = containsFold(found, admins)
 	}
 	v = permitted(req, v)
+	if v.Admin && forceApprovable(req) {
+		v.May |= CanForceApprove
+	}
 	if v.Requester && s.MayExtend(req) {
 		v.May |= CanExtend
 	}
 	if pastDeadline(req, s.cfg.Clock.Now().UTC()) {
-		v.May &^= CanApprove | CanDeny | CanCancel
+		v.May &^= CanApprove | CanDeny | CanCancel | CanForceApprove
 	}
 	return v, nil
 }

@@ -50,6 +50,7 @@ type Service interface {
 	Extend(ctx context.Context, in access.ExtendInput) (*access.ExtendResult, error)
 	MayExtend(req *access.Request) bool
 	Acknowledge(ctx context.Context, in access.ReviewInput) (*access.Request, error)
+	ForceApprove(ctx context.Context, in access.DecisionInput) (*access.Request, error)
 }
 
 // LinkSigner signs a report's download link (audit.LinkSigner).
@@ -473,6 +474,12 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		// A refused click (not an approver, the requester, a stale or
 		// repeated click, a missing reason) shows the clicker's own card
 		// with the reason.
+		return http.StatusOK, b.clickAnswer(ctx, act, str(cards.DataRequestID), req, err)
+	case cards.VerbForceApprove:
+		req, err := b.cfg.Service.ForceApprove(ctx, access.DecisionInput{
+			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),
+			Verdict: access.Approve, Reason: str(cards.InputReason), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+		})
 		return http.StatusOK, b.clickAnswer(ctx, act, str(cards.DataRequestID), req, err)
 	case cards.VerbRefresh:
 		return http.StatusOK, b.refreshCard(ctx, act, str(cards.DataRequestID))

@@ -108,6 +108,7 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		v = *opts.View
 	}
 	addDecision(&c, req, profile, v)
+	addForceApprove(&c, req, v)
 	if v.May.Has(access.CanRevoke) {
 		addRevokeNow(&c, req)
 	}
@@ -348,6 +349,9 @@ func stateLine(s, color string) textBlock {
 // applies DATE/TIME. color "" makes it a secondary line.
 func decidedBy(verb, color string, d *access.Decision, more string) []Element {
 	var items []Element
+	if d != nil && d.Forced && verb == "Approved" {
+		verb = "Force-approved"
+	}
 	switch {
 	case d != nil:
 		head := textRun{Type: "TextRun", Text: verb + " by ", Weight: "Bolder", Color: color}

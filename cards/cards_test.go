@@ -251,6 +251,9 @@ func goldenCards() map[string]Card {
 	for name, card := range escalationGoldens() {
 		all[name] = card
 	}
+	for name, card := range forceGoldens() {
+		all[name] = card
+	}
 	return all
 }
 

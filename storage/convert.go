@@ -98,6 +98,7 @@ func fromDecisionRow(row *decisionRow) access.Decision {
 		Verdict:   access.Verdict(row.Verdict),
 		Reason:    row.Reason,
 		DecidedAt: row.DecidedAt.UTC(),
+		Forced:    row.Forced,
 	}
 }
 

@@ -66,6 +66,9 @@ type decisionRow struct {
 	Verdict      string    `gorm:"not null"`
 	Reason       string    `gorm:"not null"`
 	DecidedAt    time.Time `gorm:"not null"`
+	// Forced marks an admin's force-approval (false for every decision
+	// stored before force-approval existed).
+	Forced bool `gorm:"not null;default:false"`
 }
 
 func (decisionRow) TableName() string { return "decisions" }

@@ -324,6 +324,7 @@ func storeDecision(tx *gorm.DB, id string, d access.Decision) error {
 		Verdict:      string(d.Verdict),
 		Reason:       d.Reason,
 		DecidedAt:    dbTime(d.DecidedAt),
+		Forced:       d.Forced,
 	}).Error
 	if err != nil {
 		return fmt.Errorf("store decision: %w", err)

@@ -96,6 +96,9 @@ func (c *Config) FeedMetadataURL() string {
 type SecurityConfig struct {
 	ChannelID string   `yaml:"channel_id"`
 	Groups    []string `yaml:"groups"`
+	// AdminGroups may force-approve any pending request, with a reason
+	// (none: nobody may).
+	AdminGroups []string `yaml:"admin_groups"`
 }
 
 // RevokeConfig tunes retries of failed removals.
@@ -344,6 +347,11 @@ func (c *Config) validate() error {
 	for i, g := range c.Security.Groups {
 		if !access.IsObjectID(g) {
 			bad(fmt.Sprintf("security.groups[%d]", i), "want a group object id (a GUID), got %q", g)
+		}
+	}
+	for i, g := range c.Security.AdminGroups {
+		if !access.IsObjectID(g) {
+			bad(fmt.Sprintf("security.admin_groups[%d]", i), "want a group object id (a GUID), got %q", g)
 		}
 	}
 	for i, g := range c.Audit.ReaderGroups {

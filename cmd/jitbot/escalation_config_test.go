@@ -35,3 +35,14 @@ func TestProfileEscalationKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestSecurityAdminGroups(t *testing.T) {
+	cfg, err := ParseConfig([]byte(validConfig+"\nsecurity: { admin_groups: [\"aaaaaaaa-0000-4000-8000-00000000000a\"] }\n"), testEnv)
+	if err != nil || len(cfg.Security.AdminGroups) != 1 {
+		t.Fatalf("admin groups %v (%v)", cfg, err)
+	}
+	_, err = ParseConfig([]byte(validConfig+"\nsecurity: { admin_groups: [\"admins\"] }\n"), testEnv)
+	if err == nil || !strings.Contains(err.Error(), "security.admin_groups[0]: want a group object id") {
+		t.Fatalf("a bad admin group gave %v", err)
+	}
+}

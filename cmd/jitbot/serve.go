@@ -142,6 +142,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 			c.SweepInterval = time.Duration(cfg.Revoke.SweepInterval)
 			c.SecurityChannelID = cfg.Security.ChannelID
 			c.SecurityGroups = cfg.Security.Groups
+			c.AdminGroups = cfg.Security.AdminGroups
 			if !cfg.Drift.Disabled {
 				c.DriftInterval = time.Duration(cfg.Drift.Interval)
 			}

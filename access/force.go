@@ -1,0 +1,133 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Force-approval. A member of the admin groups (security.admin_groups) may
+// approve a pending request at any time before its deadline, past the
+// approvers' rules (who they are, how many must agree), with a reason. The
+// decision is marked as forced: the card says "Force-approved by <admin>"
+// with the reason, the requester is told, and it is audited as
+// request.force_approved. Nobody force-approves their own request, and
+// anyone who is not an admin is refused (audited as
+// request.force_approve_refused) and nothing changes. The grant takes the
+// usual durable path.
+
+// forceApprovable reports whether req may be force-approved now as far as
+// its state goes: a pending request for access (not an extension).
+func forceApprovable(req *Request) bool {
+	return req.State == RequestPending && req.ExtendsRequestID == ""
+}
+
+// ForceApprove approves a pending request on an admin's click, with a
+// reason (required, at most MaxReason). It returns the request as it now
+// stands. A *Refusal (with Request set when the request exists) says why
+// nothing changed.
+func (s *Service) ForceApprove(ctx context.Context, in DecisionInput) (*Request, error) {
+	if err := s.checkCaller(in.TenantID, in.Approver); err != nil {
+		return nil, err
+	}
+	req, err := s.cfg.Store.GetRequest(ctx, in.RequestID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, refuse(ErrNotFound, "This request does not exist (any more).")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load request %s: %w", in.RequestID, err)
+	}
+	// Who may is checked first, so that every refused attempt is on
+	// record whatever the request's state.
+	if strings.EqualFold(in.Approver.ObjectID, req.Requester.ObjectID) {
+		s.auditRefusal(ctx, in.Approver, ActionForceRefused, req, "the requester tried to force-approve their own request", in.ConversationID, in.ActivityID)
+		r := refuse(ErrSelfApproval, "You cannot force-approve your own request.")
+		r.Request = req
+		return nil, r
+	}
+	admin, err := s.inGroups(ctx, in.Approver.ObjectID, s.cfg.AdminGroups, false)
+	if err != nil {
+		return nil, fmt.Errorf("check whether %s may force-approve %s: %w", in.Approver.ObjectID, req.ID, err)
+	}
+	if !admin {
+		s.auditRefusal(ctx, in.Approver, ActionForceRefused, req, "not in an admin group", in.ConversationID, in.ActivityID)
+		r := refuse(ErrNotApprover, "Only a jitbot admin can force-approve a request.")
+		r.Request = req
+		return nil, r
+	}
+	in.Reason = strings.TrimSpace(in.Reason)
+	switch n := Length(in.Reason); {
+	case n == 0:
+		r := refuse(ErrInvalidInput, "Say why you force-approve this request: the reason is shown on the card and to the requester, and audited.")
+		r.Request = req
+		return nil, r
+	case n > MaxReason:
+		return nil, refuse(ErrInvalidInput, "The reason is too long (%d characters); keep it to %d.", n, MaxReason)
+	}
+	if req.State != RequestPending {
+		r := refuse(ErrNotPending, "This request was already decided; the card shows its current state.")
+		r.Request = req
+		return nil, r
+	}
+	if !forceApprovable(req) {
+		r := refuse(ErrInvalidInput, "An extension is decided with Approve or Deny by the approvers; it cannot be force-approved.")
+		r.Request = req
+		return nil, r
+	}
+	if late := s.lateDecision(ctx, req); late != nil {
+		return nil, late
+	}
+	p, ok := s.profiles[req.Profile]
+	if !ok {
+		return nil, s.invalidate(ctx, req, in, fmt.Sprintf("profile %s is no longer configured", req.Profile))
+	}
+	why, err := s.stillValid(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	if why != "" {
+		return nil, s.invalidate(ctx, req, in, why)
+	}
+	if late := s.lateDecision(ctx, req); late != nil {
+		return nil, late
+	}
+	now := s.cfg.Clock.Now().UTC()
+	d := Decision{Approver: in.Approver, Verdict: Approve, Reason: in.Reason, DecidedAt: now, Forced: true}
+	grant := &Grant{
+		ID: s.cfg.NewID(), RequestID: req.ID, Profile: req.Profile, GroupID: req.GroupID,
+		User: req.Requester, State: GrantGranting, ApprovedAt: now,
+		ExpiresAt: now.Add(req.Duration), DueAt: now.Add(req.Duration),
+		RemindAt: RemindAt(p, now, now.Add(req.Duration)),
+	}
+	ev := s.event(now, in.Approver, ActionForceApproved, req, in.Reason)
+	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
+	updated, err := RecordDecision(ctx, s.cfg.Store, req.ID, d, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
+	if errors.Is(err, ErrNotPending) {
+		return nil, s.reloadDecidedFirst(ctx, req.ID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record force-approval of %s: %w", req.ID, err)
+	}
+	s.log.Warn("request force-approved", "request", req.ID, "profile", req.Profile, "by", in.Approver.ObjectID)
+	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was force-approved by %s, a jitbot admin. Access until %s. Reason: %s",
+		req.Profile, Escape(in.Approver.Name), FormatTime(grant.ExpiresAt), Quote(in.Reason)))
+	g := updated.Grant
+	if g == nil {
+		return nil, fmt.Errorf("force-approved request %s has no grant", req.ID)
+	}
+	if g.State == GrantActive {
+		s.Wake()
+		s.notify(ctx, updated, NoticeGranted, grantedText(g))
+		s.updateCard(ctx, updated)
+		return updated, nil
+	}
+	s.cfg.Failpoint("grant.after-intent")
+	final, err := s.grant(ctx, g)
+	if err != nil {
+		s.log.Error("grant after force-approval; the scheduler will finish it", "request", req.ID, "grant", g.ID, "err", err)
+		s.Wake()
+		return updated, nil
+	}
+	return final, nil
+}

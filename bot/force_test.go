@@ -1,0 +1,96 @@
+package bot_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/cards"
+	"github.com/jitbot/jitbot/graph/graphtest"
+)
+
+const adminGrp = "aaaaaaaa-0000-4000-8000-00000000000a"
+
+func TestForceApproveByAnAdmin(t *testing.T) {
+	w := newWorld(t)
+	w.graph.AddUser(danaID)
+	w.graph.AddGroup(adminGrp)
+	w.graph.AddMember(adminGrp, danaID)
+	w.reconfigure(func(c *access.Config) { c.AdminGroups = []string{adminGrp} })
+	if code, _ := w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike")); code != http.StatusOK {
+		t.Fatalf("request: HTTP %d", code)
+	}
+	req := w.onlyRequest()
+
+	// Only an admin's own card has Force approve, with the reason.
+	v := w.viewOf(w.post(w.refresh(dana, req.ID)))
+	if !slices.Equal(v.verbs, []string{cards.VerbForceApprove}) || !slices.Equal(v.inputs, []string{cards.InputReason}) {
+		t.Fatalf("admin's card: verbs %v inputs %v", v.verbs, v.inputs)
+	}
+	for _, p := range []person{alex, eve, riley} {
+		if v := w.viewOf(w.post(w.refresh(p, req.ID))); slices.Contains(v.verbs, cards.VerbForceApprove) {
+			t.Fatalf("%s's card has Force approve", p.name)
+		}
+	}
+	if _, channel := w.approvalThread(); strings.Contains(cardJSON(channel), cards.VerbForceApprove) {
+		t.Fatal("the channel's card has Force approve")
+	}
+
+	// Refused: not an admin (an approver neither), the requester, no
+	// reason. Nothing changes.
+	reason := map[string]any{cards.InputReason: "SEV1, approvers unreachable"}
+	for _, tc := range []struct {
+		who   person
+		extra map[string]any
+		want  string
+		audit bool
+	}{
+		{alex, reason, "Only a jitbot admin can force-approve", true},
+		{eve, reason, "Only a jitbot admin can force-approve", true},
+		{riley, reason, "cannot force-approve your own request", true},
+		{dana, nil, "Say why you force-approve", false},
+	} {
+		writes := w.writes()
+		note, _ := w.viewIn(w.post(w.click(tc.who, cards.VerbForceApprove, req.ID, tc.extra)))
+		if !strings.Contains(note, tc.want) {
+			t.Fatalf("%s's force approve: note %q", tc.who.name, note)
+		}
+		if got := w.auditBy(req.ID, access.ActionForceRefused, tc.who.id); got != map[bool]int{true: 1, false: 0}[tc.audit] {
+			t.Fatalf("%s's refusal audited %d times", tc.who.name, got)
+		}
+		if w.writes() != writes || w.onlyRequest().State != access.RequestPending || w.graph.CountFor(graphtest.RouteAddMember, prodGroup, "") != 0 {
+			t.Fatalf("%s's refused force approve changed something", tc.who.name)
+		}
+	}
+
+	w.clock.Advance(3 * time.Minute)
+	v = w.viewOf(w.post(w.click(dana, cards.VerbForceApprove, req.ID, reason)))
+	if v.note != "" || slices.Contains(v.verbs, cards.VerbForceApprove) || !strings.Contains(v.body, "Force-approved by ") ||
+		!strings.Contains(v.body, "Dana Duty") || !strings.Contains(v.body, "SEV1, approvers unreachable") {
+		t.Fatalf("card after force approve: %q %v %s", v.note, v.verbs, v.body)
+	}
+	if !w.graph.IsMember(prodGroup, rileyID) {
+		t.Fatal("riley is not a member after the force-approval")
+	}
+	got := w.onlyRequest()
+	if d := got.LastDecision(); d == nil || !d.Forced || d.Approver.ObjectID != danaID || d.Reason != "SEV1, approvers unreachable" {
+		t.Fatalf("stored decision %+v", d)
+	}
+	if w.auditBy(req.ID, access.ActionForceApproved, danaID) != 1 {
+		t.Fatal("request.force_approved by dana not audited")
+	}
+	if texts := w.texts("a:personal-" + rileyID); !strings.Contains(texts, "force-approved by Dana Duty") || !strings.Contains(texts, "SEV1, approvers unreachable") {
+		t.Fatalf("requester not told of the force-approval:\n%s", texts)
+	}
+	if _, channel := w.approvalThread(); !strings.Contains(cardJSON(channel), "Force-approved by ") {
+		t.Fatalf("the channel's card does not say force-approved: %s", cardJSON(channel))
+	}
+	// A second click changes nothing.
+	note, _ := w.viewIn(w.post(w.click(dana, cards.VerbForceApprove, req.ID, reason)))
+	if !strings.Contains(note, "already decided") || w.auditBy(req.ID, access.ActionForceApproved, danaID) != 1 {
+		t.Fatalf("second force approve: %q", note)
+	}
+}
