@@ -304,3 +304,92 @@ func TestRevokeNowFromTheReviewCard(t *testing.T) {
 		t.Fatal("revoke now from the review card did not revoke")
 	}
 }
+
+// The scheduler wakes for each step of a break-glass review and for an
+// escalation by itself: the review reminder, the revocation of an
+// unreviewed grant, and the escalation card come at their times while Run
+// runs, without anyone calling the work.
+func TestSchedulerRunsReviewsAndEscalations(t *testing.T) {
+	w := newWorld(t)
+	w.breakGlass(true)
+	// A long lease, so that the scheduler's periodic look does not come
+	// between the steps: it must wake for each step itself.
+	w.reconfigure(func(c *access.Config) { c.Lease = 2 * time.Hour })
+	req := w.breakGlassRequest("2h")
+	secThread, _ := w.reviewThread()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.svc.Run(ctx) }()
+	defer func() { stop(); <-done }()
+	step := func(to time.Time) {
+		waitFor(t, "the scheduler to sleep", func() bool { return w.clock.Timers() > 0 })
+		w.clock.Set(to)
+	}
+	step(start.Add(30*time.Minute - time.Second))
+	time.Sleep(50 * time.Millisecond)
+	if n := len(w.replies(secThread)); n != 0 {
+		t.Fatalf("%d reminders before their time", n)
+	}
+	step(start.Add(30 * time.Minute))
+	waitFor(t, "the review reminder", func() bool { return len(w.replies(secThread)) == 1 })
+	step(start.Add(time.Hour))
+	waitFor(t, "the unreviewed grant's removal", func() bool { return !w.graph.IsMember(prodGroup, rileyID) })
+	if w.grantOf(req.ID).Early.Kind != access.EndUnreviewed {
+		t.Fatal("removed, but not as unreviewed")
+	}
+}
+
+func TestSchedulerEscalatesOnTime(t *testing.T) {
+	w := newWorld(t)
+	w.escalating()
+	w.reconfigure(func(c *access.Config) { c.Lease = 2 * time.Hour; c.Profiles[0].RemindApprovers = 0 })
+	if code, _ := w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike")); code != http.StatusOK {
+		t.Fatalf("request: HTTP %d", code)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.svc.Run(ctx) }()
+	defer func() { stop(); <-done }()
+	step := func(to time.Time) {
+		waitFor(t, "the scheduler to sleep", func() bool { return w.clock.Timers() > 0 })
+		w.clock.Set(to)
+	}
+	step(start.Add(20*time.Minute - time.Second))
+	time.Sleep(50 * time.Millisecond)
+	if n := len(w.escalationThreads()); n != 0 {
+		t.Fatal("escalated before its time")
+	}
+	step(start.Add(20 * time.Minute))
+	waitFor(t, "the escalation card", func() bool { return len(w.escalationThreads()) == 1 })
+}
+
+// Break-glass decides who may act without asking, not who may act: the
+// requester groups, the ticket and the justification still apply, and a
+// refused request grants nothing and tells no channel.
+func TestBreakGlassKeepsTheProfilesRules(t *testing.T) {
+	w := newWorld(t)
+	w.breakGlass(false)
+	for _, tc := range []struct {
+		who  person
+		line string
+		want string
+	}{
+		{eve, "request prod-db 1h INC-4711 primary is down", "not in a group allowed to request prod-db"},
+		{riley, "request prod-db 1h primary is down", "needs a ticket"},
+		{riley, "request prod-db 8h INC-4711 primary is down", "can be granted for"},
+	} {
+		writes := w.writes()
+		if code, _ := w.post(w.message(tc.who, tc.line)); code != http.StatusOK {
+			t.Fatalf("%s: HTTP %d", tc.line, code)
+		}
+		if got := w.texts("a:personal-" + tc.who.id); !strings.Contains(got, tc.want) {
+			t.Fatalf("%s: answer lacks %q:\n%s", tc.line, tc.want, got)
+		}
+		if w.writes() != writes+1 || len(w.threads()) != 0 || w.graph.CountFor(graphtest.RouteAddMember, prodGroup, "") != 0 {
+			t.Fatalf("%s: a refused break-glass request posted a card or granted", tc.line)
+		}
+		if reqs, _ := w.db.OpenRequests(context.Background(), tc.who.id); len(reqs) != 0 {
+			t.Fatalf("%s: stored %d requests", tc.line, len(reqs))
+		}
+	}
+}
