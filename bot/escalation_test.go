@@ -71,6 +71,10 @@ func TestEscalationPostsOnceAndLetsTheEscalationGroupDecide(t *testing.T) {
 		t.Fatal("dana's early click changed something or was not audited")
 	}
 
+	if v := w.viewOf(w.post(w.refresh(dana, req.ID))); len(v.verbs) != 0 {
+		t.Fatalf("dana's own card before the escalation has %v", v.verbs)
+	}
+
 	w.clock.Advance(20*time.Minute - time.Second)
 	if n, _ := w.svc.WorkEscalations(ctx); n != 0 || len(w.escalationThreads()) != 0 {
 		t.Fatal("escalated early")
@@ -110,6 +114,10 @@ func TestEscalationPostsOnceAndLetsTheEscalationGroupDecide(t *testing.T) {
 	}
 	if _, first := w.approvalThread(); !strings.Contains(cardJSON(first), "Escalated at") {
 		t.Fatal("the first card does not say the request was escalated")
+	}
+
+	if v := w.viewOf(w.post(w.refresh(dana, req.ID))); !slices.Equal(v.verbs, []string{cards.VerbApprove, cards.VerbDeny}) {
+		t.Fatalf("dana's own card after the escalation has %v", v.verbs)
 	}
 
 	// Now Dana may decide, on the escalation card.
