@@ -52,6 +52,10 @@ type Audience struct {
 	// DefaultAudienceTTL).
 	TTL    time.Duration
 	Logger *slog.Logger
+	// AdminGroups are the groups whose members may force-approve
+	// (access.Config.AdminGroups): those in the approvers' team get their
+	// own view too, which has Force approve.
+	AdminGroups []string
 
 	mu    sync.Mutex
 	cache map[string]audienceEntry // by profile name
@@ -118,10 +122,11 @@ func (a *Audience) approvers(ctx context.Context, serviceURL string, p access.Pr
 }
 
 // lookup reads the channel's roster and keeps the members who are
-// transitive members of one of the approver groups, in roster order.
+// transitive members of one of the approver groups or the admin groups, in
+// roster order.
 func (a *Audience) lookup(ctx context.Context, serviceURL string, p access.Profile) ([]string, error) {
 	approver := map[string]bool{}
-	for _, g := range p.ApproverGroups {
+	for _, g := range append(append([]string{}, p.ApproverGroups...), a.AdminGroups...) {
 		users, err := a.Directory.TransitiveMembers(ctx, g)
 		if err != nil {
 			return nil, fmt.Errorf("list the approvers in group %s: %w", g, err)

@@ -94,3 +94,20 @@ func TestForceApproveByAnAdmin(t *testing.T) {
 		t.Fatalf("second force approve: %q", note)
 	}
 }
+
+// An admin in the approvers' team is in the card's refresh.userIds, so
+// that Teams asks for their own view, which has Force approve.
+func TestAdminsGetTheirOwnView(t *testing.T) {
+	w := newWorld(t)
+	w.graph.AddUser(danaID)
+	w.graph.AddGroup(adminGrp)
+	w.graph.AddMember(adminGrp, danaID)
+	w.reconfigure(func(c *access.Config) { c.AdminGroups = []string{adminGrp} })
+	w.withAudience().AdminGroups = []string{adminGrp}
+	w.conn.SetRoster(channelID, member(eve), member(dana), member(alex), member(riley))
+	w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike"))
+	_, card := w.approvalThread()
+	if got, want := refreshIDs(card), []string{teamsID(riley), teamsID(dana), teamsID(alex)}; !slices.Equal(got, want) {
+		t.Fatalf("refresh.userIds %v, want %v", got, want)
+	}
+}
