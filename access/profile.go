@@ -35,6 +35,9 @@ type Profile struct {
 	// needs one); the reason is shown on the card, told to the requester
 	// and audited.
 	RequireReason bool
+	// StepUp, when on, makes an approval count only with a fresh sign-in
+	// that satisfied a Conditional Access authentication context.
+	StepUp StepUp
 	// NoFeedback turns off the feedback card a requester gets when a grant
 	// of the profile ends (on by default).
 	NoFeedback bool
@@ -97,6 +100,9 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: self_extend_max must not be negative", p.Name)
 	case p.MaxTotalDuration != 0 && p.MaxTotalDuration < p.MaxDuration:
 		return fmt.Errorf("profile %s: max_total_duration must be at least max_duration (%s)", p.Name, FormatDuration(p.MaxDuration))
+	}
+	if err := p.StepUp.Validate(); err != nil {
+		return fmt.Errorf("profile %s: %w", p.Name, err)
 	}
 	seen := map[string]bool{p.Name: true}
 	for i, a := range p.Aliases {
