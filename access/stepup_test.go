@@ -74,7 +74,10 @@ func TestStepUpApprovalNeedsAFittingProof(t *testing.T) {
 		// A token issued exactly at the window's edge counts.
 		got, err := e.svc.Decide(context.Background(), access.DecisionInput{
 			TenantID: tenant, RequestID: req.ID, Approver: alex, Verdict: access.Approve,
-			StepUp: fresh(func(p *access.StepUpProof) { p.IssuedAt = now.Add(-10 * time.Minute); p.ObjectID = strings.ToUpper(alex.ObjectID) }),
+			StepUp: fresh(func(p *access.StepUpProof) {
+				p.IssuedAt = now.Add(-10 * time.Minute)
+				p.ObjectID = strings.ToUpper(alex.ObjectID)
+			}),
 		})
 		if err != nil {
 			t.Fatalf("approve with a fitting proof: %v", err)
