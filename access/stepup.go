@@ -25,6 +25,9 @@ type StepUp struct {
 // On reports whether the rule asks for a step-up.
 func (s StepUp) On() bool { return s.AuthContext != "" }
 
+// DefaultStepUpWithin is StepUp.Within when the configuration names none.
+const DefaultStepUpWithin = 10 * time.Minute
+
 // Bounds of StepUp.Within. Entra ID backdates a token's issue time by
 // five minutes (TokenBackdating), so a window of five minutes or less could
 // never be met; a window of more than an hour is no fresh sign-in.
@@ -41,7 +44,7 @@ var authContextID = regexp.MustCompile(`^c([1-9]|[1-9][0-9])$`)
 func (s StepUp) Validate() error {
 	if !s.On() {
 		if s.Within != 0 {
-			return errors.New("approvers.step_up.within is set without approvers.step_up.auth_context")
+			return errors.New("approvers.step_up.auth_context is required: the authentication context id, c1 to c99")
 		}
 		return nil
 	}

@@ -114,7 +114,7 @@ func TestStepUpValidate(t *testing.T) {
 		{access.StepUp{}, ""},
 		{access.StepUp{AuthContext: "c1", Within: 10 * time.Minute}, ""},
 		{access.StepUp{AuthContext: "c99", Within: time.Hour}, ""},
-		{access.StepUp{Within: 10 * time.Minute}, "approvers.step_up.within is set without approvers.step_up.auth_context"},
+		{access.StepUp{Within: 10 * time.Minute}, "approvers.step_up.auth_context is required"},
 		{access.StepUp{AuthContext: "c0", Within: 10 * time.Minute}, "approvers.step_up.auth_context"},
 		{access.StepUp{AuthContext: "c100", Within: 10 * time.Minute}, "approvers.step_up.auth_context"},
 		{access.StepUp{AuthContext: "mfa", Within: 10 * time.Minute}, "approvers.step_up.auth_context"},

@@ -41,6 +41,8 @@ type Config struct {
 	PublicURL string `yaml:"public_url"`
 	// API configures the requests API for pipelines and tools.
 	API APIConfig `yaml:"api"`
+	// SSO configures Teams single sign-on for step-up approvals.
+	SSO SSOConfig `yaml:"sso"`
 }
 
 // AuditConfig configures the audit log: its signed checkpoints, retention,
@@ -161,6 +163,9 @@ type ProfileSpec struct {
 		// RequireReason makes Approve need a reason too (Deny always
 		// does); default false.
 		RequireReason bool `yaml:"require_reason"`
+		// StepUp makes Approve count only with a fresh single sign-on
+		// that satisfied a Conditional Access authentication context.
+		StepUp *StepUpSpec `yaml:"step_up"`
 	} `yaml:"approvers"`
 	// Feedback asks the requester, once a grant ended by expiry, whether
 	// the access served them and approval was fast enough (default true).
@@ -292,6 +297,7 @@ func (c *Config) applyDefaults() {
 		c.API.Issuers = c.defaultIssuers()
 	}
 	defDur(&c.Audit.CheckpointInterval, time.Hour)
+	c.applySSODefaults()
 }
 
 func (c *Config) validate() error {
@@ -395,6 +401,7 @@ func (c *Config) validate() error {
 			owner[p.Name] = profileKey(i)
 		}
 	}
+	c.validateSSO(bad, profileKey)
 	for i, p := range c.Profiles {
 		key := profileKey(i)
 		for j, a := range p.Aliases {
@@ -444,6 +451,7 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 		RequireTicket: p.RequireTicket, RequesterGroups: p.Requesters.Groups,
 		ApproverGroups: p.Approvers.Groups, ApproverChannelID: p.Approvers.ChannelID,
 		RequireReason:   p.Approvers.RequireReason,
+		StepUp:          p.Approvers.StepUp.stepUp(),
 		NoFeedback:      p.Feedback != nil && !*p.Feedback,
 		ApprovalTimeout: access.DefaultApprovalTimeout, RemindApprovers: access.DefaultRemindApprovers,
 		RemindBefore: access.DefaultRemindBefore,
