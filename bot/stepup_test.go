@@ -11,6 +11,7 @@ import (
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/api/entraauth"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/cards"
 	"github.com/jitbot/jitbot/graph/graphtest"
 	"github.com/jitbot/jitbot/internal/entratest"
 )
@@ -64,6 +65,9 @@ func TestStepUpApprovalOverHTTP(t *testing.T) {
 	ctx := context.Background()
 	w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike"))
 	req := w.onlyRequest()
+	if _, card := w.approvalThread(); !strings.Contains(cardJSON(card), cards.StepUpNotice) {
+		t.Fatalf("the approval card does not tell approvers about the sign-in: %s", cardJSON(card))
+	}
 	w.clock.Advance(3 * time.Minute)
 
 	writes := w.writes()
