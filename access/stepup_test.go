@@ -128,3 +128,33 @@ func TestStepUpValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestStepUpExtensionApproval: approving an extension of a step-up profile
+// gives more access, so it needs the proof like the first approval.
+func TestStepUpExtensionApproval(t *testing.T) {
+	e := newEnv(t, onMemory)
+	e.withExtensions(10*time.Minute, 0, 2*time.Hour)
+	req := activeGrant(t, e)
+	e.openWith(func(c *access.Config) {
+		c.Profiles[0].MaxDuration, c.Profiles[0].MaxTotalDuration = time.Hour, 2*time.Hour
+		c.Profiles[0].StepUp = access.StepUp{AuthContext: "c1", Within: 10 * time.Minute}
+	})
+	res, err := e.extend(req.ID, riley, 30*time.Minute, "one more migration")
+	if err != nil || res.Pending == nil {
+		t.Fatalf("extension request: %v %+v", err, res)
+	}
+	before := e.changeCount()
+	if _, err := e.decide(res.Pending.ID, alex, access.Approve, ""); !errors.Is(err, access.ErrStepUpRequired) {
+		t.Fatalf("extension approved without a proof: %v", err)
+	}
+	if e.changeCount() != before {
+		t.Fatal("a refused extension approval changed something")
+	}
+	got, err := e.svc.Decide(context.Background(), access.DecisionInput{
+		TenantID: tenant, RequestID: res.Pending.ID, Approver: alex, Verdict: access.Approve,
+		StepUp: &access.StepUpProof{ObjectID: alex.ObjectID, AuthContexts: []string{"c1"}, IssuedAt: e.clock.Now().Add(-access.TokenBackdating)},
+	})
+	if err != nil || got.State != access.RequestExtended {
+		t.Fatalf("extension with a proof: %v %+v", err, got)
+	}
+}
