@@ -134,24 +134,16 @@ func (s *Service) Extend(ctx context.Context, in ExtendInput) (*ExtendResult, er
 	if err := s.checkCaller(in.TenantID, in.Who); err != nil {
 		return nil, err
 	}
-	var req *Request
-	if strings.TrimSpace(in.RequestID) == "" {
-		r, err := s.onlyOpen(ctx, in.Who, func(r *Request) bool { return Endable(r) == nil },
+	req, err := s.namedOr(ctx, in.RequestID, func() (*Request, error) {
+		return s.onlyOpen(ctx, in.Who, func(r *Request) bool { return Endable(r) == nil },
 			ErrNotActive, "You have no active access to extend. Send `status` to see your requests.",
 			"You have %d active grants; say which one to extend:",
 			func(r *Request) string {
 				return fmt.Sprintf("%s until %s: `extend %s <duration> <reason>`", r.Profile, FormatTime(r.Grant.ExpiresAt), r.ID)
 			})
-		if err != nil {
-			return nil, err
-		}
-		req = r
-	} else {
-		r, err := s.loadForEnd(ctx, in.RequestID)
-		if err != nil {
-			return nil, err
-		}
-		req = r
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !strings.EqualFold(req.Requester.ObjectID, in.Who.ObjectID) {
 		s.auditRefusal(ctx, in.Who, ActionExtendRefused, req, "not the requester", in.ConversationID, in.ActivityID)
