@@ -242,14 +242,24 @@ func ParseConfig(raw []byte, getenv func(string) (string, bool)) (*Config, error
 	if err != nil {
 		return nil, err
 	}
-	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
+	cfg, err := decodeConfig(data)
+	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
 	cfg.applyDefaults()
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeConfig decodes expanded configuration text; an unknown key is an
+// error. A *yaml.TypeError lists every unknown key and bad value.
+func decodeConfig(data []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
 		return nil, err
 	}
 	return &cfg, nil

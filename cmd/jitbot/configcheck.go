@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -204,12 +203,10 @@ func checkOffline(raw []byte, getenv func(string) (string, bool)) (*Config, []fi
 		return nil, []finding{{Severity: sevError, Key: "file", Problem: fmt.Sprintf("not YAML: %v", err)}}
 	}
 	idx := indexYAML(&doc)
-	// Decoded exactly as serve decodes it (ParseConfig), so that every
-	// rule serve applies is applied here, and only once.
-	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
+	// Each step of serve's ParseConfig, so that every rule serve applies
+	// is applied here, and defined once.
+	cfg, err := decodeConfig(data)
+	if err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil, []finding{{Severity: sevError, Key: "file", Problem: err.Error()}}
@@ -234,11 +231,11 @@ func checkOffline(raw []byte, getenv func(string) (string, bool)) (*Config, []fi
 			}
 		}
 	}
-	out = append(out, contradictions(&cfg)...)
+	out = append(out, contradictions(cfg)...)
 	if countSeverity(out, sevError) > 0 {
 		return nil, out
 	}
-	return &cfg, out
+	return cfg, out
 }
 
 // flatten lists the errors joined in err.

@@ -369,3 +369,23 @@ func TestConfigCheckAsksTheTenantOnlyWhenItShould(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigCommandUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		exit int
+		want string
+	}{
+		{[]string{"config"}, 1, "name a subcommand (check)"},
+		{[]string{"config", "lint"}, 1, `unknown subcommand "lint"`},
+		{[]string{"config", "help"}, 0, "Exit status: 0 when there is no error"},
+		{[]string{"config", "check", "--config", "/nonexistent/jitbot.yaml"}, 1, "read config"},
+		{[]string{"config", "check", "extra"}, 1, `unexpected argument "extra"`},
+		{[]string{"help"}, 0, "jitbot config check --config jitbot.yaml"},
+	} {
+		code, out := runCmd(t, map[string]string{}, c.args...)
+		if code != c.exit || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d, want %d with %q:\n%s", c.args, code, c.exit, c.want, out)
+		}
+	}
+}
