@@ -389,3 +389,24 @@ func TestConfigCommandUsage(t *testing.T) {
 		}
 	}
 }
+
+// The credentials are built from the environment as serve builds them; one
+// that cannot be built is an error of the check, before any call.
+func TestConfigCheckCredentialsFromTheEnvironment(t *testing.T) {
+	path := writeConfig(t, validConfig)
+	t.Setenv("AZURE_TENANT_ID", "")
+	t.Setenv("AZURE_CLIENT_ID", "")
+	code, out := runCmd(t, map[string]string{"TENANT": ccTenant, "AZURE_CLIENT_SECRET": "s"}, "config", "check", "--config", path)
+	if code != 1 || !lineWith(out, "error: online: cannot check the tenant: graph credential:", "fix: set the credentials serve uses") {
+		t.Errorf("a Graph secret without AZURE_TENANT_ID and AZURE_CLIENT_ID: exit %d:\n%s", code, out)
+	}
+	// azidentity reads the process environment itself.
+	t.Setenv("AZURE_TENANT_ID", ccTenant)
+	t.Setenv("AZURE_CLIENT_ID", "9b1c7f5e-2d4a-4e8b-8c6f-1a2b3c4d5e6f")
+	t.Setenv("AZURE_CLIENT_SECRET", "s")
+	code, out = runCmd(t, map[string]string{"TENANT": ccTenant, "AZURE_CLIENT_SECRET": "s", "AZURE_TENANT_ID": ccTenant,
+		"AZURE_CLIENT_ID": "9b1c7f5e-2d4a-4e8b-8c6f-1a2b3c4d5e6f", "MicrosoftAppId": "9b1c7f5e-2d4a-4e8b-8c6f-1a2b3c4d5e6f"}, "config", "check", "--config", path)
+	if code != 1 || !lineWith(out, "error: online: cannot check the tenant: bot credential:", "MicrosoftAppPassword") {
+		t.Errorf("a bot without its secret: exit %d:\n%s", code, out)
+	}
+}
