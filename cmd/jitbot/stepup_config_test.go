@@ -109,3 +109,19 @@ func TestStepUpValidatorFromConfig(t *testing.T) {
 		t.Fatalf("without sso: %v, %v", off, err)
 	}
 }
+
+// TestStepUpConfigCheck: jitbot config check reports a step_up without
+// single sign-on under its key, as serve refuses it.
+func TestStepUpConfigCheck(t *testing.T) {
+	_, fs := checkOffline([]byte(withStepUp("", `, step_up: { auth_context: c1 }`)), testEnv)
+	var keys []string
+	for _, f := range fs {
+		keys = append(keys, f.Key)
+	}
+	if !slices.Contains(keys, "profiles[0] (prod-db).approvers.step_up") {
+		t.Fatalf("findings %v: want one under profiles[0] (prod-db).approvers.step_up", fs)
+	}
+	if cfg, fs := checkOffline([]byte(withStepUp(ssoSection, `, step_up: { auth_context: c1 }`)), testEnv); cfg == nil {
+		t.Fatalf("a valid step-up configuration: %v", fs)
+	}
+}
