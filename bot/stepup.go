@@ -57,6 +57,9 @@ func (b *Bot) stepUpProof(ctx context.Context, act *schema.Activity, auth *invok
 		b.log.Warn("single sign-on token of an approval refused", "from", act.From.AadObjectID, "err", err)
 		return nil
 	}
+	// The token's unique id is what Entra ID's sign-in logs show for it.
+	b.log.Info("single sign-on token with an approval", "from", act.From.AadObjectID, "oid", c.ObjectID,
+		"uti", c.TokenID, "iat", c.IssuedAt, "acrs", c.AuthContexts, "client", c.AppID)
 	return &access.StepUpProof{ObjectID: c.ObjectID, AuthContexts: c.AuthContexts, IssuedAt: c.IssuedAt, TokenID: c.TokenID}
 }
 
