@@ -35,6 +35,9 @@ type Profile struct {
 	// needs one); the reason is shown on the card, told to the requester
 	// and audited.
 	RequireReason bool
+	// StepUp, when on, makes an approval count only with a fresh sign-in
+	// that satisfied a Conditional Access authentication context.
+	StepUp StepUp
 	// NoFeedback turns off the feedback card a requester gets when a grant
 	// of the profile ends (on by default).
 	NoFeedback bool
@@ -130,6 +133,9 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: break_glass and self-approval exclude each other", p.Name)
 	case p.MaxTotalDuration != 0 && p.MaxTotalDuration < p.MaxDuration:
 		return fmt.Errorf("profile %s: max_total_duration must be at least max_duration (%s)", p.Name, FormatDuration(p.MaxDuration))
+	}
+	if err := p.StepUp.Validate(); err != nil {
+		return fmt.Errorf("profile %s: %w", p.Name, err)
 	}
 	seen := map[string]bool{p.Name: true}
 	for i, a := range p.Aliases {

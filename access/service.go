@@ -412,6 +412,10 @@ type DecisionInput struct {
 	Reason         string
 	ConversationID string
 	ActivityID     string
+	// StepUp is the user token that came with the click, as the bot
+	// verified it (nil: none, or one that failed verification). Approvals
+	// of a profile with a StepUp rule need it (see checkStepUp).
+	StepUp *StepUpProof
 }
 
 // Decide applies an approver's decision. It returns the request as it now
@@ -468,6 +472,9 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		}
 	}
 	if r := missingReason(p, req, in); r != nil {
+		return nil, r
+	}
+	if r := s.checkStepUp(ctx, p, req, in); r != nil {
 		return nil, r
 	}
 	if req.ExtendsRequestID != "" {

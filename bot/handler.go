@@ -95,6 +95,10 @@ type Config struct {
 	// Audience finds the Teams ids whose clients ask for their own view of
 	// an approval card; nil: the requester alone.
 	Audience *Audience
+	// SSO validates the single sign-on tokens approvers' clicks bring for
+	// profiles with a step-up rule, and names what a sign-in request asks
+	// for; nil: no click brings one, and such profiles cannot be approved.
+	SSO *SSO
 }
 
 // Bot handles the activities Teams posts to /api/messages.
@@ -124,6 +128,9 @@ func New(cfg Config) (*Bot, error) {
 	}
 	if cfg.Auth == nil && !cfg.Local {
 		return nil, errors.New("bot: inbound authentication is required outside local mode")
+	}
+	if cfg.SSO != nil && (cfg.SSO.Tokens == nil || strings.TrimSpace(cfg.SSO.Resource) == "") {
+		return nil, errors.New("bot: Config.SSO needs Tokens and Resource")
 	}
 	if len(cfg.ServiceHosts) == 0 {
 		cfg.ServiceHosts = []string{connector.DefaultServiceHost}
@@ -448,6 +455,9 @@ type invokeValue struct {
 		Verb string         `json:"verb"`
 		Data map[string]any `json:"data"`
 	} `json:"action"`
+	// Authentication is the single sign-on token Teams sends with the
+	// action after a sign-in request (see decisionAnswer).
+	Authentication *invokeAuthentication `json:"authentication"`
 }
 
 func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
@@ -467,14 +477,15 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		if v.Action.Verb == cards.VerbDeny {
 			verdict = access.Deny
 		}
-		req, err := b.cfg.Service.Decide(ctx, access.DecisionInput{
+		in := access.DecisionInput{
 			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),
 			Verdict: verdict, Reason: str(cards.InputReason), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
-		})
-		// A refused click (not an approver, the requester, a stale or
-		// repeated click, a missing reason) shows the clicker's own card
-		// with the reason.
-		return http.StatusOK, b.clickAnswer(ctx, act, str(cards.DataRequestID), req, err)
+		}
+		if verdict == access.Approve {
+			in.StepUp = b.stepUpProof(ctx, act, v.Authentication)
+		}
+		req, err := b.cfg.Service.Decide(ctx, in)
+		return b.decisionAnswer(ctx, act, str(cards.DataRequestID), v.Authentication, req, err)
 	case cards.VerbForceApprove:
 		req, err := b.cfg.Service.ForceApprove(ctx, access.DecisionInput{
 			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),

@@ -116,6 +116,10 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 	return c
 }
 
+// StepUpNotice tells approvers of a profile with a step-up rule that
+// Approve asks them to sign in again.
+const StepUpNotice = "Approving needs a fresh sign-in with multi-factor authentication or a compliant device: Teams asks for it when you press Approve. Deny needs none."
+
 // addDecision puts the reason input and the Approve and Deny buttons on
 // the card of a viewer who may decide. Deny always sends the reason, which
 // it requires; Approve sends it only where the profile requires a reason.
@@ -136,6 +140,9 @@ func addDecision(c *Card, req *access.Request, profile access.Profile, v access.
 	if profile.RequireReason {
 		in.Label = "Reason (required; shown to the requester)"
 		in.ErrorMessage = "Say why you approve or deny this request."
+	}
+	if v.May.Has(access.CanApprove) && profile.StepUp.On() {
+		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: StepUpNotice, Wrap: true, Spacing: "Medium"})
 	}
 	c.Body = append(c.Body, in)
 	if v.May.Has(access.CanApprove) {

@@ -182,6 +182,8 @@ var refreshUsers = ApprovalOptions{RefreshUserIDs: []string{"29:1approver-alex",
 
 func goldenCards() map[string]Card {
 	prod := profileProdDB()
+	stepUp := profileProdDB()
+	stepUp.StepUp = access.StepUp{AuthContext: "c1", Within: 10 * time.Minute}
 	sessionStatus := []access.Request{*activeRequest(), *approvedRequest(), *pendingRequest()}
 	sessionStatus[1].ID, sessionStatus[1].Profile, sessionStatus[1].Ticket = "req-0002", "staging-admin", ""
 	sessionStatus[1].Grant.ExpiresAt = expiresAt.Add(6 * time.Hour)
@@ -189,6 +191,7 @@ func goldenCards() map[string]Card {
 	all := map[string]Card{
 		"approval_pending":        Approval(pendingRequest(), prod, refreshUsers),
 		"approval_pending_all":    Approval(pendingRequest(), prod, ApprovalOptions{}),
+		"approval_step_up":        Approval(pendingRequest(), stepUp, refreshUsers),
 		"approval_self_approval":  Approval(selfApprovalRequest(), profileDemo(), ApprovalOptions{}),
 		"approval_approved":       Approval(approvedRequest(), prod, refreshUsers),
 		"approval_active":         Approval(activeRequest(), prod, refreshUsers),

@@ -81,6 +81,14 @@ type appManifest struct {
 	Bots            []bot       `json:"bots"`
 	Permissions     []string    `json:"permissions"`
 	ValidDomains    []string    `json:"validDomains"`
+	// WebApplicationInfo names the app registration Teams single sign-on
+	// gets tokens for; absent without single sign-on.
+	WebApplicationInfo *webApplicationInfo `json:"webApplicationInfo,omitempty"`
+}
+
+type webApplicationInfo struct {
+	ID       string `json:"id"`
+	Resource string `json:"resource"`
 }
 
 type developer struct {
@@ -150,11 +158,16 @@ func newManifest(o Options) appManifest {
 	if domains == nil {
 		domains = []string{}
 	}
+	var sso *webApplicationInfo
+	if o.SSOResource != "" {
+		sso = &webApplicationInfo{ID: o.AppID, Resource: o.SSOResource}
+	}
 	return appManifest{
-		Schema:          SchemaURL,
-		ManifestVersion: ManifestVersion,
-		Version:         o.Version,
-		ID:              o.AppID,
+		WebApplicationInfo: sso,
+		Schema:             SchemaURL,
+		ManifestVersion:    ManifestVersion,
+		Version:            o.Version,
+		ID:                 o.AppID,
 		Developer: developer{
 			Name:          o.DeveloperName,
 			WebsiteURL:    o.WebsiteURL,

@@ -317,3 +317,29 @@ func TestBuildDoesNotChangeOptions(t *testing.T) {
 		t.Errorf("Build changed the caller's options: %+v", opts)
 	}
 }
+
+// TestSSOResource: with a single sign-on resource the manifest names it in
+// webApplicationInfo with the bot's app id; a resource of another app is
+// refused; without one there is no webApplicationInfo.
+func TestSSOResource(t *testing.T) {
+	for _, res := range []string{"api://botid-" + testAppID, "api://jitbot.contoso.example/botid-" + testAppID} {
+		b, err := Build(Options{AppID: testAppID, SSOResource: res})
+		if err != nil {
+			t.Fatalf("%s: %v", res, err)
+		}
+		var m struct {
+			WebApplicationInfo *struct{ ID, Resource string } `json:"webApplicationInfo"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil || m.WebApplicationInfo == nil || m.WebApplicationInfo.ID != testAppID || m.WebApplicationInfo.Resource != res {
+			t.Fatalf("%s: webApplicationInfo %+v (%v)", res, m.WebApplicationInfo, err)
+		}
+	}
+	for _, res := range []string{"https://jitbot.contoso.example", "api://botid-11111111-0000-4000-8000-000000000000", "api://" + testAppID} {
+		if _, err := Build(Options{AppID: testAppID, SSOResource: res}); err == nil || !strings.Contains(err.Error(), "webApplicationInfo.resource") {
+			t.Errorf("%s: %v, want an error naming webApplicationInfo.resource", res, err)
+		}
+	}
+	if b, _ := Build(Options{AppID: testAppID}); bytes.Contains(b, []byte("webApplicationInfo")) {
+		t.Error("webApplicationInfo without single sign-on")
+	}
+}

@@ -67,6 +67,12 @@ type Options struct {
 	// and a ":port") whose pages the app may open inside Teams, without
 	// scheme or path. It may be empty.
 	ValidDomains []string
+
+	// SSOResource is the application id URI Teams single sign-on gets
+	// tokens for (webApplicationInfo.resource), "api://botid-<app id>" or
+	// "api://<host>/botid-<app id>"; it must end in the app id. Empty: no
+	// webApplicationInfo, and no single sign-on.
+	SSOResource string
 }
 
 // FieldError reports an option that cannot go into the manifest.
@@ -96,6 +102,7 @@ func (o Options) withDefaults() Options {
 	o.PrivacyURL = orDefault(o.PrivacyURL, o.WebsiteURL)
 	o.TermsOfUseURL = orDefault(o.TermsOfUseURL, o.WebsiteURL)
 	o.Version = orDefault(o.Version, DefaultVersion)
+	o.SSOResource = strings.TrimSpace(o.SSOResource)
 	domains := make([]string, len(o.ValidDomains))
 	for i, d := range o.ValidDomains {
 		domains[i] = strings.TrimSpace(d)
@@ -158,6 +165,9 @@ func (o Options) validate() error {
 		add("Version", "version", o.Version, "must be MAJOR.MINOR.PATCH, e.g. 1.0.0, without leading zeros")
 	}
 
+	if r := o.SSOResource; r != "" && (!strings.HasPrefix(r, "api://") || !strings.HasSuffix(strings.ToLower(r), "botid-"+o.AppID) || len(r) > maxURL) {
+		add("SSOResource", "webApplicationInfo.resource", r, "must be api://botid-<app id> or api://<host>/botid-<app id>, with the bot's app id")
+	}
 	if len(o.ValidDomains) > maxValidDomains {
 		add("ValidDomains", "validDomains", strings.Join(o.ValidDomains, ","),
 			fmt.Sprintf("lists %d domains, at most %d allowed", len(o.ValidDomains), maxValidDomains))

@@ -1,6 +1,7 @@
-// Package entraauth validates Microsoft Entra ID access tokens that other
-// applications (a SIEM) send to jitbot's own API: app-only tokens for
-// jitbot's app registration that carry an app role.
+// Package entraauth validates Microsoft Entra ID access tokens: the
+// app-only tokens other applications (a SIEM) send to jitbot's own API,
+// which carry an app role ([New]), and the delegated user tokens Teams
+// single sign-on hands the bot with an approver's click ([NewUser]).
 //
 // A token is accepted only when every check passes: an RS256 signature by a
 // key the tenant publishes (the OpenID metadata's jwks_uri, cached and
@@ -64,8 +65,13 @@ type Config struct {
 	// Audiences are the accepted "aud" values (client id, application id
 	// URI). Required.
 	Audiences []string
-	// Role is the app role the token must carry in "roles". Required.
+	// Role is the app role an app-only token must carry in "roles".
+	// Required by New, refused by NewUser.
 	Role string
+	// Scope is the delegated scope a user token must carry in "scp"
+	// ("access_as_user" for Teams single sign-on). Required by NewUser,
+	// refused by New.
+	Scope string
 	// ClockSkew is the leeway on exp and nbf (default
 	// jwks.DefaultClockSkew, 5 minutes).
 	ClockSkew time.Duration
@@ -97,35 +103,50 @@ type Claims struct {
 	ExpiresAt time.Time
 }
 
-// Validator validates access tokens. It is safe for concurrent use.
+// Validator validates app-only access tokens. It is safe for concurrent use.
 type Validator struct {
 	cfg  Config
 	keys *jwks.Cache
 }
 
-// New returns a validator. httpClient fetches the metadata and keys (nil: a
-// client with a 30 s timeout); logger nil discards logs.
+// New returns a validator of app-only tokens. httpClient fetches the
+// metadata and keys (nil: a client with a 30 s timeout); logger nil
+// discards logs.
 func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Validator, error) {
 	switch {
-	case strings.TrimSpace(cfg.TenantID) == "":
-		return nil, errors.New("entraauth: Config.TenantID is required")
-	case len(cfg.Audiences) == 0:
-		return nil, errors.New("entraauth: Config.Audiences is required")
-	case len(cfg.Issuers) == 0:
-		return nil, errors.New("entraauth: Config.Issuers is required")
 	case strings.TrimSpace(cfg.Role) == "":
 		return nil, errors.New("entraauth: Config.Role is required")
+	case cfg.Scope != "":
+		return nil, errors.New("entraauth: Config.Scope is for user tokens (NewUser)")
+	}
+	cfg, keys, err := prepare(cfg, httpClient, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Validator{cfg: cfg, keys: keys}, nil
+}
+
+// prepare checks what every validator needs, fills in the defaults and
+// builds the key cache.
+func prepare(cfg Config, httpClient *http.Client, logger *slog.Logger) (Config, *jwks.Cache, error) {
+	switch {
+	case strings.TrimSpace(cfg.TenantID) == "":
+		return cfg, nil, errors.New("entraauth: Config.TenantID is required")
+	case len(cfg.Audiences) == 0:
+		return cfg, nil, errors.New("entraauth: Config.Audiences is required")
+	case len(cfg.Issuers) == 0:
+		return cfg, nil, errors.New("entraauth: Config.Issuers is required")
 	case cfg.ClockSkew < 0:
-		return nil, errors.New("entraauth: Config.ClockSkew must not be negative")
+		return cfg, nil, errors.New("entraauth: Config.ClockSkew must not be negative")
 	}
 	for _, a := range cfg.Audiences {
 		if strings.TrimSpace(a) == "" {
-			return nil, errors.New("entraauth: Config.Audiences has an empty entry")
+			return cfg, nil, errors.New("entraauth: Config.Audiences has an empty entry")
 		}
 	}
 	for _, iss := range cfg.Issuers {
 		if !strings.Contains(strings.ToLower(iss), strings.ToLower(cfg.TenantID)) {
-			return nil, fmt.Errorf("entraauth: issuer %q does not name tenant %s", iss, cfg.TenantID)
+			return cfg, nil, fmt.Errorf("entraauth: issuer %q does not name tenant %s", iss, cfg.TenantID)
 		}
 	}
 	if cfg.ClockSkew == 0 {
@@ -148,9 +169,9 @@ func New(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Validator, 
 		Name: "entra auth",
 	}, httpClient, logger)
 	if err != nil {
-		return nil, fmt.Errorf("entraauth: %w", err)
+		return cfg, nil, fmt.Errorf("entraauth: %w", err)
 	}
-	return &Validator{cfg: cfg, keys: keys}, nil
+	return cfg, keys, nil
 }
 
 // Authenticate checks the Authorization header of a request. It never
@@ -161,18 +182,9 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string) (Claims
 	if err != nil {
 		return Claims{}, err
 	}
-	var kid string
-	keyFunc := v.keys.KeyFunc(ctx, nil, &kid)
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(v.cfg.ClockSkew),
-		jwt.WithTimeFunc(v.cfg.Now),
-		jwt.WithStrictDecoding(),
-	)
-	claims := jwt.MapClaims{}
-	if _, err := parser.ParseWithClaims(raw, claims, keyFunc); err != nil {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	claims, kid, err := parse(ctx, v.cfg, v.keys, raw)
+	if err != nil {
+		return Claims{}, err
 	}
 	out, err := v.check(claims)
 	if err != nil {
@@ -182,8 +194,59 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string) (Claims
 	return out, nil
 }
 
-// check validates the claims of a token whose signature and times were
-// verified.
+// parse verifies a token's signature (by a key of the tenant) and times,
+// and returns its claims and the key id.
+func parse(ctx context.Context, cfg Config, keys *jwks.Cache, raw string, opts ...jwt.ParserOption) (jwt.MapClaims, string, error) {
+	var kid string
+	keyFunc := keys.KeyFunc(ctx, nil, &kid)
+	parser := jwt.NewParser(append([]jwt.ParserOption{
+		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(cfg.ClockSkew),
+		jwt.WithTimeFunc(cfg.Now),
+		jwt.WithStrictDecoding(),
+	}, opts...)...)
+	claims := jwt.MapClaims{}
+	if _, err := parser.ParseWithClaims(raw, claims, keyFunc); err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return claims, kid, nil
+}
+
+// checkCommon validates the claims every accepted token has, of a token
+// whose signature and times were verified: issuer and version, tenant and
+// audience. It returns the issuer, version and audience.
+func checkCommon(cfg Config, c jwt.MapClaims) (iss, ver, aud string, err error) {
+	invalid := func(format string, args ...any) (string, string, string, error) {
+		return "", "", "", fmt.Errorf("%w: %s", ErrInvalidToken, fmt.Sprintf(format, args...))
+	}
+	iss, _ = c["iss"].(string)
+	if !slices.Contains(cfg.Issuers, iss) {
+		return invalid("issuer %q is not one of %v", iss, cfg.Issuers)
+	}
+	ver, _ = c["ver"].(string)
+	wantVer := "1.0"
+	if strings.HasSuffix(iss, "/v2.0") {
+		wantVer = "2.0"
+	}
+	if ver != wantVer {
+		return invalid("token version %q does not go with issuer %q", ver, iss)
+	}
+	if tid, _ := c["tid"].(string); !strings.EqualFold(tid, cfg.TenantID) {
+		return invalid("tenant %q is not %s", tid, cfg.TenantID)
+	}
+	auds, err := c.GetAudience()
+	if err != nil || len(auds) != 1 {
+		return invalid("audience %v: want exactly one", c["aud"])
+	}
+	if !slices.Contains(cfg.Audiences, auds[0]) {
+		return invalid("audience %q is not one of %v", auds[0], cfg.Audiences)
+	}
+	return iss, ver, auds[0], nil
+}
+
+// check validates the claims of an app-only token whose signature and
+// times were verified.
 func (v *Validator) check(c jwt.MapClaims) (Claims, error) {
 	invalid := func(format string, args ...any) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %s", ErrInvalidToken, fmt.Sprintf(format, args...))
@@ -192,27 +255,9 @@ func (v *Validator) check(c jwt.MapClaims) (Claims, error) {
 		s, ok := c[name].(string)
 		return s, ok && s != ""
 	}
-	iss, _ := str("iss")
-	if !slices.Contains(v.cfg.Issuers, iss) {
-		return invalid("issuer %q is not one of %v", iss, v.cfg.Issuers)
-	}
-	ver, _ := str("ver")
-	wantVer := "1.0"
-	if strings.HasSuffix(iss, "/v2.0") {
-		wantVer = "2.0"
-	}
-	if ver != wantVer {
-		return invalid("token version %q does not go with issuer %q", ver, iss)
-	}
-	if tid, _ := str("tid"); !strings.EqualFold(tid, v.cfg.TenantID) {
-		return invalid("tenant %q is not %s", tid, v.cfg.TenantID)
-	}
-	aud, err := c.GetAudience()
-	if err != nil || len(aud) != 1 {
-		return invalid("audience %v: want exactly one", c["aud"])
-	}
-	if !slices.Contains(v.cfg.Audiences, aud[0]) {
-		return invalid("audience %q is not one of %v", aud[0], v.cfg.Audiences)
+	iss, ver, aud, err := checkCommon(v.cfg, c)
+	if err != nil {
+		return Claims{}, err
 	}
 	if _, delegated := c["scp"]; delegated {
 		return invalid("a delegated (user) token; only app-only tokens are accepted")
@@ -229,7 +274,7 @@ func (v *Validator) check(c jwt.MapClaims) (Claims, error) {
 	if err != nil {
 		return invalid("roles: %v", err)
 	}
-	out := Claims{AppID: app, ObjectID: oid, TenantID: v.cfg.TenantID, Issuer: iss, Audience: aud[0], Version: ver, Roles: roles}
+	out := Claims{AppID: app, ObjectID: oid, TenantID: v.cfg.TenantID, Issuer: iss, Audience: aud, Version: ver, Roles: roles}
 	out.TokenID, _ = str("uti")
 	if t, err := c.GetExpirationTime(); err == nil && t != nil {
 		out.ExpiresAt = t.Time

@@ -186,6 +186,8 @@ type assembly struct {
 	// links signs report download links, served under publicURL.
 	links     *audit.LinkSigner
 	publicURL string
+	// sso validates approvers' single sign-on tokens (nil: off).
+	sso *bot.SSO
 }
 
 // Microsoft Graph tells the cards display names (serve); the demo's
@@ -215,7 +217,7 @@ func assemble(a assembly) (runtimeParts, error) {
 		return runtimeParts{}, fmt.Errorf("configure access service: %w", err)
 	}
 	notifier.Profile = svc.Profile
-	bc := bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger, Names: names}
+	bc := bot.Config{Service: svc, Auth: a.auth, Local: a.local, ServiceHosts: a.serviceHosts, Connector: a.conn, Logger: a.logger, Names: names, SSO: a.sso}
 	// Who gets their own view of an approval card: the requester and the
 	// approvers in the channel's team (one lookup per profile, cached).
 	users, hasUsers := a.dir.(bot.GroupUsers)

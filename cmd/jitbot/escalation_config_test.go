@@ -46,3 +46,25 @@ func TestSecurityAdminGroups(t *testing.T) {
 		t.Fatalf("a bad admin group gave %v", err)
 	}
 }
+
+// `jitbot config check` asks about the escalation and admin groups and the
+// escalation channel too, each reported under its key.
+func TestConfigCheckEscalationAndAdmins(t *testing.T) {
+	w := newCCWorld(t)
+	text := strings.Replace(validConfig, `channel_id: "19:abc@thread.tacv2" }`,
+		`channel_id: "19:abc@thread.tacv2", escalate_after: 20m, escalation_channel_id: "19:esc@thread.tacv2", escalation_groups: ["aaaaaaaa-0000-4000-8000-0000000000e1"] }`, 1) +
+		"security: { admin_groups: [\"aaaaaaaa-0000-4000-8000-0000000000e2\"] }\n"
+	code, out := w.check(t, text, onlineEnv)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, want := range []struct{ prefix, part string }{
+		{"error: profiles[0] (prod-db).approvers.escalation_groups[0]:", "does not exist in the tenant"},
+		{"error: security.admin_groups[0]:", "does not exist in the tenant"},
+		{"error: profiles[0] (prod-db).approvers.escalation_channel_id:", "cannot reach channel 19:esc@thread.tacv2"},
+	} {
+		if !lineWith(out, want.prefix, want.part) {
+			t.Errorf("no line %q with %q", want.prefix, want.part)
+		}
+	}
+}

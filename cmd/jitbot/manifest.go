@@ -19,13 +19,14 @@ func manifestCmd(args []string, stdout io.Writer, getenv func(string) (string, b
 	printOnly := fs.Bool("print", false, "print manifest.json instead of writing the package")
 	website := fs.String("website", "", "https URL of your organisation's page about the bot (also used for privacy and terms)")
 	domains := fs.String("valid-domains", "", "comma-separated domains the app may open")
+	ssoResource := fs.String("sso-resource", "", "the application id URI for Teams single sign-on (sso.app_id_uri), e.g. api://jitbot.example.com/botid-<app id>")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *appID == "" {
 		*appID, _ = getenv("MicrosoftAppId")
 	}
-	opts := manifest.Options{AppID: strings.TrimSpace(*appID), WebsiteURL: *website}
+	opts := manifest.Options{AppID: strings.TrimSpace(*appID), WebsiteURL: *website, SSOResource: *ssoResource}
 	for _, d := range strings.Split(*domains, ",") {
 		if d = strings.TrimSpace(d); d != "" {
 			opts.ValidDomains = append(opts.ValidDomains, d)

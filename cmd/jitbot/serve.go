@@ -167,6 +167,10 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		return err
 	}
 	a.publicURL = cfg.PublicURL
+	if a.sso, err = userTokens(cfg, time.Now, nil, logger); err != nil {
+		_ = db.Close()
+		return err
+	}
 	if len(cfg.Audit.ReaderGroups) > 0 && cfg.PublicURL == "" {
 		logger.Warn("public_url is not set: audit reports in Teams have no Download CSV link")
 	}

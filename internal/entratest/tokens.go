@@ -230,3 +230,42 @@ func (a *Authority) mint(api API, resource, clientID string, roles []string, hos
 	}
 	return tok.SignedString(key)
 }
+
+// Client ids of the Teams clients that obtain single sign-on tokens for a
+// Teams app (the ones an app registration pre-authorizes).
+const (
+	TeamsDesktopClientID = "1fec8e78-bce4-4aaf-ab1b-5451cc387264" // Teams desktop and mobile
+	TeamsWebClientID     = "5e3ce6c0-2b1f-4285-8d4b-75ee78787346" // Teams web
+)
+
+// WithAuthContexts sets the Conditional Access authentication contexts the
+// user satisfied ("acrs").
+func WithAuthContexts(ids ...string) TokenOption {
+	return WithClaim("acrs", append([]string{}, ids...))
+}
+
+// UserToken mints a user's delegated access token for api with the
+// delegated scope (for Teams single sign-on, "access_as_user"), as Entra ID
+// issues it to the Teams desktop client when Teams signs the user in: "oid"
+// and "sub" name the user, "scp" the scope, no app roles. It is issued at
+// now (iat and nbf backdated by 5 minutes, as Entra ID does) and valid for
+// an hour; opts change it for negative tests.
+func (a *Authority) UserToken(t testing.TB, api API, userObjectID, scope string, now time.Time, opts ...TokenOption) string {
+	t.Helper()
+	if api.AppIDURI == "" {
+		api.AppIDURI = "api://" + api.AppID
+	}
+	if api.TokenVersion == 0 {
+		api.TokenVersion = 1
+	}
+	user := []TokenOption{
+		WithClaim("oid", userObjectID), WithClaim("sub", randomHex(22)), WithClaim("scp", scope),
+		WithClaim("name", "Signed-in User"), WithClaim("upn", "user@contoso.example"),
+		WithClaim("amr", []string{"pwd", "mfa"}),
+	}
+	tok, err := a.mint(api, api.AppIDURI, TeamsDesktopClientID, nil, a.srv.URL, now, append(user, opts...)...)
+	if err != nil {
+		t.Fatalf("entratest: sign user token: %v", err)
+	}
+	return tok
+}
