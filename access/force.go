@@ -12,7 +12,9 @@ import (
 // approvers' rules (who they are, how many must agree), with a reason. The
 // decision is marked as forced: the card says "Force-approved by <admin>"
 // with the reason, the requester is told, and it is audited as
-// request.force_approved. Nobody force-approves their own request, and
+// request.force_approved. A profile with a step-up rule asks the admin for
+// the same fresh sign-in as its approvers. Nobody force-approves their own
+// request, and
 // anyone who is not an admin is refused (audited as
 // request.force_approve_refused) and nothing changes. The grant takes the
 // usual durable path.
@@ -81,6 +83,17 @@ func (s *Service) ForceApprove(ctx context.Context, in DecisionInput) (*Request,
 	p, ok := s.profiles[req.Profile]
 	if !ok {
 		return nil, s.invalidate(ctx, req, in, fmt.Sprintf("profile %s is no longer configured", req.Profile))
+	}
+	// A profile that asks approvers for a fresh sign-in asks it of an
+	// admin too: force-approval passes over who approves, not how
+	// strongly they signed in.
+	if p.StepUp.On() {
+		if short := stepUpShortfall(p.StepUp, in, s.cfg.Clock.Now().UTC()); short != "" {
+			s.auditRefusal(ctx, in.Approver, ActionForceRefused, req, "step-up: "+short, in.ConversationID, in.ActivityID)
+			r := refuse(ErrStepUpRequired, "Force-approving %s needs a fresh sign-in (with multi-factor authentication or a compliant device). Sign in when Teams asks, then press Force approve again; nothing was changed.", p.Name)
+			r.Request = req
+			return nil, r
+		}
 	}
 	why, err := s.stillValid(ctx, p, req)
 	if err != nil {

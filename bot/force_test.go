@@ -10,6 +10,7 @@ import (
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/cards"
 	"github.com/jitbot/jitbot/graph/graphtest"
+	"github.com/jitbot/jitbot/internal/entratest"
 )
 
 const adminGrp = "aaaaaaaa-0000-4000-8000-00000000000a"
@@ -109,5 +110,32 @@ func TestAdminsGetTheirOwnView(t *testing.T) {
 	_, card := w.approvalThread()
 	if got, want := refreshIDs(card), []string{teamsID(riley), teamsID(dana), teamsID(alex)}; !slices.Equal(got, want) {
 		t.Fatalf("refresh.userIds %v, want %v", got, want)
+	}
+}
+
+// On a step-up profile an admin's Force approve asks for the same fresh
+// sign-in as Approve: without a token Teams is asked to sign them in, and
+// nothing changes; with a fresh token carrying the context it counts.
+func TestForceApproveOnAStepUpProfileNeedsTheSignIn(t *testing.T) {
+	w, authority, api := stepUpWorld(t)
+	w.graph.AddUser(danaID)
+	w.graph.AddGroup(adminGrp)
+	w.graph.AddMember(adminGrp, danaID)
+	w.reconfigure(func(c *access.Config) { c.AdminGroups = []string{adminGrp} })
+	w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike"))
+	req := w.onlyRequest()
+	reason := map[string]any{cards.InputReason: "SEV1"}
+	writes := w.writes()
+	code, resp := w.post(w.click(dana, cards.VerbForceApprove, req.ID, reason))
+	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.loginRequest" {
+		t.Fatalf("force approve without a token: HTTP %d %v; want a loginRequest", code, resp)
+	}
+	if w.onlyRequest().State != access.RequestPending || w.writes() != writes || w.auditBy(req.ID, access.ActionForceRefused, danaID) != 1 {
+		t.Fatal("a force approve without the sign-in changed something or was not audited")
+	}
+	token := authority.UserToken(t, api, danaID, ssoScope, w.clock.Now(), entratest.WithAuthContexts("c1"))
+	v := w.viewOf(w.post(withToken(w.click(dana, cards.VerbForceApprove, req.ID, reason), token)))
+	if !strings.Contains(v.body, "Force-approved by ") || !w.graph.IsMember(prodGroup, rileyID) {
+		t.Fatalf("force approve with a fresh token: %q %s", v.note, v.body)
 	}
 }

@@ -487,11 +487,13 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 		req, err := b.cfg.Service.Decide(ctx, in)
 		return b.decisionAnswer(ctx, act, str(cards.DataRequestID), v.Authentication, req, err)
 	case cards.VerbForceApprove:
-		req, err := b.cfg.Service.ForceApprove(ctx, access.DecisionInput{
+		in := access.DecisionInput{
 			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),
 			Verdict: access.Approve, Reason: str(cards.InputReason), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
-		})
-		return http.StatusOK, b.clickAnswer(ctx, act, str(cards.DataRequestID), req, err)
+		}
+		in.StepUp = b.stepUpProof(ctx, act, v.Authentication)
+		req, err := b.cfg.Service.ForceApprove(ctx, in)
+		return b.decisionAnswer(ctx, act, str(cards.DataRequestID), v.Authentication, req, err)
 	case cards.VerbRefresh:
 		return http.StatusOK, b.refreshCard(ctx, act, str(cards.DataRequestID))
 	case cards.VerbRetryRevoke, cards.VerbRefreshAlert:
