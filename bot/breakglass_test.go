@@ -105,7 +105,8 @@ func TestBreakGlassGrantsAtOnceAndSecurityAcknowledges(t *testing.T) {
 			t.Fatalf("review card lacks %s: %s", want, rc)
 		}
 	}
-	if texts := w.texts("a:personal-" + rileyID); !strings.Contains(texts, "granted at once under break-glass") || !strings.Contains(texts, "security team was alerted") {
+	if texts := w.texts("a:personal-" + rileyID); !strings.Contains(texts, "granted at once under break-glass") || !strings.Contains(texts, "security team was alerted") ||
+		!strings.Contains(texts, "Granted under break-glass") {
 		t.Fatalf("requester not told of the break-glass grant:\n%s", texts)
 	}
 

@@ -37,6 +37,7 @@ func breakGlassGoldens() map[string]Card {
 		"approval_break_glass":          Approval(breakGlassRequest(), prod, refreshUsers),
 		"approval_break_glass_reviewed": Approval(reviewedRequest(), prod, refreshUsers),
 		"review_pending":                Review(breakGlassRequest(), ReviewOptions{}),
+		"submitted_break_glass":         Submitted(breakGlassRequest(), nil),
 		"review_reviewed":               Review(reviewedRequest(), ReviewOptions{}),
 		"review_revoked_unreviewed":     Review(unreviewedRevoked(), ReviewOptions{Note: "Only the security team can review break-glass access."}),
 	}

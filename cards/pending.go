@@ -64,6 +64,10 @@ func submittedClosed(req *access.Request, names Names) Card {
 	case access.RequestFailed:
 		title, color = "Request approved, but access could not be granted", "Attention"
 	}
+	if g := req.Grant; g != nil && g.BreakGlass && req.State != access.RequestFailed {
+		title, color = "Granted under break-glass", "Warning"
+		text = "Granted at once, without approval. The security team was alerted and reviews it by " + when(g.ReviewBy) + "."
+	}
 	fs := submittedFacts(req, names)
 	return newCard(
 		textBlock{Type: "TextBlock", Text: title, Wrap: true, Size: "Medium", Weight: "Bolder", Color: color},
