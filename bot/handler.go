@@ -334,9 +334,10 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 // plain words understood with confidence) and answers with the "request
 // received" card or the refusal.
 func (b *Bot) submitLine(ctx context.Context, act *schema.Activity, cmd Command) {
+	cmd = b.takeSeverity(cmd)
 	req, err := b.cfg.Service.Submit(ctx, access.Submission{
 		TenantID: tenantOf(act), Requester: personOf(act), Profile: cmd.Profile, Duration: cmd.Duration,
-		Ticket: cmd.Ticket, Justification: cmd.Justification, Chat: requesterChat(act),
+		Ticket: cmd.Ticket, Justification: cmd.Justification, Severity: cmd.Severity, Chat: requesterChat(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ID,
 	})
 	if err != nil {
@@ -530,6 +531,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 	form := cards.FormOptions{
 		Profile: str(cards.InputProfile), Duration: str(cards.InputDuration),
 		Ticket: str(cards.InputTicket), Justification: str(cards.InputJustification),
+		Severity: str(cards.InputSeverity),
 	}
 	again := func(msg string) cards.Card {
 		form.Error = msg
@@ -545,7 +547,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 	}
 	req, err := b.cfg.Service.Submit(ctx, access.Submission{
 		TenantID: tenant, Requester: user, Profile: form.Profile, Duration: d, Ticket: form.Ticket,
-		Justification: form.Justification, Chat: requesterChat(act),
+		Justification: form.Justification, Severity: form.Severity, Chat: requesterChat(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 	})
 	if err != nil {

@@ -233,6 +233,9 @@ const (
 	InputDuration      = "duration"
 	InputTicket        = "ticket"
 	InputJustification = "justification"
+	// InputSeverity is the request form's severity (profiles that declare
+	// severities).
+	InputSeverity = "severity"
 	InputReason        = "reason"
 	// The feedback card's inputs.
 	InputUseful     = "useful"
