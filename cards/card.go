@@ -236,7 +236,7 @@ const (
 	// InputSeverity is the request form's severity (profiles that declare
 	// severities).
 	InputSeverity = "severity"
-	InputReason        = "reason"
+	InputReason   = "reason"
 	// The feedback card's inputs.
 	InputUseful     = "useful"
 	InputFastEnough = "fastEnough"
