@@ -210,10 +210,10 @@ func RecordApproval(ctx context.Context, st Store, id string, d Decision, requir
 	err = st.WithMembership(ctx, g.GroupID, g.User.ObjectID, d.DecidedAt, func(m *Membership, tx MembershipTx) error {
 		g := g
 		n, err := countApproval(tx, id, d)
+		counted = n
 		if err != nil {
 			return err
 		}
-		counted = n
 		if n < required {
 			if err := tx.Decide(id, d, RequestPending); err != nil {
 				return err
