@@ -110,7 +110,7 @@ func TestQuorumRaces(t *testing.T) {
 
 // TestSeverityStoredAndMigrated: a request's severity is stored, and a
 // database from before severities opens, gains the column and keeps its
-// requests ('' for none), which new ones with a severity join.
+// requests (” for none), which new ones with a severity join.
 func TestSeverityStoredAndMigrated(t *testing.T) {
 	forEachBackendURL(t, func(t *testing.T, dbURL string) {
 		db := openTest(t, dbURL)
