@@ -169,6 +169,9 @@ func submittedFacts(req *access.Request, names Names) []Fact {
 	fs := []Fact{TextFact("Profile", req.Profile)}
 	fs = append(fs, groupFacts(req.GroupID, names)...)
 	fs = append(fs, TextFact("Duration", FormatDuration(req.Duration)))
+	if req.Severity != "" {
+		fs = append(fs, TextFact("Severity", req.Severity))
+	}
 	if req.Ticket != "" {
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}
