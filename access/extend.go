@@ -90,7 +90,7 @@ func (s *Service) WorkExpiryReminders(ctx context.Context) (int, error) {
 func ExpiringText(req *Request) string {
 	end := ""
 	if req.Grant != nil {
-		end = " at " + req.Grant.ExpiresAt.UTC().Format(time.RFC3339)
+		end = " at " + FormatTime(req.Grant.ExpiresAt)
 	}
 	return fmt.Sprintf("Your access to %s ends%s. Extend it with `extend <duration> <reason>`, or press I'm done if you no longer need it.", req.Profile, end)
 }
@@ -134,24 +134,16 @@ func (s *Service) Extend(ctx context.Context, in ExtendInput) (*ExtendResult, er
 	if err := s.checkCaller(in.TenantID, in.Who); err != nil {
 		return nil, err
 	}
-	var req *Request
-	if strings.TrimSpace(in.RequestID) == "" {
-		r, err := s.onlyOpen(ctx, in.Who, func(r *Request) bool { return Endable(r) == nil },
+	req, err := s.namedOr(ctx, in.RequestID, func() (*Request, error) {
+		return s.onlyOpen(ctx, in.Who, func(r *Request) bool { return Endable(r) == nil },
 			ErrNotActive, "You have no active access to extend. Send `status` to see your requests.",
 			"You have %d active grants; say which one to extend:",
 			func(r *Request) string {
-				return fmt.Sprintf("%s until %s: `extend %s <duration> <reason>`", r.Profile, r.Grant.ExpiresAt.UTC().Format(time.RFC3339), r.ID)
+				return fmt.Sprintf("%s until %s: `extend %s <duration> <reason>`", r.Profile, FormatTime(r.Grant.ExpiresAt), r.ID)
 			})
-		if err != nil {
-			return nil, err
-		}
-		req = r
-	} else {
-		r, err := s.loadForEnd(ctx, in.RequestID)
-		if err != nil {
-			return nil, err
-		}
-		req = r
+	})
+	if err != nil {
+		return nil, err
 	}
 	if !strings.EqualFold(req.Requester.ObjectID, in.Who.ObjectID) {
 		s.auditRefusal(ctx, in.Who, ActionExtendRefused, req, "not the requester", in.ConversationID, in.ActivityID)
@@ -278,7 +270,7 @@ func (s *Service) pendingExtension(ctx context.Context, req *Request) (*Request,
 // extensionPending is the refusal of a second extension while one waits.
 func extensionPending(p *Request) *Refusal {
 	r := refuse(ErrDuplicate, "An extension of this access (+%s, request %s, asked %s) is already waiting for the approvers. Wait for their decision, or `cancel %s` it first.",
-		FormatDuration(p.Duration), p.ID, p.CreatedAt.UTC().Format(time.RFC3339), p.ID)
+		FormatDuration(p.Duration), p.ID, FormatTime(p.CreatedAt), p.ID)
 	r.Request = p
 	return r
 }
@@ -307,7 +299,7 @@ func (s *Service) askExtension(ctx context.Context, p Profile, req *Request, in 
 			return nil, extensionPending(existing)
 		}
 		r := refuse(ErrDuplicate, "You have a pending request for %s (%s, asked %s); ask for an extension once it is decided, or `cancel %s` it first.",
-			p.Name, existing.ID, existing.CreatedAt.UTC().Format(time.RFC3339), existing.ID)
+			p.Name, existing.ID, FormatTime(existing.CreatedAt), existing.ID)
 		r.Request = existing
 		return nil, r
 	}
@@ -322,7 +314,7 @@ func (s *Service) askExtension(ctx context.Context, p Profile, req *Request, in 
 			return nil, fmt.Errorf("post extension approval card: %w (and closing the request failed: %v)", err, derr)
 		}
 		return nil, refuse(ErrApproversUnreachable, "Your extension could not be shown to the approvers (their channel could not be reached), so it was closed; your access still ends at %s. Try again in a few minutes.",
-			req.Grant.ExpiresAt.UTC().Format(time.RFC3339))
+			FormatTime(req.Grant.ExpiresAt))
 	}
 	if err := s.cfg.Store.SetApprovalCard(ctx, ext.ID, chat, activityID); err != nil {
 		return nil, fmt.Errorf("record extension approval card: %w", err)
@@ -441,7 +433,7 @@ func (s *Service) decideExtension(ctx context.Context, ext *Request, p Profile, 
 		}
 		text := fmt.Sprintf("Your extension of %s (+%s) was denied by %s.", ext.Profile, FormatDuration(ext.Duration), Escape(in.Approver.Name))
 		if orig != nil && orig.Grant != nil {
-			text += " Your access still ends at " + orig.Grant.ExpiresAt.UTC().Format(time.RFC3339) + "."
+			text += " Your access still ends at " + FormatTime(orig.Grant.ExpiresAt) + "."
 		}
 		if d.Reason != "" {
 			text += " Reason: " + Quote(d.Reason)
@@ -526,7 +518,7 @@ func ExtendedText(req *Request) string {
 		who = Escape(x.By.Name)
 	}
 	return fmt.Sprintf("Your access to %s was extended by %s (+%s): it now ends at %s. Reason: %s",
-		req.Profile, who, FormatDuration(x.Added), g.ExpiresAt.UTC().Format(time.RFC3339), Quote(x.Reason))
+		req.Profile, who, FormatDuration(x.Added), FormatTime(g.ExpiresAt), Quote(x.Reason))
 }
 
 // closeExtensions closes the pending extension request of req's grant, once

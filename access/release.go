@@ -41,19 +41,9 @@ func (s *Service) Release(ctx context.Context, in EndInput) (*Request, error) {
 	if err := s.checkCaller(in.TenantID, in.Who); err != nil {
 		return nil, err
 	}
-	var req *Request
-	if strings.TrimSpace(in.RequestID) == "" {
-		r, err := s.singleActive(ctx, in.Who)
-		if err != nil {
-			return nil, err
-		}
-		req = r
-	} else {
-		r, err := s.loadForEnd(ctx, in.RequestID)
-		if err != nil {
-			return nil, err
-		}
-		req = r
+	req, err := s.namedOr(ctx, in.RequestID, func() (*Request, error) { return s.singleActive(ctx, in.Who) })
+	if err != nil {
+		return nil, err
 	}
 	if !strings.EqualFold(req.Requester.ObjectID, in.Who.ObjectID) {
 		s.auditRefusal(ctx, in.Who, ActionReleaseRefused, req, "not the requester", in.ConversationID, in.ActivityID)
@@ -174,6 +164,15 @@ func earlyText(e EarlyEnd) string {
 		return "released by " + Escape(e.By.Name)
 	}
 	return "revoked by " + Escape(e.By.Name)
+}
+
+// namedOr loads the request id names or, when id is empty, the one only
+// finds (the caller's single request of a kind).
+func (s *Service) namedOr(ctx context.Context, id string, only func() (*Request, error)) (*Request, error) {
+	if strings.TrimSpace(id) == "" {
+		return only()
+	}
+	return s.loadForEnd(ctx, id)
 }
 
 // loadForEnd loads the request a release or revoke names.

@@ -227,7 +227,7 @@ func TestExpiryReminderAndApprovedExtensionOverHTTP(t *testing.T) {
 			summary = s
 		}
 	}
-	if want := "was extended by Alex Approver (+30m): it now ends at 2026-11-23T11:31:00Z. Reason: `the migration is still running`"; !strings.Contains(summary, want) {
+	if want := "was extended by Alex Approver (+30m): it now ends at 11:31 UTC on 23 Nov 2026. Reason: `the migration is still running`"; !strings.Contains(summary, want) {
 		t.Fatalf("the extended notice's summary %q lacks %q", summary, want)
 	}
 	orig := w.currentCard(ths[0])
@@ -637,7 +637,7 @@ func TestExtensionDeniedAndCancelled(t *testing.T) {
 	if g := w.grantOf(req.ID); !g.ExpiresAt.Equal(end) || g.Extended.Count != 0 {
 		t.Fatalf("a denied extension changed the grant: %+v", g)
 	}
-	want := "Your extension of prod-db (+30m) was denied by Alex Approver. Your access still ends at 2026-11-23T11:01:00Z. Reason: `wrap up today`"
+	want := "Your extension of prod-db (+30m) was denied by Alex Approver. Your access still ends at 11:01 UTC on 23 Nov 2026. Reason: `wrap up today`"
 	if got := w.texts(personal); !strings.Contains(got, want) {
 		t.Fatalf("requester not told %q:\n%s", want, got)
 	}

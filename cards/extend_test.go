@@ -47,7 +47,11 @@ func extendGoldens() map[string]Card {
 	approved := extensionRequest()
 	approved.State = access.RequestExtended
 	approved.Decisions = []access.Decision{{Approver: alexPerson(), Verdict: access.Approve, DecidedAt: decidedAt}}
+	denied := extensionRequest()
+	denied.State = access.RequestDenied
+	denied.Decisions = []access.Decision{{Approver: alexPerson(), Verdict: access.Deny, Reason: "Wrap up today.", DecidedAt: decidedAt}}
 	return map[string]Card{
+		"notice_extension_denied":     NoticeCard(denied, access.Notice{Kind: access.NoticeDenied}, nil),
 		"expiry_reminder":             ExpiryReminder(activeRequest(), nil),
 		"extend_form":                 ExtendForm(activeRequest(), nil),
 		"extended":                    Extended(extendedRequest(false), nil),

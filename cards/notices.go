@@ -100,27 +100,39 @@ func approvedNotice(req *access.Request, names Names) Card {
 	return c
 }
 
+// extensionUnchanged is what a notice of an extension that was not granted
+// says of the access it would have extended.
+const extensionUnchanged = "Your access is unchanged: it still ends when it did, unless you extend it again."
+
 func deniedNotice(req *access.Request, names Names) Card {
 	profile := oneLine(req.Profile, maxLine)
 	d := req.LastDecision()
-	c := newCard(noticeTitle("Request denied", "Attention"),
-		rich(decider(d), run(" denied your request for "), bold(profile), run(".")))
+	title, what, outcome := "Request denied", " denied your request for ", "Nothing was granted. Ask again if you still need access."
+	if req.ExtendsRequestID != "" {
+		title, what, outcome = "Extension denied", " denied your extension (+"+FormatDuration(req.Duration)+") of ", extensionUnchanged
+	}
+	c := newCard(noticeTitle(title, "Attention"),
+		rich(decider(d), run(what), bold(profile), run(".")))
 	if d != nil && d.Reason != "" {
 		c.Body = append(c.Body, label("Reason"), rich(run(block(d.Reason, maxReason))))
 	}
-	c.Body = append(c.Body, para("Nothing was granted. Ask again if you still need access."),
+	c.Body = append(c.Body, para(outcome),
 		facts(noticeFacts(req, names, TimeFact("Requested", req.CreatedAt), decisionTime("Denied", req))...))
 	return c
 }
 
 func closedNotice(req *access.Request, names Names) Card {
 	profile := oneLine(req.Profile, maxLine)
-	c := newCard(noticeTitle("Request closed", "Warning"),
-		rich(run("Your request for "), bold(profile), run(" was closed without a decision: it no longer fits its profile as configured now.")))
+	title, what, why, outcome := "Request closed", "Your request for ", " was closed without a decision: it no longer fits its profile as configured now.", "Nothing was granted. Ask again if you still need access."
+	if req.ExtendsRequestID != "" {
+		title, what, why, outcome = "Extension closed", "Your extension (+"+FormatDuration(req.Duration)+") of ", " was closed without a decision: the access it would extend can no longer be extended.", extensionUnchanged
+	}
+	c := newCard(noticeTitle(title, "Warning"),
+		rich(run(what), bold(profile), run(why)))
 	if d := req.LastDecision(); d != nil && d.Reason != "" {
 		c.Body = append(c.Body, label("Why"), rich(run(block(d.Reason, maxReason))))
 	}
-	c.Body = append(c.Body, para("Nothing was granted. Ask again if you still need access."),
+	c.Body = append(c.Body, para(outcome),
 		facts(noticeFacts(req, names, TimeFact("Requested", req.CreatedAt), decisionTime("Closed", req))...))
 	return c
 }
@@ -178,13 +190,17 @@ func timedOutNotice(req *access.Request, names Names) Card {
 	if at.IsZero() {
 		at = req.UpdatedAt
 	}
-	line := []textRun{run("No approver decided your request for "), bold(profile)}
+	title, what, outcome, next := "Request expired", "No approver decided your request for ", ", so it expired and nothing was granted.", "Ask again if you still need access."
+	if req.ExtendsRequestID != "" {
+		title, what, outcome, next = "Extension expired", "No approver decided your extension (+"+FormatDuration(req.Duration)+") of ", ", so it expired.", extensionUnchanged
+	}
+	line := []textRun{run(what), bold(profile)}
 	if !req.DecideBy.IsZero() {
 		line = append(line, run(" within "+FormatDuration(req.DecideBy.Sub(req.CreatedAt))))
 	}
-	line = append(line, run(", so it expired and nothing was granted."))
-	c := newCard(noticeTitle("Request expired", "Warning"), rich(line...),
-		para("Ask again if you still need access."),
+	line = append(line, run(outcome))
+	c := newCard(noticeTitle(title, "Warning"), rich(line...),
+		para(next),
 		facts(noticeFacts(req, names, TimeFact("Requested", req.CreatedAt), TimeFact("Expired", at))...))
 	return c
 }

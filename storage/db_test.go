@@ -105,8 +105,22 @@ func TestPostgresTimeouts(t *testing.T) {
 	if got := showSetting(t, custom, "statement_timeout"); got != "5s" {
 		t.Errorf("statement_timeout with the URL's own = %q, want 5s", got)
 	}
-	// A statement waiting on a lock fails instead of hanging.
-	short := openTest(t, withParam(t, base, "options", "-c statement_timeout=300ms"))
+	// A statement waiting on a lock fails instead of hanging. The short
+	// timeout is set after opening (one connection, so it holds for every
+	// call), so that opening, which may wait for another process's
+	// migration, is not held to it.
+	short := openTest(t, base)
+	sqlDB, err := short.gorm.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.SetMaxOpenConns(1)
+	if err := short.gorm.Exec("SET statement_timeout = '300ms'").Error; err != nil {
+		t.Fatal(err)
+	}
+	if got := showSetting(t, short, "statement_timeout"); got != "300ms" {
+		t.Fatalf("statement_timeout = %q, want 300ms", got)
+	}
 	req := mustCreate(t, short, newRequest(alice, "db-admin", t0))
 	tx := db.gorm.Begin()
 	defer tx.Rollback()
@@ -114,7 +128,7 @@ func TestPostgresTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err := short.SetApprovalCard(context.Background(), req.ID, access.ConversationRef{ConversationID: "c"}, "1")
+	err = short.SetApprovalCard(context.Background(), req.ID, access.ConversationRef{ConversationID: "c"}, "1")
 	if err == nil {
 		t.Fatal("SetApprovalCard on a locked row succeeded")
 	}

@@ -62,16 +62,7 @@ func (s *Store) DuePending(_ context.Context, now time.Time, limit int) ([]acces
 			out = append(out, *s.request(id))
 		}
 	}
-	slices.SortFunc(out, func(a, b access.Request) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return oldestFirst(out, limit), nil
 }
 
 // NextPending returns the earliest deadline or reminder of a pending
@@ -123,16 +114,7 @@ func (s *Store) UndatedPending(_ context.Context, limit int) ([]access.Request, 
 			out = append(out, *s.request(id))
 		}
 	}
-	slices.SortFunc(out, func(a, b access.Request) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return oldestFirst(out, limit), nil
 }
 
 // SetDeadline dates a pending request that has no deadline, once.
@@ -151,4 +133,19 @@ func (s *Store) SetDeadline(_ context.Context, id string, decideBy, next time.Ti
 	}
 	r.DecideBy, r.NextReminderAt = stored(decideBy), stored(next)
 	return nil
+}
+
+// oldestFirst sorts requests by creation (then id) and keeps the first
+// limit of them (all when limit is not positive).
+func oldestFirst(out []access.Request, limit int) []access.Request {
+	slices.SortFunc(out, func(a, b access.Request) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }

@@ -237,13 +237,15 @@ type Duration time.Duration
 
 // UnmarshalYAML parses a duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	// A *yaml.TypeError lets the decoder go on and report every bad value
+	// and unknown key of the file, not only the first.
 	var s string
 	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("line %d: want a duration like 45m or 2h", n.Line)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration like 45m or 2h", n.Line)}}
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (write 45m, 2h, 1h30m)", n.Line, s)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write 45m, 2h, 1h30m)", n.Line, s)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -288,14 +290,24 @@ func ParseConfig(raw []byte, getenv func(string) (string, bool)) (*Config, error
 	if err != nil {
 		return nil, err
 	}
-	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
+	cfg, err := decodeConfig(data)
+	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
 	cfg.applyDefaults()
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeConfig decodes expanded configuration text; an unknown key is an
+// error. A *yaml.TypeError lists every unknown key and bad value.
+func decodeConfig(data []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
@@ -345,7 +357,7 @@ func (c *Config) applyDefaults() {
 func (c *Config) validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, &keyError{Key: key, Problem: fmt.Sprintf(format, args...)})
 	}
 	if !access.IsObjectID(c.TenantID) {
 		bad("tenant_id", "want the Entra tenant id (a GUID), got %q", c.TenantID)
@@ -483,6 +495,16 @@ func (c *Config) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// keyError is one problem of the configuration, under the key it is about
+// ("profiles[0] (prod-db).group_id"); validate joins them, and `jitbot
+// config check` lists each on its own line.
+type keyError struct {
+	Key     string
+	Problem string
+}
+
+func (e *keyError) Error() string { return e.Key + ": " + e.Problem }
 
 // Profile converts the file's form into the domain's.
 func (p ProfileSpec) Profile() (access.Profile, error) {

@@ -4,7 +4,8 @@
 //
 // Subcommands: serve (production, jitbot.yaml), demo (everything on one
 // machine with no Azure account), manifest (the Teams app package), audit
-// (verify and sign the tamper-evident audit log, export it), version.
+// (verify and sign the tamper-evident audit log, export it), config check
+// (validate jitbot.yaml, and the groups and channels it names), version.
 package main
 
 import (
@@ -50,6 +51,8 @@ Usage:
                                                 build the Teams app package
   jitbot audit verify|checkpoint|keygen|export ...
                                                 check, sign and export the audit log (jitbot audit help)
+  jitbot config check --config jitbot.yaml [--online | --offline] [--strict]
+                                                check the configuration (and the tenant's groups and channels)
   jitbot version
 `
 
@@ -69,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = manifestCmd(args[1:], stdout, getenv)
 	case "audit":
 		err = auditCmd(ctx, args[1:], stdout, logger, getenv)
+	case "config":
+		err = configCmd(ctx, args[1:], stdout, logger, getenv, envOnline)
 	case "version":
 		fmt.Fprintln(stdout, "jitbot", version)
 	case "help", "-h", "--help":
