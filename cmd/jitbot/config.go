@@ -588,3 +588,22 @@ func secureURL(v string) bool {
 	}
 	return u.Scheme == "https" || (u.Scheme == "http" && netutil.IsLoopback(u.Hostname()))
 }
+
+// autoApproveGroups are the groups the profile's auto_approve blocks name,
+// each under its key, for the online check.
+func (p ProfileSpec) autoApproveGroups(key string) []groupUse {
+	var out []groupUse
+	add := func(k string, a *AutoApproveSpec) {
+		if a == nil {
+			return
+		}
+		for j, g := range a.Groups {
+			out = append(out, groupUse{fmt.Sprintf("%s.%s.groups[%d]", key, k, j), g})
+		}
+	}
+	add("auto_approve", p.AutoApprove)
+	for name, r := range p.SeverityRules {
+		add("severity_rules."+name+".auto_approve", r.AutoApprove)
+	}
+	return out
+}
