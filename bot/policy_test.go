@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -301,5 +302,69 @@ func TestOnCallAutoApprovalIsRevocableFromItsCard(t *testing.T) {
 	}
 	if w.graph.IsMember(prodGroup, rileyID) || w.auditBy(got.ID, access.ActionRevokedEarly, alexID) != 1 {
 		t.Fatal("the auto-approved grant was not revoked")
+	}
+}
+
+// oncallDown is the directory with the on-call group unreadable: its
+// membership question fails.
+type oncallDown struct{ access.Directory }
+
+func (d oncallDown) MemberGroups(ctx context.Context, userID string, groups []string) ([]string, error) {
+	if slices.Contains(groups, oncallGroup) {
+		return nil, errors.New("graph: 503 service unavailable")
+	}
+	return d.Directory.MemberGroups(ctx, userID, groups)
+}
+
+func TestAutoApprovalFailsClosedToTheApprovers(t *testing.T) {
+	w := newWorld(t)
+	w.withPolicy()
+	w.graph.AddMember(oncallGroup, rileyID)
+	w.reconfigure(func(c *access.Config) { c.Directory = oncallDown{c.Directory} })
+
+	w.post(w.message(riley, "request prod-db 45m sev1 INC-9 database down"))
+	req := w.onlyRequest()
+	w.stillPending(req.ID, 0)
+	if w.auditBy(req.ID, access.ActionAutoApproved, access.System.ObjectID) != 0 {
+		t.Fatal("audited an auto-approval that did not happen")
+	}
+	if _, card := w.approvalThread(); !strings.Contains(cardJSON(card), `"verb":"approve"`) || strings.Contains(cardJSON(card), cards.AutoApprovedLine) {
+		t.Fatalf("the approvers' card is not the ordinary pending card: %s", cardJSON(card))
+	}
+	// An approver decides it as any other.
+	w.post(w.click(alex, "approve", req.ID, nil))
+	if got := w.stored(req.ID); got.State != access.RequestActive || !w.graph.IsMember(prodGroup, rileyID) {
+		t.Fatalf("after the approval: %s", got.State)
+	}
+}
+
+func TestAutoApprovalOnlyForTheGroupsMembers(t *testing.T) {
+	w := newWorld(t)
+	w.withPolicy() // riley is not on call
+	w.post(w.message(riley, "request prod-db 45m sev1 INC-9 database down"))
+	req := w.onlyRequest()
+	w.stillPending(req.ID, 0)
+	if w.auditBy(req.ID, access.ActionAutoApproved, access.System.ObjectID) != 0 {
+		t.Fatal("auto-approved a requester outside the on-call group")
+	}
+}
+
+func TestApprovalRechecksTheSeverityAsConfiguredNow(t *testing.T) {
+	w := newWorld(t)
+	w.withPolicy()
+	w.post(w.message(riley, "request prod-db 2h sev3 INC-7 schema migration"))
+	req := w.onlyRequest()
+	w.reconfigure(func(c *access.Config) {
+		p := c.Profiles[0]
+		p.Severities = []string{"sev1", "sev2"}
+		p.SeverityRules = map[string]access.SeverityRule{"sev1": p.SeverityRules["sev1"]}
+		c.Profiles = []access.Profile{p}
+	})
+	v := w.viewOf(w.post(w.click(alex, "approve", req.ID, nil)))
+	if !strings.Contains(v.json, "No longer valid") || !strings.Contains(v.json, "no longer has severity sev3") {
+		t.Fatalf("card after approving a request of a removed severity: %s", v.json)
+	}
+	if got := w.stored(req.ID); got.State != access.RequestDenied || got.Grant != nil || w.graph.Count(graphtest.RouteAddMember) != 0 {
+		t.Fatalf("request %s grant %v, want closed without a grant", got.State, got.Grant)
 	}
 }
