@@ -90,7 +90,7 @@ func (p *Profile) spanFor(severity string) string {
 // HasSeverity reports whether the profile declares the severity.
 func (p *Profile) HasSeverity(s string) bool { return slices.Contains(p.Severities, s) }
 
-// AutoApproves reports whether the auto-approval applies to a request of
+// applies reports whether the auto-approval applies to a request of
 // the severity for d, leaving aside who asks (the group question is the
 // service's).
 func (a *AutoApprove) applies(severity string, d time.Duration) bool {
