@@ -55,6 +55,18 @@ type Profile struct {
 	RemindBefore     time.Duration
 	SelfExtendMax    time.Duration
 	MaxTotalDuration time.Duration
+
+	// RequiredApprovals is how many distinct approvers must approve a
+	// request (0: 1); the requester never counts (see policy.go).
+	RequiredApprovals int
+	// Severities are the severities a request may name, in the
+	// operator's words (sev1, sev2, ...); a request must name one unless
+	// SeverityOptional. SeverityRules override the profile's rules per
+	// severity; AutoApprove approves on-call requesters at once.
+	Severities       []string
+	SeverityOptional bool
+	SeverityRules    map[string]SeverityRule
+	AutoApprove      *AutoApprove
 }
 
 // MaxTotal is the longest a grant of the profile may last in all,
@@ -103,6 +115,9 @@ func (p *Profile) Validate() error {
 	}
 	if err := p.StepUp.Validate(); err != nil {
 		return fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	if err := p.validatePolicy(); err != nil {
+		return err
 	}
 	seen := map[string]bool{p.Name: true}
 	for i, a := range p.Aliases {

@@ -40,6 +40,7 @@ func toRequestRow(r *access.Request) (requestRow, error) {
 		APIClientName:      r.Client.Name,
 		ExtendsRequestID:   r.ExtendsRequestID,
 		ExtendsFrom:        optionalTime(r.ExtendsFrom),
+		Severity:           r.Severity,
 	}, nil
 }
 
@@ -73,6 +74,7 @@ func fromRequestRow(row *requestRow) (access.Request, error) {
 		Client:             access.APIClient{AppID: row.APIClientID, Name: row.APIClientName},
 		ExtendsRequestID:   row.ExtendsRequestID,
 		ExtendsFrom:        fromOptionalTime(row.ExtendsFrom),
+		Severity:           row.Severity,
 	}, nil
 }
 

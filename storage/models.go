@@ -41,6 +41,9 @@ type requestRow struct {
 	// was asked.
 	ExtendsRequestID string     `gorm:"not null;default:'';index"`
 	ExtendsFrom      *time.Time ``
+	// Severity is the severity the request named ('' for none, and for
+	// every request stored before severities).
+	Severity string `gorm:"not null;default:''"`
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`
