@@ -394,3 +394,14 @@ func (s *Service) updateReviewCard(ctx context.Context, req *Request) {
 		s.log.Warn("update break-glass review card", "request", req.ID, "err", err)
 	}
 }
+
+// hasQuorumOrAuto reports whether a severity rule sets a quorum above one or
+// an auto-approval.
+func hasQuorumOrAuto(rules map[string]SeverityRule) bool {
+	for _, r := range rules {
+		if r.RequiredApprovals > 1 || r.AutoApprove != nil {
+			return true
+		}
+	}
+	return false
+}

@@ -80,6 +80,7 @@ func TestBreakGlassAndEscalationRulesAreChecked(t *testing.T) {
 	for name, tune := range map[string]func(*access.Profile){
 		"review_within without break_glass": func(p *access.Profile) { p.ReviewWithin = time.Hour },
 		"break_glass and self-approval":     func(p *access.Profile) { p.BreakGlass, p.AllowSelfApproval = true, true },
+		"break_glass with a quorum":         func(p *access.Profile) { p.BreakGlass, p.RequiredApprovals = true, 2 },
 		"escalation without a channel":      func(p *access.Profile) { p.EscalateAfter, p.EscalationGroups = time.Minute, []string{approverGroup} },
 		"escalation at the deadline": func(p *access.Profile) {
 			p.EscalateAfter, p.EscalationChannelID, p.EscalationGroups = time.Hour, "19:esc@thread.tacv2", []string{approverGroup}

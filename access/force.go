@@ -115,9 +115,17 @@ func (s *Service) ForceApprove(ctx context.Context, in DecisionInput) (*Request,
 	}
 	ev := s.event(now, in.Approver, ActionForceApproved, req, in.Reason)
 	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
+	// One approval settles it, whatever the quorum of the profile.
 	updated, err := RecordDecision(ctx, s.cfg.Store, req.ID, d, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
 	if errors.Is(err, ErrNotPending) {
 		return nil, s.reloadDecidedFirst(ctx, req.ID)
+	}
+	if errors.Is(err, ErrAlreadyApproved) {
+		// Their approval counts already: one person is one voice, even an
+		// admin's.
+		r := refuse(ErrAlreadyApproved, "You approved this request already as an approver; another admin can force-approve it.")
+		r.Request = req
+		return nil, r
 	}
 	if err != nil {
 		return nil, fmt.Errorf("record force-approval of %s: %w", req.ID, err)

@@ -147,8 +147,26 @@ func ledgerAfterGrant(g *Grant) (set, pre bool) {
 // defaults to it and ev.RequestID to id. It returns the request as stored,
 // or ErrNotPending / ErrNotFound and no change.
 func RecordDecision(ctx context.Context, st Store, id string, d Decision, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, error) {
+	out, _, err := RecordApproval(ctx, st, id, d, 1, grant, owner, claimUntil, ev)
+	return out, err
+}
+
+// RecordApproval is RecordDecision with a quorum: an approval counts
+// towards required distinct approvals (see countApproval). Until the
+// required-th, it is stored on the request, which stays pending, and
+// audited as ActionApprovalCounted (no grant); the required-th stores the
+// grant as RecordDecision does, in the same transaction, under the lock of
+// the membership every approval of the request takes, so that of two last
+// approvals at once exactly one makes the grant and the other counts
+// against the request as it then stands. An approver who approved already
+// gets ErrAlreadyApproved and no change. counted is the approvals the
+// request has once this one is stored.
+func RecordApproval(ctx context.Context, st Store, id string, d Decision, required int, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, int, error) {
+	if required < 1 {
+		required = 1
+	}
 	if d.DecidedAt.IsZero() {
-		return nil, fmt.Errorf("decide request %s: decision has no time", id)
+		return nil, 0, fmt.Errorf("decide request %s: decision has no time", id)
 	}
 	if ev.At.IsZero() {
 		ev.At = d.DecidedAt
@@ -160,35 +178,52 @@ func RecordDecision(ctx context.Context, st Store, id string, d Decision, grant 
 	case Approve:
 		switch {
 		case grant == nil:
-			return nil, fmt.Errorf("decide request %s: approval without a grant", id)
+			return nil, 0, fmt.Errorf("decide request %s: approval without a grant", id)
 		case grant.ID == "":
-			return nil, fmt.Errorf("decide request %s: grant has no id", id)
+			return nil, 0, fmt.Errorf("decide request %s: grant has no id", id)
 		case grant.ExpiresAt.IsZero():
-			return nil, fmt.Errorf("decide request %s: grant has no expiry time", id)
+			return nil, 0, fmt.Errorf("decide request %s: grant has no expiry time", id)
 		case owner == "":
-			return nil, fmt.Errorf("decide request %s: owner is empty", id)
+			return nil, 0, fmt.Errorf("decide request %s: owner is empty", id)
 		case claimUntil.IsZero():
-			return nil, fmt.Errorf("decide request %s: claim has no end", id)
+			return nil, 0, fmt.Errorf("decide request %s: claim has no end", id)
 		}
 	case Deny:
 		if grant != nil {
-			return nil, fmt.Errorf("decide request %s: denial with a grant", id)
+			return nil, 0, fmt.Errorf("decide request %s: denial with a grant", id)
 		}
-		return st.Deny(ctx, id, d, ev)
+		out, err := st.Deny(ctx, id, d, ev)
+		return out, 0, err
 	default:
-		return nil, fmt.Errorf("decide request %s: unknown verdict %q", id, d.Verdict)
+		return nil, 0, fmt.Errorf("decide request %s: unknown verdict %q", id, d.Verdict)
 	}
 
 	req, err := st.GetRequest(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("decide request %s: %w", id, err)
+		return nil, 0, fmt.Errorf("decide request %s: %w", id, err)
 	}
 	if req.State != RequestPending {
-		return nil, fmt.Errorf("decide request %s: %w", id, ErrNotPending)
+		return nil, 0, fmt.Errorf("decide request %s: %w", id, ErrNotPending)
 	}
 	g := newGrant(grant, req, d.DecidedAt, owner, claimUntil)
+	counted := 0
 	err = st.WithMembership(ctx, g.GroupID, g.User.ObjectID, d.DecidedAt, func(m *Membership, tx MembershipTx) error {
 		g := g
+		n, err := countApproval(tx, id, d)
+		counted = n
+		if err != nil {
+			return err
+		}
+		if n < required {
+			if err := tx.Decide(id, d, RequestPending); err != nil {
+				return err
+			}
+			ev.Action, ev.Reason = ActionApprovalCounted, quorumReason(n, required, ev.Reason)
+			return tx.Append(ev)
+		}
+		if required > 1 {
+			ev.Reason = quorumReason(n, required, ev.Reason)
+		}
 		state := RequestApproved
 		if approvalShares(m) {
 			// Nothing to add: the membership is held already, and no
@@ -207,14 +242,17 @@ func RecordDecision(ctx context.Context, st Store, id string, d Decision, grant 
 		}
 		return tx.Append(ev)
 	})
+	if errors.Is(err, ErrAlreadyApproved) {
+		return nil, counted, err
+	}
 	if err != nil {
-		return nil, fmt.Errorf("decide request %s: %w", id, err)
+		return nil, 0, fmt.Errorf("decide request %s: %w", id, err)
 	}
 	out, err := st.GetRequest(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("decide request %s: reload: %w", id, err)
+		return nil, 0, fmt.Errorf("decide request %s: reload: %w", id, err)
 	}
-	return out, nil
+	return out, counted, nil
 }
 
 // newGrant is the grant an approval of req stores before the membership is

@@ -70,6 +70,18 @@ type Profile struct {
 	EscalateAfter       time.Duration
 	EscalationChannelID string
 	EscalationGroups    []string
+
+	// RequiredApprovals is how many distinct approvers must approve a
+	// request (0: 1); the requester never counts (see policy.go).
+	RequiredApprovals int
+	// Severities are the severities a request may name, in the
+	// operator's words (sev1, sev2, ...); a request must name one unless
+	// SeverityOptional. SeverityRules override the profile's rules per
+	// severity; AutoApprove approves on-call requesters at once.
+	Severities       []string
+	SeverityOptional bool
+	SeverityRules    map[string]SeverityRule
+	AutoApprove      *AutoApprove
 }
 
 // MaxTotal is the longest a grant of the profile may last in all,
@@ -129,6 +141,8 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: approvers.escalate_after (%s) must be shorter than approval_timeout (%s)", p.Name, FormatDuration(p.EscalateAfter), FormatDuration(p.timeout()))
 	case p.BreakGlass && p.EscalateAfter > 0:
 		return fmt.Errorf("profile %s: break_glass requests are never pending, so approvers.escalate_after does not apply", p.Name)
+	case p.BreakGlass && (p.RequiredApprovals > 1 || p.AutoApprove != nil || len(p.SeverityRules) > 0 && hasQuorumOrAuto(p.SeverityRules)):
+		return fmt.Errorf("profile %s: break_glass grants without approvers, so approvers.required and auto_approve do not apply", p.Name)
 	case p.BreakGlass && p.AllowSelfApproval:
 		return fmt.Errorf("profile %s: break_glass and self-approval exclude each other", p.Name)
 	case p.MaxTotalDuration != 0 && p.MaxTotalDuration < p.MaxDuration:
@@ -136,6 +150,9 @@ func (p *Profile) Validate() error {
 	}
 	if err := p.StepUp.Validate(); err != nil {
 		return fmt.Errorf("profile %s: %w", p.Name, err)
+	}
+	if err := p.validatePolicy(); err != nil {
+		return err
 	}
 	seen := map[string]bool{p.Name: true}
 	for i, a := range p.Aliases {

@@ -66,6 +66,8 @@ type GrantRecord struct {
 	GroupID       string
 	Ticket        string
 	Justification string
+	// Severity is the severity the request named ("" for none).
+	Severity string
 	// Approvals are the approving decisions, oldest first (approver and
 	// reason).
 	Approvals []Decision
@@ -102,11 +104,13 @@ type GrantRecord struct {
 func NewGrantRecord(r Request) GrantRecord {
 	rec := GrantRecord{
 		RequestID: r.ID, Requester: r.Requester, Profile: r.Profile, GroupID: r.GroupID,
-		Ticket: r.Ticket, Justification: r.Justification,
+		Ticket: r.Ticket, Justification: r.Justification, Severity: r.Severity,
 		RequestedAt: r.CreatedAt.UTC(), RequestedDuration: r.Duration, Feedback: r.Feedback,
 	}
 	for _, d := range r.Decisions {
-		if rec.DecidedAt.IsZero() || d.DecidedAt.Before(rec.DecidedAt) {
+		// Under a quorum the request is decided by the decision that
+		// settles it, its last; a pending one is not decided yet.
+		if r.State != RequestPending && d.DecidedAt.After(rec.DecidedAt) {
 			rec.DecidedAt = d.DecidedAt.UTC()
 		}
 		switch d.Verdict {

@@ -263,6 +263,9 @@ type Submission struct {
 	Duration      time.Duration
 	Ticket        string
 	Justification string
+	// Severity is the severity named (one of the profile's severities;
+	// "" for none).
+	Severity string
 	// Chat is the requester's personal chat with the bot, for notices.
 	Chat ConversationRef
 	// ConversationID and ActivityID locate the asking message, for the audit.
@@ -286,7 +289,11 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 	}
 	sub.Justification = strings.TrimSpace(sub.Justification)
 	sub.Ticket = strings.TrimSpace(sub.Ticket)
-	if err := checkSubmission(p, sub.Duration, sub.Ticket, sub.Justification); err != nil {
+	sub.Severity = strings.ToLower(strings.TrimSpace(sub.Severity))
+	if err := checkSeverity(p, sub.Severity); err != nil {
+		return nil, err
+	}
+	if err := checkSubmissionFor(p, sub.Severity, sub.Duration, sub.Ticket, sub.Justification); err != nil {
 		return nil, err
 	}
 	eligible, err := s.inGroups(ctx, sub.Requester.ObjectID, p.RequesterGroups, true)
@@ -309,6 +316,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		Duration:      sub.Duration,
 		Ticket:        sub.Ticket,
 		Justification: sub.Justification,
+		Severity:      sub.Severity,
 		State:         RequestPending,
 		CreatedAt:     now,
 		UpdatedAt:     now,
@@ -320,7 +328,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 	if p.EscalateAfter > 0 && !p.BreakGlass {
 		req.EscalateAt = now.Add(p.EscalateAfter)
 	}
-	ev := s.event(now, sub.Requester, ActionRequested, req, sub.Justification)
+	ev := s.event(now, sub.Requester, ActionRequested, req, requestedReason(req))
 	ev.ConversationID, ev.ActivityID = sub.ConversationID, sub.ActivityID
 	existing, err := s.cfg.Store.CreateRequest(ctx, req, ev)
 	if errors.Is(err, ErrDuplicate) {
@@ -351,6 +359,11 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		return nil, fmt.Errorf("record approval card: %w", err)
 	}
 	req.ApprovalChat, req.ApprovalActivityID = chat, activityID
+	if approved, ok, err := s.autoApprove(ctx, p, req); err != nil {
+		return nil, err
+	} else if ok {
+		return approved, nil
+	}
 	if sub.Chat.ConversationID != "" && sub.Chat.ConversationID == sub.ConversationID {
 		// Asked in the personal chat: the reply there already says so.
 		return req, nil
@@ -368,7 +381,13 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 // within its bounds, a justification, a ticket when required and matching
 // its pattern, and every text within its length limit.
 func checkSubmission(p Profile, d time.Duration, ticket, justification string) error {
-	if err := checkDuration(p, d); err != nil {
+	return checkSubmissionFor(p, "", d, ticket, justification)
+}
+
+// checkSubmissionFor is checkSubmission for a request of the severity,
+// whose rules may bound the duration tighter.
+func checkSubmissionFor(p Profile, severity string, d time.Duration, ticket, justification string) error {
+	if err := checkDurationFor(p, severity, d); err != nil {
 		return err
 	}
 	switch {
@@ -387,9 +406,17 @@ func checkSubmission(p Profile, d time.Duration, ticket, justification string) e
 }
 
 // checkDuration checks a duration against the profile's bounds.
-func checkDuration(p Profile, d time.Duration) error {
-	if p.allows(d) {
+func checkDuration(p Profile, d time.Duration) error { return checkDurationFor(p, "", d) }
+
+// checkDurationFor checks a duration against the bounds of the profile's
+// rules for the severity.
+func checkDurationFor(p Profile, severity string, d time.Duration) error {
+	if p.allowsFor(severity, d) {
 		return nil
+	}
+	if severity != "" && p.Rules(severity).MaxDuration < p.MaxDuration {
+		return refuse(ErrInvalidInput, "Profile %s can be granted for %s at severity %s; you asked for %s. Ask again with a duration in that range.",
+			p.Name, p.spanFor(severity), severity, FormatDuration(d))
 	}
 	return refuse(ErrInvalidInput, "Profile %s can be granted for %s; you asked for %s. Ask again with a duration in that range.",
 		p.Name, durationSpan(p), FormatDuration(d))
@@ -474,6 +501,9 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	if r := missingReason(p, req, in); r != nil {
 		return nil, r
 	}
+	if r := s.approvedAlready(ctx, p, req, in); r != nil {
+		return nil, r
+	}
 	if r := s.checkStepUp(ctx, p, req, in); r != nil {
 		return nil, r
 	}
@@ -503,16 +533,15 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	var grant *Grant
 	if in.Verdict == Approve {
 		action = ActionApproved
-		grant = &Grant{
-			ID: s.cfg.NewID(), RequestID: req.ID, Profile: req.Profile, GroupID: req.GroupID,
-			User: req.Requester, State: GrantGranting, ApprovedAt: now,
-			ExpiresAt: now.Add(req.Duration), DueAt: now.Add(req.Duration),
-			RemindAt: RemindAt(p, now, now.Add(req.Duration)),
-		}
+		grant = s.newApprovalGrant(p, req, now)
 	}
 	ev := s.event(now, in.Approver, action, req, d.Reason)
 	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
-	updated, err := RecordDecision(ctx, s.cfg.Store, req.ID, d, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
+	required := p.Rules(req.Severity).RequiredApprovals
+	updated, counted, err := RecordApproval(ctx, s.cfg.Store, req.ID, d, required, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
+	if errors.Is(err, ErrAlreadyApproved) {
+		return nil, s.refuseApprovedAlready(ctx, req, in, counted, required)
+	}
 	if errors.Is(err, ErrNotPending) {
 		cur, gerr := s.cfg.Store.GetRequest(ctx, req.ID)
 		if gerr != nil {
@@ -524,6 +553,11 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		return nil, fmt.Errorf("record decision on %s: %w", req.ID, err)
 	}
 
+	if in.Verdict == Approve && counted < required {
+		// Counted towards the quorum; the request waits for the others.
+		s.updateCard(ctx, updated)
+		return updated, nil
+	}
 	if in.Verdict == Deny {
 		text := fmt.Sprintf("Your request for %s was denied by %s.", req.Profile, Escape(in.Approver.Name))
 		if d.Reason != "" {
@@ -534,11 +568,30 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		return updated, nil
 	}
 	approved := fmt.Sprintf("Your request for %s was approved by %s. Access until %s.",
-		req.Profile, Escape(in.Approver.Name), FormatTime(grant.ExpiresAt))
+		req.Profile, approverNames(updated, in.Approver), FormatTime(grant.ExpiresAt))
 	if d.Reason != "" {
 		approved += " Reason: " + Quote(d.Reason)
 	}
 	s.notify(ctx, updated, NoticeApproved, approved)
+	return s.startGrant(ctx, updated)
+}
+
+// newApprovalGrant is the grant an approval of req at now stores: its
+// clock starts now.
+func (s *Service) newApprovalGrant(p Profile, req *Request, now time.Time) *Grant {
+	return &Grant{
+		ID: s.cfg.NewID(), RequestID: req.ID, Profile: req.Profile, GroupID: req.GroupID,
+		User: req.Requester, State: GrantGranting, ApprovedAt: now,
+		ExpiresAt: now.Add(req.Duration), DueAt: now.Add(req.Duration),
+		RemindAt: RemindAt(p, now, now.Add(req.Duration)),
+	}
+}
+
+// startGrant adds the membership of a request whose approval was just
+// stored (by an approver or by auto-approval), or, when another grant
+// holds it already, tells the requester so.
+func (s *Service) startGrant(ctx context.Context, updated *Request) (*Request, error) {
+	req := updated
 	g := updated.Grant
 	if g == nil {
 		return nil, fmt.Errorf("approved request %s has no grant", req.ID)
@@ -616,8 +669,11 @@ func (s *Service) stillValid(ctx context.Context, p Profile, req *Request) (stri
 	if !strings.EqualFold(req.GroupID, p.GroupID) {
 		return fmt.Sprintf("profile %s now grants membership of another group", p.Name), nil
 	}
-	if !p.allows(req.Duration) {
-		return fmt.Sprintf("%s was asked for, but profile %s now grants %s", FormatDuration(req.Duration), p.Name, durationSpan(p)), nil
+	if req.Severity != "" && !p.HasSeverity(req.Severity) {
+		return fmt.Sprintf("profile %s no longer has severity %s", p.Name, req.Severity), nil
+	}
+	if !p.allowsFor(req.Severity, req.Duration) {
+		return fmt.Sprintf("%s was asked for, but profile %s now grants %s", FormatDuration(req.Duration), p.Name, p.spanFor(req.Severity)), nil
 	}
 	eligible, err := s.inGroups(ctx, req.Requester.ObjectID, p.RequesterGroups, true)
 	if err != nil {

@@ -348,6 +348,11 @@ type MembershipTx interface {
 	// Decide records d on request requestID and moves the request to
 	// state to, if it is pending; otherwise ErrNotPending (ErrNotFound).
 	Decide(requestID string, d Decision, to RequestState) error
+	// Decisions returns the decisions stored on request requestID, oldest
+	// first, as they stand under the lock (ErrNotFound when there is no
+	// such request): every approval of a request locks its membership, so
+	// a quorum is counted one approval after the other.
+	Decisions(requestID string) ([]Decision, error)
 	// InsertGrant stores a new grant of the membership.
 	InsertGrant(g Grant) error
 	// UpdateGrant applies u to a grant of the membership if the grant

@@ -113,9 +113,12 @@ type Request struct {
 	Duration      time.Duration
 	Ticket        string
 	Justification string
-	State         RequestState
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Severity is the severity the requester named, one of its profile's
+	// severities ("" for none).
+	Severity  string
+	State     RequestState
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// SelfApproval is set when the profile allowed the requester to decide
 	// their own request (demo mode only); the card says so.
 	SelfApproval bool
@@ -131,8 +134,9 @@ type Request struct {
 	ApprovalChat       ConversationRef
 	ApprovalActivityID string
 
-	// Decisions are the approvers' answers, oldest first. Today one decision
-	// settles a request; the list leaves room for quorums.
+	// Decisions are the approvers' answers, oldest first: the approvals
+	// counted towards the profile's quorum while the request is pending
+	// (see Approvals), then the decision that settled it.
 	Decisions []Decision
 	// Grant is the membership granted for this request, once approved.
 	Grant *Grant
@@ -444,6 +448,13 @@ const (
 	// ActionForceRefused: someone who is not an admin tried to.
 	ActionForceApproved Action = "request.force_approved"
 	ActionForceRefused  Action = "request.force_approve_refused"
+	// ActionApprovalCounted: an approval that counted towards a quorum
+	// without completing it (the reason says "1 of 2"); the approval that
+	// completes it is ActionApproved. ActionAutoApproved: jitbot approved
+	// a request at once under its profile's auto_approve (the reason
+	// names the rule and the group).
+	ActionApprovalCounted Action = "request.approval_counted"
+	ActionAutoApproved    Action = "request.auto_approved"
 )
 
 // AuditEvent is one append-only record of a transition.
@@ -502,6 +513,9 @@ var (
 	ErrNotEligible = errors.New("not eligible")
 	// ErrNotApprover: the clicker may not decide (or retry).
 	ErrNotApprover = errors.New("not an approver")
+	// ErrAlreadyApproved: an approver approved a request they had
+	// approved already; the same person never counts twice.
+	ErrAlreadyApproved = errors.New("already approved by this approver")
 	// ErrSelfApproval: the requester tried to decide their own request.
 	ErrSelfApproval = errors.New("requester cannot decide their own request")
 	// ErrUnknownProfile: no profile has the name.

@@ -143,6 +143,11 @@ func (s *Service) Viewer(ctx context.Context, tenantID string, req *Request, who
 	if v.Requester && s.MayExtend(req) {
 		v.May |= CanExtend
 	}
+	if HasApproved(req, who) {
+		// Counted already towards the quorum: the same person never
+		// counts twice (Deny stays: any one denial ends the request).
+		v.May &^= CanApprove
+	}
 	if pastDeadline(req, s.cfg.Clock.Now().UTC()) {
 		v.May &^= CanApprove | CanDeny | CanCancel | CanForceApprove
 	}

@@ -151,6 +151,9 @@ type SubmitBody struct {
 	Duration      *string `json:"duration"` // Go syntax: 45m, 2h, 1h30m
 	Ticket        *string `json:"ticket"`
 	Justification *string `json:"justification"`
+	// Severity is one of the profile's severities (required where the
+	// profile requires one).
+	Severity *string `json:"severity"`
 }
 
 // RequestView is a request as the API shows it. Times are RFC 3339 in UTC.
@@ -166,6 +169,7 @@ type RequestView struct {
 	Duration      string         `json:"duration"`
 	Ticket        string         `json:"ticket,omitempty"`
 	Justification string         `json:"justification"`
+	Severity      string         `json:"severity,omitempty"`
 	CreatedAt     time.Time      `json:"created_at"`
 	DecideBy      *time.Time     `json:"decide_by,omitempty"`
 	Decisions     []DecisionView `json:"decisions"`
@@ -217,7 +221,7 @@ func View(req *access.Request) RequestView {
 		ID: req.ID, State: req.State, Final: req.State.Final(), Profile: req.Profile,
 		Requester: PersonView{ObjectID: req.Requester.ObjectID, Name: req.Requester.Name},
 		Client:    req.Client.Name, Duration: access.FormatDuration(req.Duration),
-		Ticket: req.Ticket, Justification: req.Justification, CreatedAt: req.CreatedAt.UTC(),
+		Ticket: req.Ticket, Justification: req.Justification, Severity: req.Severity, CreatedAt: req.CreatedAt.UTC(),
 		DecideBy: optional(req.DecideBy), Decisions: []DecisionView{},
 	}
 	if req.State != access.RequestPending {
@@ -479,7 +483,7 @@ func decodeSubmission(w http.ResponseWriter, r *http.Request) (access.Submission
 	if err != nil || d <= 0 {
 		return bad("duration", "duration %q is not a duration; write 45m, 2h or 1h30m", *b.Duration)
 	}
-	return access.Submission{Profile: strings.TrimSpace(*b.Profile), Duration: d, Ticket: str(b.Ticket), Justification: *b.Justification}, nil
+	return access.Submission{Profile: strings.TrimSpace(*b.Profile), Duration: d, Ticket: str(b.Ticket), Justification: *b.Justification, Severity: str(b.Severity)}, nil
 }
 
 // write answers with a request, and when it is not final with how long to

@@ -548,6 +548,7 @@ func TestRequestsAPIAppliesThePolicy(t *testing.T) {
 		{"a duration over the maximum", deploy, `{"profile":"prod-db","duration":"5h","ticket":"CHG-1","justification":"x"}`, "can be granted for 15m to 4h", 0, nil},
 		{"a ticket of another pattern", deploy, `{"profile":"prod-db","duration":"2h","ticket":"INC-1","justification":"x"}`, "does not match", 0, nil},
 		{"no ticket", deploy, `{"profile":"prod-db","duration":"2h","justification":"x"}`, "needs a ticket", 0, nil},
+		{"a severity on a profile without severities", deploy, `{"profile":"prod-db","duration":"2h","ticket":"CHG-1","justification":"x","severity":"sev1"}`, "takes no severity", 0, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

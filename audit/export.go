@@ -259,6 +259,7 @@ var GrantColumns = []string{
 	"time_to_decision_s", "requested_duration_s", "actual_duration_s", "outcome",
 	"pre_existing", "shared", "revoke_attempts", "last_error",
 	"feedback_useful", "feedback_fast_enough", "feedback_comment", "feedback_at",
+	"severity",
 }
 
 // approvalsSep separates several approvers in one CSV cell.
@@ -287,7 +288,7 @@ func grantCells(g access.GrantRecord) []string {
 		dur(!g.DecidedAt.IsZero(), g.TimeToDecision), dur(true, g.RequestedDuration),
 		dur(!g.EndedAt.IsZero() && !g.GrantedAt.IsZero(), g.ActualDuration), string(g.Outcome),
 		strconv.FormatBool(g.PreExisting), strconv.FormatBool(g.Shared), strconv.Itoa(g.RevokeAttempts), g.LastError,
-		fu, ff, fc, fa,
+		fu, ff, fc, fa, g.Severity,
 	}
 }
 
@@ -334,6 +335,7 @@ type grantJSON struct {
 	RevokeAttempts     int            `json:"revoke_attempts"`
 	LastError          string         `json:"last_error"`
 	Feedback           *feedbackJSON  `json:"feedback"`
+	Severity           string         `json:"severity"`
 }
 
 func grantObject(g access.GrantRecord) any {
@@ -345,6 +347,7 @@ func grantObject(g access.GrantRecord) any {
 		GrantedAt: jsonTime(g.GrantedAt), EndedAt: jsonTime(g.EndedAt), ExpiresAt: jsonTime(g.ExpiresAt),
 		RequestedDurationS: seconds(g.RequestedDuration), Outcome: string(g.Outcome),
 		PreExisting: g.PreExisting, Shared: g.Shared, RevokeAttempts: g.RevokeAttempts, LastError: g.LastError,
+		Severity: g.Severity,
 	}
 	for _, d := range g.Approvals {
 		out.Approvals = append(out.Approvals, approvalJSON{ApproverID: d.Approver.ObjectID, ApproverName: d.Approver.Name, Reason: d.Reason, At: jsonTime(d.DecidedAt)})

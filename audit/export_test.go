@@ -24,7 +24,7 @@ const hyperlink = `=HYPERLINK("http://x","y")`
 func hostileRecord() access.GrantRecord {
 	return access.GrantRecord{
 		RequestID: "req-1", Requester: access.Person{ObjectID: riley.ObjectID, Name: "@SUM(A1:A9)"}, Profile: "prod-db",
-		GroupID: "group-1", Ticket: "+INC-1", Justification: hyperlink,
+		GroupID: "group-1", Ticket: "+INC-1", Justification: hyperlink, Severity: "sev1",
 		Approvals:   []access.Decision{{Approver: alex, Verdict: access.Approve, Reason: "-2+3", DecidedAt: at.Add(time.Minute)}},
 		RequestedAt: at, DecidedAt: at.Add(time.Minute), GrantedAt: at.Add(time.Minute), EndedAt: at.Add(61 * time.Minute),
 		ExpiresAt: at.Add(61 * time.Minute), TimeToDecision: time.Minute, RequestedDuration: time.Hour, ActualDuration: time.Hour,
@@ -76,6 +76,7 @@ func TestCSVIsInert(t *testing.T) {
 		"last_error":           "'\tcmd|' /C calc'!A0",
 		"feedback_comment":     "'=1+1", // encoding/csv writes a lone CR of a CRLF file as nothing
 		"requester_id":         riley.ObjectID,
+		"severity":             "sev1",
 		"approver_names":       "Alex Approver",
 		"requested_at":         "2026-11-03T14:05:06.789Z",
 		"ended_at":             "2026-11-03T15:06:06.789Z",

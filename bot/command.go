@@ -32,6 +32,8 @@ type Command struct {
 	Duration      time.Duration
 	Ticket        string
 	Justification string
+	// Severity is the request's severity (see takeSeverity; "" for none).
+	Severity string
 	// Form is set for a bare `request`: reply with the request form.
 	Form bool
 	// Period is an audit report's period as typed ("" for the default).

@@ -139,3 +139,26 @@ func TestForceApproveOnAStepUpProfileNeedsTheSignIn(t *testing.T) {
 		t.Fatalf("force approve with a fresh token: %q %s", v.note, v.body)
 	}
 }
+
+// A force-approval settles a request whatever its quorum: one approver of
+// two approved, the admin's Force approve makes the grant.
+func TestForceApproveAgainstAQuorum(t *testing.T) {
+	w := newWorld(t)
+	w.graph.AddUser(danaID)
+	w.graph.AddGroup(adminGrp)
+	w.graph.AddMember(adminGrp, danaID)
+	w.reconfigure(func(c *access.Config) { c.AdminGroups = []string{adminGrp}; c.Profiles[0].RequiredApprovals = 2 })
+	w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike"))
+	req := w.onlyRequest()
+	w.post(w.click(alex, cards.VerbApprove, req.ID, nil))
+	if got := w.onlyRequest(); got.State != access.RequestPending || len(got.Decisions) != 1 {
+		t.Fatalf("after one of two approvals: %s, %d decisions", got.State, len(got.Decisions))
+	}
+	v := w.viewOf(w.post(w.click(dana, cards.VerbForceApprove, req.ID, map[string]any{cards.InputReason: "SEV1"})))
+	if !strings.Contains(v.body, "Force-approved by ") || !w.graph.IsMember(prodGroup, rileyID) || w.onlyRequest().State != access.RequestActive {
+		t.Fatalf("force approve against the quorum: %q %s", v.note, v.body)
+	}
+	if w.auditBy(req.ID, access.ActionForceApproved, danaID) != 1 {
+		t.Fatal("request.force_approved not audited")
+	}
+}

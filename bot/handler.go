@@ -343,9 +343,10 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 // plain words understood with confidence) and answers with the "request
 // received" card or the refusal.
 func (b *Bot) submitLine(ctx context.Context, act *schema.Activity, cmd Command) {
+	cmd = b.takeSeverity(cmd)
 	req, err := b.cfg.Service.Submit(ctx, access.Submission{
 		TenantID: tenantOf(act), Requester: personOf(act), Profile: cmd.Profile, Duration: cmd.Duration,
-		Ticket: cmd.Ticket, Justification: cmd.Justification, Chat: requesterChat(act),
+		Ticket: cmd.Ticket, Justification: cmd.Justification, Severity: cmd.Severity, Chat: requesterChat(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ID,
 	})
 	if err != nil {
@@ -556,6 +557,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 	form := cards.FormOptions{
 		Profile: str(cards.InputProfile), Duration: str(cards.InputDuration),
 		Ticket: str(cards.InputTicket), Justification: str(cards.InputJustification),
+		Severity: str(cards.InputSeverity),
 	}
 	again := func(msg string) cards.Card {
 		form.Error = msg
@@ -571,7 +573,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 	}
 	req, err := b.cfg.Service.Submit(ctx, access.Submission{
 		TenantID: tenant, Requester: user, Profile: form.Profile, Duration: d, Ticket: form.Ticket,
-		Justification: form.Justification, Chat: requesterChat(act),
+		Justification: form.Justification, Severity: form.Severity, Chat: requesterChat(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 	})
 	if err != nil {
@@ -588,6 +590,7 @@ const helpText = `I grant temporary access to production systems, approved by yo
 - **profiles**: the access you may request
 - **request**: a form to ask for access
 - **request <profile> <duration> [<ticket>] <justification>**: ask in one line, e.g. ` + "`request prod-db 2h INC-4711 checkout latency spike`" + `
+  (a profile with severities takes one after the duration, e.g. ` + "`request prod-db 2h sev1 INC-4711 checkout down`" + `)
 - or ask in plain words, e.g. ` + "`I need prod-db for 2 hours for INC-4711, checkout is slow`" + `: when I am not sure what you mean, I answer with the form filled in
 - **status**: your pending requests and active access, with expiry times
 - **release [<request id>]**: you are done with your active access: it ends now

@@ -775,14 +775,14 @@ func (b *Bot) answerPlain(ctx context.Context, act *schema.Activity, text string
 	case plainNotRequest:
 		return false
 	case plainConfident:
-		b.submitLine(ctx, act, Command{Verb: commandRequest, Profile: r.Profile, Duration: r.Duration, Ticket: r.Ticket, Justification: r.Justification})
+		b.submitLine(ctx, act, Command{Verb: commandRequest, Profile: r.Profile, Duration: r.Duration, Ticket: r.Ticket, Justification: r.Justification, Severity: b.plainSeverity(r)})
 		return true
 	}
 	ps, ok := b.eligible(ctx, act, tenantOf(act), personOf(act))
 	if !ok {
 		return true
 	}
-	opts := cards.FormOptions{Ticket: r.Ticket, Justification: r.Justification, Error: r.Question}
+	opts := cards.FormOptions{Ticket: r.Ticket, Justification: r.Justification, Error: r.Question, Severity: b.plainSeverity(r)}
 	for _, p := range ps {
 		if p.Name == r.Profile {
 			opts.Profile = r.Profile // a profile the form offers

@@ -61,6 +61,9 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 	if req.ExtendsRequestID != "" {
 		c = newCard(extensionHead(req, profileName)...)
 	}
+	if b := severityBadge(req); b != nil {
+		c.Body = append(c.Body[:1], append([]Element{b}, c.Body[1:]...)...)
+	}
 	if !req.Client.IsZero() {
 		c.Body = append(c.Body, viaAPI(req))
 	}
@@ -77,6 +80,7 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 	if !req.EscalatedAt.IsZero() {
 		c.Body = append(c.Body, escalatedLine(req))
 	}
+	c.Body = append(c.Body, policyLines(req, profile)...)
 	if req.SelfApproval || profile.AllowSelfApproval {
 		c.Body = append(c.Body, textBlock{Type: "TextBlock", Text: SelfApprovalWarning, Wrap: true, Weight: "Bolder", Color: "Warning"})
 	}
@@ -88,6 +92,9 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 	groupNames.Set(groupID, opts.GroupName)
 	fs = append(fs, groupFacts(groupID, groupNames)...)
 	fs = append(fs, TextFact("Duration", FormatDuration(req.Duration)))
+	if req.Severity != "" {
+		fs = append(fs, TextFact("Severity", req.Severity))
+	}
 	if req.Ticket != "" {
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}

@@ -233,7 +233,10 @@ const (
 	InputDuration      = "duration"
 	InputTicket        = "ticket"
 	InputJustification = "justification"
-	InputReason        = "reason"
+	// InputSeverity is the request form's severity (profiles that declare
+	// severities).
+	InputSeverity = "severity"
+	InputReason   = "reason"
 	// The feedback card's inputs.
 	InputUseful     = "useful"
 	InputFastEnough = "fastEnough"

@@ -245,6 +245,9 @@ func goldenCards() map[string]Card {
 	for name, card := range noticeGoldens() {
 		all[name] = card
 	}
+	for name, card := range policyGoldens() {
+		all[name] = card
+	}
 	for name, card := range extendGoldens() {
 		all[name] = card
 	}

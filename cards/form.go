@@ -15,6 +15,9 @@ type FormOptions struct {
 	Duration      string
 	Ticket        string
 	Justification string
+	// Severity prefills the severity choice (forms offering profiles with
+	// severities).
+	Severity string
 	// Error, when set, says at the top of the form what to fix.
 	Error string
 }
@@ -93,6 +96,11 @@ func RequestForm(profiles []access.Profile, opts FormOptions) Card {
 			MaxLength:   20,
 		},
 		hint(small("Such as 2h, 1h30m or 45m. Allowed: "+strings.Join(limits, "; ")+".")),
+	)
+	if sev := severityChoice(profiles, opts.Severity); sev != nil {
+		c.Body = append(c.Body, sev)
+	}
+	c.Body = append(c.Body,
 		inputText{
 			Type:        "Input.Text",
 			ID:          InputTicket,
@@ -161,6 +169,9 @@ func submittedFacts(req *access.Request, names Names) []Fact {
 	fs := []Fact{TextFact("Profile", req.Profile)}
 	fs = append(fs, groupFacts(req.GroupID, names)...)
 	fs = append(fs, TextFact("Duration", FormatDuration(req.Duration)))
+	if req.Severity != "" {
+		fs = append(fs, TextFact("Severity", req.Severity))
+	}
 	if req.Ticket != "" {
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}

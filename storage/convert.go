@@ -48,6 +48,7 @@ func toRequestRow(r *access.Request) (requestRow, error) {
 		EscalatedAt:          optionalTime(r.EscalatedAt),
 		EscalationChat:       escalationChat,
 		EscalationActivityID: r.EscalationActivityID,
+		Severity:             r.Severity,
 	}, nil
 }
 
@@ -89,6 +90,7 @@ func fromRequestRow(row *requestRow) (access.Request, error) {
 		EscalatedAt:          fromOptionalTime(row.EscalatedAt),
 		EscalationChat:       escalationChat,
 		EscalationActivityID: row.EscalationActivityID,
+		Severity:             row.Severity,
 	}, nil
 }
 

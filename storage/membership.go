@@ -87,6 +87,25 @@ func (m *membershipTx) Decide(requestID string, d access.Decision, to access.Req
 	return storeDecision(m.tx, requestID, d)
 }
 
+// Decisions returns the decisions on request requestID, oldest first, as
+// this transaction reads them with the membership locked (on PostgreSQL
+// each statement reads what was committed before it, so an approval
+// committed by the lock's previous holder is seen).
+func (m *membershipTx) Decisions(requestID string) ([]access.Decision, error) {
+	if err := missingOr(m.tx, &requestRow{}, requestID, nil); err != nil {
+		return nil, err
+	}
+	var rows []decisionRow
+	if err := m.tx.Where("request_id = ?", requestID).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read decisions of %s: %w", requestID, err)
+	}
+	out := make([]access.Decision, len(rows))
+	for i := range rows {
+		out[i] = fromDecisionRow(&rows[i])
+	}
+	return out, nil
+}
+
 // InsertGrant stores g, which must be of this membership.
 func (m *membershipTx) InsertGrant(g access.Grant) error {
 	if g.GroupID != m.groupID || g.User.ObjectID != m.userID {

@@ -49,6 +49,9 @@ type requestRow struct {
 	EscalatedAt          *time.Time ``
 	EscalationChat       string     `gorm:"type:text;not null;default:''"`
 	EscalationActivityID string     `gorm:"not null;default:''"`
+	// Severity is the severity the request named ('' for none, and for
+	// every request stored before severities).
+	Severity string `gorm:"not null;default:''"`
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`

@@ -415,6 +415,14 @@ func (t *membershipTx) Decide(requestID string, d access.Decision, to access.Req
 	return nil
 }
 
+func (t *membershipTx) Decisions(requestID string) ([]access.Decision, error) {
+	r, ok := t.s.requests[requestID]
+	if !ok {
+		return nil, access.ErrNotFound
+	}
+	return slices.Clone(r.Decisions), nil
+}
+
 func (t *membershipTx) InsertGrant(g access.Grant) error {
 	if g.GroupID != t.key[0] || g.User.ObjectID != t.key[1] {
 		return fmt.Errorf("store grant %s: not of the locked membership", g.ID)

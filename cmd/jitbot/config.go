@@ -176,6 +176,9 @@ type ProfileSpec struct {
 		// StepUp makes Approve count only with a fresh single sign-on
 		// that satisfied a Conditional Access authentication context.
 		StepUp *StepUpSpec `yaml:"step_up"`
+		// Required is how many distinct approvers must approve (default
+		// 1); the requester never counts.
+		Required *int `yaml:"required"`
 	} `yaml:"approvers"`
 	// Feedback asks the requester, once a grant ended by expiry, whether
 	// the access served them and approval was fast enough (default true).
@@ -205,6 +208,51 @@ type ProfileSpec struct {
 	BreakGlass         bool      `yaml:"break_glass"`
 	ReviewWithin       *Duration `yaml:"review_within"`
 	RevokeIfUnreviewed bool      `yaml:"revoke_if_unreviewed"`
+	// Severities are the severities a request may name (the operator's
+	// words); SeverityRequired (default true when severities are declared)
+	// makes a request name one. SeverityRules override max_duration,
+	// approvers.required and auto_approve per severity.
+	Severities       []string                    `yaml:"severities"`
+	SeverityRequired *bool                       `yaml:"severity_required"`
+	SeverityRules    map[string]SeverityRuleSpec `yaml:"severity_rules"`
+	// AutoApprove approves requesters in its groups at once (on call).
+	AutoApprove *AutoApproveSpec `yaml:"auto_approve"`
+}
+
+// SeverityRuleSpec is one entry of a profile's severity_rules.
+type SeverityRuleSpec struct {
+	MaxDuration Duration `yaml:"max_duration"`
+	Approvers   struct {
+		Required *int `yaml:"required"`
+	} `yaml:"approvers"`
+	AutoApprove *AutoApproveSpec `yaml:"auto_approve"`
+}
+
+// AutoApproveSpec is an auto_approve block: groups, max_duration and,
+// optionally, the severities it applies to.
+type AutoApproveSpec struct {
+	Groups      []string `yaml:"groups"`
+	MaxDuration Duration `yaml:"max_duration"`
+	Severities  []string `yaml:"severities"`
+}
+
+func (a *AutoApproveSpec) auto() *access.AutoApprove {
+	if a == nil {
+		return nil
+	}
+	return &access.AutoApprove{Groups: a.Groups, MaxDuration: time.Duration(a.MaxDuration), Severities: a.Severities}
+}
+
+// required reads an approvers.required under key: at least 1 when set (0:
+// not set).
+func required(key string, n *int) (int, error) {
+	if n == nil {
+		return 0, nil
+	}
+	if *n < 1 {
+		return 0, fmt.Errorf("%s: must be at least 1, got %d", key, *n)
+	}
+	return *n, nil
 }
 
 // Duration reads Go duration syntax (45m, 2h, 1h30m).
@@ -578,6 +626,27 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 			ap.ReviewWithin = time.Duration(*p.ReviewWithin)
 		}
 	}
+	n, err := required("approvers.required", p.Approvers.Required)
+	if err != nil {
+		return ap, err
+	}
+	ap.RequiredApprovals = n
+	ap.Severities = p.Severities
+	ap.SeverityOptional = p.SeverityRequired != nil && !*p.SeverityRequired
+	if p.SeverityRequired != nil && len(p.Severities) == 0 {
+		return ap, fmt.Errorf("severity_required: set without severities")
+	}
+	ap.AutoApprove = p.AutoApprove.auto()
+	if len(p.SeverityRules) > 0 {
+		ap.SeverityRules = map[string]access.SeverityRule{}
+	}
+	for name, r := range p.SeverityRules {
+		n, err := required("severity_rules."+name+".approvers.required", r.Approvers.Required)
+		if err != nil {
+			return ap, err
+		}
+		ap.SeverityRules[name] = access.SeverityRule{MaxDuration: time.Duration(r.MaxDuration), RequiredApprovals: n, AutoApprove: r.AutoApprove.auto()}
+	}
 	if p.TicketPattern != "" {
 		re, err := regexp.Compile(p.TicketPattern)
 		if err != nil {
@@ -596,4 +665,23 @@ func secureURL(v string) bool {
 		return false
 	}
 	return u.Scheme == "https" || (u.Scheme == "http" && netutil.IsLoopback(u.Hostname()))
+}
+
+// autoApproveGroups are the groups the profile's auto_approve blocks name,
+// each under its key, for the online check.
+func (p ProfileSpec) autoApproveGroups(key string) []groupUse {
+	var out []groupUse
+	add := func(k string, a *AutoApproveSpec) {
+		if a == nil {
+			return
+		}
+		for j, g := range a.Groups {
+			out = append(out, groupUse{fmt.Sprintf("%s.%s.groups[%d]", key, k, j), g})
+		}
+	}
+	add("auto_approve", p.AutoApprove)
+	for name, r := range p.SeverityRules {
+		add("severity_rules."+name+".auto_approve", r.AutoApprove)
+	}
+	return out
 }

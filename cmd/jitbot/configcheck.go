@@ -550,6 +550,7 @@ func checkOnline(ctx context.Context, c *Config, d onlineDeps) []finding {
 		for j, g := range p.Approvers.EscalationGroups {
 			uses = append(uses, groupUse{fmt.Sprintf("%s.approvers.escalation_groups[%d]", key, j), g})
 		}
+		uses = append(uses, p.autoApproveGroups(key)...)
 	}
 	for j, g := range c.Security.Groups {
 		uses = append(uses, groupUse{fmt.Sprintf("security.groups[%d]", j), g})
@@ -695,8 +696,19 @@ func checkOnline(ctx context.Context, c *Config, d onlineDeps) []finding {
 }
 
 // approversNeeded is how many distinct approvers a request of the profile
-// needs: one approval decides.
-func approversNeeded(ProfileSpec) int { return 1 }
+// may need: the largest quorum of the profile and its severities
+// (approvers.required, default 1).
+func approversNeeded(p ProfileSpec) int {
+	ap, err := p.Profile()
+	if err != nil {
+		return 1
+	}
+	need := ap.Rules("").RequiredApprovals
+	for _, s := range ap.Severities {
+		need = max(need, ap.Rules(s).RequiredApprovals)
+	}
+	return need
+}
 
 // groupProblem says why a group could not be read, and what to do.
 func groupProblem(id string, err error) (problem, fix string) {

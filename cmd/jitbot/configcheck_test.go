@@ -297,6 +297,12 @@ func TestConfigCheckOnlineFindings(t *testing.T) {
 			w.graph.RemoveMember(ccApprover, "bbbbbbbb-0000-4000-8000-000000000002")
 			w.graph.AddMember(ccRequester, "bbbbbbbb-0000-4000-8000-000000000001")
 		}, exit: 0, prefix: "warning: profiles[0] (prod-db).approvers.groups:", parts: []string{"when bbbbbbbb-0000-4000-8000-000000000001 asks for prod-db, nobody else can approve it"}},
+		{name: "a severity's quorum above the approvers", setup: func(w *ccWorld) {
+			w.graph.RemoveMember(ccApprover, "bbbbbbbb-0000-4000-8000-000000000002")
+		}, text: string(withPolicy("\n    severities: [sev1, sev3]\n    severity_rules: { sev3: { approvers: { required: 2 } } }")),
+			exit: 1, prefix: "error: profiles[0] (prod-db).approvers.groups:", parts: []string{"1 users are members of the approver groups, 2 needed"}},
+		{name: "auto-approval group missing", text: string(withPolicy(policyLines)),
+			exit: 1, prefix: "error: profiles[0] (prod-db).severity_rules.sev1.auto_approve.groups[0]:", parts: []string{"does not exist in the tenant"}},
 		{name: "channel the bot is not in", setup: func(w *ccWorld) {
 			w.conn = connectortest.NewConnector(t, connectortest.WithTLS(), connectortest.WithRequiredToken(ccBotToken))
 		}, exit: 1, prefix: "error: profiles[0] (prod-db).approvers.channel_id:", parts: []string{"the bot cannot reach channel " + ccChannel, "404", "fix: install jitbot in the channel's team"}},
