@@ -103,6 +103,16 @@ func Review(req *access.Request, opts ReviewOptions) Card {
 	return c
 }
 
+// breakGlassProfileLine tells, on the profiles card, that a profile grants
+// at once and how it is reviewed.
+func breakGlassProfileLine(p access.Profile) textBlock {
+	text := "Break-glass: granted at once without approval; the security team is alerted and reviews it within " + FormatDuration(access.ReviewWithinOf(p)) + "."
+	if p.RevokeIfUnreviewed {
+		text += " Unreviewed by then, it is revoked."
+	}
+	return textBlock{Type: "TextBlock", Text: text, Wrap: true, Color: "Warning", Spacing: "Small"}
+}
+
 // ReviewSummary is the plain text of the review card, for notifications and
 // clients that show no card.
 func ReviewSummary(req *access.Request) string {

@@ -38,6 +38,7 @@ func breakGlassGoldens() map[string]Card {
 		"approval_break_glass_reviewed": Approval(reviewedRequest(), prod, refreshUsers),
 		"review_pending":                Review(breakGlassRequest(), ReviewOptions{}),
 		"submitted_break_glass":         Submitted(breakGlassRequest(), nil),
+		"profiles_break_glass":          Profiles([]access.Profile{breakGlassProfile()}),
 		"review_reviewed":               Review(reviewedRequest(), ReviewOptions{}),
 		"review_revoked_unreviewed":     Review(unreviewedRevoked(), ReviewOptions{Note: "Only the security team can review break-glass access."}),
 	}
@@ -64,5 +65,20 @@ func TestReviewCardButtons(t *testing.T) {
 	// Revoked unreviewed: the review is still owed, after the fact.
 	if got := strings.Join(verbs(Review(unreviewedRevoked(), ReviewOptions{})), " "); got != VerbAcknowledge+"/" {
 		t.Fatalf("revoked: %s", got)
+	}
+}
+
+func breakGlassProfile() access.Profile {
+	p := profileProdDB()
+	p.Name, p.BreakGlass, p.ReviewWithin, p.RevokeIfUnreviewed = "prod-db-breakglass", true, 30*time.Minute, true
+	return p
+}
+
+// The profiles card says which profile is break-glass and how it is
+// reviewed; the others say nothing of it.
+func TestProfilesCardShowsBreakGlass(t *testing.T) {
+	c := string(render(t, Profiles([]access.Profile{profileProdDB(), breakGlassProfile()})))
+	if strings.Count(c, "Break-glass: granted at once") != 1 || !strings.Contains(c, "within 30m. Unreviewed by then, it is revoked.") {
+		t.Fatalf("profiles card: %s", c)
 	}
 }

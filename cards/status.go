@@ -236,6 +236,9 @@ func Profiles(profiles []access.Profile) Card {
 		if p.AllowSelfApproval {
 			items = append(items, textBlock{Type: "TextBlock", Text: "Demo profile: requesters may approve their own requests.", Wrap: true, Color: "Warning", Spacing: "Small"})
 		}
+		if p.BreakGlass {
+			items = append(items, breakGlassProfileLine(p))
+		}
 		b := box("", items...)
 		b.Separator = true
 		c.Body = append(c.Body, b)
