@@ -191,8 +191,16 @@ type assembly struct {
 }
 
 // Microsoft Graph tells the cards display names (serve); the demo's
-// simulated directory does not.
+// directory knows its own (demoDirectory).
 var _ bot.NameLookup = (*graph.Directory)(nil)
+
+// serve's directory and connector give the approval card's audience (the
+// users who get their own view), as the demo's do.
+var (
+	_ bot.GroupUsers = (*graph.Directory)(nil)
+	_ bot.Roster     = (*connector.Client)(nil)
+	_ bot.GroupUsers = demoDirectory{}
+)
 
 func assemble(a assembly) (runtimeParts, error) {
 	// Display names on the cards come from the directory when it can tell
