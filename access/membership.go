@@ -243,6 +243,12 @@ func RecordApproval(ctx context.Context, st Store, id string, d Decision, requir
 		return tx.Append(ev)
 	})
 	if errors.Is(err, ErrAlreadyApproved) {
+		// The approval of this approver that is stored may be the one
+		// that settled the request meanwhile (a double click): then this
+		// click lost the race to close it, like any other late click.
+		if cur, gerr := st.GetRequest(ctx, id); gerr == nil && cur.State != RequestPending {
+			return nil, 0, fmt.Errorf("decide request %s: %w", id, ErrNotPending)
+		}
 		return nil, counted, err
 	}
 	if err != nil {

@@ -777,3 +777,54 @@ func TestEligibleProfiles(t *testing.T) {
 		}
 	})
 }
+
+// staleRead is a store whose first GetRequest returns a snapshot taken
+// earlier: what a click that read the request just before another settled
+// it sees.
+type staleRead struct {
+	access.Store
+	stale *access.Request
+	used  bool
+}
+
+func (s *staleRead) GetRequest(ctx context.Context, id string) (*access.Request, error) {
+	if !s.used && s.stale != nil && s.stale.ID == id {
+		s.used = true
+		return s.stale, nil
+	}
+	return s.Store.GetRequest(ctx, id)
+}
+
+// A second Approve by the approver whose first one settled the request
+// meanwhile (a double click) is a late click, "decided first", and changes
+// nothing: not a refused "already approved".
+func TestDoubleClickApproveIsALateClick(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind storeKind) {
+		e := newEnv(t, kind)
+		ctx := context.Background()
+		req := e.submit(riley, time.Hour)
+		stale, err := e.store.GetRequest(ctx, req.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.decide(req.ID, alex, access.Approve, ""); err != nil {
+			t.Fatal(err)
+		}
+		before := e.audit(req.ID)
+		now := e.clock.Now().UTC()
+		g := &access.Grant{ID: "second-grant", ExpiresAt: now.Add(time.Hour), DueAt: now.Add(time.Hour), ApprovedAt: now}
+		d := access.Decision{Approver: alex, Verdict: access.Approve, DecidedAt: now}
+		ev := access.AuditEvent{At: now, Actor: alex, Action: access.ActionApproved, RequestID: req.ID}
+		_, _, err = access.RecordApproval(ctx, &staleRead{Store: e.store, stale: stale}, req.ID, d, 1, g, "jitbot", now.Add(time.Minute), ev)
+		if !errors.Is(err, access.ErrNotPending) {
+			t.Fatalf("second approval by the same approver: %v, want ErrNotPending", err)
+		}
+		if after := e.audit(req.ID); len(after) != len(before) {
+			t.Fatalf("audit grew from %v to %v", before, after)
+		}
+		cur, _ := e.store.GetRequest(ctx, req.ID)
+		if len(cur.Decisions) != 1 {
+			t.Fatalf("%d decisions stored, want 1", len(cur.Decisions))
+		}
+	})
+}
