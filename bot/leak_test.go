@@ -1,0 +1,89 @@
+package bot_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/cards"
+	"github.com/jitbot/jitbot/graph/graphtest"
+)
+
+// inPersonalChat moves an invoke to p's personal chat with the bot.
+func inPersonalChat(act map[string]any, p person) map[string]any {
+	act["conversation"] = map[string]any{"id": "a:personal-" + p.id, "conversationType": "personal", "tenantId": tenantID}
+	return act
+}
+
+// A request's approval card lives in the approvers' channel. Someone with
+// no part in the request who sends its id from anywhere else (their
+// personal chat: a crafted Action.Execute) learns nothing of it: the
+// answer is the card of a request that does not exist, whatever the verb.
+// The requester and the approvers still get their own views anywhere, and
+// a bystander in the channel the card they see there.
+func TestApprovalCardOfAnotherPersonIsNotShownOutsideItsChannel(t *testing.T) {
+	w := newWorld(t)
+	w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike"))
+	req := w.onlyRequest()
+	unknown := w.viewOf(w.post(inPersonalChat(w.refresh(eve, "no-such-request"), eve)))
+	if !strings.Contains(unknown.json, "Request not found") {
+		t.Fatalf("unknown request: %s", unknown.json)
+	}
+	secret := func(v view) bool {
+		return strings.Contains(v.json, "checkout latency spike") || strings.Contains(v.json, "INC-4711") || strings.Contains(v.json, "Riley")
+	}
+	for _, c := range []struct {
+		name  string
+		act   map[string]any
+		audit access.Action
+	}{
+		{"refresh", w.refresh(eve, req.ID), ""},
+		{"approve", w.click(eve, cards.VerbApprove, req.ID, nil), access.ActionDecisionRefused},
+		{"deny", w.click(eve, cards.VerbDeny, req.ID, map[string]any{"reason": "no"}), access.ActionDecisionRefused},
+		{"cancel on the approval card", w.click(eve, cards.VerbCancel, req.ID, map[string]any{"card": cards.CardApproval}), access.ActionCancelRefused},
+		{"extend on the approval card", w.click(eve, cards.VerbExtend, req.ID, map[string]any{"card": cards.CardApproval}), ""},
+	} {
+		writes, adds, audit := w.writes(), w.graph.Count(graphtest.RouteAddMember), len(w.auditOf(req.ID))
+		v := w.viewOf(w.post(inPersonalChat(c.act, eve)))
+		if secret(v) || len(v.verbs) != 0 || !strings.Contains(v.json, "Request not found") {
+			t.Errorf("%s from eve's personal chat shows her the request: %s", c.name, v.json)
+		}
+		wantAudit := audit
+		if c.audit != "" {
+			wantAudit++
+			if w.auditBy(req.ID, c.audit, eveID) == 0 {
+				t.Errorf("%s: the refusal is not audited", c.name)
+			}
+		}
+		if len(w.auditOf(req.ID)) != wantAudit || w.writes() != writes || w.graph.Count(graphtest.RouteAddMember) != adds {
+			t.Errorf("%s: something changed or was posted", c.name)
+		}
+		if got, _ := w.db.GetRequest(context.Background(), req.ID); got.State != access.RequestPending {
+			t.Fatalf("%s moved the request to %s", c.name, got.State)
+		}
+	}
+
+	// The status card's Extend: someone else's request and an unknown id
+	// get the same answer, so that it tells no id from another.
+	mine := w.viewOf(w.post(inPersonalChat(w.click(eve, cards.VerbExtend, req.ID, map[string]any{"card": cards.CardStatus}), eve)))
+	none := w.viewOf(w.post(inPersonalChat(w.click(eve, cards.VerbExtend, "00000000-0000-4000-8000-000000000000", map[string]any{"card": cards.CardStatus}), eve)))
+	if secret(mine) || strings.Contains(mine.json, req.ID) {
+		t.Errorf("status Extend shows a request: %s / %s", mine.json, none.json)
+	}
+	if strings.ReplaceAll(mine.json, req.ID, "") != strings.ReplaceAll(none.json, "00000000-0000-4000-8000-000000000000", "") {
+		t.Errorf("status Extend tells an existing request from an unknown one:\n%s\n%s", mine.json, none.json)
+	}
+
+	// Those with a part in it see it anywhere; a bystander in the channel
+	// sees the card of the channel.
+	if v := w.viewOf(w.post(inPersonalChat(w.refresh(riley, req.ID), riley))); !secret(v) || !strings.Contains(strings.Join(v.verbs, " "), cards.VerbCancel) {
+		t.Errorf("the requester's own view: %s", v.json)
+	}
+	if v := w.viewOf(w.post(inPersonalChat(w.refresh(alex, req.ID), alex))); !secret(v) || !strings.Contains(strings.Join(v.verbs, " "), cards.VerbApprove) {
+		t.Errorf("an approver's own view: %s", v.json)
+	}
+	if v := w.viewOf(w.post(w.refresh(eve, req.ID))); !secret(v) || len(v.verbs) != 0 {
+		t.Errorf("a bystander in the approvers' channel: %s", v.json)
+	}
+}
