@@ -87,3 +87,41 @@ func TestApprovalCardOfAnotherPersonIsNotShownOutsideItsChannel(t *testing.T) {
 		t.Errorf("a bystander in the approvers' channel: %s", v.json)
 	}
 }
+
+// A break-glass grant's review card lives in the security channel. A
+// crafted Acknowledge or Revoke now naming the request from anywhere else,
+// by someone who may not review it, is refused and audited as before, and
+// its answer is the card of a request that does not exist: the same as for
+// an unknown id, not the review card with the requester and justification.
+func TestReviewCardIsNotShownOutsideTheSecurityChannel(t *testing.T) {
+	w := newWorld(t)
+	w.breakGlass(false)
+	req := w.breakGlassRequest("1h")
+	unknown := w.viewOf(w.post(inPersonalChat(w.click(eve, cards.VerbAcknowledge, "no-such-request", nil), eve)))
+	for _, c := range []struct {
+		name  string
+		act   map[string]any
+		audit access.Action
+	}{
+		{"acknowledge", w.click(eve, cards.VerbAcknowledge, req.ID, map[string]any{cards.InputReviewNote: "fine"}), access.ActionReviewRefused},
+		{"revoke now", w.click(eve, cards.VerbRevokeNow, req.ID, map[string]any{cards.DataCard: cards.CardReview, cards.InputRevokeReason: "x"}), access.ActionRevokeRefused},
+	} {
+		writes, audit := w.writes(), w.auditBy(req.ID, c.audit, eveID)
+		v := w.viewOf(w.post(inPersonalChat(c.act, eve)))
+		if strings.Contains(v.json, "primary is down") || strings.Contains(v.json, "Riley") || len(v.verbs) != 0 {
+			t.Errorf("%s from eve's personal chat shows her the review card: %s", c.name, v.json)
+		}
+		if strings.ReplaceAll(v.json, req.ID, "") != strings.ReplaceAll(unknown.json, "no-such-request", "") {
+			t.Errorf("%s: the answer tells the request from an unknown one:\n%s\n%s", c.name, v.json, unknown.json)
+		}
+		if w.auditBy(req.ID, c.audit, eveID) != audit+1 || w.writes() != writes {
+			t.Errorf("%s: not audited once, or something was posted", c.name)
+		}
+		w.unchanged(req.ID)
+	}
+	// In the security channel a bystander still gets the card with why.
+	note, _ := w.viewIn(w.post(w.reviewClick(eve, cards.VerbAcknowledge, req.ID, nil)))
+	if !strings.Contains(note, "Only the security team can review") {
+		t.Errorf("in the channel: note %q", note)
+	}
+}
