@@ -117,6 +117,11 @@ func (b *Bot) extendedCard(ctx context.Context, res *access.ExtendResult) cards.
 // else gets the card they pressed, as it stands for them, with why. The
 // form changes nothing: what it sends is checked by Extend.
 func (b *Bot) extendForm(ctx context.Context, act *schema.Activity, from, requestID string) cards.Response {
+	if from == cards.CardStatus && requesterChat(act).ConversationID == "" {
+		// The status card works in the personal chat only (statusClick):
+		// no form with the grant where others read along.
+		return cards.MessageResponse(StatusElsewhere)
+	}
 	why := "Only the person who asked for this access can extend it, while it is active and its profile allows more time."
 	req, err := b.cfg.Service.Request(ctx, tenantOf(act), requestID)
 	switch {

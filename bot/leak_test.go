@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/cards"
 	"github.com/jitbot/jitbot/graph/graphtest"
 )
@@ -123,5 +124,31 @@ func TestReviewCardIsNotShownOutsideTheSecurityChannel(t *testing.T) {
 	note, _ := w.viewIn(w.post(w.reviewClick(eve, cards.VerbAcknowledge, req.ID, nil)))
 	if !strings.Contains(note, "Only the security team can review") {
 		t.Errorf("in the channel: note %q", note)
+	}
+}
+
+// The status card is the requester's own and works in their personal chat
+// only: its Extend pressed (or crafted) in a channel opens no extend form
+// there, which would show the grant where others read along; it answers
+// like the status card's other buttons. In the personal chat it opens.
+func TestStatusCardExtendOutsideThePersonalChatShowsNothing(t *testing.T) {
+	w := newWorld(t)
+	w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike"))
+	req := w.onlyRequest()
+	w.post(w.click(alex, cards.VerbApprove, req.ID, nil))
+	if got, _ := w.db.GetRequest(context.Background(), req.ID); got.State != access.RequestActive {
+		t.Fatalf("not active: %s", got.State)
+	}
+	writes := w.writes()
+	code, resp := w.post(w.click(riley, cards.VerbExtend, req.ID, map[string]any{cards.DataCard: cards.CardStatus}))
+	if code != 200 || resp["type"] != cards.MessageContentType || resp["value"] != bot.StatusElsewhere {
+		t.Fatalf("status Extend in a channel: HTTP %d %v", code, resp)
+	}
+	if w.writes() != writes {
+		t.Fatal("status Extend in a channel posted something")
+	}
+	v := w.viewOf(w.post(inPersonalChat(w.click(riley, cards.VerbExtend, req.ID, map[string]any{cards.DataCard: cards.CardStatus}), riley)))
+	if !strings.Contains(v.json, "Extend your access") || !strings.Contains(strings.Join(v.inputs, " "), cards.InputExtendDuration) {
+		t.Fatalf("status Extend in the personal chat: %s", v.json)
 	}
 }
