@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
@@ -92,14 +93,35 @@ func (b *Bot) reviewClick(ctx context.Context, act *schema.Activity, verb string
 		note, req = r.Reason, r.Request
 		if req == nil {
 			cur, lerr := b.cfg.Service.Request(ctx, tenantOf(act), requestID)
+			if errors.Is(lerr, access.ErrNotFound) {
+				return cards.InvokeResponse(cards.NotFound(requestID))
+			}
 			if lerr != nil {
 				return cards.MessageResponse(r.Reason)
 			}
 			req = cur
+		}
+		if !inReviewChannel(act, req) {
+			// A refused click from outside the security channel (a crafted
+			// action naming the request) learns nothing of it: the answer
+			// is an unknown request's.
+			b.log.Warn("review card action refused outside the security channel; answered as not found",
+				"request", req.ID, "from", act.From.AadObjectID, "conversation", act.Conversation.ID)
+			return cards.InvokeResponse(cards.NotFound(requestID))
 		}
 	}
 	if req.Grant == nil || !req.Grant.BreakGlass {
 		return cards.MessageResponse(note)
 	}
 	return cards.InvokeResponse(cards.Review(req, cards.ReviewOptions{Names: b.cfg.Names.forRequests(ctx, req), Note: note}))
+}
+
+// inReviewChannel reports whether act comes from the channel of req's
+// break-glass review card.
+func inReviewChannel(act *schema.Activity, req *access.Request) bool {
+	if req.Grant == nil {
+		return false
+	}
+	from, card := channelOfConversation(act.Conversation.ID), channelOfConversation(req.Grant.ReviewChat.ConversationID)
+	return from != "" && strings.EqualFold(from, card)
 }

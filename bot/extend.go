@@ -117,8 +117,18 @@ func (b *Bot) extendedCard(ctx context.Context, res *access.ExtendResult) cards.
 // else gets the card they pressed, as it stands for them, with why. The
 // form changes nothing: what it sends is checked by Extend.
 func (b *Bot) extendForm(ctx context.Context, act *schema.Activity, from, requestID string) cards.Response {
+	if from == cards.CardStatus && requesterChat(act).ConversationID == "" {
+		// The status card works in the personal chat only (statusClick):
+		// no form with the grant where others read along.
+		return cards.MessageResponse(StatusElsewhere)
+	}
+	why := "Only the person who asked for this access can extend it, while it is active and its profile allows more time."
 	req, err := b.cfg.Service.Request(ctx, tenantOf(act), requestID)
 	switch {
+	case (errors.Is(err, access.ErrNotFound) || requestID == "") && from == cards.CardStatus:
+		// As for someone else's request: the answer tells no id from
+		// another.
+		return b.statusClickAnswer(ctx, act, cards.StatusOptions{Refused: why})
 	case errors.Is(err, access.ErrNotFound) || requestID == "":
 		return cards.InvokeResponse(cards.NotFound(requestID))
 	case err != nil:
@@ -128,7 +138,6 @@ func (b *Bot) extendForm(ctx context.Context, act *schema.Activity, from, reques
 	if mine && b.cfg.Service.MayExtend(req) {
 		return cards.InvokeResponse(cards.ExtendForm(req, b.cfg.Names.forRequests(ctx, req)))
 	}
-	why := "Only the person who asked for this access can extend it, while it is active and its profile allows more time."
 	if from == cards.CardApproval {
 		return cards.InvokeResponse(b.viewerCard(ctx, act, req, why))
 	}

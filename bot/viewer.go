@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
 
@@ -19,15 +20,30 @@ import (
 // viewerCard is req's approval card as the sender of act sees it: their
 // buttons only, and note (why their click changed nothing, or "") at the
 // top. When what they may do cannot be checked, the card is read-only.
+//
+// The card is the approvers' channel's: someone with no part in the request
+// (not its requester, an approver, a member of the security or admin
+// groups) is shown it only when they press or refresh it in the channel
+// where it is posted, where they read it anyway. From anywhere else (a
+// crafted action naming the request's id) they get the card of a request
+// that does not exist, and learn nothing of it.
 func (b *Bot) viewerCard(ctx context.Context, act *schema.Activity, req *access.Request, note string) cards.Card {
 	p, _ := b.cfg.Service.Profile(req.Profile)
 	v, err := b.cfg.Service.Viewer(ctx, tenantOf(act), req, personOf(act))
 	if err != nil {
 		b.log.Error("check what the viewer may do; showing the card read-only", "request", req.ID, "viewer", act.From.AadObjectID, "err", err)
 		v = access.Viewer{}
+		if !inCardChannel(act, req, p) {
+			return cards.Notice("jitbot could not check what you may do on this request just now; try again in a minute.")
+		}
 		if note == "" {
 			note = "jitbot could not check what you may do on this request just now; try again in a minute."
 		}
+	}
+	if !v.Requester && !v.Approver && !v.Security && !v.Admin && !inCardChannel(act, req, p) {
+		b.log.Warn("approval card asked for outside its channel by someone with no part in the request; answered as not found",
+			"request", req.ID, "viewer", act.From.AadObjectID, "conversation", act.Conversation.ID)
+		return cards.NotFound(req.ID)
 	}
 	return cards.Approval(req, p, cards.ApprovalOptions{
 		View: &v, Note: note, GroupName: groupName(ctx, b.cfg.Names, req, p), RefreshUserIDs: b.cfg.Audience.UserIDs(ctx, act.ServiceURL, req, p),
@@ -76,4 +92,31 @@ func (b *Bot) clickAnswer(ctx context.Context, act *schema.Activity, requestID s
 		}
 	}
 	return cards.InvokeResponse(b.viewerCard(ctx, act, cur, r.Reason))
+}
+
+// inCardChannel reports whether act comes from a channel where req's
+// approval card is posted: the profile's approvers' or escalation channel,
+// or the channel of the card's stored thread. A channel thread's
+// conversation id is "<channel id>;messageid=<root message id>".
+func inCardChannel(act *schema.Activity, req *access.Request, p access.Profile) bool {
+	from := channelOfConversation(act.Conversation.ID)
+	if from == "" {
+		return false
+	}
+	for _, c := range []string{
+		p.ApproverChannelID, p.EscalationChannelID,
+		channelOfConversation(req.ApprovalChat.ConversationID), channelOfConversation(req.EscalationChat.ConversationID),
+	} {
+		if c != "" && strings.EqualFold(c, from) {
+			return true
+		}
+	}
+	return false
+}
+
+// channelOfConversation is a conversation id without its ";messageid=..."
+// part.
+func channelOfConversation(id string) string {
+	ch, _, _ := strings.Cut(strings.TrimSpace(id), ";")
+	return ch
 }
