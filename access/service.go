@@ -287,6 +287,11 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 	if !ok {
 		return nil, refuse(ErrUnknownProfile, "There is no profile called %s. Send `profiles` to see the ones you may request.", Quote(sub.Profile))
 	}
+	if p.BreakGlass && !sub.Client.IsZero() {
+		// Break-glass grants at once, with no approver: a person asks for
+		// it in Teams, never a program holding a credential.
+		return nil, refuse(ErrInvalidInput, "Profile %s is break-glass: it grants at once without an approver, so only a person may ask for it, in Teams. A pipeline must request a profile with approvers.", p.Name)
+	}
 	sub.Justification = strings.TrimSpace(sub.Justification)
 	sub.Ticket = strings.TrimSpace(sub.Ticket)
 	sub.Severity = strings.ToLower(strings.TrimSpace(sub.Severity))

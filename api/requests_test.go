@@ -111,7 +111,12 @@ func newReqWorld(t *testing.T) *reqWorld {
 			MinDuration: 15 * time.Minute, MaxDuration: 4 * time.Hour, RequireTicket: true,
 			TicketPattern: regexp.MustCompile(`^CHG-[0-9]+$`), RequesterGroups: []string{requesterGrp},
 			ApproverGroups: []string{approverGroup}, ApproverChannelID: approvers,
+		}, {
+			Name: "db-break-glass", GroupID: prodGroup, MaxDuration: time.Hour,
+			RequesterGroups: []string{requesterGrp}, ApproverGroups: []string{approverGroup}, ApproverChannelID: approvers,
+			BreakGlass: true,
 		}},
+		SecurityChannelID: "19:security@thread.tacv2",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -548,6 +553,7 @@ func TestRequestsAPIAppliesThePolicy(t *testing.T) {
 		{"a duration over the maximum", deploy, `{"profile":"prod-db","duration":"5h","ticket":"CHG-1","justification":"x"}`, "can be granted for 15m to 4h", 0, nil},
 		{"a ticket of another pattern", deploy, `{"profile":"prod-db","duration":"2h","ticket":"INC-1","justification":"x"}`, "does not match", 0, nil},
 		{"no ticket", deploy, `{"profile":"prod-db","duration":"2h","justification":"x"}`, "needs a ticket", 0, nil},
+		{"a break-glass profile", deploy, `{"profile":"db-break-glass","duration":"30m","justification":"x"}`, "only a person may ask for it, in Teams", 0, nil},
 		{"a severity on a profile without severities", deploy, `{"profile":"prod-db","duration":"2h","ticket":"CHG-1","justification":"x","severity":"sev1"}`, "takes no severity", 0, nil},
 	}
 	for _, c := range cases {
