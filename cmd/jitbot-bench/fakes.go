@@ -144,6 +144,10 @@ func startFakes(dir string, gopt graphOptions) (f *fakes, err error) {
 	f.authority.SetToken(f.graph.Token())
 	f.conn = connectortest.NewConnector(tb, connectortest.WithTLS(), connectortest.WithRequiredToken(f.graph.Token()))
 	f.serviceURL = f.conn.ServiceURL()
+	// The approvers' team, so that approval cards get their refresh list.
+	f.conn.SetRoster(channelID, connectortest.Member{
+		ID: "29:" + approverID, Name: "Bench Approver", AadObjectID: approverID, TenantID: tenantID,
+	})
 
 	f.certFile = filepath.Join(dir, "fakes-ca.pem")
 	if err := writePeerCert(front.URL, f.certFile); err != nil {

@@ -36,8 +36,9 @@ type result struct {
 	P50     time.Duration
 	P99     time.Duration
 	// Replies is how many of the activities got a reply in their
-	// conversation at the fake connector (for approve: a notice to the
-	// requester); for forged it must stay 0.
+	// conversation at the fake connector (for request: the "request
+	// received" card of a stored request, not a refusal; for approve: a
+	// notice to the requester); for forged it must stay 0.
 	Replies int
 	// Granted is, for approve, how many requesters are now members of the
 	// profile's group in the fake Graph.
@@ -143,6 +144,36 @@ type plan struct {
 	// conv is the conversation where activity i's reply lands, with the
 	// number of activities it held before.
 	conv func(i int) (string, int)
+	// replied tells whether the new activities of a conversation are the
+	// reply the scenario wants (default: any).
+	replied func(acts []connectortest.Activity) bool
+}
+
+// namesRequest tells whether one of acts is a card naming a request: the
+// "request received" card, so the request was stored, not refused.
+func namesRequest(acts []connectortest.Activity) bool {
+	for _, a := range acts {
+		if requestID(a) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// requestID is the request id a card names, or "".
+func requestID(a connectortest.Activity) string {
+	card := a.Card()
+	if card == nil {
+		return ""
+	}
+	raw, err := json.Marshal(card)
+	if err != nil {
+		return ""
+	}
+	if m := requestIDRe.FindSubmatch(raw); m != nil {
+		return string(m[1])
+	}
+	return ""
 }
 
 // run runs one scenario against the bot whose process is pid (0: unknown).
@@ -159,7 +190,7 @@ func (l *load) run(ctx context.Context, name string, pid int) (result, error) {
 			return l.post(ctx, l.message(userID(seq, i), fmt.Sprintf("bench-%d-%d", seq, i), name), l.token)
 		}
 	case "request":
-		p.conv = fresh
+		p.conv, p.replied = fresh, namesRequest
 		p.prepare = func(i int) { l.addRequester(userID(seq, i)) }
 		p.send = func(ctx context.Context, i int) (int, error) {
 			return l.post(ctx, l.message(userID(seq, i), fmt.Sprintf("bench-%d-%d", seq, i), requestText), l.token)
@@ -173,6 +204,9 @@ func (l *load) run(ctx context.Context, name string, pid int) (result, error) {
 		ids, before, err := l.pending(ctx, seq)
 		if err != nil {
 			return r, err
+		}
+		if len(ids) == 0 {
+			return r, errors.New("no pending request to approve")
 		}
 		if p.limit == 0 || p.limit > len(ids) {
 			p.limit = len(ids)
@@ -291,7 +325,7 @@ func (l *load) countReplies(ctx context.Context, p plan, r *result) {
 		n := 0
 		for i := range r.Requests {
 			conv, before := p.conv(i)
-			if len(l.f.conn.Activities(conv)) > before {
+			if acts := l.f.conn.Activities(conv); len(acts) > before && (p.replied == nil || p.replied(acts[before:])) {
 				n++
 			}
 		}
@@ -351,9 +385,7 @@ func (l *load) pending(ctx context.Context, seq int) ([]string, []int, error) {
 	for i := 0; i < n; {
 		acts := l.f.conn.Activities(personal(userID(seq, i)))
 		for _, a := range acts {
-			raw, _ := json.Marshal(a.Card())
-			if m := requestIDRe.FindSubmatch(raw); m != nil {
-				ids[i] = string(m[1])
+			if ids[i] = requestID(a); ids[i] != "" {
 				break
 			}
 		}
