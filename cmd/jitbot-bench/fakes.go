@@ -76,10 +76,11 @@ func (t *fakeTB) close() {
 type graphOptions struct {
 	// latency holds back every Graph answer.
 	latency time.Duration
-	// limit is the calls per second Graph accepts before it throttles
-	// (0: no throttling). Like Graph's own throttling, once a one-second
-	// window went over the limit, every call of the next window is answered
-	// 429 with Retry-After.
+	// limit is the calls per second Graph serves before it throttles (0: no
+	// throttling). Like Graph's own throttling, once the calls served in the
+	// last second (a sliding window, looked at every 100 ms) reach the
+	// limit, every call is answered 429 with Retry-After until the window is
+	// under the limit again.
 	limit      int
 	retryAfter time.Duration
 }
@@ -98,10 +99,8 @@ type fakes struct {
 	certFile   string
 	dir        string
 
-	throttled429 int // 429 answers forced by the throttle (approximate)
 	stopThrottle context.CancelFunc
 	throttleDone chan struct{}
-	mu           sync.Mutex
 }
 
 // startFakes starts the fakes, writes the certificate they share to dir and
@@ -176,8 +175,8 @@ func writePeerCert(serverURL, file string) error {
 	return nil
 }
 
-// startGraphFaults applies the latency and, with a limit, watches the call
-// rate once a second and throttles the next second when it went over.
+// startGraphFaults applies the latency and, with a limit, throttles Graph
+// while the calls it served in the last second reach the limit.
 func (f *fakes) startGraphFaults(o graphOptions) {
 	latency := func() {
 		if o.latency > 0 {
@@ -193,34 +192,38 @@ func (f *fakes) startGraphFaults(o graphOptions) {
 	retry := strconv.Itoa(max(1, int(o.retryAfter.Round(time.Second)/time.Second)))
 	go func() {
 		defer close(f.throttleDone)
-		tick := time.NewTicker(time.Second)
+		const slots = 10 // a sliding second in steps of 100 ms
+		tick := time.NewTicker(time.Second / slots)
 		defer tick.Stop()
+		var window [slots]int
 		last, throttling := 0, false
-		for {
+		for k := 0; ; k++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
 			calls := f.graph.Calls()
-			n := len(calls) - last
-			if throttling {
-				for _, c := range calls[last:] {
-					if c.Status == http.StatusTooManyRequests {
-						f.mu.Lock()
-						f.throttled429++
-						f.mu.Unlock()
-					}
+			served := 0
+			for _, c := range calls[last:] {
+				if c.Status != http.StatusTooManyRequests {
+					served++
 				}
 			}
 			last = len(calls)
-			over := n > o.limit && !throttling
-			f.graph.ClearFaults()
-			if over {
-				f.graph.InjectFault(graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: retry, Times: 1 << 40})
+			window[k%slots] = served
+			sum := 0
+			for _, n := range window {
+				sum += n
 			}
-			latency()
-			throttling = over
+			if over := sum >= o.limit; over != throttling {
+				f.graph.ClearFaults()
+				if over {
+					f.graph.InjectFault(graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: retry, Times: 1 << 40})
+				}
+				latency()
+				throttling = over
+			}
 		}
 	}()
 }

@@ -43,6 +43,9 @@ type result struct {
 	// Granted is, for approve, how many requesters are now members of the
 	// profile's group in the fake Graph.
 	Granted int
+	// GraphCalls is the calls the fake Graph received during the scenario,
+	// Graph429 those it answered 429.
+	GraphCalls, Graph429 int
 	// CPU is the bot's user+system time during the scenario; PeakRSS its
 	// peak resident set (0 when the bot's pid is unknown).
 	CPU     time.Duration
@@ -227,8 +230,15 @@ func (l *load) run(ctx context.Context, name string, pid int) (result, error) {
 			return r, fmt.Errorf("bot process: %w", err)
 		}
 	}
+	graphBefore := len(l.f.graph.Calls())
 	lat := l.drive(ctx, p, &r)
 	l.countReplies(ctx, p, &r)
+	for _, c := range l.f.graph.Calls()[graphBefore:] {
+		r.GraphCalls++
+		if c.Status == http.StatusTooManyRequests {
+			r.Graph429++
+		}
+	}
 	if name == "approve" {
 		for i := range r.Requests {
 			if l.f.graph.IsMember(groupID, userID(seq, i)) {
@@ -444,14 +454,14 @@ func waitForBot(ctx context.Context, base string) error {
 // printTable writes the results as a table.
 func printTable(w io.Writer, results []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trequests\treq/s\tp50\tp99\terrors\treplies\tbot CPU s\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "scenario\trequests\treq/s\tp50\tp99\terrors\treplies\tgraph calls\tgraph 429\tbot CPU s\tpeak RSS MiB\t")
 	for _, r := range results {
 		rps := 0.0
 		if r.Elapsed > 0 {
 			rps = float64(r.Requests) / r.Elapsed.Seconds()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t%d\t%.2f\t%.1f\t\n", r.Scenario, r.Requests, rps,
-			ms(r.P50), ms(r.P99), r.Errors, r.Replies, r.CPU.Seconds(), float64(r.PeakRSS)/(1<<20))
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t\n", r.Scenario, r.Requests, rps,
+			ms(r.P50), ms(r.P99), r.Errors, r.Replies, r.GraphCalls, r.Graph429, r.CPU.Seconds(), float64(r.PeakRSS)/(1<<20))
 	}
 	_ = tw.Flush()
 }

@@ -109,7 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workDir, "work-dir", "", "where the config, database and bot log go (default: a new temporary directory, removed at the end)")
 	fs.IntVar(&o.approvePool, "approve-pool", 500, "pending requests made before the approve scenario")
 	fs.DurationVar(&o.graph.latency, "graph-latency", 0, "delay of every Graph answer")
-	fs.IntVar(&o.graph.limit, "graph-limit", 0, "Graph calls per second before it throttles the next second with 429 (0: never)")
+	fs.IntVar(&o.graph.limit, "graph-limit", 0, "Graph calls served per sliding second before it answers 429 with Retry-After (0: never)")
 	fs.DurationVar(&o.graph.retryAfter, "graph-retry-after", time.Second, "Retry-After of Graph's 429 answers")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long to wait after a scenario for replies still on their way")
 	if err := fs.Parse(args); err != nil {

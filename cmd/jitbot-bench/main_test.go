@@ -124,3 +124,31 @@ func TestReadProc(t *testing.T) {
 		t.Errorf("peak RSS %d bytes", s.peakRSS)
 	}
 }
+
+// TestBenchThrottledGraph runs approvals while the fake Graph throttles:
+// Graph answers 429 with Retry-After, and still every approval ends as a
+// membership and a notice to its requester.
+func TestBenchThrottledGraph(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	const n = 30
+	o, err := parseFlags([]string{
+		"-scenario", "approve", "-requests", "30", "-concurrency", "4", "-duration", "60s",
+		"-graph-limit", "5", "-graph-retry-after", "1s", "-drain", "20s", "-work-dir", t.TempDir(),
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := bench(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := results[0]
+	if r.Requests != n || r.Errors != 0 || r.Replies != n || r.Granted != n {
+		t.Errorf("approve: %d sent, %d errors (%v), %d replies, %d granted; want %d, 0, %d, %d", r.Requests, r.Errors, r.Status, r.Replies, r.Granted, n, n, n)
+	}
+	if r.Graph429 == 0 {
+		t.Errorf("Graph never throttled (%d calls)", r.GraphCalls)
+	}
+}
