@@ -211,7 +211,7 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 		if err := writeAttachFiles(o.writeConfig, config, f.env(filepath.Dir(o.writeConfig))); err != nil {
 			return nil, err
 		}
-		log.Info("start the bot: env $(cat " + o.writeConfig + ".env) jitbot serve --config " + o.writeConfig + " ")
+		log.Info("waiting for the bot; start it against this run's fakes", "command", "env $(cat "+o.writeConfig+".env) jitbot serve --config "+o.writeConfig, "url", o.url)
 		botURL = strings.TrimRight(o.url, "/")
 		if err := waitForBot(ctx, botURL); err != nil {
 			return nil, err

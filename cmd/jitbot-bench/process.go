@@ -45,6 +45,8 @@ var listeningRe = regexp.MustCompile(`msg="jitbot listening" addr=(\S+)`)
 func startBot(bin, config, logFile string, env []string) (*botProcess, error) {
 	p := &botProcess{cmd: exec.Command(bin, "serve", "--config", config), log: logFile, done: make(chan struct{})}
 	p.cmd.Env = env
+	// The bot goes with the tool, even when the tool dies.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := os.Create(logFile)
 	if err != nil {
 		return nil, fmt.Errorf("bot log: %w", err)
