@@ -37,7 +37,8 @@ type result struct {
 	P99     time.Duration
 	// Replies is how many of the activities got a reply in their
 	// conversation at the fake connector (for request: the "request
-	// received" card of a stored request, not a refusal; for approve: a
+	// received" card of a stored request, not a refusal; for status, of a
+	// requester with a pending request: a card naming it; for approve: a
 	// notice to the requester); for forged it must stay 0.
 	Replies int
 	// Granted is, for approve, how many requesters are now members of the
@@ -58,21 +59,32 @@ type load struct {
 	url    string
 	o      options
 	client *http.Client
-	token  string // a channel token, reused as the channel reuses it
-	forged string // the same token signed by a key nobody published
-	seq    int    // scenarios run so far, to give each its own users
+	token  string   // a channel token, reused as the channel reuses it
+	forged []string // tokens the bot must refuse, used in turn
+	seq    int      // scenarios run so far, to give each its own users
+	// pendingUsers are requesters of the request scenario, each with a
+	// pending request; the status scenario asks for theirs first.
+	pendingUsers []string
 }
 
 func newLoad(f *fakes, url string, o options) *load {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = o.concurrency*2, o.concurrency*2
-	tb := &fakeTB{}
-	key := connectortest.NewRSAKey(tb)
+	key := connectortest.NewRSAKey(&fakeTB{})
+	tok := func(opts ...connectortest.TokenOption) string { return f.issuer.Token(appID, f.serviceURL, opts...) }
 	return &load{
 		f: f, url: url, o: o,
 		client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		token:  f.issuer.Token(appID, f.serviceURL),
-		forged: f.issuer.Token(appID, f.serviceURL, connectortest.WithSigningKey(key), connectortest.WithKeyID(f.issuer.KeyID())),
+		token:  tok(),
+		forged: []string{
+			// Signed by a key nobody published, under the real key's id.
+			tok(connectortest.WithSigningKey(key), connectortest.WithKeyID(f.issuer.KeyID())),
+			tok(connectortest.WithAlgNone()),
+			tok(connectortest.WithHS256(f.issuer.PublicKeyDER())),
+			tok(connectortest.WithAudience("00000000-0000-4000-8000-000000000bad")),
+			tok(connectortest.WithExpiresAt(time.Now().Add(-time.Hour))),
+			tok(connectortest.WithIssuer("https://forged.example.com")),
+		},
 	}
 }
 
@@ -149,12 +161,12 @@ type plan struct {
 	conv func(i int) (string, int)
 	// replied tells whether the new activities of a conversation are the
 	// reply the scenario wants (default: any).
-	replied func(acts []connectortest.Activity) bool
+	replied func(i int, acts []connectortest.Activity) bool
 }
 
 // namesRequest tells whether one of acts is a card naming a request: the
 // "request received" card, so the request was stored, not refused.
-func namesRequest(acts []connectortest.Activity) bool {
+func namesRequest(_ int, acts []connectortest.Activity) bool {
 	for _, a := range acts {
 		if requestID(a) != "" {
 			return true
@@ -187,10 +199,37 @@ func (l *load) run(ctx context.Context, name string, pid int) (result, error) {
 	p := plan{limit: l.o.requests, expect: http.StatusOK, prepare: func(int) {}}
 	fresh := func(i int) (string, int) { return personal(userID(seq, i)), 0 }
 	switch name {
-	case "help", "status":
+	case "help":
 		p.conv = fresh
 		p.send = func(ctx context.Context, i int) (int, error) {
 			return l.post(ctx, l.message(userID(seq, i), fmt.Sprintf("bench-%d-%d", seq, i), name), l.token)
+		}
+	case "status":
+		// The requesters with a pending request first (their card lists
+		// it), each once, then new users (nothing to list).
+		users := l.pendingUsers
+		user := func(i int) string {
+			if i < len(users) {
+				return users[i]
+			}
+			return userID(seq, i)
+		}
+		before := make([]atomic.Int64, len(users))
+		p.prepare = func(i int) {
+			if i < len(users) {
+				before[i].Store(int64(len(l.f.conn.Activities(personal(users[i])))))
+			}
+		}
+		p.conv = func(i int) (string, int) {
+			if i < len(users) {
+				return personal(users[i]), int(before[i].Load())
+			}
+			return personal(user(i)), 0
+		}
+		// A requester's status card names their pending request.
+		p.replied = func(i int, acts []connectortest.Activity) bool { return i >= len(users) || namesRequest(i, acts) }
+		p.send = func(ctx context.Context, i int) (int, error) {
+			return l.post(ctx, l.message(user(i), fmt.Sprintf("bench-%d-%d", seq, i), name), l.token)
 		}
 	case "request":
 		p.conv, p.replied = fresh, namesRequest
@@ -201,7 +240,7 @@ func (l *load) run(ctx context.Context, name string, pid int) (result, error) {
 	case "forged":
 		p.conv, p.expect = fresh, http.StatusUnauthorized
 		p.send = func(ctx context.Context, i int) (int, error) {
-			return l.post(ctx, l.message(userID(seq, i), fmt.Sprintf("bench-%d-%d", seq, i), "help"), l.forged)
+			return l.post(ctx, l.message(userID(seq, i), fmt.Sprintf("bench-%d-%d", seq, i), "help"), l.forged[i%len(l.forged)])
 		}
 	case "approve":
 		ids, before, err := l.pending(ctx, seq)
@@ -252,6 +291,13 @@ func (l *load) run(ctx context.Context, name string, pid int) (result, error) {
 			return r, fmt.Errorf("bot process: %w", err)
 		}
 		r.CPU, r.PeakRSS = end.cpu-start.cpu, end.peakRSS
+	}
+	if name == "request" {
+		for i := range r.Requests {
+			if conv, _ := p.conv(i); namesRequest(i, l.f.conn.Activities(conv)) {
+				l.pendingUsers = append(l.pendingUsers, userID(seq, i))
+			}
+		}
 	}
 	slices.Sort(lat)
 	r.P50, r.P99 = percentile(lat, 50), percentile(lat, 99)
@@ -335,7 +381,7 @@ func (l *load) countReplies(ctx context.Context, p plan, r *result) {
 		n := 0
 		for i := range r.Requests {
 			conv, before := p.conv(i)
-			if acts := l.f.conn.Activities(conv); len(acts) > before && (p.replied == nil || p.replied(acts[before:])) {
+			if acts := l.f.conn.Activities(conv); len(acts) > before && (p.replied == nil || p.replied(i, acts[before:])) {
 				n++
 			}
 		}
