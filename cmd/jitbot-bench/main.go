@@ -11,8 +11,8 @@
 // pending request, an approval card and the "request received" card),
 // approve (an approver's Approve invoke on a pending request: the decision,
 // the Graph add and the answered card), status (the status card) and forged
-// (activities whose token is signed by a key the channel never published:
-// every one must be refused with 401).
+// (activities whose tokens are forged in six ways: every one must be refused
+// with 401 and answered nothing).
 package main
 
 import (
@@ -67,15 +67,18 @@ Starts fakes of the Bot Framework OpenID metadata and keys, Entra ID's token
 endpoint, the Bot Connector and Microsoft Graph (all over TLS), starts
 "jitbot serve" against them, sends signed activities and prints a table per
 scenario: requests, req/s, p50, p99, errors, replies delivered at the fake
-connector, the bot's CPU seconds and peak RSS.
+connector, Graph calls and 429s, the bot's CPU seconds and peak RSS.
 
 Scenarios (-scenario, comma-separated, run in order):
   help     the text command "help"
   request  a one-line request from a new requester each time
   approve  an approver's Approve click on a pending request (the requests
            are made first, unmeasured; at most -approve-pool of them)
-  status   the "status" command
-  forged   activities with a token signed by an unpublished key (expect 401)
+  status   the "status" command, first by the requesters of an earlier
+           request scenario (the card must name their request)
+  forged   activities with forged tokens, in turn: an unpublished key, alg
+           none, HS256 with the public key, another audience, expired,
+           another issuer (every one must get 401 and no reply)
 
 Each scenario runs for -duration or -requests activities, whichever ends
 first, with -concurrency senders as fast as they can, or at -rate activities
@@ -149,7 +152,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	results, err := bench(ctx, o, stderr)
-	printTable(stdout, results)
+	if len(results) > 0 {
+		printTable(stdout, results)
+	}
 	return err
 }
 
