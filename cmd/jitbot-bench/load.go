@@ -61,7 +61,7 @@ type load struct {
 	client *http.Client
 	token  string   // a channel token, reused as the channel reuses it
 	forged []string // tokens the bot must refuse, used in turn
-	seq    int      // scenarios run so far, to give each its own users
+	seq    int      // numbers the scenarios run, to give each its own users
 	// pendingUsers are requesters of the request scenario, each with a
 	// pending request; the status scenario asks for theirs first.
 	pendingUsers []string
@@ -72,8 +72,15 @@ func newLoad(f *fakes, url string, o options) *load {
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = o.concurrency*2, o.concurrency*2
 	key := connectortest.NewRSAKey(&fakeTB{})
 	tok := func(opts ...connectortest.TokenOption) string { return f.issuer.Token(appID, f.serviceURL, opts...) }
+	seq := 0
+	if o.database != "" {
+		// A database of an earlier run holds that run's pending requests,
+		// which would refuse the same users' new ones: new users each run.
+		seq = int(time.Now().Unix()%0xffff) << 8
+	}
 	return &load{
-		f: f, url: url, o: o,
+		seq: seq,
+		f:   f, url: url, o: o,
 		client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		token:  tok(),
 		forged: []string{
