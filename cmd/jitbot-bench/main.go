@@ -51,6 +51,7 @@ type options struct {
 	rate        float64
 	requests    int
 	bin         string
+	botCPUs     string
 	url         string
 	pid         int
 	writeConfig string
@@ -105,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 0, "activities per second (0: as fast as the senders can)")
 	fs.IntVar(&o.requests, "requests", 0, "stop each scenario after this many activities (0: no limit)")
 	fs.StringVar(&o.bin, "bin", "", "the jitbot binary to start (default: build ./cmd/jitbot)")
+	fs.StringVar(&o.botCPUs, "bot-cpus", "", `pin the bot to these CPUs (a taskset list, e.g. "0"); run the tool itself under "taskset -c 1" to keep the load off them`)
 	fs.StringVar(&o.url, "url", "", "attach to a running bot at this base URL instead of starting one (start it with the -write-config file and -write-env variables)")
 	fs.IntVar(&o.pid, "pid", 0, "with -url: the bot's process id, for its CPU and RSS")
 	fs.StringVar(&o.writeConfig, "write-config", "", "with -url: write the bot's jitbot.yaml here, and its environment to the same path with .env, then wait for the bot")
@@ -139,8 +141,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-pid and -write-config go with -url")
 	case o.url != "" && o.writeConfig == "":
 		return o, errors.New("-url needs -write-config: the bot must be started against this run's fakes")
-	case o.url != "" && o.bin != "":
-		return o, errors.New("-bin and -url exclude each other")
+	case o.url != "" && (o.bin != "" || o.botCPUs != ""):
+		return o, errors.New("-bin and -bot-cpus go with a bot the tool starts, not with -url")
 	}
 	return o, nil
 }
@@ -205,7 +207,7 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 		if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 			return nil, fmt.Errorf("write config: %w", err)
 		}
-		p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir))
+		p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs)
 		if err != nil {
 			return nil, err
 		}

@@ -106,6 +106,7 @@ func TestFlags(t *testing.T) {
 		{"-pid", "1"},
 		{"-url", "http://127.0.0.1:3978"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bin", "jitbot"},
+		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpus", "0"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {

@@ -42,8 +42,18 @@ var listeningRe = regexp.MustCompile(`msg="jitbot listening" addr=(\S+)`)
 
 // startBot runs bin serve --config config with env, its log in logFile, and
 // waits for it to listen.
-func startBot(bin, config, logFile string, env []string) (*botProcess, error) {
-	p := &botProcess{cmd: exec.Command(bin, "serve", "--config", config), log: logFile, done: make(chan struct{})}
+// With cpus (a taskset list such as "0" or "0,1"), the bot runs on those
+// CPUs only: taskset execs it, so the pid is the bot's.
+func startBot(bin, config, logFile string, env []string, cpus string) (*botProcess, error) {
+	cmd := exec.Command(bin, "serve", "--config", config)
+	if cpus != "" {
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			return nil, fmt.Errorf("-bot-cpus needs taskset (util-linux): %w", err)
+		}
+		cmd = exec.Command(taskset, "-c", cpus, bin, "serve", "--config", config)
+	}
+	p := &botProcess{cmd: cmd, log: logFile, done: make(chan struct{})}
 	p.cmd.Env = env
 	// The bot goes with the tool, even when the tool dies.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
