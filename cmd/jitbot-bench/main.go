@@ -1,0 +1,260 @@
+// Command jitbot-bench is jitbot's load tool. It starts fakes of the
+// Microsoft endpoints the bot talks to (the Bot Framework's OpenID metadata
+// and keys, Entra ID's token endpoint, the Bot Connector and Microsoft
+// Graph, all over TLS), starts `jitbot serve` against them (or attaches to a
+// bot already running with the configuration it writes), sends real signed
+// activities at a fixed rate or as fast as N senders can, and prints, per
+// scenario, the throughput, the p50 and p99 latency, the errors, the replies
+// the fake connector received and the bot's CPU time and peak RSS.
+//
+// Scenarios: help (the text command), request (a one-line request: a stored
+// pending request, an approval card and the "request received" card),
+// approve (an approver's Approve invoke on a pending request: the decision,
+// the Graph add and the answered card), status (the status card) and forged
+// (activities whose tokens are forged in six ways: every one must be refused
+// with 401 and answered nothing).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "jitbot-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line.
+type options struct {
+	scenarios   []string
+	concurrency int
+	duration    time.Duration
+	rate        float64
+	requests    int
+	bin         string
+	botCPUs     string
+	url         string
+	pid         int
+	writeConfig string
+	database    string
+	workDir     string
+	approvePool int
+	graph       graphOptions
+	drain       time.Duration
+}
+
+const usageText = `Usage: jitbot-bench [flags]
+
+Starts fakes of the Bot Framework OpenID metadata and keys, Entra ID's token
+endpoint, the Bot Connector and Microsoft Graph (all over TLS), starts
+"jitbot serve" against them, sends signed activities and prints a table per
+scenario: requests, req/s, p50, p99, errors, replies delivered at the fake
+connector, Graph calls and 429s, the bot's CPU seconds and peak RSS.
+
+Scenarios (-scenario, comma-separated, run in order):
+  help     the text command "help"
+  request  a one-line request from a new requester each time
+  approve  an approver's Approve click on a pending request (the requests
+           are made first, unmeasured; at most -approve-pool of them)
+  status   the "status" command, first by the requesters of an earlier
+           request scenario (the card must name their request)
+  forged   activities with forged tokens, in turn: an unpublished key, alg
+           none, HS256 with the public key, another audience, expired,
+           another issuer (every one must get 401 and no reply)
+
+Each scenario runs for -duration or -requests activities, whichever ends
+first, with -concurrency senders as fast as they can, or at -rate activities
+per second (latency is then measured from the scheduled send time).
+
+Example:
+  go run ./cmd/jitbot-bench -scenario help,request,approve,status,forged -concurrency 32 -duration 10s
+
+Flags:
+`
+
+// parseFlags reads the command line.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("jitbot-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
+	scenarios := fs.String("scenario", "help", "scenarios to run, comma-separated: "+strings.Join(scenarioNames, ", "))
+	fs.IntVar(&o.concurrency, "concurrency", 8, "concurrent senders")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
+	fs.Float64Var(&o.rate, "rate", 0, "activities per second (0: as fast as the senders can)")
+	fs.IntVar(&o.requests, "requests", 0, "stop each scenario after this many activities (0: no limit)")
+	fs.StringVar(&o.bin, "bin", "", "the jitbot binary to start (default: build ./cmd/jitbot)")
+	fs.StringVar(&o.botCPUs, "bot-cpus", "", `pin the bot to these CPUs (a taskset list, e.g. "0"); run the tool itself under "taskset -c 1" to keep the load off them`)
+	fs.StringVar(&o.url, "url", "", "attach to a running bot at this base URL instead of starting one (start it with the -write-config file and -write-env variables)")
+	fs.IntVar(&o.pid, "pid", 0, "with -url: the bot's process id, for its CPU and RSS")
+	fs.StringVar(&o.writeConfig, "write-config", "", "with -url: write the bot's jitbot.yaml here, and its environment to the same path with .env, then wait for the bot")
+	fs.StringVar(&o.database, "database", "", "the bot's database (default: a new SQLite file in the work directory)")
+	fs.StringVar(&o.workDir, "work-dir", "", "where the config, database and bot log go (default: a new temporary directory, removed at the end)")
+	fs.IntVar(&o.approvePool, "approve-pool", 500, "pending requests made before the approve scenario")
+	fs.DurationVar(&o.graph.latency, "graph-latency", 0, "delay of every Graph answer")
+	fs.IntVar(&o.graph.limit, "graph-limit", 0, "Graph calls served per sliding second before it answers 429 with Retry-After (0: never)")
+	fs.DurationVar(&o.graph.retryAfter, "graph-retry-after", time.Second, "Retry-After of Graph's 429 answers")
+	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long to wait after a scenario for replies still on their way")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q (see -help)", fs.Arg(0))
+	}
+	for _, s := range strings.Split(*scenarios, ",") {
+		s = strings.TrimSpace(s)
+		if !validScenario(s) {
+			return o, fmt.Errorf("unknown scenario %q (one of %s)", s, strings.Join(scenarioNames, ", "))
+		}
+		o.scenarios = append(o.scenarios, s)
+	}
+	switch {
+	case o.concurrency < 1:
+		return o, errors.New("-concurrency must be at least 1")
+	case o.duration <= 0:
+		return o, errors.New("-duration must be positive")
+	case o.rate < 0 || o.requests < 0 || o.approvePool < 1 || o.graph.limit < 0 || o.graph.latency < 0:
+		return o, errors.New("-rate, -requests and the Graph options must not be negative; -approve-pool at least 1")
+	case o.url == "" && (o.pid != 0 || o.writeConfig != ""):
+		return o, errors.New("-pid and -write-config go with -url")
+	case o.url != "" && o.writeConfig == "":
+		return o, errors.New("-url needs -write-config: the bot must be started against this run's fakes")
+	case o.url != "" && (o.bin != "" || o.botCPUs != ""):
+		return o, errors.New("-bin and -bot-cpus go with a bot the tool starts, not with -url")
+	}
+	return o, nil
+}
+
+// run is the command: parse, set up, run the scenarios, print the table.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	results, err := bench(ctx, o, stderr)
+	if len(results) > 0 {
+		printTable(stdout, results)
+	}
+	return err
+}
+
+// bench runs the scenarios of o and returns their results.
+func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	dir := o.workDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "jitbot-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("work directory: %w", err)
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("work directory: %w", err)
+	}
+	f, err := startFakes(dir, o.graph)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	database := o.database
+	if database == "" {
+		database = "sqlite:" + filepath.Join(dir, "jitbot.db")
+	}
+	listen := "127.0.0.1:0"
+	if o.url != "" {
+		u, err := url.Parse(o.url)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return nil, fmt.Errorf("-url %q: want http://host:port", o.url)
+		}
+		listen = u.Host
+	}
+	config := f.config(listen, database)
+
+	var botURL string
+	pid := o.pid
+	if o.url == "" {
+		bin := o.bin
+		if bin == "" {
+			log.Info("building jitbot")
+			if bin, err = buildBot(ctx, dir); err != nil {
+				return nil, err
+			}
+		}
+		cfgFile := filepath.Join(dir, "jitbot.yaml")
+		if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
+			return nil, fmt.Errorf("write config: %w", err)
+		}
+		p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs)
+		if err != nil {
+			return nil, err
+		}
+		defer p.stop()
+		botURL, pid = "http://"+p.addr, p.cmd.Process.Pid
+		log.Info("jitbot started", "addr", p.addr, "pid", pid, "log", p.log)
+	} else {
+		if err := writeAttachFiles(o.writeConfig, config, f.env(filepath.Dir(o.writeConfig))); err != nil {
+			return nil, err
+		}
+		log.Info("waiting for the bot; start it against this run's fakes", "command", "env $(cat "+o.writeConfig+".env) jitbot serve --config "+o.writeConfig, "url", o.url)
+		botURL = strings.TrimRight(o.url, "/")
+		if err := waitForBot(ctx, botURL); err != nil {
+			return nil, err
+		}
+	}
+
+	l := newLoad(f, botURL, o)
+	var results []result
+	for _, name := range o.scenarios {
+		if err := ctx.Err(); err != nil {
+			return results, err
+		}
+		log.Info("scenario", "name", name)
+		r, err := l.run(ctx, name, pid)
+		if err != nil {
+			return results, fmt.Errorf("scenario %s: %w", name, err)
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+// writeAttachFiles writes the config and the environment a bot started by
+// hand needs; the listen address is left for the user to set.
+func writeAttachFiles(path, config string, env []string) error {
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	var vars []string
+	for _, e := range env {
+		if !strings.HasPrefix(e, "PATH=") && !strings.HasPrefix(e, "HOME=") {
+			vars = append(vars, e)
+		}
+	}
+	if err := os.WriteFile(path+".env", []byte(strings.Join(vars, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write environment: %w", err)
+	}
+	return nil
+}

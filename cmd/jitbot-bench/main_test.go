@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBenchEndToEnd builds jitbot, starts it against the fakes and runs
+// every scenario briefly: timings are not checked, only that the counts add
+// up: every activity sent was accepted, every accepted one got its reply at
+// the fake connector, every approval became a membership in the fake Graph,
+// and every forged token was refused with 401 and answered nothing.
+func TestBenchEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	const n = 60
+	var stderr bytes.Buffer
+	o, err := parseFlags([]string{
+		"-scenario", "help,request,approve,status,forged", "-requests", "60",
+		"-concurrency", "4", "-duration", "60s", "-drain", "2s", "-work-dir", t.TempDir(),
+	}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := bench(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 5 {
+		t.Fatalf("%d results, want 5", len(results))
+	}
+	for _, r := range results {
+		if r.Requests != n {
+			t.Errorf("%s: %d requests sent, want %d", r.Scenario, r.Requests, n)
+		}
+		if r.Errors != 0 || r.Accepted != n {
+			t.Errorf("%s: %d accepted, %d errors (statuses %v)", r.Scenario, r.Accepted, r.Errors, r.Status)
+		}
+		if r.PeakRSS <= 0 {
+			t.Errorf("%s: peak RSS %d: the bot's /proc was not read", r.Scenario, r.PeakRSS)
+		}
+		if r.P50 <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s: p50 %v, p99 %v", r.Scenario, r.P50, r.P99)
+		}
+		switch r.Scenario {
+		case "forged":
+			if r.Status[http.StatusUnauthorized] != n || r.Replies != 0 {
+				t.Errorf("forged: statuses %v, %d replies; want all %d refused with 401 and no reply", r.Status, r.Replies, n)
+			}
+		default:
+			if r.Status[http.StatusOK] != n || r.Replies != n {
+				t.Errorf("%s: statuses %v, %d replies; want %d answered and replied to", r.Scenario, r.Status, r.Replies, n)
+			}
+		}
+		if r.Scenario == "approve" && r.Granted != n {
+			t.Errorf("approve: %d requesters are members of the group, want %d", r.Granted, n)
+		}
+	}
+	var table bytes.Buffer
+	printTable(&table, results)
+	lines := strings.Split(strings.TrimSpace(table.String()), "\n")
+	if len(lines) != 6 || !strings.Contains(lines[0], "peak RSS MiB") || !strings.Contains(lines[5], "forged") {
+		t.Errorf("table:\n%s", table.String())
+	}
+}
+
+// TestPercentile checks the nearest-rank percentiles the table prints.
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 200; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	if got := percentile(d, 50); got != 100*time.Millisecond {
+		t.Errorf("p50 = %v", got)
+	}
+	if got := percentile(d, 99); got != 198*time.Millisecond {
+		t.Errorf("p99 = %v", got)
+	}
+	if got := percentile(d[:1], 99); got != time.Millisecond {
+		t.Errorf("p99 of one = %v", got)
+	}
+	if got := percentile(nil, 50); got != 0 {
+		t.Errorf("p50 of none = %v", got)
+	}
+}
+
+// TestFlags checks the help and the refusal of bad command lines.
+func TestFlags(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-help"}, io.Discard, &out)
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "Scenarios") || !strings.Contains(out.String(), "-concurrency") {
+		t.Fatalf("help: %v\n%s", err, out.String())
+	}
+	for _, args := range [][]string{
+		{"-scenario", "help,nope"},
+		{"-concurrency", "0"},
+		{"-pid", "1"},
+		{"-url", "http://127.0.0.1:3978"},
+		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bin", "jitbot"},
+		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpus", "0"},
+		{"extra"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
+// TestReadProc reads this process's own CPU time and peak RSS.
+func TestReadProc(t *testing.T) {
+	s, err := readProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.peakRSS < 1<<20 {
+		t.Errorf("peak RSS %d bytes", s.peakRSS)
+	}
+}
+
+// TestBenchThrottledGraph runs approvals while the fake Graph throttles:
+// Graph answers 429 with Retry-After, and still every approval ends as a
+// membership and a notice to its requester.
+func TestBenchThrottledGraph(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	const n = 30
+	o, err := parseFlags([]string{
+		"-scenario", "approve", "-requests", "30", "-concurrency", "4", "-duration", "60s",
+		"-graph-limit", "5", "-graph-retry-after", "1s", "-drain", "20s", "-work-dir", t.TempDir(),
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := bench(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := results[0]
+	if r.Requests != n || r.Errors != 0 || r.Replies != n || r.Granted != n {
+		t.Errorf("approve: %d sent, %d errors (%v), %d replies, %d granted; want %d, 0, %d, %d", r.Requests, r.Errors, r.Status, r.Replies, r.Granted, n, n, n)
+	}
+	if r.Graph429 == 0 {
+		t.Errorf("Graph never throttled (%d calls)", r.GraphCalls)
+	}
+}
