@@ -99,6 +99,8 @@ func (s *Service) grantBreakGlass(ctx context.Context, p Profile, req *Request, 
 	ev.ConversationID, ev.ActivityID = sub.ConversationID, sub.ActivityID
 	updated, err := RecordDecision(ctx, s.cfg.Store, req.ID, d, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
 	if err != nil {
+		// ErrNotPending: another replica's scheduler approved it (see
+		// resumeBreakGlass), or it was closed.
 		return nil, fmt.Errorf("record break-glass approval of %s: %w", req.ID, err)
 	}
 	s.log.Warn("break-glass grant", "request", req.ID, "profile", p.Name, "user", req.Requester.ObjectID, "review_by", grant.ReviewBy)
@@ -132,6 +134,59 @@ func (s *Service) grantBreakGlass(ctx context.Context, p Profile, req *Request, 
 		return updated, nil
 	}
 	return final, nil
+}
+
+// resumesBreakGlass reports whether req is a break-glass request whose
+// Submit stopped before jitbot's approval was stored: pending under a
+// break-glass profile, no extension, with no decision and no approval card
+// (those are posted after the approval).
+func resumesBreakGlass(p Profile, req *Request) bool {
+	return p.BreakGlass && req.State == RequestPending && req.ExtendsRequestID == "" &&
+		len(req.Decisions) == 0 && req.ApprovalActivityID == ""
+}
+
+// resumeBreakGlass finishes a break-glass request left pending by a process
+// that stopped between storing it and approving it (see resumesBreakGlass):
+// it is checked against its profile as configured now, then granted as
+// Submit would have, its clock and its review starting now; one that no
+// longer fits is closed as no longer valid and the requester told. It
+// reports false when another replica did either first.
+func (s *Service) resumeBreakGlass(ctx context.Context, p Profile, req *Request) (bool, error) {
+	why, err := s.stillValid(ctx, p, req)
+	if err != nil {
+		return false, err
+	}
+	if why != "" {
+		now := s.cfg.Clock.Now().UTC()
+		d := Decision{Approver: System, Verdict: Deny, Reason: "No longer valid: " + why + ".", DecidedAt: now}
+		updated, err := s.cfg.Store.Deny(ctx, req.ID, d, s.event(now, System, ActionInvalidated, req, why))
+		if errors.Is(err, ErrNotPending) || errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("close break-glass request %s as no longer valid: %w", req.ID, err)
+		}
+		s.notify(ctx, updated, NoticeClosed, fmt.Sprintf("Your request for %s was closed without a decision: %s. Nothing was granted; ask again if you still need access.",
+			req.Profile, why))
+		return true, nil
+	}
+	s.log.Warn("granting a break-glass request left pending by a stopped process", "request", req.ID, "profile", p.Name)
+	_, err = s.grantBreakGlass(ctx, p, req, Submission{})
+	if lostBreakGlassRace(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// lostBreakGlassRace reports whether err says that jitbot's approval of a
+// break-glass request was stored by another replica first (or the request
+// was closed): jitbot is its only approver, so its approval found already
+// counted is that replica's.
+func lostBreakGlassRace(err error) bool {
+	return errors.Is(err, ErrNotPending) || errors.Is(err, ErrAlreadyApproved)
 }
 
 // postReview posts the review card of req's break-glass grant to the

@@ -2,6 +2,9 @@ package access_test
 
 import (
 	"context"
+	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,4 +110,151 @@ func TestBreakGlassNeedsTheSecurityChannel(t *testing.T) {
 	if _, err := access.New(cfg); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A process killed after storing a break-glass request and before jitbot
+// approved it leaves a pending request nobody can see (its cards are posted
+// after the approval): the next process grants it by itself, with its
+// review owed, and the requester is told, instead of leaving it to time
+// out with nothing granted.
+func TestBreakGlassRequestStoredBeforeACrashIsGranted(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		ctx := context.Background()
+		e := newEnv(t, store)
+		e.openWith(func(c *access.Config) {
+			breakGlassProfile(true)(c)
+			c.Owner = "replica-1"
+			c.Failpoint = func(name string) {
+				if name == "breakglass.after-request" {
+					panic(crash(name))
+				}
+			}
+		})
+		if !runUntilCrash(func() { e.submit(riley, 2*time.Hour) }) {
+			t.Fatal("failpoint breakglass.after-request never reached")
+		}
+		reqs, err := e.store.OpenRequests(ctx, riley.ObjectID)
+		if err != nil || len(reqs) != 1 || reqs[0].State != access.RequestPending {
+			t.Fatalf("open requests after the crash: %+v %v", reqs, err)
+		}
+		id := reqs[0].ID
+		if e.isMember(riley.ObjectID) {
+			t.Fatal("member before the approval")
+		}
+		// Two processes start after the dead one's lease ran out, and
+		// their schedulers look at once, as Run runs them: one grants it.
+		e.clock.Advance(2 * time.Minute)
+		e.openWith(func(c *access.Config) { breakGlassProfile(true)(c); c.Owner = "replica-3" })
+		other := e.svc
+		e.openWith(func(c *access.Config) { breakGlassProfile(true)(c); c.Owner = "replica-2" })
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, svc := range []*access.Service{e.svc, other} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = svc.WorkPending(ctx)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Work(ctx); err != nil {
+			t.Fatal(err)
+		}
+		req, err := e.store.GetRequest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := req.Grant
+		if req.State != access.RequestActive || g == nil || g.State != access.GrantActive || !g.BreakGlass || !e.isMember(riley.ObjectID) {
+			t.Fatalf("after the restart: request %s grant %+v member %v", req.State, g, e.isMember(riley.ObjectID))
+		}
+		if want := e.clock.Now().UTC().Add(time.Hour); !g.ReviewBy.Equal(want) {
+			t.Fatalf("review by %s, want %s", g.ReviewBy, want)
+		}
+		if n := countActions(e.audit(id), access.ActionBreakGlass); n != 1 {
+			t.Fatalf("%d request.break_glass events: %v", n, e.audit(id))
+		}
+		posted := 0
+		for _, c := range e.notes.ReviewCards() {
+			if !c.Update && c.RequestID == id && c.Channel == "19:security@thread.tacv2" {
+				posted++
+			}
+		}
+		if posted != 1 {
+			t.Fatalf("%d review cards posted: %+v", posted, e.notes.ReviewCards())
+		}
+		// A second look changes nothing: granted once.
+		before := e.auditCount()
+		if _, err := e.svc.WorkPending(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if after := e.auditCount(); after != before {
+			t.Fatalf("a second look appended %d events", after-before)
+		}
+	})
+}
+
+// countActions counts the events of action a in actions.
+func countActions(actions []access.Action, a access.Action) int {
+	n := 0
+	for _, x := range actions {
+		if x == a {
+			n++
+		}
+	}
+	return n
+}
+
+// A break-glass request left pending by a crash is checked like an
+// approval when it is resumed: a requester no longer in a requester group
+// gets nothing; the request is closed as no longer valid, with that
+// reason, and they are told.
+func TestBreakGlassRequestResumedOnlyWhileItFits(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		ctx := context.Background()
+		e := newEnv(t, store)
+		e.openWith(func(c *access.Config) {
+			breakGlassProfile(true)(c)
+			c.Failpoint = func(name string) {
+				if name == "breakglass.after-request" {
+					panic(crash(name))
+				}
+			}
+		})
+		if !runUntilCrash(func() { e.submit(riley, 2*time.Hour) }) {
+			t.Fatal("failpoint breakglass.after-request never reached")
+		}
+		reqs, err := e.store.OpenRequests(ctx, riley.ObjectID)
+		if err != nil || len(reqs) != 1 {
+			t.Fatalf("open requests after the crash: %+v %v", reqs, err)
+		}
+		id := reqs[0].ID
+		if err := e.dir.RemoveMember(ctx, requesterGrp, riley.ObjectID); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(2 * time.Minute)
+		e.openWith(breakGlassProfile(true))
+		if n, err := e.svc.WorkPending(ctx); n != 1 || err != nil {
+			t.Fatalf("work pending: %d %v", n, err)
+		}
+		req, err := e.store.GetRequest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.State != access.RequestDenied || req.Grant != nil || e.isMember(riley.ObjectID) {
+			t.Fatalf("after the restart: %s grant %+v member %v", req.State, req.Grant, e.isMember(riley.ObjectID))
+		}
+		if got := e.audit(id); countActions(got, access.ActionInvalidated) != 1 || countActions(got, access.ActionBreakGlass) != 0 {
+			t.Fatalf("audit %v", got)
+		}
+		if texts := e.notes.Texts(id); len(texts) != 1 || !strings.Contains(texts[0], "no longer in a requester group") {
+			t.Fatalf("requester told %q", texts)
+		}
+		if len(e.notes.ReviewCards()) != 0 {
+			t.Fatalf("review cards %+v", e.notes.ReviewCards())
+		}
+	})
 }

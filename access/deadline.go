@@ -84,9 +84,13 @@ func (s *Service) WorkPending(ctx context.Context) (int, error) {
 		for i := range due {
 			req := &due[i]
 			var acted bool
-			if pastDeadline(req, now) {
+			p, known := s.profiles[req.Profile]
+			switch {
+			case pastDeadline(req, now):
 				acted, err = s.timeOut(ctx, req)
-			} else {
+			case known && resumesBreakGlass(p, req):
+				acted, err = s.resumeBreakGlass(ctx, p, req)
+			default:
 				acted, err = s.remind(ctx, req, now)
 			}
 			if err != nil {

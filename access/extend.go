@@ -105,6 +105,11 @@ type ExtendInput struct {
 	Who       Person
 	Duration  time.Duration
 	Reason    string
+	// From is the grant's end the asking card showed (zero for the
+	// `extend` command): when set, the extension applies only while the
+	// grant still ends then, so that a second click on the same card (a
+	// double-click) is refused rather than extending the grant twice.
+	From time.Time
 	// ConversationID and ActivityID locate the click or message, for the
 	// audit.
 	ConversationID string
@@ -172,6 +177,9 @@ func (s *Service) Extend(ctx context.Context, in ExtendInput) (*ExtendResult, er
 	if r := withinTotal(p, req.Grant, in.Duration); r != nil {
 		return nil, r
 	}
+	if r := extendedSince(req, in.From); r != nil {
+		return nil, r
+	}
 	if pending, err := s.pendingExtension(ctx, req); err != nil {
 		return nil, err
 	} else if pending != nil {
@@ -187,7 +195,7 @@ func (s *Service) Extend(ctx context.Context, in ExtendInput) (*ExtendResult, er
 	if in.Duration <= p.SelfExtendMax {
 		ext := Extension{By: in.Who, Added: in.Duration, Reason: in.Reason}
 		reason := fmt.Sprintf("+%s within self_extend_max %s: %s", FormatDuration(in.Duration), FormatDuration(p.SelfExtendMax), in.Reason)
-		out, err := s.applyExtension(ctx, p, req, ext, nil, reason, in.ConversationID, in.ActivityID)
+		out, err := s.applyExtension(ctx, p, req, ext, in.From, nil, reason, in.ConversationID, in.ActivityID)
 		if err != nil {
 			return nil, err
 		}
@@ -232,6 +240,20 @@ func (s *Service) MayExtend(req *Request) bool {
 		return false
 	}
 	return withinTotal(p, req.Grant, time.Minute) == nil
+}
+
+// extendedSince refuses an extension asked from a card that showed the
+// grant ending at from when the grant no longer ends then: it was extended
+// since (by the first of two clicks on that card, or by another one). A
+// zero from (the `extend` command) is never refused.
+func extendedSince(req *Request, from time.Time) *Refusal {
+	if from.IsZero() || req.Grant == nil || req.Grant.ExpiresAt.Equal(from) {
+		return nil
+	}
+	r := refuse(ErrDuplicate, "This access was extended already: it now ends at %s. Nothing more was added; ask again with `extend <duration> <reason>` if you need still more time.",
+		FormatTime(req.Grant.ExpiresAt))
+	r.Request = req
+	return r
 }
 
 // withinTotal refuses an extension of g by d that would make the grant
@@ -328,15 +350,19 @@ func (s *Service) askExtension(ctx context.Context, p Profile, req *Request, in 
 // that the extension no longer fits max_total_duration.
 var errBeyondTotal = errors.New("extension beyond max_total_duration")
 
+// errExtendedSince: the grant no longer ends when the asking card showed.
+var errExtendedSince = errors.New("grant extended since the card was shown")
+
 // applyExtension moves the end of req's grant by ext.Added, in one
 // transaction with its audit event and, for an approved extension request,
 // the decision (decided: the extension request, d). The update is
 // conditional: the grant must still be active, not ended early, not due
-// and unclaimed at now, and the new total within MaxTotal; otherwise
+// and unclaimed at now, still end at from when from is set (see
+// ExtendInput.From), and the new total within MaxTotal; otherwise
 // nothing changes and the refusal says why, with the grant's request as it
 // stands. The membership is not touched. It returns the grant's request as
 // extended.
-func (s *Service) applyExtension(ctx context.Context, p Profile, req *Request, ext Extension, decided *decidedExtension, reason, conversationID, activityID string) (*Request, error) {
+func (s *Service) applyExtension(ctx context.Context, p Profile, req *Request, ext Extension, from time.Time, decided *decidedExtension, reason, conversationID, activityID string) (*Request, error) {
 	now := s.cfg.Clock.Now().UTC()
 	ext.At = now
 	ev := s.event(now, ext.By, ActionExtended, req, reason)
@@ -348,6 +374,9 @@ func (s *Service) applyExtension(ctx context.Context, p Profile, req *Request, e
 		}
 		if withinTotal(p, cur, ext.Added) != nil {
 			return errBeyondTotal
+		}
+		if !from.IsZero() && !cur.ExpiresAt.Equal(from) {
+			return errExtendedSince
 		}
 		end := cur.ExpiresAt.Add(ext.Added)
 		ext.Count = cur.Extended.Count + 1
@@ -371,12 +400,15 @@ func (s *Service) applyExtension(ctx context.Context, p Profile, req *Request, e
 		}
 		return tx.Append(grantEvent(ev, cur, now))
 	})
-	if errors.Is(err, ErrStaleGrant) || errors.Is(err, errBeyondTotal) {
+	if errors.Is(err, ErrStaleGrant) || errors.Is(err, errBeyondTotal) || errors.Is(err, errExtendedSince) {
 		cur, gerr := s.cfg.Store.GetRequest(ctx, req.ID)
 		if gerr != nil {
 			return nil, fmt.Errorf("reload request %s: %w", req.ID, gerr)
 		}
 		if r := extendable(cur, now); r != nil {
+			return nil, r
+		}
+		if r := extendedSince(cur, from); r != nil {
 			return nil, r
 		}
 		if r := withinTotal(p, cur.Grant, ext.Added); r != nil {
@@ -473,7 +505,7 @@ func (s *Service) decideExtension(ctx context.Context, ext *Request, p Profile, 
 	dev.ConversationID, dev.ActivityID = in.ConversationID, in.ActivityID
 	x := Extension{By: in.Approver, Added: ext.Duration, Reason: ext.Justification}
 	reason := fmt.Sprintf("+%s approved (extension request %s): %s", FormatDuration(ext.Duration), ext.ID, ext.Justification)
-	extended, err := s.applyExtension(ctx, p, orig, x, &decidedExtension{req: ext, d: d, ev: dev}, reason, in.ConversationID, in.ActivityID)
+	extended, err := s.applyExtension(ctx, p, orig, x, time.Time{}, &decidedExtension{req: ext, d: d, ev: dev}, reason, in.ConversationID, in.ActivityID)
 	var r *Refusal
 	switch {
 	case errors.Is(err, ErrNotPending):

@@ -3,6 +3,8 @@ package access_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,6 +87,66 @@ func TestExtensionOnEachStore(t *testing.T) {
 		e.clock.Set(newEnd)
 		if n, err := e.svc.Work(ctx); n != 1 || err != nil || e.isMember(riley.ObjectID) {
 			t.Fatalf("expiry at the new end: %d %v", n, err)
+		}
+	})
+}
+
+// Two clicks on one card's Extend at once (a double-click) extend the
+// grant once: the card names the end it showed, and the second click finds
+// the grant ending later and is refused, saying so; nothing more is
+// written for it.
+func TestExtendDoubleClickExtendsOnce(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		ctx := context.Background()
+		e := newEnv(t, store)
+		e.withExtensions(10*time.Minute, 15*time.Minute, 2*time.Hour)
+		req := activeGrant(t, e) // 1h from start
+		end := start.Add(time.Hour)
+		e.clock.Set(end.Add(-5 * time.Minute))
+		in := access.ExtendInput{TenantID: tenant, RequestID: req.ID, Who: riley, Duration: 10 * time.Minute, Reason: "almost done", From: end}
+		var wg sync.WaitGroup
+		results := make([]*access.ExtendResult, 2)
+		errs := make([]error, 2)
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = e.svc.Extend(ctx, in)
+			}()
+		}
+		wg.Wait()
+		extended, refused := 0, 0
+		for i := range 2 {
+			var r *access.Refusal
+			switch {
+			case errs[i] == nil && results[i].Extended != nil:
+				extended++
+			case errors.As(errs[i], &r) && errors.Is(errs[i], access.ErrDuplicate) && strings.Contains(r.Reason, "extended already"):
+				refused++
+			default:
+				t.Fatalf("click %d: %+v %v", i, results[i], errs[i])
+			}
+		}
+		if extended != 1 || refused != 1 {
+			t.Fatalf("%d extended, %d refused: want one each", extended, refused)
+		}
+		cur, err := e.store.GetRequest(ctx, req.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := cur.Grant; !g.ExpiresAt.Equal(end.Add(10*time.Minute)) || g.Extended.Count != 1 {
+			t.Fatalf("grant after a double-click: ends %s, %d extensions", g.ExpiresAt, g.Extended.Count)
+		}
+		if n := countActions(e.audit(req.ID), access.ActionExtended); n != 1 {
+			t.Fatalf("%d grant.extended events", n)
+		}
+		// The same card clicked later still finds the grant extended.
+		before := e.changeCount()
+		if _, err := e.svc.Extend(ctx, in); !errors.Is(err, access.ErrDuplicate) {
+			t.Fatalf("a later click on the same card: %v", err)
+		}
+		if after := e.changeCount(); after != before {
+			t.Fatalf("a refused click wrote %d changes", after-before)
 		}
 	})
 }

@@ -333,6 +333,13 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 	if p.EscalateAfter > 0 && !p.BreakGlass {
 		req.EscalateAt = now.Add(p.EscalateAfter)
 	}
+	if p.BreakGlass {
+		// Nobody is asked to approve it, so there are no reminders; its
+		// next look instead is the scheduler's, once this replica's lease
+		// has run out: should the process stop before jitbot's approval
+		// is stored, the scheduler grants it then (see resumeBreakGlass).
+		req.NextReminderAt = now.Add(s.cfg.Lease)
+	}
 	ev := s.event(now, sub.Requester, ActionRequested, req, requestedReason(req))
 	ev.ConversationID, ev.ActivityID = sub.ConversationID, sub.ActivityID
 	existing, err := s.cfg.Store.CreateRequest(ctx, req, ev)
@@ -346,7 +353,14 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		return nil, fmt.Errorf("store request: %w", err)
 	}
 	if p.BreakGlass {
-		return s.grantBreakGlass(ctx, p, req, sub)
+		s.cfg.Failpoint("breakglass.after-request")
+		out, err := s.grantBreakGlass(ctx, p, req, sub)
+		if lostBreakGlassRace(err) {
+			// Another replica's scheduler granted it meanwhile (or the
+			// requester cancelled it): it stands as stored.
+			return s.cfg.Store.GetRequest(ctx, req.ID)
+		}
+		return out, err
 	}
 
 	chat, activityID, err := s.cfg.Notifier.PostApprovalCard(ctx, req, p.ApproverChannelID)

@@ -87,9 +87,17 @@ func (b *Bot) extendClick(ctx context.Context, act *schema.Activity, data map[st
 	if err != nil {
 		return cards.MessageResponse(err.Error())
 	}
+	// The grant's end the card showed; a card posted before cards carried
+	// it sends none, and its extension is applied as the command's.
+	var from time.Time
+	if raw := field(data, cards.DataExtendsFrom); raw != "" {
+		if from, err = time.Parse(time.RFC3339Nano, raw); err != nil {
+			return cards.MessageResponse("This card is out of date: send `status` and press Extend there.")
+		}
+	}
 	res, err := b.cfg.Service.Extend(ctx, access.ExtendInput{
 		TenantID: tenantOf(act), RequestID: field(data, cards.DataRequestID), Who: personOf(act),
-		Duration: d, Reason: field(data, cards.InputExtendReason),
+		Duration: d, Reason: field(data, cards.InputExtendReason), From: from,
 		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 	})
 	if err != nil {

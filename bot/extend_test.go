@@ -762,3 +762,59 @@ func TestExtendFromStatusAndTheApprovalCard(t *testing.T) {
 		t.Fatalf("Extend with no time left: HTTP %d %s", code, got)
 	}
 }
+
+// A double-click on the expiry reminder's Extend (two invokes at once from
+// one card) extends the grant once: the card sends the end it showed, and
+// the second click is told the access was extended already.
+func TestExtendDoubleClickOverHTTP(t *testing.T) {
+	w := newWorld(t)
+	w.withExtensions(10*time.Minute, 15*time.Minute, 0)
+	ctx := context.Background()
+	personal := "a:personal-" + rileyID
+	req := w.granted() // ends 11:01, reminder at 10:51
+	end := start.Add(time.Minute + 2*time.Hour)
+	w.clock.Set(end.Add(-10 * time.Minute))
+	if n, err := w.svc.WorkExpiryReminders(ctx); n != 1 || err != nil {
+		t.Fatalf("reminders: %d %v", n, err)
+	}
+	shown := end.UTC().Format(time.RFC3339Nano)
+	if texts := w.texts(personal); !strings.Contains(texts, `"extendsFrom":"`+shown+`"`) {
+		t.Fatalf("the reminder's Extend does not send the end it shows (%s):\n%s", shown, texts)
+	}
+	data := map[string]any{cards.InputExtendDuration: "10m", cards.InputExtendReason: "almost done", cards.DataExtendsFrom: shown}
+	var wg sync.WaitGroup
+	resps := make([]map[string]any, 2)
+	codes := make([]int, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], resps[i] = w.post(w.personalClick(riley, cards.VerbExtend, req.ID, data))
+		}()
+	}
+	wg.Wait()
+	extended, refused := 0, 0
+	for i := range 2 {
+		body := cardJSON(resps[i]["value"])
+		switch {
+		case codes[i] != http.StatusOK:
+			t.Fatalf("click %d: HTTP %d %v", i, codes[i], resps[i])
+		case strings.Contains(body, "extended already"):
+			refused++
+		case strings.Contains(body, "{{DATE(2026-11-23T11:11:00Z"):
+			extended++
+		default:
+			t.Fatalf("click %d answered %s", i, body)
+		}
+	}
+	if extended != 1 || refused != 1 {
+		t.Fatalf("%d extended, %d refused: want one each", extended, refused)
+	}
+	if g := w.grantOf(req.ID); !g.ExpiresAt.Equal(end.Add(10*time.Minute)) || g.Extended.Count != 1 {
+		t.Fatalf("grant after a double-click: ends %s, %d extensions", g.ExpiresAt, g.Extended.Count)
+	}
+	if n := w.auditBy(req.ID, access.ActionExtended, rileyID); n != 1 {
+		t.Fatalf("%d grant.extended events, want 1", n)
+	}
+	w.neverRemoved()
+}

@@ -256,6 +256,10 @@ const (
 	DataRequestID = "requestId"
 	// DataGrantID is the key of the grant id (alert card actions).
 	DataGrantID = "grantId"
+	// DataExtendsFrom is the key of the grant's end (RFC 3339) that the
+	// card with an Extend form showed: the extension applies only while
+	// the grant still ends then, so a double-click extends it once.
+	DataExtendsFrom = "extendsFrom"
 	// DataCard names the card a button is on when the same verb is on
 	// several cards and the answer depends on it: CardApproval for the
 	// request's card in the approvers' channel (the answer is the

@@ -2,6 +2,7 @@ package cards
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/jitbot/jitbot/access"
 )
@@ -40,11 +41,15 @@ func ExtendInputs() []Element {
 }
 
 // ExtendAction is the Extend button of req's grant; it sends the inputs
-// of ExtendInputs. Whether the grant may be extended, and by whom, is
-// decided by the bot's service when it is pressed.
+// of ExtendInputs and the grant's end as shown (DataExtendsFrom). Whether
+// the grant may be extended, and by whom, is decided by the bot's service
+// when it is pressed.
 func ExtendAction(req *access.Request) Action {
 	a := requestAction("Extend", VerbExtend, req.ID)
 	a.Style = "positive"
+	if req.Grant != nil && !req.Grant.ExpiresAt.IsZero() {
+		a.Data[DataExtendsFrom] = req.Grant.ExpiresAt.UTC().Format(time.RFC3339Nano)
+	}
 	return a
 }
 
