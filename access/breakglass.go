@@ -116,24 +116,7 @@ func (s *Service) grantBreakGlass(ctx context.Context, p Profile, req *Request, 
 	s.postReview(ctx, updated)
 	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was granted at once under break-glass, without approval. Access until %s. The security team was alerted and reviews it by %s.",
 		p.Name, FormatTime(grant.ExpiresAt), FormatTime(grant.ReviewBy)))
-	g := updated.Grant
-	if g == nil {
-		return nil, fmt.Errorf("break-glass request %s has no grant", req.ID)
-	}
-	if g.State == GrantActive {
-		s.Wake()
-		s.notify(ctx, updated, NoticeGranted, grantedText(g))
-		s.updateCard(ctx, updated)
-		return updated, nil
-	}
-	s.cfg.Failpoint("grant.after-intent")
-	final, err := s.grant(ctx, g)
-	if err != nil {
-		s.log.Error("break-glass grant; the scheduler will finish it", "request", req.ID, "grant", g.ID, "err", err)
-		s.Wake()
-		return updated, nil
-	}
-	return final, nil
+	return s.startGrant(ctx, updated)
 }
 
 // resumesBreakGlass reports whether req is a break-glass request whose

@@ -133,22 +133,5 @@ func (s *Service) ForceApprove(ctx context.Context, in DecisionInput) (*Request,
 	s.log.Warn("request force-approved", "request", req.ID, "profile", req.Profile, "by", in.Approver.ObjectID)
 	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was force-approved by %s, a jitbot admin. Access until %s. Reason: %s",
 		req.Profile, Escape(in.Approver.Name), FormatTime(grant.ExpiresAt), Quote(in.Reason)))
-	g := updated.Grant
-	if g == nil {
-		return nil, fmt.Errorf("force-approved request %s has no grant", req.ID)
-	}
-	if g.State == GrantActive {
-		s.Wake()
-		s.notify(ctx, updated, NoticeGranted, grantedText(g))
-		s.updateCard(ctx, updated)
-		return updated, nil
-	}
-	s.cfg.Failpoint("grant.after-intent")
-	final, err := s.grant(ctx, g)
-	if err != nil {
-		s.log.Error("grant after force-approval; the scheduler will finish it", "request", req.ID, "grant", g.ID, "err", err)
-		s.Wake()
-		return updated, nil
-	}
-	return final, nil
+	return s.startGrant(ctx, updated)
 }

@@ -607,8 +607,8 @@ func (s *Service) newApprovalGrant(p Profile, req *Request, now time.Time) *Gran
 }
 
 // startGrant adds the membership of a request whose approval was just
-// stored (by an approver or by auto-approval), or, when another grant
-// holds it already, tells the requester so.
+// stored (by an approver, auto-approval, force-approval or break-glass),
+// or, when another grant holds it already, tells the requester so.
 func (s *Service) startGrant(ctx context.Context, updated *Request) (*Request, error) {
 	req := updated
 	g := updated.Grant
