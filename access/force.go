@@ -15,8 +15,10 @@ import (
 // request.force_approved. A profile with a step-up rule asks the admin for
 // the same fresh sign-in as its approvers. Nobody force-approves their own
 // request, and
-// anyone who is not an admin is refused (audited as
-// request.force_approve_refused) and nothing changes. The grant takes the
+// anyone who is not an admin is refused; every refusal of an identified
+// caller (not an admin, their own request, no reason, not pending, an
+// extension, their approval counting already) is audited as
+// request.force_approve_refused and nothing else changes. The grant takes the
 // usual durable path.
 
 // forceApprovable reports whether req may be force-approved now as far as
@@ -61,18 +63,22 @@ func (s *Service) ForceApprove(ctx context.Context, in DecisionInput) (*Request,
 	in.Reason = strings.TrimSpace(in.Reason)
 	switch n := Length(in.Reason); {
 	case n == 0:
+		s.auditRefusal(ctx, in.Approver, ActionForceRefused, req, "no reason given", in.ConversationID, in.ActivityID)
 		r := refuse(ErrInvalidInput, "Say why you force-approve this request: the reason is shown on the card and to the requester, and audited.")
 		r.Request = req
 		return nil, r
 	case n > MaxReason:
+		s.auditRefusal(ctx, in.Approver, ActionForceRefused, req, fmt.Sprintf("reason too long (%d characters)", n), in.ConversationID, in.ActivityID)
 		return nil, refuse(ErrInvalidInput, "The reason is too long (%d characters); keep it to %d.", n, MaxReason)
 	}
 	if req.State != RequestPending {
+		s.auditRefusal(ctx, in.Approver, ActionForceRefused, req, fmt.Sprintf("the request is %s, not pending", req.State), in.ConversationID, in.ActivityID)
 		r := refuse(ErrNotPending, "This request was already decided; the card shows its current state.")
 		r.Request = req
 		return nil, r
 	}
 	if !forceApprovable(req) {
+		s.auditRefusal(ctx, in.Approver, ActionForceRefused, req, "the request is an extension", in.ConversationID, in.ActivityID)
 		r := refuse(ErrInvalidInput, "An extension is decided with Approve or Deny by the approvers; it cannot be force-approved.")
 		r.Request = req
 		return nil, r
@@ -123,6 +129,7 @@ func (s *Service) ForceApprove(ctx context.Context, in DecisionInput) (*Request,
 	if errors.Is(err, ErrAlreadyApproved) {
 		// Their approval counts already: one person is one voice, even an
 		// admin's.
+		s.auditRefusal(ctx, in.Approver, ActionForceRefused, req, "their approval counts already", in.ConversationID, in.ActivityID)
 		r := refuse(ErrAlreadyApproved, "You approved this request already as an approver; another admin can force-approve it.")
 		r.Request = req
 		return nil, r

@@ -52,7 +52,7 @@ func TestForceApproveByAnAdmin(t *testing.T) {
 		{alex, reason, "Only a jitbot admin can force-approve", true},
 		{eve, reason, "Only a jitbot admin can force-approve", true},
 		{riley, reason, "cannot force-approve your own request", true},
-		{dana, nil, "Say why you force-approve", false},
+		{dana, nil, "Say why you force-approve", true},
 	} {
 		writes := w.writes()
 		note, _ := w.viewIn(w.post(w.click(tc.who, cards.VerbForceApprove, req.ID, tc.extra)))
@@ -93,6 +93,11 @@ func TestForceApproveByAnAdmin(t *testing.T) {
 	note, _ := w.viewIn(w.post(w.click(dana, cards.VerbForceApprove, req.ID, reason)))
 	if !strings.Contains(note, "already decided") || w.auditBy(req.ID, access.ActionForceApproved, danaID) != 1 {
 		t.Fatalf("second force approve: %q", note)
+	}
+	// Refused as no longer pending, and on record (the first was the
+	// missing reason).
+	if n := w.auditBy(req.ID, access.ActionForceRefused, danaID); n != 2 {
+		t.Fatalf("dana's refused force approvals audited %d times, want 2", n)
 	}
 }
 
