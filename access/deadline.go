@@ -195,7 +195,8 @@ func (s *Service) lateDecision(ctx context.Context, req *Request) error {
 // version of jitbot before deadlines existed) its profile's deadline, so
 // that no request waits for ever. Nobody was told of a deadline when such a
 // request was made, so it gets the later of its own deadline and a whole
-// approval timeout from now; its approval card is updated to show it.
+// approval timeout from now; its approval card is updated to show it. Each
+// dating is audited as request.deadline_set by jitbot, with the deadline.
 // Several replicas may run it at once: each request is dated once. It
 // returns how many requests it dated.
 func (s *Service) DatePending(ctx context.Context) (int, error) {
@@ -222,7 +223,8 @@ func (s *Service) DatePending(ctx context.Context) (int, error) {
 			if later := now.Add(p.ApprovalTimeout); dated.DecideBy.Before(later) {
 				dated.DecideBy = later
 			}
-			err := s.cfg.Store.SetDeadline(ctx, req.ID, dated.DecideBy, dated.NextReminderAt)
+			ev := s.event(now, System, ActionDeadlineSet, req, "decide by "+FormatTime(dated.DecideBy))
+			err := s.cfg.Store.SetDeadline(ctx, req.ID, dated.DecideBy, dated.NextReminderAt, ev)
 			if errors.Is(err, ErrNotPending) || errors.Is(err, ErrNotFound) {
 				continue
 			}

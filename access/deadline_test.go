@@ -333,14 +333,23 @@ func TestUndatedPendingRequestGetsADeadline(t *testing.T) {
 		if want := start.Add(3 * time.Hour); !got.DecideBy.Equal(want) {
 			t.Fatalf("deadline %s, want %s (a whole timeout after it was dated)", got.DecideBy, want)
 		}
+		evs := e.auditEvents(old.ID)
+		if last := evs[len(evs)-1]; len(evs) != 2 || last.Action != access.ActionDeadlineSet || last.Actor.ObjectID != access.System.ObjectID ||
+			!last.At.Equal(start.Add(2*time.Hour)) || !strings.Contains(last.Reason, access.FormatTime(start.Add(3*time.Hour))) {
+			t.Fatalf("audit trail %v, want the deadline set by jitbot, with the deadline, last", e.audit(old.ID))
+		}
 		if states := e.notes.CardStates(old.ID); len(states) != 1 || states[0] != access.RequestPending {
 			t.Fatalf("card updates %v, want one showing the pending request with its deadline", states)
 		}
 		if n, err := e.svc.DatePending(ctx); err != nil || n != 0 {
 			t.Fatalf("second DatePending = %d, %v; want nothing to do", n, err)
 		}
-		if err := e.store.SetDeadline(ctx, old.ID, start.Add(9*time.Hour), time.Time{}); !errors.Is(err, access.ErrNotPending) {
+		audits := e.auditCount()
+		if err := e.store.SetDeadline(ctx, old.ID, start.Add(9*time.Hour), time.Time{}, last(evs)); !errors.Is(err, access.ErrNotPending) {
 			t.Fatalf("dating a dated request: %v, want ErrNotPending", err)
+		}
+		if e.auditCount() != audits {
+			t.Fatal("a refused SetDeadline appended an audit event")
 		}
 		e.workAt(3*time.Hour - time.Second)
 		if got, _ := e.store.GetRequest(ctx, old.ID); got.State != access.RequestPending {
@@ -352,3 +361,6 @@ func TestUndatedPendingRequestGetsADeadline(t *testing.T) {
 		}
 	})
 }
+
+// last is the last of evs.
+func last(evs []access.AuditEvent) access.AuditEvent { return evs[len(evs)-1] }

@@ -98,8 +98,9 @@ type RequestStore interface {
 	// deadline decideBy and first reminder next (zero: none). When the
 	// request is no longer pending or has a deadline already it changes
 	// nothing and returns ErrNotPending (ErrNotFound): another replica set
-	// it, or the request was closed.
-	SetDeadline(ctx context.Context, id string, decideBy, next time.Time) error
+	// it, or the request was closed. ev is appended to the audit log in
+	// the same transaction when the deadline is set.
+	SetDeadline(ctx context.Context, id string, decideBy, next time.Time, ev AuditEvent) error
 
 	// DueEscalations returns up to limit pending requests whose
 	// EscalateAt is set and at or before now, oldest first.

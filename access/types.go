@@ -404,9 +404,11 @@ const (
 	ActionRevokeRefused Action = "grant.revoke_now_refused"
 	// ActionTimedOut: a pending request reached its deadline without a
 	// decision. ActionReminded: the approvers were reminded of a pending
-	// request.
-	ActionTimedOut Action = "request.timed_out"
-	ActionReminded Action = "request.reminded"
+	// request. ActionDeadlineSet: a pending request stored before
+	// deadlines existed was given one.
+	ActionTimedOut    Action = "request.timed_out"
+	ActionReminded    Action = "request.reminded"
+	ActionDeadlineSet Action = "request.deadline_set"
 	// ActionCancelled: the requester cancelled their pending request;
 	// ActionCancelRefused: someone else tried to.
 	ActionCancelled     Action = "request.cancelled"

@@ -149,11 +149,18 @@ func (db *DB) UndatedPending(ctx context.Context, limit int) ([]access.Request, 
 }
 
 // SetDeadline gives pending request id, if it has no deadline yet, the
-// deadline decideBy and the first reminder next (zero: none). Otherwise an
-// error wrapping access.ErrNotPending (access.ErrNotFound) and no change.
-func (db *DB) SetDeadline(ctx context.Context, id string, decideBy, next time.Time) error {
+// deadline decideBy and the first reminder next (zero: none), and appends
+// ev in the same transaction. Otherwise an error wrapping
+// access.ErrNotPending (access.ErrNotFound) and no change.
+func (db *DB) SetDeadline(ctx context.Context, id string, decideBy, next time.Time, ev access.AuditEvent) error {
 	if decideBy.IsZero() {
 		return fmt.Errorf("set deadline of %s: no deadline", id)
+	}
+	if ev.At.IsZero() {
+		return fmt.Errorf("set deadline of %s: event has no time", id)
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = id
 	}
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&requestRow{}).
@@ -165,7 +172,7 @@ func (db *DB) SetDeadline(ctx context.Context, id string, decideBy, next time.Ti
 		if res.RowsAffected == 0 {
 			return missingOr(tx, &requestRow{}, id, access.ErrNotPending)
 		}
-		return nil
+		return appendAudit(tx, ev)
 	})
 	if err != nil {
 		return fmt.Errorf("set deadline of %s: %w", id, err)

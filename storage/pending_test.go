@@ -112,7 +112,8 @@ func TestUndatedPendingAndSetDeadline(t *testing.T) {
 			t.Fatalf("UndatedPending: %v, %v; want only %s", undated, err, old.ID)
 		}
 		deadline, first := t0.Add(3*time.Hour), t0.Add(2*time.Hour+15*time.Minute)
-		errs := race(2, func(int) error { return db.SetDeadline(ctx, old.ID, deadline, first) })
+		ev := access.AuditEvent{At: t0.Add(2 * time.Hour), Actor: access.System, Action: access.ActionDeadlineSet, Reason: "decide by 12:00 UTC"}
+		errs := race(2, func(int) error { return db.SetDeadline(ctx, old.ID, deadline, first, ev) })
 		won := 0
 		for _, err := range errs {
 			switch {
@@ -129,10 +130,28 @@ func TestUndatedPendingAndSetDeadline(t *testing.T) {
 		if !got.DecideBy.Equal(deadline) || !got.NextReminderAt.Equal(first) {
 			t.Fatalf("stored deadline %s, reminder %s", got.DecideBy, got.NextReminderAt)
 		}
+		// The one that won is audited, in the request's trail; the losers
+		// appended nothing.
+		evs, err := db.Audit(ctx, access.AuditFilter{RequestID: old.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, got := range evs {
+			if got.Action == access.ActionDeadlineSet {
+				n++
+				if got.Actor.ObjectID != access.System.ObjectID || got.Reason != ev.Reason || !got.At.Equal(ev.At) {
+					t.Fatalf("deadline event %+v", got)
+				}
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d %s events, want 1", n, access.ActionDeadlineSet)
+		}
 		if undated, err := db.UndatedPending(ctx, 10); err != nil || len(undated) != 0 {
 			t.Fatalf("UndatedPending after dating: %v, %v", undated, err)
 		}
-		if err := db.SetDeadline(ctx, "no-such-request", deadline, time.Time{}); !errors.Is(err, access.ErrNotFound) {
+		if err := db.SetDeadline(ctx, "no-such-request", deadline, time.Time{}, ev); !errors.Is(err, access.ErrNotFound) {
 			t.Fatalf("SetDeadline of a missing request: %v, want ErrNotFound", err)
 		}
 	})

@@ -117,10 +117,14 @@ func (s *Store) UndatedPending(_ context.Context, limit int) ([]access.Request, 
 	return oldestFirst(out, limit), nil
 }
 
-// SetDeadline dates a pending request that has no deadline, once.
-func (s *Store) SetDeadline(_ context.Context, id string, decideBy, next time.Time) error {
+// SetDeadline dates a pending request that has no deadline, once, and
+// appends ev with it.
+func (s *Store) SetDeadline(_ context.Context, id string, decideBy, next time.Time, ev access.AuditEvent) error {
 	if decideBy.IsZero() {
 		return fmt.Errorf("set deadline of %s: no deadline", id)
+	}
+	if ev.At.IsZero() {
+		return fmt.Errorf("set deadline of %s: event has no time", id)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -130,6 +134,12 @@ func (s *Store) SetDeadline(_ context.Context, id string, decideBy, next time.Ti
 		return fmt.Errorf("set deadline of %s: %w", id, access.ErrNotFound)
 	case r.State != access.RequestPending || !r.DecideBy.IsZero():
 		return fmt.Errorf("set deadline of %s: %w", id, access.ErrNotPending)
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = id
+	}
+	if err := s.appendAudit(ev); err != nil {
+		return fmt.Errorf("set deadline of %s: %w", id, err)
 	}
 	r.DecideBy, r.NextReminderAt = stored(decideBy), stored(next)
 	return nil
