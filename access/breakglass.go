@@ -357,9 +357,11 @@ func (s *Service) WorkReviews(ctx context.Context) (int, error) {
 func (s *Service) remindReview(ctx context.Context, g *Grant, p Profile, now time.Time) (bool, error) {
 	n := g.ReviewReminders + 1
 	next := nextReviewStep(p, g, n)
-	if !next.IsZero() && !next.After(now) && !next.Equal(g.ReviewBy) {
+	revocation := p.RevokeIfUnreviewed && next.Equal(g.ReviewBy)
+	if !next.IsZero() && !next.After(now) && !revocation {
 		// A reminder overdue after downtime: the next one waits half the
-		// review time, so the channel is not sent several at once.
+		// review time (the first interval), so the channel is not sent
+		// several at once. The revocation at the deadline never waits.
 		next = now.Add(ReviewWithinOf(p) / 2)
 	}
 	ev := s.event(now, System, ActionReviewReminded, g.request(), fmt.Sprintf("review reminder %d; review due by %s", n, FormatTime(g.ReviewBy)))

@@ -286,6 +286,50 @@ func TestUnreviewedBreakGlassWithoutRevocationIsOnlyReminded(t *testing.T) {
 	w.unchanged(req.ID)
 }
 
+// After downtime past the review's deadline, without revoke_if_unreviewed,
+// the overdue reminders are not sent at once: one now, the next half the
+// review time later, as the first was paced.
+func TestReviewRemindersAfterDowntimeArePaced(t *testing.T) {
+	w := newWorld(t)
+	w.breakGlass(false)
+	ctx := context.Background()
+	req := w.breakGlassRequest("4h")
+	secThread, _ := w.reviewThread()
+
+	// Down from before the first reminder (30m) until past the second (1h).
+	back := start.Add(90 * time.Minute)
+	w.clock.Set(back)
+	if n, err := w.svc.WorkReviews(ctx); n != 1 || err != nil {
+		t.Fatalf("back after downtime: %d reminders sent, %v; want 1", n, err)
+	}
+	if r := w.replies(secThread); len(r) != 1 || !strings.Contains(r[0], "Reminder 1") {
+		t.Fatalf("replies after downtime: %q", r)
+	}
+	for _, step := range []struct {
+		at   time.Time
+		want int
+	}{
+		{back.Add(30*time.Minute - time.Second), 0},
+		{back.Add(30 * time.Minute), 1}, // reminder 2
+		// Reminder 3 was due at 2h, now: it waits half the review time too.
+		{back.Add(time.Hour - time.Second), 0},
+		{back.Add(time.Hour), 1},
+		{back.Add(3 * time.Hour), 0},
+	} {
+		w.clock.Set(step.at)
+		if n, err := w.svc.WorkReviews(ctx); n != step.want || err != nil {
+			t.Fatalf("at %s: %d reminders, %v; want %d", step.at.Sub(start), n, err, step.want)
+		}
+	}
+	if r := w.replies(secThread); len(r) != access.MaxReviewReminders || !strings.Contains(r[1], "Reminder 2") || !strings.Contains(r[2], "Reminder 3") {
+		t.Fatalf("reminders: %q", r)
+	}
+	if w.auditBy(req.ID, access.ActionReviewReminded, access.System.ObjectID) != access.MaxReviewReminders {
+		t.Fatal("the reminders are not each recorded once")
+	}
+	w.unchanged(req.ID)
+}
+
 func TestRevokeNowFromTheReviewCard(t *testing.T) {
 	w := newWorld(t)
 	w.breakGlass(false)
