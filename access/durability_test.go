@@ -215,8 +215,8 @@ func TestPermanentErrorEscalatesAtOnce(t *testing.T) {
 		if !g.LastErrorPermanent || g.LastError != e.dir.removeErr.Error() {
 			t.Errorf("stored last error %q, permanent %v", g.LastError, g.LastErrorPermanent)
 		}
-		if a, err := e.svc.Alert(context.Background(), tenant, g.ID); err != nil || !a.Permanent || a.Error != e.dir.removeErr.Error() {
-			t.Errorf("refreshed alert %+v, %v", a, err)
+		if v, err := e.svc.AlertView(context.Background(), tenant, g.ID, alex); err != nil || !v.Alert.Permanent || v.Alert.Error != e.dir.removeErr.Error() || !v.Security {
+			t.Errorf("refreshed alert %+v, %v", v, err)
 		}
 	})
 }

@@ -390,13 +390,9 @@ func (s *Service) RetryNow(ctx context.Context, tenantID, grantID string, who Pe
 	if err != nil {
 		return Alert{}, fmt.Errorf("load grant %s: %w", grantID, err)
 	}
-	groups := s.cfg.SecurityGroups
-	if len(groups) == 0 {
-		groups = s.profiles[g.Profile].ApproverGroups
-	}
-	ok, err := s.inGroups(ctx, who.ObjectID, groups, false)
+	ok, err := s.securityTeam(ctx, who, g)
 	if err != nil {
-		return Alert{}, fmt.Errorf("check whether %s may retry: %w", who.ObjectID, err)
+		return Alert{}, err
 	}
 	if !ok {
 		return Alert{}, s.refuseRetry(ctx, g, who, s.cfg.Clock.Now().UTC(), refuse(ErrNotApprover, "Only the security team can retry a removal."))
@@ -449,20 +445,65 @@ func (s *Service) refuseRetry(ctx context.Context, g *Grant, who Person, now tim
 	return r
 }
 
-// Alert returns the current alert of a grant (for card refreshes).
-func (s *Service) Alert(ctx context.Context, tenantID, grantID string) (Alert, error) {
+// AlertView is an irrevocable-removal alert as one person may see it.
+type AlertView struct {
+	Alert Alert
+	// Security tells that the person is on the security team of the grant
+	// (see Service.securityTeam): they may see the alert anywhere and
+	// retry the removal.
+	Security bool
+	// Chats are the conversations where the alert card is posted (the
+	// security channel and the alert's stored thread): anyone else is
+	// shown the card only when they refresh or press it there, where they
+	// read it anyway.
+	Chats []string
+}
+
+// AlertView returns the current alert of a grant (for card refreshes) and
+// what who may see of it. An unknown grant is a *Refusal (ErrNotFound);
+// the caller answers someone who is neither on the security team nor in
+// one of Chats exactly so, for every grant.
+func (s *Service) AlertView(ctx context.Context, tenantID, grantID string, who Person) (AlertView, error) {
 	if err := s.checkTenant(tenantID); err != nil {
-		return Alert{}, err
+		return AlertView{}, err
 	}
 	g, err := s.cfg.Store.GetGrant(ctx, grantID)
+	if errors.Is(err, ErrNotFound) {
+		return AlertView{}, refuse(ErrNotFound, "This grant does not exist (any more).")
+	}
 	if err != nil {
-		return Alert{}, fmt.Errorf("load grant %s: %w", grantID, err)
+		return AlertView{}, fmt.Errorf("load grant %s: %w", grantID, err)
 	}
-	a := s.alertFor(g)
-	if a.Resolved {
-		a.ResolvedNote = "removed"
+	v := AlertView{Alert: s.alertFor(g)}
+	if v.Alert.Resolved {
+		v.Alert.ResolvedNote = "removed"
 	}
-	return a, nil
+	for _, c := range []string{s.cfg.SecurityChannelID, g.AlertChat.ConversationID} {
+		if c != "" {
+			v.Chats = append(v.Chats, c)
+		}
+	}
+	if IsObjectID(who.ObjectID) {
+		if v.Security, err = s.securityTeam(ctx, who, g); err != nil {
+			return AlertView{}, err
+		}
+	}
+	return v, nil
+}
+
+// securityTeam reports whether who is on the security team of grant g: a
+// member of the security groups or, with none configured, an approver of
+// g's profile.
+func (s *Service) securityTeam(ctx context.Context, who Person, g *Grant) (bool, error) {
+	groups := s.cfg.SecurityGroups
+	if len(groups) == 0 {
+		groups = s.profiles[g.Profile].ApproverGroups
+	}
+	ok, err := s.inGroups(ctx, who.ObjectID, groups, false)
+	if err != nil {
+		return false, fmt.Errorf("check whether %s is on the security team of grant %s: %w", who.ObjectID, g.ID, err)
+	}
+	return ok, nil
 }
 
 // SystemClock is the real clock.

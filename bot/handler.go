@@ -40,7 +40,7 @@ type Service interface {
 	Status(ctx context.Context, tenantID string, user access.Person) ([]access.Request, error)
 	Request(ctx context.Context, tenantID, id string) (*access.Request, error)
 	RetryNow(ctx context.Context, tenantID, grantID string, who access.Person) (access.Alert, error)
-	Alert(ctx context.Context, tenantID, grantID string) (access.Alert, error)
+	AlertView(ctx context.Context, tenantID, grantID string, who access.Person) (access.AlertView, error)
 	AuditReport(ctx context.Context, in access.ReportInput) (*access.Report, error)
 	Feedback(ctx context.Context, in access.FeedbackInput) (*access.Request, error)
 	Release(ctx context.Context, in access.EndInput) (*access.Request, error)
@@ -498,17 +498,7 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 	case cards.VerbRefresh:
 		return http.StatusOK, b.refreshCard(ctx, act, str(cards.DataRequestID))
 	case cards.VerbRetryRevoke, cards.VerbRefreshAlert:
-		var a access.Alert
-		var err error
-		if v.Action.Verb == cards.VerbRetryRevoke {
-			a, err = b.cfg.Service.RetryNow(ctx, tenantOf(act), str(cards.DataGrantID), personOf(act))
-		} else {
-			a, err = b.cfg.Service.Alert(ctx, tenantOf(act), str(cards.DataGrantID))
-		}
-		if err != nil {
-			return http.StatusOK, cards.MessageResponse(b.userError(err))
-		}
-		return http.StatusOK, cards.InvokeResponse(cards.Alert(a, b.cfg.Names.forAlert(ctx, a)))
+		return http.StatusOK, b.alertAction(ctx, act, v.Action.Verb, str(cards.DataGrantID))
 	case cards.VerbFeedback:
 		req, err := b.cfg.Service.Feedback(ctx, access.FeedbackInput{
 			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Who: personOf(act),

@@ -2,6 +2,8 @@ package bot_test
 
 import (
 	"context"
+	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -150,5 +152,74 @@ func TestStatusCardExtendOutsideThePersonalChatShowsNothing(t *testing.T) {
 	v := w.viewOf(w.post(inPersonalChat(w.click(riley, cards.VerbExtend, req.ID, map[string]any{cards.DataCard: cards.CardStatus}), riley)))
 	if !strings.Contains(v.json, "Extend your access") || !strings.Contains(strings.Join(v.inputs, " "), cards.InputExtendDuration) {
 		t.Fatalf("status Extend in the personal chat: %s", v.json)
+	}
+}
+
+// alertAct is p's click of verb on the irrevocable alert of grant id, from
+// conversation conv.
+func (w *world) alertAct(p person, verb, grantID, conv string) map[string]any {
+	act := w.click(p, verb, "", map[string]any{cards.DataGrantID: grantID})
+	act["conversation"] = map[string]any{"id": conv, "conversationType": "channel", "isGroup": true, "tenantId": tenantID}
+	return act
+}
+
+// An irrevocable grant's alert card (who, which group, Graph's error) lives
+// in the security channel. Someone outside the security team who sends the
+// grant's id from anywhere else (a crafted refresh or Retry now from their
+// personal chat) gets the answer of an unknown grant id, and a refused
+// Retry now is audited as before. The security team sees it anywhere; a
+// bystander in the channel, or in the alert's thread after the security
+// channel moved, sees the card they read there anyway.
+func TestAlertCardIsNotShownOutsideTheSecurityChannel(t *testing.T) {
+	w := newWorld(t)
+	g := w.irrevocable()
+	const unknownID = "00000000-0000-4000-8000-000000000000"
+	secret := func(resp map[string]any) bool {
+		j := cardJSON(resp)
+		return strings.Contains(j, "Riley") || strings.Contains(j, rileyID) || strings.Contains(j, prodGroup) || strings.Contains(j, "Insufficient privileges")
+	}
+	for _, verb := range []string{cards.VerbRefreshAlert, cards.VerbRetryRevoke} {
+		_, unknown := w.post(inPersonalChat(w.alertAct(eve, verb, unknownID, ""), eve))
+		writes, removes, refused := w.writes(), w.graph.Count(graphtest.RouteRemoveMember), w.auditBy(g.RequestID, access.ActionRetryRefused, eveID)
+		audits := len(w.auditOf(g.RequestID))
+		code, resp := w.post(inPersonalChat(w.alertAct(eve, verb, g.ID, ""), eve))
+		if code != http.StatusOK || secret(resp) {
+			t.Errorf("%s from eve's personal chat shows her the alert: HTTP %d %s", verb, code, cardJSON(resp))
+		}
+		if got, want := strings.ReplaceAll(cardJSON(resp), g.ID, ""), strings.ReplaceAll(cardJSON(unknown), unknownID, ""); got != want {
+			t.Errorf("%s: the answer tells the grant from an unknown one:\n%s\n%s", verb, got, want)
+		}
+		wantAudits, wantRefused := audits, refused
+		if verb == cards.VerbRetryRevoke {
+			wantAudits, wantRefused = audits+1, refused+1
+		}
+		if len(w.auditOf(g.RequestID)) != wantAudits || w.auditBy(g.RequestID, access.ActionRetryRefused, eveID) != wantRefused {
+			t.Errorf("%s: %d audit events, want %d (the refused retry on record)", verb, len(w.auditOf(g.RequestID)), wantAudits)
+		}
+		if w.writes() != writes || w.graph.Count(graphtest.RouteRemoveMember) != removes || !reflect.DeepEqual(w.grant(g.ID), g) {
+			t.Errorf("%s from eve's personal chat changed or posted something", verb)
+		}
+	}
+
+	// The security team (alex) sees it from their personal chat.
+	if _, resp := w.post(inPersonalChat(w.alertAct(alex, cards.VerbRefreshAlert, g.ID, ""), alex)); !secret(resp) || !strings.Contains(cardJSON(resp), cards.VerbRetryRevoke) {
+		t.Errorf("the security team's refresh in a personal chat: %s", cardJSON(resp))
+	}
+	// A bystander in the security channel sees the card of the channel.
+	if _, resp := w.post(w.alertAct(eve, cards.VerbRefreshAlert, g.ID, securityChannel+";messageid=1")); !secret(resp) {
+		t.Errorf("a bystander's refresh in the security channel: %s", cardJSON(resp))
+	}
+	// The alert's thread stays where it was posted when the security
+	// channel is moved; the approvers' channel is not it.
+	thread := w.grant(g.ID).AlertChat.ConversationID
+	if !strings.HasPrefix(thread, securityChannel) {
+		t.Fatalf("alert thread %q, want one in the security channel", thread)
+	}
+	w.reconfigure(func(c *access.Config) { c.SecurityChannelID = "19:new-security@thread.tacv2" })
+	if _, resp := w.post(w.alertAct(eve, cards.VerbRefreshAlert, g.ID, thread)); !secret(resp) {
+		t.Errorf("a bystander's refresh in the alert's thread: %s", cardJSON(resp))
+	}
+	if _, resp := w.post(w.alertAct(eve, cards.VerbRefreshAlert, g.ID, channelID+";messageid=1")); secret(resp) {
+		t.Errorf("a bystander's refresh in the approvers' channel: %s", cardJSON(resp))
 	}
 }
