@@ -22,6 +22,8 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/jitbot/jitbot/access"
+
+	"github.com/jitbot/jitbot/internal/netutil"
 )
 
 // DefaultGraphURL is the Microsoft Graph endpoint of the global Azure cloud.
@@ -51,7 +53,8 @@ type Config struct {
 	GraphURL string
 
 	// Transport carries the requests underneath the SDK's middleware
-	// (retry, redirect, ...). Nil uses the SDK's default transport. Tests
+	// (retry, redirect, ...). Nil uses netutil.Transport (a connection
+	// pool sized for one busy host). Tests
 	// pass the transport of their TLS test server here. A plain
 	// *http.Client is deliberately not accepted: the SDK would use it
 	// without any middleware, retries included.
@@ -121,8 +124,12 @@ func New(cfg Config, cred azcore.TokenCredential, logger *slog.Logger) (*Directo
 		return nil, err
 	}
 
+	parent := cfg.Transport
+	if parent == nil {
+		parent = netutil.Transport()
+	}
 	client := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(cfg.Transport, middlewares(cfg, logger)...),
+		Transport: khttp.NewCustomTransportWithParentTransport(parent, middlewares(cfg, logger)...),
 		// The redirect middleware follows redirects (and drops the token
 		// when the host changes); the client itself must not.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

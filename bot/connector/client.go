@@ -184,7 +184,7 @@ func New(cred azcore.TokenCredential, opts Options) (*Client, error) {
 		c.scope = DefaultScope
 	}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: DefaultTimeout}
+		c.http = &http.Client{Timeout: DefaultTimeout, Transport: netutil.Transport()}
 	}
 	// The Bot Connector does not redirect; following one could forward the
 	// bearer token or turn a POST into a GET. Redirects come back as

@@ -1,6 +1,7 @@
 // Package netutil holds the host rules jitbot applies wherever it decides
 // whom to talk to: what counts as this machine (loopback), and whether a host
-// is on a configured list of host names.
+// is on a configured list of host names; and the HTTP transport of every
+// client jitbot keeps to an outside service.
 //
 // It imports nothing of jitbot's and no SDK.
 package netutil
