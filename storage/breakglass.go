@@ -22,16 +22,7 @@ func (db *DB) DueReviews(ctx context.Context, now time.Time, limit int) ([]acces
 	conn, cancel := db.conn(ctx)
 	defer cancel()
 	now = dbTime(now)
-	var rows []grantRow
-	q := conn.Where(reviewableWhere+" AND review_due_at <= ?", true, string(access.GrantActive), now, now).
-		Order("review_due_at, id")
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find due break-glass reviews: %w", err)
-	}
-	gs, err := fromGrantRows(rows)
+	gs, err := grantsWhere(conn, "review_due_at, id", limit, reviewableWhere+" AND review_due_at <= ?", true, string(access.GrantActive), now, now)
 	if err != nil {
 		return nil, fmt.Errorf("find due break-glass reviews: %w", err)
 	}
@@ -43,17 +34,13 @@ func (db *DB) DueReviews(ctx context.Context, now time.Time, limit int) ([]acces
 func (db *DB) NextReview(ctx context.Context) (time.Time, bool, error) {
 	conn, cancel := db.conn(ctx)
 	defer cancel()
-	var rows []grantRow
 	// Not due at the zero time: every active grant's due_at is after it.
-	err := conn.Select("review_due_at").Where(reviewableWhere, true, string(access.GrantActive), dbTime(time.Time{})).
-		Order("review_due_at").Limit(1).Find(&rows).Error
+	t, ok, err := earliest(conn, "review_due_at", func(r *grantRow) *time.Time { return r.ReviewDueAt },
+		reviewableWhere, true, string(access.GrantActive), dbTime(time.Time{}))
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("find next break-glass review step: %w", err)
 	}
-	if len(rows) == 0 || rows[0].ReviewDueAt == nil {
-		return time.Time{}, false, nil
-	}
-	return rows[0].ReviewDueAt.UTC(), true, nil
+	return t, ok, nil
 }
 
 // RecordReviewReminder records review reminder n of grant grantID as sent

@@ -15,16 +15,7 @@ import (
 func (db *DB) DueEscalations(ctx context.Context, now time.Time, limit int) ([]access.Request, error) {
 	conn, cancel := db.conn(ctx)
 	defer cancel()
-	var rows []requestRow
-	q := conn.Where("state = ? AND escalate_at IS NOT NULL AND escalate_at <= ?", string(access.RequestPending), dbTime(now)).
-		Order("created_at, id")
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find due escalations: %w", err)
-	}
-	reqs, err := loadRequests(conn, rows)
+	reqs, err := requestsWhere(conn, limit, "state = ? AND escalate_at IS NOT NULL AND escalate_at <= ?", string(access.RequestPending), dbTime(now))
 	if err != nil {
 		return nil, fmt.Errorf("find due escalations: %w", err)
 	}
@@ -36,16 +27,12 @@ func (db *DB) DueEscalations(ctx context.Context, now time.Time, limit int) ([]a
 func (db *DB) NextEscalation(ctx context.Context) (time.Time, bool, error) {
 	conn, cancel := db.conn(ctx)
 	defer cancel()
-	var rows []requestRow
-	err := conn.Select("escalate_at").Where("state = ? AND escalate_at IS NOT NULL", string(access.RequestPending)).
-		Order("escalate_at").Limit(1).Find(&rows).Error
+	t, ok, err := earliest(conn, "escalate_at", func(r *requestRow) *time.Time { return r.EscalateAt },
+		"state = ?", string(access.RequestPending))
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("find next escalation: %w", err)
 	}
-	if len(rows) == 0 || rows[0].EscalateAt == nil {
-		return time.Time{}, false, nil
-	}
-	return rows[0].EscalateAt.UTC(), true, nil
+	return t, ok, nil
 }
 
 // RecordEscalation records the escalation of pending request id at at and

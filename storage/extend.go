@@ -22,16 +22,7 @@ func (db *DB) DueExpiryReminders(ctx context.Context, now time.Time, limit int) 
 	conn, cancel := db.conn(ctx)
 	defer cancel()
 	now = dbTime(now)
-	var rows []grantRow
-	q := conn.Where(remindableWhere+" AND remind_at <= ?", string(access.GrantActive), now, now, now).
-		Order("remind_at, id")
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find due expiry reminders: %w", err)
-	}
-	gs, err := fromGrantRows(rows)
+	gs, err := grantsWhere(conn, "remind_at, id", limit, remindableWhere+" AND remind_at <= ?", string(access.GrantActive), now, now, now)
 	if err != nil {
 		return nil, fmt.Errorf("find due expiry reminders: %w", err)
 	}
@@ -44,16 +35,12 @@ func (db *DB) NextExpiryReminder(ctx context.Context, now time.Time) (time.Time,
 	conn, cancel := db.conn(ctx)
 	defer cancel()
 	now = dbTime(now)
-	var rows []grantRow
-	err := conn.Select("remind_at").Where(remindableWhere, string(access.GrantActive), now, now).
-		Order("remind_at").Limit(1).Find(&rows).Error
+	t, ok, err := earliest(conn, "remind_at", func(r *grantRow) *time.Time { return r.RemindAt },
+		remindableWhere, string(access.GrantActive), now, now)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("find next expiry reminder: %w", err)
 	}
-	if len(rows) == 0 || rows[0].RemindAt == nil {
-		return time.Time{}, false, nil
-	}
-	return rows[0].RemindAt.UTC(), true, nil
+	return t, ok, nil
 }
 
 // RecordExpiryReminder clears the due expiry reminder of grant grantID and

@@ -54,16 +54,7 @@ func (db *DB) DuePending(ctx context.Context, now time.Time, limit int) ([]acces
 	conn, cancel := db.conn(ctx)
 	defer cancel()
 	now = dbTime(now)
-	var rows []requestRow
-	q := conn.Where("state = ? AND (decide_by <= ? OR next_reminder_at <= ?)", string(access.RequestPending), now, now).
-		Order("created_at, id")
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find due pending requests: %w", err)
-	}
-	reqs, err := loadRequests(conn, rows)
+	reqs, err := requestsWhere(conn, limit, "state = ? AND (decide_by <= ? OR next_reminder_at <= ?)", string(access.RequestPending), now, now)
 	if err != nil {
 		return nil, fmt.Errorf("find due pending requests: %w", err)
 	}
@@ -76,22 +67,16 @@ func (db *DB) NextPending(ctx context.Context) (time.Time, bool, error) {
 	conn, cancel := db.conn(ctx)
 	defer cancel()
 	var next time.Time
-	for _, col := range []string{"decide_by", "next_reminder_at"} {
-		var rows []requestRow
-		err := conn.Select(col).Where("state = ? AND "+col+" IS NOT NULL", string(access.RequestPending)).
-			Order(col).Limit(1).Find(&rows).Error
+	for col, value := range map[string]func(*requestRow) *time.Time{
+		"decide_by":        func(r *requestRow) *time.Time { return r.DecideBy },
+		"next_reminder_at": func(r *requestRow) *time.Time { return r.NextReminderAt },
+	} {
+		t, ok, err := earliest(conn, col, value, "state = ?", string(access.RequestPending))
 		if err != nil {
 			return time.Time{}, false, fmt.Errorf("find next pending deadline: %w", err)
 		}
-		if len(rows) == 0 {
-			continue
-		}
-		t := rows[0].DecideBy
-		if col == "next_reminder_at" {
-			t = rows[0].NextReminderAt
-		}
-		if t != nil && (next.IsZero() || t.Before(next)) {
-			next = t.UTC()
+		if ok && (next.IsZero() || t.Before(next)) {
+			next = t
 		}
 	}
 	return next, !next.IsZero(), nil
@@ -133,15 +118,7 @@ func (db *DB) RecordReminder(ctx context.Context, id string, n int, next time.Ti
 func (db *DB) UndatedPending(ctx context.Context, limit int) ([]access.Request, error) {
 	conn, cancel := db.conn(ctx)
 	defer cancel()
-	var rows []requestRow
-	q := conn.Where("state = ? AND decide_by IS NULL", string(access.RequestPending)).Order("created_at, id")
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("find pending requests without a deadline: %w", err)
-	}
-	reqs, err := loadRequests(conn, rows)
+	reqs, err := requestsWhere(conn, limit, "state = ? AND decide_by IS NULL", string(access.RequestPending))
 	if err != nil {
 		return nil, fmt.Errorf("find pending requests without a deadline: %w", err)
 	}
