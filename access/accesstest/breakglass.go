@@ -3,7 +3,6 @@ package accesstest
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jitbot/jitbot/access"
@@ -28,26 +27,7 @@ func (s *Store) DueReviews(_ context.Context, now time.Time, limit int) ([]acces
 			out = append(out, *g)
 		}
 	}
-	slices.SortFunc(out, func(a, b access.Grant) int {
-		if c := a.ReviewDueAt.Compare(b.ReviewDueAt); c != 0 {
-			return c
-		}
-		return compareStrings(a.ID, b.ID)
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return earliestFirst(out, func(g *access.Grant) time.Time { return g.ReviewDueAt }, limit), nil
 }
 
 // NextReview returns the earliest next review step of a break-glass grant.

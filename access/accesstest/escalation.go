@@ -3,8 +3,6 @@ package accesstest
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/access"
@@ -22,16 +20,7 @@ func (s *Store) DueEscalations(_ context.Context, now time.Time, limit int) ([]a
 			out = append(out, *s.request(id))
 		}
 	}
-	slices.SortFunc(out, func(a, b access.Request) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return oldestFirst(out, limit), nil
 }
 
 // NextEscalation returns the earliest escalation of a pending request.

@@ -3,8 +3,6 @@ package accesstest
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/access"
@@ -29,16 +27,7 @@ func (s *Store) DueExpiryReminders(_ context.Context, now time.Time, limit int) 
 			out = append(out, *g)
 		}
 	}
-	slices.SortFunc(out, func(a, b access.Grant) int {
-		if c := a.RemindAt.Compare(b.RemindAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return earliestFirst(out, func(g *access.Grant) time.Time { return g.RemindAt }, limit), nil
 }
 
 // NextExpiryReminder returns the earliest expiry reminder still to send.

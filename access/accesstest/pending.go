@@ -159,3 +159,18 @@ func oldestFirst(out []access.Request, limit int) []access.Request {
 	}
 	return out
 }
+
+// earliestFirst sorts grants by the time at gives (then id) and keeps the
+// first limit of them (all when limit is not positive).
+func earliestFirst(out []access.Grant, at func(*access.Grant) time.Time, limit int) []access.Grant {
+	slices.SortFunc(out, func(a, b access.Grant) int {
+		if c := at(&a).Compare(at(&b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
