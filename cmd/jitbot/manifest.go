@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,7 @@ import (
 
 // manifestCmd builds the Teams app package (or prints its manifest.json).
 func manifestCmd(args []string, stdout io.Writer, getenv func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("manifest", flag.ContinueOnError)
+	fs := commandFlags("manifest", stdout)
 	appID := fs.String("app-id", "", "the bot's Microsoft App ID (default: $MicrosoftAppId)")
 	out := fs.String("out", "jitbot-teams-app.zip", "where to write the app package")
 	printOnly := fs.Bool("print", false, "print manifest.json instead of writing the package")
