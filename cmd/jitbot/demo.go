@@ -166,7 +166,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, logger *
 		b.write(stdout)
 		if b.npx != "" {
 			var perr error
-			if pg, perr = startPlayground(b.npx, b.playgroundArgs(), stderr, getenv); perr != nil {
+			if pg, perr = startPlayground(b.npx, b.playgroundArgs(), stderr, getenv, logger); perr != nil {
 				logger.Error("start the Agents Playground", "err", perr)
 			}
 		}

@@ -87,7 +87,7 @@ func (b demoBanner) write(w io.Writer) {
 	s.WriteString("\n")
 	switch {
 	case b.open && b.npx != "":
-		fmt.Fprintf(&s, "1. Starting Microsoft's Agents Playground (stopped with the demo):\n\n    %s\n\n   It prints its address (http://localhost:%s) when it is up.\n", b.playgroundCommand(), b.playgroundPort)
+		fmt.Fprintf(&s, "1. Starting Microsoft's Agents Playground (stopped with the demo):\n\n    %s\n\n   npx installs the Playground the first time (npx --yes); it prints its address\n   (http://localhost:%s) when it is up.\n", b.playgroundCommand(), b.playgroundPort)
 	case b.open:
 		fmt.Fprintf(&s, "1. --open-playground: npx was not found on PATH. Install Node.js 20 or later (it brings npx,\n   e.g. apt-get install nodejs npm, or https://nodejs.org), then start the Playground yourself:\n\n    %s\n", b.playgroundCommand())
 	default:
@@ -146,12 +146,16 @@ func lookNpx(getenv func(string) (string, bool)) (string, error) {
 type playground struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	// stopping is closed when the demo stops it.
+	stopping chan struct{}
 }
 
 // startPlayground starts npx with args, its output on out, in the demo's
-// working directory, with the PATH of getenv.
-func startPlayground(npx string, args []string, out io.Writer, getenv func(string) (string, bool)) (*playground, error) {
-	cmd := exec.Command(npx, args...)
+// working directory, with the PATH of getenv. npx gets --yes first: in its
+// own process group it cannot ask on the terminal before it installs the
+// Playground the first time, and --open-playground asked for it.
+func startPlayground(npx string, args []string, out io.Writer, getenv func(string) (string, bool), logger *slog.Logger) (*playground, error) {
+	cmd := exec.Command(npx, append([]string{"--yes"}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), playgroundEnv)
 	if path, ok := getenv("PATH"); ok {
@@ -166,9 +170,15 @@ func startPlayground(npx string, args []string, out io.Writer, getenv func(strin
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", npx, err)
 	}
-	p := &playground{cmd: cmd, done: make(chan struct{})}
+	p := &playground{cmd: cmd, done: make(chan struct{}), stopping: make(chan struct{})}
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
+		select {
+		case <-p.stopping:
+		default:
+			// The demo runs on; the banner's command starts it by hand.
+			logger.Warn("the Agents Playground exited; start it with the command above", "err", err)
+		}
 		close(p.done)
 	}()
 	return p, nil
@@ -189,6 +199,7 @@ func (p *playground) stop(logger *slog.Logger) {
 		return
 	default:
 	}
+	close(p.stopping)
 	if err := terminateGroup(p.cmd); err != nil {
 		logger.Warn("stop the Agents Playground", "err", err, "pid", strconv.Itoa(p.cmd.Process.Pid))
 	}

@@ -83,7 +83,8 @@ func (s *syncBuffer) String() string {
 
 // TestDemoOpensPlayground: `jitbot demo --open-playground` prints its
 // banner on standard output (the logs stay on standard error), starts the
-// npx on PATH with exactly the README's arguments and environment, and
+// npx on PATH with exactly the README's arguments and environment (and
+// --yes, as nobody can answer npx's install question), and
 // stops it, and what it started, when the demo stops.
 func TestDemoOpensPlayground(t *testing.T) {
 	if runtime.GOOS == "windows" {
@@ -120,7 +121,7 @@ while :; do sleep 1; done
 	}
 	addr := m[1]
 	argv, _ := os.ReadFile(filepath.Join(dir, "argv"))
-	want := "@microsoft/m365agentsplayground\nstart\n-e\nhttp://" + addr + "/api/messages\n-c\nmsteams\n-p\n56150\n--disable-telemetry\n"
+	want := "--yes\n@microsoft/m365agentsplayground\nstart\n-e\nhttp://" + addr + "/api/messages\n-c\nmsteams\n-p\n56150\n--disable-telemetry\n"
 	if string(argv) != want {
 		t.Errorf("npx argv:\n%s\nwant:\n%s", argv, want)
 	}
