@@ -46,6 +46,12 @@ type cliCommand struct {
 
 // commands is the command table, in the order `jitbot --help` lists them.
 // A subcommand ("audit verify") is listed under its group ("audit").
+//
+// A new command is one entry here, its code in a file of its own making its
+// flags with commandFlags(name, stdout): --help, `jitbot help <name>`, the
+// usage errors and the exit statuses then come with it, and TestHelpGolden
+// asks for its testdata/help/<name>.txt (go test ./cmd/jitbot -run
+// TestHelpGolden -update writes it).
 func commands() []cliCommand {
 	return []cliCommand{
 		{name: "serve", args: "[--config jitbot.yaml] [--local]",
@@ -184,6 +190,14 @@ func (f flagSet) Parse(args []string) error {
 		writeCommandHelp(f.help, f.command, f.FlagSet)
 		return err
 	default:
+		const undefined = "flag provided but not defined: "
+		if name, ok := strings.CutPrefix(err.Error(), undefined); ok {
+			var names []string
+			f.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
+			if near := nearest(strings.TrimLeft(name, "-"), names); near != "" {
+				err = fmt.Errorf("%w; did you mean --%s?", err, near)
+			}
+		}
 		return &usageError{command: f.command, err: err}
 	}
 }
