@@ -104,6 +104,12 @@ func commands() []cliCommand {
 			more: "Checks every rule serve applies at start and settings that contradict each other; with the Graph credential of serve\n" +
 				"in the environment (or --online), that the groups exist and have members and, with the bot's credential too, that\n" +
 				"the bot reaches every channel. Exit status: 0 when there is no error (warnings allowed unless --strict), 1 otherwise."},
+		{name: "healthcheck", args: "[--url http://127.0.0.1:3978/healthz] [--timeout 5s]",
+			summary: "ask a running jitbot's health endpoint once (the container's probe): exit 0 when healthy",
+			example: "jitbot healthcheck --url http://127.0.0.1:3978/healthz",
+			run: func(ctx context.Context, e cliEnv, args []string) error {
+				return healthcheck(ctx, args, e.stdout)
+			}},
 		{name: "version", args: "[-json]",
 			summary: "print the version, the commit it was built from and the Go version",
 			example: "jitbot version -json",

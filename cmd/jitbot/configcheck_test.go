@@ -389,7 +389,7 @@ func TestConfigCommandUsage(t *testing.T) {
 		{[]string{"config", "check", "--strickt"}, 2, "flag provided but not defined: -strickt"},
 		{[]string{"config", "check", "--config", "/nonexistent/jitbot.yaml"}, 1, "read config"},
 		{[]string{"config", "check", "extra"}, 1, `unexpected argument "extra"`},
-		{[]string{"help"}, 0, "config    check the configuration"},
+		{[]string{"help"}, 0, "check the configuration (and the tenant's groups and channels)"},
 	} {
 		code, out := runCmd(t, map[string]string{}, c.args...)
 		if code != c.exit || !strings.Contains(out, c.want) {

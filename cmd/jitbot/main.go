@@ -5,9 +5,10 @@
 // Subcommands: serve (production, jitbot.yaml), demo (everything on one
 // machine with no Azure account), manifest (the Teams app package), audit
 // (verify and sign the tamper-evident audit log, export it), config check
-// (validate jitbot.yaml, and the groups and channels it names), version and
-// help. The command table and the help every command's flag set prints are
-// in cli.go; exit status 0 is success, 1 failure, 2 a usage error.
+// (validate jitbot.yaml, and the groups and channels it names), healthcheck
+// (the container's probe of a running jitbot), version and help. The
+// command table and the help every command's flag set prints are in
+// cli.go; exit status 0 is success, 1 failure, 2 a usage error.
 package main
 
 import (

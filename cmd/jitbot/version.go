@@ -64,7 +64,7 @@ func (v buildVersion) write(w io.Writer) {
 	if v.Module != "" {
 		fmt.Fprintf(w, "module  %s\n", v.Module)
 	}
-	commit := "not recorded (built without VCS information, e.g. go run)"
+	commit := "not recorded (built without version control information: go run, -buildvcs=false, or outside a git clone)"
 	if v.Commit != "" {
 		commit = v.Commit
 		if v.Time != "" {
