@@ -161,6 +161,9 @@ func TestVersion(t *testing.T) {
 	if code != 0 || errOut != "" || !strings.HasPrefix(text, "jitbot ") || !strings.Contains(text, "go      go1.") {
 		t.Errorf("jitbot version: exit %d, stderr %q:\n%s", code, errOut, text)
 	}
+	if _, again, _ := runSplit(t, "--version"); again != text {
+		t.Errorf("jitbot --version differs from jitbot version:\n%s", again)
+	}
 	code, text, _ = runSplit(t, "version", "-json")
 	var v buildVersion
 	if err := json.Unmarshal([]byte(text), &v); code != 0 || err != nil || !strings.HasPrefix(v.Go, "go1.") || v.Version == "" {

@@ -46,8 +46,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		writeUsage(stderr)
 		return exitUsage
 	}
-	if isHelpArg(args[0]) {
+	switch {
+	case isHelpArg(args[0]):
 		args = append([]string{"help"}, args[1:]...)
+	case args[0] == "--version" || args[0] == "-version":
+		args = append([]string{"version"}, args[1:]...)
 	}
 	env := cliEnv{stdout: stdout, stderr: stderr, getenv: getenv,
 		logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
