@@ -426,6 +426,7 @@ func (s *Service) applyExtension(ctx context.Context, p Profile, req *Request, e
 	if err != nil {
 		return nil, fmt.Errorf("reload request %s: %w", req.ID, err)
 	}
+	s.extendPIM(ctx, out.Grant)
 	return out, nil
 }
 
