@@ -362,6 +362,9 @@ const (
 	ActionClosedGone    Action = "grant.closed_member_gone"
 	ActionDriftFound    Action = "drift.unexplained_member"
 	ActionDriftRemoved  Action = "drift.removed"
+	// ActionReconcileRemoved: `jitbot reconcile --remove` removed a member
+	// or PIM assignment that no grant in the database explains.
+	ActionReconcileRemoved Action = "reconcile.removed"
 
 	// ActionInvalidated: a pending request no longer fit its profile when
 	// an approver clicked, and was closed.

@@ -53,6 +53,8 @@ Usage:
                                                 check, sign and export the audit log (jitbot audit help)
   jitbot config check --config jitbot.yaml [--online | --offline] [--strict]
                                                 check the configuration (and the tenant's groups and channels)
+  jitbot reconcile --config jitbot.yaml [--remove]
+                                                list (and remove) members no grant in the database explains
   jitbot version
 `
 
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = auditCmd(ctx, args[1:], stdout, logger, getenv)
 	case "config":
 		err = configCmd(ctx, args[1:], stdout, logger, getenv, envOnline)
+	case "reconcile":
+		err = reconcileCmd(ctx, args[1:], stdout, logger, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "jitbot", version)
 	case "help", "-h", "--help":
