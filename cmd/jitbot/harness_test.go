@@ -152,6 +152,9 @@ type botOpts struct {
 	audit string
 	// publicURL is the configuration's public_url, if any.
 	publicURL string
+	// membership is every profile's membership (empty: the default,
+	// direct).
+	membership string
 }
 
 // config writes a configuration file for a process named replica; its Graph
@@ -208,6 +211,11 @@ drift:
     max_duration: 4h
     approvers: { groups: [%q], channel_id: %q }
 `, fProfile(i), i, fGroup(i), fApproverGroup, fApproversChan)
+	}
+	if o.membership != "" {
+		s := strings.ReplaceAll(b.String(), "    min_duration: 1s\n", "    min_duration: 1s\n    membership: "+o.membership+"\n")
+		b.Reset()
+		b.WriteString(s)
 	}
 	file := filepath.Join(r.dir, o.replica+".yaml")
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {

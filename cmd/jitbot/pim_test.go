@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/graph/graphtest"
+)
+
+// pimClock makes the fake Graph's clock run ahead of the real one by an
+// offset the test moves: Entra's own time, independent of jitbot's.
+type pimClock struct{ offset atomic.Int64 }
+
+func (c *pimClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *pimClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// grantPIM asks for and approves a grant of profile 0 for user, and waits
+// until the member is in the group through a PIM assignment.
+func grantPIM(t *testing.T, r *rig, p *proc, user, dur string) {
+	t.Helper()
+	reqID, err := r.request(p, user, "request "+fProfile(0)+" "+dur+" pim backstop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := r.approve(p, reqID); err != nil || code != http.StatusOK {
+		t.Fatalf("approve: %d, %v", code, err)
+	}
+	waitFor(t, 20*time.Second, "the PIM assignment", func() bool {
+		return len(r.graph.PIMAssignments(fGroup(0))) == 1 && r.told(user, "Access granted")
+	})
+}
+
+// TestPIMEntraEndsAccessWithoutJitbot grants in pim mode, kills jitbot for
+// good, and moves Entra's clock past the grant's end: the member is gone
+// with no jitbot running, and jitbot never added a direct membership.
+func TestPIMEntraEndsAccessWithoutJitbot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	clock := &pimClock{}
+	r.graph.SetClock(clock.now)
+	user, group := fUser(1), fGroup(0)
+	r.graph.AddUser(user)
+	dbURL := "sqlite:" + filepath.Join(r.dir, "jitbot.db")
+	p := r.start("pim", r.config(botOpts{database: dbURL, replica: "pim-1", membership: "pim"}))
+
+	asked := time.Now()
+	grantPIM(t, r, p, user, "10m")
+	as := r.graph.PIMAssignments(group)
+	if end := as[0].End; end.Before(asked.Add(10*time.Minute-time.Second)) || end.After(time.Now().Add(10*time.Minute+time.Second)) {
+		t.Errorf("assignment ends %s; want the grant's end, 10m after the approval", end)
+	}
+	if n := r.graph.Count(graphtest.RouteAddMember); n != 0 {
+		t.Errorf("%d direct additions in pim mode; want none", n)
+	}
+	if got := r.graph.PIMOnboardings(); len(got) != 1 {
+		t.Errorf("onboardings %v; want the group, onboarded by the first grant", got)
+	}
+	if !r.graph.IsMember(group, user) {
+		t.Fatal("not a member during the grant")
+	}
+
+	p.kill() // for good: nothing of jitbot runs from here on
+	clock.advance(9 * time.Minute)
+	if !r.graph.IsMember(group, user) {
+		t.Error("the member left before the assignment's end")
+	}
+	clock.advance(2 * time.Minute)
+	if r.graph.IsMember(group, user) {
+		t.Error("still a member after the assignment's end, with jitbot stopped")
+	}
+	// Through Graph, as anyone would check: not among the members.
+	req, _ := http.NewRequest(http.MethodGet, r.graph.URL()+"/v1.0/groups/"+group+"/members?$select=id", nil)
+	req.Header.Set("Authorization", "Bearer "+r.graph.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), user) {
+		t.Errorf("GET members after the end lists the user: %s", body)
+	}
+}
+
+// TestPIMRefusals: a request below Entra's 5-minute minimum, beyond the
+// group's PIM maximum, or in a group whose policy requires MFA on
+// assignment is refused before approval, saying why; nothing is assigned.
+func TestPIMRefusals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	user, group := fUser(2), fGroup(0)
+	r.graph.AddUser(user)
+	r.graph.OnboardPIM(group)
+	r.graph.SetPIMPolicy(group, graphtest.PIMPolicy{MaxDuration: time.Hour})
+	p := r.start("pim", r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "pim-1", membership: "pim"}))
+	say := func(text string) string {
+		t.Helper()
+		msg := r.personal(user, "User")
+		msg["text"] = text
+		if code, _, err := r.post(p, msg); err != nil || code != http.StatusOK {
+			t.Fatalf("post: %d, %v", code, err)
+		}
+		return r.lastText("a:" + user)
+	}
+	if got := say("request " + fProfile(0) + " 2m too short"); !strings.Contains(got, "shortest assignment is 5m") {
+		t.Errorf("2m: %q", got)
+	}
+	if got := say("request " + fProfile(0) + " 2h too long"); !strings.Contains(got, "at most 1h") || !strings.Contains(got, "Expire active assignment after") {
+		t.Errorf("2h beyond the PIM maximum: %q", got)
+	}
+	// The policy is cached briefly; a fresh jitbot reads the new one.
+	p.stop(15 * time.Second)
+	r.graph.SetPIMPolicy(group, graphtest.PIMPolicy{RequireMFA: true})
+	p = r.start("pim-2", r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "pim-1", membership: "pim"}))
+	if got := say("request " + fProfile(0) + " 30m needs mfa"); !strings.Contains(got, "multifactor authentication") || !strings.Contains(got, "Require Azure Multi-Factor Authentication on active assignment") {
+		t.Errorf("MFA policy: %q", got)
+	}
+	if n := r.graph.Count(graphtest.RoutePIMRequest); n != 0 {
+		t.Errorf("%d PIM requests for refused requests", n)
+	}
+	for _, c := range r.conn.Conversations() {
+		if strings.HasPrefix(c, fApproversChan) {
+			t.Errorf("a refused request reached the approvers (%s)", c)
+		}
+	}
+}
+
+// TestPIMRevokeAtExpiry: jitbot's scheduler removes the assignment itself
+// at the grant's end (adminRemove), whatever Entra's end time; with the
+// licence lapsed (Entra keeps the assignment for good) that is what ends
+// the access.
+func TestPIMRevokeAtExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	user, group := fUser(3), fGroup(0)
+	r.graph.AddUser(user)
+	dbURL := "sqlite:" + filepath.Join(r.dir, "jitbot.db")
+	p := r.start("pim", r.config(botOpts{database: dbURL, replica: "pim-1", membership: "pim"}))
+	grantPIM(t, r, p, user, "5m")
+	r.graph.LapsePIMLicence()
+	// Release: the same durable path as expiry, without waiting 5 minutes.
+	msg := r.personal(user, "User")
+	msg["text"] = "release"
+	if code, _, err := r.post(p, msg); err != nil || code != http.StatusOK {
+		t.Fatalf("release: %d, %v", code, err)
+	}
+	waitFor(t, 20*time.Second, "the removal", func() bool { return !r.graph.IsMember(group, user) })
+	if len(r.graph.PIMAssignments(group)) != 0 {
+		t.Error("the assignment is still there")
+	}
+	var removes int
+	for _, c := range r.graph.CallsTo(graphtest.RoutePIMRequest) {
+		var b struct{ Action string }
+		_ = c.JSON(&b)
+		if b.Action == "adminRemove" && c.Status == http.StatusCreated {
+			removes++
+		}
+	}
+	if removes != 1 {
+		t.Errorf("%d adminRemove answered 201; want 1", removes)
+	}
+	if n := r.graph.Count(graphtest.RouteRemoveMember); n != 0 {
+		t.Errorf("%d direct removals; the membership was a PIM assignment", n)
+	}
+}
+
+// TestReconcileFindsMemberAfterRestore grants in pim mode, restores the
+// database from a backup taken before the grant, and runs `jitbot
+// reconcile`: it lists the member with the assignment's end; with
+// --remove it removes it, audited.
+func TestReconcileFindsMemberAfterRestore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	user, group := fUser(4), fGroup(0)
+	r.graph.AddUser(user)
+	dbFile := filepath.Join(r.dir, "jitbot.db")
+	dbURL := "sqlite:" + dbFile
+	cfg := r.config(botOpts{database: dbURL, replica: "pim-1", membership: "pim"})
+
+	// The backup: the database before the grant.
+	p := r.start("before", cfg)
+	if !p.stop(15 * time.Second) {
+		t.Fatalf("first run did not stop cleanly:\n%s", p.output())
+	}
+	backup, err := os.ReadFile(dbFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = r.start("grant", cfg)
+	grantPIM(t, r, p, user, "2h")
+	end := r.graph.PIMAssignments(group)[0].End
+	if !p.stop(15 * time.Second) {
+		t.Fatalf("second run did not stop cleanly:\n%s", p.output())
+	}
+	// Restore.
+	for _, f := range []string{dbFile + "-wal", dbFile + "-shm"} {
+		_ = os.Remove(f)
+	}
+	if err := os.WriteFile(dbFile, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	reconcile := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(r.bin, append([]string{"reconcile", "--config", cfg}, args...)...)
+		cmd.Env = r.env()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("reconcile %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := reconcile()
+	line := fProfile(0) + "\t" + group + "\t" + user + "\tPIM assignment\tends " + end.UTC().Format(time.RFC3339)
+	if !strings.Contains(out, line) || !strings.Contains(out, "1 not explained by any grant") {
+		t.Errorf("reconcile lists\n%s\nwant the line %q", out, line)
+	}
+	if !r.graph.IsMember(group, user) {
+		t.Fatal("reconcile without --remove removed the member")
+	}
+	out = reconcile("--remove")
+	if !strings.Contains(out, "removed: "+user) {
+		t.Errorf("reconcile --remove:\n%s", out)
+	}
+	if r.graph.IsMember(group, user) || len(r.graph.PIMAssignments(group)) != 0 {
+		t.Error("still a member after reconcile --remove")
+	}
+	st := openStore(t, dbURL)
+	evs, err := asStore(st).Audit(context.Background(), access.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audited bool
+	for _, e := range evs {
+		if e.Action == access.ActionReconcileRemoved && e.TargetUserID == user && e.GroupID == group {
+			audited = true
+		}
+	}
+	if !audited {
+		t.Errorf("no %s event for the removal in %v", access.ActionReconcileRemoved, actions(evs))
+	}
+	if out := reconcile(); !strings.Contains(out, "every member of the managed groups is explained") {
+		t.Errorf("reconcile after the removal:\n%s", out)
+	}
+}
