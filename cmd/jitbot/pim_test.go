@@ -260,3 +260,127 @@ func TestReconcileFindsMemberAfterRestore(t *testing.T) {
 		t.Errorf("reconcile after the removal:\n%s", out)
 	}
 }
+
+// pimCalls counts the assignment schedule requests of an action: all of
+// them, and those answered 201.
+func pimCalls(g *graphtest.Graph, action string) (all, created int) {
+	for _, c := range g.CallsTo(graphtest.RoutePIMRequest) {
+		var b struct{ Action string }
+		if c.JSON(&b) == nil && b.Action == action {
+			all++
+			if c.Status == http.StatusCreated {
+				created++
+			}
+		}
+	}
+	return all, created
+}
+
+// TestCrashAtEveryPointPIM is TestCrashAtEveryPoint in pim mode: jitbot is
+// SIGKILLed at each failpoint of the grant and revoke paths, restarted, and
+// must end with the assignment made once, removed once, the member gone,
+// and one grant.added and one grant.revoked audited. PIM's shortest
+// assignment is 5 minutes, so the end is a release (the same durable path
+// as expiry) rather than a wait.
+func TestCrashAtEveryPointPIM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	bin := faultBinary(t)
+	points := []struct {
+		name    string
+		revoke  bool
+		state   access.GrantState
+		checked bool
+		member  bool
+		// assigns and removes are the adminAssign and adminRemove calls
+		// of the whole run (a resumed call is answered "exists" or "does
+		// not exist", which counts as done).
+		assigns, removes int
+	}{
+		{"grant.after-intent", false, access.GrantGranting, false, false, 1, 1},
+		{"grant.after-check", false, access.GrantGranting, true, false, 1, 1},
+		{"grant.after-add", false, access.GrantGranting, true, true, 2, 1},
+		{"revoke.after-intent", true, access.GrantRevoking, true, true, 1, 1},
+		{"revoke.after-remove", true, access.GrantRevoking, true, false, 1, 2},
+	}
+	for _, pt := range points {
+		t.Run(pt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, bin, 1)
+			user, group := fUser(1), fGroup(0)
+			r.graph.AddUser(user)
+			dbURL := "sqlite:" + filepath.Join(r.dir, "jitbot.db")
+			cfg := r.config(botOpts{database: dbURL, replica: "crash-1", membership: "pim"})
+			release := func(p *proc) {
+				msg := r.personal(user, "User")
+				msg["text"] = "release"
+				_, _, _ = r.post(p, msg) // the process may die answering
+			}
+
+			p1 := r.start("armed", cfg, "JITBOT_FAILPOINT="+pt.name)
+			reqID, err := r.request(p1, user, "request "+fProfile(0)+" 10m crash test at "+pt.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _, err := r.approve(p1, reqID)
+			if pt.revoke {
+				if err != nil || code != http.StatusOK {
+					t.Fatalf("approve: HTTP %d %v", code, err)
+				}
+				waitFor(t, 20*time.Second, "the grant", func() bool { return r.told(user, "Access granted") })
+				release(p1)
+			}
+			if !p1.waitExit(20*time.Second) || !strings.Contains(p1.output(), "failpoint reached") {
+				t.Fatalf("the process did not die at %s", pt.name)
+			}
+			st := openStore(t, dbURL)
+			req, err := asStore(st).GetRequest(context.Background(), reqID)
+			if err != nil || req.Grant == nil {
+				t.Fatalf("request after the crash: %v, %v", err, req)
+			}
+			left := *req.Grant
+			_ = st.Close()
+			if member := r.graph.IsMember(group, user); left.State != pt.state || left.Checked != pt.checked || member != pt.member {
+				t.Errorf("the crash left grant %s checked=%v member=%v; want %s checked=%v member=%v",
+					left.State, left.Checked, member, pt.state, pt.checked, pt.member)
+			}
+
+			p2 := r.start("restarted", cfg)
+			if !pt.revoke {
+				waitFor(t, 30*time.Second, "the resumed grant", func() bool { return r.told(user, "Access granted") })
+				release(p2)
+			}
+			waitFor(t, 30*time.Second, "the requester to be told the access ended", func() bool { return r.told(user, "has ended") })
+			if !p2.stop(15 * time.Second) {
+				t.Errorf("graceful shutdown failed: %v", p2.cmd.ProcessState)
+			}
+			if r.graph.IsMember(group, user) || len(r.graph.PIMAssignments(group)) != 0 {
+				t.Error("still a member at the end")
+			}
+			assigns, assigned := pimCalls(r.graph, "adminAssign")
+			removes, removed := pimCalls(r.graph, "adminRemove")
+			if assigns != pt.assigns || assigned != 1 || removes != pt.removes || removed != 1 {
+				t.Errorf("adminAssign %d (%d made), adminRemove %d (%d made); want %d (1), %d (1)",
+					assigns, assigned, removes, removed, pt.assigns, pt.removes)
+			}
+			if n := r.graph.Count(graphtest.RouteAddMember); n != 0 {
+				t.Errorf("%d direct additions in pim mode", n)
+			}
+			st = openStore(t, dbURL)
+			final, err := asStore(st).GetRequest(context.Background(), reqID)
+			if err != nil || final.Grant == nil || final.Grant.State != access.GrantRevoked {
+				t.Fatalf("final request %v, %v; want the grant revoked", final, err)
+			}
+			evs, err := asStore(st).Audit(context.Background(), access.AuditFilter{RequestID: reqID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			acts := actions(evs)
+			if countAction(acts, access.ActionGranted) != 1 || countAction(acts, access.ActionRevoked) != 1 ||
+				!inOrder(acts, access.ActionRequested, access.ActionApproved, access.ActionGranted, access.ActionRevoked) {
+				t.Errorf("audit trail %v: want one grant.added then one grant.revoked", acts)
+			}
+		})
+	}
+}
