@@ -176,16 +176,17 @@ func pimJustification(req *Request) string {
 // removeMembership takes g's user out of its group: for a pim group the
 // assignment is removed (none counts as removed), then a direct membership
 // still there is removed too (one made before the profile moved to pim).
-// checkFirst asks whether the user is a direct member before a direct
-// removal (an earlier attempt may have removed it already).
+// checkFirst asks whether the user is a member (directly, or through a PIM
+// assignment) before removing: an earlier attempt may have removed it
+// already.
 func (s *Service) removeMembership(ctx context.Context, g *Grant, checkFirst bool) error {
-	if !s.usesPIM(g.GroupID) {
-		if checkFirst {
-			member, err := s.cfg.Directory.IsMember(ctx, g.GroupID, g.User.ObjectID)
-			if err != nil || !member {
-				return err
-			}
+	if checkFirst {
+		member, err := s.isMember(ctx, g)
+		if err != nil || !member {
+			return err
 		}
+	}
+	if !s.usesPIM(g.GroupID) {
 		return s.cfg.Directory.RemoveMember(ctx, g.GroupID, g.User.ObjectID)
 	}
 	if err := s.cfg.PIM.RemovePIM(ctx, g.GroupID, g.User.ObjectID); err != nil {

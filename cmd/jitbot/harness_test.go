@@ -657,7 +657,7 @@ func (s *graphSpy) front(t *testing.T, replica string) string {
 		if c.kind == "add" || c.kind == "remove" {
 			c.isMember = s.g.IsMember(c.group, c.user)
 		}
-		if c.kind == "remove" && c.status == http.StatusNoContent {
+		if c.kind == "remove" && c.succeeded() {
 			s.removed.Add(1)
 		}
 		s.mu.Lock()
@@ -668,8 +668,29 @@ func (s *graphSpy) front(t *testing.T, replica string) string {
 	return srv.URL
 }
 
-// parseGraphCall names a membership call and its group and user.
+// succeeded reports whether the membership call did what it asked: 204
+// for a direct addition or removal, 201 for a PIM assignment request.
+func (c spyCall) succeeded() bool {
+	return c.status == http.StatusNoContent || c.status == http.StatusCreated
+}
+
+// parseGraphCall names a membership call and its group and user. A PIM
+// assignment request counts as an add (adminAssign) or a remove
+// (adminRemove).
 func parseGraphCall(req *http.Request) (kind, group, user string) {
+	if req.Method == http.MethodPost && req.URL.Path == "/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleRequests" {
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		var b struct{ Action, GroupID, PrincipalID string }
+		_ = json.Unmarshal(body, &b)
+		switch b.Action {
+		case "adminAssign":
+			return "add", b.GroupID, b.PrincipalID
+		case "adminRemove":
+			return "remove", b.GroupID, b.PrincipalID
+		}
+		return "other", b.GroupID, b.PrincipalID
+	}
 	var segs []string
 	for _, s := range strings.Split(strings.Trim(req.URL.EscapedPath(), "/"), "/") {
 		u, err := url.PathUnescape(s)
