@@ -220,7 +220,8 @@ func (s *Service) checkPIMDrift(ctx context.Context, st driftStore, p Profile, l
 		}
 		s.log.Warn("PIM assignment outlives its grant", "group", p.GroupID, "user", a.UserID, "assignment_end", a.End, "grant_end", end)
 		if s.cfg.SecurityChannelID != "" {
-			alert := Alert{Kind: AlertDrift, Profile: p.Name, GroupID: p.GroupID, User: Person{ObjectID: a.UserID}, At: now, Error: why}
+			alert := Alert{Kind: AlertPIMOutlives, Profile: p.Name, GroupID: p.GroupID, User: Person{ObjectID: a.UserID}, At: now,
+				AssignmentEnd: a.End, GrantEnd: end}
 			if _, _, err := s.cfg.Notifier.PostAlert(ctx, alert, s.cfg.SecurityChannelID); err != nil {
 				s.log.Error("post drift alert", "group", p.GroupID, "user", a.UserID, "err", err)
 			}

@@ -153,8 +153,13 @@ type botOpts struct {
 	// publicURL is the configuration's public_url, if any.
 	publicURL string
 	// membership is every profile's membership (empty: the default,
-	// direct).
-	membership string
+	// direct); profileExtra is YAML added to every profile (indented as
+	// its keys).
+	membership   string
+	profileExtra string
+	// driftInterval turns drift detection on at that interval (default:
+	// off).
+	driftInterval string
 }
 
 // config writes a configuration file for a process named replica; its Graph
@@ -189,10 +194,13 @@ revoke:
   backoff_max: %s
   sweep_interval: %s
   lease: %s
-drift:
-  disabled: true
 `, o.database, fTenant, o.replica, r.authorityURL, r.spy.front(r.t, o.replica), r.conn.ServiceURL(),
 		o.maxAttempts, o.backoff, o.backoffMax, o.sweep, o.lease)
+	if o.driftInterval != "" {
+		fmt.Fprintf(&b, "drift:\n  interval: %s\n", o.driftInterval)
+	} else {
+		b.WriteString("drift:\n  disabled: true\n")
+	}
 	if o.security {
 		fmt.Fprintf(&b, "security:\n  channel_id: %q\n  groups: [%q]\n", fSecurityChan, fSecurityGroup)
 	}
@@ -212,8 +220,12 @@ drift:
     approvers: { groups: [%q], channel_id: %q }
 `, fProfile(i), i, fGroup(i), fApproverGroup, fApproversChan)
 	}
-	if o.membership != "" {
-		s := strings.ReplaceAll(b.String(), "    min_duration: 1s\n", "    min_duration: 1s\n    membership: "+o.membership+"\n")
+	if o.membership != "" || o.profileExtra != "" {
+		extra := o.profileExtra
+		if o.membership != "" {
+			extra += "    membership: " + o.membership + "\n"
+		}
+		s := strings.ReplaceAll(b.String(), "    min_duration: 1s\n", "    min_duration: 1s\n"+extra)
 		b.Reset()
 		b.WriteString(s)
 	}

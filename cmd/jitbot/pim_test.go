@@ -384,3 +384,78 @@ func TestCrashAtEveryPointPIM(t *testing.T) {
 		})
 	}
 }
+
+// TestPIMExtensionMovesAssignmentEnd: an extension the requester applies
+// at once moves the PIM assignment's end with the grant's, so that Entra
+// does not end the access early.
+func TestPIMExtensionMovesAssignmentEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	user, group := fUser(5), fGroup(0)
+	r.graph.AddUser(user)
+	cfg := r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "pim-1", membership: "pim",
+		profileExtra: "    self_extend_max: 30m\n"})
+	p := r.start("pim", cfg)
+	grantPIM(t, r, p, user, "10m")
+	before := r.graph.PIMAssignments(group)[0].End
+	msg := r.personal(user, "User")
+	msg["text"] = "extend 20m the migration is still running"
+	if code, _, err := r.post(p, msg); err != nil || code != http.StatusOK {
+		t.Fatalf("extend: %d, %v", code, err)
+	}
+	waitFor(t, 20*time.Second, "the assignment's new end", func() bool {
+		as := r.graph.PIMAssignments(group)
+		return len(as) == 1 && as[0].End.Sub(before) >= 20*time.Minute-time.Second
+	})
+	if after := r.graph.PIMAssignments(group)[0].End; after.Sub(before) > 20*time.Minute+time.Second {
+		t.Errorf("assignment end moved from %s to %s; want 20m later", before, after)
+	}
+	if n, made := pimCalls(r.graph, "adminExtend"); n != 1 || made != 1 {
+		t.Errorf("adminExtend %d (%d made); want 1", n, made)
+	}
+}
+
+// TestPIMDriftReportsOutlivingAssignment: once Entra keeps an assignment
+// for good (the licence lapsed), drift detection tells the security
+// channel, once, that Entra's end is no longer a backstop.
+func TestPIMDriftReportsOutlivingAssignment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	user, group := fUser(6), fGroup(0)
+	r.graph.AddUser(user)
+	dbURL := "sqlite:" + filepath.Join(r.dir, "jitbot.db")
+	p := r.start("pim", r.config(botOpts{database: dbURL, replica: "pim-1", membership: "pim", security: true, driftInterval: "1s"}))
+	grantPIM(t, r, p, user, "10m")
+	time.Sleep(2 * time.Second) // drift checks while the assignment ends on time: nothing to say
+	for _, a := range r.alerts() {
+		if a.about(user) {
+			t.Fatalf("alert while the assignment ends with the grant: %s", a.raw)
+		}
+	}
+	r.graph.LapsePIMLicence()
+	waitFor(t, 20*time.Second, "the drift alert", func() bool {
+		for _, a := range r.alerts() {
+			if a.about(user) && strings.Contains(a.raw, "PIM assignment outlives its grant") && strings.Contains(a.raw, "never") {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(2 * time.Second)
+	n := 0
+	for _, a := range r.alerts() {
+		if a.about(user) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d alerts about the assignment; want 1", n)
+	}
+	if !r.graph.IsMember(group, user) {
+		t.Error("drift detection removed a member whose grant is live")
+	}
+}
