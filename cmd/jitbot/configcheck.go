@@ -768,7 +768,7 @@ func checkPIMGroups(ctx context.Context, c *Config, d onlineDeps, exists map[str
 		switch {
 		case err != nil:
 			out = append(out, finding{Severity: sevError, Key: key,
-				Problem: fmt.Sprintf("cannot read the PIM policy of group %s: %v", p.GroupID, err),
+				Problem: fmt.Sprintf("cannot %v", err),
 				Fix: fmt.Sprintf("grant jitbot's Graph application %s and %s (with admin consent), then check again",
 					access.PIMPolicyPermission, access.PIMPermission)})
 		case !pol.Onboarded:
