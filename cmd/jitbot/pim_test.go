@@ -459,3 +459,186 @@ func TestPIMDriftReportsOutlivingAssignment(t *testing.T) {
 		t.Error("drift detection removed a member whose grant is live")
 	}
 }
+
+// TestGraphFaultsLoseNothingPIM is TestGraphFaultsLoseNothing in pim mode:
+// the removals (adminRemove) meet a 429 storm with Retry-After, 500s, 503s,
+// an answer lost after the removal (504, committed), a slow answer; then a
+// permanent refusal (403) and a transient storm beyond max_attempts, both
+// of which must surface as irrevocable alerts and be cleared by the sweep.
+// The grants end by release (PIM's shortest assignment is 5 minutes).
+func TestGraphFaultsLoseNothingPIM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	t.Parallel()
+	r := newRig(t, faultBinary(t), 1)
+	group := fGroup(0)
+	const n = 14
+	users := make([]string, n)
+	for i := range users {
+		users[i] = fUser(i + 1)
+		r.graph.AddUser(users[i])
+	}
+	dbURL := "sqlite:" + filepath.Join(r.dir, "jitbot.db")
+	p := r.start("bot", r.config(botOpts{database: dbURL, replica: "faults-1", maxAttempts: 3,
+		backoff: "1s", backoffMax: "2s", sweep: "2s", lease: "60s", security: true, membership: "pim"}))
+	reqIDs := map[string]string{}
+	grantAll := func(cohort []string) {
+		t.Helper()
+		for _, u := range cohort {
+			id, err := r.request(p, u, "request "+fProfile(0)+" 30m fault test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, ans, err := r.approve(p, id); err != nil || code != http.StatusOK || !ans.isCard() {
+				t.Fatalf("approve %s: HTTP %d %v %q", u, code, err, ans.text())
+			}
+			if !r.graph.IsMember(group, u) {
+				t.Fatalf("%s not a member after approval", u)
+			}
+			reqIDs[u] = id
+		}
+	}
+	releaseAll := func(cohort []string) {
+		t.Helper()
+		for _, u := range cohort {
+			msg := r.personal(u, "User")
+			msg["text"] = "release"
+			if code, _, err := r.post(p, msg); err != nil || code != http.StatusOK {
+				t.Fatalf("release %s: %d %v", u, code, err)
+			}
+		}
+	}
+	ended := func(cohort []string) func() bool {
+		return func() bool {
+			for _, u := range cohort {
+				if !r.told(u, "has ended") {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	route := graphtest.RoutePIMRequest
+
+	// Phase 1: transient faults and a lost answer.
+	cohort1 := users[:9]
+	grantAll(cohort1)
+	for _, f := range []graphtest.Fault{
+		{Route: route, Status: http.StatusTooManyRequests, RetryAfter: "1", Times: 8},
+		{Route: route, Status: http.StatusInternalServerError, Times: 3},
+		{Route: route, Status: http.StatusServiceUnavailable, RetryAfter: "1", Times: 4},
+		{Route: route, Status: http.StatusGatewayTimeout, RetryAfter: "1", Commit: true}, // removed, answer lost
+		{Route: route, Delay: 2 * time.Second},                                           // slow but in time
+	} {
+		r.graph.InjectFault(f)
+	}
+	releaseAll(cohort1)
+	waitFor(t, 90*time.Second, "cohort 1 (transient faults) to be revoked", ended(cohort1))
+	r.graph.ClearFaults()
+
+	// Phase 2: a permanent refusal on every removal.
+	cohort2 := users[9:12]
+	grantAll(cohort2)
+	r.graph.InjectFault(graphtest.Fault{Route: route, Status: http.StatusForbidden, Times: 1 << 30})
+	releaseAll(cohort2)
+	waitFor(t, 30*time.Second, "irrevocable alerts for cohort 2", func() bool {
+		for _, u := range cohort2 {
+			if a, ok := r.alertFor(u); !ok || !a.retryButton() {
+				return false
+			}
+		}
+		return true
+	})
+	for _, u := range cohort2 {
+		if a, _ := r.alertFor(u); !a.permanent() || !strings.Contains(a.raw, access.PIMPermission) {
+			t.Errorf("alert for %s does not say the refusal is permanent, naming the permission", u)
+		}
+		if !r.graph.IsMember(group, u) {
+			t.Errorf("%s removed although every removal was refused", u)
+		}
+	}
+	r.graph.ClearFaults()
+	waitFor(t, 30*time.Second, "the sweep to remove cohort 2", ended(cohort2))
+
+	// Phase 3: a transient storm beyond max_attempts.
+	cohort3 := users[12:]
+	grantAll(cohort3)
+	r.graph.InjectFault(graphtest.Fault{Route: route, Status: http.StatusInternalServerError, Times: 1 << 30})
+	releaseAll(cohort3)
+	waitFor(t, 40*time.Second, "irrevocable alerts for cohort 3", func() bool {
+		for _, u := range cohort3 {
+			if a, ok := r.alertFor(u); !ok || !a.retryButton() {
+				return false
+			}
+		}
+		return true
+	})
+	r.graph.ClearFaults()
+	waitFor(t, 30*time.Second, "the sweep to remove cohort 3", ended(cohort3))
+	waitFor(t, 10*time.Second, "every alert to be marked resolved", func() bool {
+		for _, a := range r.alerts() {
+			if !a.resolved() || a.retryButton() {
+				return false
+			}
+		}
+		return true
+	})
+	if !p.stop(15 * time.Second) {
+		t.Errorf("graceful shutdown failed: %v", p.cmd.ProcessState)
+	}
+
+	// Nothing lost: no member left, each assignment removed once, made
+	// once, never a direct membership.
+	for _, u := range users {
+		if r.graph.IsMember(group, u) {
+			t.Errorf("%s is still a member", u)
+		}
+		eff := 0
+		for _, c := range r.spy.of("remove", u) {
+			if c.wasMember && !c.isMember {
+				eff++
+			}
+		}
+		if eff != 1 {
+			t.Errorf("%s: assignment removed %d times, want 1", u, eff)
+		}
+		made := 0
+		for _, c := range r.spy.of("add", u) {
+			if c.succeeded() {
+				made++
+			}
+		}
+		if made != 1 {
+			t.Errorf("%s: %d assignments made, want 1", u, made)
+		}
+	}
+	if n := r.graph.Count(graphtest.RouteAddMember) + r.graph.Count(graphtest.RouteRemoveMember); n != 0 {
+		t.Errorf("%d direct membership calls in pim mode", n)
+	}
+	st := openStore(t, dbURL)
+	s := asStore(st)
+	irrevocable := 0
+	for _, u := range users {
+		req, err := s.GetRequest(context.Background(), reqIDs[u])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.Grant == nil || req.Grant.State != access.GrantRevoked {
+			t.Errorf("%s: grant %+v, want revoked", u, req.Grant)
+		}
+		evs, err := s.Audit(context.Background(), access.AuditFilter{RequestID: reqIDs[u]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acts := actions(evs)
+		if countAction(acts, access.ActionGranted) != 1 || countAction(acts, access.ActionRevoked) != 1 {
+			t.Errorf("%s: audit trail %v", u, acts)
+		}
+		irrevocable += countAction(acts, access.ActionIrrevocable)
+	}
+	if got := len(r.alerts()); got != irrevocable || irrevocable < len(cohort2)+len(cohort3) {
+		t.Errorf("%d alert cards for %d grant.irrevocable events (want at least %d)", got, irrevocable, len(cohort2)+len(cohort3))
+	}
+	t.Logf("warnings and errors:%s", p.problems())
+}
