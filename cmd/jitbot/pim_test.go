@@ -642,3 +642,46 @@ func TestGraphFaultsLoseNothingPIM(t *testing.T) {
 	}
 	t.Logf("warnings and errors:%s", p.problems())
 }
+
+// TestPIMGrantFailuresSayWhy: an assignment Entra refuses at approval
+// (a missing permission; a policy tightened after the request was checked)
+// fails the grant, and the requester is told why; nothing is added.
+func TestPIMGrantFailuresSayWhy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	u1, u2, group := fUser(7), fUser(8), fGroup(0)
+	r.graph.AddUser(u1, u2)
+	p := r.start("pim", r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "pim-1", membership: "pim"}))
+
+	r.graph.InjectFault(graphtest.Fault{Route: graphtest.RoutePIMRequest, Status: http.StatusForbidden})
+	id, err := r.request(p, u1, "request "+fProfile(0)+" 30m no permission")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := r.approve(p, id); err != nil || code != http.StatusOK {
+		t.Fatalf("approve: %d %v", code, err)
+	}
+	waitFor(t, 20*time.Second, "the failure notice", func() bool {
+		return r.told(u1, "could not be granted") && r.told(u1, access.PIMPermission)
+	})
+
+	id, err = r.request(p, u2, "request "+fProfile(0)+" 2h policy tightened")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.graph.SetPIMPolicy(group, graphtest.PIMPolicy{MaxDuration: time.Hour})
+	if code, _, err := r.approve(p, id); err != nil || code != http.StatusOK {
+		t.Fatalf("approve: %d %v", code, err)
+	}
+	waitFor(t, 20*time.Second, "the failure notice", func() bool {
+		return r.told(u2, "could not be granted") && r.told(u2, "ExpirationRule")
+	})
+	if r.graph.IsMember(group, u1) || r.graph.IsMember(group, u2) {
+		t.Error("a refused assignment left a member")
+	}
+	if n := r.graph.Count(graphtest.RouteAddMember); n != 0 {
+		t.Errorf("%d direct additions after a refused assignment", n)
+	}
+}
