@@ -309,6 +309,28 @@ func (s *Service) checkPIM(ctx context.Context, p Profile, d time.Duration) erro
 	return pimPolicyRefusal(p, pol, d)
 }
 
+// checkPIMExtension refuses, before it is applied or sent to the
+// approvers, an extension of g by added that would make its PIM
+// assignment (from the grant's start) longer than the group's PIM policy
+// allows, or a group whose policy now requires MFA.
+func (s *Service) checkPIMExtension(ctx context.Context, p Profile, g *Grant, added time.Duration) error {
+	if !s.usesPIM(p.GroupID) || g == nil || g.PreExisting {
+		return nil
+	}
+	pol, err := s.pimPolicy(ctx, p.GroupID)
+	if err != nil {
+		s.log.Error("read PIM policy", "profile", p.Name, "group", p.GroupID, "err", err)
+		return refuse(ErrInvalidInput, "This access cannot be extended right now: the PIM policy of its group could not be read (%s). Try again later, or tell your administrator.",
+			Quote(err.Error()))
+	}
+	total := g.ExpiresAt.Add(added).Sub(g.ApprovedAt)
+	if pol.MaxDuration > 0 && total > pol.MaxDuration {
+		return refuse(ErrInvalidInput, "Access to %s can last at most %s in all: that is the longest active assignment the PIM policy of its group allows (\"Expire active assignment after\"); this extension would make it %s. Ask for new access once it ends if you still need it.",
+			p.Name, FormatDuration(pol.MaxDuration), FormatDuration(total))
+	}
+	return pimPolicyRefusal(p, pol, total)
+}
+
 // pimPolicyRefusal is the refusal of a request for d under the group's
 // policy, or nil.
 func pimPolicyRefusal(p Profile, pol PIMPolicy, d time.Duration) error {

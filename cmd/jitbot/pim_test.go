@@ -685,3 +685,36 @@ func TestPIMGrantFailuresSayWhy(t *testing.T) {
 		t.Errorf("%d direct additions after a refused assignment", n)
 	}
 }
+
+// TestPIMExtensionBeyondPolicyRefused: an extension that would make the
+// assignment longer than the group's PIM policy allows is refused before
+// it is applied, the limit named; the assignment keeps its end.
+func TestPIMExtensionBeyondPolicyRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	user, group := fUser(9), fGroup(0)
+	r.graph.AddUser(user)
+	r.graph.OnboardPIM(group)
+	r.graph.SetPIMPolicy(group, graphtest.PIMPolicy{MaxDuration: time.Hour})
+	cfg := r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "pim-1", membership: "pim",
+		profileExtra: "    self_extend_max: 1h\n"})
+	p := r.start("pim", cfg)
+	grantPIM(t, r, p, user, "50m")
+	before := r.graph.PIMAssignments(group)[0].End
+	msg := r.personal(user, "User")
+	msg["text"] = "extend 20m the migration is still running"
+	if code, _, err := r.post(p, msg); err != nil || code != http.StatusOK {
+		t.Fatalf("extend: %d, %v", code, err)
+	}
+	if got := r.lastText("a:" + user); !strings.Contains(got, "at most 1h in all") || !strings.Contains(got, "Expire active assignment after") {
+		t.Errorf("extension beyond the PIM maximum: %q", got)
+	}
+	if n, _ := pimCalls(r.graph, "adminExtend"); n != 0 {
+		t.Errorf("%d adminExtend for a refused extension", n)
+	}
+	if after := r.graph.PIMAssignments(group)[0].End; !after.Equal(before) {
+		t.Errorf("assignment end moved from %s to %s", before, after)
+	}
+}
