@@ -5,7 +5,8 @@
 // Subcommands: serve (production, jitbot.yaml), demo (everything on one
 // machine with no Azure account), manifest (the Teams app package), audit
 // (verify and sign the tamper-evident audit log, export it), config check
-// (validate jitbot.yaml, and the groups and channels it names), version.
+// (validate jitbot.yaml, and the groups and channels it names), healthcheck
+// (the container's probe of a running jitbot), version.
 package main
 
 import (
@@ -55,6 +56,8 @@ Usage:
                                                 check the configuration (and the tenant's groups and channels)
   jitbot reconcile --config jitbot.yaml [--remove]
                                                 list (and remove) members no grant in the database explains
+  jitbot healthcheck [--url http://127.0.0.1:3978/healthz] [--timeout 5s]
+                                                ask a running jitbot's health endpoint (the container's probe)
   jitbot version
 `
 
@@ -78,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = configCmd(ctx, args[1:], stdout, logger, getenv, envOnline)
 	case "reconcile":
 		err = reconcileCmd(ctx, args[1:], stdout, logger, getenv)
+	case "healthcheck":
+		err = healthcheck(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "jitbot", version)
 	case "help", "-h", "--help":
