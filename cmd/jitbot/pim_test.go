@@ -63,6 +63,9 @@ func TestPIMEntraEndsAccessWithoutJitbot(t *testing.T) {
 	if n := r.graph.Count(graphtest.RouteAddMember); n != 0 {
 		t.Errorf("%d direct additions in pim mode; want none", n)
 	}
+	if !strings.Contains(p.output(), "group not onboarded to PIM for Groups") {
+		t.Error("serve did not warn at start that the group is not onboarded to PIM")
+	}
 	if got := r.graph.PIMOnboardings(); len(got) != 1 {
 		t.Errorf("onboardings %v; want the group, onboarded by the first grant", got)
 	}
