@@ -201,8 +201,9 @@ func (s *Service) removeMembership(ctx context.Context, g *Grant, checkFirst boo
 	return s.cfg.Directory.RemoveMember(ctx, g.GroupID, g.User.ObjectID)
 }
 
-// extendPIM makes the PIM assignment of g's membership last until the
-// latest end of the live grants that hold it, for a pim group: a grant
+// extendPIM makes the PIM assignment of g's membership last until g's
+// end, for a pim group, unless another live grant holding it ends at or
+// after g (the assignment lasts until the latest of them already): a grant
 // that shares a membership, or is extended, must not lose it at Entra's
 // earlier end. A membership that pre-existed is not jitbot's and is left
 // alone. A failure is logged: Entra then ends the membership before
@@ -230,19 +231,17 @@ func (s *Service) extendPIM(ctx context.Context, g *Grant) {
 		fail(err)
 		return
 	}
-	end := g.ExpiresAt
+	// The assignment lasts until the latest end of the grants holding it:
+	// when another one ends at or after g, it covers g already.
 	for _, o := range live {
-		if !strings.EqualFold(o.User.ObjectID, g.User.ObjectID) || !holdsMembership(&o) {
+		if o.ID == g.ID || !strings.EqualFold(o.User.ObjectID, g.User.ObjectID) || !holdsMembership(&o) {
 			continue
 		}
-		if o.PreExisting {
+		if o.PreExisting || !o.ExpiresAt.Before(g.ExpiresAt) {
 			return
 		}
-		if o.ExpiresAt.After(end) {
-			end = o.ExpiresAt
-		}
 	}
-	a := PIMAssignment{GroupID: g.GroupID, UserID: g.User.ObjectID, Start: s.cfg.Clock.Now().UTC(), End: end}
+	a := PIMAssignment{GroupID: g.GroupID, UserID: g.User.ObjectID, Start: s.cfg.Clock.Now().UTC(), End: g.ExpiresAt}
 	cctx, cancel := context.WithTimeout(ctx, s.callTimeout())
 	defer cancel()
 	if err := s.cfg.PIM.ExtendPIM(cctx, a); err != nil {

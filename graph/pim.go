@@ -113,7 +113,7 @@ func (d *Directory) AssignPIM(ctx context.Context, a access.PIMAssignment) error
 	res, err := d.pimSend(ctx, body)
 	if err != nil {
 		var e *Error
-		if asError(err, &e) && e.StatusCode == http.StatusBadRequest && strings.EqualFold(e.Code, codeAssignmentExists) {
+		if errors.As(err, &e) && e.StatusCode == http.StatusBadRequest && strings.EqualFold(e.Code, codeAssignmentExists) {
 			d.logger.InfoContext(ctx, "graph PIM assignment already present", slog.String("group", a.GroupID), slog.String("user", a.UserID))
 			return nil
 		}
@@ -155,7 +155,7 @@ func (d *Directory) RemovePIM(ctx context.Context, groupID, userID string) error
 		Justification: "jitbot: the grant ended"}
 	if _, err := d.pimSend(ctx, body); err != nil {
 		var e *Error
-		if asError(err, &e) && (e.notFound() || e.StatusCode == http.StatusBadRequest && strings.EqualFold(e.Code, codeAssignmentDoesNotExist)) {
+		if errors.As(err, &e) && (e.notFound() || e.StatusCode == http.StatusBadRequest && strings.EqualFold(e.Code, codeAssignmentDoesNotExist)) {
 			d.logger.InfoContext(ctx, "graph PIM assignment already ended", slog.String("group", groupID), slog.String("user", userID))
 			return nil
 		}
@@ -370,9 +370,6 @@ func pimError(e *Error) error {
 	}
 	return e
 }
-
-// asError finds the *Error in err.
-func asError(err error, target **Error) bool { return errors.As(err, target) }
 
 // isoDuration matches the ISO 8601 durations PIM policies use: P15D,
 // PT8H, P1DT12H, PT30M.

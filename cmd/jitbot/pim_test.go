@@ -721,3 +721,74 @@ func TestPIMExtensionBeyondPolicyRefused(t *testing.T) {
 		t.Errorf("assignment end moved from %s to %s", before, after)
 	}
 }
+
+// TestPIMSharedMembershipKeepsLatestEnd: two profiles on one pim group; a
+// second grant sharing the membership, ending later, moves the
+// assignment's end to its own; releasing the first leaves the member in,
+// releasing the second removes the assignment.
+func TestPIMSharedMembershipKeepsLatestEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	user, group := fUser(10), fGroup(0)
+	r.graph.AddUser(user)
+	cfg := r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "pim-1", membership: "pim"})
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := "  - name: prod-db-b\n    description: \"The same group, another profile\"\n    group_id: \"" + group +
+		"\"\n    max_duration: 4h\n    membership: pim\n    approvers: { groups: [\"" + fApproverGroup + "\"], channel_id: \"" + fApproversChan + "\" }\n"
+	if err := os.WriteFile(cfg, append(raw, second...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := r.start("pim", cfg)
+	grantPIM(t, r, p, user, "10m")
+	first := r.graph.PIMAssignments(group)[0].End
+
+	id, err := r.request(p, user, "request prod-db-b 40m shared membership")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := r.approve(p, id); err != nil || code != http.StatusOK {
+		t.Fatalf("approve: %d %v", code, err)
+	}
+	waitFor(t, 20*time.Second, "the assignment's later end", func() bool {
+		as := r.graph.PIMAssignments(group)
+		return len(as) == 1 && as[0].End.Sub(first) >= 30*time.Minute-2*time.Second
+	})
+	say := func(text string) {
+		t.Helper()
+		msg := r.personal(user, "User")
+		msg["text"] = text
+		if code, _, err := r.post(p, msg); err != nil || code != http.StatusOK {
+			t.Fatalf("%s: %d %v", text, code, err)
+		}
+	}
+	var firstID string
+	st := openStore(t, "sqlite:"+filepath.Join(r.dir, "jitbot.db"))
+	reqs, err := asStore(st).OpenRequests(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range reqs {
+		if q.Profile == fProfile(0) {
+			firstID = q.ID
+		}
+	}
+	_ = st.Close()
+	say("release " + firstID)
+	waitFor(t, 20*time.Second, "the first grant to end", func() bool { return r.told(user, "has ended") })
+	if !r.graph.IsMember(group, user) || len(r.graph.PIMAssignments(group)) != 1 {
+		t.Fatal("the member left with the first grant although the second holds the membership")
+	}
+	say("release " + id)
+	waitFor(t, 20*time.Second, "the removal", func() bool { return !r.graph.IsMember(group, user) })
+	if assigns, made := pimCalls(r.graph, "adminAssign"); assigns != 1 || made != 1 {
+		t.Errorf("adminAssign %d (%d made); want 1: the second grant shares the assignment", assigns, made)
+	}
+	if _, removed := pimCalls(r.graph, "adminRemove"); removed != 1 {
+		t.Errorf("%d adminRemove made; want 1", removed)
+	}
+}
