@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 )
 
 // RunDrift compares the managed groups with the ledger every DriftInterval
@@ -103,7 +105,7 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 		alert := Alert{Kind: AlertDrift, Profile: p.Name, GroupID: p.GroupID, User: Person{ObjectID: m}, At: now}
 		if s.cfg.DriftRemove {
 			rctx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
-			err := s.cfg.Directory.RemoveMember(rctx, p.GroupID, m)
+			err := s.removeUnexplained(rctx, p.GroupID, m)
 			cancel()
 			if err != nil {
 				s.log.Error("remove unexplained member", "group", p.GroupID, "user", m, "err", err)
@@ -124,6 +126,11 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 					s.log.Error("post drift alert", "group", p.GroupID, "user", m, "err", err)
 				}
 			}
+		}
+	}
+	if s.usesPIM(p.GroupID) {
+		if err := s.checkPIMDrift(ctx, st, p, live); err != nil {
+			return err
 		}
 	}
 	stillThere := make([]string, 0, len(present))
@@ -149,6 +156,76 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 			return fmt.Errorf("close grant %s: %w", g.ID, err)
 		}
 		s.afterRevoke(ctx, &g, false, fmt.Sprintf("Your temporary access to %s has ended: you are no longer in its group (removed outside jitbot).", g.Profile), MembershipGone)
+	}
+	return nil
+}
+
+// removeUnexplained removes a member no grant explains: in a pim group its
+// PIM assignment first (none counts as removed), then a direct membership
+// still there.
+func (s *Service) removeUnexplained(ctx context.Context, groupID, userID string) error {
+	if s.usesPIM(groupID) {
+		if err := s.cfg.PIM.RemovePIM(ctx, groupID, userID); err != nil {
+			return err
+		}
+		member, err := s.cfg.Directory.IsMember(ctx, groupID, userID)
+		if err != nil || !member {
+			return err
+		}
+	}
+	return s.cfg.Directory.RemoveMember(ctx, groupID, userID)
+}
+
+// pimOutlives is how much later than its grant a PIM assignment may end
+// before drift detection reports it (clock skew, the time of the call).
+const pimOutlives = time.Minute
+
+// checkPIMDrift reports, for a pim group, every PIM assignment of a
+// member with a live grant that ends after the latest of their grants
+// (or never: Entra may keep a time-bound assignment as permanent when the
+// licence lapses). jitbot's scheduler removes it when the grant ends; the
+// report is there so that the security team knows Entra's end is no
+// longer a backstop. Assignments of members without a grant are reported
+// as unexplained members above.
+func (s *Service) checkPIMDrift(ctx context.Context, st driftStore, p Profile, live []Grant) error {
+	assignments, err := s.cfg.PIM.PIMAssignments(ctx, p.GroupID)
+	if err != nil {
+		return fmt.Errorf("list PIM assignments: %w", err)
+	}
+	ends := map[string]time.Time{}
+	for _, g := range live {
+		k := strings.ToLower(g.User.ObjectID)
+		if holdsMembership(&g) && !g.PreExisting && g.ExpiresAt.After(ends[k]) {
+			ends[k] = g.ExpiresAt
+		}
+	}
+	for _, a := range assignments {
+		end, ok := ends[strings.ToLower(a.UserID)]
+		if !ok || (!a.End.IsZero() && !a.End.After(end.Add(pimOutlives))) {
+			continue
+		}
+		ends := "never"
+		if !a.End.IsZero() {
+			ends = "at " + FormatTime(a.End)
+		}
+		why := fmt.Sprintf("PIM assignment ends %s, after its grant (%s)", ends, FormatTime(end))
+		now := s.cfg.Clock.Now().UTC()
+		base := &Request{Profile: p.Name, GroupID: p.GroupID, Requester: Person{ObjectID: a.UserID}}
+		first, err := st.MarkDrift(ctx, p.GroupID, a.UserID, now, s.event(now, System, ActionDriftFound, base, why))
+		if err != nil {
+			return fmt.Errorf("record drift of %s: %w", a.UserID, err)
+		}
+		if !first {
+			continue
+		}
+		s.log.Warn("PIM assignment outlives its grant", "group", p.GroupID, "user", a.UserID, "assignment_end", a.End, "grant_end", end)
+		if s.cfg.SecurityChannelID != "" {
+			alert := Alert{Kind: AlertPIMOutlives, Profile: p.Name, GroupID: p.GroupID, User: Person{ObjectID: a.UserID}, At: now,
+				AssignmentEnd: a.End, GrantEnd: end}
+			if _, _, err := s.cfg.Notifier.PostAlert(ctx, alert, s.cfg.SecurityChannelID); err != nil {
+				s.log.Error("post drift alert", "group", p.GroupID, "user", a.UserID, "err", err)
+			}
+		}
 	}
 	return nil
 }

@@ -195,16 +195,9 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 	}
 	s.cfg.Failpoint("revoke.after-intent")
 	rctx, cancel := context.WithTimeout(ctx, s.callTimeout())
-	if g.State == GrantRevoking {
-		// An earlier attempt stopped after recording its intent, perhaps
-		// after the removal itself: ask before removing again.
-		var member bool
-		if member, err = s.cfg.Directory.IsMember(rctx, g.GroupID, g.User.ObjectID); err == nil && member {
-			err = s.cfg.Directory.RemoveMember(rctx, g.GroupID, g.User.ObjectID)
-		}
-	} else {
-		err = s.cfg.Directory.RemoveMember(rctx, g.GroupID, g.User.ObjectID)
-	}
+	// A revoking grant's earlier attempt stopped after recording its
+	// intent, perhaps after the removal itself: ask before removing again.
+	err = s.removeMembership(rctx, g, g.State == GrantRevoking)
 	cancel()
 	now = s.cfg.Clock.Now().UTC()
 	if err != nil {

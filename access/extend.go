@@ -177,6 +177,9 @@ func (s *Service) Extend(ctx context.Context, in ExtendInput) (*ExtendResult, er
 	if r := withinTotal(p, req.Grant, in.Duration); r != nil {
 		return nil, r
 	}
+	if err := s.checkPIMExtension(ctx, p, req.Grant, in.Duration); err != nil {
+		return nil, err
+	}
 	if r := extendedSince(req, in.From); r != nil {
 		return nil, r
 	}
@@ -426,6 +429,7 @@ func (s *Service) applyExtension(ctx context.Context, p Profile, req *Request, e
 	if err != nil {
 		return nil, fmt.Errorf("reload request %s: %w", req.ID, err)
 	}
+	s.extendPIM(ctx, out.Grant)
 	return out, nil
 }
 

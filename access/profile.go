@@ -3,6 +3,7 @@ package access
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -69,7 +70,10 @@ type Profile struct {
 	// EscalationGroups may decide as well (0: no escalation).
 	EscalateAfter       time.Duration
 	EscalationChannelID string
-	EscalationGroups    []string
+	// Membership is how the group membership is made: MembershipDirect
+	// (also when empty) or MembershipPIM.
+	Membership       MembershipMode
+	EscalationGroups []string
 
 	// RequiredApprovals is how many distinct approvers must approve a
 	// request (0: 1); the requester never counts (see policy.go).
@@ -107,6 +111,8 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("name %q: use lower-case letters, digits and dashes", p.Name)
 	case p.GroupID == "":
 		return fmt.Errorf("profile %s: group_id is empty", p.Name)
+	case p.Membership != "" && !slices.Contains(MembershipModes, p.Membership):
+		return fmt.Errorf("profile %s: membership %q: want direct or pim", p.Name, p.Membership)
 	case p.MaxDuration <= 0:
 		return fmt.Errorf("profile %s: max_duration must be positive", p.Name)
 	case p.MinDuration < 0 || p.MinDuration > p.MaxDuration:

@@ -21,9 +21,12 @@ type Config struct {
 	Profiles  []Profile
 	Store     Store
 	Directory Directory
-	Notifier  Notifier
-	Clock     Clock
-	Logger    *slog.Logger
+	// PIM makes the memberships of profiles with MembershipPIM; required
+	// when there is one.
+	PIM      PIM
+	Notifier Notifier
+	Clock    Clock
+	Logger   *slog.Logger
 	// NewID returns a fresh unique id for requests and grants.
 	NewID func() string
 	// Owner names this replica in claims on grants; replicas sharing a
@@ -74,6 +77,10 @@ type Service struct {
 	order    []string
 	log      *slog.Logger
 	wake     chan struct{}
+	// pimGroups are the groups whose memberships are PIM assignments
+	// (lower case); policies caches their PIM policies.
+	pimGroups map[string]bool
+	policies  pimPolicies
 }
 
 // New checks the configuration and returns a Service.
@@ -134,6 +141,14 @@ func New(cfg Config) (*Service, error) {
 	if err := CheckNames(cfg.Profiles); err != nil {
 		return nil, fmt.Errorf("access service: %w", err)
 	}
+	pim, err := pimGroups(cfg.Profiles)
+	if err != nil {
+		return nil, fmt.Errorf("access service: %w", err)
+	}
+	if len(pim) > 0 && cfg.PIM == nil {
+		return nil, fmt.Errorf("access service: profiles with membership pim need a PIM directory")
+	}
+	s.pimGroups = pim
 	return s, nil
 }
 
@@ -299,6 +314,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		return nil, err
 	}
 	if err := checkSubmissionFor(p, sub.Severity, sub.Duration, sub.Ticket, sub.Justification); err != nil {
+		return nil, err
+	}
+	if err := s.checkPIM(ctx, p, sub.Duration); err != nil {
 		return nil, err
 	}
 	eligible, err := s.inGroups(ctx, sub.Requester.ObjectID, p.RequesterGroups, true)
@@ -617,6 +635,7 @@ func (s *Service) startGrant(ctx context.Context, updated *Request) (*Request, e
 	}
 	if g.State == GrantActive {
 		// Another live grant already holds this membership.
+		s.extendPIM(ctx, g)
 		s.Wake()
 		s.notify(ctx, updated, NoticeGranted, grantedText(g))
 		s.updateCard(ctx, updated)
@@ -756,7 +775,7 @@ func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 	}
 	if !g.Checked {
 		cctx, cancel := context.WithTimeout(ctx, s.callTimeout())
-		member, err := s.cfg.Directory.IsMember(cctx, g.GroupID, g.User.ObjectID)
+		member, err := s.isMember(cctx, g)
 		cancel()
 		if err != nil {
 			return fail(fmt.Errorf("check membership: %w", err))
@@ -771,7 +790,7 @@ func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 	if !g.PreExisting {
 		action = ActionGranted
 		actx, cancel := context.WithTimeout(ctx, s.callTimeout())
-		_, err := s.cfg.Directory.AddMember(actx, g.GroupID, g.User.ObjectID)
+		err := s.addMembership(actx, g)
 		cancel()
 		if err != nil {
 			return fail(err)

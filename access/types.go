@@ -362,6 +362,9 @@ const (
 	ActionClosedGone    Action = "grant.closed_member_gone"
 	ActionDriftFound    Action = "drift.unexplained_member"
 	ActionDriftRemoved  Action = "drift.removed"
+	// ActionReconcileRemoved: `jitbot reconcile --remove` removed a member
+	// or PIM assignment that no grant in the database explains.
+	ActionReconcileRemoved Action = "reconcile.removed"
 
 	// ActionInvalidated: a pending request no longer fit its profile when
 	// an approver clicked, and was closed.
@@ -606,6 +609,12 @@ const (
 	AlertIrrevocable AlertKind = "irrevocable"
 	// AlertDrift: a managed group has a member the ledger cannot explain.
 	AlertDrift AlertKind = "drift"
+	// AlertPIMOutlives: a member's PIM assignment ends after their grant,
+	// or never (Entra may keep time-bound assignments when the licence
+	// lapses): Entra's end is no longer a backstop, jitbot's removal is
+	// the only one. AssignmentEnd is the assignment's end (zero: none),
+	// GrantEnd the grant's.
+	AlertPIMOutlives AlertKind = "pim_outlives"
 )
 
 // Alert is what the security channel is told.
@@ -627,6 +636,8 @@ type Alert struct {
 	Resolved     bool
 	ResolvedNote string
 	At           time.Time
+	// AssignmentEnd and GrantEnd: AlertPIMOutlives only.
+	AssignmentEnd, GrantEnd time.Time
 }
 
 // NoticeKind says what a Notice to the requester is about.

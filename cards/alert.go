@@ -50,6 +50,8 @@ func Alert(a access.Alert, names Names) Card {
 		return irrevocableAlert(a, names)
 	case access.AlertDrift:
 		return driftAlert(a, names)
+	case access.AlertPIMOutlives:
+		return pimOutlivesAlert(a, names)
 	}
 	c := newCard(heading("Security alert"),
 		box("attention", stateLine("Security alert: "+oneLine(string(a.Kind), maxLine), "Attention")))
@@ -167,6 +169,28 @@ func alertFacts(a access.Alert, withGrant bool, names Names) []Element {
 	}
 	fs = append(fs, TimeFact("When", a.At))
 	return []Element{facts(fs...)}
+}
+
+// AlertPIMOutlivesLine says what an outliving PIM assignment means.
+const AlertPIMOutlivesLine = "Entra will not end this membership on time by itself (has the PIM licence lapsed?): jitbot still removes it when the grant ends; check the group's PIM assignments."
+
+// pimOutlivesAlert is the alert of a PIM assignment that ends after its
+// grant, or never.
+func pimOutlivesAlert(a access.Alert, names Names) Card {
+	ends := "never"
+	c := newCard(heading("Security alert"), box("warning",
+		stateLine("PIM assignment outlives its grant", "Warning"),
+		textBlock{Type: "TextBlock", Text: AlertPIMOutlivesLine, Wrap: true, Weight: "Bolder"},
+	))
+	c.Body = append(c.Body, alertFacts(a, false, names)...)
+	fs := []Fact{TimeFact("Grant ends", a.GrantEnd)}
+	if a.AssignmentEnd.IsZero() {
+		fs = append(fs, TextFact("Assignment ends", ends))
+	} else {
+		fs = append(fs, TimeFact("Assignment ends", a.AssignmentEnd))
+	}
+	c.Body = append(c.Body, facts(fs...))
+	return c
 }
 
 // orDash is s, or "—" for nothing.

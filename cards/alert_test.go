@@ -134,6 +134,12 @@ func driftRemovedFixture() access.Alert {
 	return a
 }
 
+func pimOutlivesFixture() access.Alert {
+	a := driftFixture()
+	a.Kind, a.GrantEnd = access.AlertPIMOutlives, expiresAt
+	return a
+}
+
 func hostileAlertFixture() access.Alert {
 	a := irrevocableFixture()
 	a.GrantID = "grant-0666"
@@ -151,6 +157,7 @@ func alertGoldens() map[string]Card {
 		"alert_drift_unnamed":         Alert(driftUnnamedFixture(), nil),
 		"alert_drift_removed":         Alert(driftRemovedFixture(), nil),
 		"alert_hostile":               Alert(hostileAlertFixture(), nil),
+		"alert_pim_outlives":          Alert(pimOutlivesFixture(), nil),
 	}
 }
 

@@ -104,6 +104,15 @@ func commands() []cliCommand {
 			more: "Checks every rule serve applies at start and settings that contradict each other; with the Graph credential of serve\n" +
 				"in the environment (or --online), that the groups exist and have members and, with the bot's credential too, that\n" +
 				"the bot reaches every channel. Exit status: 0 when there is no error (warnings allowed unless --strict), 1 otherwise."},
+		{name: "reconcile", args: "[--config jitbot.yaml] [--remove]",
+			summary: "list (and with --remove remove) the members and PIM assignments no grant in the database explains",
+			example: "jitbot reconcile --config jitbot.yaml",
+			more: "Run it after restoring the database from a backup, or after losing it: what jitbot granted since the backup is\n" +
+				"still in Entra ID and jitbot no longer knows about it. With --remove each finding is removed (a PIM assignment with\n" +
+				"adminRemove, a direct membership with a removal) and audited as reconcile.removed. Uses serve's Graph credential.",
+			run: func(ctx context.Context, e cliEnv, args []string) error {
+				return reconcileCmd(ctx, args, e.stdout, e.logger, e.getenv)
+			}},
 		{name: "healthcheck", args: "[--url http://127.0.0.1:3978/healthz] [--timeout 5s]",
 			summary: "ask a running jitbot's health endpoint once (the container's probe): exit 0 when healthy",
 			example: "jitbot healthcheck --url http://127.0.0.1:3978/healthz",

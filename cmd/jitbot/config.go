@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,9 +151,14 @@ type ProfileSpec struct {
 	Name string `yaml:"name"`
 	// Aliases are other names for the profile in plain-language requests;
 	// written like names, unique across every profile's name and aliases.
-	Aliases       []string `yaml:"aliases"`
-	Description   string   `yaml:"description"`
-	GroupID       string   `yaml:"group_id"`
+	Aliases     []string `yaml:"aliases"`
+	Description string   `yaml:"description"`
+	GroupID     string   `yaml:"group_id"`
+	// Membership is how the group membership is made: direct (default:
+	// jitbot adds and removes the member) or pim (a time-bound PIM for
+	// Groups assignment that Entra ends itself; needs Entra ID P2 or ID
+	// Governance).
+	Membership    string   `yaml:"membership"`
 	MinDuration   Duration `yaml:"min_duration"`
 	MaxDuration   Duration `yaml:"max_duration"`
 	RequireTicket bool     `yaml:"require_ticket"`
@@ -485,6 +491,11 @@ func (c *Config) validate() error {
 		}
 	}
 	c.validateSSO(bad, profileKey)
+	type modeUse struct {
+		key  string
+		mode access.MembershipMode
+	}
+	pimUse := map[string]modeUse{}
 	for i, p := range c.Profiles {
 		key := profileKey(i)
 		for j, a := range p.Aliases {
@@ -501,6 +512,20 @@ func (c *Config) validate() error {
 		}
 		if p.GroupID != "" && !access.IsObjectID(p.GroupID) {
 			bad(key+".group_id", "want a group object id (a GUID), got %q", p.GroupID)
+		}
+		if m := access.MembershipMode(p.Membership); p.Membership != "" && !slices.Contains(access.MembershipModes, m) {
+			bad(key+".membership", "want direct or pim, got %q", p.Membership)
+		} else if p.GroupID != "" {
+			if m == "" {
+				m = access.MembershipDirect
+			}
+			k := strings.ToLower(p.GroupID)
+			if prev, ok := pimUse[k]; !ok {
+				pimUse[k] = modeUse{key, m}
+			} else if prev.mode != m {
+				bad(key+".membership", "%s, but group %s is also the group of %s with membership %s: a group has one membership mode",
+					m, p.GroupID, prev.key, prev.mode)
+			}
 		}
 		for j, g := range append(append([]string{}, p.Requesters.Groups...), p.Approvers.Groups...) {
 			if !access.IsObjectID(g) {
@@ -576,6 +601,7 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 		Name: p.Name, Aliases: p.Aliases, Description: p.Description, GroupID: p.GroupID,
 		MinDuration: time.Duration(p.MinDuration), MaxDuration: time.Duration(p.MaxDuration),
 		RequireTicket: p.RequireTicket, RequesterGroups: p.Requesters.Groups,
+		Membership:     access.MembershipMode(p.Membership),
 		ApproverGroups: p.Approvers.Groups, ApproverChannelID: p.Approvers.ChannelID,
 		RequireReason:   p.Approvers.RequireReason,
 		StepUp:          p.Approvers.StepUp.stepUp(),

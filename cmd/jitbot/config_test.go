@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jitbot/jitbot/access"
 )
 
 const validConfig = `
@@ -176,6 +178,8 @@ audit: { reader_groups: ["security-team"] }`, "audit.reader_groups[0]", nil},
 public_url: "http://jitbot.example.com"`, "public_url", nil},
 		{"public url with a query", `listen: ":3978"|listen: ":3978"
 public_url: "https://jitbot.example.com/?x=1"`, "public_url", nil},
+		{"bad membership", `max_duration: 4h|max_duration: 4h
+    membership: entra`, "profiles[0] (prod-db).membership: want direct or pim", nil},
 		{"signing key host with a port", `listen: ":3978"|listen: ":3978"
 cloud: { bot_signing_key_hosts: ["login.botframework.com:443"] }`, "cloud.bot_signing_key_hosts[0]", nil},
 	}
@@ -199,6 +203,37 @@ cloud: { bot_signing_key_hosts: ["login.botframework.com:443"] }`, "cloud.bot_si
 			}
 		})
 	}
+}
+
+// TestMembershipModes: membership pim reaches the domain's profile; two
+// profiles of one group cannot differ in it, and the error names the key.
+func TestMembershipModes(t *testing.T) {
+	pim := strings.Replace(validConfig, "max_duration: 4h\n", "max_duration: 4h\n    membership: pim\n", 1)
+	cfg, err := ParseConfig([]byte(pim), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := cfg.Profiles[0].Profile()
+	if err != nil || p.MembershipMode() != access.MembershipPIM {
+		t.Fatalf("profile %+v, %v; want membership pim", p.Membership, err)
+	}
+	if p, _ := mustParse(t, validConfig).Profiles[0].Profile(); p.MembershipMode() != access.MembershipDirect {
+		t.Errorf("default membership %q, want direct", p.MembershipMode())
+	}
+	same := pim + strings.Replace(secondProfile, `"aaaaaaaa-0000-4000-8000-000000000004"`, `"aaaaaaaa-0000-4000-8000-000000000001"`, 1)
+	_, err = ParseConfig([]byte(same), testEnv)
+	if err == nil || !strings.Contains(err.Error(), "profiles[1] (prod-db-admin).membership") || !strings.Contains(err.Error(), "a group has one membership mode") {
+		t.Errorf("two modes on one group: %v", err)
+	}
+}
+
+func mustParse(t *testing.T, text string) *Config {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(text), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // secondProfile is a profile appended to validConfig by the alias tests.

@@ -573,6 +573,7 @@ func checkOnline(ctx context.Context, c *Config, d onlineDeps) []finding {
 			add(sevError, u.key, fix, "%s", problem)
 		}
 	}
+	out = append(out, checkPIMGroups(ctx, c, d, exists)...)
 	members := map[string][]string{}
 	membersErr := map[string]error{}
 	usersOf := func(key string, groups []string) (map[string]bool, bool) {
@@ -737,4 +738,51 @@ func channelProblem(id string, err error) (problem, fix string) {
 		return fmt.Sprintf("could not check channel %s: %v", id, err), "check cloud.bot_service_url, cloud.bot_service_hosts and the bot's credential"
 	}
 	return fmt.Sprintf("could not check channel %s: %v", id, err), "run the check again later"
+}
+
+// pimPolicyReader reads a group's PIM policy (graph.Directory).
+type pimPolicyReader interface {
+	PIMPolicy(ctx context.Context, groupID string) (access.PIMPolicy, error)
+}
+
+// checkPIMGroups reads the PIM policy of the group of every profile with
+// membership pim whose group exists: a group not onboarded to PIM yet is a
+// warning (the first grant onboards it, which cannot be undone), a policy
+// that requires MFA on assignment or caps assignments below the profile's
+// max_duration is an error, and so is a policy that cannot be read.
+func checkPIMGroups(ctx context.Context, c *Config, d onlineDeps, exists map[string]error) []finding {
+	var out []finding
+	reader, ok := d.Directory.(pimPolicyReader)
+	for i, p := range c.Profiles {
+		if access.MembershipMode(p.Membership) != access.MembershipPIM || exists[strings.ToLower(p.GroupID)] != nil {
+			continue
+		}
+		key := c.profileKey(i) + ".membership"
+		if !ok {
+			out = append(out, finding{Severity: sevNote, Key: key, Problem: "the group's PIM policy was not checked (no Graph client)"})
+			continue
+		}
+		pol, err := reader.PIMPolicy(ctx, p.GroupID)
+		switch {
+		case err != nil:
+			out = append(out, finding{Severity: sevError, Key: key,
+				Problem: fmt.Sprintf("cannot %v", err),
+				Fix: fmt.Sprintf("grant jitbot's Graph application %s and %s (with admin consent), then check again",
+					access.PIMPolicyPermission, access.PIMPermission)})
+		case !pol.Onboarded:
+			out = append(out, finding{Severity: sevWarning, Key: key,
+				Problem: fmt.Sprintf("group %s is not onboarded to PIM for Groups: the first grant of %s onboards it, which cannot be undone", p.GroupID, p.Name),
+				Fix:     "onboard the group yourself (Privileged Identity Management, Groups, Discover groups) to decide when, or accept that the first grant does"})
+		case pol.RequireMFA:
+			out = append(out, finding{Severity: sevError, Key: key,
+				Problem: fmt.Sprintf("the PIM policy of group %s requires multifactor authentication on active assignment, which jitbot (an application) cannot give: every grant of %s would fail", p.GroupID, p.Name),
+				Fix:     "turn off \"Require Azure Multi-Factor Authentication on active assignment\" in the group's PIM settings (Member role)"})
+		case pol.MaxDuration > 0 && time.Duration(p.MaxDuration) > pol.MaxDuration:
+			out = append(out, finding{Severity: sevWarning, Key: c.profileKey(i) + ".max_duration",
+				Problem: fmt.Sprintf("%s is longer than the %s the PIM policy of group %s allows for an active assignment: requests beyond it are refused",
+					time.Duration(p.MaxDuration), access.FormatDuration(pol.MaxDuration), p.GroupID),
+				Fix: "lower max_duration, or raise \"Expire active assignment after\" in the group's PIM settings"})
+		}
+	}
+	return out
 }

@@ -418,3 +418,52 @@ func TestConfigCheckCredentialsFromTheEnvironment(t *testing.T) {
 		t.Errorf("a bot without its secret: exit %d:\n%s", code, out)
 	}
 }
+
+// TestConfigCheckPIMGroups: for a profile with membership pim, the online
+// check reads the group's PIM policy: not onboarded yet is a warning (the
+// first grant would onboard it), MFA on assignment an error, a maximum
+// below max_duration a warning; a direct profile's policy is not read.
+func TestConfigCheckPIMGroups(t *testing.T) {
+	pim := strings.Replace(validConfig, "    max_duration: 4h\n", "    max_duration: 4h\n    membership: pim\n", 1)
+	if pim == validConfig {
+		t.Fatal("test edit does not apply")
+	}
+	for _, c := range []struct {
+		name   string
+		setup  func(g *graphtest.Graph)
+		exit   int
+		prefix string
+		parts  []string
+	}{
+		{"not onboarded", nil, 0, "warning: profiles[0] (prod-db).membership:", []string{"not onboarded to PIM", "cannot be undone", "fix: onboard the group yourself"}},
+		{"MFA on assignment", func(g *graphtest.Graph) {
+			g.OnboardPIM(ccGroup)
+			g.SetPIMPolicy(ccGroup, graphtest.PIMPolicy{RequireMFA: true})
+		}, 1, "error: profiles[0] (prod-db).membership:", []string{"requires multifactor authentication", "Require Azure Multi-Factor Authentication on active assignment"}},
+		{"maximum below max_duration", func(g *graphtest.Graph) {
+			g.OnboardPIM(ccGroup)
+			g.SetPIMPolicy(ccGroup, graphtest.PIMPolicy{MaxDuration: time.Hour})
+		}, 0, "warning: profiles[0] (prod-db).max_duration:", []string{"4h0m0s is longer than the 1h the PIM policy", "Expire active assignment after"}},
+		{"permission missing", func(g *graphtest.Graph) {
+			g.InjectFault(graphtest.Fault{Route: graphtest.RoutePIMPolicy, Status: 403, Code: "Authorization_RequestDenied"})
+		}, 1, "error: profiles[0] (prod-db).membership:", []string{"cannot read the PIM policy", "RoleManagementPolicy.Read.AzureADGroup"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newCCWorld(t)
+			if c.setup != nil {
+				c.setup(w.graph)
+			}
+			code, out := w.check(t, pim, onlineEnv)
+			if code != c.exit || !lineWith(out, c.prefix, c.parts...) {
+				t.Errorf("exit %d (want %d); no line %q with %q", code, c.exit, c.prefix, c.parts)
+			}
+			if n := w.graph.Count(graphtest.RoutePIMRequest); n != 0 {
+				t.Errorf("the check made %d assignment requests (onboarding the group)", n)
+			}
+		})
+	}
+	w := newCCWorld(t)
+	if _, out := w.check(t, validConfig, onlineEnv); lineWith(out, "", "PIM policy") || w.graph.Count(graphtest.RoutePIMPolicy) != 0 {
+		t.Errorf("a direct profile's PIM policy was read")
+	}
+}

@@ -237,6 +237,11 @@ func assemble(a assembly) (runtimeParts, error) {
 		TenantID: a.tenantID, Profiles: a.profiles, Store: a.store, Directory: a.dir,
 		Notifier: notifier, Clock: access.SystemClock{}, Logger: a.logger, NewID: newID,
 	}
+	if pim, ok := a.dir.(access.PIM); ok {
+		// Graph speaks PIM for Groups; the demo's simulated directory
+		// does not (and its profile is direct).
+		cfg.PIM = pim
+	}
 	if a.tune != nil {
 		a.tune(&cfg)
 	}

@@ -152,6 +152,14 @@ type botOpts struct {
 	audit string
 	// publicURL is the configuration's public_url, if any.
 	publicURL string
+	// membership is every profile's membership (empty: the default,
+	// direct); profileExtra is YAML added to every profile (indented as
+	// its keys).
+	membership   string
+	profileExtra string
+	// driftInterval turns drift detection on at that interval (default:
+	// off).
+	driftInterval string
 }
 
 // config writes a configuration file for a process named replica; its Graph
@@ -186,10 +194,13 @@ revoke:
   backoff_max: %s
   sweep_interval: %s
   lease: %s
-drift:
-  disabled: true
 `, o.database, fTenant, o.replica, r.authorityURL, r.spy.front(r.t, o.replica), r.conn.ServiceURL(),
 		o.maxAttempts, o.backoff, o.backoffMax, o.sweep, o.lease)
+	if o.driftInterval != "" {
+		fmt.Fprintf(&b, "drift:\n  interval: %s\n", o.driftInterval)
+	} else {
+		b.WriteString("drift:\n  disabled: true\n")
+	}
 	if o.security {
 		fmt.Fprintf(&b, "security:\n  channel_id: %q\n  groups: [%q]\n", fSecurityChan, fSecurityGroup)
 	}
@@ -208,6 +219,15 @@ drift:
     max_duration: 4h
     approvers: { groups: [%q], channel_id: %q }
 `, fProfile(i), i, fGroup(i), fApproverGroup, fApproversChan)
+	}
+	if o.membership != "" || o.profileExtra != "" {
+		extra := o.profileExtra
+		if o.membership != "" {
+			extra += "    membership: " + o.membership + "\n"
+		}
+		s := strings.ReplaceAll(b.String(), "    min_duration: 1s\n", "    min_duration: 1s\n"+extra)
+		b.Reset()
+		b.WriteString(s)
 	}
 	file := filepath.Join(r.dir, o.replica+".yaml")
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
@@ -649,7 +669,7 @@ func (s *graphSpy) front(t *testing.T, replica string) string {
 		if c.kind == "add" || c.kind == "remove" {
 			c.isMember = s.g.IsMember(c.group, c.user)
 		}
-		if c.kind == "remove" && c.status == http.StatusNoContent {
+		if c.kind == "remove" && c.succeeded() {
 			s.removed.Add(1)
 		}
 		s.mu.Lock()
@@ -660,8 +680,29 @@ func (s *graphSpy) front(t *testing.T, replica string) string {
 	return srv.URL
 }
 
-// parseGraphCall names a membership call and its group and user.
+// succeeded reports whether the membership call did what it asked: 204
+// for a direct addition or removal, 201 for a PIM assignment request.
+func (c spyCall) succeeded() bool {
+	return c.status == http.StatusNoContent || c.status == http.StatusCreated
+}
+
+// parseGraphCall names a membership call and its group and user. A PIM
+// assignment request counts as an add (adminAssign) or a remove
+// (adminRemove).
 func parseGraphCall(req *http.Request) (kind, group, user string) {
+	if req.Method == http.MethodPost && req.URL.Path == "/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleRequests" {
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		var b struct{ Action, GroupID, PrincipalID string }
+		_ = json.Unmarshal(body, &b)
+		switch b.Action {
+		case "adminAssign":
+			return "add", b.GroupID, b.PrincipalID
+		case "adminRemove":
+			return "remove", b.GroupID, b.PrincipalID
+		}
+		return "other", b.GroupID, b.PrincipalID
+	}
 	var segs []string
 	for _, s := range strings.Split(strings.Trim(req.URL.EscapedPath(), "/"), "/") {
 		u, err := url.PathUnescape(s)

@@ -78,6 +78,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return fmt.Errorf("graph client: %w", err)
 	}
+	warnPIMOnboarding(ctx, dir, profiles, logger)
 
 	connOpts := connector.Options{Logger: logger, Scope: cfg.Cloud.BotScope, MaxRetries: 3, ServiceHosts: cfg.Cloud.BotServiceHosts}
 	var botCred azcore.TokenCredential
@@ -315,4 +316,30 @@ func downloadSigner(c AuditConfig, env func(string) string, logger *slog.Logger)
 		return nil, fmt.Errorf("%s: %w", from, err)
 	}
 	return audit.NewLinkSigner(key)
+}
+
+// warnPIMOnboarding logs, at start, each group of a pim profile that is
+// not onboarded to PIM for Groups yet (its first grant onboards it, which
+// cannot be undone), and a policy that cannot be read. It never stops the
+// start: the requests of such a profile are checked against the policy.
+func warnPIMOnboarding(ctx context.Context, dir *graph.Directory, profiles []access.Profile, logger *slog.Logger) {
+	seen := map[string]bool{}
+	for _, p := range profiles {
+		k := strings.ToLower(p.GroupID)
+		if p.MembershipMode() != access.MembershipPIM || seen[k] {
+			continue
+		}
+		seen[k] = true
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		pol, err := dir.PIMPolicy(cctx, p.GroupID)
+		cancel()
+		switch {
+		case err != nil:
+			logger.Warn("cannot read the PIM policy of a pim profile's group; its requests are refused until it can be read",
+				"profile", p.Name, "group", p.GroupID, "err", err)
+		case !pol.Onboarded:
+			logger.Warn("group not onboarded to PIM for Groups: the first grant onboards it, which cannot be undone",
+				"profile", p.Name, "group", p.GroupID)
+		}
+	}
 }

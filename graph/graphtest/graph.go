@@ -145,6 +145,7 @@ type Graph struct {
 	faults       []*Fault
 	pageSize     int
 	nextLinkBase string
+	pim          pimState
 }
 
 type group struct {
@@ -182,6 +183,7 @@ func newGraph(t testing.TB) *Graph {
 		groups:   make(map[string]*group),
 		sticky:   make(map[[2]string]bool),
 		pageSize: DefaultPageSize,
+		pim:      newPIMState(),
 	}
 }
 
@@ -356,19 +358,19 @@ func (g *Graph) DeleteUser(id string) {
 func (g *Graph) IsMember(groupID, memberID string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	gr, ok := g.groups[key(groupID)]
-	return ok && slices.Contains(gr.members, key(memberID))
+	_, ok := g.groups[key(groupID)]
+	return ok && slices.Contains(g.membersLocked(key(groupID)), key(memberID))
 }
 
-// Members returns the direct members of a group, in the order added.
+// Members returns the direct members of a group, in the order added, then
+// the users with an active PIM member assignment.
 func (g *Graph) Members(groupID string) []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	gr, ok := g.groups[key(groupID)]
-	if !ok {
+	if _, ok := g.groups[key(groupID)]; !ok {
 		return nil
 	}
-	return slices.Clone(gr.members)
+	return g.membersLocked(key(groupID))
 }
 
 // InjectFault adds a fault. Faults apply in the order added.
@@ -563,6 +565,12 @@ func (g *Graph) handle(w http.ResponseWriter, req *request, rt route, c Call) {
 		g.getGroup(w, req, rt.groupID)
 	case RouteGetUser:
 		g.getUser(w, req, rt.objectID)
+	case RoutePIMRequest:
+		g.pimRequest(w, req)
+	case RoutePIMInstances:
+		g.pimInstances(w, req)
+	case RoutePIMPolicy:
+		g.pimPolicy(w, req)
 	default:
 		writeError(w, req, rt.status, rt.code, rt.message)
 	}
@@ -678,11 +686,10 @@ func (g *Graph) transitiveLocked(groupKey, memberKey string, visited map[string]
 		return false
 	}
 	visited[groupKey] = true
-	gr, ok := g.groups[groupKey]
-	if !ok {
+	if _, ok := g.groups[groupKey]; !ok {
 		return false
 	}
-	for _, m := range gr.members {
+	for _, m := range g.membersLocked(groupKey) {
 		if m == memberKey {
 			return true
 		}
@@ -721,12 +728,12 @@ func (g *Graph) listMembers(w http.ResponseWriter, req *request, groupID string,
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	gr, ok := g.groups[key(groupID)]
+	_, ok := g.groups[key(groupID)]
 	if !ok {
 		writeError(w, req, http.StatusNotFound, CodeResourceNotFound, fmt.Sprintf(messageNotFoundFormat, groupID))
 		return
 	}
-	members, relation := gr.members, "members"
+	members, relation := g.membersLocked(key(groupID)), "members"
 	if transitive {
 		members, relation = g.flattenLocked(key(groupID)), "transitiveMembers"
 	}
@@ -776,11 +783,10 @@ func (g *Graph) flattenLocked(groupKey string) []string {
 	seen := map[string]bool{groupKey: true}
 	var walk func(string)
 	walk = func(k string) {
-		gr, ok := g.groups[k]
-		if !ok {
+		if _, ok := g.groups[k]; !ok {
 			return
 		}
-		for _, m := range gr.members {
+		for _, m := range g.membersLocked(k) {
 			if seen[m] {
 				continue
 			}
@@ -806,8 +812,8 @@ func (g *Graph) getMember(w http.ResponseWriter, req *request, groupID, memberID
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	gr, ok := g.groups[key(groupID)]
-	if !ok || !slices.Contains(gr.members, key(memberID)) {
+	_, ok = g.groups[key(groupID)]
+	if !ok || !slices.Contains(g.membersLocked(key(groupID)), key(memberID)) {
 		writeError(w, req, http.StatusNotFound, CodeResourceNotFound, fmt.Sprintf(messageNotFoundFormat, groupID))
 		return
 	}
@@ -961,6 +967,9 @@ func parseRoute(method, escapedPath string) route {
 			return route{route: RouteUnknown, status: http.StatusBadRequest, code: "BadRequest", message: "Invalid request path."}
 		}
 		segs[i] = u
+	}
+	if rt, ok := parsePIMRoute(method, segs); ok {
+		return rt
 	}
 	var rt route
 	switch {

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/graph"
+	"github.com/jitbot/jitbot/storage"
+)
+
+
+// reconcileCmd is `jitbot reconcile`.
+func reconcileCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger, getenv func(string) (string, bool)) error {
+	fs := commandFlags("reconcile", stdout)
+	configPath := fs.String("config", "jitbot.yaml", "configuration file")
+	remove := fs.Bool("remove", false, "remove every member and PIM assignment no grant explains (audited)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &usageError{command: "reconcile", err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	cfg, err := LoadConfig(*configPath, getenv)
+	if err != nil {
+		return err
+	}
+	var profiles []access.Profile
+	for _, p := range cfg.Profiles {
+		ap, err := p.Profile()
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+		profiles = append(profiles, ap)
+	}
+	env := func(k string) string { v, _ := getenv(k); return strings.TrimSpace(v) }
+	graphCred, err := graphCredential(cfg.Cloud, env)
+	if err != nil {
+		return fmt.Errorf("graph credential: %w", err)
+	}
+	dir, err := graph.New(graph.Config{GraphURL: cfg.Cloud.GraphURL}, graphCred, logger)
+	if err != nil {
+		return fmt.Errorf("graph client: %w", err)
+	}
+	db, err := storage.Open(ctx, cfg.Database, logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	found, err := access.FindUnexplained(ctx, db, dir, dir, profiles)
+	for _, u := range found {
+		kind, end := "direct member", "no end"
+		if u.PIM {
+			kind = "PIM assignment"
+			if !u.End.IsZero() {
+				end = "ends " + u.End.UTC().Format(time.RFC3339)
+			} else {
+				end = "no end (permanent)"
+			}
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", u.Profile, u.GroupID, u.UserID, kind, end)
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	if len(found) == 0 {
+		fmt.Fprintln(stdout, "every member of the managed groups is explained by a grant or a pre-existing membership")
+		return nil
+	}
+	if !*remove {
+		fmt.Fprintf(stdout, "%d not explained by any grant; run with --remove to remove them\n", len(found))
+		return nil
+	}
+	actor := access.Person{ObjectID: "jitbot-reconcile", Name: "jitbot reconcile"}
+	if h, err := os.Hostname(); err == nil {
+		actor.Name += " on " + h
+	}
+	var failed int
+	for _, u := range found {
+		if err := access.RemoveUnexplained(ctx, db, dir, dir, u, actor, time.Now().UTC()); err != nil {
+			failed++
+			fmt.Fprintf(stdout, "not removed: %s from %s: %v\n", u.UserID, u.GroupID, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "removed: %s from %s (%s)\n", u.UserID, u.GroupID, u.Profile)
+	}
+	if failed > 0 {
+		return fmt.Errorf("reconcile: %d of %d not removed", failed, len(found))
+	}
+	return nil
+}
