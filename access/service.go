@@ -462,6 +462,10 @@ type DecisionInput struct {
 	// verified it (nil: none, or one that failed verification). Approvals
 	// of a profile with a StepUp rule need it (see checkStepUp).
 	StepUp *StepUpProof
+	// StepUpMissing says, for the audit trail, why StepUp is nil although
+	// the click brought a sign-in ("" when it brought none): a token that
+	// failed verification, a sign-in code the token service refused, ...
+	StepUpMissing string
 }
 
 // Decide applies an approver's decision. It returns the request as it now

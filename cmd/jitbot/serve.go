@@ -167,7 +167,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(
 		return err
 	}
 	a.publicURL = cfg.PublicURL
-	if a.sso, err = userTokens(cfg, time.Now, nil, logger); err != nil {
+	if a.sso, err = userTokens(cfg, time.Now, nil, botCred, appID, logger); err != nil {
 		_ = db.Close()
 		return err
 	}
