@@ -273,7 +273,9 @@ func (s *Service) report(ctx context.Context, since, until time.Time, profile st
 		if g.Outcome != OutcomeClosed && !g.DecidedAt.IsZero() {
 			decisions[g.Profile] = append(decisions[g.Profile], g.TimeToDecision)
 			for _, d := range r.Decisions {
-				count(approvers, d.Approver)
+				if d.Verdict != Withdrawn {
+					count(approvers, d.Approver)
+				}
 			}
 		}
 		if !g.EndedAt.IsZero() && !g.GrantedAt.IsZero() {

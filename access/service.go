@@ -545,6 +545,10 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		}
 	}
 
+	if err := s.withdrawDeparted(ctx, p, req, in); err != nil {
+		return nil, err
+	}
+
 	// The directory questions above take time: the deadline holds up to
 	// the moment the decision is stored.
 	if late := s.lateDecision(ctx, req); late != nil {
