@@ -45,13 +45,15 @@ type Request struct {
 	Status int
 }
 
+// signIn is a sign-in link handed out: the state it was asked with, and
+// whether the user finished it.
 type signIn struct {
-	state tokenexchange
+	state tokenservice.TokenExchangeState
 	done  bool
 }
 
-type tokenexchange = tokenservice.TokenExchangeState
-
+// pending is a magic code not used yet: the user and connection it is
+// bound to, and the token it stands for.
 type pending struct {
 	user, connection, code, token string
 }
