@@ -144,9 +144,13 @@ func approverNames(req *Request, last Person) string {
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
-// withdrawDeparted re-checks, when in's approval is about to complete the
-// quorum of req, that every approver counted so far is still in the
-// profile's decider groups. The approval of one who left stops counting:
+// withdrawDeparted re-checks, with every approval under a quorum, that
+// every approver counted on req so far is still in the profile's decider
+// groups: with every one, not only the one that seems to complete the
+// quorum, since two approvals at once each read the request before the
+// other was stored, and the one that does complete it may not know it.
+// (An approval stored after this read was checked at its own click.) The
+// approval of one who left stops counting:
 // a Withdrawn decision and its audit event request.approval_withdrawn are
 // stored under the membership's lock before in's approval is counted, so
 // the quorum then counts without them. A directory that cannot answer
@@ -155,7 +159,7 @@ func approverNames(req *Request, last Person) string {
 func (s *Service) withdrawDeparted(ctx context.Context, p Profile, req *Request, in DecisionInput) error {
 	required := p.Rules(req.Severity).RequiredApprovals
 	earlier := Approvals(req)
-	if in.Verdict != Approve || required < 2 || len(earlier)+1 < required {
+	if in.Verdict != Approve || required < 2 || len(earlier) == 0 {
 		return nil
 	}
 	var departed []Person

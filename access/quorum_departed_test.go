@@ -90,3 +90,35 @@ func TestQuorumRechecksEarlierApprovers(t *testing.T) {
 		}
 	})
 }
+
+// TestQuorumOfThreeWithdrawsADepartedApproverAtOnce: under a quorum of
+// three, the approval after Alex left already withdraws Alex's, so that
+// two approvals arriving together later can never complete the quorum
+// with it.
+func TestQuorumOfThreeWithdrawsADepartedApproverAtOnce(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		ctx := context.Background()
+		e := newEnv(t, store)
+		e.openWith(func(c *access.Config) { c.Profiles[0].RequiredApprovals = 3 })
+		if err := e.dir.SetMember(ctx, approverGroup, eve.ObjectID); err != nil {
+			t.Fatal(err)
+		}
+		req := e.submit(riley, time.Hour)
+		if _, err := e.decide(req.ID, alex, access.Approve, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.dir.RemoveMember(ctx, approverGroup, alex.ObjectID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.decide(req.ID, sam, access.Approve, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if as := access.Approvals(got); len(as) != 1 || as[0].Approver != sam || len(e.actions(access.ActionApprovalWithdrawn)) != 1 {
+			t.Fatalf("after Sam's approval: counted %+v, withdrawals %d", as, len(e.actions(access.ActionApprovalWithdrawn)))
+		}
+		if got, err = e.decide(req.ID, eve, access.Approve, ""); err != nil || got.State != access.RequestPending || len(access.Approvals(got)) != 2 {
+			t.Fatalf("after Eve's approval: %v, %v", got, err)
+		}
+	})
+}
