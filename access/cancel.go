@@ -43,14 +43,14 @@ func (s *Service) Cancel(ctx context.Context, in CancelInput) (*Request, error) 
 	}
 	req, err := s.cfg.Store.GetRequest(ctx, in.RequestID)
 	if errors.Is(err, ErrNotFound) {
-		return nil, refuse(ErrNotFound, "There is no request %s. Send `status` to see yours.", Quote(in.RequestID))
+		return nil, noSuchRequest(in.RequestID, hintCancel)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load request %s: %w", in.RequestID, err)
 	}
 	if !strings.EqualFold(in.Who.ObjectID, req.Requester.ObjectID) {
 		s.auditRefusal(ctx, in.Who, ActionCancelRefused, req, "cancel by someone other than the requester", in.ConversationID, in.ActivityID)
-		return nil, refuse(ErrNotRequester, "Only the person who asked for this access can cancel the request.")
+		return nil, noSuchRequest(in.RequestID, hintCancel)
 	}
 	if req.State != RequestPending {
 		return nil, notCancellable(req)
@@ -151,4 +151,19 @@ func stateText(st RequestState) string {
 		return "the extension was approved"
 	}
 	return string(st)
+}
+
+// What to do instead, after noSuchRequest.
+const (
+	hintCancel = "Send `status` to see yours."
+	hintAccess = "Send `status` to see your access."
+)
+
+// noSuchRequest answers a command or click that names a request id which
+// is not the caller's: the same words whether no request has that id or
+// someone else's has, so that the answer tells nobody whether a request
+// exists, and no Request with it. (Someone else's is audited as refused by
+// the caller.)
+func noSuchRequest(id, hint string) *Refusal {
+	return refuse(ErrNotFound, "There is no request %s. %s", Quote(strings.TrimSpace(id)), hint)
 }

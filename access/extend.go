@@ -152,7 +152,7 @@ func (s *Service) Extend(ctx context.Context, in ExtendInput) (*ExtendResult, er
 	}
 	if !strings.EqualFold(req.Requester.ObjectID, in.Who.ObjectID) {
 		s.auditRefusal(ctx, in.Who, ActionExtendRefused, req, "not the requester", in.ConversationID, in.ActivityID)
-		return nil, refuse(ErrNotRequester, "Only the person who asked for this access can extend it.")
+		return nil, noSuchRequest(req.ID, hintAccess)
 	}
 	if req.ExtendsRequestID != "" {
 		return nil, refuse(ErrInvalidInput, "%s is an extension request; extend the access itself: `extend %s <duration> <reason>`.", Quote(req.ID), req.ExtendsRequestID)

@@ -45,6 +45,11 @@ func TestExtensionOnEachStore(t *testing.T) {
 			t.Fatalf("notices %v, want the expiry reminder last", notes)
 		}
 
+		// Someone else naming the grant is answered as for an unknown id.
+		_, err := e.extend(req.ID, eve, 10*time.Minute, "mine now")
+		_, unknown := e.extend("00000000-0000-4000-8000-000000000000", eve, 10*time.Minute, "mine now")
+		sameAsUnknown(t, "extend by eve", err, unknown, req.ID, "00000000-0000-4000-8000-000000000000")
+
 		// Within self_extend_max: applied at once, with a new reminder.
 		res, err := e.extend(req.ID, riley, 10*time.Minute, "almost done")
 		if err != nil || res.Extended == nil {

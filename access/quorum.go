@@ -2,7 +2,9 @@ package access
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -25,6 +27,13 @@ func countedApprovals(ds []Decision, requester Person) []Decision {
 	seen := map[string]bool{}
 	for _, d := range ds {
 		k := strings.ToLower(d.Approver.ObjectID)
+		if d.Verdict == Withdrawn && seen[k] {
+			// The approval stopped counting: its approver left the
+			// approver groups before the quorum completed.
+			delete(seen, k)
+			out = slices.DeleteFunc(out, func(o Decision) bool { return strings.EqualFold(o.Approver.ObjectID, k) })
+			continue
+		}
 		if d.Verdict != Approve || seen[k] || d.Approver.ObjectID == System.ObjectID {
 			continue
 		}
@@ -39,14 +48,28 @@ func countedApprovals(ds []Decision, requester Person) []Decision {
 	return out
 }
 
-// HasApproved reports whether who has approved req already.
+// HasApproved reports whether who has approved req already (an approval
+// withdrawn since does not count: they may approve again).
 func HasApproved(req *Request, who Person) bool {
-	for _, d := range req.Decisions {
-		if d.Verdict == Approve && strings.EqualFold(d.Approver.ObjectID, who.ObjectID) {
-			return true
+	return approvedIn(req.Decisions, who)
+}
+
+// approvedIn reports whether ds holds an approval by who that was not
+// withdrawn later.
+func approvedIn(ds []Decision, who Person) bool {
+	approved := false
+	for _, d := range ds {
+		if !strings.EqualFold(d.Approver.ObjectID, who.ObjectID) {
+			continue
+		}
+		switch d.Verdict {
+		case Approve:
+			approved = true
+		case Withdrawn:
+			approved = false
 		}
 	}
-	return false
+	return approved
 }
 
 // countApproval counts approval d on request id as the locked
@@ -61,10 +84,8 @@ func countApproval(tx MembershipTx, id string, d Decision) (int, error) {
 		return 0, err
 	}
 	counted := len(countedApprovals(ds, Person{}))
-	for _, o := range ds {
-		if o.Verdict == Approve && strings.EqualFold(o.Approver.ObjectID, d.Approver.ObjectID) {
-			return counted, ErrAlreadyApproved
-		}
+	if approvedIn(ds, d.Approver) {
+		return counted, ErrAlreadyApproved
 	}
 	return counted + 1, nil
 }
@@ -121,4 +142,67 @@ func approverNames(req *Request, last Person) string {
 		names[i] = Escape(d.Approver.Name)
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// withdrawDeparted re-checks, with every approval under a quorum, that
+// every approver counted on req so far is still in the profile's decider
+// groups: with every one, not only the one that seems to complete the
+// quorum, since two approvals at once each read the request before the
+// other was stored, and the one that does complete it may not know it.
+// (An approval stored after this read was checked at its own click.) The
+// approval of one who left stops counting:
+// a Withdrawn decision and its audit event request.approval_withdrawn are
+// stored under the membership's lock before in's approval is counted, so
+// the quorum then counts without them. A directory that cannot answer
+// fails the click (an error, nothing stored): an approval is never counted
+// on an unchecked approver.
+func (s *Service) withdrawDeparted(ctx context.Context, p Profile, req *Request, in DecisionInput) error {
+	required := p.Rules(req.Severity).RequiredApprovals
+	earlier := Approvals(req)
+	if in.Verdict != Approve || required < 2 || len(earlier) == 0 {
+		return nil
+	}
+	var departed []Person
+	for _, d := range earlier {
+		ok, err := s.inGroups(ctx, d.Approver.ObjectID, deciderGroups(p, req), false)
+		if err != nil {
+			return fmt.Errorf("check whether %s, who approved request %s, still is an approver of %s: %w", d.Approver.ObjectID, req.ID, p.Name, err)
+		}
+		if !ok {
+			departed = append(departed, d.Approver)
+		}
+	}
+	if len(departed) == 0 {
+		return nil
+	}
+	now := s.cfg.Clock.Now().UTC()
+	err := s.cfg.Store.WithMembership(ctx, req.GroupID, req.Requester.ObjectID, now, func(_ *Membership, tx MembershipTx) error {
+		ds, err := tx.Decisions(req.ID)
+		if err != nil {
+			return err
+		}
+		for _, who := range departed {
+			if !approvedIn(ds, who) {
+				continue // withdrawn by a concurrent approval already
+			}
+			reason := fmt.Sprintf("the approval by %s no longer counts: they are no longer in an approver group of %s", who.Name, p.Name)
+			if err := tx.Decide(req.ID, Decision{Approver: who, Verdict: Withdrawn, Reason: reason, DecidedAt: now}, RequestPending); err != nil {
+				return err
+			}
+			ev := s.event(now, System, ActionApprovalWithdrawn, req, reason)
+			ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
+			if err := tx.Append(ev); err != nil {
+				return err
+			}
+			s.log.Warn("approval withdrawn: the approver left the approver groups", "request", req.ID, "approver", who.ObjectID)
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotPending) {
+		return nil // decided meanwhile; counting the approval says so
+	}
+	if err != nil {
+		return fmt.Errorf("withdraw the approvals of departed approvers on %s: %w", req.ID, err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -116,6 +117,8 @@ func NewGrantRecord(r Request) GrantRecord {
 		switch d.Verdict {
 		case Approve:
 			rec.Approvals = append(rec.Approvals, d)
+		case Withdrawn:
+			rec.Approvals = slices.DeleteFunc(rec.Approvals, func(a Decision) bool { return strings.EqualFold(a.Approver.ObjectID, d.Approver.ObjectID) })
 		case Deny:
 			rec.DeniedBy, rec.DenyReason = d.Approver, d.Reason
 		}

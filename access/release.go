@@ -47,9 +47,7 @@ func (s *Service) Release(ctx context.Context, in EndInput) (*Request, error) {
 	}
 	if !strings.EqualFold(req.Requester.ObjectID, in.Who.ObjectID) {
 		s.auditRefusal(ctx, in.Who, ActionReleaseRefused, req, "not the requester", in.ConversationID, in.ActivityID)
-		r := refuse(ErrNotRequester, "Only the person who asked for this access can say they are done with it.")
-		r.Request = req
-		return nil, r
+		return nil, noSuchRequest(req.ID, hintAccess)
 	}
 	if r := Endable(req); r != nil {
 		return nil, r
@@ -182,7 +180,7 @@ func (s *Service) namedOr(ctx context.Context, id string, only func() (*Request,
 func (s *Service) loadForEnd(ctx context.Context, id string) (*Request, error) {
 	req, err := s.cfg.Store.GetRequest(ctx, strings.TrimSpace(id))
 	if errors.Is(err, ErrNotFound) {
-		return nil, refuse(ErrNotFound, "There is no request %s. Send `status` to see your access.", Quote(id))
+		return nil, noSuchRequest(id, hintAccess)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load request %s: %w", id, err)

@@ -86,11 +86,12 @@ func TestReleaseByAnyoneElseIsRefused(t *testing.T) {
 		e := newEnv(t, store)
 		req := activeGrant(t, e)
 		changes := e.changeCount()
+		// Someone else's id is answered as an unknown one: the answer
+		// tells nobody that the request exists.
+		_, unknown := e.release("00000000-0000-4000-8000-000000000000", eve)
 		for _, who := range []access.Person{alex, eve} {
 			_, err := e.release(req.ID, who)
-			if !errors.Is(err, access.ErrNotRequester) {
-				t.Fatalf("release by %s: %v, want ErrNotRequester", who.Name, err)
-			}
+			sameAsUnknown(t, "release by "+who.Name, err, unknown, req.ID, "00000000-0000-4000-8000-000000000000")
 		}
 		g := mustGrant(t, e, req.ID)
 		if g.State != access.GrantActive || g.Early.Kind != "" || !g.DueAt.Equal(g.ExpiresAt) || !e.isMember(riley.ObjectID) {
@@ -335,4 +336,19 @@ func TestReleaseOfADueGrantLeavesItToExpiry(t *testing.T) {
 			t.Fatalf("outcome %s, want expired", rec.Outcome)
 		}
 	})
+}
+
+// sameAsUnknown checks that err, the answer to a command naming someone
+// else's request id, is the answer to one naming the unknown id
+// unknownID (unknown), but for the id: ErrNotFound, the same words, and
+// no request in the refusal.
+func sameAsUnknown(t *testing.T, what string, err, unknown error, id, unknownID string) {
+	t.Helper()
+	var r *access.Refusal
+	if !errors.Is(err, access.ErrNotFound) || !errors.As(err, &r) || r.Request != nil {
+		t.Fatalf("%s: %v (%+v), want ErrNotFound without the request", what, err, r)
+	}
+	if !errors.Is(unknown, access.ErrNotFound) || strings.ReplaceAll(err.Error(), id, unknownID) != unknown.Error() {
+		t.Fatalf("%s: %q; an unknown id is answered %q", what, err, unknown)
+	}
 }

@@ -55,8 +55,17 @@ type Report struct {
 	// those no approver decided in time.
 	Cancelled, TimedOut int
 	// Extensions counts the approved extension requests (their time went
-	// to the grant they extend; they are not counted as grants).
-	Extensions int
+	// to the grant they extend; they are not counted as grants);
+	// SelfExtensions counts the extensions requesters applied themselves,
+	// within self_extend_max, in the period (grant.extended events by the
+	// grant's requester).
+	Extensions, SelfExtensions int
+	// AutoApproved counts the requests jitbot approved at once under an
+	// auto_approve rule, ForceApproved those an admin force-approved (both
+	// also counted as grants).
+	AutoApproved, ForceApproved int
+	// BreakGlass counts the break-glass grants of the period's requests.
+	BreakGlass BreakGlassCounts
 	// ApprovalRate is Grants / (Grants + Denials), NaN when none was
 	// decided by a person.
 	ApprovalRate float64
@@ -76,6 +85,26 @@ type Report struct {
 	Feedback    FeedbackCounts
 	// Link is the report's CSV download, for the reader who asked.
 	Link DownloadLink
+}
+
+// BreakGlassCounts counts break-glass grants by what their review came
+// to: Reviewed (acknowledged or revoked by the security team),
+// RevokedUnreviewed (revoked by jitbot at the review deadline) and
+// Unreviewed (neither, yet or for good).
+type BreakGlassCounts struct {
+	Grants, Reviewed, RevokedUnreviewed, Unreviewed int
+}
+
+func (b *BreakGlassCounts) add(g *Grant) {
+	b.Grants++
+	switch {
+	case !g.Review.At.IsZero():
+		b.Reviewed++
+	case g.Early.Kind == EndUnreviewed:
+		b.RevokedUnreviewed++
+	default:
+		b.Unreviewed++
+	}
 }
 
 // DecisionTimes is how long approvers of one profile took to decide.
@@ -244,7 +273,9 @@ func (s *Service) report(ctx context.Context, since, until time.Time, profile st
 		if g.Outcome != OutcomeClosed && !g.DecidedAt.IsZero() {
 			decisions[g.Profile] = append(decisions[g.Profile], g.TimeToDecision)
 			for _, d := range r.Decisions {
-				count(approvers, d.Approver)
+				if d.Verdict != Withdrawn {
+					count(approvers, d.Approver)
+				}
 			}
 		}
 		if !g.EndedAt.IsZero() && !g.GrantedAt.IsZero() {
@@ -252,6 +283,15 @@ func (s *Service) report(ctx context.Context, since, until time.Time, profile st
 		}
 		if f := g.Feedback; f != nil {
 			rep.Feedback.add(f)
+		}
+		if r.Grant != nil && r.Grant.BreakGlass {
+			rep.BreakGlass.add(r.Grant)
+		}
+		if AutoApproved(&r) {
+			rep.AutoApproved++
+		}
+		if slices.ContainsFunc(r.Decisions, func(d Decision) bool { return d.Forced }) {
+			rep.ForceApproved++
 		}
 		return nil
 	})
@@ -281,6 +321,10 @@ func (s *Service) report(ctx context.Context, since, until time.Time, profile st
 			rep.Irrevocable++
 		case ActionDriftFound:
 			rep.Drift++
+		case ActionExtended:
+			if ev.TargetUserID != "" && strings.EqualFold(ev.Actor.ObjectID, ev.TargetUserID) {
+				rep.SelfExtensions++
+			}
 		}
 		return nil
 	})

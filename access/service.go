@@ -480,6 +480,10 @@ type DecisionInput struct {
 	// verified it (nil: none, or one that failed verification). Approvals
 	// of a profile with a StepUp rule need it (see checkStepUp).
 	StepUp *StepUpProof
+	// StepUpMissing says, for the audit trail, why StepUp is nil although
+	// the click brought a sign-in ("" when it brought none): a token that
+	// failed verification, a sign-in code the token service refused, ...
+	StepUpMissing string
 }
 
 // Decide applies an approver's decision. It returns the request as it now
@@ -557,6 +561,10 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		if why != "" {
 			return nil, s.invalidate(ctx, req, in, why)
 		}
+	}
+
+	if err := s.withdrawDeparted(ctx, p, req, in); err != nil {
+		return nil, err
 	}
 
 	// The directory questions above take time: the deadline holds up to

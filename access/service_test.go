@@ -51,6 +51,8 @@ type directory struct {
 	failAdd    atomic.Int32
 	removes    atomic.Int32
 	removeErr  error // what a failing RemoveMember returns
+	// groupsDown fails every MemberGroups question about this user.
+	groupsDown atomic.Value
 }
 
 func (d *directory) AddMember(ctx context.Context, g, u string) (bool, error) {

@@ -102,6 +102,8 @@ func (s *Service) checkStepUp(ctx context.Context, p Profile, req *Request, in D
 func stepUpShortfall(rule StepUp, in DecisionInput, now time.Time) string {
 	proof := in.StepUp
 	switch {
+	case proof == nil && in.StepUpMissing != "":
+		return in.StepUpMissing
 	case proof == nil:
 		return "no valid single sign-on token came with the approval"
 	case !IsObjectID(proof.ObjectID) || !strings.EqualFold(proof.ObjectID, in.Approver.ObjectID):

@@ -195,12 +195,15 @@ const (
 	AnswerNo  = "no"
 )
 
-// LastDecision returns the latest decision, or nil.
+// LastDecision returns the latest approval or denial, or nil (a
+// withdrawn approval is no decision).
 func (r *Request) LastDecision() *Decision {
-	if len(r.Decisions) == 0 {
-		return nil
+	for i := len(r.Decisions) - 1; i >= 0; i-- {
+		if r.Decisions[i].Verdict != Withdrawn {
+			return &r.Decisions[i]
+		}
 	}
-	return &r.Decisions[len(r.Decisions)-1]
+	return nil
 }
 
 // Verdict is an approver's answer.
@@ -210,6 +213,11 @@ type Verdict string
 const (
 	Approve Verdict = "approve"
 	Deny    Verdict = "deny"
+	// Withdrawn is recorded by jitbot, not given by a person: the
+	// earlier approval of Approver stopped counting towards the quorum,
+	// since they had left the approver groups when it was about to
+	// complete. It settles nothing.
+	Withdrawn Verdict = "withdrawn"
 )
 
 // Decision is one approver's answer to a request.
@@ -460,6 +468,10 @@ const (
 	// names the rule and the group).
 	ActionApprovalCounted Action = "request.approval_counted"
 	ActionAutoApproved    Action = "request.auto_approved"
+	// ActionApprovalWithdrawn: an earlier approval stopped counting
+	// towards the quorum because its approver was no longer in the
+	// approver groups when another approval was about to complete it.
+	ActionApprovalWithdrawn Action = "request.approval_withdrawn"
 )
 
 // AuditEvent is one append-only record of a transition.

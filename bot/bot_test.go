@@ -74,6 +74,8 @@ type world struct {
 	client *connector.Client
 	// names is the cache of display names the notifier and the bot share.
 	names *bot.Names
+	// authority is the fake Entra ID that issues the bot's app tokens.
+	authority *entratest.Authority
 }
 
 func newWorld(t *testing.T) *world {
@@ -84,6 +86,7 @@ func newWorld(t *testing.T) *world {
 	w.issuer = connectortest.NewIssuer(t)
 	authority := entratest.NewAuthority(t)
 	authority.AddApp(tenantID, appID, secret)
+	w.authority = authority
 	w.conn = connectortest.NewConnector(t, connectortest.WithTLS(), connectortest.WithTokenFrom(authority, appID))
 
 	w.graph = graphtest.New(t)

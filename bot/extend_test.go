@@ -132,7 +132,7 @@ func TestExpiryReminderAndApprovedExtensionOverHTTP(t *testing.T) {
 	// Someone else's Extend is refused, audited, and changes nothing.
 	calls := len(w.conn.Requests())
 	code, resp := w.extendClick(eve, req.ID, "30m", "let me in")
-	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.message" || !strings.Contains(cardJSON(resp["value"]), "Only the person who asked") {
+	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.message" || !strings.Contains(cardJSON(resp["value"]), "There is no request") {
 		t.Fatalf("eve's Extend: HTTP %d %v", code, resp)
 	}
 	w.unchanged(req.ID)
@@ -287,7 +287,7 @@ func TestSelfExtensionByCommandAndItsBounds(t *testing.T) {
 		}
 	}
 	code, _ := w.post(w.message(eve, "extend "+req.ID+" 10m let me"))
-	if code != http.StatusOK || !strings.Contains(w.texts("a:personal-"+eveID), "Only the person who asked") {
+	if code != http.StatusOK || !strings.Contains(w.texts("a:personal-"+eveID), "There is no request") {
 		t.Fatalf("eve's extend: %s", w.texts("a:personal-"+eveID))
 	}
 	w.unchanged(req.ID)

@@ -460,6 +460,9 @@ type invokeValue struct {
 	// Authentication is the single sign-on token Teams sends with the
 	// action after a sign-in request (see decisionAnswer).
 	Authentication *invokeAuthentication `json:"authentication"`
+	// State is the magic code Teams sends with the action after the
+	// approver signed in with the sign-in button (see decisionAnswer).
+	State string `json:"state"`
 }
 
 func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
@@ -483,19 +486,22 @@ func (b *Bot) onInvoke(ctx context.Context, act *schema.Activity) (int, any) {
 			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),
 			Verdict: verdict, Reason: str(cards.InputReason), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 		}
+		var si signInProof
 		if verdict == access.Approve {
-			in.StepUp = b.stepUpProof(ctx, act, v.Authentication)
+			si = b.stepUpProof(ctx, act, v.Authentication, v.State)
+			in.StepUp, in.StepUpMissing = si.proof, si.missing
 		}
 		req, err := b.cfg.Service.Decide(ctx, in)
-		return b.decisionAnswer(ctx, act, str(cards.DataRequestID), v.Authentication, req, err)
+		return b.decisionAnswer(ctx, act, str(cards.DataRequestID), v.Authentication, v.State, si, req, err)
 	case cards.VerbForceApprove:
 		in := access.DecisionInput{
 			TenantID: tenantOf(act), RequestID: str(cards.DataRequestID), Approver: personOf(act),
 			Verdict: access.Approve, Reason: str(cards.InputReason), ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
 		}
-		in.StepUp = b.stepUpProof(ctx, act, v.Authentication)
+		si := b.stepUpProof(ctx, act, v.Authentication, v.State)
+		in.StepUp, in.StepUpMissing = si.proof, si.missing
 		req, err := b.cfg.Service.ForceApprove(ctx, in)
-		return b.decisionAnswer(ctx, act, str(cards.DataRequestID), v.Authentication, req, err)
+		return b.decisionAnswer(ctx, act, str(cards.DataRequestID), v.Authentication, v.State, si, req, err)
 	case cards.VerbRefresh:
 		return http.StatusOK, b.refreshCard(ctx, act, str(cards.DataRequestID))
 	case cards.VerbRetryRevoke, cards.VerbRefreshAlert:

@@ -78,7 +78,7 @@ func TestImDoneFromTheGrantedCard(t *testing.T) {
 
 	// Anyone else's click is refused and changes nothing.
 	code, resp := w.post(w.personalClick(eve, "release", req.ID, nil))
-	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.message" || !strings.Contains(cardJSON(resp["value"]), "Only the person who asked") {
+	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.message" || !strings.Contains(cardJSON(resp["value"]), "There is no request") {
 		t.Fatalf("eve's I'm done: HTTP %d %v", code, resp)
 	}
 	w.unchanged(req.ID)
@@ -141,7 +141,7 @@ func TestReleaseCommand(t *testing.T) {
 	if code, _ := w.post(w.message(alex, "release "+req.ID)); code != http.StatusOK {
 		t.Fatal(code)
 	}
-	if got := w.texts("a:personal-" + alexID); !strings.Contains(got, "Only the person who asked") {
+	if got := w.texts("a:personal-" + alexID); !strings.Contains(got, "There is no request") {
 		t.Fatalf("alex's release:\n%s", got)
 	}
 	w.unchanged(req.ID)

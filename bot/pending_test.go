@@ -146,7 +146,7 @@ func TestCancelFromItsButtonAndItsCommand(t *testing.T) {
 
 	// Someone else's click: refused, audited, nothing changes.
 	code, resp := w.post(w.click(eve, "cancelRequest", req.ID, nil))
-	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.message" || !strings.Contains(resp["value"].(string), "Only the person who asked") {
+	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.activity.message" || !strings.Contains(resp["value"].(string), "There is no request") {
 		t.Fatalf("eve's cancel: HTTP %d %v", code, resp)
 	}
 	if r, _ := w.db.GetRequest(context.Background(), req.ID); r.State != access.RequestPending {
@@ -183,8 +183,12 @@ func TestCancelFromItsButtonAndItsCommand(t *testing.T) {
 	if r, _ := w.db.GetRequest(context.Background(), second.ID); r.State != access.RequestPending {
 		t.Fatalf("eve's cancel command changed the request: %s", r.State)
 	}
-	if got := w.texts("a:personal-" + eveID); !strings.Contains(got, "Only the person who asked") {
-		t.Fatalf("eve was not told: %s", got)
+	// Told exactly what an unknown id gets: nothing says the request exists.
+	w.post(w.message(eve, "cancel 00000000-0000-4000-8000-000000000000"))
+	got := w.texts("a:personal-" + eveID)
+	if !strings.Contains(got, "There is no request `"+second.ID+"`. Send `status` to see yours.") ||
+		!strings.Contains(got, "There is no request `00000000-0000-4000-8000-000000000000`. Send `status` to see yours.") {
+		t.Fatalf("eve was not told as for an unknown id: %s", got)
 	}
 	w.post(w.message(riley, "cancel"))
 	if r, _ := w.db.GetRequest(context.Background(), second.ID); r.State != access.RequestCancelled {

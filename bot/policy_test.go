@@ -368,3 +368,32 @@ func TestApprovalRechecksTheSeverityAsConfiguredNow(t *testing.T) {
 		t.Fatalf("request %s grant %v, want closed without a grant", got.State, got.Grant)
 	}
 }
+
+// TestQuorumDoesNotCountAnApproverWhoLeft: Alex approves, then leaves the
+// approver group; Sam's approval would complete the quorum, but Alex's no
+// longer counts: the card shows 1 of 2 with Sam alone, nothing is granted,
+// and the withdrawal is audited.
+func TestQuorumDoesNotCountAnApproverWhoLeft(t *testing.T) {
+	w := newWorld(t)
+	w.withPolicy()
+	w.post(w.message(riley, "request prod-db 2h sev3 INC-7 schema migration"))
+	req := w.onlyRequest()
+	w.post(w.click(alex, "approve", req.ID, nil))
+	w.stillPending(req.ID, 1)
+	w.graph.RemoveMember(approverGroup, alexID)
+
+	w.clock.Advance(time.Minute)
+	v := w.viewOf(w.post(w.click(sam, "approve", req.ID, nil)))
+	if !strings.Contains(v.body, "1 of 2 approvals") || !strings.Contains(v.body, "Sam Second") || strings.Contains(v.body, "Alex Approver") {
+		t.Fatalf("card after Sam's approval: %s", v.json)
+	}
+	if got := w.stored(req.ID); got.State != access.RequestPending || got.Grant != nil || len(access.Approvals(got)) != 1 {
+		t.Fatalf("after Sam's approval: %s, %d counted approvals, grant %v", got.State, len(access.Approvals(got)), got.Grant)
+	}
+	if w.graph.Count(graphtest.RouteAddMember) != 0 || w.graph.IsMember(prodGroup, rileyID) {
+		t.Fatal("granted on the approval of someone who left the approver group")
+	}
+	if w.auditBy(req.ID, access.ActionApprovalWithdrawn, access.System.ObjectID) != 1 || w.auditBy(req.ID, access.ActionApproved, samID) != 0 {
+		t.Fatal("the withdrawal of Alex's approval is not audited, or Sam's approval completed the quorum")
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/api/entraauth"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/tokenservice"
+	"github.com/jitbot/jitbot/bot/tokenservicetest"
 	"github.com/jitbot/jitbot/cards"
 	"github.com/jitbot/jitbot/graph/graphtest"
 	"github.com/jitbot/jitbot/internal/entratest"
@@ -177,5 +179,170 @@ func TestStepUpWithoutSSOCannotApprove(t *testing.T) {
 	}
 	if got, _ := w.db.GetRequest(context.Background(), req.ID); got.State != access.RequestPending || w.graph.Count(graphtest.RouteAddMember) != 0 {
 		t.Fatalf("state %s after an approval without single sign-on", got.State)
+	}
+}
+
+// signInWorld is stepUpWorld with the Token Service behind the sign-in
+// button: a fake that knows the bot's OAuth connection and accepts only the
+// bot's own app tokens.
+func signInWorld(t *testing.T) (*world, *entratest.Authority, entratest.API, *tokenservicetest.TokenService) {
+	t.Helper()
+	w, authority, api := stepUpWorld(t)
+	ts := tokenservicetest.New(t, w.authority, appID)
+	ts.AddConnection(connection, ssoURI)
+	client, err := tokenservice.New(w.authority.ClientSecretCredential(t, tenantID, appID, secret),
+		tokenservice.Options{URL: ts.URL(), AppID: appID, HTTPClient: ts.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.botCfg.SSO.SignIns = client
+	w.reconfigure(nil)
+	return w, authority, api, ts
+}
+
+// withState is a click that Teams sends again after the user signed in
+// with the sign-in button, with the magic code in value.state.
+func withState(act map[string]any, code string) map[string]any {
+	act["value"].(map[string]any)["state"] = code
+	return act
+}
+
+// signInLink presses Approve as p without a token and returns the sign-in
+// button's link of the sign-in request the bot answers with.
+func signInLink(t *testing.T, w *world, p person, requestID string) string {
+	t.Helper()
+	code, resp := w.post(w.click(p, "approve", requestID, nil))
+	v, _ := resp["value"].(map[string]any)
+	buttons, _ := v["buttons"].([]any)
+	if code != http.StatusOK || resp["statusCode"] != float64(401) || len(buttons) != 1 {
+		t.Fatalf("approve without a token: HTTP %d %v; want a loginRequest with a sign-in button", code, resp)
+	}
+	b := buttons[0].(map[string]any)
+	if b["type"] != "signin" || b["title"] == "" {
+		t.Fatalf("sign-in button %v", b)
+	}
+	return b["value"].(string)
+}
+
+// TestStepUpSignInButtonOverHTTP: the sign-in request carries, besides the
+// single sign-on resource, a sign-in button from the Token Service, whose
+// state names the approver, the conversation and the bot. After signing in
+// there, Teams sends the click again with the magic code; the bot fetches
+// the token for that code and validates it like a single sign-on token. A
+// wrong, replayed or other user's code, a token without c1, too old or for
+// another app counts nothing and changes nothing but its audited refusal;
+// the Token Service down fails closed with a card that says so.
+func TestStepUpSignInButtonOverHTTP(t *testing.T) {
+	w, authority, api, ts := signInWorld(t)
+	ctx := context.Background()
+	w.post(w.message(riley, "request prod-db 2h INC-4711 checkout latency spike"))
+	req := w.onlyRequest()
+	w.clock.Advance(2 * time.Minute)
+
+	audited := func() []string {
+		evs, err := w.db.Audit(ctx, access.AuditFilter{RequestID: req.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range evs {
+			if ev.Action == access.ActionDecisionRefused && strings.HasPrefix(ev.Reason, "step-up: ") {
+				out = append(out, ev.Actor.ObjectID+" "+ev.Reason)
+			}
+		}
+		return out
+	}
+	writes := w.writes()
+	unchanged := func(step string) {
+		t.Helper()
+		got, err := w.db.GetRequest(ctx, req.ID)
+		if err != nil || got.State != access.RequestPending {
+			t.Fatalf("%s: request %v, %v; want it pending", step, got, err)
+		}
+		if n := w.graph.Count(graphtest.RouteAddMember); n != 0 || w.graph.IsMember(prodGroup, rileyID) {
+			t.Fatalf("%s: %d calls to add a member", step, n)
+		}
+		if n := w.writes(); n != writes {
+			t.Fatalf("%s: %d connector writes, want none", step, n-writes)
+		}
+	}
+
+	// The sign-in request: single sign-on first, the button as fallback.
+	link := signInLink(t, w, alex, req.ID)
+	if !strings.HasPrefix(link, ts.URL()+"/") {
+		t.Fatalf("sign-in link %q is not the token service's", link)
+	}
+	reqs := ts.Requests()
+	st, err := tokenservice.DecodeState(reqs[len(reqs)-1].Query.Get("state"))
+	if err != nil || st.MsAppID != appID || st.ConnectionName != connection || st.Conversation.User.ID != "29:"+alexID ||
+		st.Conversation.Bot.ID == "" || !strings.HasPrefix(st.Conversation.Conversation.ID, channelID) || st.Conversation.ChannelID != "msteams" {
+		t.Fatalf("sign-in state %+v (%v)", st, err)
+	}
+	unchanged("sign-in request")
+
+	now := w.clock.Now()
+	token := func(who string, at time.Time, opts ...entratest.TokenOption) string {
+		return authority.UserToken(t, api, who, ssoScope, at, opts...)
+	}
+	c1 := entratest.WithAuthContexts("c1")
+	refusedWith := func(step, code, wantAudit string) {
+		t.Helper()
+		before := len(audited())
+		note, verbs := w.viewIn(w.post(withState(w.click(alex, "approve", req.ID, nil), code)))
+		if !strings.Contains(note, "fresh sign-in") || !slices.Contains(verbs, "approve") {
+			t.Errorf("%s: note %q, buttons %v; want the card with Approve and the sign-in line", step, note, verbs)
+		}
+		unchanged(step)
+		got := audited()
+		if len(got) != before+1 || !strings.HasPrefix(got[len(got)-1], alexID+" step-up: ") || !strings.Contains(got[len(got)-1], wantAudit) {
+			t.Fatalf("%s: step-up refusals audited %q; want one more naming %q", step, got[before:], wantAudit)
+		}
+	}
+
+	refusedWith("wrong code", "123-not-a-code", "no token for the sign-in code")
+
+	samCode := ts.SignIn(t, signInLink(t, w, sam, req.ID), token(samID, now, c1))
+	refusedWith("another user's code", samCode, "no token for the sign-in code")
+
+	used := ts.SignIn(t, signInLink(t, w, alex, req.ID), token(alexID, now, entratest.WithAuthContexts("c2")))
+	refusedWith("token without c1", used, "lacks authentication context c1")
+	refusedWith("replayed code", used, "no token for the sign-in code")
+
+	refusedWith("token too old", ts.SignIn(t, signInLink(t, w, alex, req.ID), token(alexID, now.Add(-6*time.Minute), c1)), "more than 10m")
+	refusedWith("token for another app", ts.SignIn(t, signInLink(t, w, alex, req.ID),
+		authority.UserToken(t, entratest.API{TenantID: tenantID, AppID: appID}, alexID, ssoScope, now, c1)), "signed-in token was refused")
+
+	// The Token Service down: the click counts nothing, and the card says why.
+	good := ts.SignIn(t, signInLink(t, w, alex, req.ID), token(alexID, now, c1))
+	ts.FailNext(1, http.StatusServiceUnavailable)
+	before := len(audited())
+	note, _ := w.viewIn(w.post(withState(w.click(alex, "approve", req.ID, nil), good)))
+	if !strings.Contains(note, "could not check your sign-in with the Bot Framework Token Service") || len(audited()) != before+1 {
+		t.Fatalf("token service down: note %q, refusals %q", note, audited()[before:])
+	}
+	unchanged("token service down")
+	// Without the sign-in link the sign-in request still offers single
+	// sign-on.
+	ts.FailNext(1, http.StatusInternalServerError)
+	_, resp := w.post(w.click(alex, "approve", req.ID, nil))
+	if v, _ := resp["value"].(map[string]any); resp["statusCode"] != float64(401) || v["buttons"] != nil || v["tokenExchangeResource"] == nil {
+		t.Fatalf("sign-in request with the token service down: %v", resp)
+	}
+	unchanged("sign-in request with the token service down")
+
+	// The code that was not used yet counts, once the service is back.
+	code, resp := w.post(withState(w.click(alex, "approve", req.ID, nil), good))
+	if code != http.StatusOK || resp["type"] != "application/vnd.microsoft.card.adaptive" || !strings.Contains(cardJSON(resp["value"]), "Alex Approver") {
+		t.Fatalf("approve with a signed-in token: HTTP %d %v", code, resp)
+	}
+	got, _ := w.db.GetRequest(ctx, req.ID)
+	if got.State != access.RequestActive || !w.graph.IsMember(prodGroup, rileyID) {
+		t.Fatalf("after an approval signed in with the button: %s, member %v", got.State, w.graph.IsMember(prodGroup, rileyID))
+	}
+	// Every call to the token service carried the bot's app token.
+	for _, r := range ts.Requests() {
+		if r.Status == http.StatusUnauthorized {
+			t.Fatalf("token service refused the bot's token: %+v", r)
+		}
 	}
 }

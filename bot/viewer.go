@@ -91,8 +91,19 @@ func (b *Bot) clickAnswer(ctx context.Context, act *schema.Activity, requestID s
 			return cards.MessageResponse(b.userError(lerr))
 		}
 	}
-	return cards.InvokeResponse(b.viewerCard(ctx, act, cur, r.Reason))
+	reason := r.Reason
+	if errors.Is(err, access.ErrNotFound) && !strings.EqualFold(act.From.AadObjectID, cur.Requester.ObjectID) {
+		// The domain answers someone else's request as an unknown one, so
+		// that a typed id tells nobody it exists; on the card, which
+		// shows the request anyway, the clicker is told why instead.
+		reason = notRequesterNote
+	}
+	return cards.InvokeResponse(b.viewerCard(ctx, act, cur, reason))
 }
+
+// notRequesterNote is the note on the approval card when someone other
+// than the requester presses the requester's Cancel or I'm done.
+const notRequesterNote = "Only the person who asked for this access can do that; nothing was changed."
 
 // inCardChannel reports whether act comes from a channel where req's
 // approval card is posted: the profile's approvers' or escalation channel,

@@ -28,7 +28,9 @@ type ReportOptions struct {
 }
 
 // Report is the audit report card an audit reader gets for `audit`: the
-// period's grants, denials and approval rate, the time approvers took per
+// period's grants, denials and approval rate, the policy's exceptions
+// (break-glass grants and their reviews, auto- and force-approvals,
+// extensions), the time approvers took per
 // profile, how long access was held, who asked and who decided most,
 // irrevocable grants and drift findings, the requesters' feedback, and a
 // Download CSV button (Action.OpenUrl) to the grants view of the same
@@ -56,6 +58,22 @@ func Report(r *access.Report, opts ReportOptions) Card {
 		TextFact("Failed to grant", strconv.Itoa(r.Failed)),
 		TextFact("Still pending", strconv.Itoa(r.Pending)),
 	))
+
+	bg := r.BreakGlass
+	glass := strconv.Itoa(bg.Grants)
+	if bg.Grants > 0 {
+		glass = fmt.Sprintf("%d (%d reviewed, %d revoked unreviewed, %d not reviewed)", bg.Grants, bg.Reviewed, bg.RevokedUnreviewed, bg.Unreviewed)
+	}
+	c.Body = append(c.Body, label("Policy"), facts(
+		TextFact("Break-glass grants", glass),
+		TextFact("Auto-approved (on-call)", strconv.Itoa(r.AutoApproved)),
+		TextFact("Force-approved by an admin", strconv.Itoa(r.ForceApproved)),
+		TextFact("Extensions approved", strconv.Itoa(r.Extensions)),
+		TextFact("Self-extensions", strconv.Itoa(r.SelfExtensions)),
+	))
+	if bg.RevokedUnreviewed > 0 || bg.Unreviewed > 0 {
+		c.Body = append(c.Body, stateLine("Break-glass grants went without a review: look at the security channel's review alerts.", "Attention"))
+	}
 
 	c.Body = append(c.Body, label("Time to decision"))
 	if len(r.Decisions) == 0 {

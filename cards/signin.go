@@ -25,6 +25,9 @@ type TokenExchangeResource struct {
 	ProviderID string `json:"providerId,omitempty"`
 }
 
+// SignInButtonType is the type of an OAuth card's sign-in button.
+const SignInButtonType = "signin"
+
 // SignInButton is a button of type "signin" that opens Value, a sign-in URL.
 type SignInButton struct {
 	Type  string `json:"type"`

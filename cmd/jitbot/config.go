@@ -17,6 +17,7 @@ import (
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
+	"github.com/jitbot/jitbot/bot/tokenservice"
 	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
@@ -128,6 +129,11 @@ type CloudConfig struct {
 	BotTokenIssuer       string `yaml:"bot_token_issuer"`
 	BotScope             string `yaml:"bot_scope"`
 	BotServiceURL        string `yaml:"bot_service_url"`
+	// BotTokenServiceURL is the Bot Framework Token Service behind the
+	// sign-in button of step-up approvals (default
+	// tokenservice.DefaultURL; GCC High https://tokengcch.botframework.azure.us,
+	// DoD https://apiDoD.botframework.azure.us).
+	BotTokenServiceURL string `yaml:"bot_token_service_url"`
 	// BotServiceHosts are the hosts of the Bot Connector service URLs the
 	// bot talks to (and accepts in activities); "*.example.com" matches the
 	// sub-domains of example.com.
@@ -357,6 +363,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Cloud.BotTokenIssuer, auth.DefaultIssuer)
 	def(&c.Cloud.BotScope, connector.DefaultScope)
 	def(&c.Cloud.BotServiceURL, connector.DefaultServiceURL)
+	def(&c.Cloud.BotTokenServiceURL, tokenservice.DefaultURL)
 	if len(c.Cloud.BotServiceHosts) == 0 {
 		c.Cloud.BotServiceHosts = []string{connector.DefaultServiceHost}
 	}
@@ -398,6 +405,7 @@ func (c *Config) validate() error {
 	for key, v := range map[string]string{
 		"cloud.authority_host": c.Cloud.AuthorityHost, "cloud.graph_url": c.Cloud.GraphURL,
 		"cloud.bot_openid_metadata_url": c.Cloud.BotOpenIDMetadataURL, "cloud.bot_service_url": c.Cloud.BotServiceURL,
+		"cloud.bot_token_service_url": c.Cloud.BotTokenServiceURL,
 	} {
 		if !secureURL(v) {
 			bad(key, "want an https URL, got %q", v)

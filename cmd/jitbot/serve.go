@@ -168,7 +168,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	a.publicURL = cfg.PublicURL
-	if a.sso, err = userTokens(cfg, time.Now, nil, logger); err != nil {
+	if a.sso, err = userTokens(cfg, time.Now, nil, botCred, appID, logger); err != nil {
 		_ = db.Close()
 		return err
 	}

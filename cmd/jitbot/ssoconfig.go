@@ -9,9 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/api/entraauth"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/bot/tokenservice"
 )
 
 // DefaultSSOScope is the delegated scope a single sign-on token must carry
@@ -113,8 +116,11 @@ func (c *Config) validateSSO(bad func(key, format string, args ...any), profileK
 }
 
 // userTokens builds the validator of single sign-on tokens and the bot's
-// SSO settings, or returns nil when single sign-on is off.
-func userTokens(cfg *Config, now func() time.Time, httpClient *http.Client, logger *slog.Logger) (*bot.SSO, error) {
+// SSO settings, or returns nil when single sign-on is off. With the bot's
+// credential (botCred, for app appID) the sign-in request also gets the
+// Token Service's sign-in button (cloud.bot_token_service_url); without one
+// (local mode) single sign-on is the only way to sign in.
+func userTokens(cfg *Config, now func() time.Time, httpClient *http.Client, botCred azcore.TokenCredential, appID string, logger *slog.Logger) (*bot.SSO, error) {
 	s := cfg.SSO
 	if !s.On() {
 		return nil, nil
@@ -129,8 +135,21 @@ func userTokens(cfg *Config, now func() time.Time, httpClient *http.Client, logg
 	if err != nil {
 		return nil, fmt.Errorf("single sign-on: %w", err)
 	}
-	logger.Info("single sign-on for step-up approvals on", "app_id_uri", s.AppIDURI, "audiences", s.Audiences, "scope", s.Scope)
-	return &bot.SSO{Tokens: v, Resource: s.AppIDURI, ConnectionName: s.ConnectionName}, nil
+	out := &bot.SSO{Tokens: v, Resource: s.AppIDURI, ConnectionName: s.ConnectionName}
+	if botCred != nil {
+		ts, err := tokenservice.New(botCred, tokenservice.Options{
+			URL: cfg.Cloud.BotTokenServiceURL, Scope: cfg.Cloud.BotScope, AppID: appID, HTTPClient: httpClient,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cloud.bot_token_service_url: %w", err)
+		}
+		out.SignIns = ts
+	} else {
+		logger.Warn("no bot credential: step-up sign-in requests offer single sign-on only, without a sign-in button")
+	}
+	logger.Info("single sign-on for step-up approvals on", "app_id_uri", s.AppIDURI, "audiences", s.Audiences, "scope", s.Scope,
+		"token_service", cfg.Cloud.BotTokenServiceURL, "sign_in_button", out.SignIns != nil)
+	return out, nil
 }
 
 // stepUp converts approvers.step_up for the domain.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/graph/graphtest"
 	"github.com/jitbot/jitbot/internal/entratest"
 )
 
@@ -70,6 +71,7 @@ func TestStepUpConfig(t *testing.T) {
 		"foreign issuer":       {ssoSection + "  issuers: [\"https://sts.windows.net/99999999-9999-4999-8999-999999999999/\"]\n", "", "sso.issuers[0]"},
 		"empty audience":       {ssoSection + "  audiences: [\" \"]\n", "", "sso.audiences[0]"},
 		"two scopes":           {ssoSection + "  scope: \"a b\"\n", "", "sso.scope"},
+		"token service http":   {ssoSection + "cloud:\n  bot_token_service_url: http://token.botframework.com\n", "", "cloud.bot_token_service_url"},
 	} {
 		_, err := ParseConfig([]byte(withStepUp(c.sso, c.stepUp)), testEnv)
 		if err == nil || !strings.Contains(err.Error(), c.key) {
@@ -88,12 +90,19 @@ func TestStepUpValidatorFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sso, err := userTokens(cfg, time.Now, a.Client(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sso, err := userTokens(cfg, time.Now, a.Client(), nil, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil || sso == nil {
 		t.Fatalf("userTokens: %v, %v", sso, err)
 	}
-	if sso.Resource != ssoURI || sso.ConnectionName != "jitbot-sso" {
-		t.Fatalf("sso %+v", sso)
+	if sso.Resource != ssoURI || sso.ConnectionName != "jitbot-sso" || sso.SignIns != nil {
+		t.Fatalf("sso %+v; want no sign-in button without a bot credential", sso)
+	}
+	if cfg.Cloud.BotTokenServiceURL != "https://token.botframework.com" {
+		t.Fatalf("cloud.bot_token_service_url defaults to %q", cfg.Cloud.BotTokenServiceURL)
+	}
+	withButton, err := userTokens(cfg, time.Now, a.Client(), graphtest.NewStaticCredential("bot-token"), "99999999-0000-4000-8000-000000000000", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil || withButton.SignIns == nil {
+		t.Fatalf("with the bot's credential: %+v, %v; want the token service's sign-in button", withButton, err)
 	}
 	api := entratest.API{TenantID: cfg.TenantID, AppID: ssoApp, AppIDURI: ssoURI, TokenVersion: 2}
 	c, err := sso.Tokens.Validate(context.Background(), a.UserToken(t, api, "22222222-2222-4222-8222-222222222222", DefaultSSOScope, time.Now(), entratest.WithAuthContexts("c1")))
@@ -104,7 +113,7 @@ func TestStepUpValidatorFromConfig(t *testing.T) {
 	if _, err := sso.Tokens.Validate(context.Background(), a.UserToken(t, other, "22222222-2222-4222-8222-222222222222", DefaultSSOScope, time.Now())); err == nil {
 		t.Fatal("a token for another app was accepted")
 	}
-	off, err := userTokens(&Config{}, time.Now, nil, nil)
+	off, err := userTokens(&Config{}, time.Now, nil, nil, "", nil)
 	if off != nil || err != nil {
 		t.Fatalf("without sso: %v, %v", off, err)
 	}
