@@ -14,7 +14,6 @@ import (
 	"github.com/jitbot/jitbot/storage"
 )
 
-
 // reconcileCmd is `jitbot reconcile`.
 func reconcileCmd(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger, getenv func(string) (string, bool)) error {
 	fs := commandFlags("reconcile", stdout)
