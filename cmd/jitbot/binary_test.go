@@ -188,6 +188,7 @@ func TestServeBinaryRestartRevokesDueGrant(t *testing.T) {
 	config := filepath.Join(dir, "jitbot.yaml")
 	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
 listen: "127.0.0.1:0"
+metrics_listen: "127.0.0.1:0"
 database: "sqlite:%s"
 tenant_id: "%s"
 cloud:

@@ -172,6 +172,7 @@ func (r *rig) config(o botOpts) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `listen: "127.0.0.1:0"
+metrics_listen: "127.0.0.1:0"
 database: %q
 tenant_id: %q
 replica_id: %q
