@@ -109,6 +109,7 @@ type rig struct {
 	spy          *graphSpy
 	groups       int
 	caFile       string
+	ca           *testCA
 
 	mu   sync.Mutex
 	seen map[string]bool // approval threads already matched to a request
@@ -129,7 +130,7 @@ func newRig(t *testing.T, bin string, groups int) *rig {
 		g.AddGroup(fGroup(i))
 	}
 	r := &rig{
-		t: t, bin: bin, dir: t.TempDir(), graph: g, authority: a, groups: groups, caFile: ca.file,
+		t: t, bin: bin, dir: t.TempDir(), graph: g, authority: a, groups: groups, caFile: ca.file, ca: ca,
 		authorityURL: ca.front(t, a.URL(), a.Client().Transport),
 		conn:         connectortest.NewConnector(t),
 		seen:         map[string]bool{},

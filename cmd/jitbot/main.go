@@ -58,6 +58,7 @@ Usage:
                                                 check the configuration (and the tenant's groups and channels)
   jitbot healthcheck [--url http://127.0.0.1:3978/healthz] [--timeout 5s]
                                                 ask a running jitbot's health endpoint (the container's probe)
+  jitbot doctor --config jitbot.yaml            check a deployment before going live (database, tokens, permissions, groups, clock)
   jitbot version
 `
 
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = configCmd(ctx, args[1:], stdout, logger, getenv, envOnline)
 	case "healthcheck":
 		err = healthcheck(ctx, args[1:], stdout)
+	case "doctor":
+		err = doctorCmd(ctx, args[1:], stdout, logger, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "jitbot", version)
 	case "help", "-h", "--help":
