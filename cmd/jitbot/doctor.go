@@ -271,11 +271,9 @@ func doctorClock(ctx context.Context, cfg *Config, env func(string) string) []do
 // clockLine judges the skew of the local clock at local against remote (a
 // Date header, to the second).
 func clockLine(local, remote time.Time) doctorLine {
-	skew := local.Sub(remote)
-	// A Date header is truncated to the second.
-	if skew > 0 {
-		skew = max(skew-time.Second, 0)
-	}
+	// A Date header is truncated to the second: the remote time was
+	// within the second after it.
+	skew := local.Sub(remote.Add(time.Second / 2))
 	abs := max(skew, -skew).Round(time.Second)
 	if abs > maxClockSkew {
 		way := "ahead of"
