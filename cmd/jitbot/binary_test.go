@@ -214,6 +214,15 @@ profiles:
 	}
 	bin := buildBinary(t)
 	p := startJitbot(t, bin, env, "serve", "--config", config)
+	// Ready: the database answers, the scheduler runs and the channel's
+	// signing keys are loaded.
+	m := healthListening.FindStringSubmatch(p.output())
+	if m == nil {
+		t.Fatalf("no health and metrics address logged:\n%s", p.output())
+	}
+	if code, body := get(t, m[1], "/readyz"); code != http.StatusOK || !strings.Contains(body, "signing keys: ok") {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
 
 	post := func(act map[string]any) int {
 		t.Helper()

@@ -202,7 +202,13 @@ func doctor(ctx context.Context, configPath string, logger *slog.Logger, getenv 
 		return out
 	}
 	deps.Directory = dir
-	online := checkOnline(ctx, cfg, deps)
+	var online []finding
+	for _, f := range checkOnline(ctx, cfg, deps) {
+		// Each profile's own group has its line above.
+		if !strings.HasSuffix(f.Key, ".group_id") {
+			online = append(online, f)
+		}
+	}
 	for _, f := range online {
 		result := map[string]string{sevError: docFail, sevWarning: docWarn, sevNote: docWarn}[f.Severity]
 		add(result, f.Key, f.Fix, "%s", f.Problem)
