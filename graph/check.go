@@ -49,6 +49,10 @@ func hasRole(roles []string, want string) bool {
 	return slices.ContainsFunc(roles, func(r string) bool { return strings.EqualFold(r, want) })
 }
 
+// ErrUnreadableToken is returned by AppRoles for a token it could get but
+// whose claims it cannot read (not a JWT).
+var ErrUnreadableToken = errors.New("the Graph token's claims cannot be read")
+
 // AppRoles gets an access token for Graph as every call does and returns
 // the application permissions it carries (its "roles" claim; none for a
 // token without one). The token is read, not verified: it comes straight
@@ -60,7 +64,7 @@ func (d *Directory) AppRoles(ctx context.Context) ([]string, error) {
 	}
 	roles, err := tokenRoles(tok.Token)
 	if err != nil {
-		return nil, fmt.Errorf("read the Graph token's permissions: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrUnreadableToken, err)
 	}
 	return roles, nil
 }

@@ -19,6 +19,11 @@ func TestAppRolesAndWritePermissions(t *testing.T) {
 	g.AddUser("22222222-0000-4000-8000-000000000001")
 	g.SetRoleAssignable(priv, true)
 
+	// The default token of the fake is opaque, as no Entra token is.
+	if _, err := newDirectory(t, g, graph.Config{}).AppRoles(ctx); !errors.Is(err, graph.ErrUnreadableToken) {
+		t.Errorf("AppRoles of an opaque token: %v, want ErrUnreadableToken", err)
+	}
+
 	g.SetRoles(graphtest.RoleGroupMemberReadAll, graphtest.RoleUserReadAll)
 	d := newDirectory(t, g, graph.Config{})
 	roles, err := d.AppRoles(ctx)

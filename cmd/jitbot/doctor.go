@@ -144,6 +144,10 @@ func doctor(ctx context.Context, configPath string, logger *slog.Logger, getenv 
 		return out
 	}
 	roles, err := dir.AppRoles(ctx)
+	if errors.Is(err, graph.ErrUnreadableToken) {
+		add(docFail, "graph token", "check cloud.authority_host and cloud.graph_url: Entra ID issues Graph tokens as JWTs", "obtained, but %v", err)
+		return out
+	}
 	if err != nil {
 		add(docFail, "graph token", "check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (the secret's value, not its id) against jitbot's app registration",
 			"%v", firstLine(err))
@@ -253,7 +257,7 @@ func doctorDatabase(ctx context.Context, databaseURL string, logger *slog.Logger
 // doctorClock compares this machine's clock with the Date header of the
 // token endpoint's host.
 func doctorClock(ctx context.Context, cfg *Config, env func(string) string) []doctorLine {
-	tenant := cmpOr(env("MicrosoftAppTenantId"), env("AZURE_TENANT_ID"), cfg.TenantID)
+	tenant := cmpOr(cfg.TenantID, env("MicrosoftAppTenantId"), env("AZURE_TENANT_ID"))
 	u := strings.TrimRight(cfg.Cloud.AuthorityHost, "/") + "/" + tenant + "/v2.0/.well-known/openid-configuration"
 	client := &http.Client{Timeout: 15 * time.Second, Transport: netutil.Transport()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
