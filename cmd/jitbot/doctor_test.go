@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -126,6 +127,27 @@ func TestDoctor(t *testing.T) {
 		out, code := runDoctor(t, r, config, "MicrosoftAppPassword=not-the-secret")
 		l := lineOf(out, "bot token")
 		if code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "fix: check MicrosoftAppPassword") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+	})
+
+	t.Run("database unreachable", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := ln.Addr().String()
+		ln.Close()
+		out, code := runDoctor(t, r, withTLSConnector(r.config(botOpts{database: "postgres://jitbot:pw@" + closed + "/jitbot?sslmode=disable", replica: "no-db"})))
+		l := lineOf(out, "database")
+		if code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "fix: check `database`") || strings.Contains(l, ":pw@") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+	})
+
+	t.Run("no bot app id", func(t *testing.T) {
+		out, code := runDoctor(t, r, config, "MicrosoftAppId=")
+		if l := lineOf(out, "bot token"); code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "MicrosoftAppId is not set") {
 			t.Errorf("exit %d, line %q\n%s", code, l, out)
 		}
 	})
