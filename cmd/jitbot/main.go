@@ -150,7 +150,7 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 		mux.Handle(api.RequestsPath, p.requests)
 		mux.Handle(api.RequestsPath+"/", p.requests)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+healthzPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n")
 	})
