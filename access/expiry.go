@@ -190,6 +190,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		return false, s.ignoreStale(g, err)
 	}
 	if !remove {
+		s.ended(g, expired, now)
 		s.afterRevoke(ctx, g, expired, endedNotice(g, false), MembershipLeft)
 		return true, nil
 	}
@@ -208,6 +209,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
+	s.ended(g, expired, now)
 	s.afterRevoke(ctx, g, expired, endedNotice(g, true), MembershipRemoved)
 	if g.AlertActivityID != "" {
 		s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
@@ -222,6 +224,21 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// Monitor is told how the scheduler keeps time, for monitoring.
+type Monitor interface {
+	// GrantEnded is called once an expired grant of profile has ended
+	// (its membership removed, or left in place), late after its
+	// ExpiresAt. Grants ended early are not reported.
+	GrantEnded(profile string, late time.Duration)
+}
+
+// ended tells the monitor, if any, how late an expired grant ended at now.
+func (s *Service) ended(g *Grant, expired bool, now time.Time) {
+	if s.cfg.Monitor != nil && expired {
+		s.cfg.Monitor.GrantEnded(g.Profile, now.Sub(g.ExpiresAt))
+	}
 }
 
 func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now time.Time, cause error) error {

@@ -66,6 +66,8 @@ type Config struct {
 	// Failpoint, when set, is called at each named point of the grant and
 	// revoke paths (crash-injection tests kill the process there).
 	Failpoint func(name string)
+	// Monitor, when set, is told how late each expired grant ended.
+	Monitor Monitor
 }
 
 // Service runs the access lifecycle: it validates and stores requests,

@@ -56,6 +56,7 @@ mkdir -p "$tmp/etc" "$tmp/data"
 chmod 0700 "$tmp/data"
 cat >"$tmp/etc/jitbot.yaml" <<YAML
 listen: "127.0.0.1:0"
+metrics_listen: "127.0.0.1:0"
 database: "sqlite:$tmp/data/jitbot.db"
 tenant_id: "4f3c2b1a-0d9e-4c8b-9a7f-6e5d4c3b2a10"
 cloud:
@@ -93,6 +94,10 @@ running_uid="$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")"
 [ "$running_uid" = "$uid" ] || fail "jitbot serve runs as uid $running_uid, want $uid"
 # The image's HEALTHCHECK: the binary asks /healthz itself, as that user.
 run "$tmp/jitbot" healthcheck --url "http://$addr/healthz" || { cat "$tmp/log" >&2; fail "jitbot healthcheck failed"; }
+# Ready (database, scheduler) on metrics_listen, as a readiness probe asks.
+maddr="$(sed -n 's/.*msg="health and metrics listening" addr=\([^ ]*\).*/\1/p' "$tmp/log" | head -n 1)"
+[ -n "$maddr" ] || { cat "$tmp/log" >&2; fail "no health and metrics address logged"; }
+run "$tmp/jitbot" healthcheck --url "http://$maddr/readyz" || { cat "$tmp/log" >&2; fail "jitbot not ready"; }
 [ "$(stat -c %u "$tmp/data/jitbot.db")" = "$uid" ] || fail "the database is not owned by uid $uid"
 
 kill -TERM "$pid"
@@ -100,4 +105,4 @@ status=0
 wait "$pid" || status=$?
 pid=""
 [ "$status" = 0 ] || { cat "$tmp/log" >&2; fail "jitbot serve exited $status on SIGTERM"; }
-echo "static binary ok: serve ran as uid $uid, listened on $addr, was healthy and stopped cleanly"
+echo "static binary ok: serve ran as uid $uid, listened on $addr, was healthy and ready and stopped cleanly"

@@ -35,6 +35,11 @@
 //     $filter on the members list, which needs ConsistencyLevel: eventual and
 //     reads an index that may lag behind recent changes. Graph answers 404 both for a non-member and for a missing group, so a
 //     404 is followed by a look at the group: a non-member costs two calls.
+//   - Checks before going live change nothing: AppRoles reads the
+//     application permissions from the "roles" of a Graph token as the
+//     calls get it (read, not verified: only Graph can verify it), Group
+//     reads a group with isAssignableToRole, and MissingWritePermissions
+//     says what changing its members needs beyond them.
 //   - AddMember reports alreadyMember=true only when Graph says the user
 //     already is a member on the first attempt, or after attempts Graph
 //     certainly did not process (429). If an earlier attempt of the same call

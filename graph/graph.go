@@ -84,6 +84,9 @@ type Directory struct {
 	graphURL string   // normalised Config.GraphURL, no trailing slash
 	base     *url.URL // graphURL + "/v1.0"
 	logger   *slog.Logger
+	// cred is the credential the calls' tokens come from (AppRoles reads
+	// one).
+	cred azcore.TokenCredential
 }
 
 // The request builders are made per call rather than kept in Directory:
@@ -153,6 +156,7 @@ func New(cfg Config, cred azcore.TokenCredential, logger *slog.Logger) (*Directo
 		graphURL: graphURL,
 		base:     base,
 		logger:   logger,
+		cred:     cred,
 	}, nil
 }
 

@@ -63,6 +63,7 @@ func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 	if res.RowsAffected != 1 {
 		return errors.New("advance audit chain head: the head moved during the append")
 	}
+	collect(tx, ev)
 	return nil
 }
 

@@ -17,6 +17,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
+
+	"github.com/jitbot/jitbot/access"
 )
 
 // Driver names reported by (*DB).Driver.
@@ -78,6 +80,8 @@ type DB struct {
 	mu sync.Mutex
 	// serving is the lock file held by LockForServing until Close.
 	serving *os.File
+	// observers are told of the audit events stored (OnAudit).
+	observers []func(access.AuditEvent)
 }
 
 // ValidateURL checks that databaseURL has a form Open accepts, without

@@ -8,6 +8,10 @@
 // runs in DB.WithMembership with that membership's ledger row locked. SQLite serialises all writers and serves one
 // replica only (see DB.LockForServing).
 //
+// For monitoring, DB.OnAudit hands every audit event this process stored to observers once its transaction has
+// committed, DB.GrantCounts counts the live grants, DB.Ping checks the database answers, and Inspect reads a
+// database's schema and mode without changing anything (jitbot doctor).
+//
 // It also provides DemoDirectory, an access.Directory whose group memberships live in the database, for demo mode.
 // It imports access and never bot, graph or cards (nor the Microsoft Graph SDK).
 package storage

@@ -26,7 +26,13 @@ const createAttempts = 3
 func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	ctx, cancel := db.ctx(ctx)
 	defer cancel()
-	return db.gorm.WithContext(ctx).Transaction(fn)
+	var stored []access.AuditEvent
+	ctx = context.WithValue(ctx, storedKey{}, &stored)
+	if err := db.gorm.WithContext(ctx).Transaction(fn); err != nil {
+		return err
+	}
+	db.notify(stored)
+	return nil
 }
 
 // conn returns the database for statements outside a transaction, bounded

@@ -271,3 +271,13 @@ func serviceURLClaim(c jwt.MapClaims) (string, error) {
 func sameServiceURL(a, b string) bool {
 	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
+
+// Ready reports whether the channel's signing keys are loaded, fetching
+// them when they are not (for a readiness probe): without them no activity
+// can be authenticated.
+func (v *Validator) Ready(ctx context.Context) error {
+	if err := v.keys.Ready(ctx); err != nil {
+		return fmt.Errorf("bot signing keys: %w", err)
+	}
+	return nil
+}

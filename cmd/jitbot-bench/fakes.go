@@ -231,6 +231,7 @@ func (f *fakes) startGraphFaults(o graphOptions) {
 // config is the bot's jitbot.yaml for these fakes, listening on listen.
 func (f *fakes) config(listen, database string) string {
 	return fmt.Sprintf(`listen: %q
+metrics_listen: "127.0.0.1:0"
 database: %q
 tenant_id: %q
 cloud:

@@ -188,6 +188,7 @@ func TestServeBinaryRestartRevokesDueGrant(t *testing.T) {
 	config := filepath.Join(dir, "jitbot.yaml")
 	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
 listen: "127.0.0.1:0"
+metrics_listen: "127.0.0.1:0"
 database: "sqlite:%s"
 tenant_id: "%s"
 cloud:
@@ -213,6 +214,15 @@ profiles:
 	}
 	bin := buildBinary(t)
 	p := startJitbot(t, bin, env, "serve", "--config", config)
+	// Ready: the database answers, the scheduler runs and the channel's
+	// signing keys are loaded.
+	m := healthListening.FindStringSubmatch(p.output())
+	if m == nil {
+		t.Fatalf("no health and metrics address logged:\n%s", p.output())
+	}
+	if code, body := get(t, m[1], "/readyz"); code != http.StatusOK || !strings.Contains(body, "signing keys: ok") {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
 
 	post := func(act map[string]any) int {
 		t.Helper()

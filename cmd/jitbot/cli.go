@@ -113,6 +113,16 @@ func commands() []cliCommand {
 			run: func(ctx context.Context, e cliEnv, args []string) error {
 				return reconcileCmd(ctx, args, e.stdout, e.logger, e.getenv)
 			}},
+		{name: "doctor", args: "[--config jitbot.yaml]",
+			summary: "check a deployment before it goes live: one line per check, with the fix for each that fails",
+			example: "jitbot doctor --config jitbot.yaml",
+			more: "With serve's configuration and credentials: the configuration, the database, the bot's and Graph's tokens, each\n" +
+				"profile's group and the permission to change its members (read from the Graph token; no membership is changed),\n" +
+				"the channel ids, the approver and requester groups, and the clock. Exit status: 0 when every check passes\n" +
+				"(warnings allowed), 1 otherwise.",
+			run: func(ctx context.Context, e cliEnv, args []string) error {
+				return doctorCmd(ctx, args, e.stdout, e.logger, e.getenv)
+			}},
 		{name: "healthcheck", args: "[--url http://127.0.0.1:3978/healthz] [--timeout 5s]",
 			summary: "ask a running jitbot's health endpoint once (the container's probe): exit 0 when healthy",
 			example: "jitbot healthcheck --url http://127.0.0.1:3978/healthz",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -23,13 +24,31 @@ import (
 	"github.com/jitbot/jitbot/storage"
 )
 
+// DefaultMetricsListen is where the health and metrics endpoints are
+// served by default: loopback only, so that they are not exposed with the
+// messaging endpoint.
+const DefaultMetricsListen = "127.0.0.1:9464"
+
+// metricsListen is the address of the health and metrics endpoints ("":
+// none).
+func (c *Config) metricsListen() string {
+	if c.MetricsListen == nil {
+		return DefaultMetricsListen
+	}
+	return strings.TrimSpace(*c.MetricsListen)
+}
+
 // Config is jitbot.yaml.
 type Config struct {
-	Listen   string        `yaml:"listen"`
-	Database string        `yaml:"database"`
-	TenantID string        `yaml:"tenant_id"`
-	Cloud    CloudConfig   `yaml:"cloud"`
-	Profiles []ProfileSpec `yaml:"profiles"`
+	Listen string `yaml:"listen"`
+	// MetricsListen is where /healthz, /readyz and /metrics are served,
+	// apart from the messaging endpoint: DefaultMetricsListen when the
+	// key is absent, nowhere when it is "".
+	MetricsListen *string       `yaml:"metrics_listen"`
+	Database      string        `yaml:"database"`
+	TenantID      string        `yaml:"tenant_id"`
+	Cloud         CloudConfig   `yaml:"cloud"`
+	Profiles      []ProfileSpec `yaml:"profiles"`
 	// ReplicaID names this process in claims on grants; replicas sharing
 	// one PostgreSQL need distinct ids. Default: the host name.
 	ReplicaID string         `yaml:"replica_id"`
@@ -355,6 +374,9 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	def(&c.Listen, ":3978")
+	if c.MetricsListen == nil {
+		c.MetricsListen = new(DefaultMetricsListen)
+	}
 	def(&c.Database, "sqlite:jitbot.db")
 	// The public cloud's endpoints, as the packages that use them define them.
 	def(&c.Cloud.AuthorityHost, publicAuthorityHost())
@@ -401,6 +423,13 @@ func (c *Config) validate() error {
 	}
 	if err := storage.ValidateURL(c.Database); err != nil {
 		bad("database", "%v", err)
+	}
+	if m := c.metricsListen(); m != "" {
+		if _, port, err := net.SplitHostPort(m); err != nil || port == "" {
+			bad("metrics_listen", "want host:port for /metrics, /healthz and /readyz, e.g. %s (\"\" turns them off), got %q", DefaultMetricsListen, m)
+		} else if m == c.Listen && port != "0" {
+			bad("metrics_listen", "%q is also listen: serve the metrics apart from the messaging endpoint, e.g. on %s", m, DefaultMetricsListen)
+		}
 	}
 	for key, v := range map[string]string{
 		"cloud.authority_host": c.Cloud.AuthorityHost, "cloud.graph_url": c.Cloud.GraphURL,

@@ -109,6 +109,7 @@ type rig struct {
 	spy          *graphSpy
 	groups       int
 	caFile       string
+	ca           *testCA
 
 	mu   sync.Mutex
 	seen map[string]bool // approval threads already matched to a request
@@ -129,7 +130,7 @@ func newRig(t *testing.T, bin string, groups int) *rig {
 		g.AddGroup(fGroup(i))
 	}
 	r := &rig{
-		t: t, bin: bin, dir: t.TempDir(), graph: g, authority: a, groups: groups, caFile: ca.file,
+		t: t, bin: bin, dir: t.TempDir(), graph: g, authority: a, groups: groups, caFile: ca.file, ca: ca,
 		authorityURL: ca.front(t, a.URL(), a.Client().Transport),
 		conn:         connectortest.NewConnector(t),
 		seen:         map[string]bool{},
@@ -180,6 +181,7 @@ func (r *rig) config(o botOpts) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `listen: "127.0.0.1:0"
+metrics_listen: "127.0.0.1:0"
 database: %q
 tenant_id: %q
 replica_id: %q

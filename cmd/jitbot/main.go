@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/api"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/metrics"
 	"github.com/jitbot/jitbot/storage"
 )
 
@@ -120,6 +122,12 @@ type runtimeParts struct {
 	requests http.Handler
 	// jobs run beside the scheduler until shutdown (the audit checkpoints).
 	jobs []func(ctx context.Context)
+	// metricsListen is where /healthz, /readyz and /metrics are served
+	// ("": nowhere); metrics are served there when set, and ready are the
+	// checks of /readyz besides the scheduler's.
+	metricsListen string
+	metrics       *metrics.Metrics
+	ready         []readyCheck
 }
 
 // runServer serves /api/messages and runs the expiry scheduler until ctx is
@@ -131,7 +139,11 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 		return fmt.Errorf("listen on %s: %w", p.listen, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /api/messages", p.handler)
+	var messages http.Handler = p.handler
+	if p.metrics != nil {
+		messages = p.metrics.Activities(messages)
+	}
+	mux.Handle("POST /api/messages", messages)
 	if p.download != nil {
 		mux.Handle("GET "+bot.DownloadPath+"{token}", p.download)
 	}
@@ -142,7 +154,7 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 		mux.Handle(api.RequestsPath, p.requests)
 		mux.Handle(api.RequestsPath+"/", p.requests)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+healthzPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n")
 	})
@@ -155,11 +167,30 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	}
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	schedDone := make(chan error, 2)
-	go func() { schedDone <- p.service.Run(runCtx) }()
+	var scheduling atomic.Bool
+	scheduling.Store(true)
+	go func() {
+		err := p.service.Run(runCtx)
+		scheduling.Store(false)
+		schedDone <- err
+	}()
 	go func() { schedDone <- p.service.RunDrift(runCtx) }()
 	var jobs sync.WaitGroup
 	for _, job := range p.jobs {
 		jobs.Go(func() { job(runCtx) })
+	}
+	stopHealth := func() {}
+	if p.metricsListen != "" {
+		stopHealth, err = serveHealth(ctx, p.metricsListen, healthHandler(p.metrics, append([]readyCheck{schedulerCheck(&scheduling)}, p.ready...)), logger)
+		if err != nil {
+			cancelRun()
+			<-schedDone
+			<-schedDone
+			jobs.Wait()
+			_ = ln.Close()
+			_ = p.closeDB()
+			return err
+		}
 	}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
@@ -185,6 +216,7 @@ func runServer(ctx context.Context, p runtimeParts, logger *slog.Logger, ready f
 	<-schedDone
 	<-schedDone
 	jobs.Wait()
+	stopHealth()
 	if err := p.closeDB(); err != nil {
 		logger.Warn("close database", "err", err)
 	}

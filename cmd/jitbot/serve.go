@@ -25,6 +25,7 @@ import (
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/internal/netutil"
+	"github.com/jitbot/jitbot/metrics"
 	"github.com/jitbot/jitbot/storage"
 )
 
@@ -70,17 +71,28 @@ func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Lo
 		profiles = append(profiles, ap)
 	}
 
+	// The health and metrics endpoints; the outside calls are counted
+	// from the first.
+	var mon *metrics.Metrics
+	graphTransport, connTransport := http.RoundTripper(netutil.Transport()), http.RoundTripper(netutil.Transport())
+	if cfg.metricsListen() != "" {
+		mon = metrics.New(logger)
+		graphTransport = mon.Transport(metrics.ServiceGraph, graphTransport)
+		connTransport = mon.Transport(metrics.ServiceConnector, connTransport)
+	}
+
 	graphCred, err := graphCredential(cfg.Cloud, env)
 	if err != nil {
 		return fmt.Errorf("graph credential: %w", err)
 	}
-	dir, err := graph.New(graph.Config{GraphURL: cfg.Cloud.GraphURL}, graphCred, logger)
+	dir, err := graph.New(graph.Config{GraphURL: cfg.Cloud.GraphURL, Transport: graphTransport}, graphCred, logger)
 	if err != nil {
 		return fmt.Errorf("graph client: %w", err)
 	}
 	warnPIMOnboarding(ctx, dir, profiles, logger)
 
-	connOpts := connector.Options{Logger: logger, Scope: cfg.Cloud.BotScope, MaxRetries: 3, ServiceHosts: cfg.Cloud.BotServiceHosts}
+	connOpts := connector.Options{Logger: logger, Scope: cfg.Cloud.BotScope, MaxRetries: 3, ServiceHosts: cfg.Cloud.BotServiceHosts,
+		HTTPClient: &http.Client{Timeout: connector.DefaultTimeout, Transport: connTransport}}
 	var botCred azcore.TokenCredential
 	var validator *auth.Validator
 	if appID != "" {
@@ -149,6 +161,9 @@ func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Lo
 			}
 			c.DriftRemove = cfg.Drift.RemoveUnexplained
 			c.AuditReaderGroups = cfg.Audit.ReaderGroups
+			if mon != nil {
+				c.Monitor = mon
+			}
 			if failpoint != "" {
 				c.Failpoint = func(name string) {
 					if name == failpoint {
@@ -182,6 +197,15 @@ func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Lo
 	}
 	parts.listen = listen
 	parts.closeDB = db.Close
+	if mon != nil {
+		db.OnAudit(mon.Audit)
+		mon.WatchGrants(db)
+		parts.metrics, parts.metricsListen = mon, cfg.metricsListen()
+		parts.ready = append(parts.ready, readyCheck{name: "database", check: db.Ping})
+		if validator != nil {
+			parts.ready = append(parts.ready, readyCheck{name: "signing keys", check: validator.Ready})
+		}
+	}
 	if parts.auditFeed, err = auditFeed(cfg, db, nil, logger); err != nil {
 		_ = db.Close()
 		return err

@@ -146,11 +146,16 @@ type Graph struct {
 	pageSize     int
 	nextLinkBase string
 	pim          pimState
+	// roles are the app roles of the token set by SetRoles; enforceRoles
+	// is set from then on.
+	roles        []string
+	enforceRoles bool
 }
 
 type group struct {
-	name    string
-	members []string // direct members (users or groups), in the order added
+	name           string
+	roleAssignable bool
+	members        []string // direct members (users or groups), in the order added
 }
 
 // New starts a fake Graph over plain http on 127.0.0.1; it stops when the
@@ -550,9 +555,13 @@ func (g *Graph) handle(w http.ResponseWriter, req *request, rt route, c Call) {
 	}
 	switch rt.route {
 	case RouteAddMember:
-		g.addMember(w, req, rt.groupID)
+		if !g.writeDenied(w, req, rt.groupID) {
+			g.addMember(w, req, rt.groupID)
+		}
 	case RouteRemoveMember:
-		g.removeMember(w, req, rt.groupID, rt.objectID)
+		if !g.writeDenied(w, req, rt.groupID) {
+			g.removeMember(w, req, rt.groupID, rt.objectID)
+		}
 	case RouteCheckMemberGroups:
 		g.checkMemberGroups(w, req, rt.objectID)
 	case RouteListMembers:
@@ -824,7 +833,7 @@ func (g *Graph) getMember(w http.ResponseWriter, req *request, groupID, memberID
 
 // GET /groups/{g}[?$select=...]
 func (g *Graph) getGroup(w http.ResponseWriter, req *request, groupID string) {
-	sel, ok := selectQuery(w, req)
+	sel, ok := selectQuery(w, req, "isAssignableToRole")
 	if !ok {
 		return
 	}
@@ -874,6 +883,9 @@ func (g *Graph) objectLocked(id string, sel []string) map[string]any {
 	} else {
 		obj["@odata.type"] = "#microsoft.graph.group"
 		name = g.groups[id].name
+		if slices.Contains(sel, "isAssignableToRole") {
+			obj["isAssignableToRole"] = g.groups[id].roleAssignable
+		}
 	}
 	if len(sel) == 0 || slices.Contains(sel, "displayName") {
 		obj["displayName"] = name
@@ -889,14 +901,15 @@ func (g *Graph) objectLocked(id string, sel []string) map[string]any {
 
 // selectQuery returns the properties of a request's $select, answering 400
 // for one the fake does not know.
-func selectQuery(w http.ResponseWriter, req *request) ([]string, bool) {
+// extra are the properties of the entity beyond a directory object's.
+func selectQuery(w http.ResponseWriter, req *request, extra ...string) ([]string, bool) {
 	v := req.r.URL.Query().Get("$select")
 	if v == "" {
 		return nil, true
 	}
 	sel := strings.Split(v, ",")
 	for _, p := range sel {
-		if p != "id" && p != "displayName" {
+		if p != "id" && p != "displayName" && !slices.Contains(extra, p) {
 			writeError(w, req, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("Could not find a property named '%s' on type 'microsoft.graph.directoryObject'.", p))
 			return nil, false
 		}

@@ -526,3 +526,27 @@ func QuoteKID(kid string) string {
 	}
 	return fmt.Sprintf("%q", kid)
 }
+
+// Ready reports whether the cache holds usable keys. Without them it
+// fetches them (spaced like Lookup's fetches) and waits for the answer.
+func (c *Cache) Ready(ctx context.Context) error {
+	if c.usable() {
+		return nil
+	}
+	// No kid is empty: the lookup fetches when no keys are held.
+	_, err := c.Lookup(ctx, "")
+	if c.usable() {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: no signing keys available", ErrKeysUnavailable)
+	}
+	return err
+}
+
+// usable reports whether the cache holds keys Lookup would still use.
+func (c *Cache) usable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.set != nil && len(c.set.keys) > 0 && c.now().Sub(c.set.fetched) < 2*c.ttl
+}

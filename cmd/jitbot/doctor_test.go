@@ -1,0 +1,167 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/bot/connectortest"
+	"github.com/jitbot/jitbot/graph/graphtest"
+)
+
+// runDoctor runs `jitbot doctor` against the rig's fakes with serve's
+// credentials (the bot's and Graph's) and extra environment, and returns
+// its output and exit code.
+func runDoctor(t *testing.T, r *rig, config string, extraEnv ...string) (string, int) {
+	t.Helper()
+	env := r.env(append([]string{
+		"MicrosoftAppId=" + fClientID, "MicrosoftAppPassword=" + fSecret,
+		"MicrosoftAppTenantId=" + fTenant, "MicrosoftAppType=SingleTenant",
+	}, extraEnv...)...)
+	cmd := exec.Command(r.bin, "doctor", "--config", config)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &exit):
+		return string(out), exit.ExitCode()
+	}
+	t.Fatalf("doctor: %v\n%s", err, out)
+	return "", 0
+}
+
+// lineOf is the output line of check (its text up to the colon).
+func lineOf(out, check string) string {
+	for line := range strings.SplitSeq(out, "\n") {
+		if len(line) > 6 && strings.HasPrefix(line[6:], check+":") {
+			return line
+		}
+	}
+	return ""
+}
+
+func TestDoctor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	r.authority.SetToken(r.graph.SetRoles(graphtest.RoleGroupMemberReadWriteAll, graphtest.RoleGroupMemberReadAll))
+	// The bot reads the channel's members over https, with its token.
+	r.conn.SetRoster(fApproversChan, connectortest.Member{ID: "29:approver", Name: "Approver", AadObjectID: fApprover})
+	withTLSConnector := func(config string) string {
+		u, _ := url.Parse(r.conn.ServiceURL())
+		front := r.ca.front(t, u.Scheme+"://"+u.Host, nil)
+		raw, err := os.ReadFile(config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = []byte(strings.ReplaceAll(string(raw), u.Scheme+"://"+u.Host, front))
+		if err := os.WriteFile(config, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return config
+	}
+	config := withTLSConnector(r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "bot"}))
+	start := time.Now()
+	calls := len(r.graph.Calls())
+
+	out, code := runDoctor(t, r, config)
+	if code != 0 {
+		t.Fatalf("doctor against working fakes: exit %d\n%s", code, out)
+	}
+	for _, check := range []string{"config", "database", "clock", "bot token", "graph token", "profiles[0] (prod-db-0) group",
+		"profiles[0] (prod-db-0) membership permission", "channels", "groups"} {
+		if l := lineOf(out, check); !strings.HasPrefix(l, "ok ") {
+			t.Errorf("line %q: %q, want ok\n%s", check, l, out)
+		}
+	}
+	for _, c := range r.graph.Calls()[calls:] {
+		if c.Method != "GET" {
+			t.Errorf("doctor changed the directory: %s %s", c.Method, c.Path)
+		}
+	}
+	t.Logf("doctor took %s", time.Since(start).Round(time.Millisecond))
+
+	t.Run("role-assignable group without RoleManagement.ReadWrite.Directory", func(t *testing.T) {
+		r.graph.SetRoleAssignable(fGroup(0), true)
+		defer r.graph.SetRoleAssignable(fGroup(0), false)
+		out, code := runDoctor(t, r, config)
+		l := lineOf(out, "profiles[0] (prod-db-0) membership permission")
+		if code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "fix: grant jitbot's app registration the Microsoft Graph application permission RoleManagement.ReadWrite.Directory") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+	})
+
+	t.Run("no membership write permission", func(t *testing.T) {
+		r.authority.SetToken(r.graph.SetRoles(graphtest.RoleGroupMemberReadAll))
+		defer func() {
+			r.authority.SetToken(r.graph.SetRoles(graphtest.RoleGroupMemberReadWriteAll, graphtest.RoleGroupMemberReadAll))
+		}()
+		out, code := runDoctor(t, r, config)
+		l := lineOf(out, "profiles[0] (prod-db-0) membership permission")
+		if code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "fix: grant jitbot's app registration the Microsoft Graph application permission GroupMember.ReadWrite.All") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+		if l := lineOf(out, "graph token"); !strings.HasPrefix(l, "ok ") {
+			t.Errorf("graph token line %q, want ok", l)
+		}
+	})
+
+	t.Run("wrong Graph secret", func(t *testing.T) {
+		out, code := runDoctor(t, r, config, "AZURE_CLIENT_SECRET=not-the-secret")
+		l := lineOf(out, "graph token")
+		if code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "AADSTS7000215") || !strings.Contains(l, "fix: check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+	})
+
+	t.Run("wrong bot secret", func(t *testing.T) {
+		out, code := runDoctor(t, r, config, "MicrosoftAppPassword=not-the-secret")
+		l := lineOf(out, "bot token")
+		if code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "fix: check MicrosoftAppPassword") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+	})
+
+	t.Run("database unreachable", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := ln.Addr().String()
+		ln.Close()
+		out, code := runDoctor(t, r, withTLSConnector(r.config(botOpts{database: "postgres://jitbot:pw@" + closed + "/jitbot?sslmode=disable", replica: "no-db"})))
+		l := lineOf(out, "database")
+		if code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "fix: check `database`") || strings.Contains(l, ":pw@") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+	})
+
+	t.Run("no bot app id", func(t *testing.T) {
+		out, code := runDoctor(t, r, config, "MicrosoftAppId=")
+		if l := lineOf(out, "bot token"); code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "MicrosoftAppId is not set") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+	})
+
+	t.Run("demo database", func(t *testing.T) {
+		demoDB := "sqlite:" + filepath.Join(r.dir, "demo.db")
+		st := openStore(t, demoDB)
+		if _, err := st.Mode(t.Context(), "demo"); err != nil {
+			t.Fatal(err)
+		}
+		_ = st.Close()
+		out, code := runDoctor(t, r, withTLSConnector(r.config(botOpts{database: demoDB, replica: "demo-db"})))
+		if l := lineOf(out, "database"); code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "jitbot demo") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+	})
+}
