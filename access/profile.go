@@ -70,6 +70,9 @@ type Profile struct {
 	EscalateAfter       time.Duration
 	EscalationChannelID string
 	EscalationGroups    []string
+	// MaxStartAhead is how far ahead a request may ask its access to start
+	// ("2h at 22:00"; 0: DefaultMaxStartAhead).
+	MaxStartAhead time.Duration
 
 	// RequiredApprovals is how many distinct approvers must approve a
 	// request (0: 1); the requester never counts (see policy.go).
@@ -121,6 +124,8 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: approval_timeout must not be negative", p.Name)
 	case p.RemindApprovers < 0:
 		return fmt.Errorf("profile %s: remind_approvers must not be negative", p.Name)
+	case p.MaxStartAhead < 0:
+		return fmt.Errorf("profile %s: max_start_ahead must not be negative", p.Name)
 	case p.RemindBefore < 0:
 		return fmt.Errorf("profile %s: remind_before must not be negative", p.Name)
 	case p.SelfExtendMax < 0:

@@ -181,6 +181,9 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed activity", http.StatusBadRequest)
 		return
 	}
+	if act.LocalTimezone == "" {
+		act.LocalTimezone = clientInfoTimezone(body)
+	}
 	if err := b.checkActivity(&act); err != nil {
 		b.logRejected("rejected activity", err, r.RemoteAddr)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -348,6 +351,7 @@ func (b *Bot) submitLine(ctx context.Context, act *schema.Activity, cmd Command)
 		TenantID: tenantOf(act), Requester: personOf(act), Profile: cmd.Profile, Duration: cmd.Duration,
 		Ticket: cmd.Ticket, Justification: cmd.Justification, Severity: cmd.Severity, Chat: requesterChat(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ID,
+		Start: cmd.Start, TimeZone: act.LocalTimezone,
 	})
 	if err != nil {
 		b.reply(ctx, act, b.userError(err), nil)
