@@ -18,6 +18,9 @@ const (
 	// OutcomeClosed: closed without a decision because the request no
 	// longer fitted its profile when an approver clicked.
 	OutcomeClosed Outcome = "closed_no_longer_valid"
+	// OutcomeScheduled: approved ahead; its access starts later and
+	// nothing is in the group yet.
+	OutcomeScheduled Outcome = "scheduled"
 	// OutcomeGranting: approved; the membership is being added.
 	OutcomeGranting Outcome = "granting"
 	// OutcomeFailed: approved, but the membership could not be added.
@@ -160,6 +163,8 @@ func outcomeOf(r Request) Outcome {
 		return OutcomeTimedOut
 	case RequestExtended:
 		return OutcomeExtended
+	case RequestScheduled:
+		return OutcomeScheduled
 	}
 	g := r.Grant
 	if g == nil {

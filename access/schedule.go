@@ -24,6 +24,9 @@ import (
 // "tomorrow at 9:00" from any time today.
 const DefaultMaxStartAhead = 48 * time.Hour
 
+// MaxStartText bounds a start as written.
+const MaxStartText = 40
+
 // startBatch is how many due starts one look at the store takes.
 const startBatch = 20
 
@@ -65,6 +68,9 @@ func Zone(name string) (*time.Location, string) {
 // keeps the wall clock time. "now" or "" is no start (zero). A start that
 // is not in the future is zero too: the request is an ordinary one.
 func ParseStart(text string, zone *time.Location, now time.Time) (time.Time, error) {
+	if n := Length(text); n > MaxStartText {
+		return time.Time{}, refuse(ErrInvalidInput, "The start is too long (%d characters); write it like `22:00` or `tomorrow 9:00`.", n)
+	}
 	words := strings.Fields(strings.ToLower(strings.TrimSpace(text)))
 	if len(words) == 0 || len(words) == 1 && words[0] == "now" {
 		return time.Time{}, nil

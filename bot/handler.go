@@ -551,7 +551,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 	form := cards.FormOptions{
 		Profile: str(cards.InputProfile), Duration: str(cards.InputDuration),
 		Ticket: str(cards.InputTicket), Justification: str(cards.InputJustification),
-		Severity: str(cards.InputSeverity),
+		Severity: str(cards.InputSeverity), Start: str(cards.InputStart),
 	}
 	again := func(msg string) cards.Card {
 		form.Error = msg
@@ -569,6 +569,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 		TenantID: tenant, Requester: user, Profile: form.Profile, Duration: d, Ticket: form.Ticket,
 		Justification: form.Justification, Severity: form.Severity, Chat: requesterChat(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+		Start: form.Start, TimeZone: act.LocalTimezone,
 	})
 	if err != nil {
 		if errors.Is(err, access.ErrWrongTenant) {
