@@ -350,3 +350,104 @@ func TestStartTimeZonesAndBounds(t *testing.T) {
 	}
 	w.nothingAdded("refused and cancelled requests")
 }
+
+// TestScheduledEdges: an on-call requester's auto-approval applies ahead
+// (the card says so, nothing is added before the start); an approval after
+// the start but within the window grants at once until the window's end;
+// one after the window is refused as no longer valid; a requester no
+// longer eligible at the start is not granted; a window that passed while
+// jitbot did not run is closed as missed; and a start in plain words is
+// read like the one-liner's.
+func TestScheduledEdges(t *testing.T) {
+	t.Run("auto-approved ahead", func(t *testing.T) {
+		w := newWorld(t)
+		w.reconfigure(func(c *access.Config) {
+			c.Profiles[0].AutoApprove = &access.AutoApprove{Groups: []string{requesterGrp}, MaxDuration: 4 * time.Hour}
+		})
+		if code, _ := w.post(w.inZone("request prod-db 2h at 22:00 INC-4711 nightly orders migration", "Europe/Berlin")); code != http.StatusOK {
+			t.Fatalf("request: HTTP %d", code)
+		}
+		req := w.onlyRequest()
+		if req.State != access.RequestScheduled || w.auditBy(req.ID, access.ActionAutoApproved, access.System.ObjectID) != 1 {
+			t.Fatalf("auto-approved ahead: %s", req.State)
+		}
+		w.nothingAdded("auto-approved ahead")
+		w.clock.Set(scheduledAt)
+		if _, err := w.svc.WorkStarts(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if !w.graph.IsMember(prodGroup, rileyID) {
+			t.Fatal("not granted at the start")
+		}
+	})
+	t.Run("approved within and after the window", func(t *testing.T) {
+		w := newWorld(t)
+		w.reconfigure(func(c *access.Config) { c.Profiles[0].ApprovalTimeout = 24 * time.Hour })
+		if code, _ := w.post(w.inZone("request prod-db 2h at 10:30 INC-4711 short window", "Europe/Berlin")); code != http.StatusOK {
+			t.Fatalf("request: HTTP %d", code)
+		}
+		req := w.onlyRequest() // 09:30 UTC to 11:30 UTC
+		w.clock.Set(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+		w.post(w.click(alex, "approve", req.ID, nil))
+		got, _ := w.db.GetRequest(context.Background(), req.ID)
+		if got.State != access.RequestActive || !w.graph.IsMember(prodGroup, rileyID) || !got.Grant.ExpiresAt.Equal(time.Date(2026, 11, 23, 11, 30, 0, 0, time.UTC)) {
+			t.Fatalf("approved in the window: %s, grant %+v", got.State, got.Grant)
+		}
+
+		if _, err := w.svc.Release(context.Background(), access.EndInput{TenantID: tenantID, RequestID: req.ID, Who: access.Person{ObjectID: rileyID, Name: riley.name}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.Work(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if code, _ := w.post(w.inZone("request prod-db 1h at 12:00 INC-4712 another window", "Europe/Berlin")); code != http.StatusOK {
+			t.Fatalf("request: HTTP %d", code)
+		}
+		late := w.onlyRequest() // 11:00 to 12:00 UTC
+		w.clock.Set(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+		_, resp := w.post(w.click(alex, "approve", late.ID, nil))
+		if got, _ := w.db.GetRequest(context.Background(), late.ID); got.State != access.RequestDenied || !strings.Contains(cardJSON(resp), "has passed") {
+			t.Fatalf("approved after its window: %s %s", got.State, cardJSON(resp))
+		}
+		if n := w.graph.CountFor(graphtest.RouteAddMember, prodGroup, rileyID); n != 1 {
+			t.Fatalf("%d POSTs, want the first request's only", n)
+		}
+	})
+	t.Run("no longer eligible at the start", func(t *testing.T) {
+		w := newWorld(t)
+		req := w.scheduled("request prod-db 2h at 22:00 INC-4711 nightly orders migration")
+		w.graph.RemoveMember(requesterGrp, rileyID)
+		w.clock.Set(scheduledAt)
+		if _, err := w.svc.WorkStarts(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w.nothingAdded("a requester no longer eligible at the start")
+		if got, _ := w.db.GetRequest(context.Background(), req.ID); got.State != access.RequestDenied || w.auditBy(req.ID, access.ActionInvalidated, access.System.ObjectID) != 1 {
+			t.Fatalf("at the start: %s", got.State)
+		}
+		if got := w.texts("a:personal-" + rileyID); !strings.Contains(got, "closed at its start") {
+			t.Fatalf("requester not told:\n%s", got)
+		}
+	})
+	t.Run("window missed while down", func(t *testing.T) {
+		w := newWorld(t)
+		req := w.scheduled("request prod-db 2h at 22:00 INC-4711 nightly orders migration")
+		w.clock.Set(scheduledAt.Add(2 * time.Hour))
+		if _, err := w.svc.WorkStarts(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w.nothingAdded("a missed window")
+		if got, _ := w.db.GetRequest(context.Background(), req.ID); got.State != access.RequestTimedOut || w.auditBy(req.ID, access.ActionStartMissed, access.System.ObjectID) != 1 {
+			t.Fatalf("after a missed window: %s", got.State)
+		}
+	})
+	t.Run("in plain words", func(t *testing.T) {
+		w := newWorld(t)
+		if code, _ := w.post(w.inZone("I need prod-db for 2 hours tomorrow at 9:00 for INC-4711, release checks", "Europe/Berlin")); code != http.StatusOK {
+			t.Fatalf("request: HTTP %d", code)
+		}
+		if req := w.onlyRequest(); !req.StartsAt.Equal(time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)) || req.Justification != "release checks" {
+			t.Fatalf("plain words: %v %q", req.StartsAt, req.Justification)
+		}
+	})
+}
