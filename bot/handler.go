@@ -585,11 +585,12 @@ const helpText = `I grant temporary access to production systems, approved by yo
 - **profiles**: the access you may request
 - **request**: a form to ask for access
 - **request <profile> <duration> [<ticket>] <justification>**: ask in one line, e.g. ` + "`request prod-db 2h INC-4711 checkout latency spike`" + `
-  (a profile with severities takes one after the duration, e.g. ` + "`request prod-db 2h sev1 INC-4711 checkout down`" + `)
+  (a profile with severities takes one after the duration, e.g. ` + "`request prod-db 2h sev1 INC-4711 checkout down`" + `;
+  for later, a start in your time zone, e.g. ` + "`request prod-db 2h at 22:00 INC-4711 nightly migration`" + `)
 - or ask in plain words, e.g. ` + "`I need prod-db for 2 hours for INC-4711, checkout is slow`" + `: when I am not sure what you mean, I answer with the form filled in
 - **status**: your pending requests and active access, with expiry times
 - **release [<request id>]**: you are done with your active access: it ends now
-- **cancel [<request id>]**: withdraw your pending request before anyone decides
+- **cancel [<request id>]**: withdraw your pending request, or scheduled access before it starts
 - **extend [<request id>] <duration> <reason>**: you need your active access longer, e.g. ` + "`extend 30m the migration is still running`" + `
 - **audit [7d | 30d | 2026-11-01..2026-11-30] [profile]**: for audit readers, a report of the period with a CSV download
 
