@@ -181,9 +181,6 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed activity", http.StatusBadRequest)
 		return
 	}
-	if act.LocalTimezone == "" {
-		act.LocalTimezone = clientInfoTimezone(body)
-	}
 	if err := b.checkActivity(&act); err != nil {
 		b.logRejected("rejected activity", err, r.RemoteAddr)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -195,6 +192,10 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.logRejected("rejected activity: authentication failed", err, r.RemoteAddr)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
+	}
+	if act.LocalTimezone == "" {
+		// Read only once the activity is authenticated.
+		act.LocalTimezone = clientInfoTimezone(body)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.HandlerTimeout)
 	defer cancel()
