@@ -1,6 +1,7 @@
 package access_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -96,4 +97,56 @@ func TestFormatStartAndIn(t *testing.T) {
 			t.Errorf("FormatIn(%s) = %q, want %q", d, got, want)
 		}
 	}
+}
+
+// A scheduled request on each store: approved ahead with nothing added;
+// at its start it shares the membership another active grant of the
+// requester holds (nothing is added for it), and ends at start +
+// duration, the membership staying while the other grant holds it.
+func TestScheduledStartSharesAMembershipOnEachStore(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		ctx := context.Background()
+		e := newEnv(t, store)
+		now := e.submit(riley, 4*time.Hour)
+		if _, err := e.decide(now.ID, alex, access.Approve, ""); err != nil {
+			t.Fatal(err)
+		}
+		later, err := e.svc.Submit(ctx, access.Submission{
+			TenantID: tenant, Requester: riley, Profile: "prod-db", Duration: time.Hour, Ticket: "INC-4712",
+			Justification: "the migration after the fix", Start: "11:00", TimeZone: "UTC",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)
+		if !later.StartsAt.Equal(at) || later.StartZone != "UTC" {
+			t.Fatalf("start %v in %q", later.StartsAt, later.StartZone)
+		}
+		got, err := e.decide(later.ID, alex, access.Approve, "")
+		if err != nil || got.State != access.RequestScheduled || got.Grant != nil {
+			t.Fatalf("approved ahead: %v %+v", err, got)
+		}
+		e.clock.Set(at.Add(-time.Second))
+		if n, err := e.svc.WorkStarts(ctx); n != 0 || err != nil {
+			t.Fatalf("started early: %d %v", n, err)
+		}
+		e.clock.Set(at)
+		if n, err := e.svc.WorkStarts(ctx); n != 1 || err != nil {
+			t.Fatalf("start: %d %v", n, err)
+		}
+		g := mustGrant(t, e, later.ID)
+		if g.State != access.GrantActive || !g.Shared || !g.ExpiresAt.Equal(at.Add(time.Hour)) || !g.ApprovedAt.Equal(at) {
+			t.Fatalf("the started grant: %+v", g)
+		}
+		e.clock.Set(at.Add(time.Hour))
+		if _, err := e.svc.Work(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if g := mustGrant(t, e, later.ID); g.State != access.GrantRevoked || !e.isMember(riley.ObjectID) {
+			t.Fatalf("at start + duration: %s, member %v (the first grant still holds it)", g.State, e.isMember(riley.ObjectID))
+		}
+		if n, err := e.svc.WorkStarts(ctx); n != 0 || err != nil {
+			t.Fatalf("started again: %d %v", n, err)
+		}
+	})
 }
