@@ -105,6 +105,18 @@ type RequestStore interface {
 	// DueEscalations returns up to limit pending requests whose
 	// EscalateAt is set and at or before now, oldest first.
 	DueEscalations(ctx context.Context, now time.Time, limit int) ([]Request, error)
+	// NextEscalation returns the earliest EscalateAt of a pending request;
+	// ok is false when there is none.
+	NextEscalation(ctx context.Context) (due time.Time, ok bool, err error)
+	// RecordEscalation records the escalation of request id at at, if it
+	// is pending and not escalated yet: EscalateAt is cleared, EscalatedAt
+	// set, and ev appended, in one transaction. Otherwise ErrNotPending
+	// (ErrNotFound) and no change: of replicas racing, one wins.
+	RecordEscalation(ctx context.Context, id string, at time.Time, ev AuditEvent) error
+	// SetEscalationCard records where the escalation card was posted, or
+	// ErrNotFound.
+	SetEscalationCard(ctx context.Context, id string, chat ConversationRef, activityID string) error
+
 	// DueStarts returns up to limit scheduled requests whose StartsAt is
 	// at or before now, oldest first.
 	DueStarts(ctx context.Context, now time.Time, limit int) ([]Request, error)
@@ -117,17 +129,6 @@ type RequestStore interface {
 	// ev appended, in one transaction; otherwise (no longer scheduled)
 	// ErrNotPending (ErrNotFound) and no change. Nothing was granted.
 	CloseScheduled(ctx context.Context, id string, to RequestState, d *Decision, at time.Time, ev AuditEvent) (*Request, error)
-	// NextEscalation returns the earliest EscalateAt of a pending request;
-	// ok is false when there is none.
-	NextEscalation(ctx context.Context) (due time.Time, ok bool, err error)
-	// RecordEscalation records the escalation of request id at at, if it
-	// is pending and not escalated yet: EscalateAt is cleared, EscalatedAt
-	// set, and ev appended, in one transaction. Otherwise ErrNotPending
-	// (ErrNotFound) and no change: of replicas racing, one wins.
-	RecordEscalation(ctx context.Context, id string, at time.Time, ev AuditEvent) error
-	// SetEscalationCard records where the escalation card was posted, or
-	// ErrNotFound.
-	SetEscalationCard(ctx context.Context, id string, chat ConversationRef, activityID string) error
 }
 
 // GrantStore keeps grants, their claims, the membership ledger and the
