@@ -283,7 +283,14 @@ func (s *Service) WorkStarts(ctx context.Context) (int, error) {
 			return done, nil
 		}
 		for i := range due {
-			acted, err := s.start(ctx, &due[i])
+			if ctx.Err() != nil {
+				return done, nil
+			}
+			// The start in hand is finished even when shutdown begins,
+			// as Work finishes the grant in hand.
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), workTimeout)
+			acted, err := s.start(wctx, &due[i])
+			cancel()
 			if err != nil {
 				return done, err
 			}

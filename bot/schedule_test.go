@@ -158,7 +158,7 @@ func TestSchedulerWakesForTheStart(t *testing.T) {
 	// A long lease, so that the scheduler's periodic look does not come
 	// between the steps below: it must wake for the start itself.
 	w.reconfigure(func(c *access.Config) { c.Lease = 24 * time.Hour })
-	w.scheduled("request prod-db 1h from 22:00 INC-4711 nightly orders migration")
+	req := w.scheduled("request prod-db 1h from 22:00 INC-4711 nightly orders migration")
 	run := func() func() {
 		ctx, stop := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -174,7 +174,10 @@ func TestSchedulerWakesForTheStart(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	w.nothingAdded("before the start")
 	step(scheduledAt)
-	waitFor(t, "the member added at the start", func() bool { return w.graph.IsMember(prodGroup, rileyID) })
+	waitFor(t, "the member added at the start", func() bool {
+		r, err := w.db.GetRequest(context.Background(), req.ID)
+		return err == nil && r.State == access.RequestActive && w.graph.IsMember(prodGroup, rileyID)
+	})
 	stop()
 
 	w.reconfigure(nil)
