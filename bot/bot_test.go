@@ -27,6 +27,7 @@ import (
 	"github.com/jitbot/jitbot/bot/connectortest"
 	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/graph/graphtest"
+	"github.com/jitbot/jitbot/internal/chatcmd"
 	"github.com/jitbot/jitbot/internal/entratest"
 	"github.com/jitbot/jitbot/storage"
 )
@@ -694,5 +695,23 @@ func TestForgedFloodDoesNotFloodTheLog(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "rejected activity"); n < 1 || n > 5 {
 		t.Fatalf("%d log lines for 200 forged requests; want a few, rate-limited:\n%s", n, logs.String())
+	}
+}
+
+// TestHelpListsEveryCommand: the answer to `help` has a line for every
+// command the bot understands, the ones the Teams app suggests (chatcmd).
+func TestHelpListsEveryCommand(t *testing.T) {
+	w := newWorld(t)
+	w.post(w.message(riley, "help"))
+	got := w.texts("a:personal-" + rileyID)
+	for _, c := range chatcmd.All() {
+		for _, f := range c.Forms {
+			if !strings.Contains(got, "**"+f.Usage+"**: "+f.Help) {
+				t.Errorf("help lacks %s: %s:\n%s", f.Usage, f.Help, got)
+			}
+		}
+	}
+	if !strings.Contains(got, "or ask in plain words") {
+		t.Errorf("help does not say requests may be written in plain words:\n%s", got)
 	}
 }

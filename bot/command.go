@@ -7,21 +7,23 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/internal/chatcmd"
 )
 
-// The commands people type in a chat with the bot.
+// The commands people type in a chat with the bot (see chatcmd, which
+// also gives their help and the manifest's command lists).
 const (
-	commandHelp     = "help"
-	commandProfiles = "profiles"
-	commandRequest  = "request"
-	commandStatus   = "status"
-	commandAudit    = "audit"
+	commandHelp     = chatcmd.Help
+	commandProfiles = chatcmd.Profiles
+	commandRequest  = chatcmd.Request
+	commandStatus   = chatcmd.Status
+	commandAudit    = chatcmd.Audit
 	// commandRelease ends the sender's active grant early: `release` (their
 	// single active grant) or `release <request id>`.
-	commandRelease = "release"
+	commandRelease = chatcmd.Release
 	// commandCancel withdraws the sender's pending request: `cancel` (their
 	// single pending request) or `cancel <request id>`.
-	commandCancel = "cancel"
+	commandCancel = chatcmd.Cancel
 )
 
 // Command is a parsed chat message.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/cards"
+	"github.com/jitbot/jitbot/internal/chatcmd"
 )
 
 // Extending a grant from Teams: the requester's `extend` command and the
@@ -20,7 +21,7 @@ import (
 
 // commandExtend asks for more time on the sender's active grant:
 // `extend [<request id>] <duration> <reason...>`.
-const commandExtend = "extend"
+const commandExtend = chatcmd.Extend
 
 // extendUsage is how the command is written.
 const extendUsage = "extend [<request id>] <duration> <reason>"

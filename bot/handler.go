@@ -18,6 +18,7 @@ import (
 	"github.com/jitbot/jitbot/bot/auth"
 	"github.com/jitbot/jitbot/bot/connector"
 	"github.com/jitbot/jitbot/cards"
+	"github.com/jitbot/jitbot/internal/chatcmd"
 	"github.com/jitbot/jitbot/internal/lograte"
 	"github.com/jitbot/jitbot/internal/netutil"
 )
@@ -312,7 +313,7 @@ func (b *Bot) onMessage(ctx context.Context, act *schema.Activity) {
 	user := personOf(act)
 	switch cmd.Verb {
 	case commandHelp:
-		b.reply(ctx, act, helpText, nil)
+		b.reply(ctx, act, helpText(), nil)
 	case commandProfiles:
 		if ps, ok := b.eligible(ctx, act, tenant, user); ok {
 			b.replyPrivately(ctx, act, cards.Profiles(ps))
@@ -581,21 +582,22 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 	return cards.Submitted(req, b.cfg.Names.forRequests(ctx, req))
 }
 
-const helpText = `I grant temporary access to production systems, approved by your managers in Teams.
-
-- **profiles**: the access you may request
-- **request**: a form to ask for access
-- **request <profile> <duration> [<ticket>] <justification>**: ask in one line, e.g. ` + "`request prod-db 2h INC-4711 checkout latency spike`" + `
-  (a profile with severities takes one after the duration, e.g. ` + "`request prod-db 2h sev1 INC-4711 checkout down`" + `;
-  for later, a start in your time zone, e.g. ` + "`request prod-db 2h at 22:00 INC-4711 nightly migration`" + `)
-- or ask in plain words, e.g. ` + "`I need prod-db for 2 hours for INC-4711, checkout is slow`" + `: when I am not sure what you mean, I answer with the form filled in
-- **status**: your pending requests and active access, with expiry times
-- **release [<request id>]**: you are done with your active access: it ends now
-- **cancel [<request id>]**: withdraw your pending request, or scheduled access before it starts
-- **extend [<request id>] <duration> <reason>**: you need your active access longer, e.g. ` + "`extend 30m the migration is still running`" + `
-- **audit [7d | 30d | 2026-11-01..2026-11-30] [profile]**: for audit readers, a report of the period with a CSV download
-
-Approvers decide on a card in their channel; you are told here when access is granted and when it ends.`
+// helpText is the answer to `help`: every command's forms (chatcmd.All),
+// and how to ask in plain words after the request forms.
+func helpText() string {
+	var b strings.Builder
+	b.WriteString("I grant temporary access to production systems, approved by your managers in Teams.\n\n")
+	for _, c := range chatcmd.All() {
+		for _, f := range c.Forms {
+			fmt.Fprintf(&b, "- **%s**: %s\n", f.Usage, f.Help)
+		}
+		if c.Name == chatcmd.Request {
+			b.WriteString("- or ask in plain words, e.g. `I need prod-db for 2 hours for INC-4711, checkout is slow`: when I am not sure what you mean, I answer with the form filled in\n")
+		}
+	}
+	b.WriteString("\nApprovers decide on a card in their channel; you are told here when access is granted and when it ends.")
+	return b.String()
+}
 
 func ptr[T any](v T) *T { return &v }
 

@@ -6,7 +6,9 @@
 // The manifest follows schema version 1.30 (see [SchemaURL]). It declares a
 // single bot, identified by the bot's Microsoft App ID, which is also the
 // app's id. The bot works in personal chats, teams and group chats; each scope
-// lists the commands the bot understands: help, profiles, request and status.
+// lists the commands Teams suggests there, the bot's own (package
+// internal/chatcmd, which the bot's help reads too): all of them in the
+// personal chat, all but audit in teams and group chats.
 //
 // [Build] returns the manifest JSON and [Package] writes the zip. Both
 // validate [Options] first and report every problem as a [FieldError] naming

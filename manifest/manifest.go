@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jitbot/jitbot/internal/chatcmd"
 )
 
 // The manifest schema jitbot's manifest follows.
@@ -34,9 +36,6 @@ const (
 	maxCommandDescription = 128
 )
 
-// scopes returns the scopes the bot works in, in manifest order.
-func scopes() []string { return []string{"personal", "team", "groupChat"} }
-
 // Command is one entry of a bot command list: what Teams suggests when a
 // user types in a conversation with the bot.
 type Command struct {
@@ -44,27 +43,37 @@ type Command struct {
 	Description string `json:"description"`
 }
 
-// Commands returns the commands the bot lists in every scope, in order.
-func Commands() []Command {
-	return []Command{
-		{"help", "What the bot does and the commands it understands"},
-		{"profiles", "The access profiles you may request"},
-		{"request", "Ask for temporary access: request <profile> <duration> [<ticket>] <justification>"},
-		{"status", "Your pending requests and active access"},
+// Commands returns the commands the bot lists in scope ("personal",
+// "team" or "groupChat"), in order: the bot's own (chatcmd.All), those
+// Teams suggests there.
+func Commands(scope string) []Command {
+	var cs []Command
+	for _, c := range chatcmd.All() {
+		if c.InScope(scope) {
+			cs = append(cs, Command{Title: c.Name, Description: c.Description})
+		}
 	}
+	return cs
 }
 
-const shortDescription = "Temporary Entra group access, requested and approved in Teams"
+// DefaultShortDescription is description.short unless Options set it.
+const DefaultShortDescription = "Temporary Entra group access, requested and approved in Teams"
 
-func fullDescription(name string) string {
+// defaultFullDescription is description.full unless Options set it; it
+// names the bot's commands.
+func defaultFullDescription(name string) string {
+	var names []string
+	for _, c := range chatcmd.All() {
+		names = append(names, c.Name)
+	}
 	return name + " grants just-in-time access: temporary membership in Microsoft Entra groups, " +
 		"requested and approved in Teams.\n\n" +
 		"Ask for one of your access profiles for a limited time with a justification, and a ticket " +
 		"where the profile needs one. Approvers decide on a card in their Teams channel. Once approved, " +
 		name + " adds you to the profile's groups and removes you again when the time is up; you are " +
 		"told in chat when access starts and ends.\n\n" +
-		"Commands: help, profiles, request <profile> <duration> [<ticket>] <justification>, and status " +
-		"for your pending requests and active access."
+		"Commands: " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] +
+		" (for audit readers); send help for how to write them."
 }
 
 // The manifest as serialised; field order is the order in manifest.json.
@@ -151,8 +160,8 @@ func Build(opts Options) ([]byte, error) {
 // newManifest fills the manifest from validated options with defaults.
 func newManifest(o Options) appManifest {
 	var lists []commandList
-	for _, s := range scopes() {
-		lists = append(lists, commandList{Scopes: []string{s}, Commands: Commands()})
+	for _, s := range chatcmd.AllScopes() {
+		lists = append(lists, commandList{Scopes: []string{s}, Commands: Commands(s)})
 	}
 	domains := o.ValidDomains
 	if domains == nil {
@@ -175,12 +184,12 @@ func newManifest(o Options) appManifest {
 			TermsOfUseURL: o.TermsOfUseURL,
 		},
 		Name:        name{Short: o.Name, Full: o.FullName},
-		Description: description{Short: shortDescription, Full: fullDescription(o.Name)},
+		Description: description{Short: o.ShortDescription, Full: o.FullDescription},
 		Icons:       icons{Color: ColorIconFile, Outline: OutlineIconFile},
 		AccentColor: AccentColor,
 		Bots: []bot{{
 			BotID:              o.AppID,
-			Scopes:             scopes(),
+			Scopes:             chatcmd.AllScopes(),
 			SupportsFiles:      false,
 			IsNotificationOnly: false,
 			CommandLists:       lists,

@@ -140,7 +140,13 @@ func TestManifestContent(t *testing.T) {
 				t.Errorf("command %q has no description", c.Title)
 			}
 		}
-		if want := []string{"help", "profiles", "request", "status"}; !reflect.DeepEqual(titles, want) {
+		// Every command the bot understands, in every scope but audit
+		// (reports go to audit readers in the personal chat only).
+		want := []string{"help", "profiles", "request", "status", "release", "cancel", "extend"}
+		if wantScopes[i] == "personal" {
+			want = append(want, "audit")
+		}
+		if !reflect.DeepEqual(titles, want) {
 			t.Errorf("scope %s commands = %v, want %v", wantScopes[i], titles, want)
 		}
 	}
@@ -195,6 +201,15 @@ func TestOptionsOverride(t *testing.T) {
 	if m.ValidDomains == nil {
 		t.Errorf("validDomains missing; want an empty list")
 	}
+	opts.ShortDescription = "Production access for Contoso's on-call engineers"
+	opts.FullDescription = "Ask for production access in Teams.\n\nYour manager approves."
+	b2, err := Build(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := decode(t, b2).Description; d.Short != opts.ShortDescription || d.Full != opts.FullDescription {
+		t.Errorf("description = %+v, want the options'", d)
+	}
 	if !bytes.Contains(b, []byte(`"validDomains": []`)) {
 		t.Errorf("validDomains not written as []")
 	}
@@ -216,6 +231,10 @@ func TestBadOptions(t *testing.T) {
 		{"name with line break", Options{AppID: testAppID, Name: "jit\nbot"}, "Name", "control"},
 		{"full name too long", Options{AppID: testAppID, FullName: long(101)}, "FullName", "at most 100"},
 		{"developer too long", Options{AppID: testAppID, DeveloperName: long(33)}, "DeveloperName", "at most 32"},
+		{"short description too long", Options{AppID: testAppID, ShortDescription: long(81)}, "ShortDescription", "at most 80"},
+		{"short description with line break", Options{AppID: testAppID, ShortDescription: "just\nin time"}, "ShortDescription", "control"},
+		{"full description too long", Options{AppID: testAppID, FullDescription: long(4001)}, "FullDescription", "at most 4000"},
+		{"full description with a tab", Options{AppID: testAppID, FullDescription: "just\tin time"}, "FullDescription", "control"},
 		{"website http", Options{AppID: testAppID, WebsiteURL: "http://contoso.example"}, "WebsiteURL", "https"},
 		{"website no host", Options{AppID: testAppID, WebsiteURL: "https:///path"}, "WebsiteURL", "host"},
 		{"privacy not a URL", Options{AppID: testAppID, PrivacyURL: "contoso privacy"}, "PrivacyURL", "spaces"},

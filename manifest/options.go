@@ -49,6 +49,14 @@ type Options struct {
 	// Default: Name followed by " - just-in-time access".
 	FullName string
 
+	// ShortDescription is description.short, what Teams shows under the
+	// name, at most 80 characters. Default: DefaultShortDescription.
+	ShortDescription string
+	// FullDescription is description.full, the app's details page, at
+	// most 4000 characters (line breaks allowed). Default: what the bot
+	// does and its commands.
+	FullDescription string
+
 	// DeveloperName is the publisher shown on the app's details page, at
 	// most 32 characters. Default: DefaultDeveloperName.
 	DeveloperName string
@@ -97,6 +105,8 @@ func (o Options) withDefaults() Options {
 	o.AppID = strings.ToLower(strings.TrimSpace(o.AppID))
 	o.Name = orDefault(o.Name, DefaultName)
 	o.FullName = orDefault(o.FullName, o.Name+" - just-in-time access")
+	o.ShortDescription = orDefault(o.ShortDescription, DefaultShortDescription)
+	o.FullDescription = orDefault(o.FullDescription, defaultFullDescription(o.Name))
 	o.DeveloperName = orDefault(o.DeveloperName, DefaultDeveloperName)
 	o.WebsiteURL = orDefault(o.WebsiteURL, DefaultWebsiteURL)
 	o.PrivacyURL = orDefault(o.PrivacyURL, o.WebsiteURL)
@@ -151,6 +161,12 @@ func (o Options) validate() error {
 	checkText("Name", "name.short", o.Name, maxShortName)
 	checkText("FullName", "name.full", o.FullName, maxFullName)
 	checkText("DeveloperName", "developer.name", o.DeveloperName, maxDeveloperName)
+	checkText("ShortDescription", "description.short", o.ShortDescription, maxShortDescription)
+	if n := utf8.RuneCountInString(o.FullDescription); n > maxFullDescription {
+		add("FullDescription", "description.full", o.FullDescription, fmt.Sprintf("is %d characters long, at most %d allowed", n, maxFullDescription))
+	} else if strings.IndexFunc(o.FullDescription, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }) >= 0 {
+		add("FullDescription", "description.full", o.FullDescription, "must not contain control characters other than line breaks")
+	}
 
 	checkURL := func(field, json, value string) {
 		if reason := urlProblem(value); reason != "" {

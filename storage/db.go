@@ -128,6 +128,18 @@ func isPostgres(u string) bool {
 	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
 }
 
+// SQLiteFile is the file a sqlite: URL names, as written in it; "" for
+// another database or an in-memory one.
+func SQLiteFile(databaseURL string) string {
+	if DriverOf(databaseURL) != DriverSQLite {
+		return ""
+	}
+	if p := sqlitePath(databaseURL); p != ":memory:" {
+		return p
+	}
+	return ""
+}
+
 // sqlitePath is the file of a sqlite: URL (sqlite://path is accepted too).
 func sqlitePath(u string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(u, "sqlite:"), "//")

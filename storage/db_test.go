@@ -310,3 +310,18 @@ func TestMigrateFromFirstRelease(t *testing.T) {
 		}
 	})
 }
+
+func TestSQLiteFile(t *testing.T) {
+	for url, want := range map[string]string{
+		"sqlite:jitbot-demo.db":                    "jitbot-demo.db",
+		"sqlite:///var/lib/jitbot/jitbot.db":       "/var/lib/jitbot/jitbot.db",
+		"sqlite::memory:":                          "",
+		"postgres://jitbot@db.example/jitbot":      "",
+		"mysql://jitbot@db.example/jitbot":         "",
+		"sqlite:/home/riley/jitbot/jitbot-demo.db": "/home/riley/jitbot/jitbot-demo.db",
+	} {
+		if got := SQLiteFile(url); got != want {
+			t.Errorf("SQLiteFile(%q) = %q, want %q", url, got, want)
+		}
+	}
+}

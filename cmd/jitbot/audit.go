@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -137,7 +136,7 @@ func (p *publicKeyFiles) Set(v string) error {
 }
 
 func auditVerify(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger, getenv func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs := commandFlags("audit verify", stdout)
 	configPath := fs.String("config", "jitbot.yaml", "configuration file")
 	var pubPaths publicKeyFiles
 	fs.Var(&pubPaths, "public-key", "a checkpoint signing key's public key, as `jitbot audit keygen` printed it; repeat it for the keys used before a rotation")
@@ -208,7 +207,7 @@ func auditVerify(ctx context.Context, args []string, stdout io.Writer, logger *s
 }
 
 func auditCheckpoint(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger, getenv func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("audit checkpoint", flag.ContinueOnError)
+	fs := commandFlags("audit checkpoint", stdout)
 	configPath := fs.String("config", "jitbot.yaml", "configuration file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -253,7 +252,7 @@ func auditCheckpoint(ctx context.Context, args []string, stdout io.Writer, logge
 }
 
 func auditKeygen(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("audit keygen", flag.ContinueOnError)
+	fs := commandFlags("audit keygen", stdout)
 	out := fs.String("out", "", "where to write the private key (created, mode 0600; never overwritten)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,8 +42,7 @@ func exportTime(flagName, v string) (time.Time, error) {
 // November. The output streams; with --out it goes to a file that appears
 // only once complete.
 func auditExport(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger, getenv func(string) (string, bool), resolve userResolver) error {
-	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := commandFlags("audit export", stdout)
 	configPath := fs.String("config", "jitbot.yaml", "configuration file")
 	sinceF := fs.String("since", "", "first day (UTC) or RFC 3339 time, inclusive")
 	untilF := fs.String("until", "", "end day (UTC) or RFC 3339 time, exclusive")
@@ -54,7 +52,7 @@ func auditExport(ctx context.Context, args []string, stdout io.Writer, logger *s
 	viewF := fs.String("view", string(audit.ViewEvents), "events (one row per audit event) or grants (one row per request)")
 	out := fs.String("out", "", "write to this file instead of standard output")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("audit export: %w\n%s", err, auditUsage)
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("audit export: unexpected argument %q\n%s", fs.Arg(0), auditUsage)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -115,8 +114,7 @@ func configCmd(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	if args[0] != "check" {
 		return fmt.Errorf("config: unknown subcommand %q (want check)", args[0])
 	}
-	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs := commandFlags("config check", stdout)
 	configPath := fs.String("config", "jitbot.yaml", "configuration file")
 	forceOnline := fs.Bool("online", false, "also check the tenant (groups through Graph, channels through the Bot Connector), with serve's credentials, a managed identity included")
 	offline := fs.Bool("offline", false, "check the file only, even with credentials in the environment")

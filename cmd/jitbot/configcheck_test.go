@@ -382,12 +382,14 @@ func TestConfigCommandUsage(t *testing.T) {
 		exit int
 		want string
 	}{
-		{[]string{"config"}, 1, "name a subcommand (check)"},
-		{[]string{"config", "lint"}, 1, `unknown subcommand "lint"`},
-		{[]string{"config", "help"}, 0, "Exit status: 0 when there is no error"},
+		{[]string{"config"}, 2, "config: name a command"},
+		{[]string{"config", "lint"}, 2, `unknown command "config lint"`},
+		{[]string{"config", "help"}, 0, "config check  check jitbot.yaml"},
+		{[]string{"config", "check", "--help"}, 0, "Exit status: 0 when there is no error"},
+		{[]string{"config", "check", "--strickt"}, 2, "flag provided but not defined: -strickt"},
 		{[]string{"config", "check", "--config", "/nonexistent/jitbot.yaml"}, 1, "read config"},
 		{[]string{"config", "check", "extra"}, 1, `unexpected argument "extra"`},
-		{[]string{"help"}, 0, "jitbot config check --config jitbot.yaml"},
+		{[]string{"help"}, 0, "check the configuration (and the tenant's groups and channels)"},
 	} {
 		code, out := runCmd(t, map[string]string{}, c.args...)
 		if code != c.exit || !strings.Contains(out, c.want) {

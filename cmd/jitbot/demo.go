@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -93,12 +93,13 @@ func demoProfile(channelID string) access.Profile {
 	}
 }
 
-func demo(ctx context.Context, args []string, logger *slog.Logger) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer, logger *slog.Logger, getenv func(string) (string, bool)) error {
+	fs := commandFlags("demo", stdout)
 	listen := fs.String("listen", "127.0.0.1:3978", "address to listen on (loopback only)")
 	database := fs.String("database", "sqlite:jitbot-demo.db", "database URL")
 	serviceURL := fs.String("service-url", demoServiceURL, "Bot Connector URL for conversations the bot starts (the Agents Playground's)")
 	channel := fs.String("approvers-channel", demoChannelID, "Teams channel id where approval cards are posted")
+	openPlayground := fs.Bool("open-playground", false, "also start Microsoft's Agents Playground (through npx, Node.js 20 or later) and stop it with the demo")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,6 +111,10 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	}
 	if err := netutil.URLHostAllowed(*serviceURL, nil, true); err != nil {
 		return fmt.Errorf("--service-url: %w", err)
+	}
+	pgPort, err := playgroundPort(*serviceURL)
+	if err != nil {
+		return err
 	}
 	logger.Warn("DEMO MODE: local mode, no inbound authentication, simulated directory; never expose this port",
 		"listen", *listen, "database", *database)
@@ -151,7 +156,22 @@ func demo(ctx context.Context, args []string, logger *slog.Logger) error {
 	}
 	parts.listen = *listen
 	parts.closeDB = db.Close
-	return runServer(ctx, parts, logger, nil)
+	var pg *playground
+	defer func() { pg.stop(logger) }()
+	ready := func(addr string) {
+		b := demoBanner{addr: addr, database: *database, dbFile: demoFile(*database), playgroundPort: pgPort, open: *openPlayground}
+		if *openPlayground {
+			b.npx, b.npxErr = lookNpx(getenv)
+		}
+		b.write(stdout)
+		if b.npx != "" {
+			var perr error
+			if pg, perr = startPlayground(b.npx, b.playgroundArgs(), stderr, getenv, logger); perr != nil {
+				logger.Error("start the Agents Playground", "err", perr)
+			}
+		}
+	}
+	return runServer(ctx, parts, logger, ready)
 }
 
 // requireLoopback refuses a listen address that is not on the loopback

@@ -5,7 +5,10 @@
 // Subcommands: serve (production, jitbot.yaml), demo (everything on one
 // machine with no Azure account), manifest (the Teams app package), audit
 // (verify and sign the tamper-evident audit log, export it), config check
-// (validate jitbot.yaml, and the groups and channels it names), version.
+// (validate jitbot.yaml, and the groups and channels it names), healthcheck
+// (the container's probe of a running jitbot), version and help. The
+// command table and the help every command's flag set prints are in
+// cli.go; exit status 0 is success, 1 failure, 2 a usage error.
 package main
 
 import (
@@ -35,9 +38,6 @@ import (
 	"github.com/jitbot/jitbot/storage"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
@@ -45,55 +45,67 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `jitbot: just-in-time access approved in Microsoft Teams
-
-Usage:
-  jitbot serve --config jitbot.yaml [--local]   run the bot against Entra ID and Teams
-  jitbot demo [--listen 127.0.0.1:3978] [--database sqlite:jitbot-demo.db]
-                                                run the whole flow locally, no Azure account
-  jitbot manifest --app-id <bot app id> [--out jitbot-teams-app.zip] [--print]
-                                                build the Teams app package
-  jitbot audit verify|checkpoint|keygen|export ...
-                                                check, sign and export the audit log (jitbot audit help)
-  jitbot config check --config jitbot.yaml [--online | --offline] [--strict]
-                                                check the configuration (and the tenant's groups and channels)
-  jitbot version
-`
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) (string, bool)) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+		writeUsage(stderr)
+		return exitUsage
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	var err error
-	switch args[0] {
-	case "serve":
-		err = serve(ctx, args[1:], logger, getenv)
-	case "demo":
-		err = demo(ctx, args[1:], logger)
-	case "manifest":
-		err = manifestCmd(args[1:], stdout, getenv)
-	case "audit":
-		err = auditCmd(ctx, args[1:], stdout, logger, getenv)
-	case "config":
-		err = configCmd(ctx, args[1:], stdout, logger, getenv, envOnline)
-	case "version":
-		fmt.Fprintln(stdout, "jitbot", version)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
-		return 2
+	switch {
+	case isHelpArg(args[0]):
+		args = append([]string{"help"}, args[1:]...)
+	case args[0] == "--version" || args[0] == "-version":
+		args = append([]string{"version"}, args[1:]...)
 	}
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	env := cliEnv{stdout: stdout, stderr: stderr, getenv: getenv,
+		logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	return exitStatus(runCommand(ctx, env, args), stderr)
+}
+
+// runCommand runs the command args name, or answers for a group of
+// subcommands (audit, config) that was given none or asked for help.
+func runCommand(ctx context.Context, env cliEnv, args []string) error {
+	c, ok := lookupCommand(args[0])
+	if !ok || c.run == nil {
+		return unknownCommand(args[0])
+	}
+	if subs := subcommands(c.name); subs != nil {
+		switch {
+		case len(args) == 1:
+			writeCommandHelp(env.stderr, c.name, nil)
+			return &usageError{command: c.name, err: fmt.Errorf("%s: name a command", c.name)}
+		case isHelpArg(args[1]):
+			if len(args) > 2 {
+				return helpCmd(append([]string{c.name}, args[2:]...), env.stdout)
+			}
+			writeCommandHelp(env.stdout, c.name, nil)
+			return nil
+		default:
+			if _, ok := lookupCommand(c.name + " " + args[1]); !ok {
+				return unknownCommand(c.name + " " + args[1])
+			}
 		}
-		fmt.Fprintln(stderr, "jitbot:", err)
-		return 1
 	}
-	return 0
+	return c.run(ctx, env, args[1:])
+}
+
+// exitStatus prints err, if any, on stderr with the way to the help, and
+// returns the exit status it stands for.
+func exitStatus(err error, stderr io.Writer) int {
+	var usage *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &usage):
+		prefix := "jitbot"
+		if usage.command != "" {
+			prefix += " " + usage.command
+		}
+		fmt.Fprintf(stderr, "%s: %v\n%s\n", prefix, err, usage.hint())
+		return exitUsage
+	default:
+		fmt.Fprintln(stderr, "jitbot:", err)
+		return exitFailure
+	}
 }
 
 // runtimeParts is what serve and demo both run.

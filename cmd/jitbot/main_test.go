@@ -103,7 +103,7 @@ func TestLocalModeRefusesAServiceURLOffThisMachine(t *testing.T) {
 }
 
 func TestUnknownCommand(t *testing.T) {
-	if code, out := runCmd(t, nil, "frobnicate"); code != 2 || !strings.Contains(out, "Usage") {
+	if code, out := runCmd(t, nil, "frobnicate"); code != 2 || !strings.Contains(out, `unknown command "frobnicate"`) || !strings.Contains(out, "jitbot --help") {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,8 +36,8 @@ var (
 	_ bot.Roster     = (*connector.Client)(nil)
 )
 
-func serve(ctx context.Context, args []string, logger *slog.Logger, getenv func(string) (string, bool)) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger, getenv func(string) (string, bool)) error {
+	fs := commandFlags("serve", stdout)
 	configPath := fs.String("config", "jitbot.yaml", "configuration file")
 	local := fs.Bool("local", false, "accept unauthenticated activities on 127.0.0.1 only (for Microsoft's Agents Playground)")
 	if err := fs.Parse(args); err != nil {
