@@ -59,7 +59,8 @@ func (s *Service) autoApprove(ctx context.Context, p Profile, req *Request) (out
 	now := s.cfg.Clock.Now().UTC()
 	d := Decision{Approver: System, Verdict: Approve, Reason: AutoApproveReason(a, group), DecidedAt: now}
 	ev := s.event(now, System, ActionAutoApproved, req, d.Reason)
-	updated, _, err := RecordApproval(ctx, s.cfg.Store, req.ID, d, 1, s.newApprovalGrant(p, req, now), s.cfg.Owner, now.Add(s.cfg.Lease), ev)
+	grant := s.newApprovalGrant(p, req, now)
+	updated, _, err := RecordApproval(ctx, s.cfg.Store, req.ID, d, 1, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
 	if errors.Is(err, ErrNotPending) {
 		return nil, false, nil // cancelled in the meantime
 	}
@@ -67,8 +68,8 @@ func (s *Service) autoApprove(ctx context.Context, p Profile, req *Request) (out
 		return nil, false, fmt.Errorf("auto-approve request %s: %w", req.ID, err)
 	}
 	s.log.Info("request auto-approved", "request", req.ID, "profile", req.Profile, "group", group)
-	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was approved at once: you are in an on-call group its profile auto-approves for up to %s. Access until %s. The approvers were shown it and may revoke it.",
-		req.Profile, FormatDuration(a.MaxDuration), FormatTime(updated.Grant.ExpiresAt)))
+	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was approved at once: you are in an on-call group its profile auto-approves for up to %s. %s The approvers were shown it and may revoke it.",
+		req.Profile, FormatDuration(a.MaxDuration), accessText(req, grant.ExpiresAt, now)))
 	final, err := s.startGrant(ctx, updated)
 	if err != nil {
 		return nil, true, err

@@ -52,6 +52,9 @@ func (s *Service) Cancel(ctx context.Context, in CancelInput) (*Request, error) 
 		s.auditRefusal(ctx, in.Who, ActionCancelRefused, req, "cancel by someone other than the requester", in.ConversationID, in.ActivityID)
 		return nil, noSuchRequest(in.RequestID, hintCancel)
 	}
+	if req.State == RequestScheduled {
+		return s.cancelScheduled(ctx, req, in)
+	}
 	if req.State != RequestPending {
 		return nil, notCancellable(req)
 	}
@@ -108,12 +111,32 @@ func (s *Service) onlyOpen(ctx context.Context, who Person, keep func(*Request) 
 // onlyPending returns the user's one pending request, or a refusal: none,
 // or several (listed, to be named).
 func (s *Service) onlyPending(ctx context.Context, who Person) (*Request, error) {
-	return s.onlyOpen(ctx, who, func(r *Request) bool { return r.State == RequestPending },
+	return s.onlyOpen(ctx, who, func(r *Request) bool { return r.State == RequestPending || r.State == RequestScheduled },
 		ErrNotFound, "You have no pending request to cancel.",
 		"You have %d pending requests; say which one to cancel with `cancel <request id>`:",
 		func(r *Request) string {
 			return fmt.Sprintf("`%s`: %s for %s, asked %s", r.ID, r.Profile, FormatDuration(r.Duration), FormatTime(r.CreatedAt))
 		})
+}
+
+// cancelScheduled withdraws a request approved ahead of its start, on its
+// requester's behalf: it becomes cancelled (audited request.cancelled) and
+// nothing is ever added to the group. A start that came first (the
+// scheduler stored the grant) leaves the grant to be ended with I'm done.
+func (s *Service) cancelScheduled(ctx context.Context, req *Request, in CancelInput) (*Request, error) {
+	now := s.cfg.Clock.Now().UTC()
+	ev := s.event(now, in.Who, ActionCancelled, req, "cancelled by the requester before its start "+FormatTime(req.StartsAt))
+	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
+	updated, err := s.cfg.Store.CloseScheduled(ctx, req.ID, RequestCancelled, nil, now, ev)
+	if errors.Is(err, ErrNotPending) {
+		return nil, s.reloadNotCancellable(ctx, req.ID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cancel scheduled request %s: %w", req.ID, err)
+	}
+	s.log.Info("scheduled request cancelled by its requester", "request", req.ID, "profile", req.Profile)
+	s.updateCard(ctx, updated)
+	return updated, nil
 }
 
 func (s *Service) reloadNotCancellable(ctx context.Context, id string) error {
@@ -137,6 +160,8 @@ func stateText(st RequestState) string {
 	switch st {
 	case RequestApproved, RequestActive:
 		return "it was approved"
+	case RequestScheduled:
+		return "it was approved and waits for its start"
 	case RequestDenied:
 		return "it was denied"
 	case RequestFailed:

@@ -67,6 +67,10 @@ func (s *Service) Run(ctx context.Context) error {
 		if reviewErr != nil && ctx.Err() == nil {
 			s.log.Error("work on break-glass reviews", "err", reviewErr)
 		}
+		_, startErr := s.WorkStarts(ctx)
+		if startErr != nil && ctx.Err() == nil {
+			s.log.Error("grant scheduled requests at their start", "err", startErr)
+		}
 		_, escalateErr := s.WorkEscalations(ctx)
 		if escalateErr != nil && ctx.Err() == nil {
 			s.log.Error("escalate pending requests", "err", escalateErr)
@@ -102,6 +106,11 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("find next break-glass review step", "err", verr)
 		} else if vok && vdue.Before(wake) && reviewErr == nil {
 			wake = vdue
+		}
+		if sdue, sok, serr := s.cfg.Store.NextStart(ctx); serr != nil {
+			s.log.Error("find next scheduled start", "err", serr)
+		} else if sok && sdue.Before(wake) && startErr == nil {
+			wake = sdue
 		}
 		if edue, eok, eerr := s.cfg.Store.NextEscalation(ctx); eerr != nil {
 			s.log.Error("find next escalation", "err", eerr)

@@ -218,6 +218,8 @@ func extendable(req *Request, now time.Time) *Refusal {
 	switch {
 	case req.State == RequestPending:
 		r = refuse(ErrNotActive, "This request has not been approved yet: there is no access to extend.")
+	case req.State == RequestScheduled:
+		r = refuse(ErrNotActive, "This access starts at %s and has not begun: there is nothing to extend yet.", FormatStart(req))
 	case g == nil || g.State == GrantGranting || req.State == RequestApproved:
 		r = refuse(ErrNotActive, "This access is still being granted; try again in a minute.")
 	case g.Early.Kind != "" && g.State.Live():

@@ -113,12 +113,7 @@ func (s *Service) ForceApprove(ctx context.Context, in DecisionInput) (*Request,
 	}
 	now := s.cfg.Clock.Now().UTC()
 	d := Decision{Approver: in.Approver, Verdict: Approve, Reason: in.Reason, DecidedAt: now, Forced: true}
-	grant := &Grant{
-		ID: s.cfg.NewID(), RequestID: req.ID, Profile: req.Profile, GroupID: req.GroupID,
-		User: req.Requester, State: GrantGranting, ApprovedAt: now,
-		ExpiresAt: now.Add(req.Duration), DueAt: now.Add(req.Duration),
-		RemindAt: RemindAt(p, now, now.Add(req.Duration)),
-	}
+	grant := s.newApprovalGrant(p, req, now)
 	ev := s.event(now, in.Approver, ActionForceApproved, req, in.Reason)
 	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
 	// One approval settles it, whatever the quorum of the profile.
@@ -138,7 +133,7 @@ func (s *Service) ForceApprove(ctx context.Context, in DecisionInput) (*Request,
 		return nil, fmt.Errorf("record force-approval of %s: %w", req.ID, err)
 	}
 	s.log.Warn("request force-approved", "request", req.ID, "profile", req.Profile, "by", in.Approver.ObjectID)
-	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was force-approved by %s, a jitbot admin. Access until %s. Reason: %s",
-		req.Profile, Escape(in.Approver.Name), FormatTime(grant.ExpiresAt), Quote(in.Reason)))
+	s.notify(ctx, updated, NoticeApproved, fmt.Sprintf("Your request for %s was force-approved by %s, a jitbot admin. %s Reason: %s",
+		req.Profile, Escape(in.Approver.Name), accessText(req, grant.ExpiresAt, now), Quote(in.Reason)))
 	return s.startGrant(ctx, updated)
 }

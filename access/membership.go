@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -160,7 +161,9 @@ func RecordDecision(ctx context.Context, st Store, id string, d Decision, grant 
 // approvals at once exactly one makes the grant and the other counts
 // against the request as it then stands. An approver who approved already
 // gets ErrAlreadyApproved and no change. counted is the approvals the
-// request has once this one is stored.
+// request has once this one is stored. A request whose StartsAt is after
+// the decision is approved ahead: it becomes scheduled, and no grant is
+// stored until its start (StartScheduled).
 func RecordApproval(ctx context.Context, st Store, id string, d Decision, required int, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, int, error) {
 	if required < 1 {
 		required = 1
@@ -223,6 +226,15 @@ func RecordApproval(ctx context.Context, st Store, id string, d Decision, requir
 		}
 		if required > 1 {
 			ev.Reason = quorumReason(n, required, ev.Reason)
+		}
+		if waitsForStart(req, d.DecidedAt) {
+			// Approved ahead of its start: nothing is stored for the
+			// membership until then (see StartScheduled).
+			if err := tx.Decide(id, d, RequestScheduled); err != nil {
+				return err
+			}
+			ev.Reason = strings.TrimSpace(ev.Reason + " (access from " + FormatTime(req.StartsAt) + ")")
+			return tx.Append(ev)
 		}
 		state := RequestApproved
 		if approvalShares(m) {

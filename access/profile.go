@@ -70,10 +70,13 @@ type Profile struct {
 	// EscalationGroups may decide as well (0: no escalation).
 	EscalateAfter       time.Duration
 	EscalationChannelID string
+	EscalationGroups    []string
 	// Membership is how the group membership is made: MembershipDirect
 	// (also when empty) or MembershipPIM.
-	Membership       MembershipMode
-	EscalationGroups []string
+	Membership MembershipMode
+	// MaxStartAhead is how far ahead a request may ask its access to start
+	// ("2h at 22:00"; 0: DefaultMaxStartAhead).
+	MaxStartAhead time.Duration
 
 	// RequiredApprovals is how many distinct approvers must approve a
 	// request (0: 1); the requester never counts (see policy.go).
@@ -127,6 +130,8 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("profile %s: approval_timeout must not be negative", p.Name)
 	case p.RemindApprovers < 0:
 		return fmt.Errorf("profile %s: remind_approvers must not be negative", p.Name)
+	case p.MaxStartAhead < 0:
+		return fmt.Errorf("profile %s: max_start_ahead must not be negative", p.Name)
 	case p.RemindBefore < 0:
 		return fmt.Errorf("profile %s: remind_before must not be negative", p.Name)
 	case p.SelfExtendMax < 0:

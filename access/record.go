@@ -19,6 +19,15 @@ const (
 	// OutcomeClosed: closed without a decision because the request no
 	// longer fitted its profile when an approver clicked.
 	OutcomeClosed Outcome = "closed_no_longer_valid"
+	// OutcomeScheduled: approved ahead; its access starts later and
+	// nothing is in the group yet.
+	OutcomeScheduled Outcome = "scheduled"
+	// OutcomeRevokedBeforeStart: approved ahead, then revoked by an
+	// approver or the security team before its start; nothing was
+	// added. OutcomeStartMissed: approved ahead, but its whole window
+	// passed while jitbot was not running; nothing was added.
+	OutcomeRevokedBeforeStart Outcome = "revoked_before_start"
+	OutcomeStartMissed        Outcome = "start_missed"
 	// OutcomeGranting: approved; the membership is being added.
 	OutcomeGranting Outcome = "granting"
 	// OutcomeFailed: approved, but the membership could not be added.
@@ -154,15 +163,23 @@ func outcomeOf(r Request) Outcome {
 		if d := r.LastDecision(); d != nil && d.Approver.ObjectID == System.ObjectID {
 			return OutcomeClosed
 		}
+		if approvedAhead(r) {
+			return OutcomeRevokedBeforeStart
+		}
 		return OutcomeDenied
 	case RequestFailed:
 		return OutcomeFailed
 	case RequestCancelled:
 		return OutcomeCancelled
 	case RequestTimedOut:
+		if approvedAhead(r) {
+			return OutcomeStartMissed
+		}
 		return OutcomeTimedOut
 	case RequestExtended:
 		return OutcomeExtended
+	case RequestScheduled:
+		return OutcomeScheduled
 	}
 	g := r.Grant
 	if g == nil {
@@ -211,6 +228,21 @@ func MatchRequest(q RequestQuery, r *Request) bool {
 	}
 	for _, d := range r.Decisions {
 		if strings.EqualFold(d.Approver.ObjectID, q.UserID) {
+			return true
+		}
+	}
+	return false
+}
+
+// approvedAhead reports whether r, a scheduled request now closed, was
+// approved before it closed: its decisions hold an approval before the
+// last one (a revocation), or its last is one (a missed start).
+func approvedAhead(r Request) bool {
+	if !r.Scheduled() {
+		return false
+	}
+	for _, d := range r.Decisions {
+		if d.Verdict == Approve {
 			return true
 		}
 	}

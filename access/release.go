@@ -86,11 +86,48 @@ func (s *Service) RevokeNow(ctx context.Context, in EndInput) (*Request, error) 
 	case n > MaxReason:
 		return nil, refuse(ErrInvalidInput, "The reason is too long (%d characters); keep it to %d.", n, MaxReason)
 	}
+	if req.State == RequestScheduled {
+		return s.revokeScheduled(ctx, req, in)
+	}
 	if r := Endable(req); r != nil {
 		return nil, r
 	}
 	end := EarlyEnd{Kind: EndRevoked, By: in.Who, Reason: in.Reason}
 	return s.endEarly(ctx, req, end, ActionRevokedEarly, in.Reason, in)
+}
+
+// revokeScheduled revokes a request approved ahead, before its start, on
+// the click of someone mayRevoke admits: it is closed as denied with their
+// decision and reason (audited request.revoked_before_start), and nothing
+// is ever added to the group. A start that came first leaves the grant to
+// be revoked as any active one (the click is then answered with its
+// state).
+func (s *Service) revokeScheduled(ctx context.Context, req *Request, in EndInput) (*Request, error) {
+	now := s.cfg.Clock.Now().UTC()
+	d := Decision{Approver: in.Who, Verdict: Deny, Reason: in.Reason, DecidedAt: now}
+	ev := s.event(now, in.Who, ActionRevokedBeforeStart, req, in.Reason)
+	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
+	updated, err := s.cfg.Store.CloseScheduled(ctx, req.ID, RequestDenied, &d, now, ev)
+	if errors.Is(err, ErrNotPending) {
+		cur, gerr := s.cfg.Store.GetRequest(ctx, req.ID)
+		if gerr != nil {
+			return nil, fmt.Errorf("reload request %s: %w", req.ID, gerr)
+		}
+		if r := Endable(cur); r != nil {
+			return nil, r
+		}
+		r := refuse(ErrNotActive, "This access started meanwhile; press Revoke now again to end it.")
+		r.Request = cur
+		return nil, r
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revoke scheduled request %s: %w", req.ID, err)
+	}
+	s.log.Info("scheduled request revoked before its start", "request", req.ID, "profile", req.Profile, "by", in.Who.ObjectID)
+	s.updateCard(ctx, updated)
+	s.notify(ctx, updated, NoticeDenied, fmt.Sprintf("Your scheduled access to %s (from %s) was revoked before its start by %s; nothing was granted. Reason: %s",
+		req.Profile, FormatStart(req), Escape(in.Who.Name), Quote(in.Reason)))
+	return updated, nil
 }
 
 // revokeRefusal is why a person may not revoke: what they are told and what
@@ -141,6 +178,8 @@ func Endable(req *Request) *Refusal {
 	switch {
 	case req.State == RequestPending:
 		r = refuse(ErrNotActive, "This request has not been approved yet: there is no access to end.")
+	case req.State == RequestScheduled:
+		r = refuse(ErrNotActive, "This access starts at %s; nothing is granted yet. Cancel it (`cancel %s`) if you no longer need it.", FormatStart(req), req.ID)
 	case g == nil || g.State == GrantGranting || req.State == RequestApproved:
 		r = refuse(ErrNotActive, "This access is still being granted; try again in a minute.")
 	case g.Early.Kind != "" && g.State.Live():

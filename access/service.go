@@ -291,6 +291,12 @@ type Submission struct {
 	// Client is the API client that submits on the requester's behalf
 	// (zero in Teams).
 	Client APIClient
+	// Start is when the access should start, as written ("22:00",
+	// "tomorrow 9:00", "2026-12-02 22:00"; "" or "now": at once), read
+	// in TimeZone, the requester's IANA time zone as their client sent it
+	// ("" or unknown: UTC). See ParseStart.
+	Start    string
+	TimeZone string
 }
 
 // Submit validates a submission, stores it as a pending request and posts the
@@ -316,6 +322,14 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		return nil, err
 	}
 	if err := checkSubmissionFor(p, sub.Severity, sub.Duration, sub.Ticket, sub.Justification); err != nil {
+		return nil, err
+	}
+	zone, zoneName := Zone(sub.TimeZone)
+	startsAt, err := ParseStart(sub.Start, zone, s.cfg.Clock.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStart(p, startsAt, s.cfg.Clock.Now().UTC()); err != nil {
 		return nil, err
 	}
 	if err := s.checkPIM(ctx, p, sub.Duration); err != nil {
@@ -348,6 +362,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		SelfApproval:  p.AllowSelfApproval,
 		RequesterChat: sub.Chat,
 		Client:        sub.Client,
+	}
+	if !startsAt.IsZero() {
+		req.StartsAt, req.StartZone = startsAt, zoneName
 	}
 	setDeadline(p, req)
 	if p.EscalateAfter > 0 && !p.BreakGlass {
@@ -408,6 +425,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Request, error) 
 		return req, nil
 	}
 	received := fmt.Sprintf("Your request for %s (%s) was sent to the approvers.", p.Name, FormatDuration(req.Duration))
+	if req.Scheduled() {
+		received = fmt.Sprintf("Your request for %s (%s from %s) was sent to the approvers; once approved, access starts then.", p.Name, FormatDuration(req.Duration), FormatStart(req))
+	}
 	if !sub.Client.IsZero() {
 		received = fmt.Sprintf("%s asked for %s (%s) on your behalf through jitbot's API; the request was sent to the approvers.",
 			Escape(sub.Client.Name), p.Name, FormatDuration(req.Duration))
@@ -614,8 +634,8 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 		s.updateCard(ctx, updated)
 		return updated, nil
 	}
-	approved := fmt.Sprintf("Your request for %s was approved by %s. Access until %s.",
-		req.Profile, approverNames(updated, in.Approver), FormatTime(grant.ExpiresAt))
+	approved := fmt.Sprintf("Your request for %s was approved by %s. %s",
+		req.Profile, approverNames(updated, in.Approver), accessText(req, grant.ExpiresAt, now))
 	if d.Reason != "" {
 		approved += " Reason: " + Quote(d.Reason)
 	}
@@ -624,21 +644,31 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 }
 
 // newApprovalGrant is the grant an approval of req at now stores: its
-// clock starts now.
+// clock starts now, and it ends Duration later, or at the end of a
+// scheduled request's window (see windowEnd). For a request whose start is
+// still to come, it is the grant its start will store (StartScheduled).
 func (s *Service) newApprovalGrant(p Profile, req *Request, now time.Time) *Grant {
+	end := windowEnd(req, now)
 	return &Grant{
 		ID: s.cfg.NewID(), RequestID: req.ID, Profile: req.Profile, GroupID: req.GroupID,
 		User: req.Requester, State: GrantGranting, ApprovedAt: now,
-		ExpiresAt: now.Add(req.Duration), DueAt: now.Add(req.Duration),
-		RemindAt: RemindAt(p, now, now.Add(req.Duration)),
+		ExpiresAt: end, DueAt: end, RemindAt: RemindAt(p, now, end),
 	}
 }
 
 // startGrant adds the membership of a request whose approval was just
-// stored (by an approver, auto-approval, force-approval or break-glass),
-// or, when another grant holds it already, tells the requester so.
+// stored (by an approver, auto-approval, force-approval or break-glass) or
+// whose scheduled start came, or, when another grant holds it already,
+// tells the requester so. A request approved ahead of its start is left
+// to the scheduler.
 func (s *Service) startGrant(ctx context.Context, updated *Request) (*Request, error) {
 	req := updated
+	if req.State == RequestScheduled {
+		// Approved ahead: the scheduler grants it at its start.
+		s.Wake()
+		s.updateCard(ctx, updated)
+		return updated, nil
+	}
 	g := updated.Grant
 	if g == nil {
 		return nil, fmt.Errorf("approved request %s has no grant", req.ID)
@@ -722,6 +752,9 @@ func (s *Service) stillValid(ctx context.Context, p Profile, req *Request) (stri
 	}
 	if !p.allowsFor(req.Severity, req.Duration) {
 		return fmt.Sprintf("%s was asked for, but profile %s now grants %s", FormatDuration(req.Duration), p.Name, p.spanFor(req.Severity)), nil
+	}
+	if now := s.cfg.Clock.Now(); req.Scheduled() && !windowEnd(req, now).After(now) {
+		return fmt.Sprintf("the time it was asked for, %s to %s, has passed", FormatStart(req), FormatTime(windowEnd(req, now))), nil
 	}
 	eligible, err := s.inGroups(ctx, req.Requester.ObjectID, p.RequesterGroups, true)
 	if err != nil {

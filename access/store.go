@@ -116,6 +116,19 @@ type RequestStore interface {
 	// SetEscalationCard records where the escalation card was posted, or
 	// ErrNotFound.
 	SetEscalationCard(ctx context.Context, id string, chat ConversationRef, activityID string) error
+
+	// DueStarts returns up to limit scheduled requests whose StartsAt is
+	// at or before now, oldest first.
+	DueStarts(ctx context.Context, now time.Time, limit int) ([]Request, error)
+	// NextStart returns the earliest StartsAt of a scheduled request; ok
+	// is false when there is none.
+	NextStart(ctx context.Context) (due time.Time, ok bool, err error)
+	// CloseScheduled closes scheduled request id before its start: it
+	// moves to to (cancelled, denied or timed_out), with decision d
+	// stored when given (a revocation, or jitbot's closing reason), and
+	// ev appended, in one transaction; otherwise (no longer scheduled)
+	// ErrNotPending (ErrNotFound) and no change. Nothing was granted.
+	CloseScheduled(ctx context.Context, id string, to RequestState, d *Decision, at time.Time, ev AuditEvent) (*Request, error)
 }
 
 // GrantStore keeps grants, their claims, the membership ledger and the
@@ -354,6 +367,11 @@ type MembershipTx interface {
 	// such request): every approval of a request locks its membership, so
 	// a quorum is counted one approval after the other.
 	Decisions(requestID string) ([]Decision, error)
+	// Start moves scheduled request requestID of this membership to
+	// state to at the given time; otherwise (not scheduled: started by
+	// another replica, cancelled or revoked) ErrNotPending (ErrNotFound)
+	// and no change.
+	Start(requestID string, to RequestState, at time.Time) error
 	// InsertGrant stores a new grant of the membership.
 	InsertGrant(g Grant) error
 	// UpdateGrant applies u to a grant of the membership if the grant

@@ -27,6 +27,12 @@ const (
 	// RequestExtended: an extension request (see Request.ExtendsRequestID)
 	// was approved and its time added to the grant it extends.
 	RequestExtended RequestState = "extended"
+
+	// RequestScheduled: approved ahead of its StartsAt; nothing is in
+	// the group yet. The scheduler grants it at the start (it becomes
+	// approved, then active); until then the requester may cancel it and
+	// an approver may revoke it, and nothing is added.
+	RequestScheduled RequestState = "scheduled"
 )
 
 // Final reports whether no further transition can happen.
@@ -167,7 +173,19 @@ type Request struct {
 	EscalatedAt          time.Time
 	EscalationChat       ConversationRef
 	EscalationActivityID string
+
+	// StartsAt is when a scheduled request's access begins (zero: at
+	// once, on approval); it then ends at StartsAt + Duration, however
+	// late it was granted. StartZone is the requester's IANA time zone
+	// the start was given in ("UTC" when their client sent none), to say
+	// the time back to them in their own terms.
+	StartsAt  time.Time
+	StartZone string
 }
+
+// Scheduled reports whether the request asks for access from a later
+// start rather than at once.
+func (r *Request) Scheduled() bool { return !r.StartsAt.IsZero() }
 
 // Feedback is a requester's answer, once their access ended, to whether it
 // served them and whether the approval was fast enough.
@@ -472,6 +490,16 @@ const (
 	// towards the quorum because its approver was no longer in the
 	// approver groups when another approval was about to complete it.
 	ActionApprovalWithdrawn Action = "request.approval_withdrawn"
+
+	// ActionStarted: the start of a request approved ahead came, and its
+	// grant was stored (the membership is added next, the durable way).
+	// ActionStartMissed: the whole window of a scheduled request passed
+	// before it could be granted (jitbot was not running); nothing was
+	// added. ActionRevokedBeforeStart: an approver or the security team
+	// revoked a scheduled request before its start; nothing was added.
+	ActionStarted            Action = "request.started"
+	ActionStartMissed        Action = "request.start_missed"
+	ActionRevokedBeforeStart Action = "request.revoked_before_start"
 )
 
 // AuditEvent is one append-only record of a transition.

@@ -74,8 +74,9 @@ func ChannelViewer(req *Request) Viewer {
 func permitted(req *Request, v Viewer) Viewer {
 	v.May = 0
 	pending := req.State == RequestPending
+	scheduled := req.State == RequestScheduled
 	endable := Endable(req) == nil
-	if v.Requester && pending {
+	if v.Requester && (pending || scheduled) {
 		v.May |= CanCancel
 	}
 	if v.Requester && endable {
@@ -84,14 +85,14 @@ func permitted(req *Request, v Viewer) Viewer {
 	if v.Approver && pending {
 		v.May |= CanApprove | CanDeny
 	}
-	if (v.Approver || v.Security) && endable {
+	if (v.Approver || v.Security) && (endable || scheduled) {
 		v.May |= CanRevoke
 	}
 	return v
 }
 
 // Viewer says what who may do on req now, with the rules of the actions
-// themselves: the requester may cancel their pending request, release
+// themselves: the requester may cancel their pending or scheduled request, release
 // their active grant and extend it (MayExtend), and decide or revoke only where the profile allows
 // self-approval; a transitive member of the profile's approver groups may
 // decide a pending request and revoke an active grant; a member of the
@@ -148,7 +149,7 @@ func (s *Service) Viewer(ctx context.Context, tenantID string, req *Request, who
 		// counts twice (Deny stays: any one denial ends the request).
 		v.May &^= CanApprove
 	}
-	if pastDeadline(req, s.cfg.Clock.Now().UTC()) {
+	if req.State == RequestPending && pastDeadline(req, s.cfg.Clock.Now().UTC()) {
 		v.May &^= CanApprove | CanDeny | CanCancel | CanForceApprove
 	}
 	return v, nil

@@ -162,18 +162,21 @@ type RequestView struct {
 	State access.RequestState `json:"state"`
 	// Final is set once nothing more will happen to the request (denied,
 	// failed, expired, cancelled, timed out): stop polling.
-	Final         bool           `json:"final"`
-	Profile       string         `json:"profile"`
-	Requester     PersonView     `json:"requester"`
-	Client        string         `json:"client"`
-	Duration      string         `json:"duration"`
-	Ticket        string         `json:"ticket,omitempty"`
-	Justification string         `json:"justification"`
-	Severity      string         `json:"severity,omitempty"`
-	CreatedAt     time.Time      `json:"created_at"`
-	DecideBy      *time.Time     `json:"decide_by,omitempty"`
-	Decisions     []DecisionView `json:"decisions"`
-	Grant         *GrantView     `json:"grant,omitempty"`
+	Final         bool       `json:"final"`
+	Profile       string     `json:"profile"`
+	Requester     PersonView `json:"requester"`
+	Client        string     `json:"client"`
+	Duration      string     `json:"duration"`
+	Ticket        string     `json:"ticket,omitempty"`
+	Justification string     `json:"justification"`
+	Severity      string     `json:"severity,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	DecideBy      *time.Time `json:"decide_by,omitempty"`
+	// StartsAt is when a scheduled request's access starts (absent: on
+	// approval).
+	StartsAt  *time.Time     `json:"starts_at,omitempty"`
+	Decisions []DecisionView `json:"decisions"`
+	Grant     *GrantView     `json:"grant,omitempty"`
 }
 
 // PersonView names a person.
@@ -222,7 +225,7 @@ func View(req *access.Request) RequestView {
 		Requester: PersonView{ObjectID: req.Requester.ObjectID, Name: req.Requester.Name},
 		Client:    req.Client.Name, Duration: access.FormatDuration(req.Duration),
 		Ticket: req.Ticket, Justification: req.Justification, Severity: req.Severity, CreatedAt: req.CreatedAt.UTC(),
-		DecideBy: optional(req.DecideBy), Decisions: []DecisionView{},
+		DecideBy: optional(req.DecideBy), StartsAt: optional(req.StartsAt), Decisions: []DecisionView{},
 	}
 	if req.State != access.RequestPending {
 		v.DecideBy = nil

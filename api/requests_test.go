@@ -692,3 +692,17 @@ func cardJSON(v any) string {
 	raw, _ := json.Marshal(v)
 	return string(raw)
 }
+
+// A scheduled request reads as such: its state, and when it starts; an
+// ordinary one has no start.
+func TestRequestViewOfAScheduledRequest(t *testing.T) {
+	at := time.Date(2026, 11, 23, 21, 0, 0, 0, time.UTC)
+	v := api.View(&access.Request{ID: "r", State: access.RequestScheduled, StartsAt: at, DecideBy: at.Add(-time.Hour), Duration: 2 * time.Hour})
+	raw, _ := json.Marshal(v)
+	if v.Final || v.StartsAt == nil || !v.StartsAt.Equal(at) || !strings.Contains(string(raw), `"state":"scheduled"`) || !strings.Contains(string(raw), `"starts_at":"2026-11-23T21:00:00Z"`) {
+		t.Fatalf("view of a scheduled request: %s", raw)
+	}
+	if raw, _ := json.Marshal(api.View(&access.Request{ID: "r", State: access.RequestPending})); strings.Contains(string(raw), "starts_at") {
+		t.Fatalf("an ordinary request has a start: %s", raw)
+	}
+}

@@ -50,6 +50,9 @@ type Command struct {
 	Plain string
 	// Reason is why (`extend ... <reason...>`).
 	Reason string
+	// Start is when a one-line request's access should start, as typed
+	// after `at` or `from` (see takeStart; "" for at once).
+	Start string
 }
 
 // reportPeriod matches the words of `audit` that name a period rather than
@@ -107,6 +110,7 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return Command{Verb: commandRequest, Form: true}, nil
 	}
 	c := Command{Verb: commandRequest, Profile: strings.ToLower(args[0])}
+	var rest []string
 	if len(args) < 2 {
 		return c, fmt.Errorf("Say how long you need access, e.g. %s.", access.Quote("request "+c.Profile+" 2h INC-4711 why you need it"))
 	}
@@ -115,7 +119,7 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 		return c, fmt.Errorf("%s is not a duration; write it like `45m`, `2h` or `1h30m`.", access.Quote(args[1]))
 	}
 	c.Duration = d
-	rest := args[2:]
+	c.Start, rest = takeStart(args[2:])
 	if len(rest) > 0 {
 		if ok, _ := isTicket(c.Profile, rest[0]); ok {
 			c.Ticket, rest = rest[0], rest[1:]
@@ -123,6 +127,48 @@ func parseCommand(text string, isTicket ticketMatcher) (Command, error) {
 	}
 	c.Justification = strings.Join(rest, " ")
 	return c, nil
+}
+
+// startWords introduce a request's start: `at 22:00`, `from 22:00`.
+var startWords = map[string]bool{"at": true, "from": true}
+
+// clockWord matches a time of day as typed: 22:00, 9:30, 9, 21h.
+var clockWord = regexp.MustCompile(`^([01]?[0-9]|2[0-3])(:[0-5][0-9])?h?$`)
+
+// dateWord matches a date as typed: 2026-12-02.
+var dateWord = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+
+// takeStart reads a start right after a request's duration: `at 22:00`,
+// `from 22:00`, `at tomorrow 9:00`, `tomorrow at 9:00`, `at 2026-12-02
+// 22:00`. It returns the start as the domain reads it (access.ParseStart:
+// "22:00", "tomorrow 9:00", "2026-12-02 22:00") and the words after it; a
+// start word not followed by a time is left in the justification.
+func takeStart(words []string) (string, []string) {
+	lower := func(i int) string {
+		if i < len(words) {
+			return strings.ToLower(words[i])
+		}
+		return ""
+	}
+	i, day := 0, ""
+	if w := lower(0); (w == "today" || w == "tomorrow") && startWords[lower(1)] {
+		day, i = w, 2
+	} else if startWords[w] {
+		i = 1
+		if w := lower(1); w == "today" || w == "tomorrow" || dateWord.MatchString(w) {
+			day, i = w, 2
+		}
+	} else {
+		return "", words
+	}
+	if !clockWord.MatchString(lower(i)) {
+		return "", words
+	}
+	start := lower(i)
+	if day != "" {
+		start = day + " " + start
+	}
+	return start, words[i+1:]
 }
 
 // parseAudit reads `audit [7d | 30d | 2026-11-01..2026-11-30] [profile]`,

@@ -194,6 +194,10 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
+	if act.LocalTimezone == "" {
+		// Read only once the activity is authenticated.
+		act.LocalTimezone = clientInfoTimezone(body)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.HandlerTimeout)
 	defer cancel()
 	switch act.Type {
@@ -349,6 +353,7 @@ func (b *Bot) submitLine(ctx context.Context, act *schema.Activity, cmd Command)
 		TenantID: tenantOf(act), Requester: personOf(act), Profile: cmd.Profile, Duration: cmd.Duration,
 		Ticket: cmd.Ticket, Justification: cmd.Justification, Severity: cmd.Severity, Chat: requesterChat(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ID,
+		Start: cmd.Start, TimeZone: act.LocalTimezone,
 	})
 	if err != nil {
 		b.reply(ctx, act, b.userError(err), nil)
@@ -554,7 +559,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 	form := cards.FormOptions{
 		Profile: str(cards.InputProfile), Duration: str(cards.InputDuration),
 		Ticket: str(cards.InputTicket), Justification: str(cards.InputJustification),
-		Severity: str(cards.InputSeverity),
+		Severity: str(cards.InputSeverity), Start: str(cards.InputStart),
 	}
 	again := func(msg string) cards.Card {
 		form.Error = msg
@@ -572,6 +577,7 @@ func (b *Bot) submitForm(ctx context.Context, act *schema.Activity, data map[str
 		TenantID: tenant, Requester: user, Profile: form.Profile, Duration: d, Ticket: form.Ticket,
 		Justification: form.Justification, Severity: form.Severity, Chat: requesterChat(act),
 		ConversationID: act.Conversation.ID, ActivityID: act.ReplyToID,
+		Start: form.Start, TimeZone: act.LocalTimezone,
 	})
 	if err != nil {
 		if errors.Is(err, access.ErrWrongTenant) {

@@ -54,6 +54,10 @@ type plainRequest struct {
 	// none. Profiles declare no severities yet: it is kept out of the
 	// justification and kept here for when they do.
 	Severity string
+	// Start is when the access should start, as the domain reads it
+	// ("22:00", "tomorrow 9:00"; see starts), "" for at once or when
+	// several were found.
+	Start string
 	// Question says, in one line, what is missing or ambiguous (set when
 	// Outcome is plainUncertain).
 	Question string
@@ -118,6 +122,7 @@ func (p *plainParse) w(i int) string {
 func (p *plainParse) parse() plainRequest {
 	var r plainRequest
 	r.Severity = p.severity()
+	starts := p.starts()
 	durations := p.durations()
 	strong, fuzzy, partial := p.profileMatches()
 	if len(strong)+len(fuzzy) == 0 && len(durations) == 0 {
@@ -170,6 +175,13 @@ func (p *plainParse) parse() plainRequest {
 		questions = append(questions, "How long: "+orList(spans)+"?")
 	}
 
+	switch len(starts) {
+	case 0:
+	case 1:
+		r.Start = starts[0]
+	default:
+		questions = append(questions, startQuestion(starts))
+	}
 	questions = append(questions, p.ticket(&r, chosen)...)
 	r.Justification = p.justification()
 	if r.Justification == "" {
@@ -775,14 +787,14 @@ func (b *Bot) answerPlain(ctx context.Context, act *schema.Activity, text string
 	case plainNotRequest:
 		return false
 	case plainConfident:
-		b.submitLine(ctx, act, Command{Verb: commandRequest, Profile: r.Profile, Duration: r.Duration, Ticket: r.Ticket, Justification: r.Justification, Severity: b.plainSeverity(r)})
+		b.submitLine(ctx, act, Command{Verb: commandRequest, Profile: r.Profile, Duration: r.Duration, Ticket: r.Ticket, Justification: r.Justification, Severity: b.plainSeverity(r), Start: r.Start})
 		return true
 	}
 	ps, ok := b.eligible(ctx, act, tenantOf(act), personOf(act))
 	if !ok {
 		return true
 	}
-	opts := cards.FormOptions{Ticket: r.Ticket, Justification: r.Justification, Error: r.Question, Severity: b.plainSeverity(r)}
+	opts := cards.FormOptions{Ticket: r.Ticket, Justification: r.Justification, Error: r.Question, Severity: b.plainSeverity(r), Start: r.Start}
 	for _, p := range ps {
 		if p.Name == r.Profile {
 			opts.Profile = r.Profile // a profile the form offers

@@ -166,7 +166,7 @@ func TestUncertainPlainRequestAnswersWithTheFormAndCreatesNothing(t *testing.T) 
 	if line != "prod-db needs a ticket (format ^INC-[0-9]+$)." {
 		t.Errorf("the form says %q", line)
 	}
-	if want := map[string]string{"profile": "prod-db", "duration": "2h", "ticket": "", "justification": "checkout is slow"}; !equalMaps(values, want) {
+	if want := map[string]string{"profile": "prod-db", "duration": "2h", "start": "", "ticket": "", "justification": "checkout is slow"}; !equalMaps(values, want) {
 		t.Errorf("pre-filled %v, want %v", values, want)
 	}
 
@@ -182,7 +182,7 @@ func TestUncertainPlainRequestAnswersWithTheFormAndCreatesNothing(t *testing.T) 
 	if line != "Which profile: prod-db or prod-db-admin?" {
 		t.Errorf("the form says %q", line)
 	}
-	if want := map[string]string{"profile": "", "duration": "30m", "ticket": "INC-4", "justification": "kill a query"}; !equalMaps(values, want) {
+	if want := map[string]string{"profile": "", "duration": "30m", "start": "", "ticket": "INC-4", "justification": "kill a query"}; !equalMaps(values, want) {
 		t.Errorf("pre-filled %v, want %v", values, want)
 	}
 

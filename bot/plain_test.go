@@ -38,6 +38,7 @@ func TestParsePlain(t *testing.T) {
 		return plainRequest{Outcome: plainUncertain, Profile: profile, Duration: d, Ticket: ticket, Justification: just, Question: question, Candidates: candidates}
 	}
 	none := plainRequest{Outcome: plainNotRequest}
+	at := func(r plainRequest, start string) plainRequest { r.Start = start; return r }
 	cases := []struct {
 		text string
 		want plainRequest
@@ -71,6 +72,16 @@ func TestParsePlain(t *testing.T) {
 		{"prod-db for 2hrs ticket INC-18 thanks, checkout slow", ok("prod-db", 2*h, "INC-18", "checkout slow", "")},
 		{"please prod-db for the next 45 minutes for INC-19 the cache is cold", ok("prod-db", 45*m, "INC-19", "the cache is cold", "")},
 		{"hey, I need prod-db for 2 hours to check why 2 approvers were paged INC-20", ok("prod-db", 2*h, "INC-20", "check why 2 approvers were paged", "")},
+
+		// With a start: read in the requester's zone by the domain.
+		{"I need prod-db for 2 hours at 22:00 for INC-4711, nightly migration", at(ok("prod-db", 2*h, "INC-4711", "nightly migration", ""), "22:00")},
+		{"prod-db from 22:00 for 2h INC-4711 nightly migration", at(ok("prod-db", 2*h, "INC-4711", "nightly migration", ""), "22:00")},
+		{"Can I get prod-db tomorrow at 9:00 for an hour? INC-5 release", at(ok("prod-db", h, "INC-5", "release", ""), "tomorrow 9:00")},
+		{"prod-db for 1h at 9:30 tomorrow INC-6 release", at(ok("prod-db", h, "INC-6", "release", ""), "tomorrow 9:30")},
+		{"staging at 10pm for 30 minutes, deploy test", at(ok("staging", 30*m, "", "deploy test", ""), "22:00")},
+		{"staging from 7 am for 2 hours deploy test", at(ok("staging", 2*h, "", "deploy test", ""), "7:00")},
+		{"staging for 1h at 9 customers are waiting", ok("staging", h, "", "at 9 customers are waiting", "")}, // "at 9" alone is no time
+		{"staging for 1h at 9:00 or at 10:00, deploy test", form("staging", h, "", "deploy test", "When should it start: 9:00 or 10:00?")},
 
 		// Uncertain: the form, pre-filled, and the question.
 		{"prod-db admin for 30 mins INC-4 kill a query", form("", 30*m, "INC-4", "kill a query", "Which profile: prod-db or prod-db-admin?", "prod-db", "prod-db-admin")},

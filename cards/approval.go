@@ -99,6 +99,7 @@ func Approval(req *access.Request, profile access.Profile, opts ApprovalOptions)
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}
 	fs = append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
+	fs = withStart(req, fs)
 	why := "Justification"
 	if req.ExtendsRequestID != "" {
 		why = "Reason for the extension"
@@ -231,6 +232,9 @@ func banner(req *access.Request) Element {
 	case access.RequestPending:
 		return pendingBanner(req)
 
+	case access.RequestScheduled:
+		return scheduledBanner(req)
+
 	case access.RequestApproved:
 		until := ""
 		if !expires.IsZero() {
@@ -266,7 +270,11 @@ func banner(req *access.Request) Element {
 		return extendedBanner(req)
 
 	case access.RequestDenied:
-		items := decidedBy("Denied", "Attention", d, "")
+		verb := "Denied"
+		if revokedBeforeStart(req) {
+			verb = "Revoked before its start"
+		}
+		items := decidedBy(verb, "Attention", d, "")
 		if d != nil && d.Reason != "" {
 			items = append(items, rich(bold("Reason: "), run(block(d.Reason, maxReason))))
 		} else {

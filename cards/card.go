@@ -231,6 +231,7 @@ const (
 const (
 	InputProfile       = "profile"
 	InputDuration      = "duration"
+	InputStart         = "start"
 	InputTicket        = "ticket"
 	InputJustification = "justification"
 	// InputSeverity is the request form's severity (profiles that declare

@@ -260,6 +260,9 @@ func goldenCards() map[string]Card {
 	for name, card := range forceGoldens() {
 		all[name] = card
 	}
+	for name, card := range scheduleGoldens() {
+		all[name] = card
+	}
 	return all
 }
 
@@ -643,7 +646,7 @@ func TestRequestForm(t *testing.T) {
 			order = append(order, obj["id"].(string))
 		}
 	})
-	if !reflect.DeepEqual(order, []string{"profile", "duration", "ticket", "justification"}) {
+	if !reflect.DeepEqual(order, []string{"profile", "duration", "start", "ticket", "justification"}) {
 		t.Fatalf("inputs = %v", order)
 	}
 	p := inputs["profile"]

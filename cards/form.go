@@ -18,6 +18,8 @@ type FormOptions struct {
 	// Severity prefills the severity choice (forms offering profiles with
 	// severities).
 	Severity string
+	// Start prefills the optional start ("22:00", "tomorrow 9:00").
+	Start string
 	// Error, when set, says at the top of the form what to fix.
 	Error string
 }
@@ -96,6 +98,15 @@ func RequestForm(profiles []access.Profile, opts FormOptions) Card {
 			MaxLength:   20,
 		},
 		hint(small("Such as 2h, 1h30m or 45m. Allowed: "+strings.Join(limits, "; ")+".")),
+		inputText{
+			Type:        "Input.Text",
+			ID:          InputStart,
+			Label:       "Start (optional)",
+			Placeholder: "Now, or a time such as 22:00 or tomorrow 9:00",
+			Value:       opts.Start,
+			MaxLength:   access.MaxStartText,
+		},
+		hint(small("In your own time zone, as Teams reports it (UTC when it does not); a time already passed today means tomorrow. Approvers decide ahead; the access starts then.")),
 	)
 	if sev := severityChoice(profiles, opts.Severity); sev != nil {
 		c.Body = append(c.Body, sev)
@@ -154,13 +165,21 @@ func Submitted(req *access.Request, names Names) Card {
 	fs := submittedFacts(req, names)
 	c := newCard(
 		textBlock{Type: "TextBlock", Text: "Request sent to approvers", Wrap: true, Size: "Medium", Weight: "Bolder", Color: "Good"},
-		para("You will get a message here as soon as an approver decides."),
+		para(submittedNext(req)),
 		facts(fs...),
 		label("Justification"),
 		justification(req.Justification),
 	)
 	c.Actions = append(c.Actions, cancelAction(req))
 	return c
+}
+
+// submittedNext says what happens after a request is sent.
+func submittedNext(req *access.Request) string {
+	if req.Scheduled() {
+		return "You will get a message here as soon as an approver decides. Once approved, your access starts at the time below, not before."
+	}
+	return "You will get a message here as soon as an approver decides."
 }
 
 // submittedFacts are the facts of the requester's "request received" card,
@@ -175,5 +194,5 @@ func submittedFacts(req *access.Request, names Names) []Fact {
 	if req.Ticket != "" {
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}
-	return append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID))
+	return withStart(req, append(fs, TimeFact("Requested", req.CreatedAt), TextFact("Request", req.ID)))
 }

@@ -12,7 +12,7 @@ import (
 // approval card whose grant may be ended early (access.Endable), for a
 // viewer who may revoke. The service checks the clicker again.
 func addRevokeNow(c *Card, req *access.Request) {
-	if access.Endable(req) != nil {
+	if access.Endable(req) != nil && req.State != access.RequestScheduled {
 		return
 	}
 	c.Body = append(c.Body, inputText{

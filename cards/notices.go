@@ -67,7 +67,7 @@ func noticeFacts(req *access.Request, names Names, times ...Fact) []Fact {
 		fs = append(fs, TextFact("Ticket", req.Ticket))
 	}
 	fs = append(fs, times...)
-	return append(fs, TextFact("Request", req.ID))
+	return withStart(req, append(fs, TextFact("Request", req.ID)))
 }
 
 // decider names who decided: the approver, or jitbot.
@@ -86,14 +86,25 @@ func decisionTime(title string, req *access.Request) Fact {
 	return TimeFact(title, req.UpdatedAt)
 }
 
+// approvedNext says what follows an approval.
+func approvedNext(req *access.Request) string {
+	if req.State == access.RequestScheduled {
+		return "Approved ahead: nothing is granted before the start below. jitbot adds you to the group then and tells you here; until then you may cancel it from `status`."
+	}
+	return "You are being added to the group; you will be told here as soon as the access is in place."
+}
+
 func approvedNotice(req *access.Request, names Names) Card {
 	profile := oneLine(req.Profile, maxLine)
 	c := newCard(noticeTitle("Request approved", "Good"),
 		rich(decider(req.LastDecision()), run(" approved your request for "), bold(profile), run(".")),
-		para("You are being added to the group; you will be told here as soon as the access is in place."))
+		para(approvedNext(req)))
 	var times []Fact
-	if req.Grant != nil {
+	switch {
+	case req.Grant != nil:
 		times = append(times, TimeFact("Until", req.Grant.ExpiresAt))
+	case req.Scheduled():
+		times = append(times, TimeFact("Until", req.StartsAt.Add(req.Duration)))
 	}
 	times = append(times, decisionTime("Approved", req))
 	c.Body = append(c.Body, facts(noticeFacts(req, names, times...)...))
@@ -110,6 +121,9 @@ func deniedNotice(req *access.Request, names Names) Card {
 	title, what, outcome := "Request denied", " denied your request for ", "Nothing was granted. Ask again if you still need access."
 	if req.ExtendsRequestID != "" {
 		title, what, outcome = "Extension denied", " denied your extension (+"+FormatDuration(req.Duration)+") of ", extensionUnchanged
+	}
+	if revokedBeforeStart(req) {
+		title, what = "Revoked before its start", " revoked, before its start, your access to "
 	}
 	c := newCard(noticeTitle(title, "Attention"),
 		rich(decider(d), run(what), bold(profile), run(".")))
@@ -193,6 +207,12 @@ func timedOutNotice(req *access.Request, names Names) Card {
 	title, what, outcome, next := "Request expired", "No approver decided your request for ", ", so it expired and nothing was granted.", "Ask again if you still need access."
 	if req.ExtendsRequestID != "" {
 		title, what, outcome, next = "Extension expired", "No approver decided your extension (+"+FormatDuration(req.Duration)+") of ", ", so it expired.", extensionUnchanged
+	}
+	if missedStart(req) {
+		return newCard(noticeTitle("Not granted: its time passed", "Warning"),
+			rich(run("Your access to "), bold(profile), run(" was approved, but jitbot was not running during its time, so nothing was granted.")),
+			para(next),
+			facts(noticeFacts(req, names, TimeFact("Until", req.StartsAt.Add(req.Duration)))...))
 	}
 	line := []textRun{run(what), bold(profile)}
 	if !req.DecideBy.IsZero() {

@@ -26,6 +26,10 @@ func closedBanner(req *access.Request) (Element, bool) {
 		}
 		return box("emphasis", stateLine(line, ""), subtle("Nothing was granted.")), true
 	case access.RequestTimedOut:
+		if missedStart(req) {
+			return box("emphasis", stateLine("Not granted: its time passed while jitbot was not running", "Warning"),
+				subtle("It was approved to start at "+when(req.StartsAt)+"; nothing was added, and the requester was told.")), true
+		}
 		at := req.DecideBy
 		if at.IsZero() {
 			at = req.UpdatedAt
@@ -57,10 +61,15 @@ func submittedClosed(req *access.Request, names Names) Card {
 		title, color, text = "Request expired", "Warning", "No approver decided in time; nothing was granted. Ask again if you still need access."
 	case access.RequestApproved, access.RequestActive, access.RequestExpired:
 		title, color = "Request approved", "Good"
+	case access.RequestScheduled:
+		title, color, text = "Request approved", "Good", "Your access starts at the time below; nothing is granted before then. You may still cancel it from `status`."
 	case access.RequestExtended:
 		title, color, text = "Extension approved", "Good", "Your access was extended; its card shows the new end."
 	case access.RequestDenied:
 		title, color = "Request denied", "Attention"
+		if revokedBeforeStart(req) {
+			title = "Revoked before its start"
+		}
 	case access.RequestFailed:
 		title, color = "Request approved, but access could not be granted", "Attention"
 	}

@@ -12,10 +12,11 @@ const maxNotice = 2000
 
 // The status card's section headings, in the order the card lists them.
 const (
-	statusActive  = "Active access"
-	statusEnded   = "Ended access"
-	statusPending = "Waiting for approval"
-	statusOther   = "Other requests"
+	statusActive    = "Active access"
+	statusScheduled = "Scheduled access"
+	statusEnded     = "Ended access"
+	statusPending   = "Waiting for approval"
+	statusOther     = "Other requests"
 )
 
 // The notes an active grant's status line carries, in parentheses.
@@ -79,7 +80,7 @@ func Status(reqs []access.Request, names Names, opts StatusOptions) Card {
 		section, line := statusLine(r)
 		sections[section] = append(sections[section], statusItem(r, line, names, opts.Extendable[r.ID]))
 	}
-	for _, title := range []string{statusActive, statusEnded, statusPending, statusOther} {
+	for _, title := range []string{statusActive, statusScheduled, statusEnded, statusPending, statusOther} {
 		if items := sections[title]; len(items) > 0 {
 			c.Body = append(c.Body, label(title))
 			c.Body = append(c.Body, items...)
@@ -93,7 +94,7 @@ func Status(reqs []access.Request, names Names, opts StatusOptions) Card {
 // Extend (which opens ExtendForm) while it may be extended.
 func statusActions(r *access.Request, extendable bool) []Action {
 	var as []Action
-	if r.State == access.RequestPending {
+	if r.State == access.RequestPending || r.State == access.RequestScheduled {
 		as = append(as, fromStatus(cancelAction(r)))
 	}
 	if access.Endable(r) == nil {
@@ -118,6 +119,11 @@ func statusLine(r *access.Request) (section string, line textBlock) {
 	g := r.Grant
 	if r.State == access.RequestPending {
 		return statusPending, timedLine("Pending", " since ", r.CreatedAt, "Accent")
+	}
+	if r.State == access.RequestScheduled {
+		line := timedLine("Approved, starts", " at ", r.StartsAt, "Good")
+		line.Text += "; until " + when(r.StartsAt.Add(r.Duration))
+		return statusScheduled, line
 	}
 	if r.State != access.RequestApproved && r.State != access.RequestActive {
 		return statusOther, stateLine(stateName(r.State), "")
@@ -186,6 +192,7 @@ func statusItem(r *access.Request, line textBlock, names Names, extendable bool)
 		fs = append(fs, TextFact("Ticket", r.Ticket))
 	}
 	fs = append(fs, TextFact("Request", r.ID))
+	fs = withStart(r, fs)
 	c := box("", rich(bold(oneLine(r.Profile, maxLine))), line, facts(fs...))
 	if as := statusActions(r, extendable); len(as) > 0 {
 		c.Items = append(c.Items, actionSet{Type: "ActionSet", Actions: as})

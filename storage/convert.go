@@ -49,6 +49,8 @@ func toRequestRow(r *access.Request) (requestRow, error) {
 		EscalationChat:       escalationChat,
 		EscalationActivityID: r.EscalationActivityID,
 		Severity:             r.Severity,
+		StartsAt:             optionalTime(r.StartsAt),
+		StartZone:            r.StartZone,
 	}, nil
 }
 
@@ -91,6 +93,8 @@ func fromRequestRow(row *requestRow) (access.Request, error) {
 		EscalationChat:       escalationChat,
 		EscalationActivityID: row.EscalationActivityID,
 		Severity:             row.Severity,
+		StartsAt:             fromOptionalTime(row.StartsAt),
+		StartZone:            row.StartZone,
 	}, nil
 }
 

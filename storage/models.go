@@ -52,6 +52,11 @@ type requestRow struct {
 	// Severity is the severity the request named ('' for none, and for
 	// every request stored before severities).
 	Severity string `gorm:"not null;default:''"`
+	// StartsAt is when a scheduled request's access starts (NULL: on
+	// approval, and for every request stored before scheduled starts);
+	// StartZone the requester's time zone it was given in.
+	StartsAt  *time.Time `gorm:"index"`
+	StartZone string     `gorm:"not null;default:''"`
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`

@@ -15,7 +15,7 @@ import (
 var _ access.Store = (*DB)(nil)
 
 // openStates are the states OpenRequests lists.
-var openStates = []string{string(access.RequestPending), string(access.RequestApproved), string(access.RequestActive)}
+var openStates = []string{string(access.RequestPending), string(access.RequestScheduled), string(access.RequestApproved), string(access.RequestActive)}
 
 // createAttempts bounds how often CreateRequest retries after losing a race
 // to a concurrent request that was decided before it could be returned.

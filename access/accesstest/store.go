@@ -143,7 +143,7 @@ func (s *Store) CreateRequest(_ context.Context, req *access.Request, ev access.
 	}
 	r.CreatedAt, r.UpdatedAt = stored(r.CreatedAt), stored(r.UpdatedAt)
 	r.DecideBy, r.NextReminderAt, r.ExtendsFrom = stored(r.DecideBy), stored(r.NextReminderAt), stored(r.ExtendsFrom)
-	r.EscalateAt = stored(r.EscalateAt)
+	r.EscalateAt, r.StartsAt = stored(r.EscalateAt), stored(r.StartsAt)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ex := range s.requests {
@@ -247,7 +247,7 @@ func (s *Store) Deny(_ context.Context, id string, d access.Decision, ev access.
 	return s.request(id), nil
 }
 
-// OpenRequests returns the user's pending, approved and active requests,
+// OpenRequests returns the user's pending, scheduled, approved and active requests,
 // newest first.
 func (s *Store) OpenRequests(_ context.Context, userID string) ([]access.Request, error) {
 	s.mu.Lock()
@@ -255,7 +255,7 @@ func (s *Store) OpenRequests(_ context.Context, userID string) ([]access.Request
 	var out []access.Request
 	for _, r := range s.requests {
 		switch r.State {
-		case access.RequestPending, access.RequestApproved, access.RequestActive:
+		case access.RequestPending, access.RequestScheduled, access.RequestApproved, access.RequestActive:
 			if r.Requester.ObjectID == userID {
 				out = append(out, *s.request(r.ID))
 			}

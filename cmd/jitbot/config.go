@@ -231,6 +231,10 @@ type ProfileSpec struct {
 	RemindBefore     *Duration `yaml:"remind_before"`
 	SelfExtendMax    *Duration `yaml:"self_extend_max"`
 	MaxTotalDuration *Duration `yaml:"max_total_duration"`
+	// MaxStartAhead is how far ahead a request may ask its access to
+	// start ("request prod-db 2h at 22:00 ..."; default
+	// access.DefaultMaxStartAhead; must be positive).
+	MaxStartAhead *Duration `yaml:"max_start_ahead"`
 	// BreakGlass grants requests at once, without an approver, alerts the
 	// security channel and asks the security team for a review within
 	// ReviewWithin (default access.DefaultReviewWithin);
@@ -651,6 +655,15 @@ func (p ProfileSpec) Profile() (access.Profile, error) {
 			return ap, fmt.Errorf("remind_before: must not be negative, got %s (0 turns the expiry reminder off)", time.Duration(*p.RemindBefore))
 		}
 		ap.RemindBefore = time.Duration(*p.RemindBefore)
+	}
+	if p.MaxStartAhead != nil {
+		if *p.MaxStartAhead <= 0 {
+			return ap, fmt.Errorf("max_start_ahead: must be positive, got %s (the default is %s)", time.Duration(*p.MaxStartAhead), access.FormatDuration(access.DefaultMaxStartAhead))
+		}
+		if p.BreakGlass {
+			return ap, fmt.Errorf("max_start_ahead: does not apply to a break_glass profile (break-glass access is for now and cannot be scheduled)")
+		}
+		ap.MaxStartAhead = time.Duration(*p.MaxStartAhead)
 	}
 	if p.SelfExtendMax != nil {
 		if *p.SelfExtendMax < 0 {

@@ -26,6 +26,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	// The requesters' time zones (scheduled starts) are read with the
+	// IANA database built in, so that a host or image without one reads
+	// them the same.
+	_ "time/tzdata"
 
 	"github.com/google/uuid"
 

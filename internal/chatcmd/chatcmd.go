@@ -71,14 +71,15 @@ func All() []Command {
 			Forms: []Form{
 				{Request, "a form to ask for access"},
 				{"request <profile> <duration> [<ticket>] <justification>", "ask in one line, e.g. `request prod-db 2h INC-4711 checkout latency spike`\n" +
-					"  (a profile with severities takes one after the duration, e.g. `request prod-db 2h sev1 INC-4711 checkout down`)"},
+					"  (a profile with severities takes one after the duration, e.g. `request prod-db 2h sev1 INC-4711 checkout down`;\n" +
+					"  for later, a start in your time zone, e.g. `request prod-db 2h at 22:00 INC-4711 nightly migration`)"},
 			}},
 		{Name: Status, Description: "Your pending requests and active access", Scopes: all,
-			Forms: []Form{{Status, "your pending requests and active access, with expiry times"}}},
+			Forms: []Form{{Status, "your pending requests and your scheduled and active access, with start and expiry times"}}},
 		{Name: Release, Description: "You are done with your active access: it ends now (release [<request id>])", Scopes: all,
 			Forms: []Form{{"release [<request id>]", "you are done with your active access: it ends now"}}},
 		{Name: Cancel, Description: "Withdraw your pending request before anyone decides (cancel [<request id>])", Scopes: all,
-			Forms: []Form{{"cancel [<request id>]", "withdraw your pending request before anyone decides"}}},
+			Forms: []Form{{"cancel [<request id>]", "withdraw your pending request, or scheduled access before it starts"}}},
 		{Name: Extend, Description: "Keep your active access longer: extend [<request id>] <duration> <reason>", Scopes: all,
 			Forms: []Form{{"extend [<request id>] <duration> <reason>", "you need your active access longer, e.g. `extend 30m the migration is still running`"}}},
 		// Reports are for audit readers, in the personal chat only.
