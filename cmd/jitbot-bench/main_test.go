@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,11 +108,36 @@ func TestFlags(t *testing.T) {
 		{"-url", "http://127.0.0.1:3978"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bin", "jitbot"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpus", "0"},
+		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpuprofile", "cpu.prof"},
+		{"-pid-file", "bot.pid"},
+		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-pid", "1", "-pid-file", "bot.pid"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
 		}
+	}
+}
+
+// TestReadPIDFile reads the attached bot's process id, and refuses a file
+// that holds none or names no running process.
+func TestReadPIDFile(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/pid"
+	for content, ok := range map[string]bool{strconv.Itoa(os.Getpid()) + "\n": true, "": false, "node": false, "-1": false, "999999999": false} {
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pid, err := readPIDFile(file)
+		if ok && (err != nil || pid != os.Getpid()) {
+			t.Errorf("%q: pid %d, %v; want %d", content, pid, err, os.Getpid())
+		}
+		if !ok && err == nil {
+			t.Errorf("%q accepted as pid %d", content, pid)
+		}
+	}
+	if _, err := readPIDFile(dir + "/missing"); err == nil {
+		t.Error("a missing pid file accepted")
 	}
 }
 
