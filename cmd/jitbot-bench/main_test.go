@@ -119,6 +119,38 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+// TestBenchMixed runs the forged flood and the legitimate senders at the
+// same time: every forged token is refused with 401 and answered nothing,
+// every legitimate activity is accepted and answered.
+func TestBenchMixed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	const n = 30
+	o, err := parseFlags([]string{
+		"-scenario", "mixed,help", "-requests", "30", "-concurrency", "4", "-mixed-rate", "100", "-mixed-senders", "2",
+		"-duration", "60s", "-drain", "2s", "-work-dir", t.TempDir(),
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := bench(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 3 || results[0].Scenario != "mixed-help" || results[1].Scenario != "mixed-forged" || results[2].Scenario != "help" {
+		t.Fatalf("results %+v", results)
+	}
+	for _, r := range []result{results[0], results[2]} {
+		if r.Requests != n || r.Status[http.StatusOK] != n || r.Replies != n {
+			t.Errorf("%s: %d sent, statuses %v, %d replies; want %d accepted and answered", r.Scenario, r.Requests, r.Status, r.Replies, n)
+		}
+	}
+	if f := results[1]; f.Requests != n || f.Status[http.StatusUnauthorized] != n || f.Replies != 0 {
+		t.Errorf("mixed-forged: %d sent, statuses %v, %d replies; want all %d refused with 401 and no reply", f.Requests, f.Status, f.Replies, n)
+	}
+}
+
 // TestReadPIDFile reads the attached bot's process id, and refuses a file
 // that holds none or names no running process.
 func TestReadPIDFile(t *testing.T) {
