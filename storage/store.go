@@ -26,6 +26,14 @@ const createAttempts = 3
 func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	ctx, cancel := db.ctx(ctx)
 	defer cancel()
+	if db.writer != nil {
+		select {
+		case db.writer <- struct{}{}:
+			defer func() { <-db.writer }()
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the database's write lock: %w", ctx.Err())
+		}
+	}
 	return db.gorm.WithContext(ctx).Transaction(fn)
 }
 
