@@ -7,7 +7,10 @@
 # Each bot is pinned to one CPU (BOT_CPU, default 0) and the load tool with
 # its fakes of the Microsoft endpoints to another (LOAD_CPU, default 1), with
 # taskset. Both bots get the same signed activities and reply through the
-# same fake Bot Connector over TLS, which counts the replies.
+# same fake Bot Connector over TLS, which counts the replies. Besides the
+# throughput it prints the requests served per CPU second of each bot: on a
+# machine shared with other work, a pinned bot may get only part of its CPU,
+# and that ratio does not depend on how much it got.
 #
 #   bash bench/side-by-side.sh                     # help, 32 senders, 10 s
 #   SCENARIO=help CONCURRENCY=8 DURATION=5s ROUNDS=2 bash bench/side-by-side.sh
@@ -104,8 +107,12 @@ done
 # Columns: scenario requests req/s p50 p99 errors replies ...
 awk -v s="$scenario" '
 	FNR == 1 { bot = (FILENAME ~ /jitbot-[0-9]+\.txt$/) ? "jitbot" : "echo" }
-	$1 == s { rps[bot] += $3; req[bot] += $2; rep[bot] += $7; err[bot] += $6 }
+	$1 == s { rps[bot] += $3; req[bot] += $2; rep[bot] += $7; err[bot] += $6; cpu[bot] += $10 }
 	END {
 		printf "\njitbot %.0f req/s, botbuilder-js echo %.0f req/s (mean of the rounds): ratio %.1fx\n", rps["jitbot"] / n, rps["echo"] / n, rps["jitbot"] / rps["echo"]
+		if (cpu["jitbot"] > 0 && cpu["echo"] > 0) {
+			je = req["jitbot"] / cpu["jitbot"]; ee = req["echo"] / cpu["echo"]
+			printf "per CPU second of the bot: jitbot %.0f, echo %.0f requests: ratio %.1fx\n", je, ee, je / ee
+		}
 		printf "errors: jitbot %d, echo %d; replies: jitbot %d of %d, echo %d of %d\n", err["jitbot"], err["echo"], rep["jitbot"], req["jitbot"], rep["echo"], req["echo"]
 	}' n="$rounds" "$work"/jitbot-*.txt "$work"/echo-*.txt
