@@ -179,17 +179,8 @@ func RecordApproval(ctx context.Context, st Store, id string, d Decision, requir
 	}
 	switch d.Verdict {
 	case Approve:
-		switch {
-		case grant == nil:
-			return nil, 0, fmt.Errorf("decide request %s: approval without a grant", id)
-		case grant.ID == "":
-			return nil, 0, fmt.Errorf("decide request %s: grant has no id", id)
-		case grant.ExpiresAt.IsZero():
-			return nil, 0, fmt.Errorf("decide request %s: grant has no expiry time", id)
-		case owner == "":
-			return nil, 0, fmt.Errorf("decide request %s: owner is empty", id)
-		case claimUntil.IsZero():
-			return nil, 0, fmt.Errorf("decide request %s: claim has no end", id)
+		if err := checkApproval(id, grant, owner, claimUntil); err != nil {
+			return nil, 0, err
 		}
 	case Deny:
 		if grant != nil {
@@ -205,12 +196,63 @@ func RecordApproval(ctx context.Context, st Store, id string, d Decision, requir
 	if err != nil {
 		return nil, 0, fmt.Errorf("decide request %s: %w", id, err)
 	}
+	return recordApproval(ctx, st, req, d, required, grant, owner, claimUntil, ev)
+}
+
+// RecordApprovalOf is RecordApproval of req, the request as the caller
+// has just read it, which saves reading it again. Only its id, group and
+// requester (which never change) and its state when read are used: whether
+// it is still pending is decided with the membership locked, as in
+// RecordApproval.
+func RecordApprovalOf(ctx context.Context, st Store, req *Request, d Decision, required int, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, int, error) {
+	if required < 1 {
+		required = 1
+	}
+	if d.DecidedAt.IsZero() {
+		return nil, 0, fmt.Errorf("decide request %s: decision has no time", req.ID)
+	}
+	if ev.At.IsZero() {
+		ev.At = d.DecidedAt
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = req.ID
+	}
+	if d.Verdict != Approve {
+		return RecordApproval(ctx, st, req.ID, d, required, grant, owner, claimUntil, ev)
+	}
+	if err := checkApproval(req.ID, grant, owner, claimUntil); err != nil {
+		return nil, 0, err
+	}
+	return recordApproval(ctx, st, req, d, required, grant, owner, claimUntil, ev)
+}
+
+// checkApproval refuses an approval of request id without what it stores.
+func checkApproval(id string, grant *Grant, owner string, claimUntil time.Time) error {
+	switch {
+	case grant == nil:
+		return fmt.Errorf("decide request %s: approval without a grant", id)
+	case grant.ID == "":
+		return fmt.Errorf("decide request %s: grant has no id", id)
+	case grant.ExpiresAt.IsZero():
+		return fmt.Errorf("decide request %s: grant has no expiry time", id)
+	case owner == "":
+		return fmt.Errorf("decide request %s: owner is empty", id)
+	case claimUntil.IsZero():
+		return fmt.Errorf("decide request %s: claim has no end", id)
+	}
+	return nil
+}
+
+// recordApproval stores an approval of req (read by the caller) with the
+// membership locked; see RecordApproval.
+func recordApproval(ctx context.Context, st Store, req *Request, d Decision, required int, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, int, error) {
+	id := req.ID
 	if req.State != RequestPending {
 		return nil, 0, fmt.Errorf("decide request %s: %w", id, ErrNotPending)
 	}
 	g := newGrant(grant, req, d.DecidedAt, owner, claimUntil)
 	counted := 0
-	err = st.WithMembership(ctx, g.GroupID, g.User.ObjectID, d.DecidedAt, func(m *Membership, tx MembershipTx) error {
+	err := st.WithMembership(ctx, g.GroupID, g.User.ObjectID, d.DecidedAt, func(m *Membership, tx MembershipTx) error {
 		g := g
 		n, err := countApproval(tx, id, d)
 		counted = n

@@ -605,7 +605,9 @@ func (s *Service) Decide(ctx context.Context, in DecisionInput) (*Request, error
 	ev := s.event(now, in.Approver, action, req, d.Reason)
 	ev.ConversationID, ev.ActivityID = in.ConversationID, in.ActivityID
 	required := p.Rules(req.Severity).RequiredApprovals
-	updated, counted, err := RecordApproval(ctx, s.cfg.Store, req.ID, d, required, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
+	// req was read at the start of Decide: whether it is still pending is
+	// decided with the membership locked.
+	updated, counted, err := RecordApprovalOf(ctx, s.cfg.Store, req, d, required, grant, s.cfg.Owner, now.Add(s.cfg.Lease), ev)
 	if errors.Is(err, ErrAlreadyApproved) {
 		return nil, s.refuseApprovedAlready(ctx, req, in, counted, required)
 	}

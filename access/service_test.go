@@ -830,3 +830,41 @@ func TestDoubleClickApproveIsALateClick(t *testing.T) {
 		}
 	})
 }
+
+// TestApprovalOfARequestReadBeforeItWasDecided: Decide reads the request
+// once, before its directory questions, and records the approval from that
+// read; whether the request is still pending is decided with the membership
+// locked. A request denied meanwhile by another approver gets no grant, no
+// second decision and no audit event from the late approval.
+func TestApprovalOfARequestReadBeforeItWasDecided(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind storeKind) {
+		e := newEnv(t, kind)
+		ctx := context.Background()
+		req := e.submit(riley, time.Hour)
+		read, err := e.store.GetRequest(ctx, req.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.decide(req.ID, sam, access.Deny, "not now"); err != nil {
+			t.Fatal(err)
+		}
+		before := e.audit(req.ID)
+		now := e.clock.Now().UTC()
+		g := &access.Grant{ID: "late-grant", ExpiresAt: now.Add(time.Hour), DueAt: now.Add(time.Hour), ApprovedAt: now}
+		d := access.Decision{Approver: alex, Verdict: access.Approve, DecidedAt: now}
+		ev := access.AuditEvent{At: now, Actor: alex, Action: access.ActionApproved, RequestID: req.ID}
+		if _, _, err := access.RecordApprovalOf(ctx, e.store, read, d, 1, g, "jitbot", now.Add(time.Minute), ev); !errors.Is(err, access.ErrNotPending) {
+			t.Fatalf("approval of a request denied since it was read: %v, want ErrNotPending", err)
+		}
+		if after := e.audit(req.ID); len(after) != len(before) {
+			t.Errorf("audit grew from %v to %v", before, after)
+		}
+		cur, err := e.store.GetRequest(ctx, req.ID)
+		if err != nil || cur.State != access.RequestDenied || len(cur.Decisions) != 1 || cur.Grant != nil {
+			t.Errorf("request now %+v (%v); want denied once, no grant", cur, err)
+		}
+		if _, err := e.store.GetGrant(ctx, g.ID); !errors.Is(err, access.ErrNotFound) {
+			t.Errorf("late grant: %v, want ErrNotFound", err)
+		}
+	})
+}

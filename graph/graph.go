@@ -37,6 +37,7 @@ const (
 	DefaultMaxRetries   = 3
 	DefaultMaxRetryWait = time.Minute
 	DefaultTimeout      = 100 * time.Second
+	DefaultGroupSeenFor = 5 * time.Minute
 )
 
 // maxRetries is the most retries the SDK's retry middleware performs.
@@ -70,6 +71,15 @@ type Config struct {
 	// off; at most 10.
 	MaxRetries int
 
+	// GroupSeenFor is how long a group that Graph showed to exist is taken
+	// to exist still, so that IsMember asks for the group only once in that
+	// time after a 404 on the member (see IsMember). Zero means
+	// DefaultGroupSeenFor; a negative value asks every time.
+	GroupSeenFor time.Duration
+
+	// Now is the clock of GroupSeenFor; nil means time.Now.
+	Now func() time.Time
+
 	// MaxRetryWait is the longest Retry-After a call waits for before
 	// retrying. When Graph asks for a longer wait the call fails at once
 	// with a transient *Error carrying RetryAfter. Zero means
@@ -87,6 +97,8 @@ type Directory struct {
 	// cred is the credential the calls' tokens come from (AppRoles reads
 	// one).
 	cred azcore.TokenCredential
+	// seen remembers which groups Graph showed to exist, and when.
+	seen *groupsSeen
 }
 
 // The request builders are made per call rather than kept in Directory:
@@ -157,6 +169,7 @@ func New(cfg Config, cred azcore.TokenCredential, logger *slog.Logger) (*Directo
 		base:     base,
 		logger:   logger,
 		cred:     cred,
+		seen:     newGroupsSeen(cfg.GroupSeenFor, cfg.Now),
 	}, nil
 }
 

@@ -46,6 +46,7 @@ func (d *Directory) AddMember(ctx context.Context, groupID, userID string) (alre
 	ctx, t := withTrace(ctx)
 	err = d.adapter.SendNoContent(ctx, info, errorMapping())
 	if err == nil {
+		d.seen.saw(groupID)
 		d.logger.InfoContext(ctx, "graph member added", slog.String("group", groupID), slog.String("user", userID))
 		return false, nil
 	}
@@ -148,7 +149,8 @@ func (d *Directory) MemberGroups(ctx context.Context, userID string, groupIDs []
 // IsMember reports whether the user is a direct member of the group
 // (GET /groups/{groupID}/members/{userID}?$select=id): 200 means a member;
 // a 404 means not a member, unless the group itself is missing, which
-// GET /groups/{groupID}?$select=id then tells apart. A user who does not
+// GET /groups/{groupID}?$select=id then tells apart (not asked again for a
+// group Graph showed to exist within Config.GroupSeenFor). A user who does not
 // exist is not a member. A missing group, an invalid id or a missing
 // permission gives an error matching access.ErrPermanent; throttling,
 // outages and timeouts give a transient error, never false.
@@ -185,16 +187,22 @@ func (d *Directory) IsMember(ctx context.Context, groupID, userID string) (bool,
 	callCtx, t := withTrace(ctx)
 	_, err := d.adapter.Send(callCtx, info, newMemberRef, errorMapping())
 	if err == nil {
+		d.seen.saw(groupID)
 		return true, nil
 	}
 	e := newError(err, t)
 	if !e.notFound() {
 		return false, fmt.Errorf("check membership of %s in group %s: %w", userID, groupID, e)
 	}
-	// Not a member, or no such group: ask for the group.
+	// Not a member, or no such group: ask for the group, unless Graph
+	// showed it exists a moment ago (see groupsSeen).
+	if d.seen.recently(groupID) {
+		return false, nil
+	}
 	if err := d.groupExists(ctx, groupID); err != nil {
 		return false, fmt.Errorf("check membership of %s in group %s: %w", userID, groupID, err)
 	}
+	d.seen.saw(groupID)
 	return false, nil
 }
 

@@ -22,7 +22,8 @@ func TestIsMember(t *testing.T) {
 	g.AddMember("g1", "u1")
 	g.SetNested("g1", "nested")
 	g.AddMember("nested", "u3")
-	d := newDirectory(t, g, graph.Config{})
+	// Every check asks for the group after a 404 (see TestIsMemberGroupSeen).
+	d := newDirectory(t, g, graph.Config{GroupSeenFor: -1})
 	ctx := context.Background()
 
 	for _, c := range []struct {
@@ -90,6 +91,56 @@ func TestIsMember(t *testing.T) {
 	if got, err := d.IsMember(ctx, "g1", "u2"); err != nil || !got {
 		t.Errorf("after add: IsMember = %v, %v", got, err)
 	}
+}
+
+// TestIsMemberGroupSeen: after Graph showed a group exists, a 404 on one of
+// its members is "not a member" without asking for the group again, for
+// GroupSeenFor; then the group is asked for again, and a group deleted
+// meanwhile is reported missing. A group never seen is always asked for.
+func TestIsMemberGroupSeen(t *testing.T) {
+	g := seeded(t)
+	g.AddMember("g1", "u1")
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	d := newDirectory(t, g, graph.Config{GroupSeenFor: time.Minute, Now: func() time.Time { return now }})
+	ctx := context.Background()
+	check := func(group, user string, want bool, wantCalls int) {
+		t.Helper()
+		g.ResetCalls()
+		got, err := d.IsMember(ctx, group, user)
+		if err != nil || got != want {
+			t.Errorf("IsMember(%s, %s) = %v, %v; want %v, nil", group, user, got, err, want)
+		}
+		if n := len(g.Calls()); n != wantCalls {
+			t.Errorf("IsMember(%s, %s): %d calls, want %d", group, user, n, wantCalls)
+		}
+	}
+	check("g1", "u2", false, 2) // not seen yet: the group is asked for
+	check("g1", "u2", false, 1)
+	check("G1", "u2", false, 1) // ids are case-insensitive
+	now = now.Add(time.Minute)
+	check("g1", "u2", false, 2) // seen too long ago
+	check("g1", "u1", true, 1)  // a member found: the group exists
+	check("g1", "u2", false, 1)
+
+	// Deleted while remembered: not a member, which is true; once
+	// forgotten, the missing group is an error again.
+	g.DeleteGroup("g1")
+	check("g1", "u2", false, 1)
+	now = now.Add(time.Minute)
+	g.ResetCalls()
+	if got, err := d.IsMember(ctx, "g1", "u2"); got || !errors.Is(err, access.ErrPermanent) {
+		t.Errorf("IsMember on the deleted group = %v, %v; want false, ErrPermanent", got, err)
+	}
+	if _, err := d.IsMember(ctx, "missing-group", "u1"); !errors.Is(err, access.ErrPermanent) {
+		t.Errorf("IsMember on a group never seen = %v; want ErrPermanent", err)
+	}
+
+	// An add proves the group exists too.
+	g.AddGroup("g2")
+	if _, err := d.AddMember(ctx, "g2", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	check("g2", "u2", false, 1)
 }
 
 func TestIsMemberMissingGroup(t *testing.T) {

@@ -34,6 +34,11 @@ const (
 // locked".
 const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 
+// sqliteMaxIdleConns is how many SQLite connections stay open between
+// statements (database/sql keeps 2 by default, so that under load most
+// statements would open, configure and close a connection of their own).
+const sqliteMaxIdleConns = 16
+
 // acceptedURLs names the database URL forms Open understands.
 const acceptedURLs = "sqlite:<path> (for example sqlite:/var/lib/jitbot/jitbot.db or sqlite::memory:), postgres://... or postgresql://..."
 
@@ -76,6 +81,13 @@ type DB struct {
 	// path is the SQLite database file; empty for PostgreSQL and for an
 	// in-memory database.
 	path string
+
+	// writer queues this process's write transactions on SQLite, whose
+	// BEGIN IMMEDIATE takes the database's one write lock: waiting here is
+	// a queue, where waiting in SQLite is its busy handler's sleep-and-retry
+	// (the lock's holder finishes in a millisecond, but a waiter may sleep
+	// far longer). It holds one token; nil on PostgreSQL, which locks rows.
+	writer chan struct{}
 
 	mu sync.Mutex
 	// serving is the lock file held by LockForServing until Close.
@@ -234,6 +246,10 @@ func open(ctx context.Context, databaseURL string, logger *slog.Logger, migrateS
 		sqlDB.SetMaxOpenConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 		sqlDB.SetConnMaxIdleTime(0)
+	case db.driver == DriverSQLite:
+		// Keep the connections open: each new one parses the schema again.
+		sqlDB.SetMaxIdleConns(sqliteMaxIdleConns)
+		db.writer = make(chan struct{}, 1)
 	case db.driver == DriverPostgres:
 		sqlDB.SetMaxOpenConns(pgMaxOpenConns)
 		sqlDB.SetMaxIdleConns(pgMaxIdleConns)

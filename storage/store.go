@@ -28,11 +28,26 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	defer cancel()
 	var stored []access.AuditEvent
 	ctx = context.WithValue(ctx, storedKey{}, &stored)
-	if err := db.gorm.WithContext(ctx).Transaction(fn); err != nil {
+	if err := db.transaction(ctx, fn); err != nil {
 		return err
 	}
 	db.notify(stored)
 	return nil
+}
+
+// transaction runs fn in one transaction, after this process's earlier
+// writers on SQLite (db.writer), so that they queue here rather than in
+// SQLite's busy handler.
+func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if db.writer != nil {
+		select {
+		case db.writer <- struct{}{}:
+			defer func() { <-db.writer }()
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the database's write lock: %w", ctx.Err())
+		}
+	}
+	return db.gorm.WithContext(ctx).Transaction(fn)
 }
 
 // conn returns the database for statements outside a transaction, bounded

@@ -9,7 +9,11 @@
 // nbf is not in the future (both with a bounded clock skew), and the token's
 // serviceurl claim equals the activity's serviceUrl. Metadata and keys are
 // cached; an unknown key id triggers at most one re-fetch per
-// KeyRefetchInterval, shared by concurrent callers.
+// KeyRefetchInterval, shared by concurrent callers. A channel sends the same
+// token with many activities: a token that passed is remembered (by a
+// digest, for up to 5 minutes and never past its expiry) and not verified
+// again, while its key stays published and endorsed for the channel; the
+// service URL is compared with every activity's.
 //
 // [LocalValidator] is for local development against the Microsoft 365 Agents
 // Playground, which sends no token: it accepts only activities whose

@@ -111,6 +111,9 @@ type Validator struct {
 	skew   time.Duration
 	now    func() time.Time
 	keys   *jwks.Cache
+	// verified remembers tokens whose signature and claims were checked
+	// (see verifiedTokens).
+	verified *verifiedTokens
 }
 
 // NewValidator returns a validator for cfg. httpClient fetches the metadata
@@ -164,11 +167,12 @@ func NewValidator(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Va
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return &Validator{
-		appID:  cfg.AppID,
-		issuer: cfg.Issuer,
-		skew:   cfg.ClockSkew,
-		now:    cfg.Now,
-		keys:   keys,
+		appID:    cfg.AppID,
+		issuer:   cfg.Issuer,
+		skew:     cfg.ClockSkew,
+		now:      cfg.Now,
+		keys:     keys,
+		verified: newVerifiedTokens(),
 	}, nil
 }
 
@@ -190,10 +194,41 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string, act *sc
 		return Claims{}, fmt.Errorf("%w: activity has no channelId", ErrInvalidToken)
 	}
 
+	// The channel sends the same token with many activities: one whose
+	// signature and claims were checked for this channel is not checked
+	// again while it is valid (see verifiedTokens), as long as its key is
+	// still published and endorsed for the channel.
+	id := tokenID(raw, act.ChannelID)
+	out, ok := v.verified.get(id, v.now(), v.skew)
+	if ok {
+		if k, err := v.keys.Lookup(ctx, out.KeyID); err != nil || !k.Endorses(act.ChannelID) {
+			v.verified.forget(id)
+			ok = false // checked in full below, which gives the reason
+		}
+	}
+	if !ok {
+		var err error
+		if out, err = v.verify(ctx, raw, act.ChannelID); err != nil {
+			return Claims{}, err
+		}
+		v.verified.put(id, out, v.now())
+	}
+	if !sameServiceURL(out.ServiceURL, act.ServiceURL) {
+		return Claims{}, fmt.Errorf("%w: serviceurl claim %q does not match activity serviceUrl %q",
+			ErrInvalidToken, out.ServiceURL, act.ServiceURL)
+	}
+	return out, nil
+}
+
+// verify checks raw in full: signature (RS256, by a published key endorsed
+// for channelID), issuer, audience, expiry and not-before with the clock
+// skew, and the service URL claim's form. The claims' service URL is not
+// compared with an activity's here.
+func (v *Validator) verify(ctx context.Context, raw, channelID string) (Claims, error) {
 	var kid string
 	keyFunc := v.keys.KeyFunc(ctx, func(id string, k *jwks.Key) error {
-		if !k.Endorses(act.ChannelID) {
-			return fmt.Errorf("signing key %s is not endorsed for channel %q", jwks.QuoteKID(id), act.ChannelID)
+		if !k.Endorses(channelID) {
+			return fmt.Errorf("signing key %s is not endorsed for channel %q", jwks.QuoteKID(id), channelID)
 		}
 		return nil
 	}, &kid)
@@ -216,16 +251,12 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string, act *sc
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	if !sameServiceURL(svc, act.ServiceURL) {
-		return Claims{}, fmt.Errorf("%w: serviceurl claim %q does not match activity serviceUrl %q",
-			ErrInvalidToken, svc, act.ServiceURL)
-	}
 
 	out := Claims{
 		AppID:      v.appID,
 		Issuer:     v.issuer,
 		ServiceURL: svc,
-		ChannelID:  act.ChannelID,
+		ChannelID:  channelID,
 		KeyID:      kid,
 	}
 	if aud, err := claims.GetAudience(); err == nil {

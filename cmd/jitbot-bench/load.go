@@ -19,7 +19,7 @@ import (
 )
 
 // The scenarios, in the order the help lists them.
-var scenarioNames = []string{"help", "request", "approve", "status", "forged"}
+var scenarioNames = []string{"help", "request", "approve", "status", "forged", "mixed"}
 
 func validScenario(s string) bool { return slices.Contains(scenarioNames, s) }
 

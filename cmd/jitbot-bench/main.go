@@ -60,6 +60,12 @@ type options struct {
 	approvePool int
 	graph       graphOptions
 	drain       time.Duration
+	cpuProfile  string
+	pidFile     string
+	// mixedRate and mixedSenders shape the legitimate stream of the mixed
+	// scenario.
+	mixedRate    float64
+	mixedSenders int
 }
 
 const usageText = `Usage: jitbot-bench [flags]
@@ -80,6 +86,10 @@ Scenarios (-scenario, comma-separated, run in order):
   forged   activities with forged tokens, in turn: an unpublished key, alg
            none, HS256 with the public key, another audience, expired,
            another issuer (every one must get 401 and no reply)
+  mixed    the forged flood from -concurrency senders and, at the same time,
+           help at -mixed-rate from -mixed-senders legitimate senders: two
+           lines, mixed-help (its latency and the bot's CPU and RSS) and
+           mixed-forged
 
 Each scenario runs for -duration or -requests activities, whichever ends
 first, with -concurrency senders as fast as they can, or at -rate activities
@@ -117,6 +127,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.graph.limit, "graph-limit", 0, "Graph calls served per sliding second before it answers 429 with Retry-After (0: never)")
 	fs.DurationVar(&o.graph.retryAfter, "graph-retry-after", time.Second, "Retry-After of Graph's 429 answers")
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "how long to wait after a scenario for replies still on their way")
+	fs.Float64Var(&o.mixedRate, "mixed-rate", 200, "mixed: legitimate help activities per second during the forged flood")
+	fs.IntVar(&o.mixedSenders, "mixed-senders", 8, "mixed: legitimate senders during the forged flood")
+	fs.StringVar(&o.pidFile, "pid-file", "", "with -url: read the bot's process id from this file once it answers (instead of -pid)")
+	fs.StringVar(&o.cpuProfile, "bot-cpuprofile", "", "the bot writes a CPU profile of the whole run to this file (its --cpuprofile)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -135,14 +149,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-concurrency must be at least 1")
 	case o.duration <= 0:
 		return o, errors.New("-duration must be positive")
+	case o.mixedRate <= 0 || o.mixedSenders < 1:
+		return o, errors.New("-mixed-rate must be positive and -mixed-senders at least 1")
 	case o.rate < 0 || o.requests < 0 || o.approvePool < 1 || o.graph.limit < 0 || o.graph.latency < 0:
 		return o, errors.New("-rate, -requests and the Graph options must not be negative; -approve-pool at least 1")
-	case o.url == "" && (o.pid != 0 || o.writeConfig != ""):
-		return o, errors.New("-pid and -write-config go with -url")
+	case o.url == "" && (o.pid != 0 || o.writeConfig != "" || o.pidFile != ""):
+		return o, errors.New("-pid, -pid-file and -write-config go with -url")
+	case o.pid != 0 && o.pidFile != "":
+		return o, errors.New("-pid and -pid-file: give one")
 	case o.url != "" && o.writeConfig == "":
 		return o, errors.New("-url needs -write-config: the bot must be started against this run's fakes")
-	case o.url != "" && (o.bin != "" || o.botCPUs != ""):
-		return o, errors.New("-bin and -bot-cpus go with a bot the tool starts, not with -url")
+	case o.url != "" && (o.bin != "" || o.botCPUs != "" || o.cpuProfile != ""):
+		return o, errors.New("-bin, -bot-cpus and -bot-cpuprofile go with a bot the tool starts, not with -url")
 	}
 	return o, nil
 }
@@ -207,7 +225,7 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 		if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 			return nil, fmt.Errorf("write config: %w", err)
 		}
-		p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs)
+		p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs, o.cpuProfile)
 		if err != nil {
 			return nil, err
 		}
@@ -215,13 +233,18 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 		botURL, pid = "http://"+p.addr, p.cmd.Process.Pid
 		log.Info("jitbot started", "addr", p.addr, "pid", pid, "log", p.log)
 	} else {
-		if err := writeAttachFiles(o.writeConfig, config, f.env(filepath.Dir(o.writeConfig))); err != nil {
+		if err := writeAttachFiles(o.writeConfig, config, append(f.env(filepath.Dir(o.writeConfig)), f.sdkEnv()...)); err != nil {
 			return nil, err
 		}
 		log.Info("waiting for the bot; start it against this run's fakes", "command", "env $(cat "+o.writeConfig+".env) jitbot serve --config "+o.writeConfig, "url", o.url)
 		botURL = strings.TrimRight(o.url, "/")
 		if err := waitForBot(ctx, botURL); err != nil {
 			return nil, err
+		}
+		if o.pidFile != "" {
+			if pid, err = readPIDFile(o.pidFile); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -232,6 +255,14 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 			return results, err
 		}
 		log.Info("scenario", "name", name)
+		if name == "mixed" {
+			rs, err := l.runMixed(ctx, pid)
+			if err != nil {
+				return results, fmt.Errorf("scenario %s: %w", name, err)
+			}
+			results = append(results, rs...)
+			continue
+		}
 		r, err := l.run(ctx, name, pid)
 		if err != nil {
 			return results, fmt.Errorf("scenario %s: %w", name, err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,11 +108,68 @@ func TestFlags(t *testing.T) {
 		{"-url", "http://127.0.0.1:3978"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bin", "jitbot"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpus", "0"},
+		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpuprofile", "cpu.prof"},
+		{"-pid-file", "bot.pid"},
+		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-pid", "1", "-pid-file", "bot.pid"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
 		}
+	}
+}
+
+// TestBenchMixed runs the forged flood and the legitimate senders at the
+// same time: every forged token is refused with 401 and answered nothing,
+// every legitimate activity is accepted and answered.
+func TestBenchMixed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	const n = 30
+	o, err := parseFlags([]string{
+		"-scenario", "mixed,help", "-requests", "30", "-concurrency", "4", "-mixed-rate", "100", "-mixed-senders", "2",
+		"-duration", "60s", "-drain", "2s", "-work-dir", t.TempDir(),
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := bench(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 3 || results[0].Scenario != "mixed-help" || results[1].Scenario != "mixed-forged" || results[2].Scenario != "help" {
+		t.Fatalf("results %+v", results)
+	}
+	for _, r := range []result{results[0], results[2]} {
+		if r.Requests != n || r.Status[http.StatusOK] != n || r.Replies != n {
+			t.Errorf("%s: %d sent, statuses %v, %d replies; want %d accepted and answered", r.Scenario, r.Requests, r.Status, r.Replies, n)
+		}
+	}
+	if f := results[1]; f.Requests != n || f.Status[http.StatusUnauthorized] != n || f.Replies != 0 {
+		t.Errorf("mixed-forged: %d sent, statuses %v, %d replies; want all %d refused with 401 and no reply", f.Requests, f.Status, f.Replies, n)
+	}
+}
+
+// TestReadPIDFile reads the attached bot's process id, and refuses a file
+// that holds none or names no running process.
+func TestReadPIDFile(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/pid"
+	for content, ok := range map[string]bool{strconv.Itoa(os.Getpid()) + "\n": true, "": false, "node": false, "-1": false, "999999999": false} {
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pid, err := readPIDFile(file)
+		if ok && (err != nil || pid != os.Getpid()) {
+			t.Errorf("%q: pid %d, %v; want %d", content, pid, err, os.Getpid())
+		}
+		if !ok && err == nil {
+			t.Errorf("%q accepted as pid %d", content, pid)
+		}
+	}
+	if _, err := readPIDFile(dir + "/missing"); err == nil {
+		t.Error("a missing pid file accepted")
 	}
 }
 

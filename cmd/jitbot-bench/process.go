@@ -44,14 +44,19 @@ var listeningRe = regexp.MustCompile(`msg="jitbot listening" addr=(\S+)`)
 // waits for it to listen.
 // With cpus (a taskset list such as "0" or "0,1"), the bot runs on those
 // CPUs only: taskset execs it, so the pid is the bot's.
-func startBot(bin, config, logFile string, env []string, cpus string) (*botProcess, error) {
-	cmd := exec.Command(bin, "serve", "--config", config)
+// With cpuProfile, the bot writes a CPU profile there until it stops.
+func startBot(bin, config, logFile string, env []string, cpus, cpuProfile string) (*botProcess, error) {
+	args := []string{"serve", "--config", config}
+	if cpuProfile != "" {
+		args = append(args, "--cpuprofile", cpuProfile)
+	}
+	cmd := exec.Command(bin, args...)
 	if cpus != "" {
 		taskset, err := exec.LookPath("taskset")
 		if err != nil {
 			return nil, fmt.Errorf("-bot-cpus needs taskset (util-linux): %w", err)
 		}
-		cmd = exec.Command(taskset, "-c", cpus, bin, "serve", "--config", config)
+		cmd = exec.Command(taskset, append([]string{"-c", cpus, bin}, args...)...)
 	}
 	p := &botProcess{cmd: cmd, log: logFile, done: make(chan struct{})}
 	p.cmd.Env = env

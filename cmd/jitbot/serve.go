@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -41,8 +42,16 @@ func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Lo
 	fs := commandFlags("serve", stdout)
 	configPath := fs.String("config", "jitbot.yaml", "configuration file")
 	local := fs.Bool("local", false, "accept unauthenticated activities on 127.0.0.1 only (for Microsoft's Agents Playground)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the bot stops; off by default")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	cfg, err := LoadConfig(*configPath, getenv)
 	if err != nil {
@@ -226,6 +235,19 @@ func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Lo
 		logger.Warn("audit log is hash-chained but UNSIGNED: no checkpoint is signed; set audit.signing_key_file or " + signingKeyEnv + " (see jitbot audit keygen)")
 	}
 	return runServer(ctx, parts, logger, nil)
+}
+
+// startCPUProfile profiles the process into file until stop is called.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }
 
 // auditFeed builds GET /api/audit from audit.feed, or returns nil (and says

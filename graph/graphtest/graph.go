@@ -359,6 +359,17 @@ func (g *Graph) DeleteUser(id string) {
 	}
 }
 
+// DeleteGroup deletes a group, as Entra ID does: later calls naming it
+// get 404, and it is no longer a member of other groups.
+func (g *Graph) DeleteGroup(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.groups, key(id))
+	for _, gr := range g.groups {
+		gr.members = slices.DeleteFunc(gr.members, func(m string) bool { return m == key(id) })
+	}
+}
+
 // IsMember reports whether memberID is a direct member of groupID.
 func (g *Graph) IsMember(groupID, memberID string) bool {
 	g.mu.Lock()
