@@ -111,6 +111,10 @@ type Validator struct {
 	skew   time.Duration
 	now    func() time.Time
 	keys   *jwks.Cache
+	// parser checks a token in full; claims checks its claims alone
+	// (both safe for concurrent use, built once).
+	parser *jwt.Parser
+	claims *jwt.Validator
 	// verified remembers tokens whose signature and claims were checked
 	// (see verifiedTokens).
 	verified *verifiedTokens
@@ -166,12 +170,24 @@ func NewValidator(cfg Config, httpClient *http.Client, logger *slog.Logger) (*Va
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	claimRules := []jwt.ParserOption{
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.AppID),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(cfg.ClockSkew),
+		jwt.WithTimeFunc(cfg.Now),
+	}
 	return &Validator{
-		appID:    cfg.AppID,
-		issuer:   cfg.Issuer,
-		skew:     cfg.ClockSkew,
-		now:      cfg.Now,
-		keys:     keys,
+		appID:  cfg.AppID,
+		issuer: cfg.Issuer,
+		skew:   cfg.ClockSkew,
+		now:    cfg.Now,
+		keys:   keys,
+		parser: jwt.NewParser(append([]jwt.ParserOption{
+			jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
+			jwt.WithStrictDecoding(),
+		}, claimRules...)...),
+		claims:   jwt.NewValidator(claimRules...),
 		verified: newVerifiedTokens(),
 	}, nil
 }
@@ -233,17 +249,25 @@ func (v *Validator) verify(ctx context.Context, raw, channelID string) (Claims, 
 		return nil
 	}, &kid)
 
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
-		jwt.WithIssuer(v.issuer),
-		jwt.WithAudience(v.appID),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(v.skew),
-		jwt.WithTimeFunc(v.now),
-		jwt.WithStrictDecoding(),
-	)
+	// The algorithm and the claims are checked before the signature, so
+	// that a token of another algorithm, issuer or audience, or an expired
+	// one, is refused without an RSA verification (the cost of a forged
+	// token flood). Nothing is accepted on what is not yet verified: a token
+	// that passes is then checked in full, signature first.
+	unverified := jwt.MapClaims{}
+	tok, _, err := v.parser.ParseUnverified(raw, unverified)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if alg := tok.Method.Alg(); alg != jwt.SigningMethodRS256.Alg() {
+		return Claims{}, fmt.Errorf("%w: %w: signing method %s is invalid", ErrInvalidToken, jwt.ErrTokenSignatureInvalid, alg)
+	}
+	if err := v.claims.Validate(unverified); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, jwt.ErrTokenInvalidClaims, err)
+	}
+
 	claims := jwt.MapClaims{}
-	if _, err := parser.ParseWithClaims(raw, claims, keyFunc); err != nil {
+	if _, err := v.parser.ParseWithClaims(raw, claims, keyFunc); err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 

@@ -528,3 +528,41 @@ func TestMetadataRedirectToInsecureURLRefused(t *testing.T) {
 		t.Fatalf("want refused redirect, got %v", err)
 	}
 }
+
+// A forged token whose algorithm or claims are wrong is refused before any
+// key is looked up or any signature verified: a flood of them costs no key
+// fetch and no RSA verification. A genuine token is still checked in full.
+func TestWrongClaimsRefusedBeforeTheSignature(t *testing.T) {
+	f := newFixture(t, nil)
+	now := f.clock.Now()
+	forged := map[string]string{
+		"another audience": f.issuer.Token("00000000-0000-0000-0000-000000000bad", testServiceURL),
+		"another issuer":   f.issuer.Token(testAppID, testServiceURL, connectortest.WithIssuer("https://login.example.com")),
+		"expired":          f.issuer.Token(testAppID, testServiceURL, connectortest.WithExpiresAt(now.Add(-time.Hour))),
+		"no expiry":        f.issuer.Token(testAppID, testServiceURL, connectortest.WithoutClaim("exp")),
+		"not yet valid":    f.issuer.Token(testAppID, testServiceURL, connectortest.WithNotBefore(now.Add(time.Hour))),
+		"alg none":         f.issuer.Token(testAppID, testServiceURL, connectortest.WithAlgNone()),
+		"HS256":            f.issuer.Token(testAppID, testServiceURL, connectortest.WithHS256(f.issuer.PublicKeyDER())),
+		"RS512":            f.issuer.Token(testAppID, testServiceURL, connectortest.WithAlg("RS512")),
+	}
+	for name, tok := range forged {
+		if _, err := f.auth(t, "Bearer "+tok, teamsActivity()); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("%s: err = %v, want ErrInvalidToken", name, err)
+		}
+	}
+	if got := f.issuer.KeysRequests(); got != 0 {
+		t.Fatalf("%d key fetches for tokens refused on their claims, want 0 (refused before the key lookup)", got)
+	}
+	if _, err := f.auth(t, "Bearer "+f.issuer.Token(testAppID, testServiceURL), teamsActivity()); err != nil {
+		t.Fatalf("genuine token: %v", err)
+	}
+	if got := f.issuer.KeysRequests(); got != 1 {
+		t.Fatalf("genuine token: %d key fetches, want 1", got)
+	}
+	// A token with the right claims but a wrong signature still fails on
+	// the signature.
+	bad := f.issuer.Token(testAppID, testServiceURL, connectortest.WithSigningKey(connectortest.NewRSAKey(t)))
+	if _, err := f.auth(t, "Bearer "+bad, teamsActivity()); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("wrong signature: err = %v, want ErrInvalidToken", err)
+	}
+}
