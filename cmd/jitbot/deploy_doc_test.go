@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"os"
 	"reflect"
@@ -204,8 +205,10 @@ func TestDeployGuideYAML(t *testing.T) {
 }
 
 // guideCommands are the jitbot command lines of docs/deploy.md: the lines
-// of its sh blocks that start with jitbot (continuations joined, comments
-// and pipes cut), and its inline code that starts with "jitbot ".
+// of its sh blocks that start with jitbot or run the image with arguments
+// (continuations joined, comments and pipes cut), and its inline code that
+// starts with "jitbot " or with a command and a flag (the image's
+// arguments, `doctor --config ...`).
 func guideCommands(t *testing.T, md string) []string {
 	t.Helper()
 	blocks, prose := fencedBlocks(t, md)
@@ -216,14 +219,23 @@ func guideCommands(t *testing.T, md string) []string {
 		}
 		joined := strings.ReplaceAll(b.text, "\\\n", " ")
 		for _, line := range strings.Split(joined, "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "jitbot ") {
+			switch _, inImage, ok := strings.Cut(line, "/jitbot:<version> "); {
+			case strings.HasPrefix(strings.TrimSpace(line), "jitbot "):
 				cmds = append(cmds, line)
+			case ok && strings.Contains(line, "docker run "): // ... <registry>/jitbot:<version> doctor ...
+				cmds = append(cmds, "jitbot "+inImage)
 			}
 		}
 	}
 	for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(prose, -1) {
-		if span := strings.Join(strings.Fields(m[1]), " "); strings.HasPrefix(span, "jitbot ") {
+		span := strings.Join(strings.Fields(m[1]), " ")
+		first, _, _ := strings.Cut(span, " ")
+		_, isCommand := lookupCommand(first)
+		switch {
+		case strings.HasPrefix(span, "jitbot "):
 			cmds = append(cmds, span)
+		case isCommand && strings.Contains(span, " -"): // the image's arguments: `serve --config ...`
+			cmds = append(cmds, "jitbot "+span)
 		}
 	}
 	for i, c := range cmds {
@@ -264,35 +276,108 @@ func TestDeployGuideCommands(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, c := range cmds {
-		words := strings.Fields(c)[1:]
-		name := ""
-		if len(words) >= 2 {
-			if _, ok := lookupCommand(words[0] + " " + words[1]); ok {
-				name, words = words[0]+" "+words[1], words[2:]
-			}
-		}
-		if name == "" {
-			if _, ok := lookupCommand(words[0]); !ok {
-				t.Errorf("%q: no command %q in the command table", c, words[0])
-				continue
-			}
-			name, words = words[0], words[1:]
-		}
-		seen[name] = true
-		flags := commandFlagNames(t, name)
-		for _, w := range words {
-			if !strings.HasPrefix(w, "-") {
-				continue
-			}
-			f, _, _ := strings.Cut(strings.TrimLeft(w, "-"), "=")
-			if !flags[f] {
-				t.Errorf("%q: jitbot %s has no flag %s", c, name, w)
-			}
+		if name := checkCommandLine(t, c); name != "" {
+			seen[name] = true
 		}
 	}
 	for _, want := range []string{"doctor", "reconcile", "config check", "audit verify", "manifest", "healthcheck"} {
 		if !seen[want] {
 			t.Errorf("the guide no longer shows jitbot %s", want)
+		}
+	}
+}
+
+// checkCommandLine reports an error unless the command line c ("jitbot
+// config check --online ...") names a command of the table and only flags
+// that command parses; it returns the command's name.
+func checkCommandLine(t *testing.T, c string) string {
+	t.Helper()
+	words := strings.Fields(c)[1:]
+	if len(words) == 0 {
+		return ""
+	}
+	name := ""
+	if len(words) >= 2 {
+		if _, ok := lookupCommand(words[0] + " " + words[1]); ok {
+			name, words = words[0]+" "+words[1], words[2:]
+		}
+	}
+	if name == "" {
+		if _, ok := lookupCommand(words[0]); !ok {
+			t.Errorf("%q: no command %q in the command table", c, words[0])
+			return ""
+		}
+		name, words = words[0], words[1:]
+	}
+	if subcommands(name) != nil && len(words) > 0 && !strings.HasPrefix(words[0], "-") {
+		t.Errorf("%q: jitbot %s has no command %q", c, name, words[0])
+		return name
+	}
+	flags := commandFlagNames(t, name)
+	for _, w := range words {
+		if !strings.HasPrefix(w, "-") {
+			continue
+		}
+		f, _, _ := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		if !flags[f] {
+			t.Errorf("%q: jitbot %s has no flag %s", c, name, w)
+		}
+	}
+	return name
+}
+
+// TestDeployFilesCommands: the commands the Dockerfile runs (CMD,
+// HEALTHCHECK), compose.yaml's health check and the jitbot commands the
+// comments of compose.yaml and deploy/compose/ show exist, with their
+// flags.
+func TestDeployFilesCommands(t *testing.T) {
+	read := func(p string) string {
+		raw, err := os.ReadFile("../../" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+	var cmds []string
+	dockerfile, compose := read("Dockerfile"), read("compose.yaml")
+	// Exec-form argument lists: the image's CMD (the arguments of its
+	// ENTRYPOINT, jitbot), and every list that runs the binary.
+	execForm := regexp.MustCompile(`(?m)^(CMD|.*?) *(\[".*\])\s*$`)
+	for _, text := range []string{dockerfile, compose} {
+		for _, m := range execForm.FindAllStringSubmatch(text, -1) {
+			var argv []string
+			if err := json.Unmarshal([]byte(m[2]), &argv); err != nil {
+				continue // not a list of strings
+			}
+			if len(argv) > 0 && argv[0] == "CMD" {
+				argv = argv[1:]
+			}
+			switch {
+			case text == dockerfile && m[1] == "CMD":
+			case len(argv) > 0 && argv[0] == "/usr/local/bin/jitbot":
+				argv = argv[1:]
+			default:
+				continue // another program (pg_isready), or not a command
+			}
+			if len(argv) > 0 {
+				cmds = append(cmds, "jitbot "+strings.Join(argv, " "))
+			}
+		}
+	}
+	for _, text := range []string{compose, read("deploy/compose/env.example"), read("deploy/compose/jitbot.yaml"), dockerfile} {
+		for _, m := range regexp.MustCompile("(?m)(?:^#\\s{2,}|`)(jitbot [a-z][^`\n]*)").FindAllStringSubmatch(text, -1) {
+			c, _, _ := strings.Cut(m[1], "`")
+			c, _, _ = strings.Cut(c, " #")
+			cmds = append(cmds, c)
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range cmds {
+		seen[checkCommandLine(t, c)] = true
+	}
+	for _, want := range []string{"serve", "healthcheck", "audit keygen"} {
+		if !seen[want] {
+			t.Errorf("jitbot %s not found in the deployment files (found %q)", want, cmds)
 		}
 	}
 }
