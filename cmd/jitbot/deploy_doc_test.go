@@ -457,3 +457,26 @@ func resolveKey(root reflect.Type, path []string) string {
 	}
 	return ""
 }
+
+// TestREADMECommands: every jitbot command line of README.md names a
+// command of the table and flags it parses (jitbot's own --help and the
+// generic `jitbot <command> --help` aside).
+func TestREADMECommands(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A table cell escapes the alternatives' bar: verify\|checkpoint.
+	text := strings.ReplaceAll(string(raw), `\|`, "|")
+	n := 0
+	for _, c := range guideCommands(t, text) {
+		if c == "jitbot --help" || c == "jitbot --version" || strings.HasPrefix(c, "jitbot <command") {
+			continue
+		}
+		checkCommandLine(t, c)
+		n++
+	}
+	if n < 30 {
+		t.Fatalf("%d command lines found in README.md", n)
+	}
+}
