@@ -38,8 +38,11 @@ USER 65532:65532
 WORKDIR /var/lib/jitbot
 VOLUME ["/var/lib/jitbot"]
 EXPOSE 3978
-# Docker's own health check (Compose, docker run); Azure Container Apps and
-# Kubernetes probe over HTTP instead (docs/deploy.md).
+# Docker's own health check (docker run): the process answers /healthz on
+# the messaging port, whatever metrics_listen says. compose.yaml asks
+# /readyz on metrics_listen instead (jitbot healthcheck --url
+# http://127.0.0.1:9464/readyz); Azure Container Apps and Kubernetes probe
+# over HTTP (docs/deploy.md).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/jitbot", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/jitbot"]

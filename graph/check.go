@@ -12,6 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
+
+	"github.com/jitbot/jitbot/access"
 )
 
 // Microsoft Graph application permissions (app roles) that jitbot's
@@ -43,6 +45,17 @@ func MissingWritePermissions(roles []string, roleAssignable bool) []string {
 		missing = append(missing, PermRoleManagementReadWriteDirectory)
 	}
 	return missing
+}
+
+// MissingPIMPermissions names what roles lack to make, extend and end the
+// active member assignments of PIM for Groups
+// (POST /identityGovernance/privilegedAccess/group/assignmentScheduleRequests);
+// nil when nothing is missing.
+func MissingPIMPermissions(roles []string) []string {
+	if hasRole(roles, access.PIMPermission) {
+		return nil
+	}
+	return []string{access.PIMPermission}
 }
 
 func hasRole(roles []string, want string) bool {

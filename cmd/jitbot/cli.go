@@ -118,8 +118,9 @@ func commands() []cliCommand {
 			example: "jitbot doctor --config jitbot.yaml",
 			more: "With serve's configuration and credentials: the configuration, the database, the bot's and Graph's tokens, each\n" +
 				"profile's group and the permission to change its members (read from the Graph token; no membership is changed),\n" +
-				"the channel ids, the approver and requester groups, and the clock. Exit status: 0 when every check passes\n" +
-				"(warnings allowed), 1 otherwise.",
+				"for a profile with membership pim the permission to make PIM assignments and the group's PIM policy (onboarded,\n" +
+				"no MFA on active assignment, a maximum of at least max_duration; nothing is onboarded), the channel ids, the\n" +
+				"approver and requester groups, and the clock. Exit status: 0 when every check passes (warnings allowed), 1 otherwise.",
 			run: func(ctx context.Context, e cliEnv, args []string) error {
 				return doctorCmd(ctx, args, e.stdout, e.logger, e.getenv)
 			}},

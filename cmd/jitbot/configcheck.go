@@ -85,6 +85,9 @@ type onlineDeps struct {
 	Roster     checkRoster
 	ServiceURL string
 	NoRoster   string
+	// NoPIMPolicies leaves the PIM policies of pim profiles unread (doctor
+	// reports them on lines of its own, with pimPolicyChecks).
+	NoPIMPolicies bool
 }
 
 // onlineFactory builds the clients of the online check from the
@@ -746,43 +749,94 @@ type pimPolicyReader interface {
 }
 
 // checkPIMGroups reads the PIM policy of the group of every profile with
-// membership pim whose group exists: a group not onboarded to PIM yet is a
-// warning (the first grant onboards it, which cannot be undone), a policy
-// that requires MFA on assignment or caps assignments below the profile's
-// max_duration is an error, and so is a policy that cannot be read.
+// membership pim whose group exists and reports what pimPolicyChecks finds
+// wrong.
 func checkPIMGroups(ctx context.Context, c *Config, d onlineDeps, exists map[string]error) []finding {
+	if d.NoPIMPolicies {
+		return nil
+	}
 	var out []finding
 	reader, ok := d.Directory.(pimPolicyReader)
 	for i, p := range c.Profiles {
 		if access.MembershipMode(p.Membership) != access.MembershipPIM || exists[strings.ToLower(p.GroupID)] != nil {
 			continue
 		}
-		key := c.profileKey(i) + ".membership"
 		if !ok {
-			out = append(out, finding{Severity: sevNote, Key: key, Problem: "the group's PIM policy was not checked (no Graph client)"})
+			out = append(out, finding{Severity: sevNote, Key: c.profileKey(i) + ".membership", Problem: "the group's PIM policy was not checked (no Graph client)"})
 			continue
 		}
-		pol, err := reader.PIMPolicy(ctx, p.GroupID)
-		switch {
-		case err != nil:
-			out = append(out, finding{Severity: sevError, Key: key,
-				Problem: fmt.Sprintf("cannot %v", err),
-				Fix: fmt.Sprintf("grant jitbot's Graph application %s and %s (with admin consent), then check again",
-					access.PIMPolicyPermission, access.PIMPermission)})
-		case !pol.Onboarded:
-			out = append(out, finding{Severity: sevWarning, Key: key,
-				Problem: fmt.Sprintf("group %s is not onboarded to PIM for Groups: the first grant of %s onboards it, which cannot be undone", p.GroupID, p.Name),
-				Fix:     "onboard the group yourself (Privileged Identity Management, Groups, Discover groups) to decide when, or accept that the first grant does"})
-		case pol.RequireMFA:
-			out = append(out, finding{Severity: sevError, Key: key,
-				Problem: fmt.Sprintf("the PIM policy of group %s requires multifactor authentication on active assignment, which jitbot (an application) cannot give: every grant of %s would fail", p.GroupID, p.Name),
-				Fix:     "turn off \"Require Azure Multi-Factor Authentication on active assignment\" in the group's PIM settings (Member role)"})
-		case pol.MaxDuration > 0 && time.Duration(p.MaxDuration) > pol.MaxDuration:
-			out = append(out, finding{Severity: sevWarning, Key: c.profileKey(i) + ".max_duration",
-				Problem: fmt.Sprintf("%s is longer than the %s the PIM policy of group %s allows for an active assignment: requests beyond it are refused",
-					time.Duration(p.MaxDuration), access.FormatDuration(pol.MaxDuration), p.GroupID),
-				Fix: "lower max_duration, or raise \"Expire active assignment after\" in the group's PIM settings"})
+		for _, r := range pimPolicyChecks(ctx, reader, c, i) {
+			if r.Severity != "" {
+				out = append(out, r.finding)
+			}
 		}
+	}
+	return out
+}
+
+// What pimPolicyChecks judges of a group's PIM policy.
+const (
+	pimAspectPolicy     = "PIM policy"     // the policy can be read
+	pimAspectOnboarding = "PIM onboarding" // the group is managed by PIM already
+	pimAspectMFA        = "PIM MFA rule"   // no MFA on active assignment
+	pimAspectMaximum    = "PIM maximum"    // the policy allows max_duration
+)
+
+// pimPolicyCheck is one judgement of a pim profile's group PIM policy: a
+// finding, whose Severity is empty when the aspect is as jitbot needs it
+// (its Problem then says what was found).
+type pimPolicyCheck struct {
+	aspect string
+	finding
+}
+
+// pimPolicyChecks reads the PIM policy of the group of profile i (membership
+// pim) and judges it, aspect by aspect: a policy that cannot be read is an
+// error (nothing else is judged); a group not onboarded to PIM yet is a
+// warning (the first grant onboards it, which cannot be undone; its policy
+// has no rules to judge until then); a policy that requires MFA on active
+// assignment is an error (every grant would fail); one that caps active
+// assignments below the profile's max_duration is a warning (requests
+// beyond the cap are refused). Both config check and doctor report these.
+func pimPolicyChecks(ctx context.Context, reader pimPolicyReader, c *Config, i int) []pimPolicyCheck {
+	p := c.Profiles[i]
+	key := c.profileKey(i)
+	pol, err := reader.PIMPolicy(ctx, p.GroupID)
+	if err != nil {
+		return []pimPolicyCheck{{pimAspectPolicy, finding{Severity: sevError, Key: key + ".membership",
+			Problem: fmt.Sprintf("cannot %v", err),
+			Fix: fmt.Sprintf("grant jitbot's Graph application %s and %s (with admin consent), then check again",
+				access.PIMPolicyPermission, access.PIMPermission)}}}
+	}
+	out := []pimPolicyCheck{{pimAspectPolicy, finding{Key: key + ".membership",
+		Problem: fmt.Sprintf("the PIM policy of group %s is readable", p.GroupID)}}}
+	if !pol.Onboarded {
+		return append(out, pimPolicyCheck{pimAspectOnboarding, finding{Severity: sevWarning, Key: key + ".membership",
+			Problem: fmt.Sprintf("group %s is not onboarded to PIM for Groups: the first grant of %s onboards it, which cannot be undone", p.GroupID, p.Name),
+			Fix:     "onboard the group yourself (Privileged Identity Management, Groups, Discover groups) to decide when, or accept that the first grant does"}})
+	}
+	out = append(out, pimPolicyCheck{pimAspectOnboarding, finding{Key: key + ".membership",
+		Problem: fmt.Sprintf("group %s is onboarded to PIM for Groups", p.GroupID)}})
+	if pol.RequireMFA {
+		out = append(out, pimPolicyCheck{pimAspectMFA, finding{Severity: sevError, Key: key + ".membership",
+			Problem: fmt.Sprintf("the PIM policy of group %s requires multifactor authentication on active assignment, which jitbot (an application) cannot give: every grant of %s would fail", p.GroupID, p.Name),
+			Fix:     "turn off \"Require Azure Multi-Factor Authentication on active assignment\" in the group's PIM settings (Member role)"}})
+	} else {
+		out = append(out, pimPolicyCheck{pimAspectMFA, finding{Key: key + ".membership",
+			Problem: fmt.Sprintf("the PIM policy of group %s does not require multifactor authentication on active assignment", p.GroupID)}})
+	}
+	if pol.MaxDuration > 0 && time.Duration(p.MaxDuration) > pol.MaxDuration {
+		out = append(out, pimPolicyCheck{pimAspectMaximum, finding{Severity: sevWarning, Key: key + ".max_duration",
+			Problem: fmt.Sprintf("%s is longer than the %s the PIM policy of group %s allows for an active assignment: requests beyond it are refused",
+				time.Duration(p.MaxDuration), access.FormatDuration(pol.MaxDuration), p.GroupID),
+			Fix: "lower max_duration, or raise \"Expire active assignment after\" in the group's PIM settings"}})
+	} else {
+		allows := "assignments without an end"
+		if pol.MaxDuration > 0 {
+			allows = "active assignments up to " + access.FormatDuration(pol.MaxDuration)
+		}
+		out = append(out, pimPolicyCheck{pimAspectMaximum, finding{Key: key + ".max_duration",
+			Problem: fmt.Sprintf("the PIM policy of group %s allows %s, max_duration %s fits", p.GroupID, allows, time.Duration(p.MaxDuration))}})
 	}
 	return out
 }

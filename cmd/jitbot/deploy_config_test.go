@@ -1,9 +1,13 @@
 package main
 
 import (
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestComposeConfigIsValid parses the configuration compose.yaml mounts,
@@ -31,5 +35,61 @@ func TestComposeConfigIsValid(t *testing.T) {
 	delete(env, "JITBOT_APPROVER_GROUP_ID")
 	if _, err := ParseConfig(raw, envOf(env)); err == nil || !strings.Contains(err.Error(), "JITBOT_APPROVER_GROUP_ID") {
 		t.Fatalf("without JITBOT_APPROVER_GROUP_ID: %v", err)
+	}
+}
+
+// TestComposeHealthcheckAsksReadiness: compose.yaml's health check asks
+// /readyz at the metrics_listen of the configuration it mounts, through
+// the image's jitbot healthcheck (a flag it parses), on loopback inside
+// the container, and no port of compose.yaml publishes the metrics.
+func TestComposeHealthcheckAsksReadiness(t *testing.T) {
+	raw, err := os.ReadFile("../../compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Jitbot struct {
+			Healthcheck struct {
+				Test []string `yaml:"test"`
+			} `yaml:"healthcheck"`
+		} `yaml:"x-jitbot"`
+		Services map[string]struct {
+			Ports []string `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatal(err)
+	}
+	test := compose.Jitbot.Healthcheck.Test
+	if len(test) != 5 || test[0] != "CMD" || test[1] != "/usr/local/bin/jitbot" || test[2] != "healthcheck" || test[3] != "--url" {
+		t.Fatalf("healthcheck test %q, want [CMD /usr/local/bin/jitbot healthcheck --url <readyz>]", test)
+	}
+	if !commandFlagNames(t, "healthcheck")["url"] {
+		t.Fatal("jitbot healthcheck has no --url")
+	}
+	cfgRaw, err := os.ReadFile("../../deploy/compose/jitbot.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		MetricsListen string `yaml:"metrics_listen"`
+	}
+	if err := yaml.Unmarshal(cfgRaw, &m); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(test[4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, err := net.SplitHostPort(m.MetricsListen)
+	if err != nil || u.Port() != port || u.Path != readyzPath || u.Hostname() != "127.0.0.1" || !net.ParseIP(host).IsLoopback() {
+		t.Errorf("healthcheck asks %s; deploy/compose/jitbot.yaml's metrics_listen is %q", test[4], m.MetricsListen)
+	}
+	for name, svc := range compose.Services {
+		for _, p := range svc.Ports {
+			if strings.HasSuffix(p, ":"+port) {
+				t.Errorf("service %s publishes the metrics port: %s", name, p)
+			}
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
@@ -152,6 +153,10 @@ func doctor(ctx context.Context, configPath string, logger *slog.Logger, getenv 
 			kind = "role-assignable group"
 		}
 		add(docOK, key+" group", "", "%s %s (%s) is readable", kind, p.GroupID, info.DisplayName)
+		if access.MembershipMode(p.Membership) == access.MembershipPIM {
+			out = append(out, doctorPIM(ctx, dir, roles, cfg, i)...)
+			continue
+		}
 		if missing := graph.MissingWritePermissions(roles, info.RoleAssignable); len(missing) > 0 {
 			add(docFail, key+" membership permission", fmt.Sprintf("grant jitbot's app registration the Microsoft Graph application permission %s (API permissions, Add a permission, Application permissions) and give admin consent", strings.Join(missing, " and ")),
 				"jitbot cannot add or remove members of %s %s: the Graph token lacks %s", kind, p.GroupID, strings.Join(missing, " and "))
@@ -191,6 +196,7 @@ func doctor(ctx context.Context, configPath string, logger *slog.Logger, getenv 
 		return out
 	}
 	deps.Directory = dir
+	deps.NoPIMPolicies = true // on the lines of each pim profile above
 	var online []finding
 	for _, f := range checkOnline(ctx, cfg, deps) {
 		// Each profile's own group has its line above.
@@ -215,6 +221,36 @@ func doctor(ctx context.Context, configPath string, logger *slog.Logger, getenv 
 	}
 	if countSeverity(online, sevError) == 0 && empty == 0 {
 		add(docOK, "groups", "", "the approver and requester groups exist and have members")
+	}
+	return out
+}
+
+// doctorPIM checks what the grants of profile i (membership pim) need: the
+// Graph token's permission to make PIM assignments, and the group's PIM
+// policy as pimPolicyChecks judges it for config check. A policy capping
+// assignments below max_duration fails here: the profile promises what it
+// cannot grant.
+func doctorPIM(ctx context.Context, dir *graph.Directory, roles []string, cfg *Config, i int) []doctorLine {
+	p := cfg.Profiles[i]
+	key := cfg.profileKey(i)
+	var out []doctorLine
+	if missing := graph.MissingPIMPermissions(roles); len(missing) > 0 {
+		out = append(out, doctorLine{docFail, key + " membership permission",
+			fmt.Sprintf("jitbot cannot make PIM assignments of group %s: the Graph token lacks %s", p.GroupID, strings.Join(missing, " and ")),
+			fmt.Sprintf("grant jitbot's app registration the Microsoft Graph application permission %s (API permissions, Add a permission, Application permissions) and give admin consent", strings.Join(missing, " and "))})
+	} else {
+		out = append(out, doctorLine{docOK, key + " membership permission",
+			fmt.Sprintf("the Graph token may make PIM assignments of group %s", p.GroupID), ""})
+	}
+	for _, r := range pimPolicyChecks(ctx, dir, cfg, i) {
+		result := docOK
+		switch {
+		case r.Severity == sevError, r.Severity == sevWarning && r.aspect == pimAspectMaximum:
+			result = docFail
+		case r.Severity != "":
+			result = docWarn
+		}
+		out = append(out, doctorLine{result, key + " " + r.aspect, r.Problem, r.Fix})
 	}
 	return out
 }

@@ -38,6 +38,23 @@ func runDoctor(t *testing.T, r *rig, config string, extraEnv ...string) (string,
 	return "", 0
 }
 
+// withTLSConnector rewrites config to reach the rig's connector over https
+// (the bot reads a channel's members with its token) and returns it.
+func withTLSConnector(t *testing.T, r *rig, config string) string {
+	t.Helper()
+	u, _ := url.Parse(r.conn.ServiceURL())
+	front := r.ca.front(t, u.Scheme+"://"+u.Host, nil)
+	raw, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = []byte(strings.ReplaceAll(string(raw), u.Scheme+"://"+u.Host, front))
+	if err := os.WriteFile(config, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config
+}
+
 // lineOf is the output line of check (its text up to the colon).
 func lineOf(out, check string) string {
 	for line := range strings.SplitSeq(out, "\n") {
@@ -56,19 +73,7 @@ func TestDoctor(t *testing.T) {
 	r.authority.SetToken(r.graph.SetRoles(graphtest.RoleGroupMemberReadWriteAll, graphtest.RoleGroupMemberReadAll))
 	// The bot reads the channel's members over https, with its token.
 	r.conn.SetRoster(fApproversChan, connectortest.Member{ID: "29:approver", Name: "Approver", AadObjectID: fApprover})
-	withTLSConnector := func(config string) string {
-		u, _ := url.Parse(r.conn.ServiceURL())
-		front := r.ca.front(t, u.Scheme+"://"+u.Host, nil)
-		raw, err := os.ReadFile(config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = []byte(strings.ReplaceAll(string(raw), u.Scheme+"://"+u.Host, front))
-		if err := os.WriteFile(config, raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return config
-	}
+	withTLSConnector := func(config string) string { return withTLSConnector(t, r, config) }
 	config := withTLSConnector(r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "bot"}))
 	start := time.Now()
 	calls := len(r.graph.Calls())
@@ -164,4 +169,108 @@ func TestDoctor(t *testing.T) {
 			t.Errorf("exit %d, line %q\n%s", code, l, out)
 		}
 	})
+}
+
+// TestDoctorPIM: for a profile with membership pim, doctor checks the Graph
+// token's permission to make PIM assignments instead of the direct write
+// permission, and the group's PIM policy on lines of its own: readable,
+// onboarded (a warning with the fix when not: the first grant would
+// onboard it for good), no MFA on active assignment, a maximum that allows
+// max_duration. Nothing is assigned or onboarded by the check.
+func TestDoctorPIM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	allRoles := []string{graphtest.RoleGroupMemberReadAll, graphtest.RolePrivilegedAssignmentScheduleReadWriteGroup, graphtest.RoleRoleManagementPolicyReadGroup}
+	setRoles := func(roles ...string) { r.authority.SetToken(r.graph.SetRoles(roles...)) }
+	setRoles(allRoles...)
+	r.conn.SetRoster(fApproversChan, connectortest.Member{ID: "29:approver", Name: "Approver", AadObjectID: fApprover})
+	config := withTLSConnector(t, r, r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "bot", membership: "pim"}))
+	const key = "profiles[0] (prod-db-0) "
+	expect := func(t *testing.T, out string, check, result string, want ...string) {
+		t.Helper()
+		l := lineOf(out, key+check)
+		if !strings.HasPrefix(l, result+" ") {
+			t.Errorf("line %q: %q, want %s\n%s", check, l, result, out)
+		}
+		for _, w := range want {
+			if !strings.Contains(l, w) {
+				t.Errorf("line %q: %q, want it to say %q", check, l, w)
+			}
+		}
+	}
+
+	t.Run("not onboarded", func(t *testing.T) {
+		out, code := runDoctor(t, r, config)
+		if code != 0 {
+			t.Errorf("exit %d, want 0 (a warning)\n%s", code, out)
+		}
+		expect(t, out, "membership permission", "ok", "may make PIM assignments of group "+fGroup(0))
+		expect(t, out, "PIM policy", "ok", "readable")
+		expect(t, out, "PIM onboarding", "warn", "not onboarded to PIM for Groups", "cannot be undone", "fix: onboard the group yourself")
+		if l := lineOf(out, key+"PIM MFA rule"); l != "" {
+			t.Errorf("a group without a PIM policy yet has an MFA line: %q", l)
+		}
+	})
+
+	r.graph.OnboardPIM(fGroup(0))
+	t.Run("onboarded, default policy", func(t *testing.T) {
+		out, code := runDoctor(t, r, config)
+		if code != 0 {
+			t.Errorf("exit %d, want 0\n%s", code, out)
+		}
+		expect(t, out, "PIM onboarding", "ok", "is onboarded")
+		expect(t, out, "PIM MFA rule", "ok", "does not require multifactor authentication")
+		expect(t, out, "PIM maximum", "ok", "up to 4320h", "max_duration 4h0m0s fits")
+	})
+
+	t.Run("MFA on active assignment", func(t *testing.T) {
+		r.graph.SetPIMPolicy(fGroup(0), graphtest.PIMPolicy{MaxDuration: graphtest.DefaultPIMMaxDuration, RequireMFA: true})
+		defer r.graph.SetPIMPolicy(fGroup(0), graphtest.PIMPolicy{MaxDuration: graphtest.DefaultPIMMaxDuration})
+		out, code := runDoctor(t, r, config)
+		if code != 1 {
+			t.Errorf("exit %d, want 1\n%s", code, out)
+		}
+		expect(t, out, "PIM MFA rule", "FAIL", "requires multifactor authentication on active assignment",
+			`fix: turn off "Require Azure Multi-Factor Authentication on active assignment"`)
+	})
+
+	t.Run("policy maximum below max_duration", func(t *testing.T) {
+		r.graph.SetPIMPolicy(fGroup(0), graphtest.PIMPolicy{MaxDuration: time.Hour})
+		defer r.graph.SetPIMPolicy(fGroup(0), graphtest.PIMPolicy{MaxDuration: graphtest.DefaultPIMMaxDuration})
+		out, code := runDoctor(t, r, config)
+		if code != 1 {
+			t.Errorf("exit %d, want 1\n%s", code, out)
+		}
+		expect(t, out, "PIM maximum", "FAIL", "4h0m0s is longer than the 1h", "fix: lower max_duration, or raise \"Expire active assignment after\"")
+	})
+
+	t.Run("no PIM assignment permission", func(t *testing.T) {
+		setRoles(graphtest.RoleGroupMemberReadAll, graphtest.RoleGroupMemberReadWriteAll, graphtest.RoleRoleManagementPolicyReadGroup)
+		defer setRoles(allRoles...)
+		out, code := runDoctor(t, r, config)
+		if code != 1 {
+			t.Errorf("exit %d, want 1\n%s", code, out)
+		}
+		expect(t, out, "membership permission", "FAIL", "lacks PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+			"fix: grant jitbot's app registration the Microsoft Graph application permission PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup")
+	})
+
+	t.Run("PIM policy unreadable", func(t *testing.T) {
+		setRoles(graphtest.RoleGroupMemberReadAll, graphtest.RolePrivilegedAssignmentScheduleReadWriteGroup)
+		defer setRoles(allRoles...)
+		out, code := runDoctor(t, r, config)
+		if code != 1 {
+			t.Errorf("exit %d, want 1\n%s", code, out)
+		}
+		expect(t, out, "PIM policy", "FAIL", "cannot read the PIM policy of group "+fGroup(0), "RoleManagementPolicy.Read.AzureADGroup")
+	})
+
+	if n := r.graph.Count(graphtest.RoutePIMRequest); n != 0 {
+		t.Errorf("doctor sent %d PIM assignment requests", n)
+	}
+	if got := r.graph.PIMOnboardings(); len(got) != 1 {
+		t.Errorf("onboarded groups %v, want only the one the test onboarded", got)
+	}
 }

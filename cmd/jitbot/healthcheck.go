@@ -16,6 +16,10 @@ import (
 // default listen address, seen from inside its own container.
 const defaultHealthURL = "http://127.0.0.1:3978/healthz"
 
+// maxHealthBody is how much of an unhealthy answer's body healthcheck
+// reports.
+const maxHealthBody = 2048
+
 // healthcheck asks a running jitbot's health endpoint once and succeeds on
 // a 2xx answer: the container image has no shell and no curl, so a Docker
 // or Compose HEALTHCHECK runs the binary itself. Redirects are not
@@ -52,10 +56,17 @@ func healthcheck(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("healthcheck: GET %s: %w", u.Redacted(), err)
 	}
 	defer resp.Body.Close()
-	// The first line of the body says why, for the container's health log.
-	line, _ := bufio.NewReader(io.LimitReader(resp.Body, 512)).ReadString('\n')
-	line = strings.TrimSpace(line)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// The body says why (/readyz names each check and the error of
+		// each failing one), on one line for the container's health log.
+		var lines []string
+		sc := bufio.NewScanner(io.LimitReader(resp.Body, maxHealthBody))
+		for sc.Scan() {
+			if l := strings.TrimSpace(sc.Text()); l != "" {
+				lines = append(lines, l)
+			}
+		}
+		line := strings.Join(lines, "; ")
 		if line != "" {
 			return fmt.Errorf("healthcheck: GET %s: %s: %s", u.Redacted(), resp.Status, line)
 		}

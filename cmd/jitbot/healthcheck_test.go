@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -66,5 +68,33 @@ func TestHealthcheckFailsUnlessHealthy(t *testing.T) {
 				t.Fatalf("exit %d, want 1 with %q: %s", code, tc.want, out)
 			}
 		})
+	}
+}
+
+// TestHealthcheckNamesFailingReadyCheck: asked for /readyz, as compose.yaml's
+// health check does, healthcheck fails naming the failing check and its
+// error on one line (the container's health log), and passes once ready.
+func TestHealthcheckNamesFailingReadyCheck(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	db := readyCheck{name: "database", check: func(context.Context) error {
+		if down.Load() {
+			return errors.New("dial tcp 10.0.0.4:5432: connect: connection refused")
+		}
+		return nil
+	}}
+	var running atomic.Bool
+	running.Store(true)
+	srv := httptest.NewServer(healthHandler(nil, []readyCheck{db, schedulerCheck(&running)}))
+	defer srv.Close()
+
+	code, out := runCmd(t, nil, "healthcheck", "--url", srv.URL+readyzPath)
+	want := "503 Service Unavailable: not ready; database: not ready: dial tcp 10.0.0.4:5432: connect: connection refused; scheduler: ok"
+	if code != 1 || !strings.Contains(out, want) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("exit %d, want 1 with %q on one line: %s", code, want, out)
+	}
+	down.Store(false)
+	if code, out := runCmd(t, nil, "healthcheck", "--url", srv.URL+readyzPath); code != 0 || !strings.Contains(out, "healthy: GET "+srv.URL+readyzPath+": 200 OK") {
+		t.Fatalf("ready: exit %d: %s", code, out)
 	}
 }

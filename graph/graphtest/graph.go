@@ -586,11 +586,17 @@ func (g *Graph) handle(w http.ResponseWriter, req *request, rt route, c Call) {
 	case RouteGetUser:
 		g.getUser(w, req, rt.objectID)
 	case RoutePIMRequest:
-		g.pimRequest(w, req)
+		if !g.roleDenied(w, req, RolePrivilegedAssignmentScheduleReadWriteGroup) {
+			g.pimRequest(w, req)
+		}
 	case RoutePIMInstances:
-		g.pimInstances(w, req)
+		if !g.roleDenied(w, req, RolePrivilegedAssignmentScheduleReadGroup, RolePrivilegedAssignmentScheduleReadWriteGroup) {
+			g.pimInstances(w, req)
+		}
 	case RoutePIMPolicy:
-		g.pimPolicy(w, req)
+		if !g.roleDenied(w, req, RoleRoleManagementPolicyReadGroup, RoleRoleManagementPolicyReadWriteGroup) {
+			g.pimPolicy(w, req)
+		}
 	default:
 		writeError(w, req, rt.status, rt.code, rt.message)
 	}

@@ -18,6 +18,13 @@ const (
 	RoleRoleManagementReadWriteDirectory = "RoleManagement.ReadWrite.Directory"
 	RoleGroupMemberReadAll               = "GroupMember.Read.All"
 	RoleUserReadAll                      = "User.Read.All"
+
+	// PIM for Groups: making, extending and ending assignments; reading
+	// them (the write permission reads too); reading a group's PIM policy.
+	RolePrivilegedAssignmentScheduleReadWriteGroup = "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup"
+	RolePrivilegedAssignmentScheduleReadGroup      = "PrivilegedAssignmentSchedule.Read.AzureADGroup"
+	RoleRoleManagementPolicyReadGroup              = "RoleManagementPolicy.Read.AzureADGroup"
+	RoleRoleManagementPolicyReadWriteGroup         = "RoleManagementPolicy.ReadWrite.AzureADGroup"
 )
 
 // CodeAuthorizationDenied and MessageInsufficientPrivileges are what Graph
@@ -33,8 +40,11 @@ const (
 // default, and enforces the write permissions from then on: adding or
 // removing a member needs GroupMember.ReadWrite.All, Group.ReadWrite.All or
 // Directory.ReadWrite.All, and, for a role-assignable group,
-// RoleManagement.ReadWrite.Directory besides; without them Graph answers
-// 403 Authorization_RequestDenied. It returns the new token (give it to a
+// RoleManagement.ReadWrite.Directory besides; a PIM assignment request
+// needs PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup, listing PIM
+// assignments its Read (or ReadWrite) sibling, and reading a group's PIM
+// policy RoleManagementPolicy.Read.AzureADGroup (or ReadWrite); without
+// them Graph answers 403 Authorization_RequestDenied. It returns the new token (give it to a
 // fake authority with SetToken).
 func (g *Graph) SetRoles(roles ...string) string {
 	header, _ := json.Marshal(map[string]any{"typ": "JWT", "alg": "RS256", "nonce": randomHex(16), "kid": "graphtest"})
@@ -90,6 +100,24 @@ func (g *Graph) writeDenied(w http.ResponseWriter, req *request, groupID string)
 		return true
 	}
 	return false
+}
+
+// roleDenied answers 403 when the token holds none of anyOf (only once
+// SetRoles was called), and reports whether it did.
+func (g *Graph) roleDenied(w http.ResponseWriter, req *request, anyOf ...string) bool {
+	g.mu.Lock()
+	enforce, roles := g.enforceRoles, g.roles
+	g.mu.Unlock()
+	if !enforce {
+		return false
+	}
+	for _, want := range anyOf {
+		if slices.ContainsFunc(roles, func(x string) bool { return strings.EqualFold(x, want) }) {
+			return false
+		}
+	}
+	writeError(w, req, http.StatusForbidden, CodeAuthorizationDenied, MessageInsufficientPrivileges)
+	return true
 }
 
 func randomHex(n int) string {
