@@ -334,6 +334,11 @@ func (s *Service) start(ctx context.Context, req *Request) (bool, error) {
 			return false, err
 		}
 		why = w
+		if why == "" && AutoApproved(req) {
+			if why, err = s.autoApprovalLapsed(ctx, p, req); err != nil {
+				return false, err
+			}
+		}
 	}
 	if why != "" {
 		d := Decision{Approver: System, Verdict: Deny, Reason: "No longer valid at its start: " + why + ".", DecidedAt: now}
