@@ -493,3 +493,30 @@ func TestScheduledAutoApprovalOffCallAtTheStart(t *testing.T) {
 		t.Fatalf("requester not told why:\n%s", got)
 	}
 }
+
+// TestScheduledApproverLeftBeforeTheStart: a request approved ahead by an
+// approver who is no longer in an approver group when its start comes (they
+// left the team, or their rights were taken away) is not granted: the
+// approval takes effect only at the start, and jitbot does not add a member
+// on the word of someone who may no longer approve. Nothing is added; the
+// request is closed with the reason and the requester told.
+func TestScheduledApproverLeftBeforeTheStart(t *testing.T) {
+	w := newWorld(t)
+	req := w.scheduled("request prod-db 2h at 22:00 INC-4711 nightly orders migration")
+	w.graph.RemoveMember(approverGroup, alexID)
+	w.clock.Set(scheduledAt)
+	if _, err := w.svc.WorkStarts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Work(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.nothingAdded("an approval by someone no longer an approver at the start")
+	got, _ := w.db.GetRequest(context.Background(), req.ID)
+	if got.State != access.RequestDenied || w.auditBy(req.ID, access.ActionInvalidated, access.System.ObjectID) != 1 {
+		t.Fatalf("at the start: %s", got.State)
+	}
+	if got := w.texts("a:personal-" + rileyID); !strings.Contains(got, "closed at its start") || !strings.Contains(got, "no longer in an approver group") {
+		t.Fatalf("requester not told why:\n%s", got)
+	}
+}
