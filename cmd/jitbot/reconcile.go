@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -85,7 +86,12 @@ func reconcileCmd(ctx context.Context, args []string, stdout io.Writer, logger *
 	}
 	var failed int
 	for _, u := range found {
-		if err := access.RemoveUnexplained(ctx, db, dir, dir, u, actor, time.Now().UTC()); err != nil {
+		err := access.RemoveUnexplained(ctx, db, dir, dir, u, actor, time.Now().UTC())
+		if errors.Is(err, access.ErrExplained) {
+			fmt.Fprintf(stdout, "left: %s in %s: a grant explains it now\n", u.UserID, u.GroupID)
+			continue
+		}
+		if err != nil {
 			failed++
 			fmt.Fprintf(stdout, "not removed: %s from %s: %v\n", u.UserID, u.GroupID, err)
 			continue
