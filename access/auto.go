@@ -76,3 +76,24 @@ func (s *Service) autoApprove(ctx context.Context, p Profile, req *Request) (out
 	}
 	return final, true, nil
 }
+
+// autoApprovalLapsed says why the auto-approval of a scheduled request no
+// longer holds at its start, or "": the approval vouched for a requester on
+// call when they asked, so at the start the profile's auto_approve must
+// still cover the request and the requester must still be in one of its
+// groups. A directory that cannot say is an error (the start is tried
+// again later; nothing is added meanwhile).
+func (s *Service) autoApprovalLapsed(ctx context.Context, p Profile, req *Request) (string, error) {
+	a := p.Rules(req.Severity).AutoApprove
+	if !a.applies(req.Severity, req.Duration) {
+		return fmt.Sprintf("it was auto-approved (on-call), and profile %s no longer auto-approves it", p.Name), nil
+	}
+	onCall, err := s.inGroups(ctx, req.Requester.ObjectID, a.Groups, false)
+	if err != nil {
+		return "", fmt.Errorf("check whether %s is still on call for %s: %w", req.Requester.ObjectID, p.Name, err)
+	}
+	if !onCall {
+		return "it was auto-approved (on-call), and the requester is no longer in an on-call group of " + p.Name, nil
+	}
+	return "", nil
+}

@@ -112,11 +112,24 @@ func unexplainedIn(ctx context.Context, st ReconcileStore, dir Directory, pim PI
 	return out, nil
 }
 
+// ErrExplained: a member FindUnexplained listed is explained by a live
+// grant or a recorded pre-existing membership by the time it would be
+// removed (granted through jitbot meanwhile); it is left alone.
+var ErrExplained = errors.New("explained by a grant now")
+
 // RemoveUnexplained removes what u found: the PIM assignment (none counts
 // as removed), then a direct membership still there; the removal is
-// audited (ActionReconcileRemoved) with actor as who ran it.
+// audited (ActionReconcileRemoved) with actor as who ran it. The grants
+// are read again first: a member a live grant or a recorded pre-existing
+// membership explains by now (jitbot granted it since the list was made)
+// is left alone, with ErrExplained, and nothing is audited.
 func RemoveUnexplained(ctx context.Context, st ReconcileStore, dir Directory, pim PIM, u Unexplained, actor Person, at time.Time) error {
 	what := fmt.Sprintf("remove %s from group %s", u.UserID, u.GroupID)
+	if explained, err := explainedNow(ctx, st, u); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	} else if explained {
+		return fmt.Errorf("%s: %w", what, ErrExplained)
+	}
 	if u.PIM {
 		if pim == nil {
 			return fmt.Errorf("%s: no PIM directory", what)
@@ -149,4 +162,23 @@ func RemoveUnexplained(ctx context.Context, st ReconcileStore, dir Directory, pi
 		return fmt.Errorf("%s: removed, but the audit event was not written: %w", what, err)
 	}
 	return nil
+}
+
+// explainedNow reports whether a live grant or a recorded pre-existing
+// membership explains u's member in the store as it is now.
+func explainedNow(ctx context.Context, st ReconcileStore, u Unexplained) (bool, error) {
+	live, err := st.LiveGrants(ctx, u.GroupID)
+	if err != nil {
+		return false, fmt.Errorf("list live grants: %w", err)
+	}
+	for _, g := range live {
+		if strings.EqualFold(g.User.ObjectID, u.UserID) {
+			return true, nil
+		}
+	}
+	pre, err := st.PreExisting(ctx, u.GroupID)
+	if err != nil {
+		return false, fmt.Errorf("list pre-existing members: %w", err)
+	}
+	return slices.ContainsFunc(pre, func(p string) bool { return strings.EqualFold(p, u.UserID) }), nil
 }

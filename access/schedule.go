@@ -334,6 +334,16 @@ func (s *Service) start(ctx context.Context, req *Request) (bool, error) {
 			return false, err
 		}
 		why = w
+		if why == "" && AutoApproved(req) {
+			if why, err = s.autoApprovalLapsed(ctx, p, req); err != nil {
+				return false, err
+			}
+		}
+		if why == "" {
+			if why, err = s.approversLapsed(ctx, p, req); err != nil {
+				return false, err
+			}
+		}
 	}
 	if why != "" {
 		d := Decision{Approver: System, Verdict: Deny, Reason: "No longer valid at its start: " + why + ".", DecidedAt: now}
@@ -362,4 +372,27 @@ func (s *Service) start(ctx context.Context, req *Request) (bool, error) {
 		return true, err
 	}
 	return true, nil
+}
+
+// approversLapsed says why the approvals of a scheduled request no longer
+// hold at its start, or "": an approval takes effect only then, so every
+// person whose approval counted must still be allowed to give it (an
+// approver still in the decider groups, an admin who force-approved still
+// in an admin group). A directory that cannot say is an error (the start
+// is tried again later; nothing is added meanwhile).
+func (s *Service) approversLapsed(ctx context.Context, p Profile, req *Request) (string, error) {
+	for _, d := range Approvals(req) {
+		groups, role := deciderGroups(p, req), "an approver group of "+p.Name
+		if d.Forced {
+			groups, role = s.cfg.AdminGroups, "a jitbot admin group"
+		}
+		ok, err := s.inGroups(ctx, d.Approver.ObjectID, groups, false)
+		if err != nil {
+			return "", fmt.Errorf("check whether %s, who approved request %s, may still approve it: %w", d.Approver.ObjectID, req.ID, err)
+		}
+		if !ok {
+			return fmt.Sprintf("it was approved by %s, who is no longer in %s", d.Approver.ObjectID, role), nil
+		}
+	}
+	return "", nil
 }

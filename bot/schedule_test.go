@@ -454,3 +454,69 @@ func TestScheduledEdges(t *testing.T) {
 		}
 	})
 }
+
+// TestScheduledAutoApprovalOffCallAtTheStart: a request auto-approved ahead
+// because its requester was on call when asking is not granted at its
+// start when they are no longer on call then: the auto-approval vouched
+// for the requester as they were, not for the window they asked for.
+// Nothing is added; the request is closed with the reason and the
+// requester told.
+func TestScheduledAutoApprovalOffCallAtTheStart(t *testing.T) {
+	w := newWorld(t)
+	w.graph.AddGroup(oncallGroup)
+	w.graph.AddMember(oncallGroup, rileyID)
+	w.reconfigure(func(c *access.Config) {
+		c.Profiles[0].AutoApprove = &access.AutoApprove{Groups: []string{oncallGroup}, MaxDuration: 4 * time.Hour}
+	})
+	if code, _ := w.post(w.inZone("request prod-db 2h at 22:00 INC-4711 nightly orders migration", "Europe/Berlin")); code != http.StatusOK {
+		t.Fatalf("request: HTTP %d", code)
+	}
+	req := w.onlyRequest()
+	if req.State != access.RequestScheduled || w.auditBy(req.ID, access.ActionAutoApproved, access.System.ObjectID) != 1 {
+		t.Fatalf("auto-approved ahead: %s", req.State)
+	}
+	// The shift ends before the start; riley may still request prod-db.
+	w.graph.RemoveMember(oncallGroup, rileyID)
+	w.clock.Set(scheduledAt)
+	if _, err := w.svc.WorkStarts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Work(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.nothingAdded("an auto-approval whose requester is off call at the start")
+	got, _ := w.db.GetRequest(context.Background(), req.ID)
+	if got.State != access.RequestDenied || w.auditBy(req.ID, access.ActionInvalidated, access.System.ObjectID) != 1 {
+		t.Fatalf("at the start: %s", got.State)
+	}
+	if got := w.texts("a:personal-" + rileyID); !strings.Contains(got, "closed at its start") || !strings.Contains(got, "on-call") {
+		t.Fatalf("requester not told why:\n%s", got)
+	}
+}
+
+// TestScheduledApproverLeftBeforeTheStart: a request approved ahead by an
+// approver who is no longer in an approver group when its start comes (they
+// left the team, or their rights were taken away) is not granted: the
+// approval takes effect only at the start, and jitbot does not add a member
+// on the word of someone who may no longer approve. Nothing is added; the
+// request is closed with the reason and the requester told.
+func TestScheduledApproverLeftBeforeTheStart(t *testing.T) {
+	w := newWorld(t)
+	req := w.scheduled("request prod-db 2h at 22:00 INC-4711 nightly orders migration")
+	w.graph.RemoveMember(approverGroup, alexID)
+	w.clock.Set(scheduledAt)
+	if _, err := w.svc.WorkStarts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Work(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.nothingAdded("an approval by someone no longer an approver at the start")
+	got, _ := w.db.GetRequest(context.Background(), req.ID)
+	if got.State != access.RequestDenied || w.auditBy(req.ID, access.ActionInvalidated, access.System.ObjectID) != 1 {
+		t.Fatalf("at the start: %s", got.State)
+	}
+	if got := w.texts("a:personal-" + rileyID); !strings.Contains(got, "closed at its start") || !strings.Contains(got, "no longer in an approver group") {
+		t.Fatalf("requester not told why:\n%s", got)
+	}
+}

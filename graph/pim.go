@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -294,6 +295,11 @@ func (d *Directory) pimGet(ctx context.Context, path, filter, expand string) ([]
 		q.Expand = &expand
 	}
 	info.AddQueryParameters(q)
+	return d.pimRead(ctx, info)
+}
+
+// pimRead sends the GET of info and returns the body.
+func (d *Directory) pimRead(ctx context.Context, info *abs.RequestInformation) ([]byte, error) {
 	info.Headers.TryAdd("Accept", "application/json")
 	callCtx, t := withTrace(ctx)
 	res, err := d.adapter.SendPrimitive(callCtx, info, "[]byte", errorMapping())
@@ -311,7 +317,8 @@ type pimQuery struct {
 }
 
 // pimInstances lists the group's active member assignment instances, of
-// one user when userID is set.
+// one user when userID is set, following Graph's paging (@odata.nextLink,
+// on the configured Graph origin only).
 func (d *Directory) pimInstances(ctx context.Context, groupID, userID string) ([]access.PIMAssignment, error) {
 	filter := fmt.Sprintf("groupId eq '%s'", groupID)
 	if userID != "" {
@@ -321,8 +328,43 @@ func (d *Directory) pimInstances(ctx context.Context, groupID, userID string) ([
 	if err != nil {
 		return nil, err
 	}
+	var out []access.PIMAssignment
+	seenLinks := map[string]bool{}
+	for page := 1; ; page++ {
+		list, next, err := pimInstancePage(raw)
+		if err != nil {
+			return nil, fmt.Errorf("page %d: %w", page, err)
+		}
+		out = append(out, list...)
+		if next == "" {
+			return out, nil
+		}
+		if err := d.checkNextLink(next); err != nil {
+			return nil, fmt.Errorf("page %d: %w", page, err)
+		}
+		if seenLinks[next] {
+			return nil, fmt.Errorf("page %d: next link repeats an earlier page", page)
+		}
+		seenLinks[next] = true
+		u, err := url.Parse(next)
+		if err != nil {
+			return nil, fmt.Errorf("page %d: next link: %w", page, err)
+		}
+		info := abs.NewRequestInformation()
+		info.Method = abs.GET
+		info.SetUri(*u)
+		if raw, err = d.pimRead(ctx, info); err != nil {
+			return nil, fmt.Errorf("page %d: %w", page+1, err)
+		}
+	}
+}
+
+// pimInstancePage decodes one page of assignment schedule instances: the
+// member assignments on it and the next page's link ("" on the last).
+func pimInstancePage(raw []byte) ([]access.PIMAssignment, string, error) {
 	var page struct {
-		Value []struct {
+		NextLink string `json:"@odata.nextLink"`
+		Value    []struct {
 			AccessID             string  `json:"accessId"`
 			PrincipalID          string  `json:"principalId"`
 			GroupID              string  `json:"groupId"`
@@ -332,7 +374,7 @@ func (d *Directory) pimInstances(ctx context.Context, groupID, userID string) ([
 		} `json:"value"`
 	}
 	if err := json.Unmarshal(raw, &page); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+		return nil, "", fmt.Errorf("decode: %w", err)
 	}
 	var out []access.PIMAssignment
 	for _, v := range page.Value {
@@ -348,7 +390,7 @@ func (d *Directory) pimInstances(ctx context.Context, groupID, userID string) ([
 		}
 		out = append(out, a)
 	}
-	return out, nil
+	return out, page.NextLink, nil
 }
 
 // pimError adds what to do to PIM's refusals: a policy rule that failed is

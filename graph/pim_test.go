@@ -172,3 +172,33 @@ func TestPIMPolicyRefusals(t *testing.T) {
 		t.Errorf("AssignPIM without permission: %v", err)
 	}
 }
+
+// TestPIMAssignmentsFollowsPaging: a group's active assignments that Graph
+// answers over several pages (@odata.nextLink) are all listed: drift
+// detection and reconcile look for the assignments no grant explains, and
+// one left on a later page would never be found.
+func TestPIMAssignmentsFollowsPaging(t *testing.T) {
+	g := seeded(t)
+	g.SetPageSize(2)
+	users := []string{"u1", "u2", "u3", "u4", "u5"}
+	g.AddUser(users[2:]...)
+	for _, u := range users {
+		g.AssignPIM("g1", u, time.Now().Add(time.Hour))
+	}
+	d := newDirectory(t, g, graph.Config{})
+	list, err := d.PIMAssignments(context.Background(), "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range list {
+		got = append(got, a.UserID)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, users) {
+		t.Fatalf("PIMAssignments listed %v, want %v", got, users)
+	}
+	if n := len(g.CallsTo(graphtest.RoutePIMInstances)); n != 3 {
+		t.Errorf("%d pages asked for, want 3", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -127,14 +128,35 @@ func DriverOf(databaseURL string) string {
 	return ""
 }
 
+// secretParams are the parameters of a PostgreSQL URL that carry a secret
+// (the password, and the one of the client's TLS key).
+var secretParams = []string{"password", "sslpassword"}
+
 // ShowURL is databaseURL as it may be shown: without the password a
-// PostgreSQL URL may carry, and only the scheme of one that does not parse.
+// PostgreSQL URL may carry (in its user info or as a parameter), and only
+// the scheme of one that does not parse.
 func ShowURL(databaseURL string) string {
 	u, err := url.Parse(databaseURL)
-	switch {
-	case err != nil:
+	if err != nil {
 		return redactURL(databaseURL)
-	case u.User != nil:
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return redactURL(databaseURL)
+		}
+		hidden := false
+		for k := range q {
+			if slices.ContainsFunc(secretParams, func(p string) bool { return strings.EqualFold(p, k) }) {
+				q[k], hidden = []string{"xxxxx"}, true
+			}
+		}
+		if hidden {
+			u.RawQuery = q.Encode()
+			databaseURL = u.String()
+		}
+	}
+	if u.User != nil {
 		return u.Redacted()
 	}
 	return databaseURL

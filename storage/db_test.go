@@ -325,3 +325,22 @@ func TestSQLiteFile(t *testing.T) {
 		}
 	}
 }
+
+// TestShowURLHidesPasswords: a database URL as shown (doctor, errors)
+// carries no password, whether in its user info or as a parameter.
+func TestShowURLHidesPasswords(t *testing.T) {
+	for _, u := range []string{
+		"postgres://jitbot:s3cret@db:5432/jitbot?sslmode=require",
+		"postgres://jitbot@db/jitbot?sslmode=require&password=s3cret",
+		"postgresql://db/jitbot?PASSWORD=s3cret&user=jitbot",
+		"postgres://db/jitbot?sslkey=/k.pem&sslpassword=s3cret",
+	} {
+		got := ShowURL(u)
+		if strings.Contains(got, "s3cret") || !strings.Contains(got, "db") {
+			t.Errorf("ShowURL(%q) = %q", u, got)
+		}
+	}
+	if got := ShowURL("sqlite:/var/lib/jitbot/jitbot.db"); got != "sqlite:/var/lib/jitbot/jitbot.db" {
+		t.Errorf("a SQLite URL is shown as %q", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -90,6 +91,50 @@ func TestComposeHealthcheckAsksReadiness(t *testing.T) {
 			if strings.HasSuffix(p, ":"+port) {
 				t.Errorf("service %s publishes the metrics port: %s", name, p)
 			}
+		}
+	}
+}
+
+// TestDockerContextLeavesOutSecrets: the files compose.yaml and the README
+// tell an operator to create next to the sources (the audit signing key,
+// the .env file) stay out of the image's build context, where `COPY . .`
+// would put them into the build stage's layers and the build cache.
+func TestDockerContextLeavesOutSecrets(t *testing.T) {
+	raw, err := os.ReadFile("../../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			patterns = append(patterns, line)
+		}
+	}
+	// ignored reports whether a pattern leaves out path (relative to the
+	// context), as Docker matches them: from the context's root, "**/"
+	// for any depth.
+	ignored := func(path string) bool {
+		for _, p := range patterns {
+			p = strings.TrimPrefix(p, "/")
+			if ok, _ := filepath.Match(p, path); ok {
+				return true
+			}
+			if rest, any := strings.CutPrefix(p, "**/"); any {
+				if ok, _ := filepath.Match(rest, filepath.Base(path)); ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, f := range []string{"audit-signing.pem", "deploy/compose/audit-signing.pem", "secrets/bot.key", ".env", "jitbot.env"} {
+		if !ignored(f) {
+			t.Errorf(".dockerignore does not leave out %s", f)
+		}
+	}
+	for _, f := range []string{"go.mod", "cmd/jitbot/main.go", ".git/HEAD"} {
+		if ignored(f) {
+			t.Errorf(".dockerignore leaves out %s, which the build needs", f)
 		}
 	}
 }

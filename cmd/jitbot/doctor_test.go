@@ -150,6 +150,22 @@ func TestDoctor(t *testing.T) {
 		}
 	})
 
+	t.Run("password in the database URL's query", func(t *testing.T) {
+		// PostgreSQL URLs may carry the password as a parameter
+		// (?password=...), which the output must not show either.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := ln.Addr().String()
+		ln.Close()
+		const pw = "hunter2-query-secret"
+		out, _ := runDoctor(t, r, withTLSConnector(r.config(botOpts{database: "postgres://jitbot@" + closed + "/jitbot?sslmode=disable&password=" + pw + "&sslpassword=" + pw, replica: "query-pw"})))
+		if l := lineOf(out, "database"); !strings.HasPrefix(l, "FAIL") || strings.Contains(out, pw) {
+			t.Errorf("the password is shown: line %q\n%s", l, out)
+		}
+	})
+
 	t.Run("no bot app id", func(t *testing.T) {
 		out, code := runDoctor(t, r, config, "MicrosoftAppId=")
 		if l := lineOf(out, "bot token"); code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "MicrosoftAppId is not set") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -790,5 +791,46 @@ func TestPIMSharedMembershipKeepsLatestEnd(t *testing.T) {
 	}
 	if _, removed := pimCalls(r.graph, "adminRemove"); removed != 1 {
 		t.Errorf("%d adminRemove made; want 1", removed)
+	}
+}
+
+// TestReconcileRefusesDatabaseWithoutJitbot: `jitbot reconcile` pointed at
+// a database that is not jitbot's (a SQLite file that does not exist, as
+// after a mistyped path, or one without jitbot's tables) refuses, naming
+// the key, and creates and removes nothing: with no grants to compare
+// with, every member of every managed group would count as unexplained and
+// --remove would empty the groups.
+func TestReconcileRefusesDatabaseWithoutJitbot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	r := newRig(t, faultBinary(t), 1)
+	user, group := fUser(4), fGroup(0)
+	r.graph.AddUser(user)
+	empty := filepath.Join(r.dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, file string }{{"missing", filepath.Join(r.dir, "typo.db")}, {"empty", empty}} {
+		name, dbFile := c.name, c.file
+		t.Run(name, func(t *testing.T) {
+			r.graph.AddMember(group, user)
+			removals := r.graph.Count(graphtest.RouteRemoveMember)
+			cfg := r.config(botOpts{database: "sqlite:" + dbFile, replica: "reconcile-" + name})
+			cmd := exec.Command(r.bin, "reconcile", "--config", cfg, "--remove")
+			cmd.Env = r.env()
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "database") {
+				t.Errorf("reconcile --remove on a %s database: %v\n%s", name, err, out)
+			}
+			if !r.graph.IsMember(group, user) || r.graph.Count(graphtest.RouteRemoveMember) != removals {
+				t.Fatalf("reconcile --remove on a %s database removed the member:\n%s", name, out)
+			}
+			if name == "missing" {
+				if _, err := os.Stat(dbFile); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("reconcile created %s", dbFile)
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +47,9 @@ func reconcileCmd(ctx context.Context, args []string, stdout io.Writer, logger *
 	if err != nil {
 		return fmt.Errorf("graph client: %w", err)
 	}
+	if err := reconcileDatabase(ctx, cfg.Database, logger); err != nil {
+		return err
+	}
 	db, err := storage.Open(ctx, cfg.Database, logger)
 	if err != nil {
 		return err
@@ -82,7 +86,12 @@ func reconcileCmd(ctx context.Context, args []string, stdout io.Writer, logger *
 	}
 	var failed int
 	for _, u := range found {
-		if err := access.RemoveUnexplained(ctx, db, dir, dir, u, actor, time.Now().UTC()); err != nil {
+		err := access.RemoveUnexplained(ctx, db, dir, dir, u, actor, time.Now().UTC())
+		if errors.Is(err, access.ErrExplained) {
+			fmt.Fprintf(stdout, "left: %s in %s: a grant explains it now\n", u.UserID, u.GroupID)
+			continue
+		}
+		if err != nil {
 			failed++
 			fmt.Fprintf(stdout, "not removed: %s from %s: %v\n", u.UserID, u.GroupID, err)
 			continue
@@ -91,6 +100,27 @@ func reconcileCmd(ctx context.Context, args []string, stdout io.Writer, logger *
 	}
 	if failed > 0 {
 		return fmt.Errorf("reconcile: %d of %d not removed", failed, len(found))
+	}
+	return nil
+}
+
+// reconcileDatabase refuses a database that holds no jitbot grants to
+// compare with: one that does not exist (it is not created), one without
+// jitbot's tables, or a demo database. With nothing to compare with,
+// every member of every managed group would count as unexplained, and
+// --remove would empty the groups.
+func reconcileDatabase(ctx context.Context, databaseURL string, logger *slog.Logger) error {
+	shown := storage.ShowURL(databaseURL)
+	in, err := storage.Inspect(ctx, databaseURL, logger)
+	switch {
+	case err != nil:
+		return fmt.Errorf("database: %w", err)
+	case in.Missing:
+		return fmt.Errorf("database: %s does not exist: reconcile compares the groups with the grants of serve's database; check `database`", shown)
+	case in.Empty:
+		return fmt.Errorf("database: %s holds no jitbot tables: reconcile compares the groups with the grants of serve's database; check `database`", shown)
+	case in.Mode == storage.ModeDemo:
+		return fmt.Errorf("database: %s was created by `jitbot demo`: reconcile compares the groups with the grants of serve's database; check `database`", shown)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -420,10 +421,33 @@ func (g *Graph) pimInstances(w http.ResponseWriter, req *request) {
 			})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	// Pages of at most the page size, in a stable order, as the members
+	// are paged: $skiptoken carries the offset.
+	slices.SortFunc(value, func(a, b map[string]any) int { return strings.Compare(a["id"].(string), b["id"].(string)) })
+	q := req.r.URL.Query()
+	from := 0
+	if tok := q.Get("$skiptoken"); tok != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(tok, "X"))
+		if err != nil || n < 0 || n > len(value) {
+			writeError(w, req, http.StatusBadRequest, "BadRequest", "Invalid skip token.")
+			return
+		}
+		from = n
+	}
+	end := min(from+g.pageSize, len(value))
+	page := map[string]any{
 		"@odata.context": req.base() + "/v1.0/$metadata#identityGovernance/privilegedAccess/group/assignmentScheduleInstances",
-		"value":          value,
-	})
+		"value":          value[from:end],
+	}
+	if end < len(value) {
+		q.Set("$skiptoken", "X"+strconv.Itoa(end))
+		base := g.nextLinkBase
+		if base == "" {
+			base = req.base()
+		}
+		page["@odata.nextLink"] = base + "/v1.0/identityGovernance/privilegedAccess/group/assignmentScheduleInstances?" + q.Encode()
+	}
+	writeJSON(w, http.StatusOK, page)
 }
 
 // GET /policies/roleManagementPolicyAssignments?$filter=scopeId eq '…' and
