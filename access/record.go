@@ -87,10 +87,13 @@ type GrantRecord struct {
 	DenyReason string
 
 	RequestedAt time.Time
-	DecidedAt   time.Time
-	GrantedAt   time.Time
-	EndedAt     time.Time
-	ExpiresAt   time.Time
+	// DecidedAt is when the decision that settled the request was taken:
+	// for one approved ahead of its start, its approval, even when it was
+	// revoked or closed before the start.
+	DecidedAt time.Time
+	GrantedAt time.Time
+	EndedAt   time.Time
+	ExpiresAt time.Time
 	// TimeToDecision is DecidedAt - RequestedAt.
 	TimeToDecision time.Duration
 	// RequestedDuration is what was asked for; ActualDuration is how long
@@ -130,6 +133,15 @@ func NewGrantRecord(r Request) GrantRecord {
 			rec.Approvals = slices.DeleteFunc(rec.Approvals, func(a Decision) bool { return strings.EqualFold(a.Approver.ObjectID, d.Approver.ObjectID) })
 		case Deny:
 			rec.DeniedBy, rec.DenyReason = d.Approver, d.Reason
+		}
+	}
+	if r.State != RequestPending && approvedAhead(r) {
+		// Decided by its (last) approval: a revocation before the start,
+		// or a close at it, came after the decision.
+		for _, d := range r.Decisions {
+			if d.Verdict == Approve {
+				rec.DecidedAt = d.DecidedAt.UTC()
+			}
 		}
 	}
 	if !rec.DecidedAt.IsZero() {
