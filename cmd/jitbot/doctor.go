@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/jitbot/jitbot/access"
 	"github.com/jitbot/jitbot/graph"
 	"github.com/jitbot/jitbot/internal/netutil"
 	"github.com/jitbot/jitbot/storage"
@@ -152,10 +154,19 @@ func doctor(ctx context.Context, configPath string, logger *slog.Logger, getenv 
 			kind = "role-assignable group"
 		}
 		add(docOK, key+" group", "", "%s %s (%s) is readable", kind, p.GroupID, info.DisplayName)
-		if missing := graph.MissingWritePermissions(roles, info.RoleAssignable); len(missing) > 0 {
+		missing := graph.MissingWritePermissions(roles, info.RoleAssignable)
+		pim := access.MembershipMode(p.Membership) == access.MembershipPIM
+		if pim && !slices.ContainsFunc(roles, func(r string) bool { return strings.EqualFold(r, access.PIMPermission) }) {
+			// Its grants are PIM assignments: without it every one fails.
+			missing = append(missing, access.PIMPermission)
+		}
+		switch {
+		case len(missing) > 0:
 			add(docFail, key+" membership permission", fmt.Sprintf("grant jitbot's app registration the Microsoft Graph application permission %s (API permissions, Add a permission, Application permissions) and give admin consent", strings.Join(missing, " and ")),
 				"jitbot cannot add or remove members of %s %s: the Graph token lacks %s", kind, p.GroupID, strings.Join(missing, " and "))
-		} else {
+		case pim:
+			add(docOK, key+" membership permission", "", "the Graph token may change the members of %s %s and make its PIM assignments", kind, p.GroupID)
+		default:
 			add(docOK, key+" membership permission", "", "the Graph token may change the members of %s %s", kind, p.GroupID)
 		}
 	}
