@@ -246,17 +246,10 @@ func MatchRequest(q RequestQuery, r *Request) bool {
 	return false
 }
 
-// approvedAhead reports whether r, a scheduled request now closed, was
-// approved before it closed: its decisions hold an approval before the
-// last one (a revocation), or its last is one (a missed start).
+// approvedAhead reports whether r, a scheduled request, was approved
+// ahead of its start (it reached the scheduled state; see
+// Request.ApprovedAhead): an approval counted towards a quorum that was
+// never complete does not make it so.
 func approvedAhead(r Request) bool {
-	if !r.Scheduled() {
-		return false
-	}
-	for _, d := range r.Decisions {
-		if d.Verdict == Approve {
-			return true
-		}
-	}
-	return false
+	return r.Scheduled() && r.ApprovedAhead
 }
