@@ -45,13 +45,17 @@ func ReminderAt(p Profile, created, decideBy time.Time, n int) time.Time {
 }
 
 // setDeadline sets a new request's deadline and first reminder from its
-// profile.
+// profile. A scheduled request's deadline is at most the end of its
+// window: undecided by then, it could never be granted.
 func setDeadline(p Profile, req *Request) {
 	timeout := p.ApprovalTimeout
 	if timeout <= 0 {
 		timeout = DefaultApprovalTimeout
 	}
 	req.DecideBy = req.CreatedAt.Add(timeout)
+	if end := req.StartsAt.Add(req.Duration); req.Scheduled() && end.Before(req.DecideBy) {
+		req.DecideBy = end
+	}
 	req.Reminders = 0
 	req.NextReminderAt = ReminderAt(p, req.CreatedAt, req.DecideBy, 1)
 }

@@ -87,10 +87,13 @@ type GrantRecord struct {
 	DenyReason string
 
 	RequestedAt time.Time
-	DecidedAt   time.Time
-	GrantedAt   time.Time
-	EndedAt     time.Time
-	ExpiresAt   time.Time
+	// DecidedAt is when the decision that settled the request was taken:
+	// for one approved ahead of its start, its approval, even when it was
+	// revoked or closed before the start.
+	DecidedAt time.Time
+	GrantedAt time.Time
+	EndedAt   time.Time
+	ExpiresAt time.Time
 	// TimeToDecision is DecidedAt - RequestedAt.
 	TimeToDecision time.Duration
 	// RequestedDuration is what was asked for; ActualDuration is how long
@@ -130,6 +133,15 @@ func NewGrantRecord(r Request) GrantRecord {
 			rec.Approvals = slices.DeleteFunc(rec.Approvals, func(a Decision) bool { return strings.EqualFold(a.Approver.ObjectID, d.Approver.ObjectID) })
 		case Deny:
 			rec.DeniedBy, rec.DenyReason = d.Approver, d.Reason
+		}
+	}
+	if r.State != RequestPending && approvedAhead(r) {
+		// Decided by its (last) approval: a revocation before the start,
+		// or a close at it, came after the decision.
+		for _, d := range r.Decisions {
+			if d.Verdict == Approve {
+				rec.DecidedAt = d.DecidedAt.UTC()
+			}
 		}
 	}
 	if !rec.DecidedAt.IsZero() {
@@ -234,17 +246,10 @@ func MatchRequest(q RequestQuery, r *Request) bool {
 	return false
 }
 
-// approvedAhead reports whether r, a scheduled request now closed, was
-// approved before it closed: its decisions hold an approval before the
-// last one (a revocation), or its last is one (a missed start).
+// approvedAhead reports whether r, a scheduled request, was approved
+// ahead of its start (it reached the scheduled state; see
+// Request.ApprovedAhead): an approval counted towards a quorum that was
+// never complete does not make it so.
 func approvedAhead(r Request) bool {
-	if !r.Scheduled() {
-		return false
-	}
-	for _, d := range r.Decisions {
-		if d.Verdict == Approve {
-			return true
-		}
-	}
-	return false
+	return r.Scheduled() && r.ApprovedAhead
 }

@@ -135,10 +135,12 @@ func TestGrantOutcomes(t *testing.T) {
 		{"cancelled", access.Request{State: access.RequestCancelled}, access.OutcomeCancelled},
 		{"timed out", access.Request{State: access.RequestTimedOut}, access.OutcomeTimedOut},
 		{"scheduled", access.Request{State: access.RequestScheduled, StartsAt: exp, Decisions: []access.Decision{{Approver: alex, Verdict: access.Approve}}}, access.OutcomeScheduled},
-		{"revoked before its start", access.Request{State: access.RequestDenied, StartsAt: exp, Decisions: []access.Decision{{Approver: alex, Verdict: access.Approve}, {Approver: sam, Verdict: access.Deny}}}, access.OutcomeRevokedBeforeStart},
+		{"revoked before its start", access.Request{State: access.RequestDenied, StartsAt: exp, ApprovedAhead: true, Decisions: []access.Decision{{Approver: alex, Verdict: access.Approve}, {Approver: sam, Verdict: access.Deny}}}, access.OutcomeRevokedBeforeStart},
+		{"denied with 1 of 2 approvals ahead of its start", access.Request{State: access.RequestDenied, StartsAt: exp, Decisions: []access.Decision{{Approver: alex, Verdict: access.Approve}, {Approver: sam, Verdict: access.Deny}}}, access.OutcomeDenied},
 		{"denied ahead of its start", access.Request{State: access.RequestDenied, StartsAt: exp, Decisions: []access.Decision{{Approver: alex, Verdict: access.Deny}}}, access.OutcomeDenied},
 		{"closed at its start", access.Request{State: access.RequestDenied, StartsAt: exp, Decisions: []access.Decision{{Approver: alex, Verdict: access.Approve}, {Approver: access.System, Verdict: access.Deny}}}, access.OutcomeClosed},
-		{"start missed", access.Request{State: access.RequestTimedOut, StartsAt: exp, Decisions: []access.Decision{{Approver: alex, Verdict: access.Approve}}}, access.OutcomeStartMissed},
+		{"start missed", access.Request{State: access.RequestTimedOut, StartsAt: exp, ApprovedAhead: true, Decisions: []access.Decision{{Approver: alex, Verdict: access.Approve}}}, access.OutcomeStartMissed},
+		{"timed out with 1 of 2 approvals ahead of its start", access.Request{State: access.RequestTimedOut, StartsAt: exp, Decisions: []access.Decision{{Approver: alex, Verdict: access.Approve}}}, access.OutcomeTimedOut},
 		{"timed out ahead of its start", access.Request{State: access.RequestTimedOut, StartsAt: exp}, access.OutcomeTimedOut},
 	} {
 		if got := access.NewGrantRecord(c.r).Outcome; got != c.want {

@@ -266,25 +266,29 @@ func StartScheduled(ctx context.Context, st Store, id string, grant *Grant, owne
 // WorkStarts grants the scheduled requests whose start has come. Several
 // replicas may run it at once: each start is a conditional move from the
 // scheduled state that one of them wins (StartScheduled), and only the
-// winner adds the member and tells anyone. It returns how many it
-// started or closed.
+// winner adds the member and tells anyone. A start that fails (the
+// directory or the store did not answer) is logged and left for the next
+// look; the others due go on. It returns how many it started or closed,
+// and the first failure.
 func (s *Service) WorkStarts(ctx context.Context) (int, error) {
 	done := 0
+	var failed error
 	for range pendingRounds {
 		if ctx.Err() != nil {
-			return done, nil
+			return done, failed
 		}
 		now := s.cfg.Clock.Now().UTC()
 		due, err := s.cfg.Store.DueStarts(ctx, now, startBatch)
 		if err != nil {
-			return done, fmt.Errorf("find due starts: %w", err)
+			return done, errors.Join(failed, fmt.Errorf("find due starts: %w", err))
 		}
 		if len(due) == 0 {
-			return done, nil
+			return done, failed
 		}
+		progress := 0
 		for i := range due {
 			if ctx.Err() != nil {
-				return done, nil
+				return done, failed
 			}
 			// The start in hand is finished even when shutdown begins,
 			// as Work finishes the grant in hand.
@@ -292,14 +296,24 @@ func (s *Service) WorkStarts(ctx context.Context) (int, error) {
 			acted, err := s.start(wctx, &due[i])
 			cancel()
 			if err != nil {
-				return done, err
+				s.log.Error("scheduled start failed; tried again at the next look", "request", due[i].ID, "err", err)
+				if failed == nil {
+					failed = fmt.Errorf("start request %s: %w", due[i].ID, err)
+				}
+				continue
 			}
 			if acted {
 				done++
+				progress++
 			}
 		}
+		if progress == 0 || len(due) < startBatch {
+			// Nothing more is due, or only what failed or another
+			// replica took.
+			return done, failed
+		}
 	}
-	return done, nil
+	return done, failed
 }
 
 // start grants one scheduled request whose start has come, checked against

@@ -743,8 +743,10 @@ func (s *Service) auditRefusal(ctx context.Context, who Person, action Action, r
 }
 
 // stillValid checks a pending request against its profile as configured
-// now: the same group, the duration within the bounds and the requester
-// still in a requester group. It returns why the request no longer fits, or "".
+// now: the same group, the duration within the bounds, a scheduled
+// request's window not passed (nor, for a pim group, less of it left than
+// PIMMinDuration) and the requester still in a requester group. It returns
+// why the request no longer fits, or "".
 func (s *Service) stillValid(ctx context.Context, p Profile, req *Request) (string, error) {
 	if !strings.EqualFold(req.GroupID, p.GroupID) {
 		return fmt.Sprintf("profile %s now grants membership of another group", p.Name), nil
@@ -757,6 +759,14 @@ func (s *Service) stillValid(ctx context.Context, p Profile, req *Request) (stri
 	}
 	if now := s.cfg.Clock.Now(); req.Scheduled() && !windowEnd(req, now).After(now) {
 		return fmt.Sprintf("the time it was asked for, %s to %s, has passed", FormatStart(req), FormatTime(windowEnd(req, now))), nil
+	}
+	if now := s.cfg.Clock.Now(); req.Scheduled() && s.usesPIM(req.GroupID) {
+		// Its grant ends at the window's end, however late it comes:
+		// Entra refuses an assignment shorter than its minimum.
+		if left := windowEnd(req, now).Sub(now); left < PIMMinDuration {
+			return fmt.Sprintf("only %s of the time it was asked for (until %s) is left, less than the shortest assignment of Entra's Privileged Identity Management (%s)",
+				FormatDuration(left.Round(time.Second)), FormatTime(windowEnd(req, now)), FormatDuration(PIMMinDuration)), nil
+		}
 	}
 	eligible, err := s.inGroups(ctx, req.Requester.ObjectID, p.RequesterGroups, true)
 	if err != nil {

@@ -361,6 +361,7 @@ func (m *Membership) Grant(id string) *Grant {
 type MembershipTx interface {
 	// Decide records d on request requestID and moves the request to
 	// state to, if it is pending; otherwise ErrNotPending (ErrNotFound).
+	// Moving it to RequestScheduled sets its ApprovedAhead.
 	Decide(requestID string, d Decision, to RequestState) error
 	// Decisions returns the decisions stored on request requestID, oldest
 	// first, as they stand under the lock (ErrNotFound when there is no

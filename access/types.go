@@ -181,6 +181,11 @@ type Request struct {
 	// the time back to them in their own terms.
 	StartsAt  time.Time
 	StartZone string
+	// ApprovedAhead is set when the request was approved before its start
+	// (it moved to RequestScheduled), and stays set whatever came next:
+	// what tells a revocation before the start, or a missed start, from a
+	// denial or a time-out of a request still waiting for its quorum.
+	ApprovedAhead bool
 }
 
 // Scheduled reports whether the request asks for access from a later

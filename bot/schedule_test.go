@@ -357,7 +357,8 @@ func TestStartTimeZonesAndBounds(t *testing.T) {
 // TestScheduledEdges: an on-call requester's auto-approval applies ahead
 // (the card says so, nothing is added before the start); an approval after
 // the start but within the window grants at once until the window's end;
-// one after the window is refused as no longer valid; a requester no
+// one after the window finds the request expired (its deadline is the
+// window's end at the latest); a requester no
 // longer eligible at the start is not granted; a window that passed while
 // jitbot did not run is closed as missed; and a start in plain words is
 // read like the one-liner's.
@@ -409,7 +410,8 @@ func TestScheduledEdges(t *testing.T) {
 		late := w.onlyRequest() // 11:00 to 12:00 UTC
 		w.clock.Set(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 		_, resp := w.post(w.click(alex, "approve", late.ID, nil))
-		if got, _ := w.db.GetRequest(context.Background(), late.ID); got.State != access.RequestDenied || !strings.Contains(cardJSON(resp), "has passed") {
+		// Its deadline was the window's end: the click finds it expired.
+		if got, _ := w.db.GetRequest(context.Background(), late.ID); got.State != access.RequestTimedOut || !strings.Contains(cardJSON(resp), "has expired; nothing was granted") {
 			t.Fatalf("approved after its window: %s %s", got.State, cardJSON(resp))
 		}
 		if n := w.graph.CountFor(graphtest.RouteAddMember, prodGroup, rileyID); n != 1 {

@@ -45,19 +45,19 @@ func scheduledBanner(req *access.Request) Element {
 }
 
 // revokedBeforeStart reports whether req, denied, was a scheduled request
-// revoked before its start (an approval, then the revocation) rather than
-// denied.
+// revoked before its start (approved ahead, then the revocation) rather
+// than denied (also after an approval towards a quorum never complete).
 func revokedBeforeStart(req *access.Request) bool {
-	if !req.Scheduled() || req.State != access.RequestDenied || len(req.Decisions) < 2 {
+	if !req.Scheduled() || !req.ApprovedAhead || req.State != access.RequestDenied || len(req.Decisions) < 2 {
 		return false
 	}
 	prev := req.Decisions[len(req.Decisions)-2]
 	return prev.Verdict == access.Approve
 }
 
-// missedStart reports whether req timed out after its approval: its whole
-// window passed before jitbot could grant it.
+// missedStart reports whether req timed out after it was approved ahead:
+// its whole window passed before jitbot could grant it.
 func missedStart(req *access.Request) bool {
 	d := req.LastDecision()
-	return req.Scheduled() && req.State == access.RequestTimedOut && d != nil && d.Verdict == access.Approve
+	return req.Scheduled() && req.ApprovedAhead && req.State == access.RequestTimedOut && d != nil && d.Verdict == access.Approve
 }

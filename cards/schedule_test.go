@@ -28,7 +28,7 @@ func scheduledPending() *access.Request {
 
 func scheduledApproved() *access.Request {
 	r := scheduledPending()
-	r.State = access.RequestScheduled
+	r.State, r.ApprovedAhead = access.RequestScheduled, true
 	r.Decisions = []access.Decision{{Approver: approver, Verdict: access.Approve, DecidedAt: decidedAt}}
 	return r
 }

@@ -61,6 +61,11 @@ var requestOutcomes = map[access.Action]string{
 	access.ActionCancelled:      "cancelled",
 	access.ActionInvalidated:    "closed_no_longer_valid",
 	access.ActionGrantFailed:    "grant_failed",
+	// A request approved ahead of its start: started at it, revoked
+	// before it, or its window passed with jitbot not running.
+	access.ActionStarted:            "started",
+	access.ActionRevokedBeforeStart: "revoked_before_start",
+	access.ActionStartMissed:        "start_missed",
 }
 
 // decisions maps the audit actions of an approver's click to the
@@ -107,7 +112,7 @@ func New(logger *slog.Logger) *Metrics {
 		logger: logger,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "requests_total",
-			Help: "Access requests by outcome (created, break_glass, refused, approved, auto_approved, force_approved, denied, timed_out, cancelled, closed_no_longer_valid, grant_failed), as this replica recorded them.",
+			Help: "Access requests by outcome (created, break_glass, refused, approved, auto_approved, force_approved, denied, timed_out, cancelled, closed_no_longer_valid, grant_failed, started, revoked_before_start, start_missed), as this replica recorded them.",
 		}, []string{"outcome"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "decisions_total",

@@ -51,6 +51,7 @@ func toRequestRow(r *access.Request) (requestRow, error) {
 		Severity:             r.Severity,
 		StartsAt:             optionalTime(r.StartsAt),
 		StartZone:            r.StartZone,
+		ApprovedAhead:        r.ApprovedAhead,
 	}, nil
 }
 
@@ -95,6 +96,7 @@ func fromRequestRow(row *requestRow) (access.Request, error) {
 		Severity:             row.Severity,
 		StartsAt:             fromOptionalTime(row.StartsAt),
 		StartZone:            row.StartZone,
+		ApprovedAhead:        row.ApprovedAhead,
 	}, nil
 }
 

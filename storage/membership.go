@@ -69,15 +69,20 @@ type membershipTx struct {
 
 // Decide records d on request requestID and moves it to state to, if the
 // request is pending and of this membership; otherwise
-// access.ErrNotPending (or access.ErrNotFound).
+// access.ErrNotPending (or access.ErrNotFound). Moving it to scheduled
+// records that it was approved ahead (approved_ahead).
 func (m *membershipTx) Decide(requestID string, d access.Decision, to access.RequestState) error {
 	if d.DecidedAt.IsZero() {
 		return errors.New("decision has no time")
 	}
 	at := dbTime(d.DecidedAt)
+	set := map[string]any{"state": string(to), "updated_at": at}
+	if to == access.RequestScheduled {
+		set["approved_ahead"] = true
+	}
 	res := m.tx.Model(&requestRow{}).
 		Where("id = ? AND state = ? AND group_id = ? AND requester_id = ?", requestID, string(access.RequestPending), m.groupID, m.userID).
-		Updates(map[string]any{"state": string(to), "updated_at": at})
+		Updates(set)
 	if res.Error != nil {
 		return fmt.Errorf("update request %s: %w", requestID, res.Error)
 	}

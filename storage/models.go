@@ -57,6 +57,9 @@ type requestRow struct {
 	// StartZone the requester's time zone it was given in.
 	StartsAt  *time.Time `gorm:"index"`
 	StartZone string     `gorm:"not null;default:''"`
+	// ApprovedAhead is set when the request moved to scheduled (false for
+	// every request stored before it existed).
+	ApprovedAhead bool `gorm:"not null;default:false"`
 
 	// Declared for the foreign keys only; loaded explicitly.
 	Decisions []decisionRow `gorm:"foreignKey:RequestID;constraint:OnDelete:RESTRICT"`

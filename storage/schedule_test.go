@@ -59,8 +59,11 @@ func TestScheduledStart(t *testing.T) {
 			t.Fatalf("due early: %d %v", len(due), err)
 		}
 		due, err := db.DueStarts(ctx, startsAt, 0)
-		if err != nil || len(due) != 1 || due[0].ID != req.ID || due[0].State != access.RequestScheduled {
+		if err != nil || len(due) != 1 || due[0].ID != req.ID || due[0].State != access.RequestScheduled || !due[0].ApprovedAhead {
 			t.Fatalf("due: %+v %v", due, err)
+		}
+		if got, _ := db.GetRequest(ctx, ordinary.ID); got.ApprovedAhead {
+			t.Fatal("a pending request is marked approved ahead")
 		}
 		if open, _ := db.OpenRequests(ctx, alice.ObjectID); len(open) != 1 || open[0].State != access.RequestScheduled {
 			t.Fatalf("open requests do not list the scheduled one: %+v", open)

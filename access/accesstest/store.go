@@ -411,6 +411,9 @@ func (t *membershipTx) Decide(requestID string, d access.Decision, to access.Req
 	}
 	d.DecidedAt = stored(d.DecidedAt)
 	r.State, r.UpdatedAt = to, d.DecidedAt
+	if to == access.RequestScheduled {
+		r.ApprovedAhead = true
+	}
 	r.Decisions = append(r.Decisions, d)
 	return nil
 }

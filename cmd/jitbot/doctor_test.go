@@ -120,6 +120,23 @@ func TestDoctor(t *testing.T) {
 		}
 	})
 
+	t.Run("pim profile without the PIM assignment permission", func(t *testing.T) {
+		pim := withTLSConnector(r.config(botOpts{database: "sqlite:" + filepath.Join(r.dir, "jitbot.db"), replica: "bot", membership: "pim"}))
+		out, code := runDoctor(t, r, pim)
+		l := lineOf(out, "profiles[0] (prod-db-0) membership permission")
+		if code != 1 || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup") {
+			t.Errorf("exit %d, line %q\n%s", code, l, out)
+		}
+		r.authority.SetToken(r.graph.SetRoles(graphtest.RoleGroupMemberReadWriteAll, graphtest.RoleGroupMemberReadAll, "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup"))
+		defer func() {
+			r.authority.SetToken(r.graph.SetRoles(graphtest.RoleGroupMemberReadWriteAll, graphtest.RoleGroupMemberReadAll))
+		}()
+		out, _ = runDoctor(t, r, pim)
+		if l := lineOf(out, "profiles[0] (prod-db-0) membership permission"); !strings.HasPrefix(l, "ok ") || !strings.Contains(l, "PIM") {
+			t.Errorf("with the PIM permission: line %q\n%s", l, out)
+		}
+	})
+
 	t.Run("wrong Graph secret", func(t *testing.T) {
 		out, code := runDoctor(t, r, config, "AZURE_CLIENT_SECRET=not-the-secret")
 		l := lineOf(out, "graph token")
