@@ -103,7 +103,11 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 		alert := Alert{Kind: AlertDrift, Profile: p.Name, GroupID: p.GroupID, User: Person{ObjectID: m}, At: now}
 		if s.cfg.DriftRemove {
 			rctx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
-			err := s.cfg.Directory.RemoveMember(rctx, p.GroupID, m)
+			// A repair waits behind the removals of due grants.
+			err := s.paceWrite(rctx, PriorityAdd)
+			if err == nil {
+				err = s.cfg.Directory.RemoveMember(rctx, p.GroupID, m)
+			}
 			cancel()
 			if err != nil {
 				s.log.Error("remove unexplained member", "group", p.GroupID, "user", m, "err", err)
