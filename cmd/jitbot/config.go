@@ -36,7 +36,7 @@ type Config struct {
 	// WriteQuota paces the writes to Microsoft Graph.
 	WriteQuota WriteQuotaConfig `yaml:"write_quota"`
 	Drift      DriftConfig      `yaml:"drift"`
-	Audit     AuditConfig    `yaml:"audit"`
+	Audit      AuditConfig      `yaml:"audit"`
 	// PublicURL is the https address at which people reach this
 	// deployment (the messaging endpoint's host), for links the bot hands
 	// out (audit downloads).
