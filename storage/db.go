@@ -78,6 +78,9 @@ type DB struct {
 	mu sync.Mutex
 	// serving is the lock file held by LockForServing until Close.
 	serving *os.File
+	// writers, on SQLite, holds a token while a transaction of this
+	// process runs (see tx); nil on PostgreSQL.
+	writers chan struct{}
 }
 
 // ValidateURL checks that databaseURL has a form Open accepts, without
@@ -207,6 +210,9 @@ func open(ctx context.Context, databaseURL string, logger *slog.Logger, migrateS
 		return nil, fmt.Errorf("open %s database: %w", db.driver, err)
 	}
 	db.gorm = gdb
+	if db.driver != DriverPostgres {
+		db.writers = make(chan struct{}, 1)
+	}
 
 	sqlDB, err := gdb.DB()
 	if err != nil {

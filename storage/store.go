@@ -22,10 +22,22 @@ var openStates = []string{string(access.RequestPending), string(access.RequestAp
 const createAttempts = 3
 
 // tx runs fn in one transaction, bounded by opTimeout unless ctx has a
-// deadline.
+// deadline. On SQLite, which lets one writer in at a time, the
+// transactions of this process take turns on a lock of their own first:
+// waiting in SQLite's busy handler instead (it polls, sleeping up to
+// 100 ms between looks) lets few through when many write at once, and
+// fails them after the busy timeout.
 func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	ctx, cancel := db.ctx(ctx)
 	defer cancel()
+	if db.writers != nil {
+		select {
+		case db.writers <- struct{}{}:
+			defer func() { <-db.writers }()
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the database: %w", ctx.Err())
+		}
+	}
 	return db.gorm.WithContext(ctx).Transaction(fn)
 }
 

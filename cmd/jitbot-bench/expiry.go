@@ -183,8 +183,17 @@ func runExpiry(ctx context.Context, o options, name string, log *slog.Logger) (e
 		return r, err
 	}
 	for _, u := range users[:overdue] {
-		if f.graph.IsMember(groupID, u) || live[u] {
+		if member := f.graph.IsMember(groupID, u); member || live[u] {
 			r.Lost++
+			if r.Lost <= 5 {
+				var calls []string
+				for _, c := range f.graph.Calls() {
+					if strings.EqualFold(c.ObjectID, u) {
+						calls = append(calls, fmt.Sprintf("%s %d %s %s", c.Route, c.Status, c.BatchID, c.At.Format("15:04:05.000")))
+					}
+				}
+				log.Warn("grant not revoked", "user", u, "member", member, "live", live[u], "graph calls", calls)
+			}
 		}
 	}
 	return r, nil

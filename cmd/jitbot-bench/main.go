@@ -67,6 +67,7 @@ type options struct {
 	grants         int
 	overdue        int
 	botConcurrency int
+	botBackoff     time.Duration
 	botWriteQuota  int
 	botWriteWindow time.Duration
 }
@@ -74,8 +75,14 @@ type options struct {
 // botConfig is the part of the bot's jitbot.yaml the options set.
 func (o options) botConfig() string {
 	var b strings.Builder
-	if o.botConcurrency > 0 {
-		fmt.Fprintf(&b, "revoke:\n  concurrency: %d\n", o.botConcurrency)
+	if o.botConcurrency > 0 || o.botBackoff > 0 {
+		b.WriteString("revoke:\n")
+		if o.botConcurrency > 0 {
+			fmt.Fprintf(&b, "  concurrency: %d\n", o.botConcurrency)
+		}
+		if o.botBackoff > 0 {
+			fmt.Fprintf(&b, "  backoff: %s\n  backoff_max: %s\n", o.botBackoff, max(o.botBackoff, 30*time.Minute))
+		}
 	}
 	if o.botWriteQuota > 0 {
 		fmt.Fprintf(&b, "write_quota:\n  writes: %d\n  window: %s\n", o.botWriteQuota, o.botWriteWindow)
@@ -155,6 +162,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.grants, "grants", 1000, "expiry, restart: active grants seeded before the bot starts")
 	fs.IntVar(&o.overdue, "overdue", 100, "restart: how many of the grants are overdue when the bot starts")
 	fs.IntVar(&o.botConcurrency, "concurrency-revoke", 0, "the bot's revoke.concurrency (0: its default)")
+	fs.DurationVar(&o.botBackoff, "revoke-backoff", 0, "the bot's revoke.backoff, the wait after a failed removal (0: its default, 30s)")
 	fs.IntVar(&o.botWriteQuota, "write-quota", 0, "the bot's write_quota.writes per -write-window (0: pacing off)")
 	fs.DurationVar(&o.botWriteWindow, "write-window", 150*time.Second, "the bot's write_quota.window")
 	fs.IntVar(&o.graph.throttleEvery, "throttle-every", 0, "Graph answers 429 to every n-th member call, alone or in a batch (0: never)")
@@ -184,6 +192,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("the expiry scenarios start a bot of their own: no -url")
 	case o.grants < 1 || o.overdue < 1 || o.overdue > o.grants:
 		return o, errors.New("-grants must be at least 1, -overdue between 1 and -grants")
+	case o.botBackoff != 0 && o.botBackoff < time.Second:
+		return o, errors.New("-revoke-backoff must be at least 1s")
 	case o.botWriteQuota < 0 || o.graph.throttleEvery < 0 || o.graph.writeQuota < 0 || o.botWriteWindow < time.Second || o.graph.writeWindow < time.Second:
 		return o, errors.New("-write-quota, -throttle-every and -graph-write-quota must not be negative, the windows at least 1s")
 	}

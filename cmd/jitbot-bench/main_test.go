@@ -168,7 +168,7 @@ func TestBenchExpiry(t *testing.T) {
 	}
 	o, err := parseFlags([]string{
 		"-scenario", "expiry,restart", "-grants", "150", "-overdue", "40", "-throttle-every", "3",
-		"-graph-retry-after", "1s", "-duration", "60s", "-drain", "10s", "-work-dir", t.TempDir(),
+		"-graph-retry-after", "1s", "-revoke-backoff", "1s", "-duration", "60s", "-drain", "2s", "-work-dir", t.TempDir(),
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
