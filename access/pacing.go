@@ -164,13 +164,13 @@ func newLimiter(n int) *limiter {
 	return &limiter{max: n, limit: float64(min(n, initialConcurrency)), changed: make(chan struct{})}
 }
 
-// acquire waits for at least one free slot and takes up to n; it returns
-// how many it took (0 once ctx ends).
-func (l *limiter) acquire(ctx context.Context, n int) int {
+// acquire waits for at least atLeast free slots (or all the limit's, if
+// fewer) and takes up to n; it returns how many it took (0 once ctx ends).
+func (l *limiter) acquire(ctx context.Context, n, atLeast int) int {
 	for {
 		l.mu.Lock()
 		free := int(l.limit) - l.inflight
-		if free > 0 {
+		if free > 0 && free >= min(atLeast, int(l.limit), n) {
 			k := min(free, n)
 			l.inflight += k
 			l.mu.Unlock()

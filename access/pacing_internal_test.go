@@ -42,12 +42,12 @@ func TestLimiterAIMD(t *testing.T) {
 		t.Fatalf("floor %d, want 1", got)
 	}
 	// Slots: at most the limit are handed out.
-	if got := l.acquire(context.Background(), 8); got != 1 {
+	if got := l.acquire(context.Background(), 8, 1); got != 1 {
 		t.Fatalf("acquired %d slots at limit 1", got)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if got := l.acquire(ctx, 1); got != 0 {
+	if got := l.acquire(ctx, 1, 1); got != 0 {
 		t.Fatalf("acquired %d slots beyond the limit", got)
 	}
 	l.release(1)

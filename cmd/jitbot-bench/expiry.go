@@ -84,7 +84,15 @@ func runExpiry(ctx context.Context, o options, name string, log *slog.Logger) (e
 	defer f.close()
 	database := o.database
 	if database == "" {
-		database = "sqlite:" + filepath.Join(dir, "jitbot.db")
+		// A database left by an earlier run in the same work directory
+		// would hold its grants too.
+		file := filepath.Join(dir, "jitbot.db")
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(file + suffix); err != nil && !os.IsNotExist(err) {
+				return r, fmt.Errorf("remove the database of an earlier run: %w", err)
+			}
+		}
+		database = "sqlite:" + file
 	}
 
 	// Seed: every grant is a request approved and granted through the
