@@ -79,11 +79,17 @@ func newPacer(cfg *Config) *pacer {
 	if cfg.Budget == nil || cfg.WriteQuota <= 0 {
 		return nil
 	}
-	c := float64(cfg.WriteQuota)
+	// Graph counts the writes of a sliding window. A bucket holding the
+	// whole quota and refilling at quota/window would let twice the quota
+	// through in the first window: it holds a tenth (the burst) and
+	// refills the rest over the window, so that no window sees more than
+	// the quota, and the sustained pace is 90% of it.
+	q := float64(cfg.WriteQuota)
+	burst := max(1, math.Floor(q/10))
 	return &pacer{
-		store: cfg.Budget, clock: cfg.Clock, capacity: c,
-		rate:    c / cfg.WriteQuotaWindow.Seconds(),
-		reserve: math.Floor(c * cfg.WriteReserve),
+		store: cfg.Budget, clock: cfg.Clock, capacity: burst,
+		rate:    max(q-burst, 1) / cfg.WriteQuotaWindow.Seconds(),
+		reserve: math.Floor(burst * cfg.WriteReserve),
 	}
 }
 

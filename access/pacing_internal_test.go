@@ -101,9 +101,12 @@ func (c fixedClock) TimerAt(time.Time) Timer {
 func TestPacerRemovalsFirst(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	b := &memBudget{tokens: 10, at: now}
-	p := newPacer(&Config{Budget: b, WriteQuota: 10, WriteQuotaWindow: time.Hour, WriteReserve: 0.3, Clock: fixedClock{now}})
+	p := newPacer(&Config{Budget: b, WriteQuota: 100, WriteQuotaWindow: time.Hour, WriteReserve: 0.3, Clock: fixedClock{now}})
+	if p.capacity != 10 || p.reserve != 3 {
+		t.Fatalf("a quota of 100 makes a bucket of %v with a reserve of %v; want 10 and 3", p.capacity, p.reserve)
+	}
 	ctx := context.Background()
-	// Adds may take 7 of 10; the last 3 are the removals'.
+	// Adds may take 7 of the bucket's 10; the last 3 are the removals'.
 	for i := range 7 {
 		if n, err := p.take(ctx, PriorityAdd, 1); n != 1 || err != nil {
 			t.Fatalf("add %d: %d, %v", i, n, err)
