@@ -105,7 +105,11 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 		alert := Alert{Kind: AlertDrift, Profile: p.Name, GroupID: p.GroupID, User: Person{ObjectID: m}, At: now}
 		if s.cfg.DriftRemove {
 			rctx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
-			err := s.removeUnexplained(rctx, p.GroupID, m)
+			// A repair waits behind the removals of due grants.
+			err := s.paceWrite(rctx, PriorityAdd)
+			if err == nil {
+				err = s.removeUnexplained(rctx, p.GroupID, m)
+			}
 			cancel()
 			if err != nil {
 				s.log.Error("remove unexplained member", "group", p.GroupID, "user", m, "err", err)
@@ -147,8 +151,22 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 		if g.State != GrantActive || present[g.User.ObjectID] || g.PreExisting || !g.GrantedAt.Before(started) {
 			continue
 		}
+		// A listing is no snapshot: members removed while it is paged
+		// through (a mass expiry under way) shift the pages, and others
+		// may be missed. Ask for the member itself before closing the
+		// grant without a removal.
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.GrantTimeout)
+		member, err := s.cfg.Directory.IsMember(cctx, g.GroupID, g.User.ObjectID)
+		cancel()
+		if err != nil {
+			s.log.Warn("confirm departed member", "grant", g.ID, "group", g.GroupID, "user", g.User.ObjectID, "err", err)
+			continue
+		}
+		if member {
+			continue
+		}
 		now := s.cfg.Clock.Now().UTC()
-		err := CloseGone(ctx, st, g.ID, now, s.event(now, System, ActionClosedGone, g.request(), "member no longer in the group"))
+		err = CloseGone(ctx, st, g.ID, now, s.event(now, System, ActionClosedGone, g.request(), "member no longer in the group"))
 		if errors.Is(err, ErrStaleGrant) {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -323,6 +324,45 @@ func TestDriftFindsAndRemovesUnexplainedMembers(t *testing.T) {
 		}
 		if !e.isMember(sam.ObjectID) {
 			t.Fatal("a pre-existing member was touched")
+		}
+	})
+}
+
+// listingMisses is a directory whose member listing leaves some members
+// out, as a listing paged through while members are removed does.
+type listingMisses struct {
+	access.Directory
+	missed string
+}
+
+func (d listingMisses) GroupMembers(ctx context.Context, groupID string) ([]string, error) {
+	ms, err := d.Directory.GroupMembers(ctx, groupID)
+	return slices.DeleteFunc(ms, func(m string) bool { return m == d.missed }), err
+}
+
+// TestDriftConfirmsADepartedMember: a member the listing missed but who is
+// still in the group keeps an active grant (and is removed at its end);
+// closing it without a removal would leave the access in place.
+func TestDriftConfirmsADepartedMember(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		ctx := context.Background()
+		req := e.submit(riley, time.Hour)
+		e.decide(req.ID, alex, access.Approve, "")
+		e.clock.Advance(time.Minute)
+		e.openWith(func(c *access.Config) { c.Directory = listingMisses{Directory: c.Directory, missed: riley.ObjectID} })
+		if err := e.svc.CheckDrift(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if g := mustGrant(t, e, req.ID); g.State != access.GrantActive {
+			t.Fatalf("grant of a member the listing missed: %s", g.State)
+		}
+		e.clock.Advance(time.Hour)
+		if _, err := e.svc.Work(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if g := mustGrant(t, e, req.ID); g.State != access.GrantRevoked || e.isMember(riley.ObjectID) {
+			t.Fatalf("after expiry: grant %s, member %v", g.State, e.isMember(riley.ObjectID))
 		}
 	})
 }

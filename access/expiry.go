@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// claimBatch is how many grants one claim takes: one, so that every grant
-// is worked on under a lease that started just before, and no directory call
-// outlives it (see callTimeout).
-const claimBatch = 1
+// The scheduler claims grants only as it can start work on them: each
+// claimed grant goes to a worker at once, so that every grant is worked on
+// under a lease that started just before, and no directory call outlives it
+// (see callTimeout). How many workers run at once adapts (see limiter).
 
 // idleWait is how long the scheduler sleeps when nothing is due; a new grant
 // wakes it earlier.
@@ -130,47 +132,130 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Work claims and handles every grant that needs work now: unfinished
-// grants left by a crash or another replica, and due revocations. It returns
-// how many grants it finished (revoked or granted). It stops claiming when
-// ctx is cancelled; the grant in hand is finished first.
+// grants left by a crash or another replica, and due revocations. Up to
+// the limiter's current limit of grants are worked on at once, each on its
+// own, intent first (PlanRevoke, the removal, FinishRevoke); with a write
+// budget, a token is taken for each before it is claimed. It returns how
+// many grants it finished (revoked or granted). It stops claiming when ctx
+// is cancelled; the grants in hand are finished first.
 func (s *Service) Work(ctx context.Context) (int, error) {
-	done := 0
-	for ctx.Err() == nil {
-		now := s.cfg.Clock.Now().UTC()
-		claimed, err := s.cfg.Store.ClaimWork(ctx, s.cfg.Owner, now, now.Add(s.cfg.Lease), claimBatch)
-		if err != nil {
-			return done, fmt.Errorf("claim work: %w", err)
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	// A panic of a worker stops the claiming and is raised again here,
+	// once the other workers are done, as if the work were sequential.
+	var panicked atomic.Pointer[any]
+	defer func() {
+		wg.Wait()
+		if p := panicked.Load(); p != nil {
+			panic(*p)
 		}
-		if len(claimed) == 0 {
-			return done, nil
-		}
-		for i := range claimed {
-			if ctx.Err() != nil {
-				return done, nil // the rest is released by Run
-			}
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), workTimeout)
-			ok, err := s.handle(wctx, &claimed[i])
-			cancel()
+	}()
+	for ctx.Err() == nil && panicked.Load() == nil {
+		if s.pacer != nil {
+			// Take no budget for nothing: writes may be waiting for it.
+			now := s.cfg.Clock.Now()
+			due, ok, err := s.cfg.Store.NextDue(ctx)
 			if err != nil {
-				s.log.Error("work on grant", "grant", claimed[i].ID, "state", claimed[i].State, "err", err)
+				return int(done.Load()), fmt.Errorf("find next due grant: %w", err)
+			}
+			if !ok || due.After(now) {
+				if s.limiter.idle() {
+					break
+				}
+				wg.Wait()
 				continue
 			}
-			if ok {
-				done++
+		}
+		// Claim in chunks of a quarter of the limit or more: one claim
+		// looks at every due grant, so claiming one at a time as slots
+		// free up costs more than the work when thousands are due.
+		slots := s.limiter.acquire(ctx, s.cfg.RevokeConcurrency, max(1, s.limiter.current()/4))
+		if slots == 0 {
+			break
+		}
+		tokens := slots
+		if s.pacer != nil {
+			n, err := s.pacer.take(ctx, PriorityRemove, slots)
+			if err != nil {
+				s.limiter.release(slots)
+				if ctx.Err() != nil {
+					break
+				}
+				return int(done.Load()), err
+			}
+			tokens = n
+			s.limiter.release(slots - n)
+		}
+		now := s.cfg.Clock.Now().UTC()
+		claimed, err := s.cfg.Store.ClaimWork(ctx, s.cfg.Owner, now, now.Add(s.cfg.Lease), tokens)
+		if unused := tokens - len(claimed); unused > 0 {
+			s.limiter.release(unused)
+			if s.pacer != nil {
+				s.pacer.give(context.WithoutCancel(ctx), unused)
 			}
 		}
+		if err != nil {
+			return int(done.Load()), fmt.Errorf("claim work: %w", err)
+		}
+		if len(claimed) == 0 {
+			if s.limiter.idle() {
+				break
+			}
+			// Work in hand may make more (a retry due at once): look
+			// again once it is finished.
+			wg.Wait()
+			continue
+		}
+		for i := range claimed {
+			g := claimed[i]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer s.limiter.release(1)
+				defer func() {
+					if p := recover(); p != nil {
+						panicked.CompareAndSwap(nil, &p)
+					}
+				}()
+				t := &ticket{token: s.pacer != nil}
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), workTimeout)
+				defer cancel()
+				ok, err := s.handle(wctx, &g, t)
+				if t.token {
+					s.pacer.give(wctx, 1)
+				}
+				switch {
+				case t.congested:
+					s.limiter.congested()
+				case t.called:
+					s.limiter.succeeded()
+				}
+				if err != nil {
+					s.log.Error("work on grant", "grant", g.ID, "state", g.State, "err", err)
+					return
+				}
+				if ok {
+					done.Add(1)
+				}
+			}()
+		}
 	}
-	return done, nil
+	return int(done.Load()), nil
 }
 
-func (s *Service) handle(ctx context.Context, g *Grant) (bool, error) {
+func (s *Service) handle(ctx context.Context, g *Grant, t *ticket) (bool, error) {
 	switch g.State {
 	case GrantGranting:
+		// An add waits for the budget at its own priority.
+		if t.token {
+			s.pacer.give(ctx, 1)
+			t.token = false
+		}
 		s.log.Info("resuming unfinished grant", "grant", g.ID, "request", g.RequestID, "checked", g.Checked)
 		_, err := s.grant(ctx, g)
 		return true, err
 	case GrantActive, GrantRevoking, GrantIrrevocable:
-		return s.revoke(ctx, g)
+		return s.revoke(ctx, g, t)
 	}
 	return false, fmt.Errorf("claimed grant %s in state %s", g.ID, g.State)
 }
@@ -190,7 +275,7 @@ type retryAfter interface{ RetryAfterHint() time.Duration }
 // finished; a failed removal is scheduled again with backoff, and after
 // MaxAttempts (or a permanent error) the grant becomes irrevocable and the
 // security channel is alerted.
-func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
+func (s *Service) revoke(ctx context.Context, g *Grant, t *ticket) (bool, error) {
 	base := g.request()
 	now := s.cfg.Clock.Now().UTC()
 	expired := g.Early.Kind == ""
@@ -207,12 +292,22 @@ func (s *Service) revoke(ctx context.Context, g *Grant) (bool, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.callTimeout())
 	// A revoking grant's earlier attempt stopped after recording its
 	// intent, perhaps after the removal itself: ask before removing again.
-	err = s.removeMembership(rctx, g, g.State == GrantRevoking)
+	// The removal's write is paced: with the token taken before the claim,
+	// or one taken now (spent, whatever the answer).
+	err = s.removeMembership(rctx, g, g.State == GrantRevoking, func() error {
+		if t.token {
+			t.token = false
+			return nil
+		}
+		return s.paceWrite(rctx, PriorityRemove)
+	})
 	cancel()
 	now = s.cfg.Clock.Now().UTC()
 	if err != nil {
+		t.congested = !errors.Is(err, ErrPermanent)
 		return false, s.revokeFailed(ctx, g, base, now, err)
 	}
+	t.called = true
 	s.cfg.Failpoint("revoke.after-remove")
 	readd, err := FinishRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoked, base, endReason(g)))
 	if err != nil {
@@ -256,8 +351,14 @@ func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now
 	irrevocable := g.State == GrantIrrevocable || permanent || attempts >= s.cfg.MaxAttempts
 	wait := s.backoff(attempts)
 	var ra retryAfter
-	if errors.As(cause, &ra) && ra.RetryAfterHint() > wait {
-		wait = ra.RetryAfterHint()
+	if errors.As(cause, &ra) && ra.RetryAfterHint() > 0 {
+		if s.pacer != nil {
+			// The directory asked every writer to wait, not this grant.
+			if err := s.pacer.pause(ctx, now.Add(ra.RetryAfterHint())); err != nil {
+				s.log.Warn("pause directory writes", "err", err)
+			}
+		}
+		wait = max(wait, ra.RetryAfterHint())
 	}
 	if irrevocable {
 		wait = max(s.cfg.SweepInterval, wait)

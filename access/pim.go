@@ -178,13 +178,16 @@ func pimJustification(req *Request) string {
 // still there is removed too (one made before the profile moved to pim).
 // checkFirst asks whether the user is a member (directly, or through a PIM
 // assignment) before removing: an earlier attempt may have removed it
-// already.
-func (s *Service) removeMembership(ctx context.Context, g *Grant, checkFirst bool) error {
+// already. pace is called before the first write (the write budget).
+func (s *Service) removeMembership(ctx context.Context, g *Grant, checkFirst bool, pace func() error) error {
 	if checkFirst {
 		member, err := s.isMember(ctx, g)
 		if err != nil || !member {
 			return err
 		}
+	}
+	if err := pace(); err != nil {
+		return err
 	}
 	if !s.usesPIM(g.GroupID) {
 		return s.cfg.Directory.RemoveMember(ctx, g.GroupID, g.User.ObjectID)

@@ -68,6 +68,21 @@ type Config struct {
 	Failpoint func(name string)
 	// Monitor, when set, is told how late each expired grant ended.
 	Monitor Monitor
+	// RevokeConcurrency bounds the grants one replica works on at once
+	// (default DefaultRevokeConcurrency). Within it the number adapts:
+	// it grows while directory calls succeed and halves when they are
+	// throttled, fail transiently or time out.
+	RevokeConcurrency int
+	// Budget, when set, paces directory writes with a token bucket every
+	// replica shares: WriteQuota writes (default DefaultWriteQuota; a
+	// negative value turns pacing off) per WriteQuotaWindow (default
+	// DefaultWriteQuotaWindow). Removals go first: adds, re-adds and drift
+	// repairs leave WriteReserve of the budget (default
+	// DefaultWriteReserve) to them and wait while one waits.
+	Budget           BudgetStore
+	WriteQuota       int
+	WriteQuotaWindow time.Duration
+	WriteReserve     float64
 }
 
 // Service runs the access lifecycle: it validates and stores requests,
@@ -83,6 +98,8 @@ type Service struct {
 	// (lower case); policies caches their PIM policies.
 	pimGroups map[string]bool
 	policies  pimPolicies
+	limiter   *limiter
+	pacer     *pacer // nil: writes are not paced
 }
 
 // New checks the configuration and returns a Service.
@@ -123,7 +140,23 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Jitter == nil {
 		cfg.Jitter = rand.Float64
 	}
-	s := &Service{cfg: cfg, profiles: map[string]Profile{}, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	if cfg.RevokeConcurrency <= 0 {
+		cfg.RevokeConcurrency = DefaultRevokeConcurrency
+	}
+	if cfg.WriteQuota == 0 {
+		cfg.WriteQuota = DefaultWriteQuota
+	}
+	if cfg.WriteQuotaWindow <= 0 {
+		cfg.WriteQuotaWindow = DefaultWriteQuotaWindow
+	}
+	switch {
+	case cfg.WriteReserve == 0:
+		cfg.WriteReserve = DefaultWriteReserve
+	case cfg.WriteReserve < 0 || cfg.WriteReserve >= 1:
+		return nil, fmt.Errorf("access service: write reserve %v is not a share between 0 and 1", cfg.WriteReserve)
+	}
+	s := &Service{cfg: cfg, profiles: map[string]Profile{}, log: cfg.Logger, wake: make(chan struct{}, 1),
+		limiter: newLimiter(cfg.RevokeConcurrency), pacer: newPacer(&cfg)}
 	for _, p := range cfg.Profiles {
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("access service: %w", err)
@@ -845,6 +878,12 @@ func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 	if !g.PreExisting {
 		action = ActionGranted
 		actx, cancel := context.WithTimeout(ctx, s.callTimeout())
+		if err := s.paceWrite(actx, PriorityAdd); err != nil {
+			cancel()
+			// Not a failure of the grant: it stays granting, and once its
+			// claim ends the scheduler adds the member.
+			return nil, fmt.Errorf("add %s to %s: %w", g.User.ObjectID, g.GroupID, err)
+		}
 		err := s.addMembership(actx, g)
 		cancel()
 		if err != nil {

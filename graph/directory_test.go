@@ -370,6 +370,8 @@ func TestServiceUnavailableBeyondRetries(t *testing.T) {
 
 	// Retries off.
 	g.ResetCalls()
+	g.ClearFaults()
+	g.InjectFault(graphtest.Fault{Route: graphtest.RouteRemoveMember, Status: 503, RetryAfter: "0", Times: 10})
 	d = newDirectory(t, g, graph.Config{MaxRetries: -1})
 	if err := d.RemoveMember(context.Background(), "g1", "u1"); err == nil || g.Count(graphtest.RouteRemoveMember) != 1 {
 		t.Errorf("with retries off: %v after %d calls", err, g.Count(graphtest.RouteRemoveMember))
@@ -492,7 +494,7 @@ func TestErrorBodies(t *testing.T) {
 	}
 
 	// No body.
-	g.InjectFault(graphtest.Fault{Status: 404, Body: " ", ContentType: "application/json"})
+	g.InjectFault(graphtest.Fault{Route: graphtest.RouteRemoveMember, Status: 404, Body: " ", ContentType: "application/json"})
 	if err := d.RemoveMember(ctx, "g1", "u1"); err != nil {
 		t.Errorf("404 without a usable body on remove: %v", err)
 	}

@@ -40,6 +40,16 @@
 //     calls get it (read, not verified: only Graph can verify it), Group
 //     reads a group with isAssignableToRole, and MissingWritePermissions
 //     says what changing its members needs beyond them.
+//   - Batching: RemoveMember and IsMember (and the group look-up after a
+//     404) go to Graph in JSON batches (POST /$batch) of up to MaxBatch
+//     requests: the calls made within a couple of milliseconds of each other
+//     share one HTTP request. Each request's own answer decides its outcome,
+//     as for a call of its own (204 removed, 404 already gone, 403
+//     permanent, ...); one Graph throttled (429) or could not serve (503,
+//     504) inside the batch is sent again in a later batch after its
+//     Retry-After, with the same retry limits as a call of its own. A
+//     batch Graph refuses as a whole is retried by the SDK's middleware,
+//     then fails each of its requests.
 //   - AddMember reports alreadyMember=true only when Graph says the user
 //     already is a member on the first attempt, or after attempts Graph
 //     certainly did not process (429). If an earlier attempt of the same call

@@ -99,6 +99,11 @@ type Directory struct {
 	cred azcore.TokenCredential
 	// seen remembers which groups Graph showed to exist, and when.
 	seen *groupsSeen
+	// retries and maxRetryWait are Config.MaxRetries and MaxRetryWait as
+	// applied, for the requests of a batch.
+	retries      int
+	maxRetryWait time.Duration
+	batch        *batcher
 }
 
 // The request builders are made per call rather than kept in Directory:
@@ -163,14 +168,17 @@ func New(cfg Config, cred azcore.TokenCredential, logger *slog.Logger) (*Directo
 	}
 	adapter.SetBaseUrl(base.String())
 
-	return &Directory{
+	d := &Directory{
 		adapter:  adapter,
 		graphURL: graphURL,
 		base:     base,
 		logger:   logger,
 		cred:     cred,
 		seen:     newGroupsSeen(cfg.GroupSeenFor, cfg.Now),
-	}, nil
+	}
+	d.retries, d.maxRetryWait = retryLimits(cfg)
+	d.batch = &batcher{d: d}
+	return d, nil
 }
 
 // GraphURL returns the Graph endpoint the Directory calls, without the
@@ -235,19 +243,7 @@ func newAuthProvider(cred azcore.TokenCredential, graphURL string) (*kauth.Azure
 // an uncompressed body (kiota-http-go issue 183). This list is fixed and has
 // no compression.
 func middlewares(cfg Config, logger *slog.Logger) []khttp.Middleware {
-	retries := cfg.MaxRetries
-	switch {
-	case retries == 0:
-		retries = DefaultMaxRetries
-	case retries < 0:
-		retries = 0
-	case retries > maxRetries:
-		retries = maxRetries
-	}
-	maxWait := cfg.MaxRetryWait
-	if maxWait <= 0 {
-		maxWait = DefaultMaxRetryWait
-	}
+	retries, maxWait := retryLimits(cfg)
 	return []khttp.Middleware{
 		// Once per call: SdkVersion and a fresh client-request-id, which
 		// Microsoft support asks for.
@@ -270,6 +266,25 @@ func middlewares(cfg Config, logger *slog.Logger) []khttp.Middleware {
 		// Innermost: sees every attempt, retries and redirects included.
 		&observer{logger: logger},
 	}
+}
+
+// retryLimits returns how often a throttled call is retried and the
+// longest Retry-After waited for, from cfg with its defaults.
+func retryLimits(cfg Config) (retries int, maxWait time.Duration) {
+	retries = cfg.MaxRetries
+	switch {
+	case retries == 0:
+		retries = DefaultMaxRetries
+	case retries < 0:
+		retries = 0
+	case retries > maxRetries:
+		retries = maxRetries
+	}
+	maxWait = cfg.MaxRetryWait
+	if maxWait <= 0 {
+		maxWait = DefaultMaxRetryWait
+	}
+	return retries, maxWait
 }
 
 // parseNodeFactories returns the response parsers the SDK's root client

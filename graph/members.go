@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -67,30 +68,28 @@ func (d *Directory) AddMember(ctx context.Context, groupID, userID string) (alre
 }
 
 // RemoveMember removes the user from the group's direct members
-// (DELETE /groups/{groupID}/members/{userID}/$ref). A 404 (the user is not a
-// member, or the group or user no longer exists) counts as removed.
+// (DELETE /groups/{groupID}/members/{userID}/$ref), sent in a JSON batch
+// with the other calls made at about the same time (see batcher). A 404
+// (the user is not a member, or the group or user no longer exists) counts
+// as removed.
 func (d *Directory) RemoveMember(ctx context.Context, groupID, userID string) error {
 	if err := checkIDs("group", groupID, "user", userID); err != nil {
 		return fmt.Errorf("remove %s from group %s: %w", userID, groupID, err)
 	}
-	info, err := d.groups().ByGroupId(groupID).Members().ByDirectoryObjectId(userID).Ref().ToDeleteRequestInformation(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("remove %s from group %s: build request: %w", userID, groupID, err)
-	}
-
-	ctx, t := withTrace(ctx)
-	err = d.adapter.SendNoContent(ctx, info, errorMapping())
-	if err == nil {
+	a, attempts := d.batch.do(ctx, http.MethodDelete, batchPath("groups", url.PathEscape(groupID), "members", url.PathEscape(userID), "$ref"))
+	switch {
+	case a.err == nil && a.status == http.StatusNoContent:
 		d.logger.InfoContext(ctx, "graph member removed", slog.String("group", groupID), slog.String("user", userID))
 		return nil
-	}
-	e := newError(err, t)
-	if e.notFound() {
+	case a.err == nil && a.status == http.StatusNotFound:
+		e := answerError(a, attempts)
 		d.logger.InfoContext(ctx, "graph member already absent", slog.String("group", groupID), slog.String("user", userID),
 			slog.String("code", e.Code))
 		return nil
+	case a.err == nil && a.status >= 200 && a.status < 300:
+		return nil
 	}
-	return fmt.Errorf("remove %s from group %s: %w", userID, groupID, e)
+	return fmt.Errorf("remove %s from group %s: %w", userID, groupID, answerError(a, attempts))
 }
 
 // MemberGroups returns those of groupIDs the user is a member of, directly
@@ -178,21 +177,13 @@ func (d *Directory) IsMember(ctx context.Context, groupID, userID string) (bool,
 	if err := checkIDs("group", groupID, "user", userID); err != nil {
 		return false, fmt.Errorf("check membership of %s in group %s: %w", userID, groupID, err)
 	}
-	item := d.groups().ByGroupId(groupID).Members().ByDirectoryObjectId(userID)
-	info := abs.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(
-		abs.GET, item.UrlTemplate+"{?%24select}", item.PathParameters)
-	info.AddQueryParameters(selectQuery{Select: []string{"id"}})
-	info.Headers.TryAdd("Accept", "application/json")
-
-	callCtx, t := withTrace(ctx)
-	_, err := d.adapter.Send(callCtx, info, newMemberRef, errorMapping())
-	if err == nil {
+	a, attempts := d.batch.do(ctx, http.MethodGet, batchPath("groups", url.PathEscape(groupID), "members", url.PathEscape(userID))+"?$select=id")
+	switch {
+	case a.err == nil && a.status == http.StatusOK:
 		d.seen.saw(groupID)
 		return true, nil
-	}
-	e := newError(err, t)
-	if !e.notFound() {
-		return false, fmt.Errorf("check membership of %s in group %s: %w", userID, groupID, e)
+	case a.err != nil || a.status != http.StatusNotFound:
+		return false, fmt.Errorf("check membership of %s in group %s: %w", userID, groupID, answerError(a, attempts))
 	}
 	// Not a member, or no such group: ask for the group, unless Graph
 	// showed it exists a moment ago (see groupsSeen).
@@ -214,19 +205,11 @@ type selectQuery struct {
 // groupExists returns nil when the group exists (GET /groups/{groupID}?$select=id),
 // and the call's *Error otherwise: permanent for a missing group.
 func (d *Directory) groupExists(ctx context.Context, groupID string) error {
-	info, err := d.groups().ByGroupId(groupID).ToGetRequestInformation(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
-		QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: []string{"id"}},
-	})
-	if err != nil {
-		return fmt.Errorf("get group: build request: %w", err)
+	a, attempts := d.batch.do(ctx, http.MethodGet, batchPath("groups", url.PathEscape(groupID))+"?$select=id")
+	if a.err == nil && a.status == http.StatusOK {
+		return nil
 	}
-	callCtx, t := withTrace(ctx)
-	// The group is decoded as a bare directory object: the SDK's Group
-	// model would link every model type.
-	if _, err := d.adapter.Send(callCtx, info, newMemberRef, errorMapping()); err != nil {
-		return fmt.Errorf("get group: %w", newError(err, t))
-	}
-	return nil
+	return fmt.Errorf("get group: %w", answerError(a, attempts))
 }
 
 // GroupMembers returns the object ids of the group's direct members, of

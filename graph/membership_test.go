@@ -43,7 +43,7 @@ func TestIsMember(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("IsMember(%s, %s) = %v, %v; want %v, nil", c.group, c.user, got, err, c.want)
 		}
-		if n := len(g.Calls()); n != c.calls {
+		if n := len(g.Requests()); n != c.calls {
 			t.Errorf("IsMember(%s, %s): %d calls, want %d", c.group, c.user, n, c.calls)
 		}
 		if n := g.Count(graphtest.RouteGetMember); n != 1 {
@@ -58,7 +58,7 @@ func TestIsMember(t *testing.T) {
 	if _, err := d.IsMember(ctx, "g1", "u2"); err != nil {
 		t.Fatal(err)
 	}
-	calls := g.Calls()
+	calls := g.Requests()
 	if len(calls) != 2 {
 		t.Fatalf("%d calls, want 2", len(calls))
 	}

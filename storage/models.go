@@ -255,7 +255,20 @@ type downloadRow struct {
 
 func (downloadRow) TableName() string { return "audit_downloads" }
 
+// budgetRow is a token bucket every replica shares (the directory's write
+// budget): its tokens as of RefilledAt, and the time before which none may
+// be taken. Times are Unix nanoseconds, so that the arithmetic is the same
+// on SQLite and PostgreSQL.
+type budgetRow struct {
+	Name        string  `gorm:"primaryKey"`
+	Tokens      float64 `gorm:"not null"`
+	RefilledAt  int64   `gorm:"not null"`
+	PausedUntil int64   `gorm:"not null;default:0"`
+}
+
+func (budgetRow) TableName() string { return "token_buckets" }
+
 // models lists the tables migrated at Open.
 func models() []any {
-	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &feedbackRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}, &chainHeadRow{}, &checkpointRow{}, &downloadRow{}}
+	return []any{&requestRow{}, &decisionRow{}, &grantRow{}, &feedbackRow{}, &auditRow{}, &ledgerRow{}, &driftRow{}, &membershipRow{}, &metaRow{}, &chainHeadRow{}, &checkpointRow{}, &downloadRow{}, &budgetRow{}}
 }

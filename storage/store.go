@@ -22,7 +22,11 @@ var openStates = []string{string(access.RequestPending), string(access.RequestSc
 const createAttempts = 3
 
 // tx runs fn in one transaction, bounded by opTimeout unless ctx has a
-// deadline.
+// deadline. On SQLite, which lets one writer in at a time, the
+// transactions of this process take turns on a lock of their own first:
+// waiting in SQLite's busy handler instead (it polls, sleeping up to
+// 100 ms between looks) lets few through when many write at once, and
+// fails them after the busy timeout.
 func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	ctx, cancel := db.ctx(ctx)
 	defer cancel()

@@ -83,6 +83,11 @@ type graphOptions struct {
 	// under the limit again.
 	limit      int
 	retryAfter time.Duration
+	// throttleEvery answers 429 to every n-th member call (0: never);
+	// writeQuota enforces a write quota per writeWindow (0: none).
+	throttleEvery int
+	writeQuota    int
+	writeWindow   time.Duration
 }
 
 // fakes are the Microsoft endpoints the bot talks to, all over TLS with the
@@ -154,6 +159,12 @@ func startFakes(dir string, gopt graphOptions) (f *fakes, err error) {
 		return nil, err
 	}
 	f.startGraphFaults(gopt)
+	if gopt.throttleEvery > 0 {
+		f.graph.ThrottleEvery(gopt.throttleEvery, strconv.Itoa(max(1, int(gopt.retryAfter.Round(time.Second)/time.Second))))
+	}
+	if gopt.writeQuota > 0 {
+		f.graph.SetWriteQuota(gopt.writeQuota, gopt.writeWindow)
+	}
 	return f, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -66,6 +67,35 @@ type options struct {
 	// scenario.
 	mixedRate    float64
 	mixedSenders int
+	// The expiry scenarios: grants seeded, of which overdue (restart),
+	// and the bot's revoke.concurrency and write_quota (writes per
+	// window; 0 turns pacing off).
+	grants         int
+	overdue        int
+	botConcurrency int
+	botBackoff     time.Duration
+	botWriteQuota  int
+	botWriteWindow time.Duration
+}
+
+// botConfig is the part of the bot's jitbot.yaml the options set.
+func (o options) botConfig() string {
+	var b strings.Builder
+	if o.botConcurrency > 0 || o.botBackoff > 0 {
+		b.WriteString("revoke:\n")
+		if o.botConcurrency > 0 {
+			fmt.Fprintf(&b, "  concurrency: %d\n", o.botConcurrency)
+		}
+		if o.botBackoff > 0 {
+			fmt.Fprintf(&b, "  backoff: %s\n  backoff_max: %s\n", o.botBackoff, max(o.botBackoff, 30*time.Minute))
+		}
+	}
+	if o.botWriteQuota > 0 {
+		fmt.Fprintf(&b, "write_quota:\n  writes: %d\n  window: %s\n", o.botWriteQuota, o.botWriteWindow)
+	} else {
+		b.WriteString("write_quota:\n  disabled: true\n")
+	}
+	return b.String()
 }
 
 const usageText = `Usage: jitbot-bench [flags]
@@ -90,6 +120,18 @@ Scenarios (-scenario, comma-separated, run in order):
            help at -mixed-rate from -mixed-senders legitimate senders: two
            lines, mixed-help (its latency and the bot's CPU and RSS) and
            mixed-forged
+  expiry   -grants active grants, seeded before the bot starts, all falling
+           due in the same second a few seconds after it started: time from
+           due to the last removal, lateness p50/p99, Graph calls and 429s,
+           duplicates (a membership removed twice) and losses (a due grant
+           not revoked)
+  restart  -grants active grants of which -overdue are overdue when the bot
+           starts: start-up to ready, time to revoke the overdue ones, RSS
+The expiry scenarios start a bot of their own and run alone (not with
+the others); -duration bounds the wait for the removals (a removal that
+failed is tried again after the bot's revoke.backoff, 30 s). -throttle-every 3 has Graph answer 429 to every third
+member call, -graph-write-quota enforces a write quota like Graph's, and
+-write-quota sets the bot's own pacing (0: off).
 
 Each scenario runs for -duration or -requests activities, whichever ends
 first, with -concurrency senders as fast as they can, or at -rate activities
@@ -131,18 +173,43 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.mixedSenders, "mixed-senders", 8, "mixed: legitimate senders during the forged flood")
 	fs.StringVar(&o.pidFile, "pid-file", "", "with -url: read the bot's process id from this file once it answers (instead of -pid)")
 	fs.StringVar(&o.cpuProfile, "bot-cpuprofile", "", "the bot writes a CPU profile of the whole run to this file (its --cpuprofile)")
+	fs.IntVar(&o.grants, "grants", 1000, "expiry, restart: active grants seeded before the bot starts")
+	fs.IntVar(&o.overdue, "overdue", 100, "restart: how many of the grants are overdue when the bot starts")
+	fs.IntVar(&o.botConcurrency, "concurrency-revoke", 0, "the bot's revoke.concurrency (0: its default)")
+	fs.DurationVar(&o.botBackoff, "revoke-backoff", 0, "the bot's revoke.backoff, the wait after a failed removal (0: its default, 30s)")
+	fs.IntVar(&o.botWriteQuota, "write-quota", 0, "the bot's write_quota.writes per -write-window (0: pacing off)")
+	fs.DurationVar(&o.botWriteWindow, "write-window", 150*time.Second, "the bot's write_quota.window")
+	fs.IntVar(&o.graph.throttleEvery, "throttle-every", 0, "Graph answers 429 to every n-th member call, alone or in a batch (0: never)")
+	fs.IntVar(&o.graph.writeQuota, "graph-write-quota", 0, "Graph carries out at most this many writes per -graph-write-window, answering 429 beyond (0: no quota)")
+	fs.DurationVar(&o.graph.writeWindow, "graph-write-window", 150*time.Second, "the window of -graph-write-quota")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q (see -help)", fs.Arg(0))
 	}
+	expiry := 0
 	for _, s := range strings.Split(*scenarios, ",") {
 		s = strings.TrimSpace(s)
-		if !validScenario(s) {
-			return o, fmt.Errorf("unknown scenario %q (one of %s)", s, strings.Join(scenarioNames, ", "))
+		if !validScenario(s) && !isExpiryScenario(s) {
+			return o, fmt.Errorf("unknown scenario %q (one of %s)", s, strings.Join(append(slices.Clone(scenarioNames), expiryScenarios...), ", "))
+		}
+		if isExpiryScenario(s) {
+			expiry++
 		}
 		o.scenarios = append(o.scenarios, s)
+	}
+	switch {
+	case expiry > 0 && expiry < len(o.scenarios):
+		return o, errors.New("the expiry scenarios (expiry, restart) run alone, not with the others")
+	case expiry > 0 && o.url != "":
+		return o, errors.New("the expiry scenarios start a bot of their own: no -url")
+	case o.grants < 1 || o.overdue < 1 || o.overdue > o.grants:
+		return o, errors.New("-grants must be at least 1, -overdue between 1 and -grants")
+	case o.botBackoff != 0 && o.botBackoff < time.Second:
+		return o, errors.New("-revoke-backoff must be at least 1s")
+	case o.botWriteQuota < 0 || o.graph.throttleEvery < 0 || o.graph.writeQuota < 0 || o.botWriteWindow < time.Second || o.graph.writeWindow < time.Second:
+		return o, errors.New("-write-quota, -throttle-every and -graph-write-quota must not be negative, the windows at least 1s")
 	}
 	switch {
 	case o.concurrency < 1:
@@ -171,11 +238,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if isExpiryScenario(o.scenarios[0]) {
+		results, err := benchExpiry(ctx, o, stderr)
+		if len(results) > 0 {
+			printExpiryTable(stdout, results)
+		}
+		return err
+	}
 	results, err := bench(ctx, o, stderr)
 	if len(results) > 0 {
 		printTable(stdout, results)
 	}
 	return err
+}
+
+// benchExpiry runs the expiry scenarios of o, each with a bot of its own.
+func benchExpiry(ctx context.Context, o options, logw io.Writer) ([]expiryResult, error) {
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if o.bin == "" {
+		dir, err := os.MkdirTemp("", "jitbot-bench-build-")
+		if err != nil {
+			return nil, fmt.Errorf("build directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		log.Info("building jitbot")
+		if o.bin, err = buildBot(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	var out []expiryResult
+	for _, name := range o.scenarios {
+		log.Info("scenario", "name", name)
+		r, err := runExpiry(ctx, o, name, log)
+		if err != nil {
+			return out, fmt.Errorf("scenario %s: %w", name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // bench runs the scenarios of o and returns their results.

@@ -112,6 +112,10 @@ func TestFlags(t *testing.T) {
 		{"-pid-file", "bot.pid"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-pid", "1", "-pid-file", "bot.pid"},
 		{"extra"},
+		{"-scenario", "expiry,help"},
+		{"-scenario", "restart", "-grants", "10", "-overdue", "11"},
+		{"-scenario", "expiry", "-url", "http://127.0.0.1:3978", "-write-config", "x.yaml"},
+		{"-write-quota", "-1"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
@@ -209,5 +213,49 @@ func TestBenchThrottledGraph(t *testing.T) {
 	}
 	if r.Graph429 == 0 {
 		t.Errorf("Graph never throttled (%d calls)", r.GraphCalls)
+	}
+}
+
+// TestBenchExpiry seeds grants that fall due in the same second, with
+// Graph answering 429 to every third member call, and checks the counts:
+// every due grant revoked, no membership removed twice, every requester
+// told; then a restart with overdue grants among active ones.
+func TestBenchExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	o, err := parseFlags([]string{
+		"-scenario", "expiry,restart", "-grants", "150", "-overdue", "40", "-throttle-every", "3",
+		"-graph-retry-after", "1s", "-revoke-backoff", "1s", "-duration", "60s", "-drain", "2s", "-work-dir", t.TempDir(),
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := benchExpiry(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d results", len(results))
+	}
+	for _, r := range results {
+		want := 150
+		if r.Scenario == "restart" {
+			want = 40
+		}
+		if r.Due != want || r.Lost != 0 || r.Duplicates != 0 || r.Told != want {
+			t.Errorf("%s: %d due, %d lost, %d removed twice, %d told; want %d, 0, 0, %d", r.Scenario, r.Due, r.Lost, r.Duplicates, r.Told, want, want)
+		}
+		if r.Graph429 == 0 || r.Batches == 0 || r.Requests <= r.Batches {
+			t.Errorf("%s: %d requests in %d batches, %d answered 429: Graph was not throttled or nothing was batched", r.Scenario, r.Requests, r.Batches, r.Graph429)
+		}
+		if r.PeakRSS <= 0 || r.Ready <= 0 {
+			t.Errorf("%s: RSS %d, ready after %v", r.Scenario, r.PeakRSS, r.Ready)
+		}
+	}
+	var table bytes.Buffer
+	printExpiryTable(&table, results)
+	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) != 3 || !strings.Contains(lines[0], "duplicates") {
+		t.Errorf("table:\n%s", table.String())
 	}
 }

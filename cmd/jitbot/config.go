@@ -54,8 +54,10 @@ type Config struct {
 	ReplicaID string         `yaml:"replica_id"`
 	Security  SecurityConfig `yaml:"security"`
 	Revoke    RevokeConfig   `yaml:"revoke"`
-	Drift     DriftConfig    `yaml:"drift"`
-	Audit     AuditConfig    `yaml:"audit"`
+	// WriteQuota paces the writes to Microsoft Graph.
+	WriteQuota WriteQuotaConfig `yaml:"write_quota"`
+	Drift      DriftConfig      `yaml:"drift"`
+	Audit      AuditConfig      `yaml:"audit"`
 	// PublicURL is the https address at which people reach this
 	// deployment (the messaging endpoint's host), for links the bot hands
 	// out (audit downloads).
@@ -131,6 +133,21 @@ type RevokeConfig struct {
 	BackoffMax    Duration `yaml:"backoff_max"`
 	SweepInterval Duration `yaml:"sweep_interval"`
 	Lease         Duration `yaml:"lease"`
+	// Concurrency bounds the grants one replica revokes at once (the
+	// number adapts below it to how Graph answers).
+	Concurrency int `yaml:"concurrency"`
+}
+
+// WriteQuotaConfig is the budget of writes to Microsoft Graph (adds and
+// removals of members), shared by every replica through the database:
+// Graph's identity and access quota is 3,000 writes per 150 s per
+// application and tenant. Removals go first; adds, re-adds and drift
+// repairs leave Reserve of the budget to them.
+type WriteQuotaConfig struct {
+	Writes   int      `yaml:"writes"`
+	Window   Duration `yaml:"window"`
+	Reserve  float64  `yaml:"reserve"`
+	Disabled bool     `yaml:"disabled"`
 }
 
 // DriftConfig tunes drift detection.
@@ -406,6 +423,16 @@ func (c *Config) applyDefaults() {
 	defDur(&c.Revoke.BackoffMax, 30*time.Minute)
 	defDur(&c.Revoke.SweepInterval, time.Hour)
 	defDur(&c.Revoke.Lease, time.Minute)
+	if c.Revoke.Concurrency == 0 {
+		c.Revoke.Concurrency = access.DefaultRevokeConcurrency
+	}
+	if c.WriteQuota.Writes == 0 {
+		c.WriteQuota.Writes = access.DefaultWriteQuota
+	}
+	defDur(&c.WriteQuota.Window, access.DefaultWriteQuotaWindow)
+	if c.WriteQuota.Reserve == 0 {
+		c.WriteQuota.Reserve = access.DefaultWriteReserve
+	}
 	defDur(&c.Drift.Interval, 15*time.Minute)
 	if len(c.Audit.Feed.Audiences) > 0 && len(c.Audit.Feed.Issuers) == 0 {
 		c.Audit.Feed.Issuers = c.defaultIssuers()
@@ -493,6 +520,18 @@ func (c *Config) validate() error {
 	c.validateAPI(bad)
 	if c.Revoke.MaxAttempts < 1 {
 		bad("revoke.max_attempts", "must be at least 1")
+	}
+	if c.Revoke.Concurrency < 1 || c.Revoke.Concurrency > 256 {
+		bad("revoke.concurrency", "must be between 1 and 256")
+	}
+	if c.WriteQuota.Writes < 1 {
+		bad("write_quota.writes", "must be at least 1 (set write_quota.disabled to turn pacing off)")
+	}
+	if c.WriteQuota.Window < Duration(time.Second) {
+		bad("write_quota.window", "must be at least 1s")
+	}
+	if c.WriteQuota.Reserve <= 0 || c.WriteQuota.Reserve >= 1 {
+		bad("write_quota.reserve", "must be a share above 0 and below 1, like 0.2")
 	}
 	for key, d := range map[string]Duration{"revoke.backoff": c.Revoke.Backoff, "revoke.backoff_max": c.Revoke.BackoffMax,
 		"revoke.sweep_interval": c.Revoke.SweepInterval, "revoke.lease": c.Revoke.Lease, "drift.interval": c.Drift.Interval} {

@@ -660,6 +660,10 @@ func (s *graphSpy) front(t *testing.T, replica string) string {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ErrorLog = log.New(io.Discard, "", 0)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost && req.URL.EscapedPath() == "/v1.0/$batch" {
+			s.batch(w, req, proxy, replica)
+			return
+		}
 		c := spyCall{replica: replica, method: req.Method, start: time.Now()}
 		c.kind, c.group, c.user = parseGraphCall(req)
 		if c.kind == "add" || c.kind == "remove" {
@@ -680,6 +684,75 @@ func (s *graphSpy) front(t *testing.T, replica string) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// batch passes a JSON batch on and records each request inside it as a
+// call of its own, with the membership before and after the batch and the
+// status of its own answer (the batch's status when the batch failed).
+func (s *graphSpy) batch(w http.ResponseWriter, req *http.Request, proxy http.Handler, replica string) {
+	body, _ := io.ReadAll(req.Body)
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	var in struct {
+		Requests []struct {
+			ID     string          `json:"id"`
+			Method string          `json:"method"`
+			URL    string          `json:"url"`
+			Body   json.RawMessage `json:"body"`
+		} `json:"requests"`
+	}
+	_ = json.Unmarshal(body, &in)
+	start := time.Now()
+	calls := make([]spyCall, len(in.Requests))
+	for i, r := range in.Requests {
+		inner := httptest.NewRequest(r.Method, "/v1.0"+r.URL, bytes.NewReader(r.Body))
+		c := spyCall{replica: replica, method: r.Method, start: start}
+		c.kind, c.group, c.user = parseGraphCall(inner)
+		if c.kind == "add" || c.kind == "remove" {
+			c.wasMember = s.g.IsMember(c.group, c.user)
+		}
+		calls[i] = c
+	}
+	rec := &bodyRecorder{statusWriter: statusWriter{ResponseWriter: w}}
+	proxy.ServeHTTP(rec, req)
+	end := time.Now()
+	var out struct {
+		Responses []struct {
+			ID     string `json:"id"`
+			Status int    `json:"status"`
+		} `json:"responses"`
+	}
+	_ = json.Unmarshal(rec.body.Bytes(), &out)
+	status := map[string]int{}
+	for _, r := range out.Responses {
+		status[r.ID] = r.Status
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range in.Requests {
+		c := calls[i]
+		c.end, c.status = end, rec.status
+		if st, ok := status[r.ID]; ok && rec.status == http.StatusOK {
+			c.status = st
+		}
+		if c.kind == "add" || c.kind == "remove" {
+			c.isMember = s.g.IsMember(c.group, c.user)
+		}
+		if c.kind == "remove" && c.succeeded() {
+			s.removed.Add(1)
+		}
+		s.calls = append(s.calls, c)
+	}
+}
+
+// bodyRecorder is a statusWriter that keeps a copy of the body.
+type bodyRecorder struct {
+	statusWriter
+	body bytes.Buffer
+}
+
+func (w *bodyRecorder) Write(b []byte) (int, error) {
+	w.body.Write(b)
+	return w.statusWriter.Write(b)
 }
 
 // succeeded reports whether the membership call did what it asked: 204

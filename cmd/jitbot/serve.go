@@ -162,6 +162,13 @@ func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Lo
 			c.RevokeBackoff = time.Duration(cfg.Revoke.Backoff)
 			c.RevokeBackoffMax = time.Duration(cfg.Revoke.BackoffMax)
 			c.SweepInterval = time.Duration(cfg.Revoke.SweepInterval)
+			c.RevokeConcurrency = cfg.Revoke.Concurrency
+			if !cfg.WriteQuota.Disabled {
+				c.Budget = db
+				c.WriteQuota = cfg.WriteQuota.Writes
+				c.WriteQuotaWindow = time.Duration(cfg.WriteQuota.Window)
+				c.WriteReserve = cfg.WriteQuota.Reserve
+			}
 			c.SecurityChannelID = cfg.Security.ChannelID
 			c.SecurityGroups = cfg.Security.Groups
 			c.AdminGroups = cfg.Security.AdminGroups

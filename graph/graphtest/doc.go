@@ -8,6 +8,12 @@
 //     error bodies, bearer token checks, gzip request bodies, a record of
 //     every call, and fault injection (throttling, outages, slow answers,
 //     answers lost after the change was made, removals that silently fail).
+//     JSON batches (POST /$batch, at most MaxBatch requests, 400 above)
+//     are answered like Graph's, {"responses": [{id, status, headers,
+//     body}]}, each request inside carried out and recorded as a call of
+//     its own; faults on a route, every-n-th throttling (ThrottleEvery) and
+//     a write quota like Graph's (SetWriteQuota) apply to each request
+//     inside a batch as to one sent alone.
 //   - StaticCredential: an azcore.TokenCredential returning a fixed token,
 //     for tests that do not exercise token acquisition.
 //

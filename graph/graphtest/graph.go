@@ -2,7 +2,7 @@ package graphtest
 
 import (
 	"bytes"
-	"cmp"
+
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -91,8 +91,14 @@ type Call struct {
 	BadGzip bool
 	// Status is the status code answered; 0 if the client went away first.
 	Status int
-	// Fault is set when an injected fault decided the answer.
+	// Fault is set when an injected fault or a throttling rule decided
+	// the answer.
 	Fault bool
+	// BatchID is set on a request that came inside a JSON batch: the
+	// batch's request-id and the request's id within it.
+	BatchID string
+	// At is when the call was received.
+	At time.Time
 }
 
 // JSON decodes the call's (decoded) body into v.
@@ -150,6 +156,14 @@ type Graph struct {
 	// is set from then on.
 	roles        []string
 	enforceRoles bool
+
+	// Throttling rules (SetWriteQuota, ThrottleEvery).
+	quota         int
+	quotaWindow   time.Duration
+	writes        []time.Time // the writes carried out within the window, oldest first
+	throttleEvery int
+	throttleRetry string
+	throttleSeen  int
 }
 
 type group struct {
@@ -473,6 +487,7 @@ func (g *Graph) serve(w http.ResponseWriter, r *http.Request) {
 		Query:           r.URL.Query(),
 		Header:          r.Header.Clone(),
 		ContentEncoding: r.Header.Get("Content-Encoding"),
+		At:              time.Now(),
 	}
 	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	if err != nil {
@@ -505,7 +520,6 @@ func (g *Graph) serve(w http.ResponseWriter, r *http.Request) {
 		g.calls[idx].Status = rec.status
 		g.mu.Unlock()
 	}()
-	ctx := r.Context()
 	reqCtx := &request{r: r, body: c.Body, requestID: requestID}
 
 	// Authentication comes first, as in Graph.
@@ -520,40 +534,17 @@ func (g *Graph) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if f := g.takeFault(rt.route); f != nil {
+	if g.answerFault(rec, reqCtx, rt, c, idx, g.takeFault(rt.route)) {
+		return
+	}
+	if rt.route != RouteBatch && g.throttle(rec, reqCtx, rt.route) {
 		g.mu.Lock()
 		g.calls[idx].Fault = true
 		g.mu.Unlock()
-		if f.Delay > 0 {
-			t := time.NewTimer(f.Delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		if f.Status != 0 {
-			if f.Commit {
-				g.handle(discard{}, reqCtx, rt, c)
-			}
-			if f.RetryAfter != "" {
-				rec.Header().Set("Retry-After", f.RetryAfter)
-			}
-			if f.Body != "" {
-				rec.Header().Set("Content-Type", cmp.Or(f.ContentType, "application/json"))
-				rec.WriteHeader(f.Status)
-				_, _ = io.WriteString(rec, f.Body)
-				return
-			}
-			code, msg := f.Code, f.Message
-			if code == "" || msg == "" {
-				dc, dm := defaultError(f.Status)
-				code, msg = cmp.Or(code, dc), cmp.Or(msg, dm)
-			}
-			writeError(rec, reqCtx, f.Status, code, msg)
-			return
-		}
+		return
+	}
+	if rt.route == RouteBatch {
+		c.BatchID = requestID + "/"
 	}
 	g.handle(rec, reqCtx, rt, c)
 }
@@ -597,6 +588,8 @@ func (g *Graph) handle(w http.ResponseWriter, req *request, rt route, c Call) {
 		if !g.roleDenied(w, req, RoleRoleManagementPolicyReadGroup, RoleRoleManagementPolicyReadWriteGroup) {
 			g.pimPolicy(w, req)
 		}
+	case RouteBatch:
+		g.batch(w, req, c)
 	default:
 		writeError(w, req, rt.status, rt.code, rt.message)
 	}
@@ -1003,6 +996,11 @@ func parseRoute(method, escapedPath string) route {
 	}
 	var rt route
 	switch {
+	case len(segs) == 1 && segs[0] == "$batch":
+		rt = route{route: RouteBatch}
+		if method != http.MethodPost {
+			return notAllowed()
+		}
 	case len(segs) == 2 && segs[0] == "groups":
 		rt = route{route: RouteGetGroup, groupID: segs[1]}
 		if method != http.MethodGet {

@@ -1,0 +1,249 @@
+package access_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/access/accesstest"
+	"github.com/jitbot/jitbot/graph"
+	"github.com/jitbot/jitbot/graph/graphtest"
+	"github.com/jitbot/jitbot/storage"
+)
+
+// massEnv is a service on SQLite whose directory is the real Graph client
+// against the fake Graph, with n active grants of distinct users that all
+// end at start+1h.
+type massEnv struct {
+	t     *testing.T
+	db    *storage.DB
+	graph *graphtest.Graph
+	dir   *watchedDirectory
+	clock *accesstest.Clock
+	svc   *access.Service
+	users []string
+	ids   []string
+}
+
+// watchedDirectory records how many removals run at once and the clock's
+// time of each write.
+type watchedDirectory struct {
+	access.Directory
+	clock    *accesstest.Clock
+	inFlight atomic.Int32
+	maxSeen  atomic.Int32
+	mu       sync.Mutex
+	writes   []time.Time
+}
+
+func (d *watchedDirectory) RemoveMember(ctx context.Context, g, u string) error {
+	n := d.inFlight.Add(1)
+	defer d.inFlight.Add(-1)
+	for {
+		m := d.maxSeen.Load()
+		if n <= m || d.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	d.mu.Lock()
+	d.writes = append(d.writes, d.clock.Now())
+	d.mu.Unlock()
+	return d.Directory.RemoveMember(ctx, g, u)
+}
+
+func newMassEnv(t *testing.T, n int, tune func(*access.Config)) *massEnv {
+	t.Helper()
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := storage.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "jitbot.db"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	g := graphtest.New(t)
+	g.AddGroup(prodGroup)
+	gd, err := graph.New(graph.Config{GraphURL: g.URL()}, g.Credential(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &massEnv{t: t, db: db, graph: g, clock: accesstest.NewClock(start)}
+	e.dir = &watchedDirectory{Directory: gd, clock: e.clock}
+	for i := range n {
+		u := fmt.Sprintf("bbbbbbbb-0000-4000-8000-%012d", i)
+		g.AddUser(u)
+		g.AddMember(prodGroup, u)
+		gr, err := accesstest.ActiveGrant(ctx, db, accesstest.Seed{
+			Profile: "prod-db", GroupID: prodGroup, User: access.Person{ObjectID: u, Name: "User " + u[len(u)-4:]},
+			Approver: alex, Approved: start.Add(-time.Minute), Expires: start.Add(time.Hour), Owner: "seed",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.users, e.ids = append(e.users, u), append(e.ids, gr.ID)
+	}
+	cfg := access.Config{
+		TenantID: tenant, Profiles: []access.Profile{prodProfile()}, Store: db, Directory: e.dir,
+		Notifier: accesstest.NewNotifier(), Clock: e.clock, Logger: quiet, NewID: uuid.NewString,
+		RevokeBackoff: time.Minute, RevokeBackoffMax: 10 * time.Minute, Jitter: func() float64 { return 0.5 },
+		Owner: "replica-1",
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	if e.svc, err = access.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// checkAllRevokedOnce checks that every grant is revoked, nobody is left in
+// the group and each membership was removed by exactly one DELETE that
+// Graph carried out (none twice, none lost).
+func (e *massEnv) checkAllRevokedOnce() {
+	e.t.Helper()
+	for i, id := range e.ids {
+		g, err := e.db.GetGrant(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if g.State != access.GrantRevoked {
+			e.t.Errorf("grant of %s: %s", e.users[i], g.State)
+		}
+	}
+	if left := e.graph.Members(prodGroup); len(left) != 0 {
+		e.t.Errorf("%d members left in the group", len(left))
+	}
+	removed := map[string]int{}
+	for _, c := range e.graph.CallsTo(graphtest.RouteRemoveMember) {
+		if c.Status == http.StatusNoContent {
+			removed[c.ObjectID]++
+		}
+	}
+	for _, u := range e.users {
+		if removed[u] != 1 {
+			e.t.Errorf("%s removed %d times", u, removed[u])
+		}
+	}
+}
+
+// TestMassExpiryConcurrentAndBatched lets 120 grants fall due at once with
+// Graph taking 20 ms per answer: several are worked on at once (never more
+// than revoke concurrency), the removals share JSON batches, and each
+// membership is removed exactly once.
+func TestMassExpiryConcurrentAndBatched(t *testing.T) {
+	e := newMassEnv(t, 120, func(c *access.Config) { c.RevokeConcurrency = 16 })
+	e.graph.InjectFault(graphtest.Fault{Route: graphtest.RouteBatch, Delay: 20 * time.Millisecond, Times: 1 << 30})
+	e.clock.Advance(time.Hour)
+	n, err := e.svc.Work(context.Background())
+	if err != nil || n != 120 {
+		t.Fatalf("Work = %d, %v; want 120", n, err)
+	}
+	e.checkAllRevokedOnce()
+	if m := e.dir.maxSeen.Load(); m < 2 || m > 16 {
+		t.Errorf("at most %d removals at once; want between 2 and the limit of 16", m)
+	}
+	sizes := e.graph.BatchSizes()
+	largest := 0
+	for _, s := range sizes {
+		largest = max(largest, s)
+	}
+	if largest < 2 || largest > graph.MaxBatch || len(sizes) >= 120 {
+		t.Errorf("%d batches, the largest of %d requests", len(sizes), largest)
+	}
+}
+
+// TestMassExpiryThrottled has Graph answer 429 to every third member call
+// inside the batches: every grant still ends revoked, its membership
+// removed exactly once.
+func TestMassExpiryThrottled(t *testing.T) {
+	e := newMassEnv(t, 90, nil)
+	e.graph.ThrottleEvery(3, "0")
+	e.clock.Advance(time.Hour)
+	for range 20 {
+		if _, err := e.svc.Work(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if len(e.graph.Members(prodGroup)) == 0 {
+			break
+		}
+		e.clock.Advance(time.Minute) // the backoff of grants whose retries ran out
+	}
+	e.checkAllRevokedOnce()
+	throttled := 0
+	for _, c := range e.graph.CallsTo(graphtest.RouteRemoveMember) {
+		if c.Status == http.StatusTooManyRequests {
+			throttled++
+		}
+	}
+	if throttled < 30 {
+		t.Errorf("only %d removals throttled", throttled)
+	}
+}
+
+// TestMassExpiryPacedByTheWriteBudget gives the replica a budget of 20
+// writes per 10 s and lets 50 grants fall due at once: by any time t no
+// more removals were sent than the bucket allows (a burst of 2, then 1.8
+// a second), so that no 10 s window sees more than 20, and all are
+// revoked once the budget allowed it.
+func TestMassExpiryPacedByTheWriteBudget(t *testing.T) {
+	e := newMassEnv(t, 50, func(c *access.Config) {
+		// The budget lives in the same database.
+		c.Budget, c.WriteQuota, c.WriteQuotaWindow = c.Store.(access.BudgetStore), 20, 10*time.Second
+	})
+	e.clock.Advance(time.Hour)
+	t0 := e.clock.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := e.svc.Work(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	for waited := 0; ; waited++ {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Millisecond):
+			e.clock.Advance(100 * time.Millisecond)
+			if waited > 20000 {
+				t.Fatal("Work did not finish")
+			}
+			continue
+		}
+		break
+	}
+	e.checkAllRevokedOnce()
+	e.dir.mu.Lock()
+	writes := append([]time.Time(nil), e.dir.writes...)
+	e.dir.mu.Unlock()
+	sort.Slice(writes, func(i, j int) bool { return writes[i].Before(writes[j]) })
+	for k, at := range writes {
+		if allowed := 2 + 1.8*at.Sub(t0).Seconds(); float64(k+1) > allowed+0.001 {
+			t.Fatalf("removal %d sent %v after the start, beyond the budget of %.0f", k+1, at.Sub(t0), allowed)
+		}
+	}
+	for k := range writes {
+		n := 0
+		for _, at := range writes[k:] {
+			if at.Sub(writes[k]) < 10*time.Second {
+				n++
+			}
+		}
+		if n > 20 {
+			t.Fatalf("%d removals within 10 s from the %d-th", n, k+1)
+		}
+	}
+	if last := writes[len(writes)-1].Sub(t0); last < 26*time.Second {
+		t.Errorf("the 50th removal went %v after the start; the budget allows it at 26.7 s", last)
+	}
+}
