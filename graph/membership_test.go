@@ -110,8 +110,8 @@ func TestIsMemberGroupSeen(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("IsMember(%s, %s) = %v, %v; want %v, nil", group, user, got, err, want)
 		}
-		if n := len(g.Calls()); n != wantCalls {
-			t.Errorf("IsMember(%s, %s): %d calls, want %d", group, user, n, wantCalls)
+		if n := len(g.Requests()); n != wantCalls {
+			t.Errorf("IsMember(%s, %s): %d requests to Graph (each in its batch), want %d", group, user, n, wantCalls)
 		}
 	}
 	check("g1", "u2", false, 2) // not seen yet: the group is asked for
