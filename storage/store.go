@@ -28,8 +28,14 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	defer cancel()
 	var stored []access.AuditEvent
 	ctx = context.WithValue(ctx, storedKey{}, &stored)
+	head := &txHead{}
+	head.head, head.known = db.heads.get()
+	ctx = context.WithValue(ctx, txHeadKey{}, head)
 	if err := db.transaction(ctx, fn); err != nil {
 		return err
+	}
+	if head.appended {
+		db.heads.committed(head.head)
 	}
 	db.notify(stored)
 	return nil
