@@ -69,7 +69,7 @@ func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 	}
 	if th != nil {
 		th.head = chainHeadRow{ID: chainHeadID, Seq: linked.Seq, Hash: linked.Hash}
-		th.known, th.appended = true, true
+		th.taken, th.known, th.appended = true, true, true
 	}
 	collect(tx, linked)
 	return nil
@@ -82,11 +82,15 @@ func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 // process or replica appended). The conditional update locks the row on
 // PostgreSQL, as lockHead does.
 func advanceFromKnown(tx *gorm.DB, th *txHead, ev access.AuditEvent) (access.AuditEvent, bool, error) {
-	if th == nil || !th.known {
+	if th == nil {
 		return ev, false, nil
 	}
-	linked := audit.Link(access.ChainHead{Seq: th.head.Seq, Hash: th.head.Hash}, ev)
-	res := tx.Model(&chainHeadRow{}).Where("id = ? AND seq = ? AND hash = ?", chainHeadID, th.head.Seq, th.head.Hash).
+	head, ok := th.start()
+	if !ok {
+		return ev, false, nil
+	}
+	linked := audit.Link(access.ChainHead{Seq: head.Seq, Hash: head.Hash}, ev)
+	res := tx.Model(&chainHeadRow{}).Where("id = ? AND seq = ? AND hash = ?", chainHeadID, head.Seq, head.Hash).
 		Updates(map[string]any{"seq": linked.Seq, "hash": linked.Hash})
 	if res.Error != nil {
 		return ev, false, fmt.Errorf("advance audit chain head: %w", res.Error)

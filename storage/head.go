@@ -38,11 +38,24 @@ func (c *headCache) committed(head chainHeadRow) {
 }
 
 // txHead is the chain head within one transaction: where its appends
-// start (the remembered head, until one is read) and where they left it.
+// start (the remembered head, taken at the first append, once the
+// transaction holds its locks, or the head it read) and where they left it.
 type txHead struct {
+	cache    *headCache
+	taken    bool // the remembered head was taken from cache
 	head     chainHeadRow
-	known    bool // head is a guess (remembered) or what this transaction read or wrote
+	known    bool // head is remembered, or what this transaction read or wrote
 	appended bool // this transaction advanced the head
+}
+
+// start returns the head this transaction's next append starts from, if
+// it knows one.
+func (h *txHead) start() (chainHeadRow, bool) {
+	if !h.taken {
+		h.head, h.known = h.cache.get()
+		h.taken = true
+	}
+	return h.head, h.known
 }
 
 // txHeadKey is the context key of a transaction's *txHead.

@@ -28,14 +28,15 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	defer cancel()
 	var stored []access.AuditEvent
 	ctx = context.WithValue(ctx, storedKey{}, &stored)
-	head := &txHead{}
-	head.head, head.known = db.heads.get()
+	head := &txHead{cache: &db.heads}
 	ctx = context.WithValue(ctx, txHeadKey{}, head)
-	if err := db.transaction(ctx, fn); err != nil {
-		return err
+	committed := func() {
+		if head.appended {
+			db.heads.committed(head.head)
+		}
 	}
-	if head.appended {
-		db.heads.committed(head.head)
+	if err := db.transaction(ctx, fn, committed); err != nil {
+		return err
 	}
 	db.notify(stored)
 	return nil
@@ -43,8 +44,10 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 
 // transaction runs fn in one transaction, after this process's earlier
 // writers on SQLite (db.writer), so that they queue here rather than in
-// SQLite's busy handler.
-func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+// SQLite's busy handler. committed runs once the transaction has
+// committed, before the next writer of this process starts (so that the
+// chain head it remembers is the one that writer finds).
+func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error, committed func()) error {
 	if db.writer != nil {
 		select {
 		case db.writer <- struct{}{}:
@@ -53,7 +56,11 @@ func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error
 			return fmt.Errorf("wait for the database's write lock: %w", ctx.Err())
 		}
 	}
-	return db.gorm.WithContext(ctx).Transaction(fn)
+	if err := db.gorm.WithContext(ctx).Transaction(fn); err != nil {
+		return err
+	}
+	committed()
+	return nil
 }
 
 // conn returns the database for statements outside a transaction, bounded
