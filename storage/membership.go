@@ -183,7 +183,12 @@ func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	if len(set) == 0 {
 		return access.Grant{}, fmt.Errorf("update grant %s: nothing to change", u.ID)
 	}
-	q := m.tx.Model(&grantRow{}).Where("id = ? AND group_id = ? AND user_id = ? AND state IN ?", u.ID, m.groupID, m.userID, states(u.From...))
+	// The grant as updated comes back with the update (RETURNING, on
+	// SQLite and PostgreSQL alike) rather than being read again under the
+	// lock.
+	var row grantRow
+	q := m.tx.Model(&row).Clauses(clause.Returning{}).
+		Where("id = ? AND group_id = ? AND user_id = ? AND state IN ?", u.ID, m.groupID, m.userID, states(u.From...))
 	switch {
 	case u.Owner != "":
 		q = q.Where("claimed_by = ?", u.Owner)
@@ -206,9 +211,8 @@ func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	if res.RowsAffected == 0 {
 		return access.Grant{}, missingOr(m.tx, &grantRow{}, u.ID, access.ErrStaleGrant)
 	}
-	var row grantRow
-	if err := m.tx.Where("id = ?", u.ID).Take(&row).Error; err != nil {
-		return access.Grant{}, fmt.Errorf("read grant %s back: %w", u.ID, err)
+	if row.ID != u.ID {
+		return access.Grant{}, fmt.Errorf("update grant %s: the update returned grant %q", u.ID, row.ID)
 	}
 	return fromGrantRow(&row)
 }
