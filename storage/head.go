@@ -37,12 +37,23 @@ func (c *headCache) committed(head chainHeadRow) {
 	}
 }
 
+// rememberHead tells whether the transactions of db start from the head
+// its last transaction committed: on SQLite, where this process's writers
+// queue (db.writer) and the next one finds the head as the last left it
+// unless another process appended. On PostgreSQL, concurrent transactions
+// of a process (and the other replicas) append at the same time, so the
+// remembered head is mostly stale: the conditional update would miss and
+// the head be read anyway (392 of 400 appends at 16 concurrent approvals),
+// one statement more. There a transaction reads the head once, at its
+// first append, and its further appends start from what it wrote.
+func (db *DB) rememberHead() bool { return db.writer != nil }
+
 // txHead is the chain head within one transaction: where its appends
 // start (the remembered head, taken at the first append, once the
 // transaction holds its locks, or the head it read) and where they left it.
 type txHead struct {
-	cache    *headCache
-	taken    bool // the remembered head was taken from cache
+	cache    *headCache // nil: no remembered head (see rememberHead)
+	taken    bool       // the remembered head was taken from cache
 	head     chainHeadRow
 	known    bool // head is remembered, or what this transaction read or wrote
 	appended bool // this transaction advanced the head
@@ -51,7 +62,7 @@ type txHead struct {
 // start returns the head this transaction's next append starts from, if
 // it knows one.
 func (h *txHead) start() (chainHeadRow, bool) {
-	if !h.taken {
+	if !h.taken && h.cache != nil {
 		h.head, h.known = h.cache.get()
 		h.taken = true
 	}

@@ -28,10 +28,13 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	defer cancel()
 	var stored []access.AuditEvent
 	ctx = context.WithValue(ctx, storedKey{}, &stored)
-	head := &txHead{cache: &db.heads}
+	head := &txHead{}
+	if db.rememberHead() {
+		head.cache = &db.heads
+	}
 	ctx = context.WithValue(ctx, txHeadKey{}, head)
 	committed := func() {
-		if head.appended {
+		if head.appended && head.cache != nil {
 			db.heads.committed(head.head)
 		}
 	}
