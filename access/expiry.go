@@ -120,12 +120,14 @@ func (s *Service) Run(ctx context.Context) error {
 			wake = edue
 		}
 		t := s.cfg.Clock.TimerAt(wake)
+		passEnd := time.Now()
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-s.wake:
 			t.Stop()
+			s.settleWake(ctx, passEnd)
 		case <-t.C():
 		}
 	}

@@ -741,6 +741,45 @@ func TestSchedulerSleepsUntilDue(t *testing.T) {
 	})
 }
 
+// TestSchedulerServesEveryWakeOfABurst approves two requests one right
+// after the other, the shorter last, while other changes wake the
+// scheduler too: the wakes that come within the settling time of a pass
+// are served together by the next one, and none is lost, so the timer is
+// armed for the shorter grant. The lease is longer than both grants, so a
+// lost wake would leave the timer at the lease's end and the shorter grant
+// in place.
+func TestSchedulerServesEveryWakeOfABurst(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		e.openWith(func(c *access.Config) { c.Lease = 3 * time.Hour })
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- e.svc.Run(ctx) }()
+		waitFor(t, func() bool { return e.clock.Timers() == 1 }) // idle wait
+
+		long := e.submit(riley, 2*time.Hour)
+		short := e.submit(sam, 30*time.Minute)
+		if _, err := e.decide(long.ID, alex, access.Approve, ""); err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			e.svc.Wake()
+		}
+		if _, err := e.decide(short.ID, alex, access.Approve, ""); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return e.isMember(sam.ObjectID) && e.isMember(riley.ObjectID) })
+		e.clock.Advance(30 * time.Minute)
+		waitFor(t, func() bool { return !e.isMember(sam.ObjectID) })
+		if !e.isMember(riley.ObjectID) {
+			t.Fatal("the longer grant was revoked with the shorter one")
+		}
+		cancel()
+		<-done
+	})
+}
+
 // waitFor polls a condition that another goroutine makes true; it gives up
 // after five seconds.
 func waitFor(t *testing.T, cond func() bool) {

@@ -38,7 +38,9 @@ func lockHead(tx *gorm.DB) (chainHeadRow, error) {
 // action and a time. It locks the chain head row until tx ends, so it must
 // be the transaction's last write (it then never waits for a lock while
 // holding the head, and appends from every replica form one chain); when
-// the transaction rolls back the head does too, leaving no gap.
+// the transaction rolls back the head does too, leaving no gap. In a
+// transaction of db.tx it starts from the head it knows (headCache,
+// txHead) and reads the head row only when that is not the head stored.
 func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 	if ev.Action == "" {
 		return errors.New("audit event has no action")
@@ -46,15 +48,62 @@ func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 	if ev.At.IsZero() {
 		return fmt.Errorf("audit event %s has no time", ev.Action)
 	}
-	head, err := lockHead(tx)
+	th := headOf(tx)
+	linked, moved, err := advanceFromKnown(tx, th, ev)
 	if err != nil {
 		return err
 	}
-	ev = audit.Link(access.ChainHead{Seq: head.Seq, Hash: head.Hash}, ev)
-	row := toAuditRow(&ev)
-	if err := tx.Create(&row).Error; err != nil {
-		return fmt.Errorf("store audit event %s: %w", ev.Action, err)
+	if !moved {
+		head, err := lockHead(tx)
+		if err != nil {
+			return err
+		}
+		linked = audit.Link(access.ChainHead{Seq: head.Seq, Hash: head.Hash}, ev)
+		if err := advanceHead(tx, head, linked); err != nil {
+			return err
+		}
 	}
+	row := toAuditRow(&linked)
+	if err := tx.Create(&row).Error; err != nil {
+		return fmt.Errorf("store audit event %s: %w", linked.Action, err)
+	}
+	if th != nil {
+		th.head = chainHeadRow{ID: chainHeadID, Seq: linked.Seq, Hash: linked.Hash}
+		th.taken, th.known, th.appended = true, true, true
+	}
+	collect(tx, linked)
+	return nil
+}
+
+// advanceFromKnown links ev to the head th holds (the head this
+// transaction left, or the one this process last committed) and advances
+// the head row to it, if the row still is that head: moved is false, and
+// nothing changed, when th knows no head or the row has moved on (another
+// process or replica appended). The conditional update locks the row on
+// PostgreSQL, as lockHead does.
+func advanceFromKnown(tx *gorm.DB, th *txHead, ev access.AuditEvent) (access.AuditEvent, bool, error) {
+	if th == nil {
+		return ev, false, nil
+	}
+	head, ok := th.start()
+	if !ok {
+		return ev, false, nil
+	}
+	linked := audit.Link(access.ChainHead{Seq: head.Seq, Hash: head.Hash}, ev)
+	res := tx.Model(&chainHeadRow{}).Where("id = ? AND seq = ? AND hash = ?", chainHeadID, head.Seq, head.Hash).
+		Updates(map[string]any{"seq": linked.Seq, "hash": linked.Hash})
+	if res.Error != nil {
+		return ev, false, fmt.Errorf("advance audit chain head: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		th.known = false
+		return ev, false, nil
+	}
+	return linked, true, nil
+}
+
+// advanceHead moves the head row, read and locked as head, to ev.
+func advanceHead(tx *gorm.DB, head chainHeadRow, ev access.AuditEvent) error {
 	res := tx.Model(&chainHeadRow{}).Where("id = ? AND seq = ?", chainHeadID, head.Seq).
 		Updates(map[string]any{"seq": ev.Seq, "hash": ev.Hash})
 	if res.Error != nil {
@@ -63,7 +112,6 @@ func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 	if res.RowsAffected != 1 {
 		return errors.New("advance audit chain head: the head moved during the append")
 	}
-	collect(tx, ev)
 	return nil
 }
 

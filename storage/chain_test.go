@@ -218,3 +218,29 @@ func TestFailedTransactionLeavesNoGap(t *testing.T) {
 		}
 	})
 }
+
+// TestAppendAfterAnotherReplicaMovedTheHead appends from one store handle,
+// then from a second on the same database, then from the first again: the
+// first handle's remembered head is stale by then, and its append must
+// link to the head as stored, not to the one it remembers.
+func TestAppendAfterAnotherReplicaMovedTheHead(t *testing.T) {
+	forEachBackendURL(t, func(t *testing.T, dbURL string) {
+		a, b := openTest(t, dbURL), openTest(t, dbURL)
+		ctx := context.Background()
+		for i, db := range []*DB{a, a, b, a, b, b, a} {
+			ev := access.AuditEvent{At: t0.Add(time.Duration(i) * time.Second), Actor: botP, Action: access.ActionDriftFound}
+			if err := db.AppendAudit(ctx, ev); err != nil {
+				t.Fatalf("append %d: %v", i, err)
+			}
+		}
+		res, err := verifyDB(t, a)
+		if err != nil || res.Events != 7 || res.FirstSeq != 1 || res.LastSeq != 7 {
+			t.Fatalf("verify: %+v, %v; want 7 events in one chain", res, err)
+		}
+		for _, db := range []*DB{a, b} {
+			if head, err := db.ChainHead(ctx); err != nil || head.Seq != 7 {
+				t.Fatalf("head = %+v, %v; want seq 7", head, err)
+			}
+		}
+	})
+}

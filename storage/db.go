@@ -90,6 +90,9 @@ type DB struct {
 	// far longer). It holds one token; nil on PostgreSQL, which locks rows.
 	writer chan struct{}
 
+	// heads is the audit chain head as this process last committed it.
+	heads headCache
+
 	mu sync.Mutex
 	// serving is the lock file held by LockForServing until Close.
 	serving *os.File

@@ -24,15 +24,9 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 		return fmt.Errorf("lock membership of %s in %s: time is zero", userID, groupID)
 	}
 	return db.tx(ctx, func(tx *gorm.DB) error {
-		err := tx.Clauses(clause.OnConflict{DoNothing: true}).
-			Create(&ledgerRow{GroupID: groupID, UserID: userID, UpdatedAt: dbTime(at)}).Error
+		ledger, err := db.lockLedger(tx, groupID, userID, at)
 		if err != nil {
-			return fmt.Errorf("insert ledger row of %s in %s: %w", userID, groupID, err)
-		}
-		var ledger ledgerRow
-		err = db.forUpdate(tx.Where("group_id = ? AND user_id = ?", groupID, userID), "").Take(&ledger).Error
-		if err != nil {
-			return fmt.Errorf("lock ledger row of %s in %s: %w", userID, groupID, err)
+			return err
 		}
 		var rows []grantRow
 		err = tx.Where("group_id = ? AND user_id = ? AND state IN ?", groupID, userID, liveStates).
@@ -57,6 +51,39 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 		}
 		return nil
 	})
+}
+
+// lockLedger returns the ledger row of (group, user), locked FOR UPDATE on
+// PostgreSQL until tx ends, inserting it (UpdatedAt at) when missing. A row
+// that exists is locked by the one read; a missing one is inserted, and is
+// then this transaction's until it ends, or is found inserted by a
+// concurrent transaction (the insert waits for it to end) and is then read
+// and locked.
+func (db *DB) lockLedger(tx *gorm.DB, groupID, userID string, at time.Time) (ledgerRow, error) {
+	var rows []ledgerRow
+	err := db.forUpdate(tx.Where("group_id = ? AND user_id = ?", groupID, userID), "").Limit(1).Find(&rows).Error
+	if err != nil {
+		return ledgerRow{}, fmt.Errorf("lock ledger row of %s in %s: %w", userID, groupID, err)
+	}
+	if len(rows) == 1 {
+		return rows[0], nil
+	}
+	fresh := ledgerRow{GroupID: groupID, UserID: userID, UpdatedAt: dbTime(at)}
+	res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&fresh)
+	if res.Error != nil {
+		return ledgerRow{}, fmt.Errorf("insert ledger row of %s in %s: %w", userID, groupID, res.Error)
+	}
+	if res.RowsAffected == 1 {
+		// Inserted by this transaction: no other sees it, or inserts it,
+		// until it ends.
+		return fresh, nil
+	}
+	var ledger ledgerRow
+	err = db.forUpdate(tx.Where("group_id = ? AND user_id = ?", groupID, userID), "").Take(&ledger).Error
+	if err != nil {
+		return ledgerRow{}, fmt.Errorf("lock ledger row of %s in %s: %w", userID, groupID, err)
+	}
+	return ledger, nil
 }
 
 // membershipTx is the access.MembershipTx of one locked membership.
@@ -188,7 +215,12 @@ func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	if len(set) == 0 {
 		return access.Grant{}, fmt.Errorf("update grant %s: nothing to change", u.ID)
 	}
-	q := m.tx.Model(&grantRow{}).Where("id = ? AND group_id = ? AND user_id = ? AND state IN ?", u.ID, m.groupID, m.userID, states(u.From...))
+	// The grant as updated comes back with the update (RETURNING, on
+	// SQLite and PostgreSQL alike) rather than being read again under the
+	// lock.
+	var row grantRow
+	q := m.tx.Model(&row).Clauses(clause.Returning{}).
+		Where("id = ? AND group_id = ? AND user_id = ? AND state IN ?", u.ID, m.groupID, m.userID, states(u.From...))
 	switch {
 	case u.Owner != "":
 		q = q.Where("claimed_by = ?", u.Owner)
@@ -211,9 +243,8 @@ func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	if res.RowsAffected == 0 {
 		return access.Grant{}, missingOr(m.tx, &grantRow{}, u.ID, access.ErrStaleGrant)
 	}
-	var row grantRow
-	if err := m.tx.Where("id = ?", u.ID).Take(&row).Error; err != nil {
-		return access.Grant{}, fmt.Errorf("read grant %s back: %w", u.ID, err)
+	if row.ID != u.ID {
+		return access.Grant{}, fmt.Errorf("update grant %s: the update returned grant %q", u.ID, row.ID)
 	}
 	return fromGrantRow(&row)
 }

@@ -27,9 +27,12 @@ type requestRow struct {
 	// DecideBy is the deadline of a pending request, NextReminderAt its
 	// next reminder to the approvers (NULL: none) and Reminders how many
 	// were sent. NULL and 0 for the requests stored before deadlines.
-	DecideBy       *time.Time `gorm:"index"`
+	// Both are indexed among the pending requests too (pendingOnly), so
+	// that the scheduler finds the next one without walking past every
+	// request decided since.
+	DecideBy       *time.Time `gorm:"index;index:idx_requests_pending_decide_by,where:state = 'pending'"`
 	Reminders      int64      `gorm:"not null;default:0"`
-	NextReminderAt *time.Time `gorm:"index"`
+	NextReminderAt *time.Time `gorm:"index;index:idx_requests_pending_next_reminder_at,where:state = 'pending'"`
 	// APIClientID and APIClientName name the API client that made the
 	// request on the requester's behalf; '' for requests made in Teams
 	// (and every request stored before the API existed).

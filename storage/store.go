@@ -32,7 +32,17 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	defer cancel()
 	var stored []access.AuditEvent
 	ctx = context.WithValue(ctx, storedKey{}, &stored)
-	if err := db.transaction(ctx, fn); err != nil {
+	head := &txHead{}
+	if db.rememberHead() {
+		head.cache = &db.heads
+	}
+	ctx = context.WithValue(ctx, txHeadKey{}, head)
+	committed := func() {
+		if head.appended && head.cache != nil {
+			db.heads.committed(head.head)
+		}
+	}
+	if err := db.transaction(ctx, fn, committed); err != nil {
 		return err
 	}
 	db.notify(stored)
@@ -41,8 +51,10 @@ func (db *DB) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 
 // transaction runs fn in one transaction, after this process's earlier
 // writers on SQLite (db.writer), so that they queue here rather than in
-// SQLite's busy handler.
-func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+// SQLite's busy handler. committed runs once the transaction has
+// committed, before the next writer of this process starts (so that the
+// chain head it remembers is the one that writer finds).
+func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error, committed func()) error {
 	if db.writer != nil {
 		select {
 		case db.writer <- struct{}{}:
@@ -51,7 +63,11 @@ func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error
 			return fmt.Errorf("wait for the database's write lock: %w", ctx.Err())
 		}
 	}
-	return db.gorm.WithContext(ctx).Transaction(fn)
+	if err := db.gorm.WithContext(ctx).Transaction(fn); err != nil {
+		return err
+	}
+	committed()
+	return nil
 }
 
 // conn returns the database for statements outside a transaction, bounded
