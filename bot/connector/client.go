@@ -183,15 +183,9 @@ func New(cred azcore.TokenCredential, opts Options) (*Client, error) {
 	if c.scope == "" {
 		c.scope = DefaultScope
 	}
-	if c.http == nil {
-		c.http = &http.Client{Timeout: DefaultTimeout, Transport: netutil.Transport()}
-	}
-	// The Bot Connector does not redirect; following one could forward the
-	// bearer token or turn a POST into a GET. Redirects come back as
-	// *StatusError instead. (A copy, so the caller's client is unchanged.)
-	hc := *c.http
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.http = &hc
+	// The Bot Connector does not redirect: a redirect comes back as a
+	// *StatusError.
+	c.http = netutil.NoRedirects(c.http, DefaultTimeout)
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}

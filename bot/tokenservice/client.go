@@ -78,12 +78,7 @@ func New(cred azcore.TokenCredential, opts Options) (*Client, error) {
 	if c.scope == "" {
 		c.scope = DefaultScope
 	}
-	if c.http == nil {
-		c.http = &http.Client{Timeout: DefaultTimeout, Transport: netutil.Transport()}
-	}
-	hc := *c.http
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.http = &hc
+	c.http = netutil.NoRedirects(c.http, DefaultTimeout)
 	return c, nil
 }
 

@@ -31,3 +31,17 @@ func Transport() *http.Transport {
 	t.ForceAttemptHTTP2 = true
 	return t
 }
+
+// NoRedirects returns a client for a service that never redirects: a copy
+// of c (nil: a new client with Transport and timeout) that does not follow
+// redirects, so a bearer token is never forwarded and a POST never turns
+// into a GET; a redirect comes back as the response itself. The caller's
+// client is unchanged.
+func NoRedirects(c *http.Client, timeout time.Duration) *http.Client {
+	if c == nil {
+		c = &http.Client{Timeout: timeout, Transport: Transport()}
+	}
+	hc := *c
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &hc
+}
