@@ -143,25 +143,15 @@ func newGroupObject(absser.ParseNode) (absser.Parsable, error) { return &groupOb
 
 // GetFieldDeserializers implements absser.Parsable.
 func (o *groupObject) GetFieldDeserializers() map[string]func(absser.ParseNode) error {
-	return map[string]func(absser.ParseNode) error{
-		"id": func(n absser.ParseNode) error {
-			v, err := n.GetStringValue()
-			o.ID = deref(v)
-			return err
-		},
-		"displayName": func(n absser.ParseNode) error {
-			v, err := n.GetStringValue()
-			o.DisplayName = deref(v)
-			return err
-		},
-		"isAssignableToRole": func(n absser.ParseNode) error {
-			v, err := n.GetBoolValue()
-			if v != nil {
-				o.RoleAssignable = *v
-			}
-			return err
-		},
+	fields := nameFields(&o.ID, &o.DisplayName)
+	fields["isAssignableToRole"] = func(n absser.ParseNode) error {
+		v, err := n.GetBoolValue()
+		if v != nil {
+			o.RoleAssignable = *v
+		}
+		return err
 	}
+	return fields
 }
 
 // Serialize implements absser.Parsable; a group is never sent.

@@ -71,15 +71,21 @@ func newNamedObject(absser.ParseNode) (absser.Parsable, error) { return &namedOb
 
 // GetFieldDeserializers implements absser.Parsable.
 func (o *namedObject) GetFieldDeserializers() map[string]func(absser.ParseNode) error {
+	return nameFields(&o.ID, &o.DisplayName)
+}
+
+// nameFields reads a directory object's id and display name into id and
+// name.
+func nameFields(id, name *string) map[string]func(absser.ParseNode) error {
 	return map[string]func(absser.ParseNode) error{
 		"id": func(n absser.ParseNode) error {
 			v, err := n.GetStringValue()
-			o.ID = deref(v)
+			*id = deref(v)
 			return err
 		},
 		"displayName": func(n absser.ParseNode) error {
 			v, err := n.GetStringValue()
-			o.DisplayName = deref(v)
+			*name = deref(v)
 			return err
 		},
 	}
