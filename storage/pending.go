@@ -35,12 +35,9 @@ func (db *DB) CloseRequest(ctx context.Context, id string, to access.RequestStat
 		if err := closePending(tx, id, map[string]any{"state": string(to), "updated_at": at, "next_reminder_at": nil}); err != nil {
 			return err
 		}
-		r, err := getRequest(tx, id)
-		if err != nil {
-			return err
-		}
-		out = r
-		return appendAudit(tx, ev)
+		var err error
+		out, err = readAudited(tx, id, ev)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("close request %s as %s: %w", id, to, err)

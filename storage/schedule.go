@@ -67,12 +67,9 @@ func (db *DB) CloseScheduled(ctx context.Context, id string, to access.RequestSt
 				return err
 			}
 		}
-		r, err := getRequest(tx, id)
-		if err != nil {
-			return err
-		}
-		out = r
-		return appendAudit(tx, ev)
+		var err error
+		out, err = readAudited(tx, id, ev)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("close scheduled request %s as %s: %w", id, to, err)

@@ -166,6 +166,16 @@ func (db *DB) GetRequest(ctx context.Context, id string) (*access.Request, error
 	return req, nil
 }
 
+// readAudited reads request id back and appends ev: the last steps of a
+// transaction that changed the request.
+func readAudited(tx *gorm.DB, id string, ev access.AuditEvent) (*access.Request, error) {
+	r, err := getRequest(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r, appendAudit(tx, ev)
+}
+
 func getRequest(tx *gorm.DB, id string) (*access.Request, error) {
 	var rows []requestRow
 	if err := tx.Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
@@ -329,12 +339,9 @@ func (db *DB) Deny(ctx context.Context, id string, d access.Decision, ev access.
 		if err := storeDecision(tx, id, d); err != nil {
 			return err
 		}
-		r, err := getRequest(tx, id)
-		if err != nil {
-			return err
-		}
-		out = r
-		return appendAudit(tx, ev)
+		var err error
+		out, err = readAudited(tx, id, ev)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deny request %s: %w", id, err)
