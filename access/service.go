@@ -100,6 +100,7 @@ type Service struct {
 	policies  pimPolicies
 	limiter   *limiter
 	pacer     *pacer // nil: writes are not paced
+	finisher  finisher
 }
 
 // New checks the configuration and returns a Service.
