@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 )
 
@@ -42,6 +43,9 @@ func (s *Service) finish(ctx context.Context, step RevokeStep) ([]Grant, error) 
 	if !f.busy {
 		f.busy = true
 		f.mu.Unlock()
+		// Removals answered in one Graph batch finish together: let the
+		// other workers woken by it hand theirs over first.
+		runtime.Gosched()
 		s.commitFinished(ctx)
 	} else {
 		f.mu.Unlock()
