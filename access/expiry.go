@@ -214,7 +214,12 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer s.limiter.release(1)
+				slot := true
+				defer func() {
+					if slot {
+						s.limiter.release(1)
+					}
+				}()
 				defer func() {
 					if p := recover(); p != nil {
 						panicked.CompareAndSwap(nil, &p)
@@ -239,6 +244,17 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 				}
 				if ok {
 					done.Add(1)
+				}
+				if t.tell != nil {
+					// The grant is finished: its slot goes to the next
+					// one while the people concerned are told, at most
+					// revoke concurrency notices at once.
+					slot = false
+					s.limiter.release(1)
+					if s.notices.acquire(wctx) {
+						t.tell(wctx)
+						s.notices.release()
+					}
 				}
 			}()
 		}
@@ -329,7 +345,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant, t *ticket, plan *planned
 	}
 	if !remove {
 		s.ended(g, expired, now)
-		s.afterRevoke(ctx, g, expired, endedNotice(g, false), MembershipLeft)
+		t.tell = func(ctx context.Context) { s.afterRevoke(ctx, g, expired, endedNotice(g, false), MembershipLeft) }
 		return true, nil
 	}
 	s.cfg.Failpoint("revoke.after-intent")
@@ -358,9 +374,11 @@ func (s *Service) revoke(ctx context.Context, g *Grant, t *ticket, plan *planned
 		return false, s.ignoreStale(g, err)
 	}
 	s.ended(g, expired, now)
-	s.afterRevoke(ctx, g, expired, endedNotice(g, true), MembershipRemoved)
-	if g.AlertActivityID != "" {
-		s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
+	t.tell = func(ctx context.Context) {
+		s.afterRevoke(ctx, g, expired, endedNotice(g, true), MembershipRemoved)
+		if g.AlertActivityID != "" {
+			s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
+		}
 	}
 	for i := range readd {
 		// Another grant of this membership went live while it was being
