@@ -136,7 +136,9 @@ func (s *Service) Run(ctx context.Context) error {
 // Work claims and handles every grant that needs work now: unfinished
 // grants left by a crash or another replica, and due revocations. Up to
 // the limiter's current limit of grants are worked on at once, each on its
-// own, intent first (PlanRevoke, the removal, FinishRevoke); with a write
+// own, intent first (the intents of each claimed chunk recorded together,
+// PlanRevokes; the removal; FinishRevoke in a group commit with the others
+// finished at the same time, see finisher); with a write
 // budget, a token is taken for each before it is claimed. It returns how
 // many grants it finished (revoked or granted). It stops claiming when ctx
 // is cancelled; the grants in hand are finished first.
@@ -208,12 +210,18 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 			wg.Wait()
 			continue
 		}
+		plans := s.planRevokes(ctx, claimed)
 		for i := range claimed {
-			g := claimed[i]
+			g, plan := claimed[i], plans[i]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer s.limiter.release(1)
+				slot := true
+				defer func() {
+					if slot {
+						s.limiter.release(1)
+					}
+				}()
 				defer func() {
 					if p := recover(); p != nil {
 						panicked.CompareAndSwap(nil, &p)
@@ -222,7 +230,7 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 				t := &ticket{token: s.pacer != nil}
 				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), workTimeout)
 				defer cancel()
-				ok, err := s.handle(wctx, &g, t)
+				ok, err := s.handle(wctx, &g, t, plan)
 				if t.token {
 					s.pacer.give(wctx, 1)
 				}
@@ -239,13 +247,58 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 				if ok {
 					done.Add(1)
 				}
+				if t.tell != nil {
+					// The grant is finished: its slot goes to the next
+					// one while the people concerned are told, at most
+					// revoke concurrency notices at once.
+					slot = false
+					s.limiter.release(1)
+					if s.notices.acquire(wctx) {
+						t.tell(wctx)
+						s.notices.release()
+					}
+				}
 			}()
 		}
 	}
 	return int(done.Load()), nil
 }
 
-func (s *Service) handle(ctx context.Context, g *Grant, t *ticket) (bool, error) {
+// plannedRevoke is the recorded plan of a claimed grant's revocation.
+type plannedRevoke struct {
+	at time.Time
+	RevokeOutcome
+}
+
+// planRevokes records, in one transaction, the revocation plans of the
+// claimed grants that are to be revoked (see PlanRevokes): each grant's
+// intent and audit event are committed before its worker starts. The plan
+// of a grant that is not to be revoked is nil.
+func (s *Service) planRevokes(ctx context.Context, claimed []Grant) []*plannedRevoke {
+	plans := make([]*plannedRevoke, len(claimed))
+	var steps []RevokeStep
+	var idx []int
+	now := s.cfg.Clock.Now().UTC()
+	for i := range claimed {
+		g := &claimed[i]
+		switch g.State {
+		case GrantActive, GrantRevoking, GrantIrrevocable:
+			steps = append(steps, RevokeStep{Grant: g, At: now, Event: s.event(now, System, ActionRevoking, g.request(), endReason(g))})
+			idx = append(idx, i)
+		}
+	}
+	if len(steps) == 0 {
+		return plans
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), workTimeout)
+	defer cancel()
+	for j, o := range PlanRevokes(pctx, s.cfg.Store, s.cfg.Owner, steps) {
+		plans[idx[j]] = &plannedRevoke{at: now, RevokeOutcome: o}
+	}
+	return plans
+}
+
+func (s *Service) handle(ctx context.Context, g *Grant, t *ticket, plan *plannedRevoke) (bool, error) {
 	switch g.State {
 	case GrantGranting:
 		// An add waits for the budget at its own priority.
@@ -257,7 +310,7 @@ func (s *Service) handle(ctx context.Context, g *Grant, t *ticket) (bool, error)
 		_, err := s.grant(ctx, g)
 		return true, err
 	case GrantActive, GrantRevoking, GrantIrrevocable:
-		return s.revoke(ctx, g, t)
+		return s.revoke(ctx, g, t, plan)
 	}
 	return false, fmt.Errorf("claimed grant %s in state %s", g.ID, g.State)
 }
@@ -277,17 +330,24 @@ type retryAfter interface{ RetryAfterHint() time.Duration }
 // finished; a failed removal is scheduled again with backoff, and after
 // MaxAttempts (or a permanent error) the grant becomes irrevocable and the
 // security channel is alerted.
-func (s *Service) revoke(ctx context.Context, g *Grant, t *ticket) (bool, error) {
+func (s *Service) revoke(ctx context.Context, g *Grant, t *ticket, plan *plannedRevoke) (bool, error) {
 	base := g.request()
-	now := s.cfg.Clock.Now().UTC()
 	expired := g.Early.Kind == ""
-	remove, err := PlanRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, endReason(g)))
+	var now time.Time
+	var remove bool
+	var err error
+	if plan != nil {
+		now, remove, err = plan.at, plan.Remove, plan.Err
+	} else {
+		now = s.cfg.Clock.Now().UTC()
+		remove, err = PlanRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, endReason(g)))
+	}
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
 	if !remove {
 		s.ended(g, expired, now)
-		s.afterRevoke(ctx, g, expired, endedNotice(g, false), MembershipLeft)
+		t.tell = func(ctx context.Context) { s.afterRevoke(ctx, g, expired, endedNotice(g, false), MembershipLeft) }
 		return true, nil
 	}
 	s.cfg.Failpoint("revoke.after-intent")
@@ -311,14 +371,16 @@ func (s *Service) revoke(ctx context.Context, g *Grant, t *ticket) (bool, error)
 	}
 	t.called = true
 	s.cfg.Failpoint("revoke.after-remove")
-	readd, err := FinishRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoked, base, endReason(g)))
+	readd, err := s.finish(ctx, RevokeStep{Grant: g, At: now, Event: s.event(now, System, ActionRevoked, base, endReason(g))})
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
 	s.ended(g, expired, now)
-	s.afterRevoke(ctx, g, expired, endedNotice(g, true), MembershipRemoved)
-	if g.AlertActivityID != "" {
-		s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
+	t.tell = func(ctx context.Context) {
+		s.afterRevoke(ctx, g, expired, endedNotice(g, true), MembershipRemoved)
+		if g.AlertActivityID != "" {
+			s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
+		}
 	}
 	for i := range readd {
 		// Another grant of this membership went live while it was being

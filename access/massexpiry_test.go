@@ -45,6 +45,8 @@ type watchedDirectory struct {
 	maxSeen  atomic.Int32
 	mu       sync.Mutex
 	writes   []time.Time
+	// before, if set, is called before each removal is sent.
+	before func(group, user string)
 }
 
 func (d *watchedDirectory) RemoveMember(ctx context.Context, g, u string) error {
@@ -59,6 +61,9 @@ func (d *watchedDirectory) RemoveMember(ctx context.Context, g, u string) error 
 	d.mu.Lock()
 	d.writes = append(d.writes, d.clock.Now())
 	d.mu.Unlock()
+	if d.before != nil {
+		d.before(g, u)
+	}
 	return d.Directory.RemoveMember(ctx, g, u)
 }
 
@@ -165,6 +170,83 @@ func TestMassExpiryConcurrentAndBatched(t *testing.T) {
 	// more batches than removals.
 	if largest < 1 || largest > graph.MaxBatch || len(sizes) > 120 {
 		t.Errorf("%d batches, the largest of %d requests", len(sizes), largest)
+	}
+}
+
+// transactionCounter is the database, counting the transactions that
+// decide on several memberships and the decisions they carry.
+type transactionCounter struct {
+	*storage.DB
+	transactions, decisions atomic.Int64
+}
+
+func (c *transactionCounter) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(int, *access.Membership, access.MembershipTx) error) ([]error, error) {
+	c.transactions.Add(1)
+	c.decisions.Add(int64(len(keys)))
+	return c.DB.WithMemberships(ctx, keys, at, fn)
+}
+
+// TestMassExpiryIntentsAndRevocationsShareTransactions lets 120 grants
+// fall due at once: each grant's revoking intent and its audit event are
+// committed before its removal is sent, every membership is removed
+// exactly once, each grant is audited revoking then revoked once, and the
+// 240 decisions (an intent and a revocation per grant) share
+// transactions rather than taking one each (how many share one depends on
+// how the removals' answers arrive; the bound leaves room for a busy
+// machine).
+func TestMassExpiryIntentsAndRevocationsShareTransactions(t *testing.T) {
+	counter := &transactionCounter{}
+	e := newMassEnv(t, 120, func(c *access.Config) {
+		c.RevokeConcurrency = 16
+		counter.DB = c.Store.(*storage.DB)
+		c.Store = counter
+	})
+	grantOf := map[string]string{}
+	for i, u := range e.users {
+		grantOf[u] = e.ids[i]
+	}
+	e.dir.before = func(_, u string) {
+		ctx := context.Background()
+		g, err := e.db.GetGrant(ctx, grantOf[u])
+		if err != nil || g.State != access.GrantRevoking {
+			t.Errorf("removal of %s sent with its grant %v (%v), want revoking", u, g.State, err)
+			return
+		}
+		evs, err := e.db.Audit(ctx, access.AuditFilter{RequestID: g.RequestID})
+		if err != nil || len(evs) == 0 || evs[len(evs)-1].Action != access.ActionRevoking {
+			t.Errorf("removal of %s sent before its intent was audited (%v)", u, err)
+		}
+	}
+	e.graph.InjectFault(graphtest.Fault{Route: graphtest.RouteBatch, Delay: 20 * time.Millisecond, Times: 1 << 30})
+	e.clock.Advance(time.Hour)
+	n, err := e.svc.Work(context.Background())
+	if err != nil || n != 120 {
+		t.Fatalf("Work = %d, %v; want 120", n, err)
+	}
+	e.checkAllRevokedOnce()
+	for i, id := range e.ids {
+		g, err := e.db.GetGrant(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := e.db.Audit(context.Background(), access.AuditFilter{RequestID: g.RequestID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []access.Action
+		for _, ev := range evs {
+			if ev.Action == access.ActionRevoking || ev.Action == access.ActionRevoked {
+				got = append(got, ev.Action)
+			}
+		}
+		if len(got) != 2 || got[0] != access.ActionRevoking || got[1] != access.ActionRevoked {
+			t.Errorf("grant of %s audited %v, want revoking then revoked", e.users[i], got)
+		}
+	}
+	tx, d := counter.transactions.Load(), counter.decisions.Load()
+	t.Logf("%d decisions in %d transactions", d, tx)
+	if d != 240 || tx > d*3/4 {
+		t.Errorf("%d decisions in %d transactions; want 240 in at most 180", d, tx)
 	}
 }
 

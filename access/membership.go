@@ -482,34 +482,121 @@ func PlanRevoke(ctx context.Context, st GrantStore, grantID, owner string, at ti
 	err := errors.Join(checkOwner(owner), checkTime("revocation", at))
 	if err == nil {
 		err = withGrant(ctx, st, grantID, at, func(m *Membership, g *Grant, tx MembershipTx) error {
-			remove = false
-			if g.ClaimedBy != owner || !slices.Contains([]GrantState{GrantActive, GrantRevoking, GrantIrrevocable}, g.State) {
-				return ErrStaleGrant
-			}
-			step, reason := revokePlan(m, g)
-			switch step {
-			case revokeKeep:
-				ev.Action, ev.Reason = ActionRevoked, reason
-				return closeGrant(tx, g, owner, at, ev)
-			case revokeSkip:
-				ev.Action, ev.Reason = ActionRevokeSkipped, reason
-				return closeGrant(tx, g, owner, at, ev)
-			}
-			next := g.State
-			if next == GrantActive {
-				next = GrantRevoking
-			}
-			if _, err := tx.UpdateGrant(GrantUpdate{ID: grantID, From: []GrantState{g.State}, Owner: owner, State: next}); err != nil {
-				return err
-			}
-			remove = true
-			return tx.Append(grantEvent(ev, g, at))
+			var err error
+			remove, err = planRevoke(m, g, tx, owner, at, ev)
+			return err
 		})
 	}
 	if err != nil {
 		return false, fmt.Errorf("plan revocation of grant %s: %w", grantID, err)
 	}
 	return remove, nil
+}
+
+// planRevoke is PlanRevoke's decision on grant g of the locked m.
+func planRevoke(m *Membership, g *Grant, tx MembershipTx, owner string, at time.Time, ev AuditEvent) (bool, error) {
+	if g.ClaimedBy != owner || !slices.Contains([]GrantState{GrantActive, GrantRevoking, GrantIrrevocable}, g.State) {
+		return false, ErrStaleGrant
+	}
+	step, reason := revokePlan(m, g)
+	switch step {
+	case revokeKeep:
+		ev.Action, ev.Reason = ActionRevoked, reason
+		return false, closeGrant(tx, g, owner, at, ev)
+	case revokeSkip:
+		ev.Action, ev.Reason = ActionRevokeSkipped, reason
+		return false, closeGrant(tx, g, owner, at, ev)
+	}
+	next := g.State
+	if next == GrantActive {
+		next = GrantRevoking
+	}
+	if _, err := tx.UpdateGrant(GrantUpdate{ID: g.ID, From: []GrantState{g.State}, Owner: owner, State: next}); err != nil {
+		return false, err
+	}
+	return true, tx.Append(grantEvent(ev, g, at))
+}
+
+// RevokeStep is one grant's step in PlanRevokes or FinishRevokes: the
+// claimed grant (its ID, GroupID and User; they never change), the time
+// and the event, as PlanRevoke and FinishRevoke take them.
+type RevokeStep struct {
+	Grant *Grant
+	At    time.Time
+	Event AuditEvent
+}
+
+// RevokeOutcome is what PlanRevokes or FinishRevokes did with one step:
+// Remove and Readd as PlanRevoke and FinishRevoke return them, or Err.
+type RevokeOutcome struct {
+	Remove bool
+	Readd  []Grant
+	Err    error
+}
+
+// PlanRevokes is PlanRevoke for several claimed grants in one transaction
+// (GrantStore.WithMemberships): each grant is decided on its own, with
+// its membership locked, and a grant that cannot be planned (stale) leaves
+// the others planned. The outcomes are in the order of steps; every grant
+// whose Remove is true had its intent and audit event committed.
+func PlanRevokes(ctx context.Context, st GrantStore, owner string, steps []RevokeStep) []RevokeOutcome {
+	return revokeSteps(ctx, st, owner, steps, "plan revocation", func(m *Membership, g *Grant, tx MembershipTx, step RevokeStep) (RevokeOutcome, error) {
+		remove, err := planRevoke(m, g, tx, owner, step.At, step.Event)
+		return RevokeOutcome{Remove: remove}, err
+	})
+}
+
+// FinishRevokes is FinishRevoke for several grants whose members were
+// removed, in one transaction (GrantStore.WithMemberships), each decided
+// on its own as PlanRevokes does.
+func FinishRevokes(ctx context.Context, st GrantStore, owner string, steps []RevokeStep) []RevokeOutcome {
+	return revokeSteps(ctx, st, owner, steps, "finish revocation", func(m *Membership, g *Grant, tx MembershipTx, step RevokeStep) (RevokeOutcome, error) {
+		readd, err := finishRevoke(m, g, tx, owner, step.At, step.Event)
+		return RevokeOutcome{Readd: readd}, err
+	})
+}
+
+// revokeSteps runs decide for each of steps in one transaction.
+func revokeSteps(ctx context.Context, st GrantStore, owner string, steps []RevokeStep, what string,
+	decide func(m *Membership, g *Grant, tx MembershipTx, step RevokeStep) (RevokeOutcome, error)) []RevokeOutcome {
+	out := make([]RevokeOutcome, len(steps))
+	if len(steps) == 0 {
+		return out
+	}
+	keys := make([]MembershipKey, len(steps))
+	var at time.Time
+	for i, step := range steps {
+		keys[i] = MembershipKey{GroupID: step.Grant.GroupID, UserID: step.Grant.User.ObjectID}
+		if step.At.After(at) {
+			at = step.At
+		}
+	}
+	err := checkOwner(owner)
+	for _, step := range steps {
+		err = errors.Join(err, checkTime("revocation", step.At))
+	}
+	var errs []error
+	if err == nil {
+		errs, err = st.WithMemberships(ctx, keys, at, func(i int, m *Membership, tx MembershipTx) error {
+			g := m.Grant(steps[i].Grant.ID)
+			if g == nil {
+				return ErrStaleGrant
+			}
+			o, err := decide(m, g, tx, steps[i])
+			out[i] = o
+			return err
+		})
+	}
+	for i, step := range steps {
+		e := err
+		if e == nil && i < len(errs) {
+			e = errs[i]
+		}
+		if e != nil {
+			out[i] = RevokeOutcome{Err: fmt.Errorf("%s of grant %s: %w", what, step.Grant.ID, e)}
+		}
+	}
+	return out
 }
 
 // closeGrant ends grant g, in its current state and claimed by owner (with
@@ -549,36 +636,43 @@ func FinishRevoke(ctx context.Context, st GrantStore, grantID, owner string, at 
 	err := errors.Join(checkOwner(owner), checkTime("revocation", at))
 	if err == nil {
 		err = withGrant(ctx, st, grantID, at, func(m *Membership, g *Grant, tx MembershipTx) error {
-			readd = nil
-			if err := closeGrantFrom(tx, g, []GrantState{GrantRevoking, GrantIrrevocable}, owner, at, ev); err != nil {
-				return err
-			}
-			if err := tx.SetPreExisting(false, at); err != nil {
-				return err
-			}
-			for _, o := range readdAfterRemoval(m, grantID) {
-				back, err := tx.UpdateGrant(GrantUpdate{
-					ID: o.ID, From: []GrantState{GrantActive, GrantGranting}, AnyClaim: true,
-					State: GrantGranting, MarkChecked: true, ClearPreExisting: true, ClearShared: true,
-					ClaimBy: owner, ClaimUntil: at.Add(readdLease),
-				})
-				if err != nil {
-					return fmt.Errorf("move grant %s back to granting: %w", o.ID, err)
-				}
-				err = tx.Append(AuditEvent{
-					At: at, Actor: ev.Actor, Action: ActionRegranted, RequestID: back.RequestID,
-					Profile: back.Profile, GroupID: back.GroupID, TargetUserID: back.User.ObjectID, Reason: ReasonReadded,
-				})
-				if err != nil {
-					return err
-				}
-				readd = append(readd, back)
-			}
-			return nil
+			var err error
+			readd, err = finishRevoke(m, g, tx, owner, at, ev)
+			return err
 		})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("finish revocation of grant %s: %w", grantID, err)
+	}
+	return readd, nil
+}
+
+// finishRevoke is FinishRevoke's decision on grant g of the locked m.
+func finishRevoke(m *Membership, g *Grant, tx MembershipTx, owner string, at time.Time, ev AuditEvent) ([]Grant, error) {
+	if err := closeGrantFrom(tx, g, []GrantState{GrantRevoking, GrantIrrevocable}, owner, at, ev); err != nil {
+		return nil, err
+	}
+	if err := tx.SetPreExisting(false, at); err != nil {
+		return nil, err
+	}
+	var readd []Grant
+	for _, o := range readdAfterRemoval(m, g.ID) {
+		back, err := tx.UpdateGrant(GrantUpdate{
+			ID: o.ID, From: []GrantState{GrantActive, GrantGranting}, AnyClaim: true,
+			State: GrantGranting, MarkChecked: true, ClearPreExisting: true, ClearShared: true,
+			ClaimBy: owner, ClaimUntil: at.Add(readdLease),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("move grant %s back to granting: %w", o.ID, err)
+		}
+		err = tx.Append(AuditEvent{
+			At: at, Actor: ev.Actor, Action: ActionRegranted, RequestID: back.RequestID,
+			Profile: back.Profile, GroupID: back.GroupID, TargetUserID: back.User.ObjectID, Reason: ReasonReadded,
+		})
+		if err != nil {
+			return nil, err
+		}
+		readd = append(readd, back)
 	}
 	return readd, nil
 }

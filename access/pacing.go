@@ -240,4 +240,23 @@ type ticket struct {
 	token     bool // a write token was taken for it and not yet used
 	called    bool // a directory call succeeded
 	congested bool // a directory call was throttled, failed transiently or timed out
+	// tell, if set, tells the people concerned that the grant ended; it
+	// runs once the grant is finished and its slot freed.
+	tell func(ctx context.Context)
 }
+
+// semaphore bounds how many run at once.
+type semaphore chan struct{}
+
+// acquire takes a place, or reports false once ctx ends.
+func (s semaphore) acquire(ctx context.Context) bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// release gives a place back.
+func (s semaphore) release() { <-s }

@@ -100,6 +100,9 @@ type Service struct {
 	policies  pimPolicies
 	limiter   *limiter
 	pacer     *pacer // nil: writes are not paced
+	finisher  finisher
+	// notices bounds the end-of-grant notices sent at once.
+	notices semaphore
 }
 
 // New checks the configuration and returns a Service.
@@ -156,7 +159,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("access service: write reserve %v is not a share between 0 and 1", cfg.WriteReserve)
 	}
 	s := &Service{cfg: cfg, profiles: map[string]Profile{}, log: cfg.Logger, wake: make(chan struct{}, 1),
-		limiter: newLimiter(cfg.RevokeConcurrency), pacer: newPacer(&cfg)}
+		limiter: newLimiter(cfg.RevokeConcurrency), pacer: newPacer(&cfg),
+		notices: make(semaphore, cfg.RevokeConcurrency)}
 	for _, p := range cfg.Profiles {
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("access service: %w", err)

@@ -131,6 +131,9 @@ type RequestStore interface {
 	CloseScheduled(ctx context.Context, id string, to RequestState, d *Decision, at time.Time, ev AuditEvent) (*Request, error)
 }
 
+// MembershipKey names one membership: a user in a group.
+type MembershipKey struct{ GroupID, UserID string }
+
 // GrantStore keeps grants, their claims, the membership ledger and the
 // drift findings.
 type GrantStore interface {
@@ -141,6 +144,14 @@ type GrantStore interface {
 	// when fn returns an error nothing it wrote is kept and that error is
 	// returned.
 	WithMembership(ctx context.Context, groupID, userID string, at time.Time, fn func(m *Membership, tx MembershipTx) error) error
+	// WithMemberships runs fn for each of keys as WithMembership does,
+	// all in one transaction: fn(i) gets the membership of keys[i] as
+	// stored with what the others wrote before it, and an error from fn(i)
+	// undoes only what fn(i) wrote and is errs[i]; the rest is kept and
+	// committed at once. err is the failure of the whole transaction, when
+	// nothing was kept. The order in which the keys are taken is the
+	// store's.
+	WithMemberships(ctx context.Context, keys []MembershipKey, at time.Time, fn func(i int, m *Membership, tx MembershipTx) error) (errs []error, err error)
 	// RecordCheck stores, before anything is added, whether the user already
 	// was a member, once per grant: a granting grant claimed by owner and
 	// not yet checked becomes Checked with PreExisting the answer.

@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -24,33 +26,96 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 		return fmt.Errorf("lock membership of %s in %s: time is zero", userID, groupID)
 	}
 	return db.tx(ctx, func(tx *gorm.DB) error {
-		ledger, err := db.lockLedger(tx, groupID, userID, at)
+		m, err := db.lockMembership(tx, groupID, userID, at)
 		if err != nil {
 			return err
 		}
-		var rows []grantRow
-		err = tx.Where("group_id = ? AND user_id = ? AND state IN ?", groupID, userID, liveStates).
-			Order("approved_at, id").Find(&rows).Error
-		if err != nil {
-			return fmt.Errorf("read grants of %s in %s: %w", userID, groupID, err)
-		}
-		grants, err := fromGrantRows(rows)
-		if err != nil {
-			return err
-		}
-		m := &access.Membership{GroupID: groupID, UserID: userID, PreExisting: ledger.PreExisting, Grants: grants}
 		mtx := &membershipTx{tx: tx, groupID: groupID, userID: userID}
 		if err := fn(m, mtx); err != nil {
 			return err
 		}
 		// The events go last: appending locks the chain head.
-		for _, ev := range mtx.events {
-			if err := appendAudit(tx, ev); err != nil {
+		return appendAll(tx, mtx.events)
+	})
+}
+
+// WithMemberships runs fn for each of keys in one transaction, each as
+// WithMembership runs it (its ledger row locked, the membership as stored
+// with what the earlier ones wrote), the ledger rows locked in the order of
+// their keys so that two such transactions cannot deadlock. Each fn runs
+// under a savepoint: an error from fn(i) undoes only what it wrote and is
+// errs[i]. The events of the others are appended once every fn has run,
+// and everything is committed at once. err is the failure of the
+// transaction as a whole, when nothing was kept.
+func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(i int, m *access.Membership, tx access.MembershipTx) error) ([]error, error) {
+	if at.IsZero() {
+		return nil, errors.New("lock memberships: time is zero")
+	}
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(keys[a].GroupID, keys[b].GroupID), cmp.Compare(keys[a].UserID, keys[b].UserID))
+	})
+	var errs []error
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		errs = make([]error, len(keys))
+		var events []access.AuditEvent
+		for _, i := range order {
+			k := keys[i]
+			m, err := db.lockMembership(tx, k.GroupID, k.UserID, at)
+			if err != nil {
 				return err
 			}
+			mtx := &membershipTx{tx: tx, groupID: k.GroupID, userID: k.UserID}
+			err = tx.Transaction(func(sp *gorm.DB) error {
+				mtx.tx = sp
+				return fn(i, m, mtx)
+			})
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			events = append(events, mtx.events...)
 		}
-		return nil
+		// The events go last: appending locks the chain head.
+		return appendAll(tx, events)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// lockMembership inserts the ledger row of (group, user) when missing,
+// locks it and reads the membership's live grants, oldest approval first.
+func (db *DB) lockMembership(tx *gorm.DB, groupID, userID string, at time.Time) (*access.Membership, error) {
+	ledger, err := db.lockLedger(tx, groupID, userID, at)
+	if err != nil {
+		return nil, err
+	}
+	var rows []grantRow
+	err = tx.Where("group_id = ? AND user_id = ? AND state IN ?", groupID, userID, liveStates).
+		Order("approved_at, id").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("read grants of %s in %s: %w", userID, groupID, err)
+	}
+	grants, err := fromGrantRows(rows)
+	if err != nil {
+		return nil, err
+	}
+	return &access.Membership{GroupID: groupID, UserID: userID, PreExisting: ledger.PreExisting, Grants: grants}, nil
+}
+
+// appendAll appends events to the audit log, in order.
+func appendAll(tx *gorm.DB, events []access.AuditEvent) error {
+	for _, ev := range events {
+		if err := appendAudit(tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lockLedger returns the ledger row of (group, user), locked FOR UPDATE on

@@ -79,3 +79,95 @@ func TestWithMembership(t *testing.T) {
 		}
 	})
 }
+
+// WithMemberships decides on several memberships in one transaction: each
+// function sees its membership as stored, a failing one keeps nothing it
+// wrote while the others' writes and events are kept, and the audit chain
+// stays whole.
+func TestWithMembershipsKeepsAllButTheFailingOne(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		a := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
+		b := mustActiveGrant(t, db, bob, "db-admin", t0.Add(time.Hour))
+		at := t0.Add(time.Hour)
+		if gs := mustClaim(t, db, ownerA, at, 0); len(gs) != 2 {
+			t.Fatalf("claimed %v, want both grants", ids(gs))
+		}
+		beforeB := mustGrant(t, db, b.ID)
+		eventsA, eventsB := len(auditActions(t, db, a.RequestID)), len(auditActions(t, db, b.RequestID))
+		// b's key first: the store takes the keys in its own order.
+		keys := []access.MembershipKey{{GroupID: b.GroupID, UserID: bob.ObjectID}, {GroupID: a.GroupID, UserID: alice.ObjectID}}
+		mine := []access.Grant{b, a}
+		boom := errors.New("boom")
+		active := []access.GrantState{access.GrantActive}
+		errs, err := db.WithMemberships(ctx, keys, at, func(i int, m *access.Membership, tx access.MembershipTx) error {
+			g := mine[i]
+			if m.UserID != g.User.ObjectID || len(m.Grants) != 1 || m.Grants[0].ID != g.ID {
+				t.Errorf("fn(%d) got membership %+v, want %s's one grant", i, m, g.User.Name)
+			}
+			if _, err := tx.UpdateGrant(access.GrantUpdate{ID: g.ID, From: active, Owner: ownerA, State: access.GrantRevoking}); err != nil {
+				return err
+			}
+			if err := tx.Append(access.AuditEvent{At: at, Actor: botP, Action: access.ActionRevoking, RequestID: g.RequestID}); err != nil {
+				return err
+			}
+			if g.ID == b.ID {
+				return boom
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("WithMemberships: %v", err)
+		}
+		if len(errs) != 2 || !errors.Is(errs[0], boom) || errs[1] != nil {
+			t.Fatalf("errs = %v, want [boom <nil>]", errs)
+		}
+		if got := mustGrant(t, db, a.ID); got.State != access.GrantRevoking {
+			t.Errorf("the succeeding function's update was not kept: %s", got.State)
+		}
+		if got := mustGrant(t, db, b.ID); !reflect.DeepEqual(got, beforeB) {
+			t.Errorf("the failing function's update was kept:\n%+v\n%+v", beforeB, got)
+		}
+		if n := len(auditActions(t, db, a.RequestID)); n != eventsA+1 {
+			t.Errorf("%d events of the kept decision, want %d", n, eventsA+1)
+		}
+		if n := len(auditActions(t, db, b.RequestID)); n != eventsB {
+			t.Errorf("the failing function's event was kept: %d events, want %d", n, eventsB)
+		}
+		if _, err := verifyDB(t, db); err != nil {
+			t.Errorf("audit chain after WithMemberships: %v", err)
+		}
+		if _, err := db.WithMemberships(ctx, keys, time.Time{}, func(int, *access.Membership, access.MembershipTx) error { return nil }); err == nil {
+			t.Error("WithMemberships without a time accepted")
+		}
+	})
+}
+
+// Two transactions over the same memberships given in opposite orders
+// lock them in one order: neither deadlocks (PostgreSQL would abort one).
+func TestWithMembershipsInOppositeOrdersDoNotDeadlock(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		a := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
+		b := mustActiveGrant(t, db, bob, "db-admin", t0.Add(time.Hour))
+		ka := access.MembershipKey{GroupID: a.GroupID, UserID: alice.ObjectID}
+		kb := access.MembershipKey{GroupID: b.GroupID, UserID: bob.ObjectID}
+		at := t0.Add(time.Minute)
+		errs := race(2*10, func(i int) error {
+			keys := []access.MembershipKey{ka, kb}
+			if i%2 == 1 {
+				keys = []access.MembershipKey{kb, ka}
+			}
+			_, err := db.WithMemberships(ctx, keys, at, func(int, *access.Membership, access.MembershipTx) error {
+				time.Sleep(time.Millisecond) // hold the first lock while the other takes its own
+				return nil
+			})
+			return err
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("transaction %d: %v", i, err)
+			}
+		}
+	})
+}

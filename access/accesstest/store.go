@@ -392,6 +392,21 @@ func (s *Store) WithMembership(_ context.Context, groupID, userID string, at tim
 	return nil
 }
 
+// WithMemberships runs fn for each of keys, in order, each as
+// WithMembership runs it: a failing fn(i) undoes only its own writes.
+func (s *Store) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(i int, m *access.Membership, tx access.MembershipTx) error) ([]error, error) {
+	if at.IsZero() {
+		return nil, errors.New("lock memberships: time is zero")
+	}
+	errs := make([]error, len(keys))
+	for i, k := range keys {
+		errs[i] = s.WithMembership(ctx, k.GroupID, k.UserID, at, func(m *access.Membership, tx access.MembershipTx) error {
+			return fn(i, m, tx)
+		})
+	}
+	return errs, nil
+}
+
 // membershipTx writes to a Store whose lock WithMembership holds.
 type membershipTx struct {
 	s   *Store
