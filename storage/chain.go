@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -32,6 +33,18 @@ func lockHead(tx *gorm.DB) (chainHeadRow, error) {
 		return head, fmt.Errorf("lock audit chain head: %w", err)
 	}
 	return head, nil
+}
+
+// eventWithDefaults returns ev with the request and the time of the change
+// it records where ev leaves them out.
+func eventWithDefaults(ev access.AuditEvent, requestID string, at time.Time) access.AuditEvent {
+	if ev.At.IsZero() {
+		ev.At = at
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = requestID
+	}
+	return ev
 }
 
 // appendAudit links ev to the chain and inserts it, which must have an

@@ -43,12 +43,7 @@ func (db *DB) RecordEscalation(ctx context.Context, id string, at time.Time, ev 
 	if at.IsZero() {
 		return fmt.Errorf("record escalation of %s: no time", id)
 	}
-	if ev.At.IsZero() {
-		ev.At = at
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = id
-	}
+	ev = eventWithDefaults(ev, id, at)
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&requestRow{}).
 			Where("id = ? AND state = ? AND escalate_at IS NOT NULL", id, string(access.RequestPending)).

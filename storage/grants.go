@@ -110,12 +110,7 @@ func updateGrant(tx *gorm.DB, id, owner string, from []string, set map[string]an
 // appendGrantAudit appends ev for grant row: RequestID defaults to the
 // grant's request, At to at.
 func appendGrantAudit(tx *gorm.DB, row *grantRow, at time.Time, ev access.AuditEvent) error {
-	if ev.At.IsZero() {
-		ev.At = at
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = row.RequestID
-	}
+	ev = eventWithDefaults(ev, row.RequestID, at)
 	return appendAudit(tx, ev)
 }
 

@@ -24,12 +24,7 @@ func (db *DB) CloseRequest(ctx context.Context, id string, to access.RequestStat
 		return nil, fmt.Errorf("close request %s: no time", id)
 	}
 	at = dbTime(at)
-	if ev.At.IsZero() {
-		ev.At = at
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = id
-	}
+	ev = eventWithDefaults(ev, id, at)
 	var out *access.Request
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		if err := closePending(tx, id, map[string]any{"state": string(to), "updated_at": at, "next_reminder_at": nil}); err != nil {

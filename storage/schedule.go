@@ -46,12 +46,7 @@ func (db *DB) CloseScheduled(ctx context.Context, id string, to access.RequestSt
 		return nil, fmt.Errorf("close scheduled request %s: no time", id)
 	}
 	at = dbTime(at)
-	if ev.At.IsZero() {
-		ev.At = at
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = id
-	}
+	ev = eventWithDefaults(ev, id, at)
 	var out *access.Request
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&requestRow{}).Where("id = ? AND state = ?", id, string(access.RequestScheduled)).

@@ -256,12 +256,7 @@ func (db *DB) RecordFeedback(ctx context.Context, requestID string, f access.Fee
 		return fmt.Errorf("record feedback on %s: feedback has no time", requestID)
 	}
 	row := feedbackRow{RequestID: requestID, Useful: string(f.Useful), FastEnough: f.FastEnough, Comment: f.Comment, At: dbTime(f.At)}
-	if ev.At.IsZero() {
-		ev.At = row.At
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = requestID
-	}
+	ev = eventWithDefaults(ev, requestID, row.At)
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		var n int64
 		if err := tx.Model(&requestRow{}).Where("id = ?", requestID).Count(&n).Error; err != nil {
@@ -325,12 +320,7 @@ func (db *DB) Deny(ctx context.Context, id string, d access.Decision, ev access.
 		return nil, fmt.Errorf("deny request %s: decision has no time", id)
 	}
 	decidedAt := dbTime(d.DecidedAt)
-	if ev.At.IsZero() {
-		ev.At = decidedAt
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = id
-	}
+	ev = eventWithDefaults(ev, id, decidedAt)
 	var out *access.Request
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		if err := closePending(tx, id, map[string]any{"state": string(access.RequestDenied), "updated_at": decidedAt}); err != nil {
