@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -23,57 +22,44 @@ const benchEvents = 1_000_000
 //
 //	go test -run '^$' -bench BenchmarkVerify -benchtime 1x ./storage/
 func BenchmarkVerify(b *testing.B) {
-	for _, kind := range []string{DriverSQLite, DriverPostgres} {
-		b.Run(kind, func(b *testing.B) {
-			var dbURL string
-			if kind == DriverSQLite {
-				dbURL = "sqlite:" + filepath.Join(b.TempDir(), "jitbot.db")
-			} else {
-				dbURL = newPostgresURL(b)
-			}
-			db, err := Open(context.Background(), dbURL, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			fillChain(b, db, benchEvents)
-			runtime.GC()
-			var before runtime.MemStats
-			runtime.ReadMemStats(&before)
+	onEachDatabase(b, func(b *testing.B, db *DB) {
+		fillChain(b, db, benchEvents)
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
 
-			var peak atomic.Uint64
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				var m runtime.MemStats
-				t := time.NewTicker(5 * time.Millisecond)
-				defer t.Stop()
-				for {
-					runtime.ReadMemStats(&m)
-					if m.HeapInuse > peak.Load() {
-						peak.Store(m.HeapInuse)
-					}
-					select {
-					case <-stop:
-						return
-					case <-t.C:
-					}
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			var m runtime.MemStats
+			t := time.NewTicker(5 * time.Millisecond)
+			defer t.Stop()
+			for {
+				runtime.ReadMemStats(&m)
+				if m.HeapInuse > peak.Load() {
+					peak.Store(m.HeapInuse)
 				}
-			})
-			b.ResetTimer()
-			for b.Loop() {
-				res, err := audit.Verify(context.Background(), db, audit.Options{})
-				if err != nil || res.Events != benchEvents {
-					b.Fatalf("verify: %+v, %v", res, err)
+				select {
+				case <-stop:
+					return
+				case <-t.C:
 				}
 			}
-			b.StopTimer()
-			close(stop)
-			wg.Wait()
-			b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
-			b.ReportMetric(float64(before.HeapInuse)/(1<<20), "heap-before-MiB")
 		})
-	}
+		b.ResetTimer()
+		for b.Loop() {
+			res, err := audit.Verify(context.Background(), db, audit.Options{})
+			if err != nil || res.Events != benchEvents {
+				b.Fatalf("verify: %+v, %v", res, err)
+			}
+		}
+		b.StopTimer()
+		close(stop)
+		wg.Wait()
+		b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(before.HeapInuse)/(1<<20), "heap-before-MiB")
+	})
 }
 
 // fillChain appends n chained events in large transactions (the chain is

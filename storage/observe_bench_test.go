@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,29 +21,16 @@ const benchGrants = 100_000
 //
 //	go test -run '^$' -bench BenchmarkGrantCounts ./storage/
 func BenchmarkGrantCounts(b *testing.B) {
-	for _, kind := range []string{DriverSQLite, DriverPostgres} {
-		b.Run(kind, func(b *testing.B) {
-			var dbURL string
-			if kind == DriverSQLite {
-				dbURL = "sqlite:" + filepath.Join(b.TempDir(), "jitbot.db")
-			} else {
-				dbURL = newPostgresURL(b)
+	onEachDatabase(b, func(b *testing.B, db *DB) {
+		fillGrants(b, db, benchGrants)
+		b.ResetTimer()
+		for b.Loop() {
+			counts, err := db.GrantCounts(context.Background())
+			if err != nil || len(counts) != 10 {
+				b.Fatalf("GrantCounts: %d profiles, %v", len(counts), err)
 			}
-			db, err := Open(context.Background(), dbURL, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			fillGrants(b, db, benchGrants)
-			b.ResetTimer()
-			for b.Loop() {
-				counts, err := db.GrantCounts(context.Background())
-				if err != nil || len(counts) != 10 {
-					b.Fatalf("GrantCounts: %d profiles, %v", len(counts), err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // fillGrants stores n grants of 10 profiles, one in ten live (active), the

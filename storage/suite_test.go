@@ -86,6 +86,27 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// onEachDatabase runs fn as a sub-benchmark on a new SQLite database and,
+// with JITBOT_TEST_POSTGRES, a new PostgreSQL one (skipped without it).
+func onEachDatabase(b *testing.B, fn func(b *testing.B, db *DB)) {
+	for _, kind := range []string{DriverSQLite, DriverPostgres} {
+		b.Run(kind, func(b *testing.B) {
+			var dbURL string
+			if kind == DriverSQLite {
+				dbURL = "sqlite:" + filepath.Join(b.TempDir(), "jitbot.db")
+			} else {
+				dbURL = newPostgresURL(b)
+			}
+			db, err := Open(context.Background(), dbURL, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			fn(b, db)
+		})
+	}
+}
+
 // newPostgresURL creates a schema of its own for the test in the database
 // named by JITBOT_TEST_POSTGRES, drops it at the end, and returns a URL whose
 // search_path selects it.
