@@ -258,27 +258,28 @@ func (v *Validator) Screen(authHeader, channelID string) (known bool, err error)
 	if _, ok := v.verified.get(tokenID(raw, channelID), v.now(), v.skew); ok {
 		return true, nil
 	}
-	if _, err := v.checkClaims(raw); err != nil {
+	if err := v.checkClaims(raw); err != nil {
 		return false, err
 	}
 	return false, nil
 }
 
-// checkClaims checks raw's algorithm and claims, not its signature, and
-// returns them unverified.
-func (v *Validator) checkClaims(raw string) (jwt.MapClaims, error) {
-	unverified := jwt.MapClaims{}
+// checkClaims checks raw's algorithm and registered claims, not its
+// signature (decoded into a struct, which costs a forged token less than
+// the map the full check uses).
+func (v *Validator) checkClaims(raw string) error {
+	unverified := &jwt.RegisteredClaims{}
 	tok, _, err := v.parser.ParseUnverified(raw, unverified)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if alg := tok.Method.Alg(); alg != jwt.SigningMethodRS256.Alg() {
-		return nil, fmt.Errorf("%w: %w: signing method %s is invalid", ErrInvalidToken, jwt.ErrTokenSignatureInvalid, alg)
+		return fmt.Errorf("%w: %w: signing method %s is invalid", ErrInvalidToken, jwt.ErrTokenSignatureInvalid, alg)
 	}
 	if err := v.claims.Validate(unverified); err != nil {
-		return nil, fmt.Errorf("%w: %w: %w", ErrInvalidToken, jwt.ErrTokenInvalidClaims, err)
+		return fmt.Errorf("%w: %w: %w", ErrInvalidToken, jwt.ErrTokenInvalidClaims, err)
 	}
-	return unverified, nil
+	return nil
 }
 
 // verify checks raw in full: signature (RS256, by a published key endorsed
@@ -299,7 +300,7 @@ func (v *Validator) verify(ctx context.Context, raw, channelID string) (Claims, 
 	// one, is refused without an RSA verification (the cost of a forged
 	// token flood). Nothing is accepted on what is not yet verified: a token
 	// that passes is then checked in full, signature first.
-	if _, err := v.checkClaims(raw); err != nil {
+	if err := v.checkClaims(raw); err != nil {
 		return Claims{}, err
 	}
 

@@ -182,3 +182,20 @@ func TestScreen(t *testing.T) {
 		t.Fatal("a refused token became known")
 	}
 }
+
+// BenchmarkScreenExpired is the cost of refusing an expired token before
+// the activity's body is read (go test -run '^$' -bench BenchmarkScreen ./bot/auth/).
+func BenchmarkScreenExpired(b *testing.B) {
+	clk := newClock()
+	iss := connectortest.NewIssuer(b, connectortest.WithIssuerClock(clk.Now))
+	v, err := auth.NewValidator(auth.Config{AppID: testAppID, OpenIDMetadataURL: iss.MetadataURL(), Now: clk.Now}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	header := "Bearer " + iss.Token(testAppID, testServiceURL, connectortest.WithExpiresAt(clk.Now().Add(-time.Hour)))
+	for b.Loop() {
+		if _, err := v.Screen(header, "msteams"); err == nil {
+			b.Fatal("expired token screened in")
+		}
+	}
+}
