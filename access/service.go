@@ -896,14 +896,12 @@ func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 		s.cfg.Failpoint("grant.after-add")
 	}
 	now := s.cfg.Clock.Now().UTC()
-	if err := CompleteGrant(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, action, base, "")); err != nil {
+	// The request comes back as the completion stored it.
+	req, err := CompleteGrantOf(ctx, s.cfg.Store, g, s.cfg.Owner, now, s.event(now, System, action, base, ""))
+	if err != nil {
 		return nil, fmt.Errorf("record grant %s: %w", g.ID, err)
 	}
 	s.Wake()
-	req, err := s.cfg.Store.GetRequest(ctx, g.RequestID)
-	if err != nil {
-		return nil, fmt.Errorf("reload request %s: %w", g.RequestID, err)
-	}
 	s.notify(ctx, req, NoticeGranted, grantedText(g))
 	s.updateCard(ctx, req)
 	return req, nil
