@@ -162,6 +162,7 @@ func TestMigrateFromBeforeExtensions(t *testing.T) {
 		// table, which its foreign keys forbid.
 		for _, stmt := range []string{
 			"DROP INDEX IF EXISTS idx_grants_remind_at",
+			"DROP INDEX IF EXISTS idx_grants_state_remind",
 			"DROP INDEX IF EXISTS idx_requests_extends_request_id",
 			"ALTER TABLE grants DROP COLUMN remind_at",
 			"ALTER TABLE grants DROP COLUMN extended_by_id",
@@ -190,6 +191,9 @@ func TestMigrateFromBeforeExtensions(t *testing.T) {
 		}
 		if _, ok, err := db2.NextExpiryReminder(context.Background(), t0); err != nil || ok {
 			t.Fatalf("a migrated grant has a reminder: %v %v", ok, err)
+		}
+		if !db2.gorm.Migrator().HasIndex(&grantRow{}, "idx_grants_state_remind") {
+			t.Error("the migration did not make idx_grants_state_remind")
 		}
 	})
 }
