@@ -121,3 +121,44 @@ func BenchmarkNextExpiryReminder(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDuePendingWaiting is what the scheduler's look for the due
+// pending requests (DuePending) costs while 1,000 requests wait for their
+// approvers, none of them due: it may not read every one. SQLite. Run it
+// with
+//
+//	go test -run '^$' -bench BenchmarkDuePendingWaiting ./storage/
+func BenchmarkDuePendingWaiting(b *testing.B) {
+	const pending = 1_000
+	db, err := Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "jitbot.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	rows := make([]requestRow, 0, pending)
+	for i := range pending {
+		user := access.Person{ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Name: "User"}
+		req := newRequest(user, "db-admin", t0.Add(time.Duration(i)*time.Second))
+		req.ID = fmt.Sprintf("request-%d", i)
+		row, err := toRequestRow(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		decideBy := dbTime(t0.Add(time.Duration(i) * time.Second).Add(time.Hour))
+		remind := dbTime(t0.Add(time.Duration(i) * time.Second).Add(10 * time.Minute))
+		row.DecideBy, row.NextReminderAt = &decideBy, &remind
+		row.UpdatedAt = row.CreatedAt
+		rows = append(rows, row)
+	}
+	if err := db.gorm.CreateInBatches(rows, 500).Error; err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		due, err := db.DuePending(ctx, t0, 20)
+		if err != nil || len(due) != 0 {
+			b.Fatalf("due pending = %d, %v; want none", len(due), err)
+		}
+	}
+}
