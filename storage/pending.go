@@ -46,21 +46,12 @@ func (db *DB) DuePending(ctx context.Context, now time.Time, limit int) ([]acces
 	conn, cancel := db.conn(ctx)
 	defer cancel()
 	now = dbTime(now)
-	reqs, err := requestsWhere(conn, limit, duePendingWhere, now, now)
+	reqs, err := requestsWhere(conn, limit, pendingOnly+" AND (decide_by <= ? OR next_reminder_at <= ?)", now, now)
 	if err != nil {
 		return nil, fmt.Errorf("find due pending requests: %w", err)
 	}
 	return reqs, nil
 }
-
-// duePendingWhere selects the pending requests whose deadline or next
-// reminder is at or before a time (the argument, twice). The two are
-// looked up apart, each in its own index of the pending requests, and
-// joined: with an OR in one condition SQLite's planner reads every pending
-// request instead (1,000 of them for each pass of the scheduler while an
-// incident's requests wait for approvers).
-const duePendingWhere = "id IN (SELECT id FROM requests WHERE " + pendingOnly + " AND decide_by <= ?" +
-	" UNION ALL SELECT id FROM requests WHERE " + pendingOnly + " AND next_reminder_at <= ?)"
 
 // pendingOnly selects the pending requests, written out rather than bound
 // so that the planner may use the indexes kept for them alone
