@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 // seedDueGrants stores n active grants (with their requests) of distinct
 // users, due at due, directly in the tables, and returns their ids.
-func seedDueGrants(t *testing.T, db *DB, n int, due time.Time) []string {
+func seedDueGrants(t testing.TB, db *DB, n int, due time.Time) []string {
 	t.Helper()
 	reqs := make([]requestRow, n)
 	grants := make([]grantRow, n)
@@ -347,6 +348,58 @@ func TestReleaseClaims(t *testing.T) {
 		}
 		if err := db.ReleaseClaims(ctx, ""); err == nil {
 			t.Error("ReleaseClaims without an owner accepted")
+		}
+	})
+}
+
+// Many grants due at the same moment, in every ending state, are claimed a
+// few at a time in id order across the states, each exactly once, and a
+// grant not yet due or under a live claim is never among them.
+func TestClaimWorkInDueOrderAcrossStates(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		due := t0.Add(time.Hour)
+		all := seedDueGrants(t, db, 60, due)
+		set := func(ids []string, cols map[string]any) {
+			if err := db.gorm.Model(&grantRow{}).Where("id IN ?", ids).Updates(cols).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		set(all[0:10], map[string]any{"state": string(access.GrantIrrevocable)})
+		set(all[10:20], map[string]any{"state": string(access.GrantRevoking)})
+		set(all[20:25], map[string]any{"due_at": dbTime(due.Add(time.Hour))})                               // not due yet
+		set(all[25:30], map[string]any{"claimed_by": "other", "claim_until": dbTime(due.Add(time.Minute))}) // a live claim
+		want := slices.Clone(all[:20])
+		want = append(want, all[30:]...)
+		slices.Sort(want)
+
+		var got []string
+		for range 10 {
+			c := mustClaim(t, db, ownerA, due, 7)
+			if len(c) == 0 {
+				break
+			}
+			got = append(got, ids(c)...)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("claimed %d grants in the order\n%v\nwant %d in id order\n%v", len(got), got, len(want), want)
+		}
+	})
+}
+
+// BenchmarkClaimWork claims 8 of 10,000 grants due at the same moment, as
+// the scheduler does during a mass expiry:
+// go test -run '^$' -bench BenchmarkClaimWork ./storage/
+func BenchmarkClaimWork(b *testing.B) {
+	onEachDatabase(b, func(b *testing.B, db *DB) {
+		due := t0.Add(time.Hour)
+		seedDueGrants(b, db, 10000, due)
+		now := due
+		for b.Loop() {
+			// Each claim starts after the last one's lease: the same 8 again.
+			now = now.Add(2 * lease)
+			if gs, err := db.ClaimWork(context.Background(), ownerA, now, now.Add(lease), 8); err != nil || len(gs) != 8 {
+				b.Fatalf("claimed %d: %v", len(gs), err)
+			}
 		}
 	})
 }

@@ -326,6 +326,12 @@ func migrateLocked(gdb *gorm.DB) error {
 	if err := gdb.AutoMigrate(models()...); err != nil {
 		return err
 	}
+	// idx_grants_due_order (state, due_at, id) replaced (state, due_at).
+	if m.HasIndex(&grantRow{}, "idx_grants_state_due") {
+		if err := m.DropIndex(&grantRow{}, "idx_grants_state_due"); err != nil {
+			return fmt.Errorf("drop the grants' index replaced by idx_grants_due_order: %w", err)
+		}
+	}
 	if err := migrateChain(gdb); err != nil {
 		return err
 	}

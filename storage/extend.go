@@ -15,7 +15,7 @@ import (
 // be sent. They are found through idx_grants_state_remind, in remind_at
 // order: due_at (never NULL) is compared as COALESCE(due_at, due_at), which
 // is the same value, so that SQLite's planner does not take
-// idx_grants_state_due for it instead and read every active grant to sort
+// idx_grants_due_order for it instead and read every active grant to sort
 // them by remind_at.
 const remindableWhere = "state = ? AND early_kind = '' AND remind_at IS NOT NULL AND expires_at > ? AND COALESCE(due_at, due_at) > ?"
 

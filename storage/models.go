@@ -92,13 +92,13 @@ func (decisionRow) TableName() string { return "decisions" }
 // The columns added after the first release carry defaults so that
 // AutoMigrate can add them to a table that already holds grants.
 type grantRow struct {
-	ID          string     `gorm:"primaryKey"`
+	ID          string     `gorm:"primaryKey;index:idx_grants_due_order,priority:3"`
 	RequestID   string     `gorm:"not null;uniqueIndex"`
 	Profile     string     `gorm:"not null"`
 	GroupID     string     `gorm:"not null;index:idx_grants_membership,priority:1"`
 	UserID      string     `gorm:"not null;index:idx_grants_membership,priority:2"`
 	UserName    string     `gorm:"not null"`
-	State       string     `gorm:"not null;index:idx_grants_state_due,priority:1;index:idx_grants_membership,priority:3;index:idx_grants_state_remind,priority:1;index:idx_grants_review,priority:2"`
+	State       string     `gorm:"not null;index:idx_grants_due_order,priority:1;index:idx_grants_membership,priority:3;index:idx_grants_state_remind,priority:1;index:idx_grants_review,priority:2"`
 	ApprovedAt  time.Time  `gorm:"not null"`
 	ExpiresAt   time.Time  `gorm:"not null"`
 	GrantedAt   *time.Time ``
@@ -106,7 +106,7 @@ type grantRow struct {
 	PreExisting bool       `gorm:"not null"`
 	Shared      bool       `gorm:"not null;default:false"`
 	RevokedAt   *time.Time ``
-	DueAt       time.Time  `gorm:"not null;index:idx_grants_state_due,priority:2"`
+	DueAt       time.Time  `gorm:"not null;index:idx_grants_due_order,priority:2"`
 	Attempts    int64      `gorm:"not null"`
 	LastError   string     `gorm:"not null"`
 	// LastErrorPermanent is set when the directory called LastError
