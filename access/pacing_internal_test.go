@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"math"
 	"sync"
 	"testing"
 	"time"
@@ -56,36 +55,35 @@ func TestLimiterAIMD(t *testing.T) {
 	}
 }
 
-// memBudget is a BudgetStore in memory with the database's semantics.
+// memBudget is a BudgetStore in memory: one bucket, locked for each call.
 type memBudget struct {
-	mu     sync.Mutex
-	tokens float64
-	at     time.Time
+	mu sync.Mutex
+	b  Bucket
 }
 
-func (m *memBudget) TakeTokens(_ context.Context, _ string, now time.Time, capacity, rate float64, n int, floor float64) (int, time.Duration, error) {
+func (m *memBudget) WithBucket(_ context.Context, _ string, fn func(b *Bucket) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if now.After(m.at) {
-		m.tokens = math.Min(capacity, m.tokens+rate*now.Sub(m.at).Seconds())
-		m.at = now
+	b := m.b
+	if err := fn(&b); err != nil {
+		return err
 	}
-	k := int(math.Max(0, math.Min(float64(n), math.Floor(m.tokens-floor))))
-	m.tokens -= float64(k)
-	if k == 0 {
-		return 0, time.Duration((floor + 1 - m.tokens) / rate * float64(time.Second)), nil
-	}
-	return k, 0, nil
-}
-
-func (m *memBudget) ReturnTokens(_ context.Context, _ string, n int, capacity float64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.tokens = math.Min(capacity, m.tokens+float64(n))
+	m.b = b
 	return nil
 }
 
-func (m *memBudget) PauseTokens(context.Context, string, time.Time) error { return nil }
+// add puts n tokens in the bucket, as another replica giving some back.
+func (m *memBudget) add(n float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.b.Tokens += n
+}
+
+func (m *memBudget) tokens() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.b.Tokens
+}
 
 // fixedClock never moves; its timers fire after a real millisecond, so
 // that waits spin without the budget refilling.
@@ -100,24 +98,24 @@ func (c fixedClock) TimerAt(time.Time) Timer {
 // while a removal waits, even when the budget would let them through.
 func TestPacerRemovalsFirst(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	b := &memBudget{tokens: 10, at: now}
-	p := newPacer(&Config{Budget: b, WriteQuota: 100, WriteQuotaWindow: time.Hour, WriteReserve: 0.3, Clock: fixedClock{now}})
+	b := &memBudget{b: Bucket{Tokens: 10, RefilledAt: now}}
+	p := NewWritePacer(&Config{Budget: b, WriteQuota: 100, WriteQuotaWindow: time.Hour, WriteReserve: 0.3, Clock: fixedClock{now}})
 	if p.capacity != 10 || p.reserve != 3 {
 		t.Fatalf("a quota of 100 makes a bucket of %v with a reserve of %v; want 10 and 3", p.capacity, p.reserve)
 	}
 	ctx := context.Background()
 	// Adds may take 7 of the bucket's 10; the last 3 are the removals'.
 	for i := range 7 {
-		if n, err := p.take(ctx, PriorityAdd, 1); n != 1 || err != nil {
+		if n, err := p.Take(ctx, PriorityAdd, 1); n != 1 || err != nil {
 			t.Fatalf("add %d: %d, %v", i, n, err)
 		}
 	}
 	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-	if n, err := p.take(short, PriorityAdd, 1); n != 0 || err == nil {
+	if n, err := p.Take(short, PriorityAdd, 1); n != 0 || err == nil {
 		t.Fatalf("add into the reserve: %d, %v", n, err)
 	}
 	cancel()
-	if n, err := p.take(ctx, PriorityRemove, 5); n != 3 || err != nil {
+	if n, err := p.Take(ctx, PriorityRemove, 5); n != 3 || err != nil {
 		t.Fatalf("removals take the reserve: %d, %v", n, err)
 	}
 	// A removal waits (the budget is empty); meanwhile tokens come back,
@@ -125,7 +123,7 @@ func TestPacerRemovalsFirst(t *testing.T) {
 	// removal, which gets its token first.
 	got := make(chan int, 1)
 	go func() {
-		n, _ := p.take(ctx, PriorityRemove, 1)
+		n, _ := p.Take(ctx, PriorityRemove, 1)
 		got <- n
 	}()
 	for p.removing.Load() == 0 {
@@ -136,15 +134,15 @@ func TestPacerRemovalsFirst(t *testing.T) {
 		defer close(addDone)
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		_, _ = p.take(short, PriorityAdd, 1)
+		_, _ = p.Take(short, PriorityAdd, 1)
 	}()
 	time.Sleep(10 * time.Millisecond)
-	p.give(ctx, 1)
+	b.add(1)
 	if n := <-got; n != 1 {
 		t.Fatalf("waiting removal got %d", n)
 	}
 	<-addDone
-	if b.tokens != 0 {
-		t.Fatalf("the add took a token meant for the waiting removal (tokens %v)", b.tokens)
+	if tokens := b.tokens(); tokens != 0 {
+		t.Fatalf("the add took a token meant for the waiting removal (tokens %v)", tokens)
 	}
 }

@@ -99,7 +99,7 @@ type Service struct {
 	pimGroups map[string]bool
 	policies  pimPolicies
 	limiter   *limiter
-	pacer     *pacer // nil: writes are not paced
+	pacer     *WritePacer // nil: writes are not paced
 	finisher  finisher
 	// notices bounds the end-of-grant notices sent at once.
 	notices semaphore
@@ -159,7 +159,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("access service: write reserve %v is not a share between 0 and 1", cfg.WriteReserve)
 	}
 	s := &Service{cfg: cfg, profiles: map[string]Profile{}, log: cfg.Logger, wake: make(chan struct{}, 1),
-		limiter: newLimiter(cfg.RevokeConcurrency), pacer: newPacer(&cfg),
+		limiter: newLimiter(cfg.RevokeConcurrency), pacer: NewWritePacer(&cfg),
 		notices: make(semaphore, cfg.RevokeConcurrency)}
 	for _, p := range cfg.Profiles {
 		if err := p.Validate(); err != nil {
