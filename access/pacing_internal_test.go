@@ -146,3 +146,86 @@ func TestPacerRemovalsFirst(t *testing.T) {
 		t.Fatalf("the add took a token meant for the waiting removal (tokens %v)", tokens)
 	}
 }
+
+// TestBucketSettle is the bucket arithmetic: refill up to what the leases
+// leave, the adds' floor, waits, leases given back and reported spent, the
+// end of every lease, pauses and waiting removals.
+func TestBucketSettle(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	p := &WritePacer{capacity: 100, rate: 10, reserve: 20} // full in 10 s
+	var b Bucket
+	take := func(at time.Time, want int, prio WritePriority) leaseGot {
+		t.Helper()
+		return p.settle(&b, leaseAsk{now: at, want: want, prio: prio})
+	}
+	if got := take(t0, 60, PriorityAdd); got.free != 60 || got.reserved != 0 || b.Leased != 60 {
+		t.Fatalf("first take from a new (full) bucket: %+v, leased %v", got, b.Leased)
+	}
+	// 40 left; an add keeping the floor of 20 gets 20 of 30 asked.
+	if got := take(t0, 30, PriorityAdd); got.free != 20 {
+		t.Fatalf("take above the floor: %+v, want 20", got)
+	}
+	if got := take(t0, 5, PriorityAdd); got.free+got.reserved != 0 || got.wait != 100*time.Millisecond {
+		t.Fatalf("take at the floor: %+v; want none, wait 100ms", got)
+	}
+	// A removal may take the rest: all from the reserve.
+	if got := take(t0, 50, PriorityRemove); got.free != 0 || got.reserved != 20 {
+		t.Fatalf("take to empty: %+v, want 20 reserved", got)
+	}
+	if got := take(t0, 1, PriorityRemove); got.free+got.reserved != 0 || got.wait != 100*time.Millisecond {
+		t.Fatalf("take from empty: %+v", got)
+	}
+	// That removal keeps adds off until it asks again and a lease time.
+	if want := t0.Add(pollMin + WriteLeaseTime); !b.RemovalsUntil.Equal(want) {
+		t.Fatalf("removals wait until %v, want %v", b.RemovalsUntil, want)
+	}
+	if got := take(t0.Add(time.Second), 1, PriorityAdd); got.free != 0 || got.wait != pollMin {
+		t.Fatalf("add while a removal waits: %+v", got)
+	}
+	// All 100 are leased: nothing refills until leases are reported.
+	if got := take(t0.Add(time.Second), 50, PriorityRemove); got.free+got.reserved != 0 {
+		t.Fatalf("refilled while everything is leased: %+v (bucket %+v)", got, b)
+	}
+	// 30 reported spent, 10 given back: 10 in the bucket, room for 40.
+	p.settle(&b, leaseAsk{now: t0.Add(time.Second), spent: 30, unspent: 10})
+	if b.Leased != 60 || b.Tokens != 10 {
+		t.Fatalf("after a report: %+v, want 60 leased and 10 tokens", b)
+	}
+	// 5 s later the bucket would hold 60 but for the leases: 40.
+	b.LeasedUntil = t0.Add(time.Hour)
+	if got := take(t0.Add(6*time.Second), 100, PriorityRemove); got.free+got.reserved != 40 {
+		t.Fatalf("5 s later: %+v, want the 40 the leases leave", got)
+	}
+	// Every lease has ended 2 lease times after the last: the bucket
+	// refills to its capacity again. A clock behind refills nothing.
+	end := b.LeasedUntil
+	p.settle(&b, leaseAsk{now: end})
+	if b.Leased != 0 || b.Tokens != 0 {
+		t.Fatalf("at the end of every lease: %+v", b)
+	}
+	p.settle(&b, leaseAsk{now: end.Add(-time.Second)})
+	if b.Tokens != 0 {
+		t.Fatalf("clock behind refilled: %+v", b)
+	}
+	if got := take(end.Add(time.Hour), 500, PriorityRemove); got.free != 80 || got.reserved != 20 {
+		t.Fatalf("after an hour: %+v, want 100 (capacity), 20 of them the reserve", got)
+	}
+	// What is given back never overfills the bucket.
+	b.LeasedUntil = time.Time{}
+	p.settle(&b, leaseAsk{now: end.Add(time.Hour), unspent: 150})
+	if b.Tokens != 100 || b.Leased != 0 {
+		t.Fatalf("after giving back 150: %+v, want 100 tokens (capacity)", b)
+	}
+	// A pause stops every take until it ends.
+	at := end.Add(time.Hour)
+	got := p.settle(&b, leaseAsk{now: at, pause: at.Add(30 * time.Second)})
+	if !got.pausedUntil.Equal(at.Add(30 * time.Second)) {
+		t.Fatalf("pause: %+v", got)
+	}
+	if got := take(at.Add(10*time.Second), 1, PriorityRemove); got.free+got.reserved != 0 || got.wait != 20*time.Second {
+		t.Fatalf("paused: %+v; want none, wait 20s", got)
+	}
+	if got := take(at.Add(30*time.Second), 1, PriorityRemove); got.free+got.reserved != 1 {
+		t.Fatalf("after the pause: %+v, want 1", got)
+	}
+}
