@@ -149,14 +149,16 @@ var errBudget = errors.New("the directory's write budget is spent")
 type leaseAsk struct {
 	now            time.Time
 	spent, unspent int
-	want           int
-	prio           WritePriority
-	pause          time.Time
+	// want is what the lease asks for, need (at most want) what the
+	// write waiting for it needs.
+	want, need int
+	prio       WritePriority
+	pause      time.Time
 }
 
 // leaseGot is what the bucket answered: tokens any write may spend, tokens
-// only removals may, and when none, how long until asking again makes
-// sense; pausedUntil is the bucket's pause.
+// only removals may, and when fewer than needed, how long until asking
+// again makes sense; pausedUntil is the bucket's pause.
 type leaseGot struct {
 	free, reserved int
 	wait           time.Duration
@@ -203,8 +205,9 @@ func (p *WritePacer) settle(b *Bucket, a leaseAsk) leaseGot {
 		floor = p.reserve
 	}
 	k := int(math.Max(0, math.Min(float64(a.want), math.Floor(b.Tokens-floor))))
-	if k == 0 {
-		got.wait = time.Duration((floor + 1 - b.Tokens) / p.rate * float64(time.Second))
+	if short := max(a.need, 1) - k; short > 0 {
+		// The time until one more token above the floor.
+		got.wait = time.Duration((floor + 1 - (b.Tokens - float64(k))) / p.rate * float64(time.Second))
 		if a.prio == PriorityRemove {
 			// Adds of every replica leave the refill to this removal
 			// until it asks again, and a lease time more.
@@ -213,6 +216,8 @@ func (p *WritePacer) settle(b *Bucket, a leaseAsk) leaseGot {
 				b.RemovalsUntil = until
 			}
 		}
+	}
+	if k == 0 {
 		return got
 	}
 	above := int(math.Max(0, math.Floor(b.Tokens-p.reserve)))
@@ -329,7 +334,7 @@ func (p *WritePacer) Take(ctx context.Context, prio WritePriority, n int) (int, 
 			p.fetching = true
 			spent, unspent := p.handOverLocked()
 			p.mu.Unlock()
-			got, err := p.ask(ctx, leaseAsk{now: now, spent: spent, unspent: unspent, want: max(n, p.leaseSize), prio: prio})
+			got, err := p.ask(ctx, leaseAsk{now: now, spent: spent, unspent: unspent, want: max(n, p.leaseSize), need: n, prio: prio})
 			p.mu.Lock()
 			p.fetching = false
 			if err != nil {
@@ -343,7 +348,9 @@ func (p *WritePacer) Take(ctx context.Context, prio WritePriority, n int) (int, 
 			if got.pausedUntil.After(p.pausedUntil) {
 				p.pausedUntil = got.pausedUntil
 			}
-			if got.free+got.reserved == 0 {
+			if got.wait > 0 {
+				// Short of what this write needs: ask again only once
+				// more has refilled (or the pause has ended).
 				at := now.Add(clampWait(got.wait))
 				if now.Before(got.pausedUntil) {
 					at = got.pausedUntil

@@ -156,7 +156,7 @@ func TestBucketSettle(t *testing.T) {
 	var b Bucket
 	take := func(at time.Time, want int, prio WritePriority) leaseGot {
 		t.Helper()
-		return p.settle(&b, leaseAsk{now: at, want: want, prio: prio})
+		return p.settle(&b, leaseAsk{now: at, want: want, need: want, prio: prio})
 	}
 	if got := take(t0, 60, PriorityAdd); got.free != 60 || got.reserved != 0 || b.Leased != 60 {
 		t.Fatalf("first take from a new (full) bucket: %+v, leased %v", got, b.Leased)

@@ -78,7 +78,9 @@ type Config struct {
 	// negative value turns pacing off) per WriteQuotaWindow (default
 	// DefaultWriteQuotaWindow). Removals go first: adds, re-adds and drift
 	// repairs leave WriteReserve of the budget (default
-	// DefaultWriteReserve) to them and wait while one waits.
+	// DefaultWriteReserve) to them and wait while one waits, on any
+	// replica. Each replica leases a few tokens at a time and spends them
+	// from memory (see WritePacer); Run gives back what is left.
 	Budget           BudgetStore
 	WriteQuota       int
 	WriteQuotaWindow time.Duration
