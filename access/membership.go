@@ -252,49 +252,19 @@ func recordApproval(ctx context.Context, st Store, req *Request, d Decision, req
 	}
 	g := newGrant(grant, req, d.DecidedAt, owner, claimUntil)
 	counted := 0
+	// out is the request as the transaction stores it: once it commits,
+	// the request as committed, read under the lock rather than after it.
+	var out *Request
 	err := st.WithMembership(ctx, g.GroupID, g.User.ObjectID, d.DecidedAt, func(m *Membership, tx MembershipTx) error {
-		g := g
-		n, err := countApproval(tx, id, d)
-		counted = n
+		if err := decideApproval(m, tx, req, d, required, g, ev, &counted); err != nil {
+			return err
+		}
+		stored, err := tx.Request(id)
 		if err != nil {
 			return err
 		}
-		if n < required {
-			if err := tx.Decide(id, d, RequestPending); err != nil {
-				return err
-			}
-			ev.Action, ev.Reason = ActionApprovalCounted, quorumReason(n, required, ev.Reason)
-			return tx.Append(ev)
-		}
-		if required > 1 {
-			ev.Reason = quorumReason(n, required, ev.Reason)
-		}
-		if waitsForStart(req, d.DecidedAt) {
-			// Approved ahead of its start: nothing is stored for the
-			// membership until then (see StartScheduled).
-			if err := tx.Decide(id, d, RequestScheduled); err != nil {
-				return err
-			}
-			ev.Reason = strings.TrimSpace(ev.Reason + " (access from " + FormatTime(req.StartsAt) + ")")
-			return tx.Append(ev)
-		}
-		state := RequestApproved
-		if approvalShares(m) {
-			// Nothing to add: the membership is held already, and no
-			// work is in hand, so the grant holds no claim (were the
-			// backing grant to fail, this one must be free to be put
-			// back to granting).
-			g.Shared, g.State, g.GrantedAt = true, GrantActive, d.DecidedAt
-			g.ClaimedBy, g.ClaimUntil = "", time.Time{}
-			state = RequestActive
-		}
-		if err := tx.Decide(id, d, state); err != nil {
-			return err
-		}
-		if err := tx.InsertGrant(g); err != nil {
-			return err
-		}
-		return tx.Append(ev)
+		out = stored
+		return nil
 	})
 	if errors.Is(err, ErrAlreadyApproved) {
 		// The approval of this approver that is stored may be the one
@@ -308,11 +278,56 @@ func recordApproval(ctx context.Context, st Store, req *Request, d Decision, req
 	if err != nil {
 		return nil, 0, fmt.Errorf("decide request %s: %w", id, err)
 	}
-	out, err := st.GetRequest(ctx, id)
-	if err != nil {
-		return nil, 0, fmt.Errorf("decide request %s: reload: %w", id, err)
-	}
 	return out, counted, nil
+}
+
+// decideApproval stores approval d of req with its membership m locked:
+// counted towards required, and, once the quorum is reached, the request
+// approved with its grant g (or scheduled, or active on a shared
+// membership). *counted is the approvals the request has with this one.
+func decideApproval(m *Membership, tx MembershipTx, req *Request, d Decision, required int, g Grant, ev AuditEvent, counted *int) error {
+	id := req.ID
+	n, err := countApproval(tx, id, d)
+	*counted = n
+	if err != nil {
+		return err
+	}
+	if n < required {
+		if err := tx.Decide(id, d, RequestPending); err != nil {
+			return err
+		}
+		ev.Action, ev.Reason = ActionApprovalCounted, quorumReason(n, required, ev.Reason)
+		return tx.Append(ev)
+	}
+	if required > 1 {
+		ev.Reason = quorumReason(n, required, ev.Reason)
+	}
+	if waitsForStart(req, d.DecidedAt) {
+		// Approved ahead of its start: nothing is stored for the
+		// membership until then (see StartScheduled).
+		if err := tx.Decide(id, d, RequestScheduled); err != nil {
+			return err
+		}
+		ev.Reason = strings.TrimSpace(ev.Reason + " (access from " + FormatTime(req.StartsAt) + ")")
+		return tx.Append(ev)
+	}
+	state := RequestApproved
+	if approvalShares(m) {
+		// Nothing to add: the membership is held already, and no
+		// work is in hand, so the grant holds no claim (were the
+		// backing grant to fail, this one must be free to be put
+		// back to granting).
+		g.Shared, g.State, g.GrantedAt = true, GrantActive, d.DecidedAt
+		g.ClaimedBy, g.ClaimUntil = "", time.Time{}
+		state = RequestActive
+	}
+	if err := tx.Decide(id, d, state); err != nil {
+		return err
+	}
+	if err := tx.InsertGrant(g); err != nil {
+		return err
+	}
+	return tx.Append(ev)
 }
 
 // newGrant is the grant an approval of req stores before the membership is
@@ -387,28 +402,65 @@ func CompleteGrant(ctx context.Context, st GrantStore, grantID, owner string, gr
 	err := errors.Join(checkOwner(owner), checkTime("grant", grantedAt))
 	if err == nil {
 		err = withGrant(ctx, st, grantID, grantedAt, func(_ *Membership, g *Grant, tx MembershipTx) error {
-			done, err := tx.UpdateGrant(GrantUpdate{
-				ID: grantID, From: []GrantState{GrantGranting}, Owner: owner,
-				State: GrantActive, GrantedAt: grantedAt, Release: true,
-			})
-			if err != nil {
-				return err
-			}
-			if set, pre := ledgerAfterGrant(&done); set {
-				if err := tx.SetPreExisting(pre, grantedAt); err != nil {
-					return err
-				}
-			}
-			if err := tx.MoveRequest(done.RequestID, []RequestState{RequestApproved}, RequestActive, grantedAt); err != nil {
-				return err
-			}
-			return tx.Append(grantEvent(ev, g, grantedAt))
+			_, err := completeGrant(tx, g, owner, grantedAt, ev)
+			return err
 		})
 	}
 	if err != nil {
 		return fmt.Errorf("complete grant %s: %w", grantID, err)
 	}
 	return nil
+}
+
+// CompleteGrantOf is CompleteGrant of grant g as its caller holds it, and
+// returns g's request as the transaction stores it (once it commits, as
+// committed). Only g's id, group and user, which never change, are taken
+// from the caller: the grant is not read before its membership is locked,
+// and whether it is still granting and claimed by owner is decided under
+// the lock, as in CompleteGrant. A g whose group or user is not the
+// grant's finds no grant of that id in the membership: ErrStaleGrant.
+func CompleteGrantOf(ctx context.Context, st GrantStore, g *Grant, owner string, grantedAt time.Time, ev AuditEvent) (*Request, error) {
+	var out *Request
+	err := errors.Join(checkOwner(owner), checkTime("grant", grantedAt))
+	if err == nil {
+		err = st.WithMembership(ctx, g.GroupID, g.User.ObjectID, grantedAt, func(m *Membership, tx MembershipTx) error {
+			cur := m.Grant(g.ID)
+			if cur == nil {
+				return ErrStaleGrant
+			}
+			done, err := completeGrant(tx, cur, owner, grantedAt, ev)
+			if err != nil {
+				return err
+			}
+			out, err = tx.Request(done.RequestID)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("complete grant %s: %w", g.ID, err)
+	}
+	return out, nil
+}
+
+// completeGrant makes grant g (as stored, its membership locked) active
+// at grantedAt (see CompleteGrant) and returns it as updated.
+func completeGrant(tx MembershipTx, g *Grant, owner string, grantedAt time.Time, ev AuditEvent) (Grant, error) {
+	done, err := tx.UpdateGrant(GrantUpdate{
+		ID: g.ID, From: []GrantState{GrantGranting}, Owner: owner,
+		State: GrantActive, GrantedAt: grantedAt, Release: true,
+	})
+	if err != nil {
+		return Grant{}, err
+	}
+	if set, pre := ledgerAfterGrant(&done); set {
+		if err := tx.SetPreExisting(pre, grantedAt); err != nil {
+			return Grant{}, err
+		}
+	}
+	if err := tx.MoveRequest(done.RequestID, []RequestState{RequestApproved}, RequestActive, grantedAt); err != nil {
+		return Grant{}, err
+	}
+	return done, tx.Append(grantEvent(ev, g, grantedAt))
 }
 
 // FailGrant records that the membership of grant grantID could not be

@@ -85,6 +85,11 @@ type Config struct {
 	WriteQuota       int
 	WriteQuotaWindow time.Duration
 	WriteReserve     float64
+	// ViewerGroupsFor is how long the directory's answer to which of the
+	// approver, security and admin groups a person is in is used again
+	// for the buttons their cards show (default DefaultViewerGroupsFor; a
+	// negative value: never). Every action asks afresh.
+	ViewerGroupsFor time.Duration
 }
 
 // Service runs the access lifecycle: it validates and stores requests,
@@ -105,6 +110,8 @@ type Service struct {
 	finisher  finisher
 	// notices bounds the end-of-grant notices sent at once.
 	notices semaphore
+	// viewerGroups are the directory's recent answers for Viewer.
+	viewerGroups viewerGroups
 }
 
 // New checks the configuration and returns a Service.
@@ -160,9 +167,12 @@ func New(cfg Config) (*Service, error) {
 	case cfg.WriteReserve < 0 || cfg.WriteReserve >= 1:
 		return nil, fmt.Errorf("access service: write reserve %v is not a share between 0 and 1", cfg.WriteReserve)
 	}
+	if cfg.ViewerGroupsFor == 0 {
+		cfg.ViewerGroupsFor = DefaultViewerGroupsFor
+	}
 	s := &Service{cfg: cfg, profiles: map[string]Profile{}, log: cfg.Logger, wake: make(chan struct{}, 1),
 		limiter: newLimiter(cfg.RevokeConcurrency), pacer: NewWritePacer(&cfg),
-		notices: make(semaphore, cfg.RevokeConcurrency)}
+		notices: make(semaphore, cfg.RevokeConcurrency), viewerGroups: viewerGroups{ttl: cfg.ViewerGroupsFor}}
 	for _, p := range cfg.Profiles {
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("access service: %w", err)
@@ -898,14 +908,12 @@ func (s *Service) grant(ctx context.Context, g *Grant) (*Request, error) {
 		s.cfg.Failpoint("grant.after-add")
 	}
 	now := s.cfg.Clock.Now().UTC()
-	if err := CompleteGrant(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, action, base, "")); err != nil {
+	// The request comes back as the completion stored it.
+	req, err := CompleteGrantOf(ctx, s.cfg.Store, g, s.cfg.Owner, now, s.event(now, System, action, base, ""))
+	if err != nil {
 		return nil, fmt.Errorf("record grant %s: %w", g.ID, err)
 	}
 	s.Wake()
-	req, err := s.cfg.Store.GetRequest(ctx, g.RequestID)
-	if err != nil {
-		return nil, fmt.Errorf("reload request %s: %w", g.RequestID, err)
-	}
 	s.notify(ctx, req, NoticeGranted, grantedText(g))
 	s.updateCard(ctx, req)
 	return req, nil

@@ -398,6 +398,11 @@ type MembershipTx interface {
 	SetPreExisting(pre bool, at time.Time) error
 	// Append appends an audit event.
 	Append(ev AuditEvent) error
+	// Request returns request id with its decisions, grant and feedback
+	// as this transaction stores them, its own writes included
+	// (ErrNotFound when there is no such request): once the transaction
+	// commits, it is the request as committed.
+	Request(id string) (*Request, error)
 }
 
 // GrantUpdate is a conditional change of one grant.

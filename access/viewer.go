@@ -100,7 +100,9 @@ func permitted(req *Request, v Viewer) Viewer {
 // longer be decided or cancelled. One directory question covers the
 // approver and security groups. A caller from another tenant is refused;
 // a caller without an object id is a bystander (no directory question is
-// asked about them).
+// asked about them). The directory's answer is used again for
+// Config.ViewerGroupsFor: a card may show buttons for that long after the
+// person left a group, and pressing one is refused.
 func (s *Service) Viewer(ctx context.Context, tenantID string, req *Request, who Person) (Viewer, error) {
 	if err := s.checkTenant(tenantID); err != nil {
 		return Viewer{}, err
@@ -129,7 +131,9 @@ func (s *Service) Viewer(ctx context.Context, tenantID string, req *Request, who
 		admins = nil // nobody force-approves their own request
 	}
 	if len(approverGroups)+len(security)+len(admins) > 0 {
-		found, err := s.cfg.Directory.MemberGroups(ctx, who.ObjectID, append(append(append([]string{}, approverGroups...), security...), admins...))
+		// What the card shows, not what an action is allowed: a recent
+		// answer is used again (see viewerGroups).
+		found, err := s.viewerMemberGroups(ctx, who.ObjectID, append(append(append([]string{}, approverGroups...), security...), admins...))
 		if err != nil {
 			return Viewer{}, fmt.Errorf("check what %s may do on %s: %w", who.ObjectID, req.ID, err)
 		}

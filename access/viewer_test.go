@@ -168,3 +168,60 @@ func TestDenyNeedsAReasonAndApproveWhereRequired(t *testing.T) {
 		}
 	})
 }
+
+// Which groups a viewer is in is remembered for the buttons of their
+// cards, for Config.ViewerGroupsFor, and never for an action: an approver
+// who left the approver groups still sees their buttons for those few
+// seconds, but their approval is refused at once.
+func TestViewerGroupsAreRememberedForTheCardOnly(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		ctx := context.Background()
+		pending := e.submit(riley, time.Hour)
+		approver := access.Viewer{Approver: true, May: access.CanApprove | access.CanDeny}
+		if got := e.viewer(pending, alex); got != approver {
+			t.Fatalf("approver's view: %+v, want %+v", got, approver)
+		}
+		if err := e.dir.RemoveMember(ctx, approverGroup, alex.ObjectID); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.viewer(pending, alex); got != approver {
+			t.Errorf("view just after leaving the approver group: %+v, want the remembered %+v", got, approver)
+		}
+		if _, err := e.decide(pending.ID, alex, access.Approve, ""); !errors.Is(err, access.ErrNotApprover) {
+			t.Fatalf("approval by someone who left the approver group: %v, want ErrNotApprover", err)
+		}
+		if cur, err := e.svc.Request(ctx, tenant, pending.ID); err != nil || cur.State != access.RequestPending {
+			t.Fatalf("request after the refused approval: %+v %v, want pending", cur, err)
+		}
+		e.clock.Advance(access.DefaultViewerGroupsFor - time.Millisecond)
+		if got := e.viewer(pending, alex); got != approver {
+			t.Errorf("view just before the answer's time ends: %+v, want %+v", got, approver)
+		}
+		e.clock.Advance(time.Millisecond)
+		if got := e.viewer(pending, alex); got != (access.Viewer{}) {
+			t.Errorf("view once the answer's time ended: %+v, want read-only", got)
+		}
+
+		// A clock set back forgets what was remembered.
+		if err := e.dir.SetMember(ctx, approverGroup, alex.ObjectID); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(-time.Second)
+		if got := e.viewer(pending, alex); got != approver {
+			t.Errorf("view after the clock went back: %+v, want the directory's answer %+v", got, approver)
+		}
+
+		// Turned off, every view asks the directory.
+		e.openWith(func(c *access.Config) { c.ViewerGroupsFor = -1 })
+		if got := e.viewer(pending, alex); got != approver {
+			t.Fatalf("approver's view: %+v, want %+v", got, approver)
+		}
+		if err := e.dir.RemoveMember(ctx, approverGroup, alex.ObjectID); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.viewer(pending, alex); got != (access.Viewer{}) {
+			t.Errorf("view with nothing remembered, after leaving the approver group: %+v, want read-only", got)
+		}
+	})
+}

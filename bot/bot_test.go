@@ -387,17 +387,28 @@ func TestEndpointHygiene(t *testing.T) {
 	if code, _ := w.post(big); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body: HTTP %d", code)
 	}
-	// Malformed JSON.
-	resp, err := http.Post(w.server.URL, "application/json", strings.NewReader("{not json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("malformed JSON: HTTP %d", resp.StatusCode)
+	// Malformed JSON: 400 with a valid token, 401 without one (a request
+	// without a token is refused before its body is read).
+	for header, want := range map[string]int{
+		"Bearer " + w.issuer.Token(appID, w.conn.ServiceURL()): http.StatusBadRequest,
+		"": http.StatusUnauthorized,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, w.server.URL, strings.NewReader("{not json"))
+		req.Header.Set("Content-Type", "application/json")
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("malformed JSON, token %t: HTTP %d, want %d", header != "", resp.StatusCode, want)
+		}
 	}
 	// GET.
-	resp, err = http.Get(w.server.URL)
+	resp, err := http.Get(w.server.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

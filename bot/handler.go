@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
@@ -110,6 +111,10 @@ type Bot struct {
 	// Rejections are logged at most once a second, with a count of the
 	// ones left out, so that a flood of forged requests cannot flood the log.
 	rejects lograte.Limiter
+
+	// unknown bounds the activities whose token has not been checked
+	// before, checked at once (see admission).
+	unknown *admission
 }
 
 // logRejected logs a refused activity, rate-limited.
@@ -150,7 +155,7 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.Local && cfg.Auth == nil {
 		cfg.Auth = auth.NewLocalValidator(cfg.Logger)
 	}
-	return &Bot{cfg: cfg, log: cfg.Logger}, nil
+	return &Bot{cfg: cfg, log: cfg.Logger, unknown: newAdmission()}, nil
 }
 
 // ServeHTTP implements the Bot Framework messaging endpoint.
@@ -165,6 +170,29 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			b.logRejected("rejected activity in local mode", err, r.RemoteAddr)
 			http.Error(w, http.StatusText(status), status)
 			return
+		}
+	}
+	// A token the validator has checked before lets the activity through
+	// at once; any other is screened on its claims before the body is
+	// read, then waits for one of a few slots (see admission).
+	checked := func() {}
+	if s, ok := b.cfg.Auth.(auth.Screener); ok {
+		known, err := s.Screen(r.Header.Get("Authorization"), TeamsChannelID)
+		if err != nil {
+			b.logRejected("rejected activity: authentication failed", err, r.RemoteAddr)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if !known {
+			release, ok := b.unknown.acquire(r.Context())
+			if !ok {
+				b.logRejected("rejected activity: too many unchecked tokens at once", errBusy, r.RemoteAddr)
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			checked = sync.OnceFunc(release)
+			defer checked()
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
@@ -189,7 +217,9 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The token check runs on the activity decoded above (in local mode the
 	// local validator, which wants a loopback service URL and no token).
-	if _, err := b.cfg.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), &act); err != nil {
+	_, err = b.cfg.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), &act)
+	checked()
+	if err != nil {
 		b.logRejected("rejected activity: authentication failed", err, r.RemoteAddr)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return

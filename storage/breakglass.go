@@ -12,8 +12,11 @@ import (
 
 // reviewableWhere selects the active break-glass grants not ended early and
 // not reviewed, not due at a time (the argument), whose next review step is
-// set.
-const reviewableWhere = "break_glass = ? AND state = ? AND early_kind = '' AND reviewed_at IS NULL AND review_due_at IS NOT NULL AND due_at > ?"
+// set. They are found through idx_grants_review; due_at is compared as
+// COALESCE(due_at, due_at) (never NULL: the same value) so that SQLite's
+// planner does not take idx_grants_state_due for it instead and read every
+// active grant.
+const reviewableWhere = "break_glass = ? AND state = ? AND early_kind = '' AND reviewed_at IS NULL AND review_due_at IS NOT NULL AND COALESCE(due_at, due_at) > ?"
 
 // DueReviews returns up to limit break-glass grants whose next review step
 // is due at now (see reviewableWhere, and review_due_at <= now), earliest

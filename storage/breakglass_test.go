@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -123,6 +124,58 @@ func TestBreakGlassReview(t *testing.T) {
 		}
 		if got := mustGrant(t, db, g.ID); got.ReviewChat.ConversationID != chat.ConversationID || got.ReviewActivityID != "7" {
 			t.Fatalf("review card %+v %q", got.ReviewChat, got.ReviewActivityID)
+		}
+	})
+}
+
+// The next review step and the due ones are the active, unreviewed
+// break-glass grants', earliest first, passing over the earlier steps of
+// grants that are not break-glass, were reviewed, ended early or fell due.
+func TestReviewsInReviewOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		now := t0.Add(time.Minute)
+		expires := t0.Add(time.Hour)
+		person := func(n int) access.Person {
+			return access.Person{ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), Name: fmt.Sprintf("User %d", n)}
+		}
+		set := func(g access.Grant, cols map[string]any) {
+			t.Helper()
+			if err := db.gorm.Model(&grantRow{}).Where("id = ?", g.ID).Updates(cols).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		step := func(d time.Duration) map[string]any {
+			return map[string]any{"break_glass": true, "review_due_at": dbTime(now.Add(d))}
+		}
+		notBreakGlass := mustActiveGrant(t, db, person(1), "db-admin", expires)
+		set(notBreakGlass, map[string]any{"review_due_at": dbTime(now.Add(time.Second))})
+		reviewed := mustActiveGrant(t, db, person(2), "db-admin", expires)
+		set(reviewed, step(2*time.Second))
+		set(reviewed, map[string]any{"reviewed_at": dbTime(now)})
+		early := mustActiveGrant(t, db, person(3), "db-admin", expires)
+		set(early, step(3*time.Second))
+		set(early, map[string]any{"early_kind": "released"})
+		fellDue := mustActiveGrant(t, db, person(4), "db-admin", expires)
+		set(fellDue, step(4*time.Second))
+		set(fellDue, map[string]any{"due_at": dbTime(now.Add(-time.Second))})
+		later := mustActiveGrant(t, db, person(5), "db-admin", expires)
+		set(later, step(time.Minute))
+		first := mustActiveGrant(t, db, person(6), "db-admin", expires)
+		set(first, step(30*time.Second))
+
+		next, ok, err := db.NextReview(ctx)
+		// NextReview looks at grants not due at the zero time: the one
+		// that fell due still counts, and its step is the earliest.
+		if err != nil || !ok || !next.Equal(now.Add(4*time.Second)) {
+			t.Errorf("NextReview = %v %v %v, want %v", next, ok, err, now.Add(4*time.Second))
+		}
+		due, err := db.DueReviews(ctx, now.Add(2*time.Minute), 0)
+		if err != nil || !equalStrings(ids(due), []string{first.ID, later.ID}) {
+			t.Errorf("DueReviews = %v %v, want [%s %s]", ids(due), err, first.ID, later.ID)
+		}
+		if due, err := db.DueReviews(ctx, now.Add(2*time.Minute), 1); err != nil || !equalStrings(ids(due), []string{first.ID}) {
+			t.Errorf("DueReviews(limit 1) = %v %v, want [%s]", ids(due), err, first.ID)
 		}
 	})
 }

@@ -12,8 +12,12 @@ import (
 
 // remindableWhere selects the active grants not ended early, not ended nor
 // due at a time (the argument, twice), whose expiry reminder is still to
-// be sent.
-const remindableWhere = "state = ? AND early_kind = '' AND remind_at IS NOT NULL AND expires_at > ? AND due_at > ?"
+// be sent. They are found through idx_grants_state_remind, in remind_at
+// order: due_at (never NULL) is compared as COALESCE(due_at, due_at), which
+// is the same value, so that SQLite's planner does not take
+// idx_grants_state_due for it instead and read every active grant to sort
+// them by remind_at.
+const remindableWhere = "state = ? AND early_kind = '' AND remind_at IS NOT NULL AND expires_at > ? AND COALESCE(due_at, due_at) > ?"
 
 // DueExpiryReminders returns up to limit grants whose expiry reminder is
 // due at now (see remindableWhere, and remind_at <= now), earliest

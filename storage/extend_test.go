@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -161,6 +162,7 @@ func TestMigrateFromBeforeExtensions(t *testing.T) {
 		// table, which its foreign keys forbid.
 		for _, stmt := range []string{
 			"DROP INDEX IF EXISTS idx_grants_remind_at",
+			"DROP INDEX IF EXISTS idx_grants_state_remind",
 			"DROP INDEX IF EXISTS idx_requests_extends_request_id",
 			"ALTER TABLE grants DROP COLUMN remind_at",
 			"ALTER TABLE grants DROP COLUMN extended_by_id",
@@ -189,6 +191,54 @@ func TestMigrateFromBeforeExtensions(t *testing.T) {
 		}
 		if _, ok, err := db2.NextExpiryReminder(context.Background(), t0); err != nil || ok {
 			t.Fatalf("a migrated grant has a reminder: %v %v", ok, err)
+		}
+		if !db2.gorm.Migrator().HasIndex(&grantRow{}, "idx_grants_state_remind") {
+			t.Error("the migration did not make idx_grants_state_remind")
+		}
+	})
+}
+
+// The next expiry reminder and the due ones are the active grants' whose
+// reminder is still to be sent, earliest first, passing over the earlier
+// reminders of grants that fell due, ended early or ended (the look goes
+// through the active grants in remind_at order).
+func TestExpiryRemindersInReminderOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		now := t0.Add(time.Minute)
+		expires := t0.Add(time.Hour)
+		person := func(n int) access.Person {
+			return access.Person{ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), Name: fmt.Sprintf("User %d", n)}
+		}
+		set := func(g access.Grant, cols map[string]any) {
+			t.Helper()
+			if err := db.gorm.Model(&grantRow{}).Where("id = ?", g.ID).Updates(cols).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		fellDue := mustActiveGrant(t, db, person(1), "db-admin", expires)
+		set(fellDue, map[string]any{"remind_at": dbTime(now.Add(time.Minute)), "due_at": dbTime(now.Add(-time.Second))})
+		early := mustActiveGrant(t, db, person(2), "db-admin", expires)
+		set(early, map[string]any{"remind_at": dbTime(now.Add(2 * time.Minute)), "early_kind": "released"})
+		ended := mustActiveGrant(t, db, person(3), "db-admin", expires)
+		set(ended, map[string]any{"remind_at": dbTime(now.Add(30 * time.Second)), "expires_at": dbTime(now.Add(-time.Second))})
+		later := mustActiveGrant(t, db, person(4), "db-admin", expires)
+		set(later, map[string]any{"remind_at": dbTime(now.Add(5 * time.Minute))})
+		first := mustActiveGrant(t, db, person(5), "db-admin", expires)
+		set(first, map[string]any{"remind_at": dbTime(now.Add(3 * time.Minute))})
+		sent := mustActiveGrant(t, db, person(6), "db-admin", expires)
+		set(sent, map[string]any{"remind_at": nil})
+
+		next, ok, err := db.NextExpiryReminder(ctx, now)
+		if err != nil || !ok || !next.Equal(now.Add(3*time.Minute)) {
+			t.Errorf("NextExpiryReminder = %v %v %v, want %v", next, ok, err, now.Add(3*time.Minute))
+		}
+		due, err := db.DueExpiryReminders(ctx, now.Add(10*time.Minute), 0)
+		if err != nil || !equalStrings(ids(due), []string{first.ID, later.ID}) {
+			t.Errorf("DueExpiryReminders = %v %v, want [%s %s]", ids(due), err, first.ID, later.ID)
+		}
+		if due, err := db.DueExpiryReminders(ctx, now.Add(10*time.Minute), 1); err != nil || !equalStrings(ids(due), []string{first.ID}) {
+			t.Errorf("DueExpiryReminders(limit 1) = %v %v, want [%s]", ids(due), err, first.ID)
 		}
 	})
 }

@@ -157,6 +157,56 @@ type membershipTx struct {
 	groupID, userID string
 	// events are appended, in order, once the decision returns.
 	events []access.AuditEvent
+	// requests are the request rows this transaction updated, as the
+	// update returned them, and grants the grant rows it inserted or
+	// updated, as stored, by request (a request has at most one grant):
+	// Request builds a request from them instead of reading them again.
+	requests map[string]requestRow
+	grants   map[string]grantRow
+}
+
+// keepRequest remembers row as this transaction stored it.
+func (m *membershipTx) keepRequest(row requestRow) {
+	if m.requests == nil {
+		m.requests = map[string]requestRow{}
+	}
+	m.requests[row.ID] = row
+}
+
+// keepGrant remembers row as this transaction stored it.
+func (m *membershipTx) keepGrant(row grantRow) {
+	if m.grants == nil {
+		m.grants = map[string]grantRow{}
+	}
+	m.grants[row.RequestID] = row
+}
+
+// Request returns request id with its decisions, grant and feedback as
+// this transaction stores them: once it commits, what it returns is what
+// is committed. The request row and the grant this transaction wrote come
+// from its own writes (the rows the updates returned, the grant as
+// inserted); the rest is read in the transaction.
+func (m *membershipTx) Request(id string) (*access.Request, error) {
+	row, ok := m.requests[id]
+	if !ok {
+		var rows []requestRow
+		if err := m.tx.Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("read request %s: %w", id, err)
+		}
+		if len(rows) == 0 {
+			return nil, fmt.Errorf("read request %s: %w", id, access.ErrNotFound)
+		}
+		row = rows[0]
+	}
+	var known map[string]grantRow
+	if g, ok := m.grants[id]; ok {
+		known = map[string]grantRow{id: g}
+	}
+	reqs, err := loadRequestsKnowing(m.tx, []requestRow{row}, known)
+	if err != nil {
+		return nil, fmt.Errorf("read request %s: %w", id, err)
+	}
+	return &reqs[0], nil
 }
 
 // Decide records d on request requestID and moves it to state to, if the
@@ -172,7 +222,9 @@ func (m *membershipTx) Decide(requestID string, d access.Decision, to access.Req
 	if to == access.RequestScheduled {
 		set["approved_ahead"] = true
 	}
-	res := m.tx.Model(&requestRow{}).
+	// The request as updated comes back with the update, for Request.
+	var row requestRow
+	res := m.tx.Model(&row).Clauses(clause.Returning{}).
 		Where("id = ? AND state = ? AND group_id = ? AND requester_id = ?", requestID, string(access.RequestPending), m.groupID, m.userID).
 		Updates(set)
 	if res.Error != nil {
@@ -181,6 +233,10 @@ func (m *membershipTx) Decide(requestID string, d access.Decision, to access.Req
 	if res.RowsAffected == 0 {
 		return missingOr(m.tx, &requestRow{}, requestID, access.ErrNotPending)
 	}
+	if row.ID != requestID {
+		return fmt.Errorf("update request %s: the update returned request %q", requestID, row.ID)
+	}
+	m.keepRequest(row)
 	return storeDecision(m.tx, requestID, d)
 }
 
@@ -215,6 +271,7 @@ func (m *membershipTx) InsertGrant(g access.Grant) error {
 	if err := m.tx.Create(&row).Error; err != nil {
 		return fmt.Errorf("store grant %s: %w", g.ID, err)
 	}
+	m.keepGrant(row)
 	return nil
 }
 
@@ -311,6 +368,7 @@ func (m *membershipTx) UpdateGrant(u access.GrantUpdate) (access.Grant, error) {
 	if row.ID != u.ID {
 		return access.Grant{}, fmt.Errorf("update grant %s: the update returned grant %q", u.ID, row.ID)
 	}
+	m.keepGrant(row)
 	return fromGrantRow(&row)
 }
 
@@ -325,6 +383,8 @@ func (m *membershipTx) MoveRequest(id string, from []access.RequestState, to acc
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", id, err)
 	}
+	// The row may have changed: Request reads it again.
+	delete(m.requests, id)
 	return nil
 }
 

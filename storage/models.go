@@ -98,7 +98,7 @@ type grantRow struct {
 	GroupID     string     `gorm:"not null;index:idx_grants_membership,priority:1"`
 	UserID      string     `gorm:"not null;index:idx_grants_membership,priority:2"`
 	UserName    string     `gorm:"not null"`
-	State       string     `gorm:"not null;index:idx_grants_state_due,priority:1;index:idx_grants_membership,priority:3"`
+	State       string     `gorm:"not null;index:idx_grants_state_due,priority:1;index:idx_grants_membership,priority:3;index:idx_grants_state_remind,priority:1;index:idx_grants_review,priority:2"`
 	ApprovedAt  time.Time  `gorm:"not null"`
 	ExpiresAt   time.Time  `gorm:"not null"`
 	GrantedAt   *time.Time ``
@@ -118,7 +118,7 @@ type grantRow struct {
 	AlertActivityID    string     `gorm:"not null;default:''"`
 	// The Early columns record who ended the grant before its expiry, how
 	// (EarlyKind "" when nobody did), why and when they asked.
-	EarlyKind   string     `gorm:"not null;default:''"`
+	EarlyKind   string     `gorm:"not null;default:'';index:idx_grants_state_remind,priority:2;index:idx_grants_review,priority:3"`
 	EarlyByID   string     `gorm:"not null;default:''"`
 	EarlyByName string     `gorm:"not null;default:''"`
 	EarlyReason string     `gorm:"not null;default:''"`
@@ -126,8 +126,11 @@ type grantRow struct {
 	// RemindAt is when the requester is reminded of the grant's end (NULL:
 	// no reminder is due, it was sent, or the grant was stored before
 	// reminders). The Extended columns are the grant's latest extension
-	// (ExtendedCount 0: never extended).
-	RemindAt       *time.Time `gorm:"index"`
+	// (ExtendedCount 0: never extended). idx_grants_state_remind serves
+	// the scheduler's look for the next reminder of the active grants
+	// (NextExpiryReminder, DueExpiryReminders) in remind_at order, from
+	// the first one on, instead of reading every active grant and sorting.
+	RemindAt       *time.Time `gorm:"index;index:idx_grants_state_remind,priority:3"`
 	ExtendedByID   string     `gorm:"not null;default:''"`
 	ExtendedByName string     `gorm:"not null;default:''"`
 	ExtendedNS     int64      `gorm:"column:extended_ns;not null;default:0"`
@@ -139,10 +142,13 @@ type grantRow struct {
 	// the next review step (NULL: none), ReviewReminders the reminders
 	// sent, the Reviewed columns the review (ReviewedAt NULL: none) and
 	// ReviewChat and ReviewActivityID the review card. false and NULL for
-	// every grant stored before break-glass existed.
-	BreakGlass       bool       `gorm:"not null;default:false"`
+	// every grant stored before break-glass existed. idx_grants_review
+	// serves the scheduler's look for the next review step (NextReview,
+	// DueReviews) among the break-glass grants alone, in review_due_at
+	// order.
+	BreakGlass       bool       `gorm:"not null;default:false;index:idx_grants_review,priority:1"`
 	ReviewBy         *time.Time ``
-	ReviewDueAt      *time.Time `gorm:"index"`
+	ReviewDueAt      *time.Time `gorm:"index;index:idx_grants_review,priority:4"`
 	ReviewReminders  int64      `gorm:"not null;default:0"`
 	ReviewedByID     string     `gorm:"not null;default:''"`
 	ReviewedByName   string     `gorm:"not null;default:''"`

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -153,6 +154,47 @@ func TestUndatedPendingAndSetDeadline(t *testing.T) {
 		}
 		if err := db.SetDeadline(ctx, "no-such-request", deadline, time.Time{}, ev); !errors.Is(err, access.ErrNotFound) {
 			t.Fatalf("SetDeadline of a missing request: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// The due pending requests are those whose deadline or next reminder (or
+// both) has come, each once, oldest first, up to the limit; a decided
+// request is not due, whatever its deadline.
+func TestDuePendingByDeadlineOrReminder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		now := t0.Add(time.Hour)
+		person := func(n int) access.Person {
+			return access.Person{ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), Name: fmt.Sprintf("User %d", n)}
+		}
+		create := func(n int, decideBy, remind time.Time) *access.Request {
+			t.Helper()
+			req := newRequest(person(n), "prod-db", t0.Add(time.Duration(n)*time.Minute))
+			req.DecideBy, req.NextReminderAt = decideBy, remind
+			return mustCreate(t, db, req)
+		}
+		both := create(1, now.Add(-time.Minute), now.Add(-2*time.Minute))
+		byReminder := create(2, now.Add(time.Hour), now)
+		notYet := create(3, now.Add(time.Hour), now.Add(time.Second))
+		byDeadline := create(4, now, time.Time{})
+		decided := create(5, now.Add(-time.Hour), now.Add(-time.Hour))
+		mustApprove(t, db, decided, now.Add(-2*time.Hour))
+
+		due, err := db.DuePending(ctx, now, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range due {
+			got = append(got, r.ID)
+		}
+		if want := []string{both.ID, byReminder.ID, byDeadline.ID}; !equalStrings(got, want) {
+			t.Errorf("DuePending = %v, want %v (not %s, not yet due, nor %s, decided)", got, want, notYet.ID, decided.ID)
+		}
+		due, err = db.DuePending(ctx, now, 2)
+		if err != nil || len(due) != 2 || due[0].ID != both.ID || due[1].ID != byReminder.ID {
+			t.Errorf("DuePending(limit 2) = %v %v, want the two oldest", due, err)
 		}
 	})
 }

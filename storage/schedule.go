@@ -88,5 +88,7 @@ func (m *membershipTx) Start(requestID string, to access.RequestState, at time.T
 	if res.RowsAffected == 0 {
 		return missingOr(m.tx, &requestRow{}, requestID, access.ErrNotPending)
 	}
+	// The row changed: Request reads it again.
+	delete(m.requests, requestID)
 	return nil
 }

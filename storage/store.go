@@ -194,19 +194,34 @@ func getRequest(tx *gorm.DB, id string) (*access.Request, error) {
 // loadRequests converts rows to requests and attaches their decisions and
 // grants, keeping the order of rows.
 func loadRequests(tx *gorm.DB, rows []requestRow) ([]access.Request, error) {
+	return loadRequestsKnowing(tx, rows, nil)
+}
+
+// loadRequestsKnowing is loadRequests where known holds the grants of some
+// of rows as stored, by request: when it holds every row's, the grants are
+// not read.
+func loadRequestsKnowing(tx *gorm.DB, rows []requestRow, known map[string]grantRow) ([]access.Request, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
 	ids := make([]string, len(rows))
+	allKnown := true
 	for i := range rows {
 		ids[i] = rows[i].ID
+		if _, ok := known[rows[i].ID]; !ok {
+			allKnown = false
+		}
 	}
 	var decisions []decisionRow
 	if err := tx.Where("request_id IN ?", ids).Order("decided_at, id").Find(&decisions).Error; err != nil {
 		return nil, fmt.Errorf("load decisions: %w", err)
 	}
 	var grants []grantRow
-	if err := tx.Where("request_id IN ?", ids).Find(&grants).Error; err != nil {
+	if allKnown {
+		for _, id := range ids {
+			grants = append(grants, known[id])
+		}
+	} else if err := tx.Where("request_id IN ?", ids).Find(&grants).Error; err != nil {
 		return nil, fmt.Errorf("load grants: %w", err)
 	}
 	var feedback []feedbackRow

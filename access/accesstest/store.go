@@ -561,6 +561,14 @@ func (t *membershipTx) SetPreExisting(pre bool, at time.Time) error {
 
 func (t *membershipTx) Append(ev access.AuditEvent) error { return t.s.appendAudit(ev) }
 
+func (t *membershipTx) Request(id string) (*access.Request, error) {
+	r := t.s.request(id)
+	if r == nil {
+		return nil, fmt.Errorf("read request %s: %w", id, access.ErrNotFound)
+	}
+	return r, nil
+}
+
 // RecordCheck stores, once per grant, whether the user already was a member.
 func (s *Store) RecordCheck(_ context.Context, grantID, owner string, preExisting bool) error {
 	if err := checkOwner(owner); err != nil {

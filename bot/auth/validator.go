@@ -103,6 +103,12 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, authHeader string, act *schema.Activity) (Claims, error)
 }
 
+// Screener is implemented by an Authenticator that can look at a request's
+// Authorization header before its body is read (*Validator).
+type Screener interface {
+	Screen(authHeader, channelID string) (known bool, err error)
+}
+
 // Validator validates Bot Framework channel tokens. It is safe for
 // concurrent use.
 type Validator struct {
@@ -236,6 +242,46 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string, act *sc
 	return out, nil
 }
 
+// Screen is the check of an activity's Authorization header that needs no
+// body, made before the body is read (see Screener). It returns known true
+// for a token already checked for channelID and still valid, which
+// Authenticate will take without a signature check. For any other token it
+// checks what can be checked without the key set and the activity: the
+// header's form, the algorithm, issuer, audience, expiry and not-before; an
+// error means Authenticate would refuse the token too. Nothing is accepted
+// on Screen alone: the activity still goes through Authenticate.
+func (v *Validator) Screen(authHeader, channelID string) (known bool, err error) {
+	raw, err := jwks.BearerToken(authHeader)
+	if err != nil {
+		return false, err
+	}
+	if _, ok := v.verified.get(tokenID(raw, channelID), v.now(), v.skew); ok {
+		return true, nil
+	}
+	if err := v.checkClaims(raw); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// checkClaims checks raw's algorithm and registered claims, not its
+// signature (decoded into a struct, which costs a forged token less than
+// the map the full check uses).
+func (v *Validator) checkClaims(raw string) error {
+	unverified := &jwt.RegisteredClaims{}
+	tok, _, err := v.parser.ParseUnverified(raw, unverified)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if alg := tok.Method.Alg(); alg != jwt.SigningMethodRS256.Alg() {
+		return fmt.Errorf("%w: %w: signing method %s is invalid", ErrInvalidToken, jwt.ErrTokenSignatureInvalid, alg)
+	}
+	if err := v.claims.Validate(unverified); err != nil {
+		return fmt.Errorf("%w: %w: %w", ErrInvalidToken, jwt.ErrTokenInvalidClaims, err)
+	}
+	return nil
+}
+
 // verify checks raw in full: signature (RS256, by a published key endorsed
 // for channelID), issuer, audience, expiry and not-before with the clock
 // skew, and the service URL claim's form. The claims' service URL is not
@@ -254,16 +300,8 @@ func (v *Validator) verify(ctx context.Context, raw, channelID string) (Claims, 
 	// one, is refused without an RSA verification (the cost of a forged
 	// token flood). Nothing is accepted on what is not yet verified: a token
 	// that passes is then checked in full, signature first.
-	unverified := jwt.MapClaims{}
-	tok, _, err := v.parser.ParseUnverified(raw, unverified)
-	if err != nil {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
-	}
-	if alg := tok.Method.Alg(); alg != jwt.SigningMethodRS256.Alg() {
-		return Claims{}, fmt.Errorf("%w: %w: signing method %s is invalid", ErrInvalidToken, jwt.ErrTokenSignatureInvalid, alg)
-	}
-	if err := v.claims.Validate(unverified); err != nil {
-		return Claims{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, jwt.ErrTokenInvalidClaims, err)
+	if err := v.checkClaims(raw); err != nil {
+		return Claims{}, err
 	}
 
 	claims := jwt.MapClaims{}

@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"testing"
 	"time"
 
@@ -129,4 +131,71 @@ func BenchmarkAuthenticate(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestScreen: Screen knows a token only once Authenticate has accepted it
+// for the channel, refuses the claims Authenticate would refuse, and lets a
+// token with good claims but an unknown signature through to Authenticate,
+// which refuses it.
+func TestScreen(t *testing.T) {
+	f := newFixture(t, nil)
+	header := "Bearer " + f.issuer.Token(testAppID, testServiceURL)
+	if known, err := f.v.Screen(header, "msteams"); known || err != nil {
+		t.Fatalf("a token never checked: known %v, err %v; want false, nil", known, err)
+	}
+	if _, err := f.auth(t, header, teamsActivity()); err != nil {
+		t.Fatal(err)
+	}
+	if known, err := f.v.Screen(header, "msteams"); !known || err != nil {
+		t.Fatalf("a checked token: known %v, err %v; want true, nil", known, err)
+	}
+	if known, _ := f.v.Screen(header, "webchat"); known {
+		t.Fatal("a token checked for msteams is known for another channel")
+	}
+
+	for name, opt := range map[string]connectortest.TokenOption{
+		"expired":        connectortest.WithExpiresAt(f.clock.Now().Add(-time.Hour)),
+		"other audience": connectortest.WithAudience("00000000-0000-4000-8000-000000000bad"),
+		"other issuer":   connectortest.WithIssuer("https://forged.example.com"),
+		"alg none":       connectortest.WithAlgNone(),
+	} {
+		if _, err := f.v.Screen("Bearer "+f.issuer.Token(testAppID, testServiceURL, opt), "msteams"); err == nil {
+			t.Errorf("%s: screened in", name)
+		}
+	}
+	if _, err := f.v.Screen("Basic abc", "msteams"); err == nil {
+		t.Error("a header without a bearer token screened in")
+	}
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := "Bearer " + f.issuer.Token(testAppID, testServiceURL, connectortest.WithSigningKey(key), connectortest.WithKeyID(f.issuer.KeyID()))
+	if known, err := f.v.Screen(forged, "msteams"); known || err != nil {
+		t.Fatalf("good claims, unknown signature: known %v, err %v; want false, nil", known, err)
+	}
+	if _, err := f.auth(t, forged, teamsActivity()); err == nil {
+		t.Fatal("a token signed by an unpublished key was accepted")
+	}
+	if known, _ := f.v.Screen(forged, "msteams"); known {
+		t.Fatal("a refused token became known")
+	}
+}
+
+// BenchmarkScreenExpired is the cost of refusing an expired token before
+// the activity's body is read (go test -run '^$' -bench BenchmarkScreen ./bot/auth/).
+func BenchmarkScreenExpired(b *testing.B) {
+	clk := newClock()
+	iss := connectortest.NewIssuer(b, connectortest.WithIssuerClock(clk.Now))
+	v, err := auth.NewValidator(auth.Config{AppID: testAppID, OpenIDMetadataURL: iss.MetadataURL(), Now: clk.Now}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	header := "Bearer " + iss.Token(testAppID, testServiceURL, connectortest.WithExpiresAt(clk.Now().Add(-time.Hour)))
+	for b.Loop() {
+		if _, err := v.Screen(header, "msteams"); err == nil {
+			b.Fatal("expired token screened in")
+		}
+	}
 }
