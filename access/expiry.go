@@ -37,7 +37,8 @@ func (s *Service) Wake() {
 // Run finishes the work a previous process left, then revokes grants as they
 // fall due until ctx is cancelled. It sleeps until the earliest due grant
 // (re-armed by Wake), so grants that fell due while no replica ran are
-// revoked at once. On return every claim it held is released.
+// revoked at once. On return every claim it held is released, and what is
+// left of its lease of the write budget given back.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -46,6 +47,20 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Warn("release claims", "err", err)
 		}
 	}()
+	if s.pacer != nil {
+		// Leases of the write budget end while this runs; what is left
+		// of the last goes back when it returns.
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.pacer.Run(pctx)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 	// Claims this owner held before a restart are void.
 	if err := s.cfg.Store.ReleaseClaims(ctx, s.cfg.Owner); err != nil {
 		s.log.Warn("release claims of a previous run", "err", err)
@@ -179,7 +194,7 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 		}
 		tokens := slots
 		if s.pacer != nil {
-			n, err := s.pacer.take(ctx, PriorityRemove, slots)
+			n, err := s.pacer.Take(ctx, PriorityRemove, slots)
 			if err != nil {
 				s.limiter.release(slots)
 				if ctx.Err() != nil {
@@ -195,7 +210,7 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 		if unused := tokens - len(claimed); unused > 0 {
 			s.limiter.release(unused)
 			if s.pacer != nil {
-				s.pacer.give(context.WithoutCancel(ctx), unused)
+				s.pacer.Give(unused)
 			}
 		}
 		if err != nil {
@@ -232,7 +247,7 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 				defer cancel()
 				ok, err := s.handle(wctx, &g, t, plan)
 				if t.token {
-					s.pacer.give(wctx, 1)
+					s.pacer.Give(1)
 				}
 				switch {
 				case t.congested:
@@ -303,7 +318,7 @@ func (s *Service) handle(ctx context.Context, g *Grant, t *ticket, plan *planned
 	case GrantGranting:
 		// An add waits for the budget at its own priority.
 		if t.token {
-			s.pacer.give(ctx, 1)
+			s.pacer.Give(1)
 			t.token = false
 		}
 		s.log.Info("resuming unfinished grant", "grant", g.ID, "request", g.RequestID, "checked", g.Checked)
@@ -418,7 +433,7 @@ func (s *Service) revokeFailed(ctx context.Context, g *Grant, base *Request, now
 	if errors.As(cause, &ra) && ra.RetryAfterHint() > 0 {
 		if s.pacer != nil {
 			// The directory asked every writer to wait, not this grant.
-			if err := s.pacer.pause(ctx, now.Add(ra.RetryAfterHint())); err != nil {
+			if err := s.pacer.Pause(ctx, now.Add(ra.RetryAfterHint())); err != nil {
 				s.log.Warn("pause directory writes", "err", err)
 			}
 		}

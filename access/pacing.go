@@ -2,11 +2,7 @@ package access
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -26,9 +22,6 @@ const (
 	DefaultWriteReserve = 0.2
 )
 
-// budgetName names the write budget of the directory in the BudgetStore.
-const budgetName = "directory-writes"
-
 // initialConcurrency is where the adaptive limit starts.
 const initialConcurrency = 4
 
@@ -44,116 +37,6 @@ const (
 	// budget is below the reserve or a removal is waiting.
 	PriorityAdd
 )
-
-// BudgetStore keeps token buckets that every replica shares.
-type BudgetStore interface {
-	// TakeTokens refills bucket name (created full when missing) at
-	// perSecond up to capacity as of now, then takes up to n tokens, but
-	// only as many as leave at least floor in it, and none while the
-	// bucket is paused. It returns how many it took and, when none, how
-	// long until one may be taken.
-	TakeTokens(ctx context.Context, name string, now time.Time, capacity, perSecond float64, n int, floor float64) (taken int, wait time.Duration, err error)
-	// ReturnTokens gives back n tokens taken and not used, up to capacity.
-	ReturnTokens(ctx context.Context, name string, n int, capacity float64) error
-	// PauseTokens lets no token be taken from bucket name before until
-	// (the directory asked to wait).
-	PauseTokens(ctx context.Context, name string, until time.Time) error
-}
-
-// pacer spends the directory's write budget (WriteQuota per
-// WriteQuotaWindow, shared by every replica through the BudgetStore),
-// removals first.
-type pacer struct {
-	store    BudgetStore
-	clock    Clock
-	capacity float64
-	rate     float64 // tokens a second
-	reserve  float64
-	// removing counts the removals of this replica waiting for a token:
-	// while there is one, adds wait.
-	removing atomic.Int64
-}
-
-// newPacer returns the pacer of cfg, or nil when writes are not paced.
-func newPacer(cfg *Config) *pacer {
-	if cfg.Budget == nil || cfg.WriteQuota <= 0 {
-		return nil
-	}
-	// Graph counts the writes of a sliding window. A bucket holding the
-	// whole quota and refilling at quota/window would let twice the quota
-	// through in the first window: it holds a tenth (the burst) and
-	// refills the rest over the window, so that no window sees more than
-	// the quota, and the sustained pace is 90% of it.
-	q := float64(cfg.WriteQuota)
-	burst := max(1, math.Floor(q/10))
-	return &pacer{
-		store: cfg.Budget, clock: cfg.Clock, capacity: burst,
-		rate:    max(q-burst, 1) / cfg.WriteQuotaWindow.Seconds(),
-		reserve: math.Floor(burst * cfg.WriteReserve),
-	}
-}
-
-// errBudget is a write that waited for the budget as long as it could.
-var errBudget = errors.New("the directory's write budget is spent")
-
-// take waits until it can take at least one and at most n write tokens at
-// priority p and returns how many it took. It gives up with ctx.
-func (p *pacer) take(ctx context.Context, prio WritePriority, n int) (int, error) {
-	if prio == PriorityRemove {
-		p.removing.Add(1)
-		defer p.removing.Add(-1)
-	}
-	for {
-		floor := 0.0
-		if prio == PriorityAdd {
-			floor = p.reserve
-		}
-		taken, wait := 0, time.Duration(0)
-		if prio == PriorityAdd && p.removing.Load() > 0 {
-			wait = 50 * time.Millisecond
-		} else {
-			var err error
-			taken, wait, err = p.store.TakeTokens(ctx, budgetName, p.clock.Now().UTC(), p.capacity, p.rate, n, floor)
-			if err != nil {
-				return 0, fmt.Errorf("take write budget: %w", err)
-			}
-			if taken > 0 {
-				return taken, nil
-			}
-		}
-		wait = min(max(wait, time.Millisecond), time.Second)
-		t := p.clock.TimerAt(p.clock.Now().Add(wait))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, fmt.Errorf("%w: %w", errBudget, ctx.Err())
-		case <-t.C():
-		}
-	}
-}
-
-// give returns n unused tokens.
-func (p *pacer) give(ctx context.Context, n int) {
-	if n <= 0 {
-		return
-	}
-	_ = p.store.ReturnTokens(ctx, budgetName, n, p.capacity)
-}
-
-// pause stops every replica's writes until until.
-func (p *pacer) pause(ctx context.Context, until time.Time) error {
-	return p.store.PauseTokens(ctx, budgetName, until)
-}
-
-// paceWrite takes one write token at priority prio (nothing without a
-// pacer), waiting at most as long as ctx allows.
-func (s *Service) paceWrite(ctx context.Context, prio WritePriority) error {
-	if s.pacer == nil {
-		return nil
-	}
-	_, err := s.pacer.take(ctx, prio, 1)
-	return err
-}
 
 // limiter bounds the grants worked on at once: additive increase (one more
 // after each limit's worth of successful calls), multiplicative decrease

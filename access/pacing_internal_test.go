@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"math"
 	"sync"
 	"testing"
 	"time"
@@ -56,36 +55,35 @@ func TestLimiterAIMD(t *testing.T) {
 	}
 }
 
-// memBudget is a BudgetStore in memory with the database's semantics.
+// memBudget is a BudgetStore in memory: one bucket, locked for each call.
 type memBudget struct {
-	mu     sync.Mutex
-	tokens float64
-	at     time.Time
+	mu sync.Mutex
+	b  Bucket
 }
 
-func (m *memBudget) TakeTokens(_ context.Context, _ string, now time.Time, capacity, rate float64, n int, floor float64) (int, time.Duration, error) {
+func (m *memBudget) WithBucket(_ context.Context, _ string, fn func(b *Bucket) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if now.After(m.at) {
-		m.tokens = math.Min(capacity, m.tokens+rate*now.Sub(m.at).Seconds())
-		m.at = now
+	b := m.b
+	if err := fn(&b); err != nil {
+		return err
 	}
-	k := int(math.Max(0, math.Min(float64(n), math.Floor(m.tokens-floor))))
-	m.tokens -= float64(k)
-	if k == 0 {
-		return 0, time.Duration((floor + 1 - m.tokens) / rate * float64(time.Second)), nil
-	}
-	return k, 0, nil
-}
-
-func (m *memBudget) ReturnTokens(_ context.Context, _ string, n int, capacity float64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.tokens = math.Min(capacity, m.tokens+float64(n))
+	m.b = b
 	return nil
 }
 
-func (m *memBudget) PauseTokens(context.Context, string, time.Time) error { return nil }
+// add puts n tokens in the bucket, as another replica giving some back.
+func (m *memBudget) add(n float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.b.Tokens += n
+}
+
+func (m *memBudget) tokens() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.b.Tokens
+}
 
 // fixedClock never moves; its timers fire after a real millisecond, so
 // that waits spin without the budget refilling.
@@ -100,24 +98,24 @@ func (c fixedClock) TimerAt(time.Time) Timer {
 // while a removal waits, even when the budget would let them through.
 func TestPacerRemovalsFirst(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	b := &memBudget{tokens: 10, at: now}
-	p := newPacer(&Config{Budget: b, WriteQuota: 100, WriteQuotaWindow: time.Hour, WriteReserve: 0.3, Clock: fixedClock{now}})
+	b := &memBudget{b: Bucket{Tokens: 10, RefilledAt: now}}
+	p := NewWritePacer(&Config{Budget: b, WriteQuota: 100, WriteQuotaWindow: time.Hour, WriteReserve: 0.3, Clock: fixedClock{now}})
 	if p.capacity != 10 || p.reserve != 3 {
 		t.Fatalf("a quota of 100 makes a bucket of %v with a reserve of %v; want 10 and 3", p.capacity, p.reserve)
 	}
 	ctx := context.Background()
 	// Adds may take 7 of the bucket's 10; the last 3 are the removals'.
 	for i := range 7 {
-		if n, err := p.take(ctx, PriorityAdd, 1); n != 1 || err != nil {
+		if n, err := p.Take(ctx, PriorityAdd, 1); n != 1 || err != nil {
 			t.Fatalf("add %d: %d, %v", i, n, err)
 		}
 	}
 	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-	if n, err := p.take(short, PriorityAdd, 1); n != 0 || err == nil {
+	if n, err := p.Take(short, PriorityAdd, 1); n != 0 || err == nil {
 		t.Fatalf("add into the reserve: %d, %v", n, err)
 	}
 	cancel()
-	if n, err := p.take(ctx, PriorityRemove, 5); n != 3 || err != nil {
+	if n, err := p.Take(ctx, PriorityRemove, 5); n != 3 || err != nil {
 		t.Fatalf("removals take the reserve: %d, %v", n, err)
 	}
 	// A removal waits (the budget is empty); meanwhile tokens come back,
@@ -125,7 +123,7 @@ func TestPacerRemovalsFirst(t *testing.T) {
 	// removal, which gets its token first.
 	got := make(chan int, 1)
 	go func() {
-		n, _ := p.take(ctx, PriorityRemove, 1)
+		n, _ := p.Take(ctx, PriorityRemove, 1)
 		got <- n
 	}()
 	for p.removing.Load() == 0 {
@@ -136,15 +134,98 @@ func TestPacerRemovalsFirst(t *testing.T) {
 		defer close(addDone)
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		_, _ = p.take(short, PriorityAdd, 1)
+		_, _ = p.Take(short, PriorityAdd, 1)
 	}()
 	time.Sleep(10 * time.Millisecond)
-	p.give(ctx, 1)
+	b.add(1)
 	if n := <-got; n != 1 {
 		t.Fatalf("waiting removal got %d", n)
 	}
 	<-addDone
-	if b.tokens != 0 {
-		t.Fatalf("the add took a token meant for the waiting removal (tokens %v)", b.tokens)
+	if tokens := b.tokens(); tokens != 0 {
+		t.Fatalf("the add took a token meant for the waiting removal (tokens %v)", tokens)
+	}
+}
+
+// TestBucketSettle is the bucket arithmetic: refill up to what the leases
+// leave, the adds' floor, waits, leases given back and reported spent, the
+// end of every lease, pauses and waiting removals.
+func TestBucketSettle(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	p := &WritePacer{capacity: 100, rate: 10, reserve: 20} // full in 10 s
+	var b Bucket
+	take := func(at time.Time, want int, prio WritePriority) leaseGot {
+		t.Helper()
+		return p.settle(&b, leaseAsk{now: at, want: want, need: want, prio: prio})
+	}
+	if got := take(t0, 60, PriorityAdd); got.free != 60 || got.reserved != 0 || b.Leased != 60 {
+		t.Fatalf("first take from a new (full) bucket: %+v, leased %v", got, b.Leased)
+	}
+	// 40 left; an add keeping the floor of 20 gets 20 of 30 asked.
+	if got := take(t0, 30, PriorityAdd); got.free != 20 {
+		t.Fatalf("take above the floor: %+v, want 20", got)
+	}
+	if got := take(t0, 5, PriorityAdd); got.free+got.reserved != 0 || got.wait != 100*time.Millisecond {
+		t.Fatalf("take at the floor: %+v; want none, wait 100ms", got)
+	}
+	// A removal may take the rest: all from the reserve.
+	if got := take(t0, 50, PriorityRemove); got.free != 0 || got.reserved != 20 {
+		t.Fatalf("take to empty: %+v, want 20 reserved", got)
+	}
+	if got := take(t0, 1, PriorityRemove); got.free+got.reserved != 0 || got.wait != 100*time.Millisecond {
+		t.Fatalf("take from empty: %+v", got)
+	}
+	// That removal keeps adds off until it asks again and a lease time.
+	if want := t0.Add(pollMin + WriteLeaseTime); !b.RemovalsUntil.Equal(want) {
+		t.Fatalf("removals wait until %v, want %v", b.RemovalsUntil, want)
+	}
+	if got := take(t0.Add(time.Second), 1, PriorityAdd); got.free != 0 || got.wait != pollMin {
+		t.Fatalf("add while a removal waits: %+v", got)
+	}
+	// All 100 are leased: nothing refills until leases are reported.
+	if got := take(t0.Add(time.Second), 50, PriorityRemove); got.free+got.reserved != 0 {
+		t.Fatalf("refilled while everything is leased: %+v (bucket %+v)", got, b)
+	}
+	// 30 reported spent, 10 given back: 10 in the bucket, room for 40.
+	p.settle(&b, leaseAsk{now: t0.Add(time.Second), spent: 30, unspent: 10})
+	if b.Leased != 60 || b.Tokens != 10 {
+		t.Fatalf("after a report: %+v, want 60 leased and 10 tokens", b)
+	}
+	// 5 s later the bucket would hold 60 but for the leases: 40.
+	b.LeasedUntil = t0.Add(time.Hour)
+	if got := take(t0.Add(6*time.Second), 100, PriorityRemove); got.free+got.reserved != 40 {
+		t.Fatalf("5 s later: %+v, want the 40 the leases leave", got)
+	}
+	// Every lease has ended 2 lease times after the last: the bucket
+	// refills to its capacity again. A clock behind refills nothing.
+	end := b.LeasedUntil
+	p.settle(&b, leaseAsk{now: end})
+	if b.Leased != 0 || b.Tokens != 0 {
+		t.Fatalf("at the end of every lease: %+v", b)
+	}
+	p.settle(&b, leaseAsk{now: end.Add(-time.Second)})
+	if b.Tokens != 0 {
+		t.Fatalf("clock behind refilled: %+v", b)
+	}
+	if got := take(end.Add(time.Hour), 500, PriorityRemove); got.free != 80 || got.reserved != 20 {
+		t.Fatalf("after an hour: %+v, want 100 (capacity), 20 of them the reserve", got)
+	}
+	// What is given back never overfills the bucket.
+	b.LeasedUntil = time.Time{}
+	p.settle(&b, leaseAsk{now: end.Add(time.Hour), unspent: 150})
+	if b.Tokens != 100 || b.Leased != 0 {
+		t.Fatalf("after giving back 150: %+v, want 100 tokens (capacity)", b)
+	}
+	// A pause stops every take until it ends.
+	at := end.Add(time.Hour)
+	got := p.settle(&b, leaseAsk{now: at, pause: at.Add(30 * time.Second)})
+	if !got.pausedUntil.Equal(at.Add(30 * time.Second)) {
+		t.Fatalf("pause: %+v", got)
+	}
+	if got := take(at.Add(10*time.Second), 1, PriorityRemove); got.free+got.reserved != 0 || got.wait != 20*time.Second {
+		t.Fatalf("paused: %+v; want none, wait 20s", got)
+	}
+	if got := take(at.Add(30*time.Second), 1, PriorityRemove); got.free+got.reserved != 1 {
+		t.Fatalf("after the pause: %+v, want 1", got)
 	}
 }

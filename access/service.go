@@ -78,7 +78,9 @@ type Config struct {
 	// negative value turns pacing off) per WriteQuotaWindow (default
 	// DefaultWriteQuotaWindow). Removals go first: adds, re-adds and drift
 	// repairs leave WriteReserve of the budget (default
-	// DefaultWriteReserve) to them and wait while one waits.
+	// DefaultWriteReserve) to them and wait while one waits, on any
+	// replica. Each replica leases a few tokens at a time and spends them
+	// from memory (see WritePacer); Run gives back what is left.
 	Budget           BudgetStore
 	WriteQuota       int
 	WriteQuotaWindow time.Duration
@@ -104,7 +106,7 @@ type Service struct {
 	pimGroups map[string]bool
 	policies  pimPolicies
 	limiter   *limiter
-	pacer     *pacer // nil: writes are not paced
+	pacer     *WritePacer // nil: writes are not paced
 	finisher  finisher
 	// notices bounds the end-of-grant notices sent at once.
 	notices semaphore
@@ -169,7 +171,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.ViewerGroupsFor = DefaultViewerGroupsFor
 	}
 	s := &Service{cfg: cfg, profiles: map[string]Profile{}, log: cfg.Logger, wake: make(chan struct{}, 1),
-		limiter: newLimiter(cfg.RevokeConcurrency), pacer: newPacer(&cfg),
+		limiter: newLimiter(cfg.RevokeConcurrency), pacer: NewWritePacer(&cfg),
 		notices: make(semaphore, cfg.RevokeConcurrency), viewerGroups: viewerGroups{ttl: cfg.ViewerGroupsFor}}
 	for _, p := range cfg.Profiles {
 		if err := p.Validate(); err != nil {

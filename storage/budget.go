@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"gorm.io/gorm"
@@ -15,88 +14,56 @@ import (
 
 var _ access.BudgetStore = (*DB)(nil)
 
-// bucket runs fn on token bucket name, locked (created as fresh when
-// missing), and stores what fn leaves in it.
-func (db *DB) bucket(ctx context.Context, name string, fresh budgetRow, fn func(b *budgetRow)) error {
+// WithBucket runs fn on token bucket name, its row locked (created as the
+// zero bucket when missing), and stores what fn leaves in it, in one
+// transaction; see access.BudgetStore. The arithmetic is fn's.
+func (db *DB) WithBucket(ctx context.Context, name string, fn func(b *access.Bucket) error) error {
 	if name == "" {
 		return errors.New("bucket has no name")
 	}
-	return db.tx(ctx, func(tx *gorm.DB) error {
-		err := tx.Clauses(clause.OnConflict{DoNothing: true}).
-			Create(&fresh).Error
+	err := db.tx(ctx, func(tx *gorm.DB) error {
+		err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&budgetRow{Name: name}).Error
 		if err != nil {
 			return fmt.Errorf("create bucket: %w", err)
 		}
-		var b budgetRow
-		if err := db.forUpdate(tx.Where("name = ?", name), "").Take(&b).Error; err != nil {
+		var row budgetRow
+		if err := db.forUpdate(tx.Where("name = ?", name), "").Take(&row).Error; err != nil {
 			return fmt.Errorf("read bucket: %w", err)
 		}
-		fn(&b)
+		b := access.Bucket{
+			Tokens: row.Tokens, RefilledAt: fromNanos(row.RefilledAt), PausedUntil: fromNanos(row.PausedUntil),
+			Leased: row.Leased, LeasedUntil: fromNanos(row.LeasedUntil), RemovalsUntil: fromNanos(row.RemovalsUntil),
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
 		err = tx.Model(&budgetRow{}).Where("name = ?", name).Updates(map[string]any{
-			"tokens": b.Tokens, "refilled_at": b.RefilledAt, "paused_until": b.PausedUntil,
+			"tokens": b.Tokens, "refilled_at": toNanos(b.RefilledAt), "paused_until": toNanos(b.PausedUntil),
+			"leased": b.Leased, "leased_until": toNanos(b.LeasedUntil), "removals_until": toNanos(b.RemovalsUntil),
 		}).Error
 		if err != nil {
 			return fmt.Errorf("update bucket: %w", err)
 		}
 		return nil
 	})
-}
-
-// TakeTokens refills bucket name at perSecond up to capacity as of now,
-// then takes up to n tokens, as many as leave at least floor, none while
-// it is paused; see access.BudgetStore. A replica whose clock is behind the
-// last refill refills nothing.
-func (db *DB) TakeTokens(ctx context.Context, name string, now time.Time, capacity, perSecond float64, n int, floor float64) (int, time.Duration, error) {
-	if capacity <= 0 || perSecond <= 0 || n < 1 {
-		return 0, 0, fmt.Errorf("take tokens from %s: capacity, rate and count must be positive", name)
-	}
-	var taken int
-	var wait time.Duration
-	at := now.UnixNano()
-	err := db.bucket(ctx, name, budgetRow{Name: name, Tokens: capacity, RefilledAt: at}, func(b *budgetRow) {
-		if at > b.RefilledAt {
-			b.Tokens = math.Min(capacity, b.Tokens+perSecond*float64(at-b.RefilledAt)/float64(time.Second))
-			b.RefilledAt = at
-		}
-		if at < b.PausedUntil {
-			wait = time.Duration(b.PausedUntil - at)
-			return
-		}
-		taken = int(math.Max(0, math.Min(float64(n), math.Floor(b.Tokens-floor))))
-		b.Tokens -= float64(taken)
-		if taken == 0 {
-			wait = time.Duration((floor + 1 - b.Tokens) / perSecond * float64(time.Second))
-		}
-	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("take tokens from %s: %w", name, err)
-	}
-	return taken, wait, nil
-}
-
-// ReturnTokens gives n unused tokens back to bucket name, up to capacity.
-func (db *DB) ReturnTokens(ctx context.Context, name string, n int, capacity float64) error {
-	if n <= 0 {
-		return nil
-	}
-	// A missing bucket is created empty and long unrefilled: it is full at
-	// its next take.
-	err := db.bucket(ctx, name, budgetRow{Name: name}, func(b *budgetRow) {
-		b.Tokens = math.Min(capacity, b.Tokens+float64(n))
-	})
-	if err != nil {
-		return fmt.Errorf("return tokens to %s: %w", name, err)
+		return fmt.Errorf("bucket %s: %w", name, err)
 	}
 	return nil
 }
 
-// PauseTokens lets no token of bucket name be taken before until.
-func (db *DB) PauseTokens(ctx context.Context, name string, until time.Time) error {
-	err := db.bucket(ctx, name, budgetRow{Name: name}, func(b *budgetRow) {
-		b.PausedUntil = max(b.PausedUntil, until.UnixNano())
-	})
-	if err != nil {
-		return fmt.Errorf("pause %s: %w", name, err)
+// toNanos stores t as Unix nanoseconds, the zero time as 0.
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
 	}
-	return nil
+	return t.UnixNano()
+}
+
+// fromNanos reads what toNanos stored.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }

@@ -265,14 +265,18 @@ type downloadRow struct {
 func (downloadRow) TableName() string { return "audit_downloads" }
 
 // budgetRow is a token bucket every replica shares (the directory's write
-// budget): its tokens as of RefilledAt, and the time before which none may
-// be taken. Times are Unix nanoseconds, so that the arithmetic is the same
-// on SQLite and PostgreSQL.
+// budget), as access.Bucket: its tokens as of RefilledAt, the time before
+// which none may be taken, the tokens leased to replicas and when those
+// leases have ended, and until when removals wait. Times are Unix
+// nanoseconds (0: none), the same on SQLite and PostgreSQL.
 type budgetRow struct {
-	Name        string  `gorm:"primaryKey"`
-	Tokens      float64 `gorm:"not null"`
-	RefilledAt  int64   `gorm:"not null"`
-	PausedUntil int64   `gorm:"not null;default:0"`
+	Name          string  `gorm:"primaryKey"`
+	Tokens        float64 `gorm:"not null;default:0"`
+	RefilledAt    int64   `gorm:"not null;default:0"`
+	PausedUntil   int64   `gorm:"not null;default:0"`
+	Leased        float64 `gorm:"not null;default:0"`
+	LeasedUntil   int64   `gorm:"not null;default:0"`
+	RemovalsUntil int64   `gorm:"not null;default:0"`
 }
 
 func (budgetRow) TableName() string { return "token_buckets" }
