@@ -158,7 +158,7 @@ func runExpiry(ctx context.Context, o options, name string, log *slog.Logger) (e
 		return r, fmt.Errorf("write config: %w", err)
 	}
 	started := time.Now()
-	p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs, o.cpuProfile)
+	p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs, o.cpuProfile, o.memProfile)
 	if err != nil {
 		return r, err
 	}

@@ -62,6 +62,7 @@ type options struct {
 	graph       graphOptions
 	drain       time.Duration
 	cpuProfile  string
+	memProfile  string
 	pidFile     string
 	// mixedRate and mixedSenders shape the legitimate stream of the mixed
 	// scenario.
@@ -180,6 +181,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.mixedSenders, "mixed-senders", 8, "mixed: legitimate senders during the forged flood")
 	fs.StringVar(&o.pidFile, "pid-file", "", "with -url: read the bot's process id from this file once it answers (instead of -pid)")
 	fs.StringVar(&o.cpuProfile, "bot-cpuprofile", "", "the bot writes a CPU profile of the whole run to this file (its --cpuprofile)")
+	fs.StringVar(&o.memProfile, "bot-memprofile", "", "the bot writes a heap profile to this file when it stops (its --memprofile)")
 	fs.IntVar(&o.grants, "grants", 1000, "expiry, restart: active grants seeded before the bot starts")
 	fs.IntVar(&o.overdue, "overdue", 100, "restart: how many of the grants are overdue when the bot starts")
 	fs.IntVar(&o.botConcurrency, "concurrency-revoke", 0, "the bot's revoke.concurrency (0: its default)")
@@ -236,8 +238,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-pid and -pid-file: give one")
 	case o.url != "" && o.writeConfig == "":
 		return o, errors.New("-url needs -write-config: the bot must be started against this run's fakes")
-	case o.url != "" && (o.bin != "" || o.botCPUs != "" || o.cpuProfile != ""):
-		return o, errors.New("-bin, -bot-cpus and -bot-cpuprofile go with a bot the tool starts, not with -url")
+	case o.url != "" && (o.bin != "" || o.botCPUs != "" || o.cpuProfile != "" || o.memProfile != ""):
+		return o, errors.New("-bin, -bot-cpus, -bot-cpuprofile and -bot-memprofile go with a bot the tool starts, not with -url")
 	}
 	return o, nil
 }
@@ -335,7 +337,7 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 		if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 			return nil, fmt.Errorf("write config: %w", err)
 		}
-		p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs, o.cpuProfile)
+		p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs, o.cpuProfile, o.memProfile)
 		if err != nil {
 			return nil, err
 		}

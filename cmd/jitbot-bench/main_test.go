@@ -109,6 +109,7 @@ func TestFlags(t *testing.T) {
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bin", "jitbot"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpus", "0"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpuprofile", "cpu.prof"},
+		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-memprofile", "heap.prof"},
 		{"-pid-file", "bot.pid"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-pid", "1", "-pid-file", "bot.pid"},
 		{"extra"},
