@@ -71,7 +71,9 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 	if err != nil {
 		return fmt.Errorf("list members: %w", err)
 	}
-	live, err := st.LiveGrants(ctx, p.GroupID)
+	// A few columns of each live grant: a large group's whole grants would
+	// be held in memory at once.
+	live, err := st.LiveMembers(ctx, p.GroupID)
 	if err != nil {
 		return fmt.Errorf("list live grants: %w", err)
 	}
@@ -84,7 +86,7 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 		explained[u] = true
 	}
 	for _, g := range live {
-		explained[g.User.ObjectID] = true
+		explained[g.UserID] = true
 	}
 	present := map[string]bool{}
 	for _, m := range members {
@@ -147,9 +149,19 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 	}
 
 	// Grants whose member is gone: removed outside jitbot.
-	for _, g := range live {
-		if g.State != GrantActive || present[g.User.ObjectID] || g.PreExisting || !g.GrantedAt.Before(started) {
+	for _, m := range live {
+		if !maybeGone(m.State, m.PreExisting, m.GrantedAt, started) || present[m.UserID] {
 			continue
+		}
+		g, err := st.GetGrant(ctx, m.GrantID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("load grant %s: %w", m.GrantID, err)
+		}
+		if !maybeGone(g.State, g.PreExisting, g.GrantedAt, started) {
+			continue // it changed since the listing
 		}
 		// A listing is no snapshot: members removed while it is paged
 		// through (a mass expiry under way) shift the pages, and others
@@ -173,9 +185,16 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 		if err != nil {
 			return fmt.Errorf("close grant %s: %w", g.ID, err)
 		}
-		s.afterRevoke(ctx, &g, false, fmt.Sprintf("Your temporary access to %s has ended: you are no longer in its group (removed outside jitbot).", g.Profile), MembershipGone)
+		s.afterRevoke(ctx, g, false, fmt.Sprintf("Your temporary access to %s has ended: you are no longer in its group (removed outside jitbot).", g.Profile), MembershipGone)
 	}
 	return nil
+}
+
+// maybeGone says whether a grant may be closed when its member is missing
+// from the group's listing: an active grant, not of a pre-existing
+// membership, granted before the check started.
+func maybeGone(state GrantState, preExisting bool, grantedAt, started time.Time) bool {
+	return state == GrantActive && !preExisting && grantedAt.Before(started)
 }
 
 // removeUnexplained removes a member no grant explains: in a pim group its
@@ -205,15 +224,15 @@ const pimOutlives = time.Minute
 // report is there so that the security team knows Entra's end is no
 // longer a backstop. Assignments of members without a grant are reported
 // as unexplained members above.
-func (s *Service) checkPIMDrift(ctx context.Context, st driftStore, p Profile, live []Grant) error {
+func (s *Service) checkPIMDrift(ctx context.Context, st driftStore, p Profile, live []LiveMember) error {
 	assignments, err := s.cfg.PIM.PIMAssignments(ctx, p.GroupID)
 	if err != nil {
 		return fmt.Errorf("list PIM assignments: %w", err)
 	}
 	ends := map[string]time.Time{}
 	for _, g := range live {
-		k := strings.ToLower(g.User.ObjectID)
-		if holdsMembership(&g) && !g.PreExisting && g.ExpiresAt.After(ends[k]) {
+		k := strings.ToLower(g.UserID)
+		if holdsMembership(&Grant{State: g.State}) && !g.PreExisting && g.ExpiresAt.After(ends[k]) {
 			ends[k] = g.ExpiresAt
 		}
 	}

@@ -194,6 +194,10 @@ type GrantStore interface {
 	GetGrant(ctx context.Context, id string) (*Grant, error)
 	// LiveGrants returns every live grant of a group, for drift detection.
 	LiveGrants(ctx context.Context, groupID string) ([]Grant, error)
+	// LiveMembers returns what drift detection needs of every live grant
+	// of a group (see LiveMember), oldest approval first, read at once as
+	// LiveGrants would.
+	LiveMembers(ctx context.Context, groupID string) ([]LiveMember, error)
 	// PreExisting returns the users whose membership of the group is known to
 	// have pre-existed a grant.
 	PreExisting(ctx context.Context, groupID string) ([]string, error)

@@ -254,6 +254,19 @@ type Decision struct {
 	Forced bool
 }
 
+// LiveMember is a live grant as drift detection reads a whole group's:
+// whose membership it explains and whether it may have to be closed, a few
+// columns instead of the whole grant, so that the grants of a large group
+// are not held in memory at once.
+type LiveMember struct {
+	GrantID     string
+	UserID      string
+	State       GrantState
+	PreExisting bool
+	GrantedAt   time.Time // zero while granting
+	ExpiresAt   time.Time
+}
+
 // Grant is a temporary membership of a user in a group.
 type Grant struct {
 	ID        string

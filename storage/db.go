@@ -35,6 +35,12 @@ const (
 // locked".
 const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 
+// sqliteCacheKiB bounds each SQLite connection's page cache (SQLite's
+// default is 2,000 KiB): the cache is memory of the process, one for each
+// of up to sqliteMaxIdleConns connections, filled by any scan of a large
+// table, while the pages it holds are in the operating system's cache too.
+const sqliteCacheKiB = 512
+
 // sqliteMaxIdleConns is how many SQLite connections stay open between
 // statements (database/sql keeps 2 by default, so that under load most
 // statements would open, configure and close a connection of their own).
@@ -254,7 +260,7 @@ func open(ctx context.Context, databaseURL string, logger *slog.Logger, migrateS
 		if !memory {
 			db.path = path
 		}
-		gdb, err = gorm.Open(sqlite.Open(path+"?"+sqliteParams), newGormConfig(logger))
+		gdb, err = gorm.Open(sqlite.Open(path+"?"+sqliteParams+fmt.Sprintf("&_pragma=cache_size(-%d)", sqliteCacheKiB)), newGormConfig(logger))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", db.driver, err)

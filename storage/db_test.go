@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -342,5 +343,39 @@ func TestShowURLHidesPasswords(t *testing.T) {
 	}
 	if got := ShowURL("sqlite:/var/lib/jitbot/jitbot.db"); got != "sqlite:/var/lib/jitbot/jitbot.db" {
 		t.Errorf("a SQLite URL is shown as %q", got)
+	}
+}
+
+// TestSQLiteCacheBounded: every SQLite connection of a file database gets
+// the bounded page cache, including those opened while others are busy.
+func TestSQLiteCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "cache.db"), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sqlDB, err := db.gorm.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold three connections at once, so that the pool opens new ones.
+	var conns []*sql.Conn
+	for range 3 {
+		c, err := sqlDB.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		var size int
+		if err := c.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&size); err != nil {
+			t.Fatal(err)
+		}
+		if size != -sqliteCacheKiB {
+			t.Errorf("connection %d: cache_size %d, want %d (KiB)", i, size, -sqliteCacheKiB)
+		}
+		_ = c.Close()
 	}
 }

@@ -411,3 +411,35 @@ func (db *DB) LiveGrants(ctx context.Context, groupID string) ([]access.Grant, e
 	}
 	return gs, nil
 }
+
+// liveMemberRow is the columns of a grant LiveMembers reads.
+type liveMemberRow struct {
+	ID          string
+	UserID      string
+	State       string
+	PreExisting bool
+	GrantedAt   *time.Time
+	ExpiresAt   time.Time
+}
+
+// LiveMembers returns, for drift detection, a few columns of every live
+// grant (granting, active, revoking, irrevocable) of a group, oldest
+// approval first, in one query.
+func (db *DB) LiveMembers(ctx context.Context, groupID string) ([]access.LiveMember, error) {
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	var rows []liveMemberRow
+	err := conn.Model(&grantRow{}).Select("id", "user_id", "state", "pre_existing", "granted_at", "expires_at").
+		Where("group_id = ? AND state IN ?", groupID, liveStates).Order("approved_at, id").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("list live members of group %s: %w", groupID, err)
+	}
+	out := make([]access.LiveMember, len(rows))
+	for i, r := range rows {
+		out[i] = access.LiveMember{
+			GrantID: r.ID, UserID: r.UserID, State: access.GrantState(r.State), PreExisting: r.PreExisting,
+			GrantedAt: fromOptionalTime(r.GrantedAt), ExpiresAt: r.ExpiresAt.UTC(),
+		}
+	}
+	return out, nil
+}

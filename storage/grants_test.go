@@ -889,5 +889,32 @@ func TestSetAlertAndLiveGrants(t *testing.T) {
 		if live, err := db.LiveGrants(ctx, "no-such-group"); err != nil || len(live) != 0 {
 			t.Errorf("live grants of an unknown group = %v, %v", ids(live), err)
 		}
+
+		// LiveMembers reads the same grants, in the same order, a few
+		// columns of each.
+		members, err := db.LiveMembers(ctx, "group-db-admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(members) != len(live) {
+			t.Fatalf("%d live members, want %d", len(members), len(live))
+		}
+		for i, m := range members {
+			g := live[i]
+			want := access.LiveMember{GrantID: g.ID, UserID: g.User.ObjectID, State: g.State, PreExisting: g.PreExisting, GrantedAt: g.GrantedAt, ExpiresAt: g.ExpiresAt}
+			if !m.GrantedAt.Equal(want.GrantedAt) || !m.ExpiresAt.Equal(want.ExpiresAt) {
+				t.Errorf("live member %d times = %v, %v; want %v, %v", i, m.GrantedAt, m.ExpiresAt, want.GrantedAt, want.ExpiresAt)
+			}
+			m.GrantedAt, m.ExpiresAt, want.GrantedAt, want.ExpiresAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+			if m != want {
+				t.Errorf("live member %d = %+v, want %+v", i, m, want)
+			}
+		}
+		if members[0].State != access.GrantGranting || !members[0].GrantedAt.IsZero() || members[1].GrantedAt.IsZero() {
+			t.Errorf("live members = %+v: want the granting grant first, without a grant time", members)
+		}
+		if m, err := db.LiveMembers(ctx, "no-such-group"); err != nil || len(m) != 0 {
+			t.Errorf("live members of an unknown group = %v, %v", m, err)
+		}
 	})
 }

@@ -766,6 +766,20 @@ func (s *Store) LiveGrants(_ context.Context, groupID string) ([]access.Grant, e
 	return out, nil
 }
 
+// LiveMembers returns what drift detection reads of every live grant of a
+// group, oldest approval first.
+func (s *Store) LiveMembers(ctx context.Context, groupID string) ([]access.LiveMember, error) {
+	gs, err := s.LiveGrants(ctx, groupID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]access.LiveMember, len(gs))
+	for i, g := range gs {
+		out[i] = access.LiveMember{GrantID: g.ID, UserID: g.User.ObjectID, State: g.State, PreExisting: g.PreExisting, GrantedAt: g.GrantedAt, ExpiresAt: g.ExpiresAt}
+	}
+	return out, nil
+}
+
 // PreExisting returns, sorted, the users whose membership of the group is
 // recorded as pre-existing.
 func (s *Store) PreExisting(_ context.Context, groupID string) ([]string, error) {

@@ -21,7 +21,7 @@ import (
 
 // The expiry scenarios start a bot of their own on grants seeded before it
 // starts (the scheduler reads the due grants at start-up).
-var expiryScenarios = []string{"expiry", "restart"}
+var expiryScenarios = []string{"expiry", "restart", "trickle"}
 
 func isExpiryScenario(s string) bool { return slices.Contains(expiryScenarios, s) }
 
@@ -35,6 +35,17 @@ const (
 	seedPerGrant = 15 * time.Millisecond
 )
 
+// trickleGrace is how long after the last due time of the trickle scenario
+// the tool waits for the removals still missing (a removal that failed is
+// tried again after revoke.backoff).
+const trickleGrace = 30 * time.Second
+
+// trickleGrants is how many grants the trickle scenario seeds: one every
+// 1/rate seconds over the duration, at least one.
+func trickleGrants(rate float64, d time.Duration) int {
+	return max(1, int(rate*d.Seconds()))
+}
+
 // expiryResult is one expiry scenario's line of its table.
 type expiryResult struct {
 	Scenario string
@@ -42,11 +53,13 @@ type expiryResult struct {
 	// expiry; the overdue ones for restart).
 	Grants, Due int
 	// Ready is from the bot's start to its listening; Span from the due
-	// time (restart: the bot's start) to the last removal.
+	// time (restart: the bot's start; trickle: the first due time) to the
+	// last removal.
 	Ready, Span time.Duration
-	// P50 and P99 are the lateness of the removals: from each grant's
-	// due time (restart: the bot's start) to Graph carrying out its DELETE.
-	P50, P99 time.Duration
+	// P50, P99 and Max are the lateness of the removals: from each
+	// grant's due time (restart: the bot's start) to Graph receiving its
+	// DELETE.
+	P50, P99, Max time.Duration
 	// HTTPCalls is the HTTP requests Graph received (a batch counts
 	// once), Requests the requests inside them and alone, Batches the JSON
 	// batches, Graph429 the requests answered 429.
@@ -96,27 +109,37 @@ func runExpiry(ctx context.Context, o options, name string, log *slog.Logger) (e
 	}
 
 	// Seed: every grant is a request approved and granted through the
-	// lifecycle functions, its member in the fake Graph's group.
+	// lifecycle functions, its member in the fake Graph's group. The
+	// trickle's grants fall due one every 1/rate seconds from due on.
 	now := time.Now().UTC()
-	due := now.Add(expiryLead + time.Duration(o.grants)*seedPerGrant).Truncate(time.Second).Add(time.Second)
-	overdue := o.grants
+	grants := o.grants
+	if name == "trickle" {
+		grants = trickleGrants(o.trickleRate, o.duration)
+		r.Grants = grants
+	}
+	due := now.Add(expiryLead + time.Duration(grants)*seedPerGrant).Truncate(time.Second).Add(time.Second)
+	overdue := grants
 	if name == "restart" {
 		overdue = o.overdue
 		due = now.Add(-time.Minute)
 	}
 	r.Due = overdue
-	users := make([]string, o.grants)
-	seedStart := time.Now()
-	if err := seedGrants(ctx, f, database, users, func(i int) time.Time {
-		if i < overdue {
-			return due
+	dueAt := func(i int) time.Time {
+		switch {
+		case i >= overdue:
+			return now.Add(4 * time.Hour)
+		case name == "trickle":
+			return due.Add(time.Duration(float64(i) / o.trickleRate * float64(time.Second)))
 		}
-		return now.Add(4 * time.Hour)
-	}); err != nil {
+		return due
+	}
+	users := make([]string, grants)
+	seedStart := time.Now()
+	if err := seedGrants(ctx, f, database, users, dueAt); err != nil {
 		return r, err
 	}
-	log.Info("grants seeded", "grants", o.grants, "due", overdue, "took", time.Since(seedStart).Round(time.Millisecond))
-	if name == "expiry" && time.Now().After(due.Add(-time.Second)) {
+	log.Info("grants seeded", "grants", grants, "due", overdue, "took", time.Since(seedStart).Round(time.Millisecond))
+	if name != "restart" && time.Now().After(due.Add(-time.Second)) {
 		// Seeding took longer than the lead: the grants are overdue when the
 		// bot starts, which the restart scenario measures.
 		log.Warn("seeding outlasted the lead; the grants are already due when the bot starts")
@@ -135,7 +158,7 @@ func runExpiry(ctx context.Context, o options, name string, log *slog.Logger) (e
 		return r, fmt.Errorf("write config: %w", err)
 	}
 	started := time.Now()
-	p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs, o.cpuProfile)
+	p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs, o.cpuProfile, o.memProfile)
 	if err != nil {
 		return r, err
 	}
@@ -146,14 +169,23 @@ func runExpiry(ctx context.Context, o options, name string, log *slog.Logger) (e
 	if err != nil {
 		return r, fmt.Errorf("bot process: %w", err)
 	}
-	from := due
-	if name == "restart" {
-		from = started
+	// Each removal's lateness is counted from its grant's due time (restart:
+	// from the bot's start).
+	from := make(map[string]time.Time, overdue)
+	for i, u := range users[:overdue] {
+		from[u] = dueAt(i)
+		if name == "restart" {
+			from[u] = started
+		}
 	}
 
-	// Wait until the due members are gone, or -duration is over (a
-	// removal that failed is tried again after revoke.backoff).
+	// Wait until the due members are gone, or -duration is over (trickle:
+	// trickleGrace after the last due time; a removal that failed is
+	// tried again after revoke.backoff).
 	deadline := time.Now().Add(o.duration)
+	if name == "trickle" {
+		deadline = dueAt(overdue - 1).Add(trickleGrace)
+	}
 	for {
 		left := 0
 		for _, u := range users[:overdue] {
@@ -264,11 +296,18 @@ func liveGrantUsers(ctx context.Context, database string) (map[string]bool, erro
 }
 
 // countRemovals fills in r's Graph figures from the fake Graph's calls:
-// each due user's first DELETE Graph carried out (204) is its removal.
-func countRemovals(g *graphtest.Graph, users []string, from time.Time, r *expiryResult) {
+// each due user's first DELETE Graph carried out (204) is its removal, late
+// after from[user].
+func countRemovals(g *graphtest.Graph, users []string, from map[string]time.Time, r *expiryResult) {
 	due := make(map[string]bool, len(users))
 	for _, u := range users {
 		due[u] = true
+	}
+	var first time.Time
+	for _, t := range from {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
 	}
 	removed := map[string]int{}
 	var late []time.Duration
@@ -292,7 +331,7 @@ func countRemovals(g *graphtest.Graph, users []string, from time.Time, r *expiry
 		u := strings.ToLower(c.ObjectID)
 		removed[u]++
 		if removed[u] == 1 {
-			late = append(late, max(0, c.At.Sub(from)))
+			late = append(late, max(0, c.At.Sub(from[u])))
 			if c.At.After(last) {
 				last = c.At
 			}
@@ -304,19 +343,22 @@ func countRemovals(g *graphtest.Graph, users []string, from time.Time, r *expiry
 		}
 	}
 	if !last.IsZero() {
-		r.Span = last.Sub(from)
+		r.Span = last.Sub(first)
 	}
 	slices.Sort(late)
 	r.P50, r.P99 = percentile(late, 50), percentile(late, 99)
+	if len(late) > 0 {
+		r.Max = late[len(late)-1]
+	}
 }
 
 // printExpiryTable writes the expiry results as a table.
 func printExpiryTable(w io.Writer, results []expiryResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tgrants\tdue\tready\tdue to last\tlate p50\tlate p99\tgraph HTTP\trequests\tbatches\tgraph 429\tduplicates\tlost\ttold\tbot CPU s\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "scenario\tgrants\tdue\tready\tdue to last\tlate p50\tlate p99\tlate max\tgraph HTTP\trequests\tbatches\tgraph 429\tduplicates\tlost\ttold\tbot CPU s\tpeak RSS MiB\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t\n", r.Scenario, r.Grants, r.Due,
-			ms(r.Ready), ms(r.Span), ms(r.P50), ms(r.P99), r.HTTPCalls, r.Requests, r.Batches, r.Graph429,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t\n", r.Scenario, r.Grants, r.Due,
+			ms(r.Ready), ms(r.Span), ms(r.P50), ms(r.P99), ms(r.Max), r.HTTPCalls, r.Requests, r.Batches, r.Graph429,
 			r.Duplicates, r.Lost, r.Told, r.CPU.Seconds(), float64(r.PeakRSS)/(1<<20))
 	}
 	_ = tw.Flush()

@@ -62,6 +62,7 @@ type options struct {
 	graph       graphOptions
 	drain       time.Duration
 	cpuProfile  string
+	memProfile  string
 	pidFile     string
 	// mixedRate and mixedSenders shape the legitimate stream of the mixed
 	// scenario.
@@ -76,6 +77,9 @@ type options struct {
 	botBackoff     time.Duration
 	botWriteQuota  int
 	botWriteWindow time.Duration
+	// trickleRate is the grants falling due per second in the trickle
+	// scenario.
+	trickleRate float64
 }
 
 // botConfig is the part of the bot's jitbot.yaml the options set.
@@ -127,9 +131,13 @@ Scenarios (-scenario, comma-separated, run in order):
            not revoked)
   restart  -grants active grants of which -overdue are overdue when the bot
            starts: start-up to ready, time to revoke the overdue ones, RSS
+  trickle  grants falling due at a steady -trickle-rate per second over
+           -duration, the bot running: each removal's lateness after its
+           own due time (p50, p99, max), duplicates, losses, told, CPU, RSS
 The expiry scenarios start a bot of their own and run alone (not with
-the others); -duration bounds the wait for the removals (a removal that
-failed is tried again after the bot's revoke.backoff, 30 s). -throttle-every 3 has Graph answer 429 to every third
+the others); -duration bounds the wait for the removals (trickle: it is
+the span of the due times, and the wait ends 30 s after the last; a removal
+that failed is tried again after the bot's revoke.backoff, 30 s). -throttle-every 3 has Graph answer 429 to every third
 member call, -graph-write-quota enforces a write quota like Graph's, and
 -write-quota sets the bot's own pacing (0: off).
 
@@ -173,12 +181,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.mixedSenders, "mixed-senders", 8, "mixed: legitimate senders during the forged flood")
 	fs.StringVar(&o.pidFile, "pid-file", "", "with -url: read the bot's process id from this file once it answers (instead of -pid)")
 	fs.StringVar(&o.cpuProfile, "bot-cpuprofile", "", "the bot writes a CPU profile of the whole run to this file (its --cpuprofile)")
+	fs.StringVar(&o.memProfile, "bot-memprofile", "", "the bot writes a heap profile to this file when it stops (its --memprofile)")
 	fs.IntVar(&o.grants, "grants", 1000, "expiry, restart: active grants seeded before the bot starts")
 	fs.IntVar(&o.overdue, "overdue", 100, "restart: how many of the grants are overdue when the bot starts")
 	fs.IntVar(&o.botConcurrency, "concurrency-revoke", 0, "the bot's revoke.concurrency (0: its default)")
 	fs.DurationVar(&o.botBackoff, "revoke-backoff", 0, "the bot's revoke.backoff, the wait after a failed removal (0: its default, 30s)")
 	fs.IntVar(&o.botWriteQuota, "write-quota", 0, "the bot's write_quota.writes per -write-window (0: pacing off)")
 	fs.DurationVar(&o.botWriteWindow, "write-window", 150*time.Second, "the bot's write_quota.window")
+	fs.Float64Var(&o.trickleRate, "trickle-rate", 20, "trickle: grants falling due per second")
 	fs.IntVar(&o.graph.throttleEvery, "throttle-every", 0, "Graph answers 429 to every n-th member call, alone or in a batch (0: never)")
 	fs.IntVar(&o.graph.writeQuota, "graph-write-quota", 0, "Graph carries out at most this many writes per -graph-write-window, answering 429 beyond (0: no quota)")
 	fs.DurationVar(&o.graph.writeWindow, "graph-write-window", 150*time.Second, "the window of -graph-write-quota")
@@ -201,11 +211,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	switch {
 	case expiry > 0 && expiry < len(o.scenarios):
-		return o, errors.New("the expiry scenarios (expiry, restart) run alone, not with the others")
+		return o, errors.New("the expiry scenarios (" + strings.Join(expiryScenarios, ", ") + ") run alone, not with the others")
 	case expiry > 0 && o.url != "":
 		return o, errors.New("the expiry scenarios start a bot of their own: no -url")
 	case o.grants < 1 || o.overdue < 1 || o.overdue > o.grants:
 		return o, errors.New("-grants must be at least 1, -overdue between 1 and -grants")
+	case o.trickleRate <= 0 || o.trickleRate > 1000:
+		return o, errors.New("-trickle-rate must be above 0 and at most 1000 a second")
 	case o.botBackoff != 0 && o.botBackoff < time.Second:
 		return o, errors.New("-revoke-backoff must be at least 1s")
 	case o.botWriteQuota < 0 || o.graph.throttleEvery < 0 || o.graph.writeQuota < 0 || o.botWriteWindow < time.Second || o.graph.writeWindow < time.Second:
@@ -226,8 +238,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-pid and -pid-file: give one")
 	case o.url != "" && o.writeConfig == "":
 		return o, errors.New("-url needs -write-config: the bot must be started against this run's fakes")
-	case o.url != "" && (o.bin != "" || o.botCPUs != "" || o.cpuProfile != ""):
-		return o, errors.New("-bin, -bot-cpus and -bot-cpuprofile go with a bot the tool starts, not with -url")
+	case o.url != "" && (o.bin != "" || o.botCPUs != "" || o.cpuProfile != "" || o.memProfile != ""):
+		return o, errors.New("-bin, -bot-cpus, -bot-cpuprofile and -bot-memprofile go with a bot the tool starts, not with -url")
 	}
 	return o, nil
 }
@@ -325,7 +337,7 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 		if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 			return nil, fmt.Errorf("write config: %w", err)
 		}
-		p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs, o.cpuProfile)
+		p, err := startBot(bin, cfgFile, filepath.Join(dir, "jitbot.log"), f.env(dir), o.botCPUs, o.cpuProfile, o.memProfile)
 		if err != nil {
 			return nil, err
 		}

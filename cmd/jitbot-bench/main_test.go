@@ -109,6 +109,7 @@ func TestFlags(t *testing.T) {
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bin", "jitbot"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpus", "0"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-cpuprofile", "cpu.prof"},
+		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-bot-memprofile", "heap.prof"},
 		{"-pid-file", "bot.pid"},
 		{"-url", "http://127.0.0.1:3978", "-write-config", "x.yaml", "-pid", "1", "-pid-file", "bot.pid"},
 		{"extra"},
@@ -116,6 +117,8 @@ func TestFlags(t *testing.T) {
 		{"-scenario", "restart", "-grants", "10", "-overdue", "11"},
 		{"-scenario", "expiry", "-url", "http://127.0.0.1:3978", "-write-config", "x.yaml"},
 		{"-write-quota", "-1"},
+		{"-scenario", "trickle", "-trickle-rate", "0"},
+		{"-scenario", "trickle,help"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
@@ -255,7 +258,44 @@ func TestBenchExpiry(t *testing.T) {
 	}
 	var table bytes.Buffer
 	printExpiryTable(&table, results)
-	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) != 3 || !strings.Contains(lines[0], "duplicates") {
+	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) != 3 || !strings.Contains(lines[0], "duplicates") || !strings.Contains(lines[0], "late max") {
 		t.Errorf("table:\n%s", table.String())
+	}
+}
+
+// TestBenchTrickle seeds grants that fall due one after another while the
+// bot runs and checks the counts only: every due grant revoked once, every
+// requester told, each removal's lateness measured from its own due time.
+func TestBenchTrickle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	const n = 40
+	o, err := parseFlags([]string{
+		"-scenario", "trickle", "-trickle-rate", "20", "-duration", "2s", "-graph-latency", "5ms",
+		"-drain", "2s", "-work-dir", t.TempDir(),
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := benchExpiry(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 {
+		t.Fatalf("%d results", len(results))
+	}
+	r := results[0]
+	if r.Grants != n || r.Due != n || r.Lost != 0 || r.Duplicates != 0 || r.Told != n {
+		t.Errorf("trickle: %d grants, %d due, %d lost, %d removed twice, %d told; want %d, %d, 0, 0, %d", r.Grants, r.Due, r.Lost, r.Duplicates, r.Told, n, n, n)
+	}
+	// The removals follow the due times, 2 s apart from the first to the
+	// last: a span shorter than that would mean a lateness counted from
+	// the wrong due time.
+	if r.Span < 1900*time.Millisecond || r.Max < r.P99 || r.P99 < r.P50 {
+		t.Errorf("trickle: due to last %v, lateness p50 %v, p99 %v, max %v", r.Span, r.P50, r.P99, r.Max)
+	}
+	if r.PeakRSS <= 0 || r.CPU <= 0 {
+		t.Errorf("trickle: RSS %d, CPU %v", r.PeakRSS, r.CPU)
 	}
 }

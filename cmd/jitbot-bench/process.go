@@ -44,11 +44,15 @@ var listeningRe = regexp.MustCompile(`msg="jitbot listening" addr=(\S+)`)
 // waits for it to listen.
 // With cpus (a taskset list such as "0" or "0,1"), the bot runs on those
 // CPUs only: taskset execs it, so the pid is the bot's.
-// With cpuProfile, the bot writes a CPU profile there until it stops.
-func startBot(bin, config, logFile string, env []string, cpus, cpuProfile string) (*botProcess, error) {
+// With cpuProfile, the bot writes a CPU profile there until it stops; with
+// memProfile, a heap profile there when it stops.
+func startBot(bin, config, logFile string, env []string, cpus, cpuProfile, memProfile string) (*botProcess, error) {
 	args := []string{"serve", "--config", config}
 	if cpuProfile != "" {
 		args = append(args, "--cpuprofile", cpuProfile)
+	}
+	if memProfile != "" {
+		args = append(args, "--memprofile", memProfile)
 	}
 	cmd := exec.Command(bin, args...)
 	if cpus != "" {

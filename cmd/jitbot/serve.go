@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -43,8 +44,22 @@ func serve(ctx context.Context, args []string, stdout io.Writer, logger *slog.Lo
 	configPath := fs.String("config", "jitbot.yaml", "configuration file")
 	local := fs.Bool("local", false, "accept unauthenticated activities on 127.0.0.1 only (for Microsoft's Agents Playground)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the bot stops; off by default")
+	memProfile := fs.String("memprofile", "", "write a heap profile (go tool pprof) to this file when the bot stops; off by default")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *memProfile != "" {
+		// Fail before serving rather than after: the file is created now
+		// and written at shutdown.
+		write, err := heapProfileAtExit(*memProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := write(); err != nil {
+				logger.Error("heap profile", "err", err)
+			}
+		}()
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
@@ -255,6 +270,27 @@ func startCPUProfile(file string) (stop func(), err error) {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+// heapProfileAtExit creates file and returns the function that writes the
+// heap profile into it (after a garbage collection, so that it shows the
+// memory in use, and with the allocations since the start).
+func heapProfileAtExit(file string) (write func() error, err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--memprofile: %w", err)
+	}
+	return func() error {
+		runtime.GC()
+		err := pprof.Lookup("heap").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("--memprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // auditFeed builds GET /api/audit from audit.feed, or returns nil (and says
