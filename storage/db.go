@@ -36,7 +36,8 @@ const (
 // locked". Times are written as "2006-01-02 15:04:05.999999999-07:00", the
 // text databases hold already (so that stored times compare and sort as
 // before), and read back as time.Time from DATETIME columns. synchronous
-// stays SQLite's default, FULL.
+// stays SQLite's default, FULL. These are all the settings: the pool is
+// opened here and handed to the dialector, which then adds none of its own.
 //
 // The dialector (github.com/libtnb/sqlite over modernc.org/sqlite) also
 // switches on, process-wide, open file description locks on database files
@@ -268,7 +269,7 @@ func open(ctx context.Context, databaseURL string, logger *slog.Logger, migrateS
 		if !memory {
 			db.path = path
 		}
-		gdb, err = gorm.Open(sqlite.Open(path+"?"+sqliteParams), newGormConfig(logger))
+		gdb, err = openSQLite(path, memory, logger)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", db.driver, err)
@@ -360,7 +361,7 @@ func migrateSQLite(gdb *gorm.DB) error {
 		}
 	}()
 	tx := gdb.Session(&gorm.Session{NewDB: true, Context: ctx})
-	tx.Statement.ConnPool = sqliteMigrationTx{sqlTx}
+	tx.Statement.ConnPool = &sqliteMigrationTx{sqlTx}
 	if err := migrateLocked(tx); err != nil {
 		return err
 	}
@@ -395,6 +396,25 @@ func migrateLocked(gdb *gorm.DB) error {
 		return fmt.Errorf("move the permanent mark of grants' last errors to its column: %w", err)
 	}
 	return nil
+}
+
+// openSQLite opens a SQLite database with the settings of sqliteParams, on
+// a preparedPool unless it is in memory (one connection).
+func openSQLite(path string, memory bool, logger *slog.Logger) (*gorm.DB, error) {
+	sqlDB, err := sql.Open(sqlite.DriverName, path+"?"+sqliteParams)
+	if err != nil {
+		return nil, err
+	}
+	var pool gorm.ConnPool = sqlDB
+	if !memory {
+		pool = newPreparedPool(sqlDB)
+	}
+	gdb, err := gorm.Open(sqlite.New(sqlite.Config{Conn: pool}), newGormConfig(logger))
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return gdb, nil
 }
 
 // openPostgres opens a PostgreSQL pool through pgx with the connection
