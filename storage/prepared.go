@@ -32,6 +32,12 @@ const maxCounted = 1024
 // and closes it with the connection. Statements run in a transaction reuse
 // the same ones (sql.Tx.StmtContext).
 //
+// A kept statement is one SQLite statement per connection, which a query
+// steps through as its rows are read: it must not run again on the same
+// connection (in the same transaction) while rows of its earlier run are
+// still open. gorm reads every result whole before it returns, and storage
+// never iterates rows itself.
+//
 // It is for a database of several connections only: preparing a statement
 // takes a connection of the pool, which inside a transaction on a pool of
 // one would wait for the connection the transaction holds.
