@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 
 	"gorm.io/gorm"
@@ -20,6 +21,11 @@ const maxPrepared = 64
 // prepared, so that texts run once (schema queries, an IN list of a length
 // seen once) take no place.
 const preparedAfter = 2
+
+// longList is the start of a list of more placeholders than a list of
+// states has: a statement with one (a list of ids, its length the caller's)
+// is never kept, as each of its lengths would take a place of its own.
+const longList = "?,?,?,?,?,?,?,?,?"
 
 // maxCounted bounds the statement texts counted towards preparedAfter; the
 // count starts over when it is reached.
@@ -70,7 +76,7 @@ func (p *preparedPool) stmt(ctx context.Context, query string) *sql.Stmt {
 		p.mu.Unlock()
 		return s
 	}
-	if len(p.stmts) >= maxPrepared {
+	if len(p.stmts) >= maxPrepared || strings.Contains(query, longList) {
 		p.mu.Unlock()
 		return nil
 	}

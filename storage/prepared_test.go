@@ -78,6 +78,21 @@ func TestPreparedStatements(t *testing.T) {
 		t.Errorf("%d rows after the rollback, want 0", n)
 	}
 
+	// A long list of ids is never kept.
+	ids := "SELECT count(*) FROM `kept` WHERE `id` IN (?,?,?,?,?,?,?,?,?,?)"
+	for range preparedAfter + 1 {
+		var n int
+		if err := g.Raw(ids, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10).Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		if n != preparedAfter {
+			t.Fatalf("%d rows of ids 1 to 10, want %d", n, preparedAfter)
+		}
+	}
+	if kept(ids) {
+		t.Error("a statement with a list of 10 ids was kept")
+	}
+
 	// Past maxPrepared, statements still run, unprepared.
 	for i := range maxPrepared + 8 {
 		q := fmt.Sprintf("SELECT count(*) + %d FROM `kept`", i)
