@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,9 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/libtnb/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
@@ -32,8 +33,22 @@ const (
 // wait for locks instead of failing, write-ahead log, enforced foreign keys,
 // and transactions that take the write lock up front so that concurrent
 // read-then-write transactions queue rather than fail with "database is
-// locked".
-const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+// locked". Times are written as "2006-01-02 15:04:05.999999999-07:00", the
+// text databases hold already (so that stored times compare and sort as
+// before), and read back as time.Time from DATETIME columns. synchronous
+// stays SQLite's default, FULL. These are all the settings: the pool is
+// opened here and handed to the dialector, which then adds none of its own.
+//
+// The dialector (github.com/libtnb/sqlite over modernc.org/sqlite) also
+// switches on, process-wide, open file description locks on database files
+// (a close of another descriptor of the file elsewhere in the process no
+// longer drops SQLite's locks; they still conflict with other processes'
+// POSIX locks, and fall back to those where the kernel lacks them),
+// fdatasync for commits (as SQLite's own Linux builds do; the data and size
+// are synced, not the timestamps), and the refusal of a _pragma holding more
+// than one statement. The serving lock is a flock on a file of its own and
+// is not affected.
+const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate&_time_format=sqlite&_texttotime=1"
 
 // sqliteCacheKiB bounds each SQLite connection's page cache (SQLite's
 // default is 2,000 KiB): the cache is memory of the process, one for each
@@ -260,7 +275,7 @@ func open(ctx context.Context, databaseURL string, logger *slog.Logger, migrateS
 		if !memory {
 			db.path = path
 		}
-		gdb, err = gorm.Open(sqlite.Open(path+"?"+sqliteParams+fmt.Sprintf("&_pragma=cache_size(-%d)", sqliteCacheKiB)), newGormConfig(logger))
+		gdb, err = openSQLite(path, memory, logger)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", db.driver, err)
@@ -313,14 +328,54 @@ const legacyPermanent = "permanent: "
 // same time migrate it one after the other (on PostgreSQL under an advisory
 // lock, on SQLite under the write lock an immediate transaction takes).
 func migrate(gdb *gorm.DB) error {
+	if gdb.Dialector.Name() == DriverSQLite {
+		return migrateSQLite(gdb)
+	}
 	return gdb.Transaction(func(tx *gorm.DB) error {
-		if tx.Dialector.Name() == DriverPostgres {
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrateLockKey).Error; err != nil {
-				return fmt.Errorf("lock the schema for migration: %w", err)
-			}
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrateLockKey).Error; err != nil {
+			return fmt.Errorf("lock the schema for migration: %w", err)
 		}
 		return migrateLocked(tx)
 	})
+}
+
+// sqliteMigrationTx is the SQLite migration's transaction as the session
+// running it holds it. The SQLite migrator rebuilds a table (to alter a
+// column or add a constraint) on a connection of its own whenever it finds
+// a *sql.DB behind the session, and gorm finds one behind a plain *sql.Tx:
+// that rebuild would then wait, until the busy timeout, for the write lock
+// this very transaction holds. Behind this type no *sql.DB is found, and the
+// rebuild runs inside the transaction (as a savepoint: the type commits and
+// rolls back, so gorm nests in it).
+type sqliteMigrationTx struct{ *sql.Tx }
+
+// migrateSQLite runs migrateLocked in one immediate transaction.
+func migrateSQLite(gdb *gorm.DB) error {
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return fmt.Errorf("begin the migration: %w", err)
+	}
+	ctx := gdb.Statement.Context
+	sqlTx, err := sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin the migration: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	tx := gdb.Session(&gorm.Session{NewDB: true, Context: ctx})
+	tx.Statement.ConnPool = &sqliteMigrationTx{sqlTx}
+	if err := migrateLocked(tx); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit the migration: %w", err)
+	}
+	committed = true
+	return nil
 }
 
 // migrateLockKey is the PostgreSQL advisory lock migrations take.
@@ -353,6 +408,25 @@ func migrateLocked(gdb *gorm.DB) error {
 		return fmt.Errorf("move the permanent mark of grants' last errors to its column: %w", err)
 	}
 	return nil
+}
+
+// openSQLite opens a SQLite database with the settings of sqliteParams, on
+// a preparedPool unless it is in memory (one connection).
+func openSQLite(path string, memory bool, logger *slog.Logger) (*gorm.DB, error) {
+	sqlDB, err := sql.Open(sqlite.DriverName, path+"?"+sqliteParams+fmt.Sprintf("&_pragma=cache_size(-%d)", sqliteCacheKiB))
+	if err != nil {
+		return nil, err
+	}
+	var pool gorm.ConnPool = sqlDB
+	if !memory {
+		pool = newPreparedPool(sqlDB)
+	}
+	gdb, err := gorm.Open(sqlite.New(sqlite.Config{Conn: pool}), newGormConfig(logger))
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return gdb, nil
 }
 
 // openPostgres opens a PostgreSQL pool through pgx with the connection
