@@ -35,7 +35,7 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 			return err
 		}
 		// The events go last: appending locks the chain head.
-		return appendAll(tx, mtx.events)
+		return appendEvents(tx, mtx.events)
 	})
 }
 
@@ -80,7 +80,7 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 			events = append(events, mtx.events...)
 		}
 		// The events go last: appending locks the chain head.
-		return appendAll(tx, events)
+		return appendEvents(tx, events)
 	})
 	if err != nil {
 		return nil, err
@@ -106,16 +106,6 @@ func (db *DB) lockMembership(tx *gorm.DB, groupID, userID string, at time.Time) 
 		return nil, err
 	}
 	return &access.Membership{GroupID: groupID, UserID: userID, PreExisting: ledger.PreExisting, Grants: grants}, nil
-}
-
-// appendAll appends events to the audit log, in order.
-func appendAll(tx *gorm.DB, events []access.AuditEvent) error {
-	for _, ev := range events {
-		if err := appendAudit(tx, ev); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // lockLedger returns the ledger row of (group, user), locked FOR UPDATE on
