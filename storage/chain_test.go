@@ -270,7 +270,7 @@ func TestEventsOfOneTransactionAppendedTogether(t *testing.T) {
 				}
 				return nil
 			})
-			if err != nil || errs[0] != nil || errs[1] != nil {
+			if err != nil || errs[0].Err != nil || errs[1].Err != nil {
 				t.Fatalf("round %d: %v %v", round, errs, err)
 			}
 			// The decisions run in key order: g1 before g2.

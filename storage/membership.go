@@ -44,10 +44,11 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 // with what the earlier ones wrote), the ledger rows locked in the order of
 // their keys so that two such transactions cannot deadlock. Each fn runs
 // under a savepoint: an error from fn(i) undoes only what it wrote and is
-// errs[i]. The events of the others are appended once every fn has run,
-// and everything is committed at once. err is the failure of the
-// transaction as a whole, when nothing was kept.
-func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(i int, m *access.Membership, tx access.MembershipTx) error) ([]error, error) {
+// results[i].Err. Once every fn has run, the requests the kept ones moved
+// are read back together (results[i].Requests), the events of the kept
+// ones appended together, and everything is committed at once. err is the
+// failure of the transaction as a whole, when nothing was kept.
+func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(i int, m *access.Membership, tx access.MembershipTx) error) ([]access.MembershipResult, error) {
 	if at.IsZero() {
 		return nil, errors.New("lock memberships: time is zero")
 	}
@@ -58,10 +59,11 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 	slices.SortStableFunc(order, func(a, b int) int {
 		return cmp.Or(cmp.Compare(keys[a].GroupID, keys[b].GroupID), cmp.Compare(keys[a].UserID, keys[b].UserID))
 	})
-	var errs []error
+	var results []access.MembershipResult
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		errs = make([]error, len(keys))
+		results = make([]access.MembershipResult, len(keys))
 		var events []access.AuditEvent
+		moved := make([][]string, len(keys))
 		for _, i := range order {
 			k := keys[i]
 			m, err := db.lockMembership(tx, k.GroupID, k.UserID, at)
@@ -74,10 +76,14 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 				return fn(i, m, mtx)
 			})
 			if err != nil {
-				errs[i] = err
+				results[i].Err = err
 				continue
 			}
 			events = append(events, mtx.events...)
+			moved[i] = mtx.moved
+		}
+		if err := readMoved(tx, moved, results); err != nil {
+			return err
 		}
 		// The events go last: appending locks the chain head.
 		return appendEvents(tx, events)
@@ -85,7 +91,43 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 	if err != nil {
 		return nil, err
 	}
-	return errs, nil
+	return results, nil
+}
+
+// readMoved reads the requests of moved (those each kept decision moved)
+// in one go and puts each decision's in its result.
+func readMoved(tx *gorm.DB, moved [][]string, results []access.MembershipResult) error {
+	var ids []string
+	for _, m := range moved {
+		ids = append(ids, m...)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	byID := make(map[string]*access.Request, len(ids))
+	for start := 0; start < len(ids); start += updateChunk {
+		var rows []requestRow
+		if err := tx.Where("id IN ?", ids[start:min(start+updateChunk, len(ids))]).Find(&rows).Error; err != nil {
+			return fmt.Errorf("read back moved requests: %w", err)
+		}
+		reqs, err := loadRequests(tx, rows)
+		if err != nil {
+			return fmt.Errorf("read back moved requests: %w", err)
+		}
+		for j := range reqs {
+			byID[reqs[j].ID] = &reqs[j]
+		}
+	}
+	for i, m := range moved {
+		for _, id := range m {
+			if r := byID[id]; r != nil {
+				results[i].Requests = append(results[i].Requests, *r)
+			}
+		}
+	}
+	return nil
 }
 
 // lockMembership inserts the ledger row of (group, user) when missing,
@@ -147,6 +189,8 @@ type membershipTx struct {
 	groupID, userID string
 	// events are appended, in order, once the decision returns.
 	events []access.AuditEvent
+	// moved are the requests MoveRequest was asked to move, once each.
+	moved []string
 }
 
 // Decide records d on request requestID and moves it to state to, if the
@@ -314,6 +358,9 @@ func (m *membershipTx) MoveRequest(id string, from []access.RequestState, to acc
 		Updates(map[string]any{"state": string(to), "updated_at": dbTime(at)}).Error
 	if err != nil {
 		return fmt.Errorf("update request %s: %w", id, err)
+	}
+	if !slices.Contains(m.moved, id) {
+		m.moved = append(m.moved, id)
 	}
 	return nil
 }

@@ -119,8 +119,8 @@ func TestWithMembershipsKeepsAllButTheFailingOne(t *testing.T) {
 		if err != nil {
 			t.Fatalf("WithMemberships: %v", err)
 		}
-		if len(errs) != 2 || !errors.Is(errs[0], boom) || errs[1] != nil {
-			t.Fatalf("errs = %v, want [boom <nil>]", errs)
+		if len(errs) != 2 || !errors.Is(errs[0].Err, boom) || errs[1].Err != nil {
+			t.Fatalf("results = %+v, want [boom <nil>]", errs)
 		}
 		if got := mustGrant(t, db, a.ID); got.State != access.GrantRevoking {
 			t.Errorf("the succeeding function's update was not kept: %s", got.State)
@@ -136,6 +136,35 @@ func TestWithMembershipsKeepsAllButTheFailingOne(t *testing.T) {
 		}
 		if _, err := verifyDB(t, db); err != nil {
 			t.Errorf("audit chain after WithMemberships: %v", err)
+		}
+		// The requests a kept decision moved come back as committed; a
+		// failing one's do not.
+		expire := []access.RequestState{access.RequestApproved, access.RequestActive}
+		results, err := db.WithMemberships(ctx, keys, at, func(i int, _ *access.Membership, tx access.MembershipTx) error {
+			g := mine[i]
+			if err := tx.MoveRequest(g.RequestID, expire, access.RequestExpired, at); err != nil {
+				return err
+			}
+			if g.ID == b.ID {
+				return boom
+			}
+			return nil
+		})
+		if err != nil || len(results) != 2 || !errors.Is(results[0].Err, boom) || results[1].Err != nil {
+			t.Fatalf("moving the requests: %+v, %v", results, err)
+		}
+		if n := len(results[0].Requests); n != 0 {
+			t.Errorf("the failing decision returned %d requests", n)
+		}
+		if r := results[1].Requests; len(r) != 1 || r[0].ID != a.RequestID || r[0].State != access.RequestExpired || r[0].Grant == nil || r[0].Grant.ID != a.ID {
+			t.Errorf("the kept decision returned %+v, want request %s expired with its grant", r, a.RequestID)
+		}
+		stored, err := db.GetRequest(ctx, a.RequestID)
+		if err != nil || !reflect.DeepEqual(*stored, results[1].Requests[0]) {
+			t.Errorf("returned request differs from the one stored:\n%+v\n%+v (%v)", results[1].Requests[0], stored, err)
+		}
+		if r, err := db.GetRequest(ctx, b.RequestID); err != nil || r.State == access.RequestExpired {
+			t.Errorf("the failing decision's request move was kept (%v)", err)
 		}
 		if _, err := db.WithMemberships(ctx, keys, time.Time{}, func(int, *access.Membership, access.MembershipTx) error { return nil }); err == nil {
 			t.Error("WithMemberships without a time accepted")
