@@ -64,11 +64,19 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 		results = make([]access.MembershipResult, len(keys))
 		var events []access.AuditEvent
 		moved := make([][]string, len(keys))
-		for _, i := range order {
+		snapshots, err := db.lockMemberships(tx, keys, order, at)
+		if err != nil {
+			return err
+		}
+		for n, i := range order {
 			k := keys[i]
-			m, err := db.lockMembership(tx, k.GroupID, k.UserID, at)
-			if err != nil {
-				return err
+			m := snapshots[n]
+			if m == nil {
+				// The key came before in this transaction: read it as the
+				// earlier decision left it.
+				if m, err = db.lockMembership(tx, k.GroupID, k.UserID, at); err != nil {
+					return err
+				}
 			}
 			mtx := &membershipTx{tx: tx, groupID: k.GroupID, userID: k.UserID}
 			err = tx.Transaction(func(sp *gorm.DB) error {
@@ -128,6 +136,48 @@ func readMoved(tx *gorm.DB, moved [][]string, results []access.MembershipResult)
 		}
 	}
 	return nil
+}
+
+// lockMemberships locks the ledger rows of keys in the given order (each
+// key once, as lockLedger does) and then reads the live grants of all of
+// them in one statement. It returns the membership of keys[order[n]] as
+// snapshots[n], or nil where that key came earlier in order (it is to be
+// read again once the earlier decision has written).
+func (db *DB) lockMemberships(tx *gorm.DB, keys []access.MembershipKey, order []int, at time.Time) ([]*access.Membership, error) {
+	snapshots := make([]*access.Membership, len(order))
+	byKey := map[access.MembershipKey]*access.Membership{}
+	var pairs [][]any
+	for n, i := range order {
+		k := keys[i]
+		if byKey[k] != nil {
+			continue
+		}
+		ledger, err := db.lockLedger(tx, k.GroupID, k.UserID, at)
+		if err != nil {
+			return nil, err
+		}
+		m := &access.Membership{GroupID: k.GroupID, UserID: k.UserID, PreExisting: ledger.PreExisting, Grants: []access.Grant{}}
+		byKey[k], snapshots[n] = m, m
+		pairs = append(pairs, []any{k.GroupID, k.UserID})
+	}
+	for start := 0; start < len(pairs); start += updateChunk {
+		var rows []grantRow
+		err := tx.Where("(group_id, user_id) IN ? AND state IN ?", pairs[start:min(start+updateChunk, len(pairs))], liveStates).
+			Order("approved_at, id").Find(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("read grants of %d memberships: %w", len(pairs), err)
+		}
+		grants, err := fromGrantRows(rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range grants {
+			if m := byKey[access.MembershipKey{GroupID: g.GroupID, UserID: g.User.ObjectID}]; m != nil {
+				m.Grants = append(m.Grants, g)
+			}
+		}
+	}
+	return snapshots, nil
 }
 
 // lockMembership inserts the ledger row of (group, user) when missing,

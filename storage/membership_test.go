@@ -3,7 +3,9 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -197,6 +199,37 @@ func TestWithMembershipsInOppositeOrdersDoNotDeadlock(t *testing.T) {
 			if err != nil {
 				t.Errorf("transaction %d: %v", i, err)
 			}
+		}
+	})
+}
+
+// A key given twice to WithMemberships is decided twice, the second time
+// on the membership as the first decision left it.
+func TestWithMembershipsSameKeyTwiceSeesTheFirstWrite(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		a := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
+		at := t0.Add(time.Hour)
+		mustClaim(t, db, ownerA, at, 0)
+		key := access.MembershipKey{GroupID: a.GroupID, UserID: alice.ObjectID}
+		var seen []access.GrantState
+		results, err := db.WithMemberships(ctx, []access.MembershipKey{key, key}, at, func(i int, m *access.Membership, tx access.MembershipTx) error {
+			g := m.Grant(a.ID)
+			if g == nil {
+				return fmt.Errorf("decision %d: grant missing from %+v", i, m)
+			}
+			seen = append(seen, g.State)
+			if i == 0 {
+				_, err := tx.UpdateGrant(access.GrantUpdate{ID: a.ID, From: []access.GrantState{access.GrantActive}, Owner: ownerA, State: access.GrantRevoking})
+				return err
+			}
+			return nil
+		})
+		if err != nil || results[0].Err != nil || results[1].Err != nil {
+			t.Fatalf("WithMemberships: %+v, %v", results, err)
+		}
+		if want := []access.GrantState{access.GrantActive, access.GrantRevoking}; !slices.Equal(seen, want) {
+			t.Fatalf("decisions saw %v, want %v", seen, want)
 		}
 	})
 }
