@@ -150,7 +150,7 @@ type GrantStore interface {
 	// undoes only what fn(i) wrote and is errs[i]; the rest is kept and
 	// committed at once. err is the failure of the whole transaction, when
 	// nothing was kept. The order in which the keys are taken is the
-	// store's. The requests a kept fn(i) moved (MoveRequest) are read back
+	// store's. The requests a kept fn(i) asked to move (MoveRequest) are read back
 	// in the transaction once every fn has run, all at once, and returned
 	// in results[i].Requests as committed.
 	WithMemberships(ctx context.Context, keys []MembershipKey, at time.Time, fn func(i int, m *Membership, tx MembershipTx) error) (results []MembershipResult, err error)
@@ -404,7 +404,8 @@ type MembershipTx interface {
 
 // MembershipResult is what GrantStore.WithMemberships did for one key:
 // Err, the failure of its decision (nothing it wrote was kept), or, when
-// nil, the requests the decision moved, as the transaction committed them.
+// nil, the requests the decision asked to move (MoveRequest), as the
+// transaction committed them.
 type MembershipResult struct {
 	Err      error
 	Requests []Request

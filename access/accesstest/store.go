@@ -430,7 +430,7 @@ func (s *Store) WithMemberships(ctx context.Context, keys []access.MembershipKey
 type membershipTx struct {
 	s   *Store
 	key [2]string
-	// moved are the requests MoveRequest moved, once each.
+	// moved are the requests MoveRequest was asked to move, once each.
 	moved []string
 }
 
