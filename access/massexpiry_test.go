@@ -399,3 +399,40 @@ func TestMassExpiryNoticesTakeTheCommittedRequest(t *testing.T) {
 		t.Errorf("the notices read %d requests again, want 0", r)
 	}
 }
+
+// TestMassExpiryBacklogDoublesTheWorkers holds every removal until the
+// test lets its round go: with 60 grants due at once and nothing
+// throttled, the scheduler works on 4, then 8, 16 and 32 grants at once
+// (each round's successes double the limit, up to revoke concurrency),
+// rather than one more per round.
+func TestMassExpiryBacklogDoublesTheWorkers(t *testing.T) {
+	e := newMassEnv(t, 60, func(c *access.Config) { c.RevokeConcurrency = 32 })
+	var gate atomic.Pointer[chan struct{}]
+	first := make(chan struct{})
+	gate.Store(&first)
+	e.dir.before = func(_, _ string) { <-*gate.Load() }
+	e.clock.Advance(time.Hour)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Work(context.Background())
+		done <- err
+	}()
+	for _, want := range []int32{4, 8, 16, 32} {
+		deadline := time.Now().Add(20 * time.Second)
+		for e.dir.inFlight.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		// Give a wrong limiter the time to send more than it should.
+		time.Sleep(50 * time.Millisecond)
+		if got := e.dir.inFlight.Load(); got != want {
+			t.Fatalf("%d removals at once in this round, want %d", got, want)
+		}
+		next := make(chan struct{})
+		release := gate.Swap(&next)
+		close(*release)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	e.checkAllRevokedOnce()
+}
