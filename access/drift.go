@@ -185,7 +185,7 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 		if err != nil {
 			return fmt.Errorf("close grant %s: %w", g.ID, err)
 		}
-		s.afterRevoke(ctx, g, false, fmt.Sprintf("Your temporary access to %s has ended: you are no longer in its group (removed outside jitbot).", g.Profile), MembershipGone)
+		s.afterRevoke(ctx, g, nil, false, fmt.Sprintf("Your temporary access to %s has ended: you are no longer in its group (removed outside jitbot).", g.Profile), MembershipGone)
 	}
 	return nil
 }

@@ -350,9 +350,10 @@ func (s *Service) revoke(ctx context.Context, g *Grant, t *ticket, plan *planned
 	expired := g.Early.Kind == ""
 	var now time.Time
 	var remove bool
+	var req *Request
 	var err error
 	if plan != nil {
-		now, remove, err = plan.at, plan.Remove, plan.Err
+		now, remove, req, err = plan.at, plan.Remove, plan.Request, plan.Err
 	} else {
 		now = s.cfg.Clock.Now().UTC()
 		remove, err = PlanRevoke(ctx, s.cfg.Store, g.ID, s.cfg.Owner, now, s.event(now, System, ActionRevoking, base, endReason(g)))
@@ -362,7 +363,7 @@ func (s *Service) revoke(ctx context.Context, g *Grant, t *ticket, plan *planned
 	}
 	if !remove {
 		s.ended(g, expired, now)
-		t.tell = func(ctx context.Context) { s.afterRevoke(ctx, g, expired, endedNotice(g, false), MembershipLeft) }
+		t.tell = func(ctx context.Context) { s.afterRevoke(ctx, g, req, expired, endedNotice(g, false), MembershipLeft) }
 		return true, nil
 	}
 	s.cfg.Failpoint("revoke.after-intent")
@@ -386,13 +387,14 @@ func (s *Service) revoke(ctx context.Context, g *Grant, t *ticket, plan *planned
 	}
 	t.called = true
 	s.cfg.Failpoint("revoke.after-remove")
-	readd, err := s.finish(ctx, RevokeStep{Grant: g, At: now, Event: s.event(now, System, ActionRevoked, base, endReason(g))})
+	done, err := s.finish(ctx, RevokeStep{Grant: g, At: now, Event: s.event(now, System, ActionRevoked, base, endReason(g))})
 	if err != nil {
 		return false, s.ignoreStale(g, err)
 	}
+	readd := done.Readd
 	s.ended(g, expired, now)
 	t.tell = func(ctx context.Context) {
-		s.afterRevoke(ctx, g, expired, endedNotice(g, true), MembershipRemoved)
+		s.afterRevoke(ctx, g, done.Request, expired, endedNotice(g, true), MembershipRemoved)
 		if g.AlertActivityID != "" {
 			s.resolveAlert(ctx, g, "removed after "+fmt.Sprint(g.Attempts+1)+" attempts")
 		}
@@ -510,11 +512,15 @@ func (s *Service) ignoreStale(g *Grant, err error) error {
 // afterRevoke tells the requester and the approval card that grant g
 // ended; expired says it ended by expiry, which asks for feedback (see
 // FeedbackAsked); membership says what became of the group membership.
-func (s *Service) afterRevoke(ctx context.Context, g *Grant, expired bool, text string, membership MembershipOutcome) {
-	req, err := s.cfg.Store.GetRequest(ctx, g.RequestID)
-	if err != nil {
-		s.log.Warn("reload request after revoke", "request", g.RequestID, "err", err)
-		return
+// req is g's request as the transaction that ended g committed it, or nil:
+// it is then read.
+func (s *Service) afterRevoke(ctx context.Context, g *Grant, req *Request, expired bool, text string, membership MembershipOutcome) {
+	if req == nil {
+		var err error
+		if req, err = s.cfg.Store.GetRequest(ctx, g.RequestID); err != nil {
+			s.log.Warn("reload request after revoke", "request", g.RequestID, "err", err)
+			return
+		}
 	}
 	if err := s.cfg.Notifier.NotifyRequester(ctx, req, Notice{Kind: NoticeRevoked, Text: text, Membership: membership}); err != nil {
 		s.log.Warn("notify requester", "request", req.ID, "notice", NoticeRevoked, "err", err)

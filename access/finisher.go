@@ -33,9 +33,9 @@ type finishing struct {
 var errFinisherPanicked = errors.New("recording the revocation panicked")
 
 // finish records that the member of step.Grant was removed, as FinishRevoke
-// does, in a transaction with those finished at the same time. It returns
-// once that transaction has ended.
-func (s *Service) finish(ctx context.Context, step RevokeStep) ([]Grant, error) {
+// does, in a transaction with those finished at the same time, and returns
+// its outcome (see FinishRevokes) once that transaction has ended.
+func (s *Service) finish(ctx context.Context, step RevokeStep) (RevokeOutcome, error) {
 	f := &s.finisher
 	w := &finishing{step: step, done: make(chan struct{})}
 	f.mu.Lock()
@@ -51,7 +51,7 @@ func (s *Service) finish(ctx context.Context, step RevokeStep) ([]Grant, error) 
 		f.mu.Unlock()
 	}
 	<-w.done
-	return w.out.Readd, w.out.Err
+	return w.out, w.out.Err
 }
 
 // commitFinished commits the waiting revocations until none waits.

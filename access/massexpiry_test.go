@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -180,7 +181,7 @@ type transactionCounter struct {
 	transactions, decisions atomic.Int64
 }
 
-func (c *transactionCounter) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(int, *access.Membership, access.MembershipTx) error) ([]error, error) {
+func (c *transactionCounter) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(int, *access.Membership, access.MembershipTx) error) ([]access.MembershipResult, error) {
 	c.transactions.Add(1)
 	c.decisions.Add(int64(len(keys)))
 	return c.DB.WithMemberships(ctx, keys, at, fn)
@@ -333,4 +334,105 @@ func TestMassExpiryPacedByTheWriteBudget(t *testing.T) {
 	if last := writes[len(writes)-1].Sub(t0); last < 26*time.Second {
 		t.Errorf("the 50th removal went %v after the start; the budget allows it at 26.7 s", last)
 	}
+}
+
+// requestReads is the database, counting the requests read one by one.
+type requestReads struct {
+	*storage.DB
+	reads atomic.Int64
+}
+
+func (r *requestReads) GetRequest(ctx context.Context, id string) (*access.Request, error) {
+	r.reads.Add(1)
+	return r.DB.GetRequest(ctx, id)
+}
+
+// stateNotifier records the state of the request each requester notice
+// was given.
+type stateNotifier struct {
+	*accesstest.Notifier
+	mu     sync.Mutex
+	states map[string][]access.RequestState
+}
+
+func (n *stateNotifier) NotifyRequester(ctx context.Context, req *access.Request, msg access.Notice) error {
+	n.mu.Lock()
+	n.states[req.ID] = append(n.states[req.ID], req.State)
+	n.mu.Unlock()
+	return n.Notifier.NotifyRequester(ctx, req, msg)
+}
+
+// TestMassExpiryNoticesTakeTheCommittedRequest lets 60 grants fall due at
+// once: every requester is told "has ended" and asked for feedback, with
+// the request as the revocation's transaction committed it (expired), and
+// the scheduler reads no request again for the notices.
+func TestMassExpiryNoticesTakeTheCommittedRequest(t *testing.T) {
+	reads := &requestReads{}
+	notifier := &stateNotifier{Notifier: accesstest.NewNotifier(), states: map[string][]access.RequestState{}}
+	e := newMassEnv(t, 60, func(c *access.Config) {
+		reads.DB = c.Store.(*storage.DB)
+		c.Store, c.Notifier = reads, notifier
+	})
+	e.graph.InjectFault(graphtest.Fault{Route: graphtest.RouteBatch, Delay: 20 * time.Millisecond, Times: 1 << 30})
+	e.clock.Advance(time.Hour)
+	n, err := e.svc.Work(context.Background())
+	if err != nil || n != 60 {
+		t.Fatalf("Work = %d, %v; want 60", n, err)
+	}
+	e.checkAllRevokedOnce()
+	for i, id := range e.ids {
+		g, err := e.db.GetGrant(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := notifier.Notices(g.RequestID), []access.NoticeKind{access.NoticeRevoked, access.NoticeFeedback}; !slices.Equal(got, want) {
+			t.Errorf("requester %s told %v, want %v", e.users[i], got, want)
+		}
+		notifier.mu.Lock()
+		states := notifier.states[g.RequestID]
+		notifier.mu.Unlock()
+		if len(states) != 2 || states[0] != access.RequestExpired || states[1] != access.RequestExpired {
+			t.Errorf("requester %s told with the request %v, want it %s each time", e.users[i], states, access.RequestExpired)
+		}
+	}
+	if r := reads.reads.Load(); r != 0 {
+		t.Errorf("the notices read %d requests again, want 0", r)
+	}
+}
+
+// TestMassExpiryBacklogDoublesTheWorkers holds every removal until the
+// test lets its round go: with 60 grants due at once and nothing
+// throttled, the scheduler works on 4, then 8, 16 and 32 grants at once
+// (each round's successes double the limit, up to revoke concurrency),
+// rather than one more per round.
+func TestMassExpiryBacklogDoublesTheWorkers(t *testing.T) {
+	e := newMassEnv(t, 60, func(c *access.Config) { c.RevokeConcurrency = 32 })
+	var gate atomic.Pointer[chan struct{}]
+	first := make(chan struct{})
+	gate.Store(&first)
+	e.dir.before = func(_, _ string) { <-*gate.Load() }
+	e.clock.Advance(time.Hour)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.svc.Work(context.Background())
+		done <- err
+	}()
+	for _, want := range []int32{4, 8, 16, 32} {
+		deadline := time.Now().Add(20 * time.Second)
+		for e.dir.inFlight.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		// Give a wrong limiter the time to send more than it should.
+		time.Sleep(50 * time.Millisecond)
+		if got := e.dir.inFlight.Load(); got != want {
+			t.Fatalf("%d removals at once in this round, want %d", got, want)
+		}
+		next := make(chan struct{})
+		release := gate.Swap(&next)
+		close(*release)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	e.checkAllRevokedOnce()
 }

@@ -580,10 +580,13 @@ type RevokeStep struct {
 
 // RevokeOutcome is what PlanRevokes or FinishRevokes did with one step:
 // Remove and Readd as PlanRevoke and FinishRevoke return them, or Err.
+// Request is the grant's request as the transaction committed it when the
+// step ended the grant (nil otherwise), for the notices.
 type RevokeOutcome struct {
-	Remove bool
-	Readd  []Grant
-	Err    error
+	Remove  bool
+	Readd   []Grant
+	Request *Request
+	Err     error
 }
 
 // PlanRevokes is PlanRevoke for several claimed grants in one transaction
@@ -627,9 +630,9 @@ func revokeSteps(ctx context.Context, st GrantStore, owner string, steps []Revok
 	for _, step := range steps {
 		err = errors.Join(err, checkTime("revocation", step.At))
 	}
-	var errs []error
+	var results []MembershipResult
 	if err == nil {
-		errs, err = st.WithMemberships(ctx, keys, at, func(i int, m *Membership, tx MembershipTx) error {
+		results, err = st.WithMemberships(ctx, keys, at, func(i int, m *Membership, tx MembershipTx) error {
 			g := m.Grant(steps[i].Grant.ID)
 			if g == nil {
 				return ErrStaleGrant
@@ -641,11 +644,23 @@ func revokeSteps(ctx context.Context, st GrantStore, owner string, steps []Revok
 	}
 	for i, step := range steps {
 		e := err
-		if e == nil && i < len(errs) {
-			e = errs[i]
+		if e == nil && i >= len(results) {
+			e = fmt.Errorf("the store returned %d results for %d memberships", len(results), len(steps))
+		}
+		if e == nil {
+			e = results[i].Err
 		}
 		if e != nil {
 			out[i] = RevokeOutcome{Err: fmt.Errorf("%s of grant %s: %w", what, step.Grant.ID, e)}
+			continue
+		}
+		if out[i].Remove {
+			continue // the grant goes on: its request is told nothing yet
+		}
+		for j := range results[i].Requests {
+			if r := &results[i].Requests[j]; r.ID == step.Grant.RequestID {
+				out[i].Request = r
+			}
 		}
 	}
 	return out

@@ -38,19 +38,25 @@ const (
 	PriorityAdd
 )
 
-// limiter bounds the grants worked on at once: additive increase (one more
-// after each limit's worth of successful calls), multiplicative decrease
-// (halved on throttling, an outage or a timeout), between 1 and max.
+// limiter bounds the grants worked on at once, between 1 and max. It
+// starts slow, as TCP does: below its threshold (at first max) each
+// successful call adds a slot, so the limit doubles with each limit's worth
+// of successes and a backlog found at start-up is worked on at full
+// concurrency after a few rounds of calls rather than hundreds. Throttling,
+// an outage or a timeout halves the limit and sets the threshold there;
+// above the threshold it grows by one per limit's worth of successes
+// (additive increase, multiplicative decrease).
 type limiter struct {
-	mu       sync.Mutex
-	max      int
-	limit    float64
-	inflight int
-	changed  chan struct{} // closed and replaced when a slot frees up
+	mu        sync.Mutex
+	max       int
+	limit     float64
+	threshold float64
+	inflight  int
+	changed   chan struct{} // closed and replaced when a slot frees up
 }
 
 func newLimiter(n int) *limiter {
-	return &limiter{max: n, limit: float64(min(n, initialConcurrency)), changed: make(chan struct{})}
+	return &limiter{max: n, limit: float64(min(n, initialConcurrency)), threshold: float64(n), changed: make(chan struct{})}
 }
 
 // acquire waits for at least atLeast free slots (or all the limit's, if
@@ -83,18 +89,25 @@ func (l *limiter) release(n int) {
 	l.mu.Unlock()
 }
 
-// succeeded grows the limit by one per limit successes.
+// succeeded grows the limit: by one below the threshold, by one per limit
+// successes above it.
 func (l *limiter) succeeded() {
 	l.mu.Lock()
-	l.limit = min(float64(l.max), l.limit+1/l.limit)
+	if l.limit < l.threshold {
+		l.limit = min(l.threshold, l.limit+1)
+	} else {
+		l.limit = l.limit + 1/l.limit
+	}
+	l.limit = min(float64(l.max), l.limit)
 	l.signalLocked()
 	l.mu.Unlock()
 }
 
-// congested halves the limit.
+// congested halves the limit and ends the slow start there.
 func (l *limiter) congested() {
 	l.mu.Lock()
 	l.limit = max(1, l.limit/2)
+	l.threshold = l.limit
 	l.mu.Unlock()
 }
 

@@ -7,34 +7,63 @@ import (
 	"time"
 )
 
-// TestLimiterAIMD grows the limit by one per limit successes, halves it on
-// congestion, and keeps it between 1 and its bound.
-func TestLimiterAIMD(t *testing.T) {
-	l := newLimiter(10)
+// TestLimiterSlowStartThenAIMD grows the limit by one per success until
+// the first congestion (doubling each limit's worth), halves it on
+// congestion, then grows it by one per limit successes, and keeps it
+// between 1 and its bound.
+func TestLimiterSlowStartThenAIMD(t *testing.T) {
+	l := newLimiter(40)
 	if got := l.current(); got != initialConcurrency {
 		t.Fatalf("starts at %d, want %d", got, initialConcurrency)
+	}
+	// A backlog: one round of 4 successes doubles the limit, the next
+	// round of 8 doubles it again.
+	for range 4 {
+		l.succeeded()
+	}
+	if got := l.current(); got != 8 {
+		t.Fatalf("after 4 successes at 4: %d, want 8", got)
+	}
+	for range 8 {
+		l.succeeded()
+	}
+	if got := l.current(); got != 16 {
+		t.Fatalf("after 8 more successes: %d, want 16", got)
+	}
+	for range 100 {
+		l.succeeded()
+	}
+	if got := l.current(); got != 40 {
+		t.Fatalf("grew to %d, want the bound 40", got)
+	}
+	l.congested()
+	if got := l.current(); got != 20 {
+		t.Fatalf("halved to %d, want 20", got)
+	}
+	// After congestion: one more per limit's worth of successes.
+	for range 19 {
+		l.succeeded()
+	}
+	if got := l.current(); got != 20 {
+		t.Fatalf("after 19 successes at 20: %d, want still 20 (20.9)", got)
+	}
+	l.succeeded()
+	l.succeeded()
+	if got := l.current(); got != 21 {
+		t.Fatalf("after 21 successes at 20: %d, want 21", got)
+	}
+	l.congested()
+	l.congested()
+	if got := l.current(); got != 5 {
+		t.Fatalf("halved twice to %d, want 5", got)
 	}
 	for range 4 {
 		l.succeeded()
 	}
-	if got := l.current(); got != 4 {
-		t.Fatalf("after 4 successes at 4: %d, want still 4 (4.9)", got)
-	}
-	l.succeeded()
 	if got := l.current(); got != 5 {
-		t.Fatalf("after 5 successes at 4: %d, want 5", got)
+		t.Fatalf("slow start again after congestion: %d, want 5", got)
 	}
-	for range 200 {
-		l.succeeded()
-	}
-	if got := l.current(); got != 10 {
-		t.Fatalf("grew to %d, want the bound 10", got)
-	}
-	l.congested()
-	if got := l.current(); got != 5 {
-		t.Fatalf("halved to %d, want 5", got)
-	}
-	for range 10 {
+	for range 20 {
 		l.congested()
 	}
 	if got := l.current(); got != 1 {

@@ -150,8 +150,10 @@ type GrantStore interface {
 	// undoes only what fn(i) wrote and is errs[i]; the rest is kept and
 	// committed at once. err is the failure of the whole transaction, when
 	// nothing was kept. The order in which the keys are taken is the
-	// store's.
-	WithMemberships(ctx context.Context, keys []MembershipKey, at time.Time, fn func(i int, m *Membership, tx MembershipTx) error) (errs []error, err error)
+	// store's. The requests a kept fn(i) asked to move (MoveRequest) are read back
+	// in the transaction once every fn has run, all at once, and returned
+	// in results[i].Requests as committed.
+	WithMemberships(ctx context.Context, keys []MembershipKey, at time.Time, fn func(i int, m *Membership, tx MembershipTx) error) (results []MembershipResult, err error)
 	// RecordCheck stores, before anything is added, whether the user already
 	// was a member, once per grant: a granting grant claimed by owner and
 	// not yet checked becomes Checked with PreExisting the answer.
@@ -407,6 +409,15 @@ type MembershipTx interface {
 	// (ErrNotFound when there is no such request): once the transaction
 	// commits, it is the request as committed.
 	Request(id string) (*Request, error)
+}
+
+// MembershipResult is what GrantStore.WithMemberships did for one key:
+// Err, the failure of its decision (nothing it wrote was kept), or, when
+// nil, the requests the decision asked to move (MoveRequest), as the
+// transaction committed them.
+type MembershipResult struct {
+	Err      error
+	Requests []Request
 }
 
 // GrantUpdate is a conditional change of one grant.

@@ -47,22 +47,40 @@ func eventWithDefaults(ev access.AuditEvent, requestID string, at time.Time) acc
 	return ev
 }
 
+// auditInsertChunk bounds the events one INSERT stores, well within the
+// bound parameters SQLite and PostgreSQL take in one statement.
+const auditInsertChunk = 100
+
 // appendAudit links ev to the chain and inserts it, which must have an
-// action and a time. It locks the chain head row until tx ends, so it must
-// be the transaction's last write (it then never waits for a lock while
-// holding the head, and appends from every replica form one chain); when
-// the transaction rolls back the head does too, leaving no gap. In a
-// transaction of db.tx it starts from the head it knows (headCache,
-// txHead) and reads the head row only when that is not the head stored.
+// action and a time (appendEvents of one event).
 func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
-	if ev.Action == "" {
-		return errors.New("audit event has no action")
+	return appendEvents(tx, []access.AuditEvent{ev})
+}
+
+// appendEvents links evs to the chain, in order, and inserts them, each
+// of which must have an action and a time: the head is advanced once, to
+// the last of them, and they are inserted together, each linked exactly as
+// if appended one after the other. It locks the chain head row until tx
+// ends, so it must be the transaction's last write (it then never waits
+// for a lock while holding the head, and appends from every replica form
+// one chain); when the transaction rolls back the head does too, leaving
+// no gap. In a transaction of db.tx it starts from the head it knows
+// (headCache, txHead) and reads the head row only when that is not the
+// head stored.
+func appendEvents(tx *gorm.DB, evs []access.AuditEvent) error {
+	if len(evs) == 0 {
+		return nil
 	}
-	if ev.At.IsZero() {
-		return fmt.Errorf("audit event %s has no time", ev.Action)
+	for _, ev := range evs {
+		if ev.Action == "" {
+			return errors.New("audit event has no action")
+		}
+		if ev.At.IsZero() {
+			return fmt.Errorf("audit event %s has no time", ev.Action)
+		}
 	}
 	th := headOf(tx)
-	linked, moved, err := advanceFromKnown(tx, th, ev)
+	linked, moved, err := advanceFromKnown(tx, th, evs)
 	if err != nil {
 		return err
 	}
@@ -71,46 +89,66 @@ func appendAudit(tx *gorm.DB, ev access.AuditEvent) error {
 		if err != nil {
 			return err
 		}
-		linked = audit.Link(access.ChainHead{Seq: head.Seq, Hash: head.Hash}, ev)
-		if err := advanceHead(tx, head, linked); err != nil {
+		linked = linkAll(access.ChainHead{Seq: head.Seq, Hash: head.Hash}, evs)
+		if err := advanceHead(tx, head, linked[len(linked)-1]); err != nil {
 			return err
 		}
 	}
-	row := toAuditRow(&linked)
-	if err := tx.Create(&row).Error; err != nil {
-		return fmt.Errorf("store audit event %s: %w", linked.Action, err)
+	rows := make([]auditRow, len(linked))
+	for i := range linked {
+		rows[i] = toAuditRow(&linked[i])
 	}
+	for start := 0; start < len(rows); start += auditInsertChunk {
+		chunk := rows[start:min(start+auditInsertChunk, len(rows))]
+		if err := tx.Create(&chunk).Error; err != nil {
+			return fmt.Errorf("store audit event %s: %w", linked[start].Action, err)
+		}
+	}
+	last := linked[len(linked)-1]
 	if th != nil {
-		th.head = chainHeadRow{ID: chainHeadID, Seq: linked.Seq, Hash: linked.Hash}
+		th.head = chainHeadRow{ID: chainHeadID, Seq: last.Seq, Hash: last.Hash}
 		th.taken, th.known, th.appended = true, true, true
 	}
-	collect(tx, linked)
+	for _, ev := range linked {
+		collect(tx, ev)
+	}
 	return nil
 }
 
-// advanceFromKnown links ev to the head th holds (the head this
+// linkAll links evs to the chain from head, one after the other.
+func linkAll(head access.ChainHead, evs []access.AuditEvent) []access.AuditEvent {
+	out := make([]access.AuditEvent, len(evs))
+	for i, ev := range evs {
+		out[i] = audit.Link(head, ev)
+		head = audit.Head(out[i])
+	}
+	return out
+}
+
+// advanceFromKnown links evs to the head th holds (the head this
 // transaction left, or the one this process last committed) and advances
-// the head row to it, if the row still is that head: moved is false, and
-// nothing changed, when th knows no head or the row has moved on (another
-// process or replica appended). The conditional update locks the row on
-// PostgreSQL, as lockHead does.
-func advanceFromKnown(tx *gorm.DB, th *txHead, ev access.AuditEvent) (access.AuditEvent, bool, error) {
+// the head row to the last of them, if the row still is that head: moved
+// is false, and nothing changed, when th knows no head or the row has
+// moved on (another process or replica appended). The conditional update
+// locks the row on PostgreSQL, as lockHead does.
+func advanceFromKnown(tx *gorm.DB, th *txHead, evs []access.AuditEvent) ([]access.AuditEvent, bool, error) {
 	if th == nil {
-		return ev, false, nil
+		return nil, false, nil
 	}
 	head, ok := th.start()
 	if !ok {
-		return ev, false, nil
+		return nil, false, nil
 	}
-	linked := audit.Link(access.ChainHead{Seq: head.Seq, Hash: head.Hash}, ev)
+	linked := linkAll(access.ChainHead{Seq: head.Seq, Hash: head.Hash}, evs)
+	last := linked[len(linked)-1]
 	res := tx.Model(&chainHeadRow{}).Where("id = ? AND seq = ? AND hash = ?", chainHeadID, head.Seq, head.Hash).
-		Updates(map[string]any{"seq": linked.Seq, "hash": linked.Hash})
+		Updates(map[string]any{"seq": last.Seq, "hash": last.Hash})
 	if res.Error != nil {
-		return ev, false, fmt.Errorf("advance audit chain head: %w", res.Error)
+		return nil, false, fmt.Errorf("advance audit chain head: %w", res.Error)
 	}
 	if res.RowsAffected != 1 {
 		th.known = false
-		return ev, false, nil
+		return nil, false, nil
 	}
 	return linked, true, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -240,6 +241,59 @@ func TestAppendAfterAnotherReplicaMovedTheHead(t *testing.T) {
 		for _, db := range []*DB{a, b} {
 			if head, err := db.ChainHead(ctx); err != nil || head.Seq != 7 {
 				t.Fatalf("head = %+v, %v; want seq 7", head, err)
+			}
+		}
+	})
+}
+
+// TestEventsOfOneTransactionAppendedTogether appends several events in each
+// WithMemberships transaction, from two store handles in turn (so that each
+// handle's remembered head is sometimes stale): every event gets its own
+// place in one unbroken chain, in the order the decisions appended them,
+// and the head is the last of them.
+func TestEventsOfOneTransactionAppendedTogether(t *testing.T) {
+	forEachBackendURL(t, func(t *testing.T, dbURL string) {
+		a, b := openTest(t, dbURL), openTest(t, dbURL)
+		ctx := context.Background()
+		keys := []access.MembershipKey{{GroupID: "g1", UserID: alice.ObjectID}, {GroupID: "g2", UserID: bob.ObjectID}}
+		var want []string
+		for round, db := range []*DB{a, a, b, a, b, b} {
+			at := t0.Add(time.Duration(round) * time.Second)
+			var reasons [2][]string
+			errs, err := db.WithMemberships(ctx, keys, at, func(i int, _ *access.Membership, tx access.MembershipTx) error {
+				for j := range 3 {
+					r := fmt.Sprintf("round %d key %d event %d", round, i, j)
+					reasons[i] = append(reasons[i], r)
+					if err := tx.Append(access.AuditEvent{At: at, Actor: botP, Action: access.ActionDriftFound, Reason: r}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil || errs[0].Err != nil || errs[1].Err != nil {
+				t.Fatalf("round %d: %v %v", round, errs, err)
+			}
+			// The decisions run in key order: g1 before g2.
+			want = append(want, reasons[0]...)
+			want = append(want, reasons[1]...)
+		}
+		res, err := verifyDB(t, b)
+		if n := int64(len(want)); err != nil || res.Events != n || res.FirstSeq != 1 || res.LastSeq != n {
+			t.Fatalf("verify: %+v, %v; want %d events in one chain", res, err, n)
+		}
+		var got []string
+		if err := a.EachAudit(ctx, access.AuditQuery{}, func(ev access.AuditEvent) error {
+			got = append(got, ev.Reason)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("chain order:\n%q\nwant\n%q", got, want)
+		}
+		for _, db := range []*DB{a, b} {
+			if head, err := db.ChainHead(ctx); err != nil || head.Seq != int64(len(want)) {
+				t.Fatalf("head = %+v, %v; want seq %d", head, err, len(want))
 			}
 		}
 	})

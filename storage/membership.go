@@ -35,7 +35,7 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 			return err
 		}
 		// The events go last: appending locks the chain head.
-		return appendAll(tx, mtx.events)
+		return appendEvents(tx, mtx.events)
 	})
 }
 
@@ -44,10 +44,11 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 // with what the earlier ones wrote), the ledger rows locked in the order of
 // their keys so that two such transactions cannot deadlock. Each fn runs
 // under a savepoint: an error from fn(i) undoes only what it wrote and is
-// errs[i]. The events of the others are appended once every fn has run,
-// and everything is committed at once. err is the failure of the
-// transaction as a whole, when nothing was kept.
-func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(i int, m *access.Membership, tx access.MembershipTx) error) ([]error, error) {
+// results[i].Err. Once every fn has run, the requests the kept ones moved
+// are read back together (results[i].Requests), the events of the kept
+// ones appended together, and everything is committed at once. err is the
+// failure of the transaction as a whole, when nothing was kept.
+func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(i int, m *access.Membership, tx access.MembershipTx) error) ([]access.MembershipResult, error) {
 	if at.IsZero() {
 		return nil, errors.New("lock memberships: time is zero")
 	}
@@ -58,15 +59,24 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 	slices.SortStableFunc(order, func(a, b int) int {
 		return cmp.Or(cmp.Compare(keys[a].GroupID, keys[b].GroupID), cmp.Compare(keys[a].UserID, keys[b].UserID))
 	})
-	var errs []error
+	var results []access.MembershipResult
 	err := db.tx(ctx, func(tx *gorm.DB) error {
-		errs = make([]error, len(keys))
+		results = make([]access.MembershipResult, len(keys))
 		var events []access.AuditEvent
-		for _, i := range order {
+		moved := make([][]string, len(keys))
+		snapshots, err := db.lockMemberships(tx, keys, order, at)
+		if err != nil {
+			return err
+		}
+		for n, i := range order {
 			k := keys[i]
-			m, err := db.lockMembership(tx, k.GroupID, k.UserID, at)
-			if err != nil {
-				return err
+			m := snapshots[n]
+			if m == nil {
+				// The key came before in this transaction: read it as the
+				// earlier decision left it.
+				if m, err = db.lockMembership(tx, k.GroupID, k.UserID, at); err != nil {
+					return err
+				}
 			}
 			mtx := &membershipTx{tx: tx, groupID: k.GroupID, userID: k.UserID}
 			err = tx.Transaction(func(sp *gorm.DB) error {
@@ -74,18 +84,100 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 				return fn(i, m, mtx)
 			})
 			if err != nil {
-				errs[i] = err
+				results[i].Err = err
 				continue
 			}
 			events = append(events, mtx.events...)
+			moved[i] = mtx.moved
+		}
+		if err := readMoved(tx, moved, results); err != nil {
+			return err
 		}
 		// The events go last: appending locks the chain head.
-		return appendAll(tx, events)
+		return appendEvents(tx, events)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return errs, nil
+	return results, nil
+}
+
+// readMoved reads the requests of moved (those each kept decision moved)
+// in one go and puts each decision's in its result.
+func readMoved(tx *gorm.DB, moved [][]string, results []access.MembershipResult) error {
+	var ids []string
+	for _, m := range moved {
+		ids = append(ids, m...)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	byID := make(map[string]*access.Request, len(ids))
+	for start := 0; start < len(ids); start += updateChunk {
+		var rows []requestRow
+		if err := tx.Where("id IN ?", ids[start:min(start+updateChunk, len(ids))]).Find(&rows).Error; err != nil {
+			return fmt.Errorf("read back moved requests: %w", err)
+		}
+		reqs, err := loadRequests(tx, rows)
+		if err != nil {
+			return fmt.Errorf("read back moved requests: %w", err)
+		}
+		for j := range reqs {
+			byID[reqs[j].ID] = &reqs[j]
+		}
+	}
+	for i, m := range moved {
+		for _, id := range m {
+			if r := byID[id]; r != nil {
+				results[i].Requests = append(results[i].Requests, *r)
+			}
+		}
+	}
+	return nil
+}
+
+// lockMemberships locks the ledger rows of keys in the given order (each
+// key once, as lockLedger does) and then reads the live grants of all of
+// them in one statement. It returns the membership of keys[order[n]] as
+// snapshots[n], or nil where that key came earlier in order (it is to be
+// read again once the earlier decision has written).
+func (db *DB) lockMemberships(tx *gorm.DB, keys []access.MembershipKey, order []int, at time.Time) ([]*access.Membership, error) {
+	snapshots := make([]*access.Membership, len(order))
+	byKey := map[access.MembershipKey]*access.Membership{}
+	var pairs [][]any
+	for n, i := range order {
+		k := keys[i]
+		if byKey[k] != nil {
+			continue
+		}
+		ledger, err := db.lockLedger(tx, k.GroupID, k.UserID, at)
+		if err != nil {
+			return nil, err
+		}
+		m := &access.Membership{GroupID: k.GroupID, UserID: k.UserID, PreExisting: ledger.PreExisting, Grants: []access.Grant{}}
+		byKey[k], snapshots[n] = m, m
+		pairs = append(pairs, []any{k.GroupID, k.UserID})
+	}
+	for start := 0; start < len(pairs); start += updateChunk {
+		var rows []grantRow
+		err := tx.Where("(group_id, user_id) IN ? AND state IN ?", pairs[start:min(start+updateChunk, len(pairs))], liveStates).
+			Order("approved_at, id").Find(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("read grants of %d memberships: %w", len(pairs), err)
+		}
+		grants, err := fromGrantRows(rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range grants {
+			if m := byKey[access.MembershipKey{GroupID: g.GroupID, UserID: g.User.ObjectID}]; m != nil {
+				m.Grants = append(m.Grants, g)
+			}
+		}
+	}
+	return snapshots, nil
 }
 
 // lockMembership inserts the ledger row of (group, user) when missing,
@@ -106,16 +198,6 @@ func (db *DB) lockMembership(tx *gorm.DB, groupID, userID string, at time.Time) 
 		return nil, err
 	}
 	return &access.Membership{GroupID: groupID, UserID: userID, PreExisting: ledger.PreExisting, Grants: grants}, nil
-}
-
-// appendAll appends events to the audit log, in order.
-func appendAll(tx *gorm.DB, events []access.AuditEvent) error {
-	for _, ev := range events {
-		if err := appendAudit(tx, ev); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // lockLedger returns the ledger row of (group, user), locked FOR UPDATE on
@@ -163,6 +245,8 @@ type membershipTx struct {
 	// Request builds a request from them instead of reading them again.
 	requests map[string]requestRow
 	grants   map[string]grantRow
+	// moved are the requests MoveRequest was asked to move, once each.
+	moved []string
 }
 
 // keepRequest remembers row as this transaction stored it.
@@ -385,6 +469,9 @@ func (m *membershipTx) MoveRequest(id string, from []access.RequestState, to acc
 	}
 	// The row may have changed: Request reads it again.
 	delete(m.requests, id)
+	if !slices.Contains(m.moved, id) {
+		m.moved = append(m.moved, id)
+	}
 	return nil
 }
 

@@ -3,7 +3,9 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -119,8 +121,8 @@ func TestWithMembershipsKeepsAllButTheFailingOne(t *testing.T) {
 		if err != nil {
 			t.Fatalf("WithMemberships: %v", err)
 		}
-		if len(errs) != 2 || !errors.Is(errs[0], boom) || errs[1] != nil {
-			t.Fatalf("errs = %v, want [boom <nil>]", errs)
+		if len(errs) != 2 || !errors.Is(errs[0].Err, boom) || errs[1].Err != nil {
+			t.Fatalf("results = %+v, want [boom <nil>]", errs)
 		}
 		if got := mustGrant(t, db, a.ID); got.State != access.GrantRevoking {
 			t.Errorf("the succeeding function's update was not kept: %s", got.State)
@@ -136,6 +138,35 @@ func TestWithMembershipsKeepsAllButTheFailingOne(t *testing.T) {
 		}
 		if _, err := verifyDB(t, db); err != nil {
 			t.Errorf("audit chain after WithMemberships: %v", err)
+		}
+		// The requests a kept decision moved come back as committed; a
+		// failing one's do not.
+		expire := []access.RequestState{access.RequestApproved, access.RequestActive}
+		results, err := db.WithMemberships(ctx, keys, at, func(i int, _ *access.Membership, tx access.MembershipTx) error {
+			g := mine[i]
+			if err := tx.MoveRequest(g.RequestID, expire, access.RequestExpired, at); err != nil {
+				return err
+			}
+			if g.ID == b.ID {
+				return boom
+			}
+			return nil
+		})
+		if err != nil || len(results) != 2 || !errors.Is(results[0].Err, boom) || results[1].Err != nil {
+			t.Fatalf("moving the requests: %+v, %v", results, err)
+		}
+		if n := len(results[0].Requests); n != 0 {
+			t.Errorf("the failing decision returned %d requests", n)
+		}
+		if r := results[1].Requests; len(r) != 1 || r[0].ID != a.RequestID || r[0].State != access.RequestExpired || r[0].Grant == nil || r[0].Grant.ID != a.ID {
+			t.Errorf("the kept decision returned %+v, want request %s expired with its grant", r, a.RequestID)
+		}
+		stored, err := db.GetRequest(ctx, a.RequestID)
+		if err != nil || !reflect.DeepEqual(*stored, results[1].Requests[0]) {
+			t.Errorf("returned request differs from the one stored:\n%+v\n%+v (%v)", results[1].Requests[0], stored, err)
+		}
+		if r, err := db.GetRequest(ctx, b.RequestID); err != nil || r.State == access.RequestExpired {
+			t.Errorf("the failing decision's request move was kept (%v)", err)
 		}
 		if _, err := db.WithMemberships(ctx, keys, time.Time{}, func(int, *access.Membership, access.MembershipTx) error { return nil }); err == nil {
 			t.Error("WithMemberships without a time accepted")
@@ -168,6 +199,37 @@ func TestWithMembershipsInOppositeOrdersDoNotDeadlock(t *testing.T) {
 			if err != nil {
 				t.Errorf("transaction %d: %v", i, err)
 			}
+		}
+	})
+}
+
+// A key given twice to WithMemberships is decided twice, the second time
+// on the membership as the first decision left it.
+func TestWithMembershipsSameKeyTwiceSeesTheFirstWrite(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		a := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
+		at := t0.Add(time.Hour)
+		mustClaim(t, db, ownerA, at, 0)
+		key := access.MembershipKey{GroupID: a.GroupID, UserID: alice.ObjectID}
+		var seen []access.GrantState
+		results, err := db.WithMemberships(ctx, []access.MembershipKey{key, key}, at, func(i int, m *access.Membership, tx access.MembershipTx) error {
+			g := m.Grant(a.ID)
+			if g == nil {
+				return fmt.Errorf("decision %d: grant missing from %+v", i, m)
+			}
+			seen = append(seen, g.State)
+			if i == 0 {
+				_, err := tx.UpdateGrant(access.GrantUpdate{ID: a.ID, From: []access.GrantState{access.GrantActive}, Owner: ownerA, State: access.GrantRevoking})
+				return err
+			}
+			return nil
+		})
+		if err != nil || results[0].Err != nil || results[1].Err != nil {
+			t.Fatalf("WithMemberships: %+v, %v", results, err)
+		}
+		if want := []access.GrantState{access.GrantActive, access.GrantRevoking}; !slices.Equal(seen, want) {
+			t.Fatalf("decisions saw %v, want %v", seen, want)
 		}
 	})
 }

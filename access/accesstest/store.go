@@ -362,6 +362,11 @@ func (s *Store) restore(sn snapshot) {
 // oldest approval first, and everything fn wrote is undone when it fails
 // or panics.
 func (s *Store) WithMembership(_ context.Context, groupID, userID string, at time.Time, fn func(m *access.Membership, tx access.MembershipTx) error) error {
+	return s.withMembership(groupID, userID, at, func(m *access.Membership, tx *membershipTx) error { return fn(m, tx) })
+}
+
+// withMembership is WithMembership with the transaction's own type.
+func (s *Store) withMembership(groupID, userID string, at time.Time, fn func(m *access.Membership, tx *membershipTx) error) error {
 	if at.IsZero() {
 		return fmt.Errorf("lock membership of %s in %s: time is zero", userID, groupID)
 	}
@@ -393,24 +398,40 @@ func (s *Store) WithMembership(_ context.Context, groupID, userID string, at tim
 }
 
 // WithMemberships runs fn for each of keys, in order, each as
-// WithMembership runs it: a failing fn(i) undoes only its own writes.
-func (s *Store) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(i int, m *access.Membership, tx access.MembershipTx) error) ([]error, error) {
+// WithMembership runs it: a failing fn(i) undoes only its own writes. The
+// requests a kept fn(i) moved come back in results[i].Requests.
+func (s *Store) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(i int, m *access.Membership, tx access.MembershipTx) error) ([]access.MembershipResult, error) {
 	if at.IsZero() {
 		return nil, errors.New("lock memberships: time is zero")
 	}
-	errs := make([]error, len(keys))
+	results := make([]access.MembershipResult, len(keys))
 	for i, k := range keys {
-		errs[i] = s.WithMembership(ctx, k.GroupID, k.UserID, at, func(m *access.Membership, tx access.MembershipTx) error {
-			return fn(i, m, tx)
+		var moved []string
+		results[i].Err = s.withMembership(k.GroupID, k.UserID, at, func(m *access.Membership, tx *membershipTx) error {
+			err := fn(i, m, tx)
+			moved = tx.moved
+			return err
 		})
+		if results[i].Err != nil {
+			continue
+		}
+		s.mu.Lock()
+		for _, id := range moved {
+			if r := s.request(id); r != nil {
+				results[i].Requests = append(results[i].Requests, *r)
+			}
+		}
+		s.mu.Unlock()
 	}
-	return errs, nil
+	return results, nil
 }
 
 // membershipTx writes to a Store whose lock WithMembership holds.
 type membershipTx struct {
 	s   *Store
 	key [2]string
+	// moved are the requests MoveRequest was asked to move, once each.
+	moved []string
 }
 
 func (t *membershipTx) Decide(requestID string, d access.Decision, to access.RequestState) error {
@@ -546,6 +567,9 @@ func (t *membershipTx) MoveRequest(id string, from []access.RequestState, to acc
 	}
 	if r, ok := t.s.requests[id]; ok && slices.Contains(from, r.State) {
 		r.State, r.UpdatedAt = to, stored(at)
+	}
+	if !slices.Contains(t.moved, id) {
+		t.moved = append(t.moved, id)
 	}
 	return nil
 }
