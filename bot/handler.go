@@ -173,17 +173,13 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// A token the validator has checked before lets the activity through
-	// at once; any other is screened on its claims before the body is
-	// read, then waits for one of a few slots (see admission).
+	// at once. Any other waits for one of a few slots (see admission), and
+	// is screened on its claims before the body is read, so that a flood
+	// of forged tokens is worked on a few at a time.
 	checked := func() {}
 	if s, ok := b.cfg.Auth.(auth.Screener); ok {
-		known, err := s.Screen(r.Header.Get("Authorization"), TeamsChannelID)
-		if err != nil {
-			b.logRejected("rejected activity: authentication failed", err, r.RemoteAddr)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		if !known {
+		header := r.Header.Get("Authorization")
+		if !s.Known(header, TeamsChannelID) {
 			release, ok := b.unknown.acquire(r.Context())
 			if !ok {
 				b.logRejected("rejected activity: too many unchecked tokens at once", errBusy, r.RemoteAddr)
@@ -193,6 +189,11 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			checked = sync.OnceFunc(release)
 			defer checked()
+			if err := s.Screen(header); err != nil {
+				b.logRejected("rejected activity: authentication failed", err, r.RemoteAddr)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))

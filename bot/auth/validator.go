@@ -106,7 +106,8 @@ type Authenticator interface {
 // Screener is implemented by an Authenticator that can look at a request's
 // Authorization header before its body is read (*Validator).
 type Screener interface {
-	Screen(authHeader, channelID string) (known bool, err error)
+	Known(authHeader, channelID string) bool
+	Screen(authHeader string) error
 }
 
 // Validator validates Bot Framework channel tokens. It is safe for
@@ -242,26 +243,29 @@ func (v *Validator) Authenticate(ctx context.Context, authHeader string, act *sc
 	return out, nil
 }
 
-// Screen is the check of an activity's Authorization header that needs no
-// body, made before the body is read (see Screener). It returns known true
-// for a token already checked for channelID and still valid, which
-// Authenticate will take without a signature check. For any other token it
-// checks what can be checked without the key set and the activity: the
-// header's form, the algorithm, issuer, audience, expiry and not-before; an
-// error means Authenticate would refuse the token too. Nothing is accepted
-// on Screen alone: the activity still goes through Authenticate.
-func (v *Validator) Screen(authHeader, channelID string) (known bool, err error) {
+// Known reports whether the token of an Authorization header was checked
+// for channelID before and is still valid, so that Authenticate will take
+// it without a signature check. It costs a digest and a map lookup.
+func (v *Validator) Known(authHeader, channelID string) bool {
 	raw, err := jwks.BearerToken(authHeader)
 	if err != nil {
-		return false, err
+		return false
 	}
-	if _, ok := v.verified.get(tokenID(raw, channelID), v.now(), v.skew); ok {
-		return true, nil
+	_, ok := v.verified.get(tokenID(raw, channelID), v.now(), v.skew)
+	return ok
+}
+
+// Screen checks what can be checked of an Authorization header without the
+// key set and the activity: its form, the algorithm, issuer, audience,
+// expiry and not-before. An error means Authenticate would refuse the
+// token too; nothing is accepted on Screen alone: the activity still goes
+// through Authenticate.
+func (v *Validator) Screen(authHeader string) error {
+	raw, err := jwks.BearerToken(authHeader)
+	if err != nil {
+		return err
 	}
-	if err := v.checkClaims(raw); err != nil {
-		return false, err
-	}
-	return false, nil
+	return v.checkClaims(raw)
 }
 
 // checkClaims checks raw's algorithm and registered claims, not its
