@@ -321,7 +321,7 @@ func bench(ctx context.Context, o options, logw io.Writer) ([]result, error) {
 		}
 		listen = u.Host
 	}
-	config := f.config(listen, database)
+	config := f.config(listen, database) + o.botConfig()
 
 	var botURL string
 	pid := o.pid
