@@ -219,6 +219,24 @@ func TestBenchThrottledGraph(t *testing.T) {
 	}
 }
 
+// runExpiryBench runs the expiry scenarios of args in a work directory of
+// the test's and wants n results.
+func runExpiryBench(t *testing.T, n int, args ...string) []expiryResult {
+	t.Helper()
+	o, err := parseFlags(append(args, "-work-dir", t.TempDir()), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := benchExpiry(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != n {
+		t.Fatalf("%d results, want %d", len(results), n)
+	}
+	return results
+}
+
 // TestBenchExpiry seeds grants that fall due in the same second, with
 // Graph answering 429 to every third member call, and checks the counts:
 // every due grant revoked, no membership removed twice, every requester
@@ -227,20 +245,9 @@ func TestBenchExpiry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the bot")
 	}
-	o, err := parseFlags([]string{
+	results := runExpiryBench(t, 2,
 		"-scenario", "expiry,restart", "-grants", "150", "-overdue", "40", "-throttle-every", "3",
-		"-graph-retry-after", "1s", "-revoke-backoff", "1s", "-duration", "60s", "-drain", "2s", "-work-dir", t.TempDir(),
-	}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	results, err := benchExpiry(context.Background(), o, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(results) != 2 {
-		t.Fatalf("%d results", len(results))
-	}
+		"-graph-retry-after", "1s", "-revoke-backoff", "1s", "-duration", "60s", "-drain", "2s")
 	for _, r := range results {
 		want := 150
 		if r.Scenario == "restart" {
@@ -271,21 +278,9 @@ func TestBenchTrickle(t *testing.T) {
 		t.Skip("builds and runs the bot")
 	}
 	const n = 40
-	o, err := parseFlags([]string{
+	r := runExpiryBench(t, 1,
 		"-scenario", "trickle", "-trickle-rate", "20", "-duration", "2s", "-graph-latency", "5ms",
-		"-drain", "2s", "-work-dir", t.TempDir(),
-	}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	results, err := benchExpiry(context.Background(), o, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(results) != 1 {
-		t.Fatalf("%d results", len(results))
-	}
-	r := results[0]
+		"-drain", "2s")[0]
 	if r.Grants != n || r.Due != n || r.Lost != 0 || r.Duplicates != 0 || r.Told != n {
 		t.Errorf("trickle: %d grants, %d due, %d lost, %d removed twice, %d told; want %d, %d, 0, 0, %d", r.Grants, r.Due, r.Lost, r.Duplicates, r.Told, n, n, n)
 	}
