@@ -291,6 +291,24 @@ func (p *WritePacer) handOverLocked() (spent, unspent int) {
 	return spent, unspent
 }
 
+// exchangeLocked reports the lease in hand and the tokens spent to the
+// store along with the rest of a, and returns what the store gave. p.mu is
+// held on entry and on return, and released during the call, while no
+// other call to the store starts (fetching). When the store fails, what
+// was reported is put back, so that the next call reports it.
+func (p *WritePacer) exchangeLocked(ctx context.Context, a leaseAsk) (leaseGot, error) {
+	p.fetching = true
+	a.spent, a.unspent = p.handOverLocked()
+	p.mu.Unlock()
+	got, err := p.ask(ctx, a)
+	p.mu.Lock()
+	p.fetching = false
+	if err != nil {
+		p.restoreLocked(a.spent, a.unspent)
+	}
+	return got, err
+}
+
 // restoreLocked puts back what handOverLocked took when the store failed,
 // so that the next call reports it.
 func (p *WritePacer) restoreLocked(spent, unspent int) {
@@ -331,14 +349,8 @@ func (p *WritePacer) Take(ctx context.Context, prio WritePriority, n int) (int, 
 			}
 		}
 		if canAsk {
-			p.fetching = true
-			spent, unspent := p.handOverLocked()
-			p.mu.Unlock()
-			got, err := p.ask(ctx, leaseAsk{now: now, spent: spent, unspent: unspent, want: max(n, p.leaseSize), need: n, prio: prio})
-			p.mu.Lock()
-			p.fetching = false
+			got, err := p.exchangeLocked(ctx, leaseAsk{now: now, want: max(n, p.leaseSize), need: n, prio: prio})
 			if err != nil {
-				p.restoreLocked(spent, unspent)
 				p.signalLocked()
 				p.mu.Unlock()
 				return 0, fmt.Errorf("take write budget: %w", err)
@@ -481,15 +493,7 @@ func (p *WritePacer) endLease(ctx context.Context, now bool) error {
 		p.mu.Unlock()
 		return nil
 	}
-	spent, unspent := p.handOverLocked()
-	p.fetching = true
-	p.mu.Unlock()
-	_, err := p.ask(ctx, leaseAsk{now: at, spent: spent, unspent: unspent})
-	p.mu.Lock()
-	p.fetching = false
-	if err != nil {
-		p.restoreLocked(spent, unspent)
-	}
+	_, err := p.exchangeLocked(ctx, leaseAsk{now: at})
 	p.signalLocked()
 	p.mu.Unlock()
 	if err != nil {
