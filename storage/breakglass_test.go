@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -136,15 +135,8 @@ func TestReviewsInReviewOrder(t *testing.T) {
 		ctx := context.Background()
 		now := t0.Add(time.Minute)
 		expires := t0.Add(time.Hour)
-		person := func(n int) access.Person {
-			return access.Person{ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), Name: fmt.Sprintf("User %d", n)}
-		}
-		set := func(g access.Grant, cols map[string]any) {
-			t.Helper()
-			if err := db.gorm.Model(&grantRow{}).Where("id = ?", g.ID).Updates(cols).Error; err != nil {
-				t.Fatal(err)
-			}
-		}
+		person := numberedPerson
+		set := func(g access.Grant, cols map[string]any) { t.Helper(); setGrantColumns(t, db, cols, g.ID) }
 		step := func(d time.Duration) map[string]any {
 			return map[string]any{"break_glass": true, "review_due_at": dbTime(now.Add(d))}
 		}

@@ -359,11 +359,7 @@ func TestClaimWorkInDueOrderAcrossStates(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *DB) {
 		due := t0.Add(time.Hour)
 		all := seedDueGrants(t, db, 60, due)
-		set := func(ids []string, cols map[string]any) {
-			if err := db.gorm.Model(&grantRow{}).Where("id IN ?", ids).Updates(cols).Error; err != nil {
-				t.Fatal(err)
-			}
-		}
+		set := func(ids []string, cols map[string]any) { t.Helper(); setGrantColumns(t, db, cols, ids...) }
 		set(all[0:10], map[string]any{"state": string(access.GrantIrrevocable)})
 		set(all[10:20], map[string]any{"state": string(access.GrantRevoking)})
 		set(all[20:25], map[string]any{"due_at": dbTime(due.Add(time.Hour))})                               // not due yet

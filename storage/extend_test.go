@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -207,15 +206,8 @@ func TestExpiryRemindersInReminderOrder(t *testing.T) {
 		ctx := context.Background()
 		now := t0.Add(time.Minute)
 		expires := t0.Add(time.Hour)
-		person := func(n int) access.Person {
-			return access.Person{ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), Name: fmt.Sprintf("User %d", n)}
-		}
-		set := func(g access.Grant, cols map[string]any) {
-			t.Helper()
-			if err := db.gorm.Model(&grantRow{}).Where("id = ?", g.ID).Updates(cols).Error; err != nil {
-				t.Fatal(err)
-			}
-		}
+		person := numberedPerson
+		set := func(g access.Grant, cols map[string]any) { t.Helper(); setGrantColumns(t, db, cols, g.ID) }
 		fellDue := mustActiveGrant(t, db, person(1), "db-admin", expires)
 		set(fellDue, map[string]any{"remind_at": dbTime(now.Add(time.Minute)), "due_at": dbTime(now.Add(-time.Second))})
 		early := mustActiveGrant(t, db, person(2), "db-admin", expires)

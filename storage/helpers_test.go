@@ -259,3 +259,16 @@ func race[T any](n int, fn func(i int) T) []T {
 	}
 	return out
 }
+
+// numberedPerson is the n-th of a set of distinct users.
+func numberedPerson(n int) access.Person {
+	return access.Person{ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), Name: fmt.Sprintf("User %d", n)}
+}
+
+// setGrantColumns writes cols into the rows of grants ids directly.
+func setGrantColumns(t testing.TB, db *DB, cols map[string]any, ids ...string) {
+	t.Helper()
+	if err := db.gorm.Model(&grantRow{}).Where("id IN ?", ids).Updates(cols).Error; err != nil {
+		t.Fatal(err)
+	}
+}
