@@ -328,6 +328,66 @@ func TestDriftFindsAndRemovesUnexplainedMembers(t *testing.T) {
 	})
 }
 
+// listingThen is a directory that runs then, once, after it has listed a
+// group's members and before it returns the listing, as when grants end
+// while a large group is being paged through.
+type listingThen struct {
+	access.Directory
+	then *func()
+}
+
+func (d listingThen) GroupMembers(ctx context.Context, groupID string) ([]string, error) {
+	ms, err := d.Directory.GroupMembers(ctx, groupID)
+	if f := *d.then; f != nil {
+		*d.then = nil
+		f()
+	}
+	return ms, err
+}
+
+// TestDriftIgnoresGrantsEndingDuringTheListing: a member listed while
+// their grant was still live, then revoked before the check reads the
+// live grants, is no drift; a member still there once no grant explains
+// them is reported by the next check.
+func TestDriftIgnoresGrantsEndingDuringTheListing(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		ctx := context.Background()
+		req := e.submit(riley, time.Hour)
+		e.decide(req.ID, alex, access.Approve, "")
+		e.clock.Advance(time.Minute)
+		var then func()
+		e.openWith(func(c *access.Config) { c.Directory = listingThen{Directory: c.Directory, then: &then} })
+		then = func() {
+			e.clock.Advance(time.Hour)
+			if _, err := e.svc.Work(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := e.svc.CheckDrift(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if g := mustGrant(t, e, req.ID); g.State != access.GrantRevoked || e.isMember(riley.ObjectID) {
+			t.Fatalf("during the listing: grant %s, member %v", g.State, e.isMember(riley.ObjectID))
+		}
+		if a := e.notes.Alerts(); len(a) != 0 {
+			t.Fatalf("a grant revoked during the listing was reported as drift: %+v", a)
+		}
+		for _, ev := range e.actions(access.ActionDriftFound) {
+			t.Fatalf("drift audited: %+v", ev)
+		}
+
+		// The member comes back with no grant: the next check reports it.
+		e.dir.SetMember(ctx, prodGroup, riley.ObjectID)
+		if err := e.svc.CheckDrift(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if a := e.notes.Alerts(); len(a) != 1 || a[0].Kind != access.AlertDrift || a[0].User.ObjectID != riley.ObjectID {
+			t.Fatalf("alerts %+v", a)
+		}
+	})
+}
+
 // listingMisses is a directory whose member listing leaves some members
 // out, as a listing paged through while members are removed does.
 type listingMisses struct {
