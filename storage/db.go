@@ -35,8 +35,12 @@ const (
 // read-then-write transactions queue rather than fail with "database is
 // locked". Times are written as "2006-01-02 15:04:05.999999999-07:00", the
 // text databases hold already (so that stored times compare and sort as
-// before), and read back as time.Time from DATETIME columns. synchronous
-// stays SQLite's default, FULL. These are all the settings: the pool is
+// before), and read back as time.Time from DATETIME columns. Temporary
+// storage is in memory: above all the statement and savepoint journals
+// (each decision of WithMemberships runs under a savepoint of its own, and
+// each page it changed was otherwise first copied to a temporary file, a
+// system call each, while the transaction held the write lock).
+// synchronous stays SQLite's default, FULL. These are all the settings: the pool is
 // opened here and handed to the dialector, which then adds none of its own.
 //
 // The dialector (github.com/libtnb/sqlite over modernc.org/sqlite) also
@@ -48,7 +52,7 @@ const (
 // are synced, not the timestamps), and the refusal of a _pragma holding more
 // than one statement. The serving lock is a flock on a file of its own and
 // is not affected.
-const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate&_time_format=sqlite&_texttotime=1"
+const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=temp_store(2)&_txlock=immediate&_time_format=sqlite&_texttotime=1"
 
 // sqliteCacheKiB bounds each SQLite connection's page cache (SQLite's
 // default is 2,000 KiB): the cache is memory of the process, one for each

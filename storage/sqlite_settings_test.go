@@ -35,6 +35,7 @@ func TestSQLiteConnectionSettings(t *testing.T) {
 			{"journal_mode", "wal"},
 			{"foreign_keys", "1"},
 			{"synchronous", "2"}, // FULL, SQLite's default
+			{"temp_store", "2"},  // MEMORY
 		} {
 			if got := pragma(t, c, p.pragma); got != p.want {
 				t.Errorf("connection %d: PRAGMA %s = %s, want %s", i, p.pragma, got, p.want)
