@@ -150,9 +150,10 @@ type GrantStore interface {
 	// undoes only what fn(i) wrote and is errs[i]; the rest is kept and
 	// committed at once. err is the failure of the whole transaction, when
 	// nothing was kept. The order in which the keys are taken is the
-	// store's. The requests a kept fn(i) asked to move (MoveRequest) are read back
-	// in the transaction once every fn has run, all at once, and returned
-	// in results[i].Requests as committed.
+	// store's. The requests a kept fn(i) asked to move (MoveRequest) are
+	// read back all at once after the commit and returned in
+	// results[i].Requests, as they stood then; where they could not be
+	// read, results[i].Requests is empty (the caller reads them itself).
 	WithMemberships(ctx context.Context, keys []MembershipKey, at time.Time, fn func(i int, m *Membership, tx MembershipTx) error) (results []MembershipResult, err error)
 	// RecordCheck stores, before anything is added, whether the user already
 	// was a member, once per grant: a granting grant claimed by owner and

@@ -56,14 +56,18 @@ const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_prag
 
 // sqliteCacheKiB bounds each SQLite connection's page cache (SQLite's
 // default is 2,000 KiB): the cache is memory of the process, one for each
-// of up to sqliteMaxIdleConns connections, filled by any scan of a large
+// of up to sqliteMaxConns connections, filled by any scan of a large
 // table, while the pages it holds are in the operating system's cache too.
 const sqliteCacheKiB = 512
 
-// sqliteMaxIdleConns is how many SQLite connections stay open between
-// statements (database/sql keeps 2 by default, so that under load most
-// statements would open, configure and close a connection of their own).
-const sqliteMaxIdleConns = 16
+// sqliteMaxConns is how many SQLite connections are open at most, and stay
+// open between statements (database/sql keeps 2 by default, so that under
+// load most statements would open, configure and close a connection of
+// their own). Each holds its page cache, its copy of the schema and its
+// prepared statements: without a bound a mass expiry opened 40, one for
+// each notice being read at the time. One writes at a time; the others
+// read, which a few connections do as fast as many on a small machine.
+const sqliteMaxConns = 8
 
 // acceptedURLs names the database URL forms Open understands.
 const acceptedURLs = "sqlite:<path> (for example sqlite:/var/lib/jitbot/jitbot.db or sqlite::memory:), postgres://... or postgresql://..."
@@ -298,7 +302,8 @@ func open(ctx context.Context, databaseURL string, logger *slog.Logger, migrateS
 		sqlDB.SetConnMaxIdleTime(0)
 	case db.driver == DriverSQLite:
 		// Keep the connections open: each new one parses the schema again.
-		sqlDB.SetMaxIdleConns(sqliteMaxIdleConns)
+		sqlDB.SetMaxOpenConns(sqliteMaxConns)
+		sqlDB.SetMaxIdleConns(sqliteMaxConns)
 		db.writer = make(chan struct{}, 1)
 	case db.driver == DriverPostgres:
 		sqlDB.SetMaxOpenConns(pgMaxOpenConns)

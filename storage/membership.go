@@ -46,8 +46,12 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 // under a savepoint: an error from fn(i) undoes only what it wrote and is
 // results[i].Err. Once every fn has run, the requests the kept ones moved
 // are read back together (results[i].Requests), the events of the kept
-// ones appended together, and everything is committed at once. err is the
-// failure of the transaction as a whole, when nothing was kept.
+// ones appended together, and everything is committed at once. Then the
+// requests the kept ones moved are read back together
+// (results[i].Requests), outside the transaction, so that the next writer
+// need not wait for it; a failed read leaves them out (and is logged), as
+// the decisions are committed. err is the failure of the transaction as a
+// whole, when nothing was kept.
 func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, at time.Time, fn func(i int, m *access.Membership, tx access.MembershipTx) error) ([]access.MembershipResult, error) {
 	if at.IsZero() {
 		return nil, errors.New("lock memberships: time is zero")
@@ -60,10 +64,11 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 		return cmp.Or(cmp.Compare(keys[a].GroupID, keys[b].GroupID), cmp.Compare(keys[a].UserID, keys[b].UserID))
 	})
 	var results []access.MembershipResult
+	var moved [][]string
 	err := db.tx(ctx, func(tx *gorm.DB) error {
 		results = make([]access.MembershipResult, len(keys))
 		var events []access.AuditEvent
-		moved := make([][]string, len(keys))
+		moved = make([][]string, len(keys))
 		snapshots, err := db.lockMemberships(tx, keys, order, at)
 		if err != nil {
 			return err
@@ -90,14 +95,19 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 			events = append(events, mtx.events...)
 			moved[i] = mtx.moved
 		}
-		if err := readMoved(tx, moved, results); err != nil {
-			return err
-		}
 		// The events go last: appending locks the chain head.
 		return appendEvents(tx, events)
 	})
 	if err != nil {
 		return nil, err
+	}
+	conn, cancel := db.conn(ctx)
+	defer cancel()
+	if err := readMoved(conn, moved, results); err != nil {
+		db.logger.Warn("read back the requests of committed decisions", "err", err)
+		for i := range results {
+			results[i].Requests = nil
+		}
 	}
 	return results, nil
 }

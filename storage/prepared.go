@@ -11,7 +11,7 @@ import (
 
 // maxPrepared bounds the statement texts a SQLite database keeps prepared.
 // Each is prepared once on every connection that runs it (up to
-// sqliteMaxIdleConns stay open), where it holds its compiled program, a few
+// sqliteMaxConns are open), where it holds its compiled program, a few
 // kilobytes: the bound keeps that memory small and fixed. The statements
 // jitbot runs over and over (claims, the grant and request reads and writes
 // of an approval or a revocation, audit appends) are far fewer.

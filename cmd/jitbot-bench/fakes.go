@@ -266,12 +266,24 @@ profiles:
 // env is the bot process's environment: its credentials and the trust of
 // the fakes' certificate.
 func (f *fakes) env(home string) []string {
-	return []string{
+	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "SSL_CERT_FILE=" + f.certFile,
 		"MicrosoftAppId=" + appID, "MicrosoftAppPassword=" + appSecret, "MicrosoftAppTenantId=" + tenantID, "MicrosoftAppType=SingleTenant",
 		"AZURE_TENANT_ID=" + tenantID, "AZURE_CLIENT_ID=" + appID, "AZURE_CLIENT_SECRET=" + appSecret,
 	}
+	// The Go runtime's own settings pass through, for runs that tune or
+	// trace the bot's memory.
+	for _, k := range runtimeEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
+
+// runtimeEnv are the Go runtime's environment variables a started bot
+// inherits from the tool.
+var runtimeEnv = []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS"}
 
 // close stops the fakes.
 func (f *fakes) close() {
