@@ -719,8 +719,12 @@ func finishRevoke(m *Membership, g *Grant, tx MembershipTx, owner string, at tim
 	if err := closeGrantFrom(tx, g, []GrantState{GrantRevoking, GrantIrrevocable}, owner, at, ev); err != nil {
 		return nil, err
 	}
-	if err := tx.SetPreExisting(false, at); err != nil {
-		return nil, err
+	// The ledger stops calling the membership pre-existing: a write only
+	// where it did.
+	if m.PreExisting {
+		if err := tx.SetPreExisting(false, at); err != nil {
+			return nil, err
+		}
 	}
 	var readd []Grant
 	for _, o := range readdAfterRemoval(m, g.ID) {
