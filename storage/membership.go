@@ -156,26 +156,19 @@ func readMoved(tx *gorm.DB, moved [][]string, results []access.MembershipResult)
 func (db *DB) lockMemberships(tx *gorm.DB, keys []access.MembershipKey, order []int, at time.Time) ([]*access.Membership, error) {
 	snapshots := make([]*access.Membership, len(order))
 	byKey := map[access.MembershipKey]*access.Membership{}
-	var unique []access.MembershipKey
-	var first []int
+	var pairs [][]any
 	for n, i := range order {
 		k := keys[i]
-		if _, seen := byKey[k]; seen {
+		if byKey[k] != nil {
 			continue
 		}
-		byKey[k] = nil
-		unique = append(unique, k)
-		first = append(first, n)
-	}
-	ledgers, err := db.lockLedgers(tx, unique, at)
-	if err != nil {
-		return nil, err
-	}
-	pairs := make([][]any, len(unique))
-	for j, k := range unique {
-		m := &access.Membership{GroupID: k.GroupID, UserID: k.UserID, PreExisting: ledgers[j].PreExisting, Grants: []access.Grant{}}
-		byKey[k], snapshots[first[j]] = m, m
-		pairs[j] = []any{k.GroupID, k.UserID}
+		ledger, err := db.lockLedger(tx, k.GroupID, k.UserID, at)
+		if err != nil {
+			return nil, err
+		}
+		m := &access.Membership{GroupID: k.GroupID, UserID: k.UserID, PreExisting: ledger.PreExisting, Grants: []access.Grant{}}
+		byKey[k], snapshots[n] = m, m
+		pairs = append(pairs, []any{k.GroupID, k.UserID})
 	}
 	for start := 0; start < len(pairs); start += updateChunk {
 		var rows []grantRow
@@ -215,59 +208,6 @@ func (db *DB) lockMembership(tx *gorm.DB, groupID, userID string, at time.Time) 
 		return nil, err
 	}
 	return &access.Membership{GroupID: groupID, UserID: userID, PreExisting: ledger.PreExisting, Grants: grants}, nil
-}
-
-// lockLedgers returns the ledger rows of keys (each once), locked as
-// lockLedger locks one, in the order of keys. PostgreSQL locks each row in
-// that order, so that two transactions cannot deadlock. On SQLite every
-// transaction here holds the database's write lock from its start (BEGIN
-// IMMEDIATE): one read finds the rows there are and one insert adds the
-// missing ones, which no other writer can have added meanwhile.
-func (db *DB) lockLedgers(tx *gorm.DB, keys []access.MembershipKey, at time.Time) ([]ledgerRow, error) {
-	out := make([]ledgerRow, len(keys))
-	if db.driver != DriverSQLite {
-		for i, k := range keys {
-			var err error
-			if out[i], err = db.lockLedger(tx, k.GroupID, k.UserID, at); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	found := make(map[access.MembershipKey]ledgerRow, len(keys))
-	for start := 0; start < len(keys); start += updateChunk {
-		chunk := keys[start:min(start+updateChunk, len(keys))]
-		pairs := make([][]any, len(chunk))
-		for i, k := range chunk {
-			pairs[i] = []any{k.GroupID, k.UserID}
-		}
-		var rows []ledgerRow
-		if err := tx.Where("(group_id, user_id) IN ?", pairs).Find(&rows).Error; err != nil {
-			return nil, fmt.Errorf("read ledger rows of %d memberships: %w", len(keys), err)
-		}
-		for _, r := range rows {
-			found[access.MembershipKey{GroupID: r.GroupID, UserID: r.UserID}] = r
-		}
-	}
-	var missing []ledgerRow
-	for i, k := range keys {
-		r, ok := found[k]
-		if !ok {
-			r = ledgerRow{GroupID: k.GroupID, UserID: k.UserID, UpdatedAt: dbTime(at)}
-			missing = append(missing, r)
-		}
-		out[i] = r
-	}
-	if len(missing) > 0 {
-		res := tx.CreateInBatches(&missing, updateChunk)
-		if res.Error != nil {
-			return nil, fmt.Errorf("insert ledger rows of %d memberships: %w", len(missing), res.Error)
-		}
-		if res.RowsAffected != int64(len(missing)) {
-			return nil, fmt.Errorf("insert ledger rows of %d memberships: %d inserted", len(missing), res.RowsAffected)
-		}
-	}
-	return out, nil
 }
 
 // lockLedger returns the ledger row of (group, user), locked FOR UPDATE on

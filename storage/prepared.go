@@ -27,11 +27,6 @@ const preparedAfter = 2
 // is never kept, as each of its lengths would take a place of its own.
 const longList = "?,?,?,?,?,?,?,?,?"
 
-// longPairs is the start of a list of more than 8 pairs, as a list of
-// memberships is written ((group_id, user_id) IN ((?,?),(?,?),...)): never
-// kept either, for the same reason.
-const longPairs = "(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?)"
-
 // maxCounted bounds the statement texts counted towards preparedAfter; the
 // count starts over when it is reached.
 const maxCounted = 1024
@@ -81,7 +76,7 @@ func (p *preparedPool) stmt(ctx context.Context, query string) *sql.Stmt {
 		p.mu.Unlock()
 		return s
 	}
-	if len(p.stmts) >= maxPrepared || strings.Contains(query, longList) || strings.Contains(query, longPairs) {
+	if len(p.stmts) >= maxPrepared || strings.Contains(query, longList) {
 		p.mu.Unlock()
 		return nil
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"gorm.io/gorm"
@@ -92,29 +91,6 @@ func TestPreparedStatements(t *testing.T) {
 	}
 	if kept(ids) {
 		t.Error("a statement with a list of 10 ids was kept")
-	}
-	// Nor a long list of pairs, as memberships are listed.
-	pairs := make([][]any, 9)
-	for i := range pairs {
-		pairs[i] = []any{i + 1, fmt.Sprintf("out-%d", i)}
-	}
-	var pairsQuery string
-	for range preparedAfter + 1 {
-		var n int
-		tx := g.Raw("SELECT count(*) FROM `kept` WHERE (`id`, `v`) IN ?", pairs)
-		pairsQuery = tx.Statement.SQL.String()
-		if err := tx.Scan(&n).Error; err != nil {
-			t.Fatal(err)
-		}
-		if n != preparedAfter {
-			t.Fatalf("%d rows of 9 pairs, want %d", n, preparedAfter)
-		}
-	}
-	if !strings.Contains(pairsQuery, longPairs) {
-		t.Fatalf("a list of 9 pairs is written %q", pairsQuery)
-	}
-	if kept(pairsQuery) {
-		t.Error("a statement with a list of 9 pairs was kept")
 	}
 
 	// Past maxPrepared, statements still run, unprepared.
