@@ -36,10 +36,10 @@ const (
 // locked". Times are written as "2006-01-02 15:04:05.999999999-07:00", the
 // text databases hold already (so that stored times compare and sort as
 // before), and read back as time.Time from DATETIME columns. Temporary
-// storage is in memory: above all the statement and savepoint journals
-// (each decision of WithMemberships runs under a savepoint of its own, and
-// each page it changed was otherwise first copied to a temporary file, a
-// system call each, while the transaction held the write lock).
+// storage is in memory: above all the statement journal of a statement
+// that changes several rows in a transaction, which once larger than
+// 64 KiB went to a temporary file, a system call for each page it copied
+// while the transaction held the write lock.
 // synchronous stays SQLite's default, FULL. These are all the settings: the pool is
 // opened here and handed to the dialector, which then adds none of its own.
 //

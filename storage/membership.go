@@ -42,11 +42,10 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 // WithMemberships runs fn for each of keys in one transaction, each as
 // WithMembership runs it (its ledger row locked, the membership as stored
 // with what the earlier ones wrote), the ledger rows locked in the order of
-// their keys so that two such transactions cannot deadlock. Each fn runs
-// under a savepoint: an error from fn(i) undoes only what it wrote and is
-// results[i].Err. Once every fn has run, the requests the kept ones moved
-// are read back together (results[i].Requests), the events of the kept
-// ones appended together, and everything is committed at once. Then the
+// their keys so that two such transactions cannot deadlock. An error from
+// fn(i) undoes only what fn(i) wrote and is results[i].Err (see
+// runDecision). Once every fn has run, the events of the kept ones are
+// appended together and everything is committed at once. Then the
 // requests the kept ones moved are read back together
 // (results[i].Requests), outside the transaction, so that the next writer
 // need not wait for it; a failed read leaves them out (and is logged), as
@@ -65,41 +64,59 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 	})
 	var results []access.MembershipResult
 	var moved [][]string
-	err := db.tx(ctx, func(tx *gorm.DB) error {
-		results = make([]access.MembershipResult, len(keys))
-		var events []access.AuditEvent
-		moved = make([][]string, len(keys))
-		snapshots, err := db.lockMemberships(tx, keys, order, at)
-		if err != nil {
-			return err
-		}
-		for n, i := range order {
-			k := keys[i]
-			m := snapshots[n]
-			if m == nil {
-				// The key came before in this transaction: read it as the
-				// earlier decision left it.
-				if m, err = db.lockMembership(tx, k.GroupID, k.UserID, at); err != nil {
-					return err
-				}
-			}
-			mtx := &membershipTx{tx: tx, groupID: k.GroupID, userID: k.UserID}
-			err = tx.Transaction(func(sp *gorm.DB) error {
-				mtx.tx = sp
-				return fn(i, m, mtx)
-			})
+	// undone are the decisions that failed after writing, on SQLite: the
+	// transaction is run again without them (at most once per key).
+	undone := map[int]error{}
+	for {
+		err := db.tx(ctx, func(tx *gorm.DB) error {
+			results = make([]access.MembershipResult, len(keys))
+			var events []access.AuditEvent
+			moved = make([][]string, len(keys))
+			snapshots, err := db.lockMemberships(tx, keys, order, at)
 			if err != nil {
-				results[i].Err = err
-				continue
+				return err
 			}
-			events = append(events, mtx.events...)
-			moved[i] = mtx.moved
+			run := db.decisionRunner(tx)
+			for n, i := range order {
+				if e, ok := undone[i]; ok {
+					results[i].Err = e
+					continue
+				}
+				k := keys[i]
+				m := snapshots[n]
+				if m == nil {
+					// The key came before in this transaction: read it as
+					// the earlier decision left it.
+					if m, err = db.lockMembership(tx, k.GroupID, k.UserID, at); err != nil {
+						return err
+					}
+				}
+				mtx := &membershipTx{tx: tx, groupID: k.GroupID, userID: k.UserID}
+				wrote, err := run(func(sp *gorm.DB) error {
+					mtx.tx = sp
+					return fn(i, m, mtx)
+				})
+				switch {
+				case err != nil && wrote:
+					undone[i] = err
+					return errRunAgain
+				case err != nil:
+					results[i].Err = err
+					continue
+				}
+				events = append(events, mtx.events...)
+				moved[i] = mtx.moved
+			}
+			// The events go last: appending locks the chain head.
+			return appendEvents(tx, events)
+		})
+		if errors.Is(err, errRunAgain) {
+			continue
 		}
-		// The events go last: appending locks the chain head.
-		return appendEvents(tx, events)
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
+		break
 	}
 	conn, cancel := db.conn(ctx)
 	defer cancel()
@@ -110,6 +127,59 @@ func (db *DB) WithMemberships(ctx context.Context, keys []access.MembershipKey, 
 		}
 	}
 	return results, nil
+}
+
+// errRunAgain rolls back a transaction of WithMemberships that is to run
+// again without a decision that failed after writing.
+var errRunAgain = errors.New("run the decisions again without the one that failed")
+
+// decisionRunner returns how WithMemberships runs one decision in tx: the
+// decision's error, and whether it failed after writing, so that what it
+// wrote must be undone by running the transaction again without it. On
+// PostgreSQL each runs under a savepoint, which undoes its writes (and
+// keeps the transaction usable after a failed statement): wrote is always
+// false. On SQLite a savepoint costs a copy of every page the decision
+// changes; there a decision runs as it is, and one that fails is found to
+// have written by the connection's count of changed rows (a failed
+// statement undoes itself and counts none). Decisions that fail do so
+// before they write (a stale grant, found by its conditional update
+// changing no row), so running again is rare.
+func (db *DB) decisionRunner(tx *gorm.DB) func(fn func(tx *gorm.DB) error) (wrote bool, err error) {
+	if db.driver != DriverSQLite {
+		return func(fn func(tx *gorm.DB) error) (bool, error) {
+			return false, tx.Transaction(fn)
+		}
+	}
+	var before int64
+	counted := false
+	return func(fn func(tx *gorm.DB) error) (bool, error) {
+		if !counted {
+			n, err := totalChanges(tx)
+			if err != nil {
+				return false, err
+			}
+			before, counted = n, true
+		}
+		ferr := fn(tx)
+		after, err := totalChanges(tx)
+		if err != nil {
+			// The count is unknown: undo the decision if it failed.
+			return ferr != nil, errors.Join(ferr, err)
+		}
+		wrote := after != before
+		before = after
+		return wrote && ferr != nil, ferr
+	}
+}
+
+// totalChanges is the number of rows the SQLite connection of tx has
+// inserted, updated or deleted since it was opened.
+func totalChanges(tx *gorm.DB) (int64, error) {
+	var n int64
+	if err := tx.Raw("SELECT total_changes()").Scan(&n).Error; err != nil {
+		return 0, fmt.Errorf("count changed rows: %w", err)
+	}
+	return n, nil
 }
 
 // readMoved reads the requests of moved (those each kept decision moved)

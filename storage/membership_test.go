@@ -82,6 +82,75 @@ func TestWithMembership(t *testing.T) {
 	})
 }
 
+// A decision that fails before it writes (a stale grant) costs the others
+// nothing: each function runs once, the others' writes are kept. One that
+// fails after writing is undone, whatever the store does to undo it (run
+// again without it, see decisionRunner), and the others run again at most
+// once.
+func TestWithMembershipsRunsEachDecisionOnceWhenNoneWroteAndFailed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		a := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
+		b := mustActiveGrant(t, db, bob, "db-admin", t0.Add(time.Hour))
+		at := t0.Add(time.Hour)
+		if gs := mustClaim(t, db, ownerA, at, 0); len(gs) != 2 {
+			t.Fatalf("claimed %v, want both grants", ids(gs))
+		}
+		keys := []access.MembershipKey{{GroupID: a.GroupID, UserID: alice.ObjectID}, {GroupID: b.GroupID, UserID: bob.ObjectID}}
+		mine := []access.Grant{a, b}
+		active := []access.GrantState{access.GrantActive}
+		calls := map[int]int{}
+		results, err := db.WithMemberships(ctx, keys, at, func(i int, m *access.Membership, tx access.MembershipTx) error {
+			calls[i]++
+			owner := ownerA
+			if i == 1 {
+				owner = ownerB // not b's claim holder: the update changes nothing
+			}
+			_, err := tx.UpdateGrant(access.GrantUpdate{ID: mine[i].ID, From: active, Owner: owner, State: access.GrantRevoking})
+			return err
+		})
+		if err != nil || !errors.Is(results[1].Err, access.ErrStaleGrant) || results[0].Err != nil {
+			t.Fatalf("results %+v, %v; want [<nil> stale]", results, err)
+		}
+		if calls[0] != 1 || calls[1] != 1 {
+			t.Errorf("functions ran %v times, want once each", calls)
+		}
+		if got := mustGrant(t, db, a.ID); got.State != access.GrantRevoking {
+			t.Errorf("the kept decision's update: %s", got.State)
+		}
+
+		// b writes, then fails: undone; a is kept, and ran at most twice.
+		clear(calls)
+		boom := errors.New("boom")
+		results, err = db.WithMemberships(ctx, keys, at, func(i int, m *access.Membership, tx access.MembershipTx) error {
+			calls[i]++
+			from := []access.GrantState{access.GrantRevoking}
+			if i == 1 {
+				from = active
+			}
+			if _, err := tx.UpdateGrant(access.GrantUpdate{ID: mine[i].ID, From: from, Owner: ownerA, State: access.GrantIrrevocable}); err != nil {
+				return err
+			}
+			if i == 1 {
+				return boom
+			}
+			return nil
+		})
+		if err != nil || !errors.Is(results[1].Err, boom) || results[0].Err != nil {
+			t.Fatalf("results %+v, %v; want [<nil> boom]", results, err)
+		}
+		if calls[0] > 2 || calls[1] != 1 {
+			t.Errorf("functions ran %v times, want the kept one at most twice and the failing one once", calls)
+		}
+		if got := mustGrant(t, db, a.ID); got.State != access.GrantIrrevocable {
+			t.Errorf("the kept decision's update: %s", got.State)
+		}
+		if got := mustGrant(t, db, b.ID); got.State != access.GrantActive {
+			t.Errorf("the failing decision's update was kept: %s", got.State)
+		}
+	})
+}
+
 // WithMemberships decides on several memberships in one transaction: each
 // function sees its membership as stored, a failing one keeps nothing it
 // wrote while the others' writes and events are kept, and the audit chain
