@@ -39,9 +39,9 @@ const (
 // storage is in memory: above all the statement journal of a statement
 // that changes several rows in a transaction, which once larger than
 // 64 KiB went to a temporary file, a system call for each page it copied
-// while the transaction held the write lock.
-// synchronous stays SQLite's default, FULL. These are all the settings: the pool is
-// opened here and handed to the dialector, which then adds none of its own.
+// while the transaction held the write lock. synchronous stays SQLite's
+// default, FULL. These are all the settings: the pool is opened here and
+// handed to the dialector, which then adds none of its own.
 //
 // The dialector (github.com/libtnb/sqlite over modernc.org/sqlite) also
 // switches on, process-wide, open file description locks on database files

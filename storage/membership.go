@@ -44,7 +44,7 @@ func (db *DB) WithMembership(ctx context.Context, groupID, userID string, at tim
 // with what the earlier ones wrote), the ledger rows locked in the order of
 // their keys so that two such transactions cannot deadlock. An error from
 // fn(i) undoes only what fn(i) wrote and is results[i].Err (see
-// runDecision). Once every fn has run, the events of the kept ones are
+// decisionRunner). Once every fn has run, the events of the kept ones are
 // appended together and everything is committed at once. Then the
 // requests the kept ones moved are read back together
 // (results[i].Requests), outside the transaction, so that the next writer
@@ -163,8 +163,8 @@ func (db *DB) decisionRunner(tx *gorm.DB) func(fn func(tx *gorm.DB) error) (wrot
 		ferr := fn(tx)
 		after, err := totalChanges(tx)
 		if err != nil {
-			// The count is unknown: undo the decision if it failed.
-			return ferr != nil, errors.Join(ferr, err)
+			// Whether it wrote is unknown: undo it, whatever it did.
+			return true, errors.Join(ferr, err)
 		}
 		wrote := after != before
 		before = after
