@@ -328,6 +328,19 @@ func TestDriftFindsAndRemovesUnexplainedMembers(t *testing.T) {
 	})
 }
 
+// driftEnv returns an environment where riley's request was approved a
+// minute ago, its service reopened on the directory wrap makes of the
+// environment's own.
+func driftEnv(t *testing.T, store storeKind, wrap func(access.Directory) access.Directory) (*env, *access.Request) {
+	t.Helper()
+	e := newEnv(t, store)
+	req := e.submit(riley, time.Hour)
+	e.decide(req.ID, alex, access.Approve, "")
+	e.clock.Advance(time.Minute)
+	e.openWith(func(c *access.Config) { c.Directory = wrap(c.Directory) })
+	return e, req
+}
+
 // listingThen is a directory that runs then, once, after it has listed a
 // group's members and before it returns the listing, as when grants end
 // while a large group is being paged through.
@@ -351,13 +364,9 @@ func (d listingThen) GroupMembers(ctx context.Context, groupID string) ([]string
 // them is reported by the next check.
 func TestDriftIgnoresGrantsEndingDuringTheListing(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store storeKind) {
-		e := newEnv(t, store)
 		ctx := context.Background()
-		req := e.submit(riley, time.Hour)
-		e.decide(req.ID, alex, access.Approve, "")
-		e.clock.Advance(time.Minute)
 		var then func()
-		e.openWith(func(c *access.Config) { c.Directory = listingThen{Directory: c.Directory, then: &then} })
+		e, req := driftEnv(t, store, func(d access.Directory) access.Directory { return listingThen{Directory: d, then: &then} })
 		then = func() {
 			e.clock.Advance(time.Hour)
 			if _, err := e.svc.Work(ctx); err != nil {
@@ -405,12 +414,8 @@ func (d listingMisses) GroupMembers(ctx context.Context, groupID string) ([]stri
 // closing it without a removal would leave the access in place.
 func TestDriftConfirmsADepartedMember(t *testing.T) {
 	forEachStore(t, func(t *testing.T, store storeKind) {
-		e := newEnv(t, store)
 		ctx := context.Background()
-		req := e.submit(riley, time.Hour)
-		e.decide(req.ID, alex, access.Approve, "")
-		e.clock.Advance(time.Minute)
-		e.openWith(func(c *access.Config) { c.Directory = listingMisses{Directory: c.Directory, missed: riley.ObjectID} })
+		e, req := driftEnv(t, store, func(d access.Directory) access.Directory { return listingMisses{Directory: d, missed: riley.ObjectID} })
 		if err := e.svc.CheckDrift(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -18,12 +18,7 @@ import (
 func TestWithMembership(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
-		a := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
-		other := mustActiveGrant(t, db, bob, "db-admin", t0.Add(time.Hour))
-		at := t0.Add(time.Hour)
-		if gs := mustClaim(t, db, ownerA, at, 0); len(gs) != 2 {
-			t.Fatalf("claimed %v, want both grants", ids(gs))
-		}
+		a, other, at := twoClaimedGrants(t, db)
 		before := mustGrant(t, db, a.ID)
 		events := len(auditActions(t, db, a.RequestID))
 
@@ -90,12 +85,7 @@ func TestWithMembership(t *testing.T) {
 func TestWithMembershipsRunsEachDecisionOnceWhenNoneWroteAndFailed(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
-		a := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
-		b := mustActiveGrant(t, db, bob, "db-admin", t0.Add(time.Hour))
-		at := t0.Add(time.Hour)
-		if gs := mustClaim(t, db, ownerA, at, 0); len(gs) != 2 {
-			t.Fatalf("claimed %v, want both grants", ids(gs))
-		}
+		a, b, at := twoClaimedGrants(t, db)
 		keys := []access.MembershipKey{{GroupID: a.GroupID, UserID: alice.ObjectID}, {GroupID: b.GroupID, UserID: bob.ObjectID}}
 		mine := []access.Grant{a, b}
 		active := []access.GrantState{access.GrantActive}
@@ -158,12 +148,7 @@ func TestWithMembershipsRunsEachDecisionOnceWhenNoneWroteAndFailed(t *testing.T)
 func TestWithMembershipsKeepsAllButTheFailingOne(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
-		a := mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
-		b := mustActiveGrant(t, db, bob, "db-admin", t0.Add(time.Hour))
-		at := t0.Add(time.Hour)
-		if gs := mustClaim(t, db, ownerA, at, 0); len(gs) != 2 {
-			t.Fatalf("claimed %v, want both grants", ids(gs))
-		}
+		a, b, at := twoClaimedGrants(t, db)
 		beforeB := mustGrant(t, db, b.ID)
 		eventsA, eventsB := len(auditActions(t, db, a.RequestID)), len(auditActions(t, db, b.RequestID))
 		// b's key first: the store takes the keys in its own order.
@@ -301,4 +286,17 @@ func TestWithMembershipsSameKeyTwiceSeesTheFirstWrite(t *testing.T) {
 			t.Fatalf("decisions saw %v, want %v", seen, want)
 		}
 	})
+}
+
+// twoClaimedGrants stores active grants of alice and bob ending at t0+1h,
+// both claimed by ownerA at that time, and returns them and the time.
+func twoClaimedGrants(t *testing.T, db *DB) (a, b access.Grant, at time.Time) {
+	t.Helper()
+	a = mustActiveGrant(t, db, alice, "db-admin", t0.Add(time.Hour))
+	b = mustActiveGrant(t, db, bob, "db-admin", t0.Add(time.Hour))
+	at = t0.Add(time.Hour)
+	if gs := mustClaim(t, db, ownerA, at, 0); len(gs) != 2 {
+		t.Fatalf("claimed %v, want both grants", ids(gs))
+	}
+	return a, b, at
 }
