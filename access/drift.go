@@ -94,8 +94,10 @@ func (s *Service) checkGroup(ctx context.Context, st driftStore, p Profile) erro
 	for _, u := range pre {
 		explained[u] = true
 	}
-	for _, g := range slices.Concat(before, live) {
-		explained[g.UserID] = true
+	for _, gs := range [][]LiveMember{before, live} {
+		for _, g := range gs {
+			explained[g.UserID] = true
+		}
 	}
 	present := map[string]bool{}
 	for _, m := range members {
