@@ -48,7 +48,8 @@ const PIMPolicyPermission = "RoleManagementPolicy.Read.AzureADGroup"
 type PIMAssignment struct {
 	GroupID string
 	UserID  string
-	// Start and End bound the assignment; End is the grant's end.
+	// Start and End bound the assignment; End is the grant's end, or
+	// PIMMinDuration after Start where that is later (see addMembership).
 	Start, End    time.Time
 	Justification string
 	Ticket        string
@@ -156,8 +157,16 @@ func (s *Service) addMembership(ctx context.Context, g *Grant) error {
 	if !g.ExpiresAt.After(now) {
 		return fmt.Errorf("PIM assignment for %s: the grant ended at %s already: %w", g.User.ObjectID, g.ExpiresAt.Format(time.RFC3339), ErrPermanent)
 	}
+	// The assignment ends with the grant, but never sooner than Entra's
+	// shortest assignment after it starts: a grant of that shortest
+	// length has lost the time since its approval by now, and Entra would
+	// refuse it. jitbot still removes the assignment at the grant's end.
+	end := g.ExpiresAt
+	if shortest := now.Add(PIMMinDuration); end.Before(shortest) {
+		end = shortest
+	}
 	a := PIMAssignment{
-		GroupID: g.GroupID, UserID: g.User.ObjectID, Start: now, End: g.ExpiresAt,
+		GroupID: g.GroupID, UserID: g.User.ObjectID, Start: now, End: end,
 		Justification: pimJustification(req), Ticket: req.Ticket,
 	}
 	return s.cfg.PIM.AssignPIM(ctx, a)

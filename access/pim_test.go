@@ -1,10 +1,13 @@
 package access_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jitbot/jitbot/access"
+	"github.com/jitbot/jitbot/access/accesstest"
 )
 
 // TestPIMNeedsOneModeAndAPIMDirectory: profiles sharing a group cannot
@@ -36,4 +39,60 @@ func TestPIMNeedsOneModeAndAPIMDirectory(t *testing.T) {
 	if got := prodProfile().MembershipMode(); got != access.MembershipDirect {
 		t.Errorf("default mode %q, want direct", got)
 	}
+}
+
+// pimRecorder is a PIM directory that records the assignments made and
+// lets time pass (the clock advanced by delay) when asked whether an
+// assignment exists, as the calls before an add take time.
+type pimRecorder struct {
+	clock    *accesstest.Clock
+	delay    time.Duration
+	assigned []access.PIMAssignment
+}
+
+func (p *pimRecorder) AssignPIM(_ context.Context, a access.PIMAssignment) error {
+	p.assigned = append(p.assigned, a)
+	return nil
+}
+func (p *pimRecorder) ExtendPIM(context.Context, access.PIMAssignment) error { return nil }
+func (p *pimRecorder) RemovePIM(context.Context, string, string) error       { return nil }
+func (p *pimRecorder) PIMActive(context.Context, string, string) (bool, error) {
+	p.clock.Advance(p.delay)
+	return false, nil
+}
+func (p *pimRecorder) PIMAssignments(context.Context, string) ([]access.PIMAssignment, error) {
+	return p.assigned, nil
+}
+func (p *pimRecorder) PIMPolicy(context.Context, string) (access.PIMPolicy, error) {
+	return access.PIMPolicy{Onboarded: true}, nil
+}
+
+// TestPIMShortestGrantIsAssignedWhole: a grant of Entra's shortest
+// assignment, added a few seconds after its approval, is still assigned
+// for at least that long (Entra refuses less), from the time of the add.
+func TestPIMShortestGrantIsAssignedWhole(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store storeKind) {
+		e := newEnv(t, store)
+		pim := &pimRecorder{clock: e.clock, delay: 3 * time.Second}
+		e.openWith(func(c *access.Config) {
+			p := prodProfile()
+			p.Membership, p.MinDuration = access.MembershipPIM, access.PIMMinDuration
+			c.Profiles, c.PIM = []access.Profile{p}, pim
+		})
+		req := e.submit(riley, access.PIMMinDuration)
+		if _, err := e.decide(req.ID, alex, access.Approve, ""); err != nil {
+			t.Fatal(err)
+		}
+		if len(pim.assigned) != 1 {
+			t.Fatalf("%d assignments, want 1", len(pim.assigned))
+		}
+		a := pim.assigned[0]
+		g := mustGrant(t, e, req.ID)
+		if d := a.End.Sub(a.Start); d < access.PIMMinDuration {
+			t.Errorf("assigned for %s (from %s, the grant ends %s), less than Entra's shortest %s", d, a.Start, g.ExpiresAt, access.PIMMinDuration)
+		}
+		if a.End.Before(g.ExpiresAt) {
+			t.Errorf("the assignment ends at %s, before the grant (%s)", a.End, g.ExpiresAt)
+		}
+	})
 }
