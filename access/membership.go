@@ -165,17 +165,9 @@ func RecordDecision(ctx context.Context, st Store, id string, d Decision, grant 
 // the decision is approved ahead: it becomes scheduled, and no grant is
 // stored until its start (StartScheduled).
 func RecordApproval(ctx context.Context, st Store, id string, d Decision, required int, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, int, error) {
-	if required < 1 {
-		required = 1
-	}
-	if d.DecidedAt.IsZero() {
-		return nil, 0, fmt.Errorf("decide request %s: decision has no time", id)
-	}
-	if ev.At.IsZero() {
-		ev.At = d.DecidedAt
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = id
+	required, ev, err := decisionInput(id, d, required, ev)
+	if err != nil {
+		return nil, 0, err
 	}
 	switch d.Verdict {
 	case Approve:
@@ -205,17 +197,9 @@ func RecordApproval(ctx context.Context, st Store, id string, d Decision, requir
 // it is still pending is decided with the membership locked, as in
 // RecordApproval.
 func RecordApprovalOf(ctx context.Context, st Store, req *Request, d Decision, required int, grant *Grant, owner string, claimUntil time.Time, ev AuditEvent) (*Request, int, error) {
-	if required < 1 {
-		required = 1
-	}
-	if d.DecidedAt.IsZero() {
-		return nil, 0, fmt.Errorf("decide request %s: decision has no time", req.ID)
-	}
-	if ev.At.IsZero() {
-		ev.At = d.DecidedAt
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = req.ID
+	required, ev, err := decisionInput(req.ID, d, required, ev)
+	if err != nil {
+		return nil, 0, err
 	}
 	if d.Verdict != Approve {
 		return RecordApproval(ctx, st, req.ID, d, required, grant, owner, claimUntil, ev)
@@ -224,6 +208,22 @@ func RecordApprovalOf(ctx context.Context, st Store, req *Request, d Decision, r
 		return nil, 0, err
 	}
 	return recordApproval(ctx, st, req, d, required, grant, owner, claimUntil, ev)
+}
+
+// decisionInput checks that decision d on request id has a time and fills
+// in what its caller may leave out: required at least 1, and ev's time
+// (the decision's) and request (id).
+func decisionInput(id string, d Decision, required int, ev AuditEvent) (int, AuditEvent, error) {
+	if d.DecidedAt.IsZero() {
+		return 0, ev, fmt.Errorf("decide request %s: decision has no time", id)
+	}
+	if ev.At.IsZero() {
+		ev.At = d.DecidedAt
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = id
+	}
+	return max(required, 1), ev, nil
 }
 
 // checkApproval refuses an approval of request id without what it stores.
