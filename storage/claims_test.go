@@ -399,3 +399,56 @@ func BenchmarkClaimWork(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRevokeChunk is the database's part of a mass expiry, as one
+// replica's writer does it: claim a chunk of 32 of 10,000 grants due at the
+// same moment, record their intents together (PlanRevokes), then their
+// ends together (FinishRevokes); it reports the time per grant.
+//
+//	go test -run '^$' -bench BenchmarkRevokeChunk -benchtime 100x -count 5 ./storage/
+func BenchmarkRevokeChunk(b *testing.B) {
+	const chunk, seeded = 32, 10000
+	onEachDatabase(b, func(b *testing.B, db *DB) {
+		ctx := context.Background()
+		due := t0.Add(time.Hour)
+		seedDueGrants(b, db, seeded, due)
+		left := seeded
+		now := due.Add(time.Second)
+		b.ResetTimer()
+		for range b.N {
+			if left < chunk {
+				b.StopTimer()
+				seedDueGrants(b, db, seeded, due)
+				left += seeded
+				b.StartTimer()
+			}
+			now = now.Add(time.Millisecond)
+			claimed, err := db.ClaimWork(ctx, ownerA, now, now.Add(lease), chunk)
+			if err != nil || len(claimed) != chunk {
+				b.Fatalf("claimed %d: %v", len(claimed), err)
+			}
+			left -= chunk
+			steps := make([]access.RevokeStep, len(claimed))
+			for i := range claimed {
+				g := &claimed[i]
+				steps[i] = access.RevokeStep{Grant: g, At: now, Event: access.AuditEvent{
+					Actor: access.System, Action: access.ActionRevoking, RequestID: g.RequestID, Profile: g.Profile,
+					GroupID: g.GroupID, TargetUserID: g.User.ObjectID, Reason: "expired"}}
+			}
+			for _, o := range access.PlanRevokes(ctx, db, ownerA, steps) {
+				if o.Err != nil || !o.Remove {
+					b.Fatalf("plan: remove %v, %v", o.Remove, o.Err)
+				}
+			}
+			for i := range steps {
+				steps[i].Event.Action = access.ActionRevoked
+			}
+			for _, o := range access.FinishRevokes(ctx, db, ownerA, steps) {
+				if o.Err != nil || o.Request == nil || o.Request.State != access.RequestExpired {
+					b.Fatalf("finish: %+v", o)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*chunk), "µs/grant")
+	})
+}

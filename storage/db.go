@@ -431,6 +431,9 @@ func openSQLite(path string, memory bool, logger *slog.Logger) (*gorm.DB, error)
 		pool = newPreparedPool(sqlDB)
 	}
 	gdb, err := gorm.Open(sqlite.New(sqlite.Config{Conn: pool}), newGormConfig(logger))
+	if err == nil {
+		err = registerChangeCount(gdb)
+	}
 	if err != nil {
 		_ = sqlDB.Close()
 		return nil, err

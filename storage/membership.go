@@ -139,47 +139,58 @@ var errRunAgain = errors.New("run the decisions again without the one that faile
 // PostgreSQL each runs under a savepoint, which undoes its writes (and
 // keeps the transaction usable after a failed statement): wrote is always
 // false. On SQLite a savepoint costs a copy of every page the decision
-// changes; there a decision runs as it is, and one that fails is found to
-// have written by the connection's count of changed rows (a failed
-// statement undoes itself and counts none). Decisions that fail do so
-// before they write (a stale grant, found by its conditional update
-// changing no row), so running again is rare.
+// changes; there a decision runs as it is, its statements counted (see
+// changeCount): one that fails after changing a row, or after a write
+// statement failed, is to be undone. Decisions that fail do so before they
+// write (a stale grant, found by its conditional update changing no row),
+// so running again is rare.
 func (db *DB) decisionRunner(tx *gorm.DB) func(fn func(tx *gorm.DB) error) (wrote bool, err error) {
 	if db.driver != DriverSQLite {
 		return func(fn func(tx *gorm.DB) error) (bool, error) {
 			return false, tx.Transaction(fn)
 		}
 	}
-	var before int64
-	counted := false
 	return func(fn func(tx *gorm.DB) error) (bool, error) {
-		if !counted {
-			n, err := totalChanges(tx)
-			if err != nil {
-				return false, err
-			}
-			before, counted = n, true
-		}
-		ferr := fn(tx)
-		after, err := totalChanges(tx)
-		if err != nil {
-			// Whether it wrote is unknown: undo it, whatever it did.
-			return true, errors.Join(ferr, err)
-		}
-		wrote := after != before
-		before = after
-		return wrote && ferr != nil, ferr
+		c := &changeCount{}
+		ferr := fn(tx.WithContext(context.WithValue(tx.Statement.Context, changeCountKey{}, c)))
+		return ferr != nil && (c.rows > 0 || c.failed), ferr
 	}
 }
 
-// totalChanges is the number of rows the SQLite connection of tx has
-// inserted, updated or deleted since it was opened.
-func totalChanges(tx *gorm.DB) (int64, error) {
-	var n int64
-	if err := tx.Raw("SELECT total_changes()").Scan(&n).Error; err != nil {
-		return 0, fmt.Errorf("count changed rows: %w", err)
+// changeCount counts the writes of the statements run through a gorm
+// handle whose context holds it (see registerChangeCount): the rows they
+// inserted, updated or deleted, and whether one failed. One decision's
+// statements run one after another: it needs no lock.
+type changeCount struct {
+	rows   int64
+	failed bool
+}
+
+type changeCountKey struct{}
+
+// registerChangeCount makes gdb count, into the changeCount of a
+// statement's context if it has one, what each insert, update, delete and
+// raw statement changed. A statement that failed counts as failed whatever
+// it reports: on SQLite a statement that fails undoes its own changes, but
+// one whose rows were returned (RETURNING) may fail while they are read.
+func registerChangeCount(gdb *gorm.DB) error {
+	count := func(d *gorm.DB) {
+		c, ok := d.Statement.Context.Value(changeCountKey{}).(*changeCount)
+		if !ok {
+			return
+		}
+		if d.Error != nil {
+			c.failed = true
+		}
+		c.rows += max(d.RowsAffected, 0)
 	}
-	return n, nil
+	cb := gdb.Callback()
+	return errors.Join(
+		cb.Create().After("gorm:create").Register("jitbot:count_changes", count),
+		cb.Update().After("gorm:update").Register("jitbot:count_changes", count),
+		cb.Delete().After("gorm:delete").Register("jitbot:count_changes", count),
+		cb.Raw().After("gorm:raw").Register("jitbot:count_changes", count),
+	)
 }
 
 // readMoved reads the requests of moved (those each kept decision moved)
