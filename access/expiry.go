@@ -194,7 +194,9 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 		}
 		tokens := slots
 		if s.pacer != nil {
+			s.limiter.budgetWait(slots)
 			n, err := s.pacer.Take(ctx, PriorityRemove, slots)
+			s.limiter.budgetWait(-slots)
 			if err != nil {
 				s.limiter.release(slots)
 				if ctx.Err() != nil {
@@ -264,13 +266,13 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 				}
 				if t.tell != nil {
 					// The grant is finished: its slot goes to the next
-					// one while the people concerned are told, at most
-					// revoke concurrency notices at once.
+					// one while the people concerned are told, after
+					// the removals (see limiter).
 					slot = false
 					s.limiter.release(1)
-					if s.notices.acquire(wctx) {
+					if s.limiter.acquireNotice(wctx) {
 						t.tell(wctx)
-						s.notices.release()
+						s.limiter.releaseNotice()
 					}
 				}
 			}()

@@ -123,6 +123,65 @@ func (c fixedClock) TimerAt(time.Time) Timer {
 	return realTimer{time.NewTimer(time.Millisecond)}
 }
 
+// TestNoticesComeAfterRemovals: while more than busyNotices grants are
+// worked on, at most busyNotices notices are sent at once; otherwise, and
+// while the slots wait for the write budget, up to the bound; a waiting
+// notice goes as soon as few enough grants are worked on.
+func TestNoticesComeAfterRemovals(t *testing.T) {
+	const bound = 32
+	ctx := context.Background()
+	l := newLimiter(bound)
+	for range 100 {
+		l.succeeded()
+	}
+	busy := busyNotices(bound)
+	if busy != 2 {
+		t.Fatalf("busyNotices(%d) = %d, want 2", bound, busy)
+	}
+	take := func(n int) {
+		t.Helper()
+		for range n {
+			if !l.acquireNotice(ctx) {
+				t.Fatal("a notice within the bound was refused")
+			}
+		}
+	}
+	refused := func(what string) {
+		t.Helper()
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		if l.acquireNotice(short) {
+			t.Fatalf("%s: a notice was let through", what)
+		}
+	}
+	if got := l.acquire(ctx, busy+1, 1); got != busy+1 {
+		t.Fatalf("took %d slots, want %d", got, busy+1)
+	}
+	take(busy)
+	refused("more grants worked on than the share, the share taken")
+	got := make(chan bool)
+	go func() { got <- l.acquireNotice(ctx) }()
+	l.release(1) // as many grants as the share: up to the bound
+	if !<-got {
+		t.Fatal("the waiting notice did not go once few grants were worked on")
+	}
+	take(bound - busy - 1)
+	refused("the bound taken")
+	for range bound - busy {
+		l.releaseNotice()
+	}
+	// Slots waiting for the write budget are no removals under way.
+	l.acquire(ctx, bound-busy, 1)
+	l.budgetWait(bound - busy)
+	take(bound - busy)
+	refused("the bound taken, the slots waiting for the budget")
+	for range bound - busy {
+		l.releaseNotice()
+	}
+	l.budgetWait(-(bound - busy))
+	refused("the slots at work again, the share taken")
+}
+
 // TestPacerRemovalsFirst: adds leave the reserve to removals, and wait
 // while a removal waits, even when the budget would let them through.
 func TestPacerRemovalsFirst(t *testing.T) {

@@ -108,8 +108,6 @@ type Service struct {
 	limiter   *limiter
 	pacer     *WritePacer // nil: writes are not paced
 	finisher  finisher
-	// notices bounds the end-of-grant notices sent at once.
-	notices semaphore
 	// viewerGroups are the directory's recent answers for Viewer.
 	viewerGroups viewerGroups
 }
@@ -172,7 +170,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, profiles: map[string]Profile{}, log: cfg.Logger, wake: make(chan struct{}, 1),
 		limiter: newLimiter(cfg.RevokeConcurrency), pacer: NewWritePacer(&cfg),
-		notices: make(semaphore, cfg.RevokeConcurrency), viewerGroups: viewerGroups{ttl: cfg.ViewerGroupsFor}}
+		viewerGroups: viewerGroups{ttl: cfg.ViewerGroupsFor}}
 	for _, p := range cfg.Profiles {
 		if err := p.Validate(); err != nil {
 			return nil, fmt.Errorf("access service: %w", err)
