@@ -72,6 +72,9 @@ type expiryResult struct {
 	Told    int
 	CPU     time.Duration
 	PeakRSS int64
+	// Steal is the share of the machine's CPU time the hypervisor gave to
+	// other machines while the removals were awaited.
+	Steal float64
 }
 
 // runExpiry runs one expiry scenario with a bot of its own.
@@ -169,6 +172,7 @@ func runExpiry(ctx context.Context, o options, name string, log *slog.Logger) (e
 	if err != nil {
 		return r, fmt.Errorf("bot process: %w", err)
 	}
+	startMachine, machineErr := readMachine()
 	// Each removal's lateness is counted from its grant's due time (restart:
 	// from the bot's start).
 	from := make(map[string]time.Time, overdue)
@@ -208,6 +212,9 @@ func runExpiry(ctx context.Context, o options, name string, log *slog.Logger) (e
 	}
 	if end, err := readProc(pid); err == nil {
 		r.CPU, r.PeakRSS = end.cpu-startStats.cpu, end.peakRSS
+	}
+	if end, err := readMachine(); err == nil && machineErr == nil {
+		r.Steal = stealShare(startMachine, end)
 	}
 	// The notices go out after the removals: give them a moment.
 	time.Sleep(min(o.drain, 2*time.Second))
@@ -373,9 +380,9 @@ func printExpiryTable(w io.Writer, results []expiryResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tgrants\tdue\tready\tdue to last\tlate p50\tlate p99\tlate max\tgraph HTTP\trequests\tbatches\tgraph 429\tduplicates\tlost\ttold\tbot CPU s\tpeak RSS MiB\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t\n", r.Scenario, r.Grants, r.Due,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.2f\t%.1f\t%.1f\t\n", r.Scenario, r.Grants, r.Due,
 			ms(r.Ready), ms(r.Span), ms(r.P50), ms(r.P99), ms(r.Max), r.HTTPCalls, r.Requests, r.Batches, r.Graph429,
-			r.Duplicates, r.Lost, r.Told, r.CPU.Seconds(), float64(r.PeakRSS)/(1<<20))
+			r.Duplicates, r.Lost, r.Told, r.CPU.Seconds(), float64(r.PeakRSS)/(1<<20), 100*r.Steal)
 	}
 	_ = tw.Flush()
 }

@@ -191,6 +191,30 @@ func TestReadProc(t *testing.T) {
 	}
 }
 
+// TestReadMachine reads the machine's CPU times twice, with work between:
+// the total grows, and the share stolen is a share.
+func TestReadMachine(t *testing.T) {
+	a, err := readMachine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); time.Since(start) < 50*time.Millisecond; {
+	}
+	b, err := readMachine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.total <= a.total || a.steal > a.total {
+		t.Errorf("CPU ticks %+v, then %+v", a, b)
+	}
+	if s := stealShare(a, b); s < 0 || s > 1 {
+		t.Errorf("steal share %v", s)
+	}
+	if s := stealShare(machineStats{total: 100, steal: 1}, machineStats{total: 300, steal: 51}); s != 0.25 {
+		t.Errorf("steal share of 50 ticks in 200: %v, want 0.25", s)
+	}
+}
+
 // TestBenchThrottledGraph runs approvals while the fake Graph throttles:
 // Graph answers 429 with Retry-After, and still every approval ends as a
 // membership and a notice to its requester.

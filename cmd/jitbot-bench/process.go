@@ -124,6 +124,49 @@ func (p *botProcess) stop() {
 	}
 }
 
+// machineStats is what /proc/stat says of the whole machine: the time of
+// all its CPUs, and the part of it the hypervisor gave to other machines
+// (steal), in clock ticks.
+type machineStats struct{ total, steal int64 }
+
+// readMachine reads the machine's CPU times.
+func readMachine() (machineStats, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineStats{}, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	// cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return machineStats{}, errors.New("malformed /proc/stat")
+	}
+	var m machineStats
+	for i, f := range fields[1:] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return machineStats{}, fmt.Errorf("parse /proc/stat: %w", err)
+		}
+		if i < 8 { // guest time is counted in user time already
+			m.total += n
+		}
+		if i == 7 {
+			m.steal = n
+		}
+	}
+	return m, nil
+}
+
+// stealShare is the share of the machine's CPU time between a and b that
+// the hypervisor gave to other machines: runs with much of it measured a
+// slower machine.
+func stealShare(a, b machineStats) float64 {
+	if b.total <= a.total {
+		return 0
+	}
+	return float64(b.steal-a.steal) / float64(b.total-a.total)
+}
+
 // procStats is what /proc says of a process.
 type procStats struct {
 	cpu     time.Duration // user + system time
