@@ -19,7 +19,8 @@ func TestSQLiteConnectionSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const conns = 4
+	// One connection is left for the transaction below.
+	const conns = sqliteMaxConns - 1
 	held := make([]*sql.Conn, conns)
 	for i := range held {
 		c, err := sqlDB.Conn(ctx)
