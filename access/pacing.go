@@ -83,20 +83,33 @@ func busyNotices(max int) int { return cmp.Or(max/16, 1) }
 // acquire waits for at least atLeast free slots (or all the limit's, if
 // fewer) and takes up to n; it returns how many it took (0 once ctx ends).
 func (l *limiter) acquire(ctx context.Context, n, atLeast int) int {
-	for {
-		l.mu.Lock()
+	k := 0
+	l.await(ctx, func() bool {
 		free := int(l.limit) - l.inflight
 		if free > 0 && free >= min(atLeast, int(l.limit), n) {
-			k := min(free, n)
+			k = min(free, n)
 			l.inflight += k
+		}
+		return k > 0
+	})
+	return k
+}
+
+// await calls take with l locked until it reports true, waiting for a
+// change of l between calls; it reports false, without taking, once ctx
+// ends.
+func (l *limiter) await(ctx context.Context, take func() bool) bool {
+	for {
+		l.mu.Lock()
+		if take() {
 			l.mu.Unlock()
-			return k
+			return true
 		}
 		ch := l.changed
 		l.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return 0
+			return false
 		case <-ch:
 		}
 	}
@@ -135,25 +148,17 @@ func (l *limiter) congested() {
 // acquireNotice waits until a notice may be sent (see limiter), or
 // reports false once ctx ends.
 func (l *limiter) acquireNotice(ctx context.Context) bool {
-	for {
-		l.mu.Lock()
+	return l.await(ctx, func() bool {
 		limit := l.max
 		if busy := busyNotices(l.max); l.inflight-l.waiting > busy {
 			limit = busy
 		}
-		if l.notices < limit {
-			l.notices++
-			l.mu.Unlock()
-			return true
-		}
-		ch := l.changed
-		l.mu.Unlock()
-		select {
-		case <-ctx.Done():
+		if l.notices >= limit {
 			return false
-		case <-ch:
 		}
-	}
+		l.notices++
+		return true
+	})
 }
 
 // releaseNotice ends a notice taken with acquireNotice.
