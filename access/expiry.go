@@ -267,13 +267,18 @@ func (s *Service) Work(ctx context.Context) (int, error) {
 				if t.tell != nil {
 					// The grant is finished: its slot goes to the next
 					// one while the people concerned are told, after
-					// the removals (see limiter).
+					// the removals (see limiter), within workTimeout
+					// of now however long the removal took.
 					slot = false
 					s.limiter.release(1)
-					if s.limiter.acquireNotice(wctx) {
-						t.tell(wctx)
-						s.limiter.releaseNotice()
+					nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), workTimeout)
+					defer cancel()
+					if !s.limiter.acquireNotice(nctx) {
+						s.log.Warn("the end of a grant was not told: no notice could be sent in time", "grant", g.ID, "request", g.RequestID)
+						return
 					}
+					t.tell(nctx)
+					s.limiter.releaseNotice()
 				}
 			}()
 		}

@@ -76,8 +76,9 @@ func newLimiter(n int) *limiter {
 // busyNotices is how many notices may be sent at once while many grants
 // are being worked on, of a limiter of max: a sixteenth of it, at least
 // one. 10,000 grants due together, Graph at 20 ms (jitbot-bench -scenario
-// expiry -grants 10000 -graph-latency 20ms): the bot's peak RSS 66.9 to
-// 72.0 MiB with up to 128 notices at once, 59.5 to 62.7 MiB with 8.
+// expiry -grants 10000 -graph-latency 20ms): the bot's peak RSS 66.5 to
+// 72.3 MiB with up to 128 notices at once, 60.6 to 62.2 MiB with 8; with
+// 2 the notices fell behind and their waiting workers held 96 MiB.
 func busyNotices(max int) int { return cmp.Or(max/16, 1) }
 
 // acquire waits for at least atLeast free slots (or all the limit's, if
