@@ -78,7 +78,8 @@ func newLimiter(n int) *limiter {
 // one. 10,000 grants due together, Graph at 20 ms (jitbot-bench -scenario
 // expiry -grants 10000 -graph-latency 20ms): the bot's peak RSS 66.5 to
 // 72.3 MiB with up to 128 notices at once, 60.6 to 62.2 MiB with 8; with
-// 2 the notices fell behind and their waiting workers held 96 MiB.
+// 2 the notices fell behind, and with their workers waiting the bot
+// peaked at 96 to 102 MiB.
 func busyNotices(max int) int { return cmp.Or(max/16, 1) }
 
 // acquire waits for at least atLeast free slots (or all the limit's, if
