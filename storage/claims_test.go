@@ -430,10 +430,12 @@ func BenchmarkRevokeChunk(b *testing.B) {
 			left -= chunk
 			steps := make([]access.RevokeStep, len(claimed))
 			for i := range claimed {
+				// The event as the scheduler writes it: of the grant's
+				// request, profile, group and member.
 				g := &claimed[i]
-				steps[i] = access.RevokeStep{Grant: g, At: now, Event: access.AuditEvent{
-					Actor: access.System, Action: access.ActionRevoking, RequestID: g.RequestID, Profile: g.Profile,
-					GroupID: g.GroupID, TargetUserID: g.User.ObjectID, Reason: "expired"}}
+				ev := revokeEvent(access.ActionRevoking)
+				ev.RequestID, ev.Profile, ev.GroupID, ev.TargetUserID = g.RequestID, g.Profile, g.GroupID, g.User.ObjectID
+				steps[i] = access.RevokeStep{Grant: g, At: now, Event: ev}
 			}
 			for _, o := range access.PlanRevokes(ctx, db, ownerA, steps) {
 				if o.Err != nil || !o.Remove {
